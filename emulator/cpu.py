@@ -1,0 +1,198 @@
+"""Per-architecture CPU back ends: registers, MMU set-up and trap classification.
+
+A back end knows how one Unicorn architecture behaves (``../shared/UNICORN.md``): which
+register ids make up seL4_UserContext, how to enter user mode under the MMU, how to
+install a page-table root, and what each interrupt number means and where the pc is
+when the hook sees it. :class:`emulator.machine.UnicornMachine` is written once over
+this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import unicorn.arm64_const as A
+import unicorn.riscv_const as R
+from unicorn import UC_ARCH_ARM64, UC_ARCH_RISCV, UC_MODE_ARM, UC_MODE_RISCV64, Uc
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
+
+from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
+from kernel.arch.paging import Access
+
+from .fastregs import RegBatch
+
+__all__ = ["CpuBackend", "RiscV64Backend", "AArch64Backend", "Trap", "TrapKind", "backend_for"]
+
+
+class TrapKind(Enum):
+    SYSCALL = "syscall"
+    PAGE_FAULT = "page fault"
+    ILLEGAL = "illegal instruction"
+    OTHER = "other exception"
+
+
+@dataclass(frozen=True, slots=True)
+class Trap:
+    """A classified exception.
+
+    ``fault_pc`` is the pc of the instruction that trapped (for a syscall: the trap
+    instruction); ``resume_pc`` is where execution continues if the kernel just
+    returns (for a syscall: the next instruction; for a fault: the instruction itself).
+    ``access`` is set for page faults when the cause tells it (RISC-V), else None.
+    """
+
+    kind: TrapKind
+    fault_pc: int
+    resume_pc: int
+    cause: int
+    access: Access | None = None
+
+
+class CpuBackend:
+    """What differs between the two Unicorn architectures."""
+
+    abi: ArchABI
+    uc_arch: int
+    uc_mode: int
+    pc_reg: int
+    syscall_regs: tuple[int, ...]
+    context_regs: tuple[int, ...]
+    probe_code: bytes
+    """A program that runs ``probe_instructions`` instructions, the last one a syscall."""
+    probe_instructions: int
+
+    def __init__(self) -> None:
+        self.uc: Uc | None = None
+
+    def create(self) -> Uc:
+        self.uc = Uc(self.uc_arch, self.uc_mode)
+        return self.uc
+
+    def batches(self, uc: Uc) -> tuple[RegBatch, RegBatch]:
+        return RegBatch(uc, self.syscall_regs), RegBatch(uc, self.context_regs)
+
+    def enter_user_mode(self, uc: Uc) -> None:
+        raise NotImplementedError
+
+    def set_address_space(self, uc: Uc, root_paddr: int, asid: int) -> None:
+        raise NotImplementedError
+
+    def classify(self, uc: Uc, intno: int) -> Trap:
+        raise NotImplementedError
+
+    @staticmethod
+    def flush_tlb(uc: Uc) -> None:
+        uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+
+class RiscV64Backend(CpuBackend):
+    """RV64 in U-mode under Sv39. Unicorn reports the scause number as ``intno``."""
+
+    abi = ABI_RISCV64
+    uc_arch = UC_ARCH_RISCV
+    uc_mode = UC_MODE_RISCV64
+    pc_reg = R.UC_RISCV_REG_PC
+    syscall_regs = tuple(getattr(R, f"UC_RISCV_REG_A{i}") for i in range(8))
+    context_regs = tuple(getattr(R, f"UC_RISCV_REG_{n.upper()}") for n in ABI_RISCV64.user_context)
+    # addi a0, a0, 1 ; addi a0, a0, 1 ; ecall
+    probe_code = bytes.fromhex("13051500" "13051500" "73000000")
+    probe_instructions = 3
+
+    ECALL_U = 8
+    ILLEGAL_INSTRUCTION = 2
+    PAGE_FAULTS = {12: Access.EXECUTE, 13: Access.READ, 15: Access.WRITE}
+    ACCESS_FAULTS = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
+
+    def enter_user_mode(self, uc: Uc) -> None:
+        uc.reg_write(R.UC_RISCV_REG_PRIV, 0)
+
+    def set_address_space(self, uc: Uc, root_paddr: int, asid: int) -> None:
+        satp = (8 << 60) | (asid << 44) | (root_paddr >> 12)
+        # SATP is writable only from M/S mode (UNICORN.md): raise PRIV around the write.
+        uc.reg_write(R.UC_RISCV_REG_PRIV, 3)
+        uc.reg_write(R.UC_RISCV_REG_SATP, satp)
+        uc.reg_write(R.UC_RISCV_REG_PRIV, 0)
+        self.flush_tlb(uc)
+
+    def classify(self, uc: Uc, intno: int) -> Trap:
+        # Unicorn has already added 4 to pc for every exception (UNICORN.md).
+        pc = uc.reg_read(R.UC_RISCV_REG_PC) - 4
+        if intno == self.ECALL_U:
+            return Trap(TrapKind.SYSCALL, pc, pc + 4, intno)
+        if intno in self.PAGE_FAULTS:
+            return Trap(TrapKind.PAGE_FAULT, pc, pc, intno, self.PAGE_FAULTS[intno])
+        if intno in self.ACCESS_FAULTS:
+            return Trap(TrapKind.PAGE_FAULT, pc, pc, intno, self.ACCESS_FAULTS[intno])
+        if intno == self.ILLEGAL_INSTRUCTION:
+            return Trap(TrapKind.ILLEGAL, pc, pc, intno)
+        return Trap(TrapKind.OTHER, pc, pc, intno)
+
+
+def _cp(crn: int, crm: int, op0: int, op1: int, op2: int, value: int) -> tuple[int, ...]:
+    return (crn, crm, op0, op1, op2, value)
+
+
+class AArch64Backend(CpuBackend):
+    """AArch64 at EL0 with the stage-1 MMU, 39-bit VA, 4 KiB granule."""
+
+    abi = ABI_AARCH64
+    uc_arch = UC_ARCH_ARM64
+    uc_mode = UC_MODE_ARM
+    pc_reg = A.UC_ARM64_REG_PC
+    syscall_regs = tuple(getattr(A, f"UC_ARM64_REG_X{i}") for i in range(8))
+    context_regs = tuple(
+        {
+            "pc": A.UC_ARM64_REG_PC,
+            "sp": A.UC_ARM64_REG_SP,
+            "spsr": A.UC_ARM64_REG_NZCV,  # at EL0 only the condition flags are state
+            "tpidr_el0": A.UC_ARM64_REG_TPIDR_EL0,
+            "tpidrro_el0": A.UC_ARM64_REG_TPIDRRO_EL0,
+        }.get(name) or getattr(A, f"UC_ARM64_REG_{name.upper()}")
+        for name in ABI_AARCH64.user_context
+    )
+    # add x0, x0, #1 ; add x0, x0, #1 ; svc #0
+    probe_code = bytes.fromhex("00040091" "00040091" "010000d4")
+    probe_instructions = 3
+
+    EXCP_UDEF = 1
+    EXCP_SWI = 2
+    EXCP_PREFETCH_ABORT = 3
+    EXCP_DATA_ABORT = 4
+
+    # TCR_EL1: T0SZ = 25 (39-bit VA, three levels: see kernel.arch.paging.AARCH64_4K),
+    # IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 = 4 KiB, EPD1 = 1, TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch),
+    # IPS = 40 bits, AS = 1 (16-bit ASIDs).
+    TCR = 25 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
+    MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
+    SCTLR = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
+    CPACR_FPEN = 3 << 20
+
+    def enter_user_mode(self, uc: Uc) -> None:
+        # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(2, 0, 3, 0, 2, self.TCR))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(10, 2, 3, 0, 0, self.MAIR))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 2, self.CPACR_FPEN))
+        uc.reg_write(A.UC_ARM64_REG_PSTATE, 0)  # EL0t
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 0, self.SCTLR))
+        self.flush_tlb(uc)
+
+    def set_address_space(self, uc: Uc, root_paddr: int, asid: int) -> None:
+        uc.reg_write(A.UC_ARM64_REG_TTBR0_EL1, asid << 48 | root_paddr)
+        self.flush_tlb(uc)
+
+    def classify(self, uc: Uc, intno: int) -> Trap:
+        pc = uc.reg_read(A.UC_ARM64_REG_PC)
+        if intno == self.EXCP_SWI:
+            return Trap(TrapKind.SYSCALL, pc - 4, pc, intno)
+        if intno == self.EXCP_DATA_ABORT:
+            return Trap(TrapKind.PAGE_FAULT, pc, pc, intno)
+        if intno == self.EXCP_PREFETCH_ABORT:
+            return Trap(TrapKind.PAGE_FAULT, pc, pc, intno, Access.EXECUTE)
+        if intno == self.EXCP_UDEF:
+            return Trap(TrapKind.ILLEGAL, pc, pc, intno)
+        return Trap(TrapKind.OTHER, pc, pc, intno)
+
+
+def backend_for(arch: Arch) -> CpuBackend:
+    return RiscV64Backend() if arch is Arch.RISCV64 else AArch64Backend()

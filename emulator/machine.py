@@ -1,0 +1,236 @@
+"""The emulated machine: one Unicorn CPU, one RAM region, traps into the kernel.
+
+:class:`UnicornMachine` implements ``kernel.machine.Machine`` and runs the guest:
+
+- RAM is one Unicorn region at the platform's physical base (QEMU virt: 0x8000_0000 on
+  RV64, 0x4000_0000 on AArch64). User code runs in user mode through the page tables
+  the kernel writes into that RAM; Unicorn's own MMU walks them.
+- Time is instructions: ``emu_start`` runs for at most ``tick_instructions``
+  instructions; reaching that count is a timer tick. Traps (syscalls, faults) are
+  handled inside the interrupt hook, thread switches included, so a slice ends only at
+  a tick or when the kernel stops the machine.
+- A Python exception raised inside the hook is caught, the emulation stopped, and the
+  exception re-raised from :meth:`run` (Unicorn would otherwise lose it).
+- Instruction counts are exact, read from Unicorn's own counter (``emulator.icount``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from unicorn import UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
+
+from kernel.abi.arch import Arch
+from kernel.arch.paging import AARCH64_4K, RV64_SV39, Access, PteKind
+from kernel.kernel import Kernel
+from kernel.vspace import walk
+
+from .cpu import CpuBackend, Trap, TrapKind, backend_for
+from .faultinfo import Decoder
+from .icount import InstructionCounter
+
+__all__ = ["MachineError", "RunResult", "UnicornMachine"]
+
+_NEVER = 0xFFFF_FFFF_FFFF_FFFC
+"""An ``until`` address no user pc can reach (not canonical on either architecture)."""
+
+
+class MachineError(Exception):
+    """The emulator itself failed (a Unicorn error outside any guest fault)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended. ``instructions`` is None only if counting was unavailable."""
+
+    kind: str
+    status: int
+    message: str
+    instructions: int | None
+    kernel_entries: int
+    ticks: int
+
+
+class UnicornMachine:
+    """A machine of architecture ``arch`` with ``ram_size`` bytes of RAM."""
+
+    def __init__(self, arch: Arch, ram_size: int) -> None:
+        self.arch = arch
+        self.cpu: CpuBackend = backend_for(arch)
+        self.ram_base = self.cpu.abi.ram_base
+        self.ram_size = ram_size
+        self.paging = RV64_SV39 if arch is Arch.RISCV64 else AARCH64_4K
+        self.uc: Uc = self.cpu.create()
+        self.uc.mem_map(self.ram_base, ram_size, UC_PROT_ALL)
+        # A zeroed page outside RAM serves as the root table of "no address space".
+        self.empty_root = self.ram_base - 0x1000
+        self.uc.mem_map(self.empty_root, 0x1000, UC_PROT_ALL)
+        self.counter = InstructionCounter()
+        self._calibrate_counter()
+        self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
+        self.cpu.enter_user_mode(self.uc)
+        self.root = self.empty_root
+        self.asid = 0
+        self.decoder = Decoder(arch)
+        self.kernel: Kernel | None = None
+        self._pending: BaseException | None = None
+        self._stopped_in_hook = False
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+
+    def _calibrate_counter(self) -> None:
+        """Run the probe program once so that the instruction counter can be located."""
+        probe_at = self.empty_root
+        self.uc.mem_write(probe_at, self.cpu.probe_code)
+        hook = self.uc.hook_add(UC_HOOK_INTR, lambda uc, intno, data: uc.emu_stop())
+        try:
+            self.uc.emu_start(probe_at, _NEVER, 0, InstructionCounter.probe_limit())
+            self.counter.calibrate(self.uc, self.cpu.probe_instructions)
+        except UcError:
+            pass  # counting stays unavailable; runs report instructions as unknown
+        finally:
+            self.uc.hook_del(hook)
+            self.uc.mem_write(probe_at, bytes(len(self.cpu.probe_code)))
+            self.cpu.flush_tlb(self.uc)
+
+    # --- kernel.machine.Machine ---------------------------------------------------------
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(paddr, size))
+
+    def write_phys(self, paddr: int, data: bytes) -> None:
+        self.uc.mem_write(paddr, data)
+
+    def read_syscall_window(self) -> list[int]:
+        return self._syscall_batch.read()
+
+    def write_syscall_window(self, values: Sequence[int]) -> None:
+        self._syscall_batch.write(values)
+
+    def save_context(self) -> list[int]:
+        return self._context_batch.read()
+
+    def load_context(self, registers: Sequence[int]) -> None:
+        self._context_batch.write(registers)
+
+    def set_address_space(self, root_paddr: int, asid: int) -> None:
+        root = root_paddr or self.empty_root
+        if (root, asid) != (self.root, self.asid):
+            self.root, self.asid = root, asid
+            self.cpu.set_address_space(self.uc, root, asid)
+
+    def page_tables_changed(self) -> None:
+        self.cpu.flush_tlb(self.uc)
+
+    # --- running --------------------------------------------------------------------------
+
+    def attach(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def run(self, max_instructions: int | None = None) -> RunResult:
+        """Run until the kernel stops the machine or ``max_instructions`` have run."""
+        kernel = self.kernel
+        if kernel is None:
+            raise MachineError("no kernel attached")
+        tick = kernel.config.tick_instructions
+        total: int | None = 0
+        while kernel.stop is None:
+            limit = tick
+            if max_instructions is not None and total is not None:
+                if total >= max_instructions:
+                    return self._result("limit", 6, f"instruction limit {max_instructions} reached", total)
+                limit = min(tick, max_instructions - total)
+            pc = self.uc.reg_read(self.cpu.pc_reg)
+            self._stopped_in_hook = False
+            try:
+                self.uc.emu_start(pc, _NEVER, 0, limit)
+            except UcError as error:
+                if self._pending is None:
+                    self._bus_error(error)
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                raise pending
+            executed = self.counter.read(limit)
+            total = None if executed is None or total is None else total + executed
+            if kernel.stop is None and not self._stopped_in_hook and (
+                executed is None or executed >= limit
+            ):
+                kernel.timer_tick()
+                if kernel.current is None and kernel.stop is None:
+                    raise MachineError("kernel has no current thread but did not stop")
+        stop = kernel.stop
+        return self._result(stop.kind, stop.status, stop.message, total)
+
+    def _result(self, kind: str, status: int, message: str, total: int | None) -> RunResult:
+        assert self.kernel is not None
+        return RunResult(kind, status, message, total, self.kernel.kernel_entries, self.kernel.ticks)
+
+    def _bus_error(self, error: UcError) -> None:
+        """Unicorn refused an access outside any mapped physical memory."""
+        kernel = self.kernel
+        assert kernel is not None
+        kernel.stop_with_message(f"machine error at pc {self.uc.reg_read(self.cpu.pc_reg):#x}: {error}")
+
+    def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
+        try:
+            self._dispatch(self.cpu.classify(uc, intno))
+        except BaseException as error:  # carried out of Unicorn, re-raised by run()
+            self._pending = error
+            self._stopped_in_hook = True
+            uc.emu_stop()
+            return
+        kernel = self.kernel
+        assert kernel is not None
+        if kernel.stop is not None:
+            self._stopped_in_hook = True
+            uc.emu_stop()
+
+    def _dispatch(self, trap: Trap) -> None:
+        kernel = self.kernel
+        assert kernel is not None
+        if trap.kind is TrapKind.SYSCALL:
+            kernel.syscall()
+            return
+        # Faults: the thread restarts at the faulting instruction once handled.
+        self.uc.reg_write(self.cpu.pc_reg, trap.fault_pc)
+        if trap.kind is TrapKind.PAGE_FAULT:
+            address, access = self._fault_address(trap)
+            kernel.vm_fault(address, access, self._fsr(trap, address, access))
+        else:
+            kernel.user_exception(*self._exception_number(trap))
+
+    def _fault_address(self, trap: Trap) -> tuple[int, Access]:
+        if trap.access is Access.EXECUTE:
+            return trap.fault_pc, Access.EXECUTE
+        code = self._fetch_code(trap.fault_pc)
+        decoded = self.decoder.data_access(self.uc, code, trap.fault_pc, trap.access)
+        return decoded.address, decoded.access
+
+    def _fetch_code(self, vaddr: int) -> bytes:
+        """The 4 bytes at user address ``vaddr`` (fewer if they cross into no mapping)."""
+        out = b""
+        for offset in range(4):
+            result = walk(self, self.paging, self.root, vaddr + offset)
+            if result.kind is not PteKind.LEAF:
+                break
+            out += self.read_phys(result.paddr, 1)
+        return out
+
+    def _fsr(self, trap: Trap, address: int, access: Access) -> int:
+        """seL4's FSR word: scause on RISC-V; the ESR_EL1 syndrome on AArch64."""
+        if self.arch is Arch.RISCV64:
+            return trap.cause
+        result = walk(self, self.paging, self.root, address)
+        if result.kind is PteKind.INVALID:
+            status = 0b000100 | result.level  # translation fault, level n
+        else:
+            status = 0b001100 | result.level  # permission fault, level n
+        if access is Access.EXECUTE:
+            return 0x20 << 26 | 1 << 25 | status
+        return 0x24 << 26 | 1 << 25 | (1 << 6 if access is Access.WRITE else 0) | status
+
+    def _exception_number(self, trap: Trap) -> tuple[int, int]:
+        """(Number, Code) of a UserException: scause on RISC-V; ESR (EC unknown) on AArch64."""
+        if self.arch is Arch.RISCV64:
+            return trap.cause, 0
+        return 1 << 25, 0  # ESR_EL1 for an undefined instruction: EC 0, IL 1

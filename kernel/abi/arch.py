@@ -1,0 +1,138 @@
+"""Per-architecture parts of the ABI declaration: object types, sizes, registers.
+
+The two architectures differ in their object-type numbers, their ``seL4_UserContext``
+register order and a few sizes; everything else in the ABI is shared
+(``kernel.abi.constants``). An :class:`ArchABI` bundles one architecture's facts so that
+code is written once against the bundle rather than branching on the architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "Arch",
+    "ArchABI",
+    "ObjectTypeRV64",
+    "ObjectTypeAArch64",
+    "ABI_RISCV64",
+    "ABI_AARCH64",
+    "abi_for",
+]
+
+
+class Arch(IntEnum):
+    """Guest architectures; the values are the ELF ``e_machine`` numbers."""
+
+    RISCV64 = 243
+    AARCH64 = 183
+
+    @property
+    def short(self) -> str:
+        return {Arch.RISCV64: "riscv64", Arch.AARCH64: "aarch64"}[self]
+
+    @classmethod
+    def from_name(cls, name: str) -> Arch:
+        for arch in cls:
+            if arch.short == name:
+                return arch
+        raise ValueError(f"unknown architecture {name!r} (expected riscv64 or aarch64)")
+
+
+class ObjectTypeRV64(IntEnum):
+    """seL4_ObjectType for riscv64, non-MCS (retype ``type`` argument)."""
+
+    seL4_UntypedObject = 0
+    seL4_TCBObject = 1
+    seL4_EndpointObject = 2
+    seL4_NotificationObject = 3
+    seL4_CapTableObject = 4
+    seL4_RISCV_Giga_Page = 5
+    seL4_RISCV_4K_Page = 6
+    seL4_RISCV_Mega_Page = 7
+    seL4_RISCV_PageTableObject = 8
+    seL4_ObjectTypeCount = 9
+
+
+class ObjectTypeAArch64(IntEnum):
+    """seL4_ObjectType for aarch64, non-MCS, no hypervisor."""
+
+    seL4_UntypedObject = 0
+    seL4_TCBObject = 1
+    seL4_EndpointObject = 2
+    seL4_NotificationObject = 3
+    seL4_CapTableObject = 4
+    seL4_ARM_HugePageObject = 5
+    seL4_ARM_VSpaceObject = 6
+    seL4_ARM_SmallPageObject = 7
+    seL4_ARM_LargePageObject = 8
+    seL4_ARM_PageTableObject = 9
+    seL4_ObjectTypeCount = 10
+
+
+@dataclass(frozen=True)
+class ArchABI:
+    """One architecture's ABI facts.
+
+    Invariants: ``user_context`` lists the registers in seL4_UserContext order; the
+    syscall argument registers are the first eight argument registers (a0-a7 / x0-x7) on
+    both architectures, so the kernel reads a syscall as one 8-word window.
+    """
+
+    arch: Arch
+    ram_base: int
+    """Physical base of RAM, as on QEMU's virt machine."""
+    tcb_bits: int
+    max_untyped_bits: int
+    user_top: int
+    """First address that user mappings may not reach (exclusive bound)."""
+    user_context: tuple[str, ...]
+    unknown_syscall_mrs: tuple[str, ...]
+    user_exception_mrs: tuple[str, ...]
+    c_macro: str
+    """The preprocessor symbol the C compiler defines for this architecture."""
+
+
+ABI_RISCV64 = ArchABI(
+    arch=Arch.RISCV64,
+    ram_base=0x8000_0000,
+    tcb_bits=10,
+    max_untyped_bits=38,
+    user_top=0x0000_003F_FFFF_F000,
+    user_context=(
+        "pc", "ra", "sp", "gp", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
+        "s9", "s10", "s11", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "t0", "t1",
+        "t2", "t3", "t4", "t5", "t6", "tp",
+    ),
+    unknown_syscall_mrs=(
+        "FaultIP", "SP", "RA", "A0", "A1", "A2", "A3", "A4", "A5", "A6", "Syscall",
+    ),
+    user_exception_mrs=("FaultIP", "SP", "Number", "Code"),
+    c_macro="__riscv",
+)
+
+ABI_AARCH64 = ArchABI(
+    arch=Arch.AARCH64,
+    ram_base=0x4000_0000,
+    tcb_bits=11,
+    max_untyped_bits=47,
+    user_top=0x0000_8000_0000_0000,
+    user_context=(
+        "pc", "sp", "spsr", "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8",
+        "x16", "x17", "x18", "x29", "x30", "x9", "x10", "x11", "x12", "x13", "x14",
+        "x15", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
+        "tpidr_el0", "tpidrro_el0",
+    ),
+    unknown_syscall_mrs=(
+        "X0", "X1", "X2", "X3", "X4", "X5", "X6", "X7", "FaultIP", "SP", "LR", "SPSR",
+        "Syscall",
+    ),
+    user_exception_mrs=("FaultIP", "SP", "SPSR", "Number", "Code"),
+    c_macro="__aarch64__",
+)
+
+
+def abi_for(arch: Arch) -> ArchABI:
+    """The ABI bundle of ``arch``."""
+    return ABI_RISCV64 if arch is Arch.RISCV64 else ABI_AARCH64

@@ -1,0 +1,324 @@
+"""The seL4 16.0.0 user ABI, declared once (STYLE.md Synthesis 10).
+
+This module *is* the declaration: the kernel imports these enums and layouts, and
+``userland/libsel4/generate.py`` turns the very same objects into the C headers of our
+libsel4. Nothing here is derived from seL4's code; the numbers are the published ABI
+facts (``../shared/abi``), written down in our own form.
+
+Conventions:
+- Every enum is an ``IntEnum`` whose member names are the C names libsel4 users know.
+- Layouts are ``Layout`` tables of ``(name, byte_offset, byte_size)``; bit fields are
+  ``BitField(lsb, width)``.
+- Values that differ between the non-MCS and MCS configurations live in separate enums
+  (``Syscall`` / ``SyscallMCS``); configuration is chosen per image, never by ``if``s here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "BitField",
+    "BootInfoHeaderId",
+    "CapRights",
+    "CapTag",
+    "Error",
+    "FaultLabel",
+    "InitialCap",
+    "Layout",
+    "LookupFailureType",
+    "MESSAGE_INFO",
+    "CNODE_CAPDATA",
+    "IPC_BUFFER",
+    "BOOTINFO",
+    "SLOT_REGION",
+    "UNTYPED_DESC",
+    "Syscall",
+    "SyscallMCS",
+    "WORD_BITS",
+    "WORD_MASK",
+    "MSG_MAX_LENGTH",
+    "MSG_MAX_EXTRA_CAPS",
+    "FAST_MESSAGE_REGISTERS",
+    "IPC_BUFFER_SIZE_BITS",
+    "BOOTINFO_FRAME_BITS",
+    "MAX_BOOTINFO_UNTYPED_CAPS",
+    "MIN_UNTYPED_BITS",
+    "PAGE_BITS",
+    "SLOT_BITS",
+    "MAX_PRIO",
+    "NUM_PRIORITIES",
+    "RETYPE_FAN_OUT_LIMIT",
+]
+
+WORD_BITS = 64
+WORD_MASK = (1 << WORD_BITS) - 1
+
+MSG_MAX_LENGTH = 120
+MSG_MAX_EXTRA_CAPS = 3
+FAST_MESSAGE_REGISTERS = 4
+IPC_BUFFER_SIZE_BITS = 10
+BOOTINFO_FRAME_BITS = 12
+MAX_BOOTINFO_UNTYPED_CAPS = 230
+MIN_UNTYPED_BITS = 4
+PAGE_BITS = 12
+SLOT_BITS = 5
+MAX_PRIO = 255
+NUM_PRIORITIES = 256
+RETYPE_FAN_OUT_LIMIT = 256
+
+
+class Syscall(IntEnum):
+    """Syscall numbers of the non-MCS kernel (value placed in a7 / x7)."""
+
+    seL4_SysCall = -1
+    seL4_SysReplyRecv = -2
+    seL4_SysSend = -3
+    seL4_SysNBSend = -4
+    seL4_SysRecv = -5
+    seL4_SysReply = -6
+    seL4_SysYield = -7
+    seL4_SysNBRecv = -8
+    seL4_SysDebugPutChar = -9
+    seL4_SysDebugDumpScheduler = -10
+    seL4_SysDebugHalt = -11
+    seL4_SysDebugCapIdentify = -12
+    seL4_SysDebugSnapshot = -13
+    seL4_SysDebugNameThread = -14
+    seL4_SysDebugSendIPI = -15
+    seL4_SysDebugGetThreadAffinity = -16
+    seL4_SysDebugRun = -17
+    seL4_SysBenchmarkFlushCaches = -18
+    seL4_SysBenchmarkResetLog = -19
+    seL4_SysBenchmarkFinalizeLog = -20
+    seL4_SysBenchmarkSetLogBuffer = -21
+    seL4_SysBenchmarkNullSyscall = -22
+    seL4_SysBenchmarkGetThreadUtilisation = -23
+    seL4_SysBenchmarkResetThreadUtilisation = -24
+    seL4_SysBenchmarkDumpAllThreadsUtilisation = -25
+    seL4_SysBenchmarkResetAllThreadsUtilisation = -26
+    seL4_SysX86DangerousWRMSR = -27
+    seL4_SysX86DangerousRDMSR = -28
+    seL4_SysVMEnter = -29
+    seL4_SysSetTLSBase = -30
+
+
+class SyscallMCS(IntEnum):
+    """Syscall numbers of the MCS kernel."""
+
+    seL4_SysCall = -1
+    seL4_SysReplyRecv = -2
+    seL4_SysNBSendRecv = -3
+    seL4_SysNBSendWait = -4
+    seL4_SysSend = -5
+    seL4_SysNBSend = -6
+    seL4_SysRecv = -7
+    seL4_SysNBRecv = -8
+    seL4_SysWait = -9
+    seL4_SysNBWait = -10
+    seL4_SysYield = -11
+    seL4_SysDebugPutChar = -12
+    seL4_SysDebugDumpScheduler = -13
+    seL4_SysDebugHalt = -14
+    seL4_SysDebugCapIdentify = -15
+    seL4_SysDebugSnapshot = -16
+    seL4_SysDebugNameThread = -17
+    seL4_SysDebugSendIPI = -18
+    seL4_SysDebugGetThreadAffinity = -19
+    seL4_SysDebugRun = -20
+    seL4_SysBenchmarkFlushCaches = -21
+    seL4_SysBenchmarkResetLog = -22
+    seL4_SysBenchmarkFinalizeLog = -23
+    seL4_SysBenchmarkSetLogBuffer = -24
+    seL4_SysBenchmarkNullSyscall = -25
+    seL4_SysBenchmarkGetThreadUtilisation = -26
+    seL4_SysBenchmarkResetThreadUtilisation = -27
+    seL4_SysBenchmarkDumpAllThreadsUtilisation = -28
+    seL4_SysBenchmarkResetAllThreadsUtilisation = -29
+    seL4_SysX86DangerousWRMSR = -30
+    seL4_SysX86DangerousRDMSR = -31
+    seL4_SysVMEnter = -32
+    seL4_SysSetTLSBase = -33
+
+
+class Error(IntEnum):
+    """seL4_Error: the label of the reply to a failed invocation."""
+
+    seL4_NoError = 0
+    seL4_InvalidArgument = 1
+    seL4_InvalidCapability = 2
+    seL4_IllegalOperation = 3
+    seL4_RangeError = 4
+    seL4_AlignmentError = 5
+    seL4_FailedLookup = 6
+    seL4_TruncatedMessage = 7
+    seL4_DeleteFirst = 8
+    seL4_RevokeFirst = 9
+    seL4_NotEnoughMemory = 10
+
+
+class LookupFailureType(IntEnum):
+    seL4_NoFailure = 0
+    seL4_InvalidRoot = 1
+    seL4_MissingCapability = 2
+    seL4_DepthMismatch = 3
+    seL4_GuardMismatch = 4
+
+
+class FaultLabel(IntEnum):
+    """Fault message labels of the non-MCS kernel (same on RV64 and AArch64)."""
+
+    seL4_Fault_NullFault = 0
+    seL4_Fault_CapFault = 1
+    seL4_Fault_UnknownSyscall = 2
+    seL4_Fault_UserException = 3
+    seL4_Fault_VMFault = 5
+
+
+class InitialCap(IntEnum):
+    """Slots of the root task's CNode filled at boot (seL4_RootCNodeCapSlots)."""
+
+    seL4_CapNull = 0
+    seL4_CapInitThreadTCB = 1
+    seL4_CapInitThreadCNode = 2
+    seL4_CapInitThreadVSpace = 3
+    seL4_CapIRQControl = 4
+    seL4_CapASIDControl = 5
+    seL4_CapInitThreadASIDPool = 6
+    seL4_CapIOPortControl = 7
+    seL4_CapIOSpace = 8
+    seL4_CapBootInfoFrame = 9
+    seL4_CapInitThreadIPCBuffer = 10
+    seL4_CapDomain = 11
+    seL4_CapSMMUSIDControl = 12
+    seL4_CapSMMUCBControl = 13
+    seL4_CapInitThreadSC = 14
+    seL4_CapSMC = 15
+    seL4_NumInitialCaps = 16
+
+
+class CapRights(IntEnum):
+    """Bits of the seL4_CapRights_t word."""
+
+    seL4_CanWrite = 0x1
+    seL4_CanRead = 0x2
+    seL4_CanGrant = 0x4
+    seL4_CanGrantReply = 0x8
+    seL4_AllRights = 0xF
+
+
+class CapTag(IntEnum):
+    """Kernel cap tags, the value seL4_DebugCapIdentify returns."""
+
+    null_cap = 0
+    frame_cap = 1
+    untyped_cap = 2
+    page_table_cap = 3
+    endpoint_cap = 4
+    notification_cap = 6
+    reply_cap = 8
+    vspace_cap = 9
+    cnode_cap = 10
+    asid_control_cap = 11
+    thread_cap = 12
+    asid_pool_cap = 13
+    irq_control_cap = 14
+    irq_handler_cap = 16
+    zombie_cap = 18
+    domain_cap = 20
+
+
+class BootInfoHeaderId(IntEnum):
+    SEL4_BOOTINFO_HEADER_PADDING = 0
+    SEL4_BOOTINFO_HEADER_FDT = 6
+
+
+@dataclass(frozen=True, slots=True)
+class BitField:
+    """A field of ``width`` bits starting at bit ``lsb`` of a word."""
+
+    lsb: int
+    width: int
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.width) - 1
+
+    def get(self, word: int) -> int:
+        return (word >> self.lsb) & self.mask
+
+    def put(self, word: int, value: int) -> int:
+        return (word & ~(self.mask << self.lsb)) | ((value & self.mask) << self.lsb)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A C struct: its name, total size and fields ``(name, byte_offset, byte_size)``."""
+
+    c_name: str
+    size: int
+    fields: tuple[tuple[str, int, int], ...]
+
+    def offset(self, field: str) -> int:
+        for name, off, _ in self.fields:
+            if name == field:
+                return off
+        raise KeyError(field)
+
+
+MESSAGE_INFO: dict[str, BitField] = {
+    "length": BitField(0, 7),
+    "extraCaps": BitField(7, 2),
+    "capsUnwrapped": BitField(9, 3),
+    "label": BitField(12, 52),
+}
+
+CNODE_CAPDATA: dict[str, BitField] = {
+    "guardSize": BitField(0, 6),
+    "guard": BitField(6, 58),
+}
+
+IPC_BUFFER = Layout(
+    "seL4_IPCBuffer",
+    1024,
+    (
+        ("tag", 0, 8),
+        ("msg", 8, 8 * MSG_MAX_LENGTH),
+        ("userData", 968, 8),
+        ("caps_or_badges", 976, 8 * MSG_MAX_EXTRA_CAPS),
+        ("receiveCNode", 1000, 8),
+        ("receiveIndex", 1008, 8),
+        ("receiveDepth", 1016, 8),
+    ),
+)
+
+SLOT_REGION = Layout("seL4_SlotRegion", 16, (("start", 0, 8), ("end", 8, 8)))
+
+UNTYPED_DESC = Layout(
+    "seL4_UntypedDesc",
+    16,
+    (("paddr", 0, 8), ("sizeBits", 8, 1), ("isDevice", 9, 1), ("padding", 10, 6)),
+)
+
+BOOTINFO = Layout(
+    "seL4_BootInfo",
+    168 + 16 * MAX_BOOTINFO_UNTYPED_CAPS,
+    (
+        ("extraLen", 0, 8),
+        ("nodeID", 8, 8),
+        ("numNodes", 16, 8),
+        ("numIOPTLevels", 24, 8),
+        ("ipcBuffer", 32, 8),
+        ("empty", 40, 16),
+        ("sharedFrames", 56, 16),
+        ("userImageFrames", 72, 16),
+        ("userImagePaging", 88, 16),
+        ("ioSpaceCaps", 104, 16),
+        ("extraBIPages", 120, 16),
+        ("initThreadCNodeSizeBits", 136, 8),
+        ("initThreadDomain", 144, 8),
+        ("untyped", 152, 16),
+        ("untypedList", 168, 16 * MAX_BOOTINFO_UNTYPED_CAPS),
+    ),
+)

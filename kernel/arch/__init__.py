@@ -1,0 +1,1 @@
+"""Architecture-specific kernel parts: page-table formats and fault encodings."""

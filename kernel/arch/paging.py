@@ -1,0 +1,182 @@
+"""Page tables as the hardware reads them, written into RAM by the kernel.
+
+Both architectures use 4 KiB tables of 512 eight-byte entries and three levels here;
+they differ in the entry bits. A :class:`PagingFormat` captures those differences as data
+plus a few small encoders, so mapping and walking are written once (``kernel.vspace``).
+
+Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
+AArch64: a 39-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is
+the lowest virtual-address bit indexed by a level-i table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["Access", "PagingFormat", "PteKind", "RV64_SV39", "AARCH64_4K", "VMRights"]
+
+ENTRIES_PER_TABLE = 512
+TABLE_BITS = 12
+
+
+class VMRights(Enum):
+    """What a user mapping allows (seL4's VM rights)."""
+
+    KERNEL_ONLY = "kernel-only"
+    READ_ONLY = "read-only"
+    READ_WRITE = "read-write"
+
+
+class Access(Enum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+
+
+class PteKind(Enum):
+    INVALID = 0
+    TABLE = 1
+    LEAF = 2
+
+
+@dataclass(frozen=True)
+class PagingFormat:
+    """One architecture's translation-table format."""
+
+    name: str
+    shifts: tuple[int, ...]
+    """Lowest VA bit indexed at each level, root first."""
+    leaf_levels: frozenset[int]
+    """Levels where a leaf (page or block) may sit."""
+
+    @property
+    def levels(self) -> int:
+        return len(self.shifts)
+
+    @property
+    def va_limit(self) -> int:
+        """First virtual address the root table cannot reach."""
+        return 1 << (self.shifts[0] + 9)
+
+    def index(self, level: int, vaddr: int) -> int:
+        return (vaddr >> self.shifts[level]) & (ENTRIES_PER_TABLE - 1)
+
+    def page_bits_at(self, level: int) -> int:
+        return self.shifts[level]
+
+    # The three encoders below are overridden per architecture.
+    def table_entry(self, table_paddr: int) -> int:
+        raise NotImplementedError
+
+    def leaf_entry(
+        self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
+    ) -> int:
+        raise NotImplementedError
+
+    def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
+        """(kind, physical address of the next table or of the page)."""
+        raise NotImplementedError
+
+    def allows(self, entry: int, access: Access) -> bool:
+        """Whether a valid leaf ``entry`` lets user code perform ``access``."""
+        raise NotImplementedError
+
+
+class _Sv39(PagingFormat):
+    """RISC-V Sv39 PTE: V R W X U G A D in bits 0-7, PPN from bit 10."""
+
+    V, R, W, X, U, G, A, D = (1 << i for i in range(8))
+
+    def table_entry(self, table_paddr: int) -> int:
+        return ((table_paddr >> 12) << 10) | self.V
+
+    def leaf_entry(
+        self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
+    ) -> int:
+        bits = self.V | self.A | self.D
+        if rights is not VMRights.KERNEL_ONLY:
+            bits |= self.U | self.R
+            if rights is VMRights.READ_WRITE:
+                bits |= self.W
+            if executable:
+                bits |= self.X
+        else:
+            # A kernel-only mapping must still be a leaf: R set, U clear.
+            bits |= self.R
+        return ((paddr >> 12) << 10) | bits
+
+    def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
+        if not entry & self.V:
+            return PteKind.INVALID, 0
+        paddr = ((entry >> 10) & ((1 << 44) - 1)) << 12
+        if entry & (self.R | self.W | self.X):
+            return PteKind.LEAF, paddr
+        return PteKind.TABLE, paddr
+
+    def allows(self, entry: int, access: Access) -> bool:
+        if not entry & self.U:
+            return False
+        need = {Access.READ: self.R, Access.WRITE: self.W, Access.EXECUTE: self.X}[access]
+        return bool(entry & need)
+
+
+class _AArch64(PagingFormat):
+    """AArch64 stage-1 descriptors, 4 KiB granule.
+
+    Table: bits[1:0] = 0b11. Page (level 3): 0b11; block (levels 1-2): 0b01. Leaf
+    attributes: AttrIndx[4:2] (MAIR index 0 normal write-back, 1 device), AP[7:6]
+    (0b01 EL0+EL1 read-write, 0b11 read-only, 0b00 EL1 only), SH[9:8] = 0b11, AF bit 10,
+    nG bit 11 (per-ASID), PXN bit 53, UXN bit 54.
+    """
+
+    ADDR_MASK = ((1 << 48) - 1) & ~0xFFF
+    AF = 1 << 10
+    NG = 1 << 11
+    SH_INNER = 0b11 << 8
+    PXN = 1 << 53
+    UXN = 1 << 54
+
+    def table_entry(self, table_paddr: int) -> int:
+        return (table_paddr & self.ADDR_MASK) | 0b11
+
+    def leaf_entry(
+        self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
+    ) -> int:
+        kind = 0b11 if level == self.levels - 1 else 0b01
+        attr_index = 0 if cacheable else 1
+        ap = {VMRights.KERNEL_ONLY: 0b00, VMRights.READ_WRITE: 0b01, VMRights.READ_ONLY: 0b11}[
+            rights
+        ]
+        bits = kind | attr_index << 2 | ap << 6 | self.SH_INNER | self.AF | self.NG | self.PXN
+        if not executable or rights is VMRights.KERNEL_ONLY:
+            bits |= self.UXN
+        return (paddr & self.ADDR_MASK) | bits
+
+    def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
+        if not entry & 1:
+            return PteKind.INVALID, 0
+        paddr = entry & self.ADDR_MASK
+        if level == self.levels - 1:
+            return (PteKind.LEAF, paddr) if entry & 2 else (PteKind.INVALID, 0)
+        if entry & 2:
+            return PteKind.TABLE, paddr
+        return (PteKind.LEAF, paddr) if level in self.leaf_levels else (PteKind.INVALID, 0)
+
+    def allows(self, entry: int, access: Access) -> bool:
+        ap = (entry >> 6) & 0b11
+        if ap in (0b00, 0b10):
+            return False
+        if access is Access.WRITE:
+            return ap == 0b01
+        if access is Access.EXECUTE:
+            return not entry & self.UXN
+        return True
+
+
+RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
+# AArch64 runs with a 39-bit user address space (T0SZ = 25): three levels, the VSpace
+# root indexing VA bits 38:30. seL4's non-hypervisor AArch64 uses 48 bits and four
+# levels, but Unicorn 2.1.4 does not complete 4-level stage-1 walks (measured: every
+# fetch through a correct L0 table is a prefetch abort; the same tables minus L0 work).
+AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-39bit", (30, 21, 12), frozenset({0, 1, 2}))

@@ -1,0 +1,263 @@
+"""Booting the root task as seL4 does (abi/boot.md).
+
+Physical layout after boot, from the RAM base up:
+1. the root task's image frames (its ELF segments, page by page);
+2. the root server's objects, each aligned to its size: root CNode, VSpace root, the
+   image's page tables, ASID pool, IPC buffer frame, bootinfo frame, TCB;
+3. every byte left over, as untyped capabilities of maximal aligned power-of-two size.
+Physical addresses outside RAM become device untypeds, listed first.
+
+Everything boot creates is a real object in RAM: page tables hold real entries, frames
+hold the image, the bootinfo frame holds seL4_BootInfo. The caps go into the root CNode
+at seL4's slot numbers, then the image paging caps, image frame caps and untypeds from
+slot seL4_NumInitialCaps on, in that order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .abi.arch import Arch
+from .abi.constants import MIN_UNTYPED_BITS, PAGE_BITS, InitialCap
+from .arch.paging import VMRights
+from .bootinfo import BootInfo, UntypedDesc
+from .caps import (
+    ASIDControlCap,
+    ASIDPoolCap,
+    Cap,
+    CNodeCap,
+    DomainCap,
+    FrameCap,
+    IRQControlCap,
+    PageTableCap,
+    ThreadCap,
+    UntypedCap,
+    VSpaceCap,
+)
+from .cdt import insert_child, insert_root
+from .image import RootTaskImage
+from .kernel import Kernel
+from .objects.asid_pool import ASID_POOL_BITS, ASIDPool
+from .objects.cnode import CNode, cnode_object_bits
+from .objects.tcb import TCB, ThreadState
+from .vspace import write_entry
+
+__all__ = ["BootError", "BootReport", "boot"]
+
+PAGE = 1 << PAGE_BITS
+ROOT_ASID = 1
+PHYS_TOP = {Arch.RISCV64: 1 << 39, Arch.AARCH64: 1 << 40}
+"""End of the physical address space described by device untypeds."""
+
+
+class BootError(Exception):
+    """The image cannot be booted with this configuration (one-line message)."""
+
+
+@dataclass(frozen=True)
+class BootReport:
+    """What boot did, for tests and inspection.
+
+    ``reserved`` lists ``(what, paddr, size)`` for every byte of RAM boot kept for the
+    root task; ``sum(size) + untyped RAM bytes == ram_size`` always holds.
+    """
+
+    reserved: tuple[tuple[str, int, int], ...]
+    bootinfo: BootInfo
+    bootinfo_vaddr: int
+
+    @property
+    def reserved_bytes(self) -> int:
+        return sum(size for _, _, size in self.reserved)
+
+
+class _PhysAllocator:
+    """First-fit, size-aligned allocation from a list of free ``[start, end)`` ranges."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.free: list[tuple[int, int]] = [(start, end)]
+
+    def alloc(self, size_bits: int) -> int:
+        size = 1 << size_bits
+        for i, (start, end) in enumerate(self.free):
+            base = (start + size - 1) & ~(size - 1)
+            if base + size <= end:
+                pieces = [(start, base), (base + size, end)]
+                self.free[i : i + 1] = [(s, e) for s, e in pieces if e > s]
+                return base
+        raise BootError(f"not enough RAM for the root task's boot objects ({size} bytes)")
+
+
+def _aligned_blocks(start: int, end: int, max_bits: int) -> list[tuple[int, int]]:
+    """Cover ``[start, end)`` with maximal naturally aligned power-of-two blocks."""
+    blocks = []
+    while start < end:
+        align_bits = (start & -start).bit_length() - 1 if start else max_bits
+        bits = min(align_bits, (end - start).bit_length() - 1, max_bits)
+        blocks.append((start, bits))
+        start += 1 << bits
+    return blocks
+
+
+def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
+    """Create the root task of ``image`` on ``kernel`` and make it the current thread."""
+    machine, config, abi, fmt = kernel.machine, kernel.config, kernel.abi, kernel.paging
+    ram_base, ram_end = machine.ram_base, machine.ram_base + machine.ram_size
+    reserved: list[tuple[str, int, int]] = []
+
+    # -- virtual layout: image pages, then IPC buffer, then bootinfo ---------------------
+    v_start = image.start & ~(PAGE - 1)
+    v_image_end = (image.end + PAGE - 1) & ~(PAGE - 1)
+    ipc_vaddr, bootinfo_vaddr = v_image_end, v_image_end + PAGE
+    v_end = bootinfo_vaddr + PAGE
+    if v_end > min(abi.user_top, fmt.va_limit):
+        raise BootError("root task image reaches past the user address limit")
+
+    # -- image frames at the base of RAM -------------------------------------------------
+    image_bytes = v_image_end - v_start
+    if image_bytes >= machine.ram_size:
+        raise BootError("root task image does not fit in RAM")
+    image_paddr = ram_base
+    machine.write_phys(image_paddr, bytes(image_bytes))
+    for seg in image.segments:
+        machine.write_phys(image_paddr + seg.vaddr - v_start, seg.data)
+    reserved.append(("root task image", image_paddr, image_bytes))
+
+    # -- root server objects ---------------------------------------------------------------
+    alloc = _PhysAllocator(image_paddr + image_bytes, ram_end)
+
+    def new_object(what: str, size_bits: int) -> int:
+        paddr = alloc.alloc(size_bits)
+        machine.write_phys(paddr, bytes(1 << size_bits))
+        reserved.append((what, paddr, 1 << size_bits))
+        return paddr
+
+    cnode_bits = config.root_cnode_bits
+    cnode = CNode(new_object("root CNode", cnode_object_bits(cnode_bits)), cnode_bits)
+    kernel.objects[cnode.paddr] = cnode
+    vspace_root = new_object("VSpace root", PAGE_BITS)
+    tables: dict[tuple[int, int], int] = {}
+    for level in range(1, fmt.levels):
+        span_bits = fmt.shifts[level - 1]
+        first, last = v_start >> span_bits, (v_end - 1) >> span_bits
+        for n in range(first, last + 1):
+            tables[(level, n << span_bits)] = new_object(f"page table (level {level})", PAGE_BITS)
+    pool = ASIDPool(new_object("ASID pool", ASID_POOL_BITS), asid_base=0)
+    pool.roots[ROOT_ASID] = vspace_root
+    kernel.objects[pool.paddr] = pool
+    ipc_paddr = new_object("IPC buffer frame", PAGE_BITS)
+    bootinfo_paddr = new_object("bootinfo frame", PAGE_BITS)
+    tcb = TCB(new_object("root TCB", abi.tcb_bits), len(abi.user_context), config.time_slice_ticks)
+    kernel.objects[tcb.paddr] = tcb
+
+    # -- page tables: link the tables, map every page ------------------------------------
+    def table_of(level: int, vaddr: int) -> int:
+        if level == 0:
+            return vspace_root
+        span_bits = fmt.shifts[level - 1]
+        return tables[(level, (vaddr >> span_bits) << span_bits)]
+
+    for (level, base), paddr in tables.items():
+        write_entry(machine, table_of(level - 1, base), fmt.index(level - 1, base),
+                    fmt.table_entry(paddr))
+    last = fmt.levels - 1
+
+    def map_page(vaddr: int, paddr: int) -> None:
+        # seL4 maps the whole root image read-write and executable; so do we.
+        entry = fmt.leaf_entry(paddr, last, VMRights.READ_WRITE, executable=True, cacheable=True)
+        write_entry(machine, table_of(last, vaddr), fmt.index(last, vaddr), entry)
+
+    for v in range(v_start, v_image_end, PAGE):
+        map_page(v, image_paddr + v - v_start)
+    map_page(ipc_vaddr, ipc_paddr)
+    map_page(bootinfo_vaddr, bootinfo_paddr)
+    machine.page_tables_changed()
+
+    # -- caps ------------------------------------------------------------------------------
+    slots = cnode.slots
+
+    def put(index: int, cap: Cap) -> None:
+        insert_root(slots[index], cap)
+
+    root_cnode_cap = CNodeCap(cnode.paddr, cnode_bits, guard_size=64 - cnode_bits, guard=0)
+    vspace_cap: Cap = (
+        PageTableCap(vspace_root, mapped_asid=ROOT_ASID, mapped_vaddr=0)
+        if kernel.arch is Arch.RISCV64
+        else VSpaceCap(vspace_root, mapped_asid=ROOT_ASID)
+    )
+    put(InitialCap.seL4_CapInitThreadTCB, ThreadCap(tcb.paddr))
+    put(InitialCap.seL4_CapInitThreadCNode, root_cnode_cap)
+    put(InitialCap.seL4_CapInitThreadVSpace, vspace_cap)
+    put(InitialCap.seL4_CapIRQControl, IRQControlCap())
+    put(InitialCap.seL4_CapASIDControl, ASIDControlCap())
+    put(InitialCap.seL4_CapInitThreadASIDPool, ASIDPoolCap(pool.paddr, asid_base=0))
+    put(InitialCap.seL4_CapBootInfoFrame,
+        FrameCap(bootinfo_paddr, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=bootinfo_vaddr))
+    put(InitialCap.seL4_CapInitThreadIPCBuffer,
+        FrameCap(ipc_paddr, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=ipc_vaddr))
+    put(InitialCap.seL4_CapDomain, DomainCap())
+
+    next_slot = int(InitialCap.seL4_NumInitialCaps)
+
+    def region(caps: list[Cap]) -> tuple[int, int]:
+        nonlocal next_slot
+        start = next_slot
+        if start + len(caps) > len(slots):
+            raise BootError(
+                f"root CNode too small: {len(slots)} slots, boot needs more than {start + len(caps)}"
+            )
+        for cap in caps:
+            put(next_slot, cap)
+            next_slot += 1
+        return start, next_slot
+
+    paging_region = region([
+        PageTableCap(paddr, mapped_asid=ROOT_ASID, mapped_vaddr=base)
+        for (_, base), paddr in sorted(tables.items())
+    ])
+    frames_region = region([
+        FrameCap(image_paddr + v - v_start, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=v)
+        for v in range(v_start, v_image_end, PAGE)
+    ])
+
+    # -- untypeds: device gaps first, then what is left of RAM ---------------------------
+    max_bits = abi.max_untyped_bits
+    descs: list[UntypedDesc] = []
+    for start, end in ((0, ram_base), (ram_end, PHYS_TOP[kernel.arch])):
+        descs += [UntypedDesc(p, b, True) for p, b in _aligned_blocks(start, end, max_bits)]
+    for start, end in alloc.free:
+        descs += [UntypedDesc(p, b, False)
+                  for p, b in _aligned_blocks(start, end, max_bits) if b >= MIN_UNTYPED_BITS]
+    untyped_region = region([
+        # Boot untypeds start "full": the first retype resets (and zeroes) them.
+        UntypedCap(d.paddr, d.size_bits, d.is_device, free_index=1 << (d.size_bits - MIN_UNTYPED_BITS))
+        for d in descs
+    ])
+
+    info = BootInfo(
+        ipc_buffer=ipc_vaddr,
+        cnode_size_bits=cnode_bits,
+        empty=(next_slot, len(slots)),
+        user_image_frames=frames_region,
+        user_image_paging=paging_region,
+        untyped=untyped_region,
+        untyped_list=descs,
+    )
+    machine.write_phys(bootinfo_paddr, info.encode())
+
+    # -- the root thread -----------------------------------------------------------------
+    insert_child(slots[InitialCap.seL4_CapInitThreadCNode], tcb.ctable, root_cnode_cap, False)
+    insert_child(slots[InitialCap.seL4_CapInitThreadVSpace], tcb.vtable, vspace_cap, False)
+    insert_child(slots[InitialCap.seL4_CapInitThreadIPCBuffer], tcb.ipc_buffer_slot,
+                 slots[InitialCap.seL4_CapInitThreadIPCBuffer].cap, False)
+    tcb.ipc_buffer = ipc_vaddr
+    tcb.name = "rootserver"
+    tcb.priority = tcb.mcp = 255
+    regs = [0] * len(abi.user_context)
+    regs[kernel.reg_index["pc"]] = image.entry
+    regs[kernel.reg_index["a0" if kernel.arch is Arch.RISCV64 else "x0"]] = bootinfo_vaddr
+    tcb.registers = regs
+    tcb.state = ThreadState.RUNNING
+    kernel.threads.append(tcb)
+    kernel.install(tcb)
+    return BootReport(tuple(reserved), info, bootinfo_vaddr)

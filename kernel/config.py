@@ -1,0 +1,73 @@
+"""Kernel configuration, chosen per image (DESIGN.md decision 6).
+
+A :class:`KernelConfig` travels inside the boot image and is the only place where a
+configuration choice is made; the kernel picks modules by it at boot instead of testing
+flags throughout its code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .abi.constants import PAGE_BITS
+
+__all__ = ["ConfigError", "KernelConfig"]
+
+MIN_RAM = 1 << 20
+MAX_RAM = 1 << 32
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class KernelConfig:
+    """What seL4 fixes at kernel build time and we fix per image.
+
+    Invariants (checked by :meth:`validate`): ``ram_size`` is a page multiple between
+    1 MiB and 4 GiB; ``root_cnode_bits`` is 4..24; ``tick_instructions`` and
+    ``time_slice_ticks`` are positive.
+    """
+
+    ram_size: int = 32 << 20
+    """Bytes of RAM at the platform's physical base."""
+    root_cnode_bits: int = 12
+    """CONFIG_ROOT_CNODE_SIZE_BITS: log2 of the root CNode's slot count."""
+    mcs: bool = False
+    """The MCS configuration (not implemented yet: images asking for it are refused)."""
+    tick_instructions: int = 10_000
+    """Instructions between two timer ticks: time in capsule is instructions retired."""
+    time_slice_ticks: int = 5
+    """CONFIG_TIME_SLICE: ticks a thread runs before round robin moves on."""
+
+    def validate(self) -> KernelConfig:
+        """Return ``self`` if every field is in range, else raise :class:`ConfigError`."""
+        page = 1 << PAGE_BITS
+        if not (MIN_RAM <= self.ram_size <= MAX_RAM) or self.ram_size % page:
+            raise ConfigError(
+                f"ram_size {self.ram_size:#x} must be a multiple of 4 KiB between 1 MiB and 4 GiB"
+            )
+        if not 4 <= self.root_cnode_bits <= 24:
+            raise ConfigError(f"root_cnode_bits {self.root_cnode_bits} must be in 4..24")
+        if self.tick_instructions <= 0 or self.time_slice_ticks <= 0:
+            raise ConfigError("tick_instructions and time_slice_ticks must be positive")
+        if self.mcs:
+            raise ConfigError("the MCS configuration is not supported yet")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KernelConfig:
+        """Build from a mapping; unknown keys and wrongly typed values are errors."""
+        known = {f.name: f for f in fields(cls)}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"unknown configuration key {key!r}")
+            expected = bool if known[key].type in ("bool", bool) else int
+            if type(value) is not expected:
+                raise ConfigError(f"configuration key {key!r} must be {expected.__name__}")
+        return cls(**data).validate()

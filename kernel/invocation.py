@@ -1,0 +1,115 @@
+"""The invocation path of Send / NBSend / Call and the receive side of Recv / NBRecv.
+
+Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
+1. lookup of the invoked cap: a failure is a cap fault, delivered to the fault handler;
+2. decode: a refused invocation is a SyscallError, replied on Call, dropped otherwise;
+3. perform: cannot fail.
+
+Object decoders are registered per cap type in :data:`DECODERS`. A cap type without a
+decoder yet answers IllegalOperation (what seL4 answers to a label the object does not
+have); the capabilities and IPC issues fill the table in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .abi.constants import Syscall
+from .caps import Cap, EndpointCap, NotificationCap, NullCap
+from .cspace import lookup_cap, lookup_slot
+from .errors import (
+    LOOKUP_FAILURES,
+    IllegalOperation,
+    InvalidCapability,
+    KernelBug,
+    MissingCapability,
+    SyscallError,
+    error_reply,
+)
+from .faults import CapFault
+from .message import MessageInfo, reply_to_current
+from .objects.slot import Slot
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["DECODERS", "Performer", "invoke"]
+
+Performer = Callable[[], list[int] | None]
+"""A decoded invocation, ready to perform: returns the reply words (None: no reply)."""
+
+Decoder = Callable[["Kernel", Slot, MessageInfo, list[int]], Performer]
+"""decode(kernel, invoked slot, message info, window) -> performer, or raise SyscallError."""
+
+DECODERS: dict[type[Cap], Decoder] = {}
+
+
+def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
+    """Run one API syscall of the current thread (window = a0-a7 / x0-x7)."""
+    current = kernel.current
+    assert current is not None
+    if syscall is Syscall.seL4_SysReply:
+        _reply(kernel)
+        return
+    if syscall is Syscall.seL4_SysReplyRecv:
+        _reply(kernel)
+        _receive(kernel, window[0], blocking=True)
+        return
+    if syscall in (Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv):
+        _receive(kernel, window[0], blocking=syscall is Syscall.seL4_SysRecv)
+        return
+    is_call = syscall is Syscall.seL4_SysCall
+    blocking = syscall is not Syscall.seL4_SysNBSend
+    slot = lookup_slot(kernel, current, window[0])
+    if isinstance(slot, LOOKUP_FAILURES):
+        if blocking:
+            kernel.handle_fault(current, CapFault(_fault_ip(kernel), window[0], False, slot))
+        return
+    info = MessageInfo.from_word(window[1])
+    cap = slot.cap
+    if isinstance(cap, (EndpointCap, NotificationCap)):
+        raise KernelBug("endpoint and notification invocations arrive with the IPC issue")
+    try:
+        if isinstance(cap, NullCap):
+            raise InvalidCapability(0)
+        decoder = DECODERS.get(type(cap))
+        if decoder is None:
+            raise IllegalOperation()
+        perform = decoder(kernel, slot, info, window)
+    except SyscallError as error:
+        if is_call:
+            label, words = error_reply(error)
+            reply_to_current(kernel, current, label, words)
+        return
+    words = perform()
+    if is_call and words is not None and kernel.current is current:
+        reply_to_current(kernel, current, 0, words)
+
+
+def _reply(kernel: Kernel) -> None:
+    """Reply through the caller slot: nothing to do while it is empty (as on seL4)."""
+    current = kernel.current
+    assert current is not None
+    caller = current.slots[3]
+    if not caller.is_empty:
+        raise KernelBug("reply caps arrive with the IPC issue")
+
+
+def _receive(kernel: Kernel, cptr: int, blocking: bool) -> None:
+    current = kernel.current
+    assert current is not None
+    cap = lookup_cap(kernel, current, cptr)
+    if isinstance(cap, LOOKUP_FAILURES):
+        kernel.handle_fault(current, CapFault(_fault_ip(kernel), cptr, True, cap))
+        return
+    if isinstance(cap, EndpointCap | NotificationCap) and cap.rights.read:
+        raise KernelBug("receiving arrives with the IPC issue")
+    kernel.handle_fault(
+        current, CapFault(_fault_ip(kernel), cptr, True, MissingCapability(bits_left=0))
+    )
+
+
+def _fault_ip(kernel: Kernel) -> int:
+    """The restart pc of a syscall: the trap instruction (4 bytes before the resume pc)."""
+    return kernel.current_pc() - 4

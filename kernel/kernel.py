@@ -1,0 +1,224 @@
+"""Kernel state and its entry points.
+
+The emulator calls exactly four entry points, one per kind of kernel entry:
+:meth:`Kernel.syscall`, :meth:`Kernel.vm_fault`, :meth:`Kernel.user_exception` and
+:meth:`Kernel.timer_tick`. Each handles the event for the current thread, then runs the
+scheduler once (:meth:`_exit_kernel`), which may install another thread on the machine.
+When no thread can run (nothing will ever wake one: there are no interrupts yet) or the
+guest halted, :attr:`Kernel.stop` says why and the emulator ends the run.
+
+Kernel state is plain data (DESIGN.md decision 7): objects are kept in :attr:`objects`
+keyed by physical address; nothing here refers to Unicorn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .abi.arch import Arch, ArchABI, abi_for
+from .arch.paging import AARCH64_4K, RV64_SV39, Access, PagingFormat
+from .config import KernelConfig
+from .faults import Fault, UnknownSyscallFault, UserExceptionFault, VMFault
+from .machine import Machine
+from .objects.tcb import TCB, ThreadState
+from .sched import Scheduler
+
+__all__ = ["Kernel", "StopReason"]
+
+
+@dataclass(frozen=True, slots=True)
+class StopReason:
+    """Why the run ended.
+
+    ``kind`` is ``"halt"`` (seL4_DebugHalt; ``status`` is the guest's exit status),
+    ``"fault"`` (the last runnable thread stopped on a fault nobody handles) or
+    ``"idle"`` (every thread is blocked or inactive: nothing can ever run again).
+    """
+
+    kind: str
+    status: int
+    message: str
+
+
+class Kernel:
+    """All kernel state of one machine."""
+
+    def __init__(
+        self, machine: Machine, config: KernelConfig, console: Callable[[int], None]
+    ) -> None:
+        self.machine = machine
+        self.config = config
+        self.arch: Arch = machine.arch
+        self.abi: ArchABI = abi_for(machine.arch)
+        self.paging: PagingFormat = RV64_SV39 if self.arch is Arch.RISCV64 else AARCH64_4K
+        self.console = console
+        self.objects: dict[int, object] = {}
+        self.threads: list[TCB] = []
+        self.scheduler = Scheduler()
+        self.current: TCB | None = None
+        self.stop: StopReason | None = None
+        self.kernel_entries = 0
+        self.ticks = 0
+        self._current_saved = False
+        """The current thread's registers were copied into its TCB during this entry."""
+        self.reg_index = {name: i for i, name in enumerate(self.abi.user_context)}
+        # Imported here: the syscall table refers back to Kernel.
+        from .syscalls import SyscallTable
+
+        self.syscalls = SyscallTable.for_config(config)
+
+    # --- entry points ------------------------------------------------------------------
+
+    def syscall(self) -> None:
+        """A syscall trap of the current thread; the machine's pc is past the trap."""
+        self.kernel_entries += 1
+        self._current_saved = False
+        window = self.machine.read_syscall_window()
+        self.syscalls.dispatch(self, window)
+        self._exit_kernel()
+
+    def vm_fault(self, address: int, access: Access, fsr: int) -> None:
+        """The current thread touched ``address`` without a mapping allowing ``access``.
+
+        The machine's pc is the faulting instruction (it is retried after a fix).
+        """
+        self.kernel_entries += 1
+        self._current_saved = False
+        assert self.current is not None
+        self.handle_fault(
+            self.current,
+            VMFault(
+                ip=self.current_pc(),
+                address=address,
+                prefetch=access is Access.EXECUTE,
+                fsr=fsr,
+                access=access,
+            ),
+        )
+        self._exit_kernel()
+
+    def user_exception(self, number: int, code: int) -> None:
+        """An illegal instruction or similar; the machine's pc is the instruction."""
+        self.kernel_entries += 1
+        self._current_saved = False
+        assert self.current is not None
+        self.handle_fault(
+            self.current, UserExceptionFault(ip=self.current_pc(), number=number, code=code)
+        )
+        self._exit_kernel()
+
+    def timer_tick(self) -> None:
+        """``tick_instructions`` instructions retired: charge the current thread."""
+        self.ticks += 1
+        self._current_saved = False
+        current = self.current
+        if current is not None and current.state.runnable:
+            current.time_slice -= 1
+            if current.time_slice <= 0:
+                current.time_slice = self.config.time_slice_ticks
+                self.scheduler.enqueue(current)
+                self.scheduler.choose_new = True
+        self._exit_kernel()
+
+    # --- threads -------------------------------------------------------------------------
+
+    def current_pc(self) -> int:
+        if self._current_saved and self.current is not None:
+            return self.current.registers[0]
+        return self.machine.save_context()[0]
+
+    def save_current(self) -> TCB:
+        """Copy the current thread's registers into its TCB, once per kernel entry.
+
+        After this, the TCB's copy is the truth (code may edit it, as fault delivery
+        does with the restart pc); it is loaded back when the thread runs again.
+        """
+        current = self.current
+        assert current is not None
+        if not self._current_saved:
+            current.registers = self.machine.save_context()
+            self._current_saved = True
+        return current
+
+    def set_thread_state(self, tcb: TCB, state: ThreadState) -> None:
+        """Change ``tcb``'s state; if the current thread stops running, pick another."""
+        tcb.state = state
+        if not state.runnable:
+            self.scheduler.dequeue(tcb)
+            if tcb is self.current:
+                self.scheduler.choose_new = True
+
+    def make_runnable(self, tcb: TCB) -> None:
+        self.scheduler.enqueue(tcb)
+        if self.current is None or tcb.priority > self.current.priority:
+            self.scheduler.choose_new = True
+
+    def yield_current(self) -> None:
+        """seL4_Yield (non-MCS): go to the back of the current priority's queue."""
+        current = self.current
+        if current is None:
+            return
+        self.scheduler.enqueue(current)
+        self.scheduler.choose_new = True
+
+    def _exit_kernel(self) -> None:
+        """Act on the scheduler decision once, on the way back to user mode."""
+        if self.stop is not None or not self.scheduler.choose_new:
+            return
+        self.scheduler.choose_new = False
+        previous = self.current
+        if previous is not None and previous.state.runnable:
+            # Round robin: a runnable current thread competes through its queue.
+            self.scheduler.enqueue(previous)
+        chosen = self.scheduler.pop_highest()
+        if chosen is previous:
+            if self._current_saved and previous is not None:
+                self.machine.load_context(previous.registers)
+            return
+        if previous is not None:
+            self.save_current()
+        if chosen is None:
+            self.current = None
+            self._stop_idle(previous)
+            return
+        self.install(chosen)
+
+    def install(self, tcb: TCB) -> None:
+        """Make ``tcb`` the current thread on the machine: its registers and VSpace."""
+        from .threads import vspace_root_of
+
+        root, asid = vspace_root_of(self, tcb)
+        self.machine.set_address_space(root, asid)
+        self.machine.load_context(tcb.registers)
+        self.current = tcb
+        self._current_saved = False
+
+    def _stop_idle(self, last: TCB | None) -> None:
+        if last is not None and last.stop_reason is not None:
+            self.stop = StopReason("fault", 3, last.stop_reason)
+        else:
+            self.stop = StopReason("idle", 4, "no thread can run: every thread is blocked")
+
+    def halt(self, status: int) -> None:
+        self.stop = StopReason("halt", status, "seL4_DebugHalt")
+
+    def stop_with_message(self, message: str) -> None:
+        """Stop the machine where the seL4 debug kernel would halt with a message."""
+        self.stop = StopReason("kernel-halt", 5, message)
+
+    # --- faults --------------------------------------------------------------------------
+
+    def handle_fault(self, tcb: TCB, fault: Fault) -> None:
+        """Send ``fault`` to ``tcb``'s fault handler, or stop ``tcb`` if it has none."""
+        from .fault_delivery import deliver_fault
+
+        deliver_fault(self, tcb, fault)
+
+    def unknown_syscall(self, window: list[int], number: int) -> None:
+        regs = list(self.save_current().registers)
+        # FaultIP is the trap instruction itself (4 bytes before the resume pc on both).
+        self.handle_fault(
+            self.current,
+            UnknownSyscallFault(ip=regs[0] - 4, number=number, registers=regs),
+        )

@@ -1,0 +1,62 @@
+"""The one narrow interface between the kernel and the machine it runs on.
+
+The kernel never imports Unicorn. Everything it needs from hardware goes through a
+:class:`Machine`: physical memory, the *current* thread's registers, the installed
+address space, and a request to stop. ``emulator/`` implements it over Unicorn;
+``tests/`` implement it over a bytearray (the fake machine), so the kernel is unit-tested
+without an emulator.
+
+Register conventions: a thread's full register file is a list of words in
+seL4_UserContext order (``ArchABI.user_context``), with ``pc`` the address execution
+resumes at. The *syscall window* is the eight argument registers a0-a7 / x0-x7, which is
+where both architectures put every syscall input and output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .abi.arch import Arch
+
+__all__ = ["Machine"]
+
+
+class Machine(Protocol):
+    """What the kernel may ask of the machine. All addresses are physical."""
+
+    arch: Arch
+    ram_base: int
+    ram_size: int
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        """Bytes of RAM; the range lies inside RAM (the kernel guarantees it)."""
+        ...
+
+    def write_phys(self, paddr: int, data: bytes) -> None:
+        """Store bytes into RAM; the range lies inside RAM."""
+        ...
+
+    def read_syscall_window(self) -> list[int]:
+        """The current thread's a0-a7 / x0-x7."""
+        ...
+
+    def write_syscall_window(self, values: Sequence[int]) -> None:
+        """Write the first ``len(values)`` (at most 8) of a0-a7 / x0-x7."""
+        ...
+
+    def save_context(self) -> list[int]:
+        """The current thread's whole register file, seL4_UserContext order."""
+        ...
+
+    def load_context(self, registers: Sequence[int]) -> None:
+        """Make ``registers`` (seL4_UserContext order) the CPU's registers."""
+        ...
+
+    def set_address_space(self, root_paddr: int, asid: int) -> None:
+        """Install the page-table root ``root_paddr`` with ``asid`` for user execution."""
+        ...
+
+    def page_tables_changed(self) -> None:
+        """Entries were removed or changed in installed tables: drop cached translations."""
+        ...

@@ -1,0 +1,1 @@
+"""Kernel objects, one module per object type (STYLE.md Synthesis 2)."""

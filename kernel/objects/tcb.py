@@ -1,0 +1,74 @@
+"""Thread control blocks: registers, scheduling state and the thread's own cap slots.
+
+A TCB holds, as seL4's does, slots for its CSpace root, VSpace root, IPC buffer frame,
+reply and caller caps (``ctable``, ``vtable``, ``ipc_buffer_frame``, ``reply``,
+``caller``). The register file is a plain list in seL4_UserContext order; while a thread
+runs, the live values are in the machine and ``registers`` is stale (``kernel.threads``
+saves them at a switch).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from .slot import Slot
+
+__all__ = ["TCB", "ThreadState"]
+
+# Indices of the TCB's own slots (seL4's tcbCNodeEntries order).
+CTABLE, VTABLE, REPLY, CALLER, IPC_BUFFER_FRAME = range(5)
+
+
+class ThreadState(Enum):
+    """seL4's thread states (non-MCS)."""
+
+    INACTIVE = "Inactive"
+    RUNNING = "Running"
+    RESTART = "Restart"
+    BLOCKED_ON_RECEIVE = "BlockedOnReceive"
+    BLOCKED_ON_SEND = "BlockedOnSend"
+    BLOCKED_ON_REPLY = "BlockedOnReply"
+    BLOCKED_ON_NOTIFICATION = "BlockedOnNotification"
+    IDLE = "IdleThreadState"
+
+    @property
+    def runnable(self) -> bool:
+        return self in (ThreadState.RUNNING, ThreadState.RESTART)
+
+
+class TCB:
+    """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""
+
+    __slots__ = (
+        "paddr", "registers", "state", "priority", "mcp", "time_slice", "name",
+        "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason",
+    )
+
+    def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
+        self.paddr = paddr
+        self.registers = [0] * n_registers
+        self.state = ThreadState.INACTIVE
+        self.priority = 0
+        self.mcp = 0
+        self.time_slice = time_slice
+        self.name = f"tcb@{paddr:#x}"
+        self.slots = [Slot(paddr, i) for i in range(5)]
+        self.ipc_buffer = 0
+        """Virtual address of the thread's IPC buffer (0: none)."""
+        self.fault_ep = 0
+        """CPtr of the fault endpoint, looked up in the thread's CSpace at fault time."""
+        self.domain = 0
+        self.stop_reason: str | None = None
+        """Why the thread last stopped for good (an unhandled fault), for reports."""
+
+    @property
+    def ctable(self) -> Slot:
+        return self.slots[CTABLE]
+
+    @property
+    def vtable(self) -> Slot:
+        return self.slots[VTABLE]
+
+    @property
+    def ipc_buffer_slot(self) -> Slot:
+        return self.slots[IPC_BUFFER_FRAME]

@@ -1,0 +1,143 @@
+"""System-call dispatch: a table from syscall number to handler, built per configuration.
+
+A syscall arrives as the eight-word window a0-a7 / x0-x7; a7/x7 holds the (negative)
+number. Numbers outside the table are UnknownSyscall faults, exactly as on seL4 where a
+debug syscall whose option is off is "simply not recognised" (abi/syscalls.md).
+
+Handlers have one signature, ``(kernel, window) -> None``; they write results to the
+machine themselves, because what is written back differs per syscall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .abi.constants import WORD_BITS, CapTag, Syscall
+from .config import KernelConfig
+from .cspace import lookup_cap
+from .errors import LOOKUP_FAILURES
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable"]
+
+Handler = Callable[["Kernel", list[int]], None]
+
+CAPSULE_EXIT_MAGIC = 0x4341_5053_554C_4521
+"""In a1/x1 at seL4_DebugHalt, says that a0/x0 holds an exit status (capsule's runtime)."""
+
+_NAME_MAX = 960
+
+
+def _signed(word: int) -> int:
+    return word - (1 << WORD_BITS) if word >> (WORD_BITS - 1) else word
+
+
+def sys_debug_put_char(kernel: Kernel, window: list[int]) -> None:
+    kernel.console(window[0] & 0xFF)
+
+
+def sys_debug_halt(kernel: Kernel, window: list[int]) -> None:
+    status = window[0] & 0xFF if window[1] == CAPSULE_EXIT_MAGIC else 0
+    kernel.halt(status)
+
+
+def sys_yield(kernel: Kernel, window: list[int]) -> None:
+    kernel.yield_current()
+
+
+def sys_debug_cap_identify(kernel: Kernel, window: list[int]) -> None:
+    assert kernel.current is not None
+    cap = lookup_cap(kernel, kernel.current, window[0])
+    tag = CapTag.null_cap if isinstance(cap, LOOKUP_FAILURES) else cap.tag
+    kernel.machine.write_syscall_window([int(tag)])
+
+
+def sys_debug_name_thread(kernel: Kernel, window: list[int]) -> None:
+    """Name a thread from the NUL-terminated string at msg[0] of the caller's IPC buffer."""
+    from .caps import ThreadCap
+    from .ipc_buffer import read_ipc_buffer
+    from .objects.tcb import TCB
+
+    current = kernel.current
+    assert current is not None
+    cap = lookup_cap(kernel, current, window[0])
+    if not isinstance(cap, ThreadCap) or not current.ipc_buffer:
+        # The debug kernel halts here; we report it and stop the run the same way.
+        kernel.stop_with_message("seL4_DebugNameThread: invalid TCB cap or no IPC buffer")
+        return
+    raw = read_ipc_buffer(kernel, current, 8, _NAME_MAX)
+    if raw is None or b"\0" not in raw:
+        kernel.stop_with_message("seL4_DebugNameThread: name not NUL-terminated in 960 bytes")
+        return
+    target = kernel.objects[cap.paddr]
+    assert isinstance(target, TCB)
+    target.name = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def sys_debug_dump_scheduler(kernel: Kernel, window: list[int]) -> None:
+    lines = ["Dumping all tcbs!", f"{'name':<24} {'state':<22} prio"]
+    for tcb in kernel.threads:
+        lines.append(f"{tcb.name:<24} {tcb.state.value:<22} {tcb.priority}")
+    for byte in ("\n".join(lines) + "\n").encode():
+        kernel.console(byte)
+
+
+def sys_debug_snapshot(kernel: Kernel, window: list[int]) -> None:
+    """seL4 dumps the capDL of the system here; we have nothing to dump it to yet."""
+
+
+def sys_invoke(kernel: Kernel, window: list[int]) -> None:
+    """Send / NBSend / Call / Recv / NBRecv / Reply / ReplyRecv.
+
+    The lookup of the invoked cap happens now; what the cap does is the objects'
+    business. Objects and IPC arrive with the capabilities and IPC issues: until then a
+    successful lookup of a cap reaches :func:`kernel.invocation.invoke`.
+    """
+    from .invocation import invoke
+
+    invoke(kernel, Syscall(_signed(window[7])), window)
+
+
+_DEBUG_HANDLERS: dict[int, Handler] = {
+    Syscall.seL4_SysDebugPutChar: sys_debug_put_char,
+    Syscall.seL4_SysDebugHalt: sys_debug_halt,
+    Syscall.seL4_SysDebugCapIdentify: sys_debug_cap_identify,
+    Syscall.seL4_SysDebugNameThread: sys_debug_name_thread,
+    Syscall.seL4_SysDebugDumpScheduler: sys_debug_dump_scheduler,
+    Syscall.seL4_SysDebugSnapshot: sys_debug_snapshot,
+}
+
+_API_HANDLERS: dict[int, Handler] = {
+    Syscall.seL4_SysCall: sys_invoke,
+    Syscall.seL4_SysReplyRecv: sys_invoke,
+    Syscall.seL4_SysSend: sys_invoke,
+    Syscall.seL4_SysNBSend: sys_invoke,
+    Syscall.seL4_SysRecv: sys_invoke,
+    Syscall.seL4_SysReply: sys_invoke,
+    Syscall.seL4_SysNBRecv: sys_invoke,
+    Syscall.seL4_SysYield: sys_yield,
+}
+
+
+@dataclass(frozen=True)
+class SyscallTable:
+    """Syscall number -> handler for one configuration."""
+
+    handlers: dict[int, Handler]
+
+    @classmethod
+    def for_config(cls, config: KernelConfig) -> SyscallTable:
+        # Only the non-MCS table exists; KernelConfig.validate refuses MCS images.
+        return cls({**_API_HANDLERS, **_DEBUG_HANDLERS})
+
+    def dispatch(self, kernel: Kernel, window: list[int]) -> None:
+        number = _signed(window[7])
+        handler = self.handlers.get(number)
+        if handler is None:
+            kernel.unknown_syscall(window, number)
+        else:
+            handler(kernel, window)

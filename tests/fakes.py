@@ -1,0 +1,68 @@
+"""A fake machine for kernel unit tests: RAM is a bytearray, registers a list.
+
+It implements ``kernel.machine.Machine`` with no emulator, so kernel logic (boot,
+lookups, syscalls) is tested without Unicorn, and every register and byte is visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kernel.abi.arch import Arch, abi_for
+
+
+class FakeMachine:
+    def __init__(self, arch: Arch, ram_size: int) -> None:
+        self.arch = arch
+        abi = abi_for(arch)
+        self.ram_base = abi.ram_base
+        self.ram_size = ram_size
+        self.ram = bytearray(ram_size)
+        self.registers = [0] * len(abi.user_context)
+        prefix = "a" if arch is Arch.RISCV64 else "x"
+        self.window_index = [abi.user_context.index(f"{prefix}{i}") for i in range(8)]
+        self.root = 0
+        self.asid = 0
+        self.tlb_flushes = 0
+
+    def _offset(self, paddr: int, size: int) -> int:
+        offset = paddr - self.ram_base
+        if offset < 0 or offset + size > self.ram_size:
+            raise AssertionError(f"kernel touched {paddr:#x}+{size:#x} outside RAM")
+        return offset
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        offset = self._offset(paddr, size)
+        return bytes(self.ram[offset : offset + size])
+
+    def write_phys(self, paddr: int, data: bytes) -> None:
+        offset = self._offset(paddr, len(data))
+        self.ram[offset : offset + len(data)] = data
+
+    def read_syscall_window(self) -> list[int]:
+        return [self.registers[i] for i in self.window_index]
+
+    def write_syscall_window(self, values: Sequence[int]) -> None:
+        for i, value in zip(self.window_index, values):
+            self.registers[i] = value
+
+    def save_context(self) -> list[int]:
+        return list(self.registers)
+
+    def load_context(self, registers: Sequence[int]) -> None:
+        self.registers = list(registers)
+
+    def set_address_space(self, root_paddr: int, asid: int) -> None:
+        self.root, self.asid = root_paddr, asid
+
+    def page_tables_changed(self) -> None:
+        self.tlb_flushes += 1
+
+    # --- helpers for tests ---------------------------------------------------------------
+
+    def syscall_args(self, number: int, *args: int) -> None:
+        """Load a syscall into the window: args to a0.., number to a7/x7."""
+        window = [0] * 8
+        window[: len(args)] = args
+        window[7] = number & ((1 << 64) - 1)
+        self.write_syscall_window(window)
