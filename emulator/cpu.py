@@ -161,8 +161,9 @@ class AArch64Backend(CpuBackend):
     EXCP_DATA_ABORT = 4
 
     # TCR_EL1: T0SZ = 25 (39-bit VA, three levels: see kernel.arch.paging.AARCH64_4K),
-    # IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 = 4 KiB, EPD1 = 1, TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch),
-    # IPS = 40 bits, AS = 1 (16-bit ASIDs).
+    # IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 = 4 KiB, EPD1 = 1,
+    # TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch), IPS = 40 bits,
+    # AS = 1 (16-bit ASIDs).
     TCR = 25 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
     MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
     SCTLR = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
