@@ -11,6 +11,7 @@ report address 0 and say so in ``exact``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import capstone
 from capstone import arm64_const as CA
@@ -56,15 +57,15 @@ class Decoder:
                 return DataAccess(address & ((1 << 64) - 1), access, True)
         return DataAccess(0, hint or self._access_kind(insn), False)
 
-    def _operand_address(self, uc: Uc, insn: capstone.CsInsn, op: object) -> int:
-        mem = op.mem  # type: ignore[attr-defined]
+    def _operand_address(self, uc: Uc, insn: capstone.CsInsn, op: Any) -> int:
+        mem = op.mem
         base = self._reg_value(uc, insn, mem.base)
         address = base + mem.disp
         if self.arch is Arch.AARCH64 and mem.index:
             index = self._reg_value(uc, insn, mem.index)
-            shift = op.shift.value if op.shift.type == CA.ARM64_SFT_LSL else 0  # type: ignore[attr-defined]
+            shift = op.shift.value if op.shift.type == CA.ARM64_SFT_LSL else 0
             address += index << shift
-        return address
+        return int(address)
 
     def _reg_value(self, uc: Uc, insn: capstone.CsInsn, reg: int) -> int:
         if not reg:

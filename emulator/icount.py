@@ -46,7 +46,7 @@ class InstructionCounter:
 
     def calibrate(self, uc: Uc, expected: int) -> bool:
         """Locate the counter after a probe run that started ``expected`` instructions."""
-        base = uc._uch.value
+        base = uc._uch.value if uc._uch is not None else None
         if not base:
             return False
         raw = ctypes.string_at(base, _SCAN_BYTES)

@@ -82,9 +82,9 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
             label, words = error_reply(error)
             reply_to_current(kernel, current, label, words)
         return
-    words = perform()
-    if is_call and words is not None and kernel.current is current:
-        reply_to_current(kernel, current, 0, words)
+    reply = perform()
+    if is_call and reply is not None and kernel.current is current:
+        reply_to_current(kernel, current, 0, reply)
 
 
 def _reply(kernel: Kernel) -> None:

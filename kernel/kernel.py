@@ -216,9 +216,10 @@ class Kernel:
         deliver_fault(self, tcb, fault)
 
     def unknown_syscall(self, window: list[int], number: int) -> None:
-        regs = list(self.save_current().registers)
+        current = self.save_current()
+        regs = list(current.registers)
         # FaultIP is the trap instruction itself (4 bytes before the resume pc on both).
         self.handle_fault(
-            self.current,
+            current,
             UnknownSyscallFault(ip=regs[0] - 4, number=number, registers=regs),
         )

@@ -19,7 +19,7 @@ _WORD = struct.Struct("<Q")
 
 
 def read_entry(machine: Machine, table_paddr: int, index: int) -> int:
-    (value,) = _WORD.unpack(machine.read_phys(table_paddr + 8 * index, 8))
+    value: int = _WORD.unpack(machine.read_phys(table_paddr + 8 * index, 8))[0]
     return value
 
 

@@ -125,7 +125,8 @@ def label_enum(arch: Arch, mcs: bool) -> type[IntEnum]:
     key = (arch, mcs)
     if key not in _ENUM_CACHE:
         suffix = "MCS" if mcs else ""
-        _ENUM_CACHE[key] = IntEnum(  # type: ignore[misc]
+        enum: type[IntEnum] = IntEnum(  # type: ignore[misc]
             f"InvocationLabel{arch.short.upper()}{suffix}", label_table(arch, mcs)
         )
+        _ENUM_CACHE[key] = enum
     return _ENUM_CACHE[key]
