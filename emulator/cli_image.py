@@ -1,0 +1,200 @@
+"""``capsule image build|inspect``: the boot-image format on the command line.
+
+The lead CLI registers :data:`image` as a subcommand of ``capsule``; it also works on
+its own (``image(prog_name="capsule image")``).
+
+Error contract (DESIGN.md decision 5): every failure — an ``ImageError``, an
+``OSError``, a bad option or argument — prints exactly one line, ``capsule: <message>``,
+on stderr and exits with status 2; never a traceback. This holds whichever click group
+runs the command, because the errors are ``click.ClickException``s whose ``show`` prints
+that line: click's standalone mode calls ``show`` and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+import click
+
+from bootimage import ImageError, build_image, inspect_image
+from bootimage.load import read_file
+from kernel.abi.arch import Arch
+from kernel.config import ConfigError, KernelConfig
+
+__all__ = ["CliError", "image", "parse_size"]
+
+EXIT_ERROR = 2
+_SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+# click >= 8.2 raises this (a UsageError) for a bare group: let it show the help text.
+_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(
+    click.exceptions, "NoArgsIsHelpError", ()
+)
+
+
+class CliError(click.ClickException):
+    """A failure reported as one ``capsule: <message>`` line, exit status 2."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.splitlines()))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"capsule: {self.format_message()}", err=True)
+
+
+class _Command(click.Command):
+    """A command whose usage errors are one line (click's show a usage block)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise CliError(err.format_message()) from None
+
+
+class _Group(click.Group):
+    """A group whose unknown-subcommand and option errors are one line too."""
+
+    command_class = _Command
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _NO_ARGS_IS_HELP:
+            raise  # bare `capsule image`: the help text, as click shows it
+        except click.UsageError as err:
+            raise CliError(err.format_message()) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise CliError(err.format_message()) from None
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``text``: decimal or ``0x`` hex, optionally followed by K, M or G (x1024^n).
+
+    Raises:
+        ValueError: ``text`` is not such a size (the message quotes it).
+    """
+    s = text.strip().upper()
+    scale = _SUFFIXES.get(s[-1:], 1)
+    digits = s[:-1] if scale != 1 else s
+    try:
+        value = int(digits, 16) if digits.startswith("0X") else int(digits, 10)
+    except ValueError:
+        raise ValueError(
+            f"bad size {text!r} (expected a number with an optional K, M or G suffix)"
+        ) from None
+    if value < 0:
+        raise ValueError(f"bad size {text!r}: sizes are not negative")
+    return value * scale
+
+
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """click callback: a size option's text as bytes (``parse_size``)."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
+@click.group(cls=_Group, no_args_is_help=True)
+def image() -> None:
+    """Build and inspect capsule boot images (kernel configuration + root task ELF)."""
+
+
+@image.command()
+@click.argument("elf", metavar="ELF")
+@click.option("-o", "--output", "out", required=True, metavar="OUT", help="Image file to write.")
+@click.option(
+    "--arch",
+    type=click.Choice([a.short for a in Arch]),
+    help="Architecture the ELF must be for (default: the ELF's own e_machine).",
+)
+@click.option("--ram-size", callback=_size_option, help="Guest RAM, e.g. 32M (default 32M).")
+@click.option("--root-cnode-bits", type=int, help="log2 of the root CNode's slots (default 12).")
+@click.option("--tick-instructions", type=int, help="Instructions per timer tick.")
+@click.option("--time-slice-ticks", type=int, help="Ticks per round-robin time slice.")
+def build(
+    elf: str,
+    out: str,
+    arch: str | None,
+    ram_size: int | None,
+    root_cnode_bits: int | None,
+    tick_instructions: int | None,
+    time_slice_ticks: int | None,
+) -> None:
+    """Package the root task ELF and a kernel configuration into an image OUT.
+
+    Unset options take KernelConfig's defaults. The ELF is checked exactly as the loader
+    checks it, so a bad ELF is refused here rather than at boot.
+    """
+    chosen = {
+        "ram_size": ram_size,
+        "root_cnode_bits": root_cnode_bits,
+        "tick_instructions": tick_instructions,
+        "time_slice_ticks": time_slice_ticks,
+    }
+    try:
+        config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
+    except ConfigError as err:
+        raise CliError(f"bad kernel configuration: {err}") from None
+    try:
+        data = build_image(
+            read_file(elf, "ELF"), config, Arch.from_name(arch) if arch else None
+        )
+        _write(out, data)
+    except ImageError as err:
+        raise CliError(str(err)) from None
+    click.echo(f"{out}: {len(data)} bytes")
+
+
+@image.command()
+@click.argument("path", metavar="IMAGE")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def inspect(path: str, as_json: bool) -> None:
+    """Check IMAGE as the loader does and describe its header, configuration and ELF."""
+    try:
+        description = inspect_image(read_file(path, "image"))
+    except ImageError as err:
+        raise CliError(str(err)) from None
+    if as_json:
+        click.echo(json.dumps(description.to_dict(), indent=2))
+    else:
+        click.echo(description.to_text(), nl=False)
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file, then rename)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise CliError(f"cannot write {path!r}: {err.strerror or err}") from None

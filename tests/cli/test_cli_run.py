@@ -1,0 +1,99 @@
+"""``capsule run`` driven for real, as a subprocess: output, exit status, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bootimage import build_image
+from kernel.config import KernelConfig
+from tests.conftest import ARCHES
+
+
+def capsule(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "emulator.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, proc
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("capsule: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_run_without_image_runs_the_shipped_demo(arch: str) -> None:
+    proc = capsule("run", "--arch", arch)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"Hello from capsule on {arch}!\n"
+    assert proc.stderr == ""
+
+
+@pytest.fixture(scope="module")
+def images(guest_elves: dict[str, dict[str, Path]], tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("images")
+    paths = {}
+    for arch, progs in guest_elves.items():
+        for name, elf in progs.items():
+            path = out / f"{name}-{arch}.img"
+            path.write_bytes(build_image(elf.read_bytes(), KernelConfig()))
+            paths[(name, arch)] = path
+    return paths
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fault_ends_the_run_with_a_clear_message(images, arch: str) -> None:
+    proc = capsule("run", str(images[("fault_unmapped", arch)]))
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    line = proc.stderr.strip()
+    assert line.startswith('capsule: thread "rootserver" stopped: VMFault: read at address 0x10000000')
+    assert "at pc 0x" in line and "no fault handler" in line
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_stats_are_deterministic(images, arch: str) -> None:
+    first = capsule("run", "--stats", str(images[("bootinfo", arch)]))
+    second = capsule("run", "--stats", str(images[("bootinfo", arch)]))
+    assert first.returncode == 0
+    assert first.stdout == second.stdout
+    assert first.stderr == second.stderr
+    assert "instructions" in first.stderr and "unknown" not in first.stderr
+
+
+def test_instruction_limit_exit_status(images) -> None:
+    proc = capsule("run", "--max-instructions", "50", str(images[("hello", "riscv64")]))
+    assert proc.returncode == 6
+    assert "instruction limit 50 reached" in proc.stderr
+
+
+def test_missing_image_is_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(capsule("run", str(tmp_path / "nope.img")), "nope.img")
+
+
+def test_not_an_image_is_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(b"this is not a capsule image at all" * 4)
+    assert_one_line_error(capsule("run", str(junk)), "magic")
+
+
+def test_bad_option_value_is_an_error() -> None:
+    proc = capsule("run", "--max-instructions", "zero")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_image_that_cannot_boot_is_one_line(guest_elves, tmp_path: Path) -> None:
+    # 16 root CNode slots cannot hold the boot caps: boot refuses with one line.
+    image = tmp_path / "small.img"
+    image.write_bytes(build_image(guest_elves["riscv64"]["hello"].read_bytes(),
+                                  KernelConfig(root_cnode_bits=4)))
+    assert_one_line_error(capsule("run", str(image)), "root CNode too small")

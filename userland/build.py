@@ -1,0 +1,339 @@
+"""Cross-build the guest programs for both architectures.
+
+    python -m userland.build [--out DIR] [--no-images] [--no-ship]
+
+Every ``apps/*.c`` and ``tests/*.c`` is one program, linked with the runtime and
+libsel4 into ``<out>/<arch>/<name>.elf`` (default ``userland/build``). If the module
+``bootimage`` provides ``build_image(elf, config)``, each ELF is also turned into a boot
+image ``<out>/<arch>/<name>.img``, and the demo programs are written to
+``userland/images/<name>-<arch>.img``, the images that ship with the package.
+
+The compiler is the pip package ``ziglang`` (``python -m ziglang cc``). Builds are
+deterministic: the compiler runs in this directory on relative paths and every machine
+path is mapped away, so the same sources give byte-identical ELFs anywhere.
+:func:`check_elf` verifies each ELF's layout against what the kernel and the runtime
+expect before it is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import IMAGES_DIR
+
+__all__ = [
+    "ARCHES",
+    "BuildError",
+    "DEFAULT_OUT",
+    "SHIPPED",
+    "Target",
+    "TARGETS",
+    "build_all",
+    "check_elf",
+    "main",
+    "programs",
+]
+
+USERLAND = Path(__file__).resolve().parent
+DEFAULT_OUT = USERLAND / "build"
+SHIPPED = ("hello", "bootinfo")
+"""Programs whose images ship with the package (userland/images/<name>-<arch>.img)."""
+PROGRAM_DIRS = ("apps", "tests")
+PAGE = 4096
+
+
+class BuildError(Exception):
+    """A compile, link or check step failed; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One architecture's compiler target, flags and image layout."""
+
+    arch: str
+    """Architecture name as ``kernel.abi.arch.Arch.short`` spells it."""
+    e_machine: str
+    """pyelftools' name for the ELF machine."""
+    base: int
+    """Link address of the image (where seL4's own builds put the root task)."""
+    flags: tuple[str, ...]
+
+
+TARGETS: dict[str, Target] = {
+    "riscv64": Target(
+        arch="riscv64",
+        e_machine="EM_RISCV",
+        base=0x10000,
+        # rv64imac, soft-float ABI: the kernel does not switch FP state yet. zig spells
+        # -march=rv64imac as a CPU plus features.
+        flags=("-target", "riscv64-freestanding", "-mcpu=generic_rv64+m+a+c", "-mabi=lp64"),
+    ),
+    "aarch64": Target(
+        arch="aarch64",
+        e_machine="EM_AARCH64",
+        base=0x400000,
+        flags=("-target", "aarch64-freestanding", "-mgeneral-regs-only"),
+    ),
+}
+ARCHES: tuple[str, ...] = tuple(TARGETS)
+
+CFLAGS: tuple[str, ...] = (
+    "-std=gnu11",
+    "-ffreestanding",
+    "-nostdlib",
+    "-static",
+    "-O2",
+    "-g",
+    "-fno-pic",
+    "-fno-pie",
+    "-fno-stack-protector",
+    "-fno-unwind-tables",
+    "-fno-asynchronous-unwind-tables",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-ftls-model=local-exec",  # a static executable: every TLS offset is known at link time
+    "-UNDEBUG",  # zig defines NDEBUG in optimised builds; guests keep their asserts
+    "-Wall",
+    "-Wextra",
+    "-Ilibsel4/include",
+    "-Iruntime/include",
+)
+
+LDFLAGS: tuple[str, ...] = (
+    "-nostdlib",
+    "-static",
+    "-Wl,-z,max-page-size=4096",
+    "-Wl,-z,common-page-size=4096",
+    "-Wl,--build-id=none",
+    "-Wl,--entry=_sel4_start",  # zig passes --entry _start, which beats ENTRY() in the script
+)
+
+RUNTIME_SOURCES: tuple[str, ...] = (
+    "runtime/crt0_{arch}.S",
+    "runtime/start.c",
+    "runtime/tls.c",
+    "runtime/exit.c",
+    "runtime/printf.c",
+    "runtime/string.c",
+    "libsel4/src/bootinfo.c",
+)
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def programs() -> dict[str, str]:
+    """Program name -> source path relative to ``userland/``, for every guest program."""
+    found: dict[str, str] = {}
+    for sub in PROGRAM_DIRS:
+        for src in sorted((USERLAND / sub).glob("*.c")):
+            if src.stem in found:
+                raise BuildError(f"two programs are called {src.stem!r}: "
+                                 f"{found[src.stem]} and {sub}/{src.name}")
+            found[src.stem] = f"{sub}/{src.name}"
+    return found
+
+
+def _prefix_maps() -> list[str]:
+    """Map every machine path that could reach the debug info to a fixed name."""
+    import ziglang  # the dev extra; imported here so that `import userland.build` works without
+
+    pairs = {USERLAND: "userland", Path(ziglang.__file__).parent: "zig"}
+    maps = []
+    for path, name in pairs.items():
+        for form in {str(path), os.path.realpath(path)}:
+            maps.append(f"-ffile-prefix-map={form}={name}")
+    return maps
+
+
+def _cc(args: Sequence[str]) -> None:
+    cmd = [sys.executable, "-m", "ziglang", "cc", *args]
+    proc = subprocess.run(cmd, cwd=USERLAND, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BuildError(f"{' '.join(cmd[3:])}\n{proc.stderr.strip()}")
+    if proc.stderr.strip():
+        print(proc.stderr.strip(), file=sys.stderr)
+
+
+def _object_name(source: str) -> str:
+    return source.replace("/", "_").rsplit(".", 1)[0] + ".o"
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def check_elf(path: Path, target: Target) -> None:
+    """Verify an ELF's layout; raise :class:`BuildError` on the first violation.
+
+    Checks: machine and entry (``_sel4_start``); loadable segments page-aligned, in
+    order, not sharing pages, starting at the target's base; the TLS segment as the
+    runtime computes it from the link-script symbols (``_tdata_start``, ``_tdata_end``,
+    ``_tbss_end``, ``_tls_align``); no machine path inside the file.
+    """
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    data = path.read_bytes()
+    for machine_path in {str(USERLAND), os.path.realpath(USERLAND), str(Path.home())}:
+        if machine_path.encode() in data:
+            raise BuildError(f"{path}: contains the machine path {machine_path!r}")
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        if elf["e_machine"] != target.e_machine or elf["e_type"] != "ET_EXEC":
+            raise BuildError(f"{path}: not a static {target.arch} executable")
+        symtab = elf.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise BuildError(f"{path}: no symbol table")
+        sym = {s.name: s["st_value"] for s in symtab.iter_symbols() if s.name}
+        if elf["e_entry"] != sym.get("_sel4_start"):
+            raise BuildError(f"{path}: entry {elf['e_entry']:#x} is not _sel4_start")
+        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+        tls = [s for s in elf.iter_segments() if s["p_type"] == "PT_TLS"]
+    if not loads or loads[0]["p_vaddr"] != target.base:
+        raise BuildError(f"{path}: the image must start at {target.base:#x}")
+    prev_end = 0
+    for seg in loads:
+        start, end = seg["p_vaddr"], seg["p_vaddr"] + seg["p_memsz"]
+        if start % PAGE or start < prev_end:
+            raise BuildError(f"{path}: segment at {start:#x} is not on its own pages")
+        prev_end = -(-end // PAGE) * PAGE
+    if len(tls) != 1:
+        raise BuildError(f"{path}: expected one PT_TLS segment, found {len(tls)}")
+    t = tls[0]
+    expect = {
+        "p_vaddr": sym["_tdata_start"],
+        "p_filesz": sym["_tdata_end"] - sym["_tdata_start"],
+        "p_memsz": sym["_tbss_end"] - sym["_tdata_start"],
+    }
+    for key, value in expect.items():
+        if t[key] != value:
+            raise BuildError(f"{path}: PT_TLS {key} {t[key]:#x} != link-script value {value:#x}")
+    if t["p_align"] > 1 and (t["p_align"] != sym["_tls_align"] or t["p_vaddr"] % t["p_align"]):
+        raise BuildError(f"{path}: TLS segment alignment does not match _tls_align")
+
+
+# ---------------------------------------------------------------------------- build
+
+
+def _load_image_builder() -> tuple[object | None, str]:
+    """``(build_image, "")`` if the bootimage module provides it, else ``(None, why)``."""
+    try:
+        from bootimage import build_image  # type: ignore[attr-defined, unused-ignore]
+    except ImportError as exc:
+        return None, f"bootimage.build_image is not available ({exc})"
+    return build_image, ""
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if not path.exists() or path.read_bytes() != data:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
+                progs: dict[str, str], maps: list[str]) -> dict[str, Path]:
+    """Compile the runtime and every program for one target, then link and check each."""
+    obj_dir = arch_dir / "obj"
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    cflags = [*target.flags, *CFLAGS, *maps]
+    runtime = [s.format(arch=target.arch) for s in RUNTIME_SOURCES]
+    sources = runtime + list(progs.values())
+
+    def compile_one(src: str) -> Path:
+        obj = obj_dir / _object_name(src)
+        _cc([*cflags, "-c", src, "-o", str(obj)])
+        return obj
+
+    objects = dict(zip(sources, pool.map(compile_one, sources), strict=True))
+    runtime_objs = [str(objects[s]) for s in runtime]
+
+    def link_one(name: str) -> Path:
+        elf = arch_dir / f"{name}.elf"
+        _cc([*target.flags, *LDFLAGS, "-T", f"runtime/link_{target.arch}.ld",
+             str(objects[progs[name]]), *runtime_objs, "-o", str(elf)])
+        check_elf(elf, target)
+        return elf
+
+    names = list(progs)
+    return dict(zip(names, pool.map(link_one, names), strict=True))
+
+
+def build_all(out_dir: Path = DEFAULT_OUT, *, images: bool = True, ship: bool = False,
+              jobs: int | None = None, quiet: bool = True) -> dict[str, dict[str, Path]]:
+    """Build every program for every architecture.
+
+    Returns ``{arch: {program: elf_path}}``; ELFs are ``out_dir/<arch>/<program>.elf``.
+    With ``images``, also writes ``out_dir/<arch>/<program>.img`` when the bootimage
+    module is available (skipped with a message otherwise). With ``ship``, also writes
+    the shipped demo images into ``userland/images/``.
+
+    Raises:
+        BuildError: a compile, link or layout check failed.
+    """
+    out_dir = Path(out_dir).resolve()
+    progs = programs()
+    maps = _prefix_maps()
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        result = {
+            arch: _build_arch(pool, target, out_dir / arch, progs, maps)
+            for arch, target in TARGETS.items()
+        }
+    if not quiet:
+        for elves in result.values():
+            for elf in elves.values():
+                print(f"built {elf}")
+    if images:
+        _write_images(result, out_dir, ship=ship, quiet=quiet)
+    return result
+
+
+def _write_images(elves: dict[str, dict[str, Path]], out_dir: Path, *, ship: bool,
+                  quiet: bool) -> None:
+    build_image, why = _load_image_builder()
+    if build_image is None:
+        print(f"skipping boot images: {why}", file=sys.stderr)
+        return
+    from kernel.config import KernelConfig
+
+    config = KernelConfig()
+    for arch, progs in elves.items():
+        for name, elf in progs.items():
+            try:
+                image = build_image(elf.read_bytes(), config)  # type: ignore[operator]
+            except Exception as exc:  # another module's failure, reported with context
+                raise BuildError(f"bootimage.build_image failed for {elf}: {exc}") from exc
+            _write_if_changed(out_dir / arch / f"{name}.img", image)
+            if ship and name in SHIPPED:
+                _write_if_changed(IMAGES_DIR / f"{name}-{arch}.img", image)
+            if not quiet:
+                print(f"image {out_dir / arch / f'{name}.img'}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m userland.build",
+                                     description="Cross-build the capsule guest programs.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output directory (default: userland/build)")
+    parser.add_argument("--no-images", action="store_true", help="build ELFs only")
+    parser.add_argument("--no-ship", action="store_true",
+                        help="do not update the shipped images in userland/images/")
+    parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel compiler runs")
+    args = parser.parse_args(argv)
+    try:
+        build_all(args.out, images=not args.no_images, ship=not args.no_ship, jobs=args.jobs,
+                  quiet=False)
+    except BuildError as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
