@@ -5,9 +5,9 @@ Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 2. decode: a refused invocation is a SyscallError, replied on Call, dropped otherwise;
 3. perform: cannot fail.
 
-Object decoders are registered per cap type in :data:`DECODERS`. A cap type without a
-decoder yet answers IllegalOperation (what seL4 answers to a label the object does not
-have); the capabilities and IPC issues fill the table in.
+Object decoders are registered per cap type in ``kernel.objects.dispatch.DECODERS``. A cap
+type without a decoder yet answers IllegalOperation (what seL4 answers to a label the
+object does not have); the capabilities and IPC issues fill the table in.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .abi.constants import Syscall
-from .caps import Cap, EndpointCap, NotificationCap, NullCap
+from .caps import EndpointCap, NotificationCap, NullCap
 from .cspace import lookup_cap, lookup_slot
 from .errors import (
     LOOKUP_FAILURES,
@@ -34,7 +34,7 @@ from .objects.slot import Slot
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-__all__ = ["DECODERS", "Performer", "invoke"]
+__all__ = ["Decoder", "Performer", "invoke"]
 
 Performer = Callable[[], list[int] | None]
 """A decoded invocation, ready to perform: returns the reply words (None: no reply)."""
@@ -42,7 +42,6 @@ Performer = Callable[[], list[int] | None]
 Decoder = Callable[["Kernel", Slot, MessageInfo, list[int]], Performer]
 """decode(kernel, invoked slot, message info, window) -> performer, or raise SyscallError."""
 
-DECODERS: dict[type[Cap], Decoder] = {}
 
 
 def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
@@ -73,6 +72,8 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
     try:
         if isinstance(cap, NullCap):
             raise InvalidCapability(0)
+        from .objects.dispatch import DECODERS
+
         decoder = DECODERS.get(type(cap))
         if decoder is None:
             raise IllegalOperation()

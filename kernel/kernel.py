@@ -62,6 +62,9 @@ class Kernel:
         self.ticks = 0
         self._current_saved = False
         """The current thread's registers were copied into its TCB during this entry."""
+        self.exit_observers: list[Callable[[Kernel], None]] = []
+        """Called after every kernel entry, once its effects are complete (tests hook the
+        invariant checker here; tracing will too). Empty in normal runs."""
         self.reg_index = {name: i for i, name in enumerate(self.abi.user_context)}
         # Imported here: the syscall table refers back to Kernel.
         from .syscalls import SyscallTable
@@ -164,6 +167,11 @@ class Kernel:
 
     def _exit_kernel(self) -> None:
         """Act on the scheduler decision once, on the way back to user mode."""
+        self._schedule()
+        for observer in self.exit_observers:
+            observer(self)
+
+    def _schedule(self) -> None:
         if self.stop is not None or not self.scheduler.choose_new:
             return
         self.scheduler.choose_new = False
