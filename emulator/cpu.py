@@ -61,6 +61,8 @@ class CpuBackend:
     probe_code: bytes
     """A program that runs ``probe_instructions`` instructions, the last one a syscall."""
     probe_instructions: int
+    syscall_intno: int
+    """The interrupt number of the syscall trap (the hot path skips classification)."""
 
     def __init__(self) -> None:
         self.uc: Uc | None = None
@@ -100,6 +102,7 @@ class RiscV64Backend(CpuBackend):
     probe_instructions = 3
 
     ECALL_U = 8
+    syscall_intno = ECALL_U
     ILLEGAL_INSTRUCTION = 2
     PAGE_FAULTS = {12: Access.EXECUTE, 13: Access.READ, 15: Access.WRITE}
     ACCESS_FAULTS = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
@@ -157,6 +160,7 @@ class AArch64Backend(CpuBackend):
 
     EXCP_UDEF = 1
     EXCP_SWI = 2
+    syscall_intno = EXCP_SWI
     EXCP_PREFETCH_ABORT = 3
     EXCP_DATA_ABORT = 4
 

@@ -29,6 +29,7 @@ from kernel.vspace import walk
 from .cpu import CpuBackend, Trap, TrapKind, backend_for
 from .faultinfo import Decoder
 from .icount import InstructionCounter
+from .rawhook import add_interrupt_hook
 
 __all__ = ["MachineError", "RunResult", "UnicornMachine"]
 
@@ -76,7 +77,8 @@ class UnicornMachine:
         self.kernel: Kernel | None = None
         self._pending: BaseException | None = None
         self._stopped_in_hook = False
-        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self._syscall_intno = self.cpu.syscall_intno
+        self._hook = add_interrupt_hook(self.uc, self._on_interrupt)
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -171,19 +173,23 @@ class UnicornMachine:
         assert kernel is not None
         kernel.stop_with_message(f"machine error at pc {self.uc.reg_read(self.cpu.pc_reg):#x}: {error}")
 
-    def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
+    def _on_interrupt(self, intno: int) -> None:
+        kernel = self.kernel
         try:
-            self._dispatch(self.cpu.classify(uc, intno))
+            assert kernel is not None
+            if intno == self._syscall_intno:
+                # The hot path: no pc read, no classification.
+                kernel.syscall()
+            else:
+                self._dispatch(self.cpu.classify(self.uc, intno))
         except BaseException as error:  # carried out of Unicorn, re-raised by run()
             self._pending = error
             self._stopped_in_hook = True
-            uc.emu_stop()
+            self.uc.emu_stop()
             return
-        kernel = self.kernel
-        assert kernel is not None
         if kernel.stop is not None:
             self._stopped_in_hook = True
-            uc.emu_stop()
+            self.uc.emu_stop()
 
     def _dispatch(self, trap: Trap) -> None:
         kernel = self.kernel

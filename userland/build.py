@@ -2,7 +2,7 @@
 
     python -m userland.build [--out DIR] [--no-images] [--no-ship]
 
-Every ``apps/*.c`` and ``tests/*.c`` is one program, linked with the runtime and
+Every ``apps/*.c``, ``tests/*.c`` and ``bench/*.c`` is one program, linked with the runtime and
 libsel4 into ``<out>/<arch>/<name>.elf`` (default ``userland/build``). If the module
 ``bootimage`` provides ``build_image(elf, config)``, each ELF is also turned into a boot
 image ``<out>/<arch>/<name>.img``, and the demo programs are written to
@@ -45,7 +45,7 @@ USERLAND = Path(__file__).resolve().parent
 DEFAULT_OUT = USERLAND / "build"
 SHIPPED = ("hello", "bootinfo")
 """Programs whose images ship with the package (userland/images/<name>-<arch>.img)."""
-PROGRAM_DIRS = ("apps", "tests")
+PROGRAM_DIRS = ("apps", "tests", "bench")
 PAGE = 4096
 
 
