@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: all install dev demo test images headers lint typecheck clean
+.PHONY: all install dev demo test bench images headers lint typecheck clean
 
 all: install
 
@@ -18,6 +18,9 @@ demo: install       ## run the built-in demo image on both architectures
 
 test: dev           ## the whole suite (pytest exit 5, "no tests ran", counts as failure)
 	$(PYTHON) -m pytest -q -n 2
+
+bench: dev          ## benchmarks with their raw-Unicorn floors: table on stdout, bench/results.json
+	$(PYTHON) -m bench.run
 
 images: dev         ## rebuild the guest programs and the shipped demo images
 	$(PYTHON) -m userland.build
