@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
 
@@ -27,7 +28,9 @@ from kernel.kernel import Kernel
 from kernel.vspace import walk
 
 from .cpu import CpuBackend, Trap, TrapKind, backend_for
-from .faultinfo import Decoder
+
+if TYPE_CHECKING:
+    from .faultinfo import Decoder
 from .icount import InstructionCounter
 from .rawhook import add_interrupt_hook
 
@@ -73,7 +76,7 @@ class UnicornMachine:
         self.cpu.enter_user_mode(self.uc)
         self.root = self.empty_root
         self.asid = 0
-        self.decoder = Decoder(arch)
+        self._decoder: Decoder | None = None
         self.kernel: Kernel | None = None
         self._pending: BaseException | None = None
         self._stopped_in_hook = False
@@ -209,7 +212,11 @@ class UnicornMachine:
         if trap.access is Access.EXECUTE:
             return trap.fault_pc, Access.EXECUTE
         code = self._fetch_code(trap.fault_pc)
-        decoded = self.decoder.data_access(self.uc, code, trap.fault_pc, trap.access)
+        if self._decoder is None:  # capstone loads only when a guest first faults
+            from .faultinfo import Decoder
+
+            self._decoder = Decoder(self.arch)
+        decoded = self._decoder.data_access(self.uc, code, trap.fault_pc, trap.access)
         return decoded.address, decoded.access
 
     def _fetch_code(self, vaddr: int) -> bytes:
