@@ -98,7 +98,7 @@ def read_root_elf(
     """Parse ``elf`` and check it against the rules in the module docstring.
 
     ``arch``, if given, is the architecture the ELF must be for; ``claimed_by`` names who
-    claims it in the ``WrongArchitecture`` message ("header", "--arch").
+    claims it in the ``WrongArchitecture`` message ("header", "the arch argument").
     Precondition: ``config`` is valid (``config.validate()`` passed).
 
     Raises:
@@ -141,10 +141,13 @@ def read_root_elf(
 
 @contextmanager
 def _pyelftools_boundary() -> Iterator[None]:
-    """Turn whatever pyelftools raises on malformed input into one ``ElfError`` line.
+    """Turn pyelftools' parse errors into one ``ElfError`` line.
 
-    ``struct_parse`` already wraps construct's errors in ``ELFParseError``; the
-    ``ConstructError`` clause is for code paths that do not go through it.
+    pyelftools signals malformed input with ``ELFError`` (``struct_parse`` wraps
+    construct's errors in ``ELFParseError``); ``ConstructError`` covers any path that
+    does not go through ``struct_parse``. The checks made before each call keep every
+    read inside the file, so nothing else is expected; the property tests in
+    ``tests/unit/test_bootimage.py`` feed corrupted ELFs through here to hold that.
     """
     try:
         yield
@@ -156,14 +159,15 @@ def _check_ident(elf: bytes) -> None:
     """Rule 1, on the raw bytes, before pyelftools sees them (its messages are generic)."""
     if elf[:4] != b"\x7fELF":
         raise ElfError(f"not an ELF file (starts with {elf[:4]!r}, expected b'\\x7fELF')")
+    ei_class, ei_data = elf[4:5], elf[5:6]  # empty if the file is that short
+    if ei_class and ei_class[0] != _ELFCLASS64:
+        kind = "32-bit ELF" if ei_class[0] == 1 else f"ELF of unknown class {ei_class[0]}"
+        raise ElfError(f"{kind}: capsule runs 64-bit programs only")
+    if ei_data and ei_data[0] != _ELFDATA2LSB:
+        kind = "big-endian ELF" if ei_data[0] == 2 else f"ELF of unknown data encoding {ei_data[0]}"
+        raise ElfError(f"{kind}: capsule runs little-endian programs only")
     if len(elf) < EHDR_SIZE:
         raise ElfError(f"truncated ELF: the file header is {EHDR_SIZE} bytes, file has {len(elf)}")
-    if elf[4] != _ELFCLASS64:
-        kind = "32-bit ELF" if elf[4] == 1 else f"ELF of unknown class {elf[4]}"
-        raise ElfError(f"{kind}: capsule runs 64-bit programs only")
-    if elf[5] != _ELFDATA2LSB:
-        kind = "big-endian ELF" if elf[5] == 2 else f"ELF of unknown data encoding {elf[5]}"
-        raise ElfError(f"{kind}: capsule runs little-endian programs only")
 
 
 def _code(value: object, names: Mapping[str, int], field: str) -> int:
@@ -253,7 +257,7 @@ def _load_segments(elf: bytes, phdrs: list[Any], arch: Arch) -> tuple[ImageSegme
         ))
     if not segments:
         raise ElfError("ELF has no PT_LOAD segments: nothing to load")
-    return tuple(sorted(segments, key=lambda s: s.vaddr))
+    return tuple(sorted(segments, key=lambda s: (s.vaddr, s.end)))
 
 
 def _check_placement(

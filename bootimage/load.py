@@ -29,6 +29,7 @@ __all__ = [
     "decode_config",
     "load_image",
     "load_image_file",
+    "read_file",
 ]
 
 

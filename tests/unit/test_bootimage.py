@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import bootimage
@@ -77,7 +77,9 @@ def elf_error(elf: bytes, config: KernelConfig = CFG) -> ImageError:
     with pytest.raises(ImageError) as built:
         build_image(elf, config)
     with pytest.raises(ImageError) as loaded:
-        load_image(framed(elf, elf[18] | elf[19] << 8, encode_config(config)))
+        machine = elf[18] | elf[19] << 8
+        header_arch = machine if machine in (EM_RISCV, EM_AARCH64) else EM_RISCV
+        load_image(framed(elf, header_arch, encode_config(config)))
     assert str(built.value) == str(loaded.value)
     assert type(built.value) is type(loaded.value)
     assert "\n" not in str(built.value)
@@ -355,9 +357,13 @@ def test_entry_point_outside_the_text() -> None:
      "segment at 0xfffffffffffff000 of 0x2000 bytes wraps around the address space"),
     (make_elf(EM_RISCV, 0x3FFFFFD000, [Seg(0x3FFFFFD000, b"t", memsz=0x1000)]),
      "no room for the IPC buffer and bootinfo pages"),
+], ids=[
+    "not-elf", "short-header", "elf32", "big-endian", "et-dyn", "x86-64", "no-phdrs",
+    "no-load", "filesz-gt-memsz", "above-user-top", "far-above-user-top", "wraps",
+    "no-room-for-ipc-buffer",
 ])
 def test_bad_elf(elf: bytes, message: str) -> None:
-    if len(elf) >= 20 and elf[:4] == b"\x7fELF" and elf[4] == 2 and elf[5] == 1:
+    if elf[:4] == b"\x7fELF" and len(elf) >= 64:
         err = elf_error(elf)
     else:
         with pytest.raises(ElfError) as info:
@@ -444,40 +450,54 @@ def test_corrupt_elf_in_a_well_framed_image_is_refused_cleanly_or_is_bootable(
         loaded = load_image(framed(bytes(corrupt), arch=header_arch))
     except ImageError as err:
         assert "\n" not in str(err)
+        event(f"refused: {type(err).__name__}")
         return
+    event("accepted")
     check_root_invariants(loaded.root, loaded.config)
     assert build_image(bytes(corrupt), loaded.config) == framed(bytes(corrupt), header_arch)
 
 
 _SEGMENT = st.tuples(
-    st.integers(0, 0x40) .map(lambda page: page * 0x800),
-    st.integers(0, 0x100),
-    st.integers(0, 0x3000),
-    st.integers(0, 7),
+    st.integers(-0x100, 0x3000),  # gap after the previous segment (negative: overlap)
+    st.integers(0, 0x100),  # filesz
+    st.integers(0, 0x3000),  # memsz - filesz
+    st.integers(0, 7),  # p_flags
 )
 
 
 @FUZZ
 @given(
     st.lists(_SEGMENT, max_size=4),
-    st.integers(0, 0x24000),
+    st.one_of(st.tuples(st.integers(0, 3), st.integers(0, 0x3000)), st.integers(0, 0x30000)),
     st.sampled_from([EM_RISCV, EM_AARCH64]),
     st.sampled_from([1 << 20, 2 << 20]),
 )
 def test_builder_output_always_loads(
-    segs: list[tuple[int, int, int, int]], entry: int, machine: int, ram: int
+    layout: list[tuple[int, int, int, int]],
+    entry_choice: tuple[int, int] | int,
+    machine: int,
+    ram: int,
 ) -> None:
     """build_image either refuses with ImageError or produces an image load_image takes."""
-    elf = make_elf(machine, entry, [
-        Seg(vaddr, b"\x13" * filesz, memsz=filesz + extra, flags=flags)
-        for vaddr, filesz, extra, flags in segs
-    ])
+    segs, end = [], TEXT
+    for gap, filesz, extra, flags in layout:
+        vaddr = max(0, end + gap)
+        segs.append(Seg(vaddr, b"\x13" * filesz, memsz=filesz + extra, flags=flags))
+        end = vaddr + filesz + extra
+    if isinstance(entry_choice, tuple) and segs:
+        seg = segs[entry_choice[0] % len(segs)]
+        entry = seg.vaddr + entry_choice[1] % max(1, seg.memsz or 0)
+    else:
+        entry = entry_choice if isinstance(entry_choice, int) else TEXT
+    elf = make_elf(machine, entry, segs)
     config = KernelConfig(ram_size=ram)
     try:
         image = build_image(elf, config)
     except ImageError as err:
         assert "\n" not in str(err)
+        event(f"refused: {type(err).__name__}")
         return
+    event("accepted")
     loaded = load_image(image)
     assert (loaded.elf, loaded.config, loaded.arch) == (elf, config, Arch(machine))
     check_root_invariants(loaded.root, config)
@@ -497,6 +517,14 @@ _JSON = st.recursive(
     st.dictionaries(st.sampled_from(["ram_size", "root_cnode_bits", "mcs", "tick_instructions",
                                      "time_slice_ticks"]), _JSON).map(
         lambda d: json.dumps(d).encode()),
+    st.fixed_dictionaries({}, optional={
+        "ram_size": st.sampled_from([0, 4096, 1 << 20, (1 << 20) + 1, 32 << 20, 1 << 32,
+                                     (1 << 32) + 4096]),
+        "root_cnode_bits": st.integers(0, 30),
+        "mcs": st.booleans(),
+        "tick_instructions": st.integers(-2, 1 << 70),
+        "time_slice_ticks": st.integers(-2, 100),
+    }).map(lambda d: json.dumps(d).encode()),
     st.binary(max_size=64),
 ))
 def test_any_configuration_bytes_load_or_raise_bad_config(config: bytes) -> None:
@@ -504,7 +532,9 @@ def test_any_configuration_bytes_load_or_raise_bad_config(config: bytes) -> None
         loaded = load_image(framed(simple_elf(), config=config))
     except ImageError as err:
         assert isinstance(err, BadConfig) and "\n" not in str(err)
+        event("refused")
         return
+    event("accepted")
     assert loaded.config == loaded.config.validate()
 
 
@@ -518,36 +548,59 @@ def test_every_failure_is_one_exception_root() -> None:
 
 # -- differential: our reading of the ELF against llvm-readelf ---------------------------------
 
+needs_readelf = pytest.mark.skipif(
+    shutil.which("llvm-readelf") is None, reason="llvm-readelf not installed"
+)
+View = tuple[int, list[tuple[int, int, int, str]], int]
 
-@pytest.mark.skipif(shutil.which("llvm-readelf") is None, reason="llvm-readelf not installed")
+
+def readelf_view(path: Path) -> View:
+    """(entry, [(vaddr, memsz, filesz, flags)] of non-empty PT_LOADs, .symtab entries)."""
+    out = subprocess.run(
+        ["llvm-readelf", "--file-header", "--program-headers", "--symbols", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    entry = re.search(r"Entry point address:\s+(0x[0-9a-f]+)", out)
+    assert entry is not None
+    loads = re.findall(
+        r"^\s*LOAD\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)"
+        r"\s+([RWE ]{3})", out, re.M,
+    )
+    segments = sorted(
+        (int(vaddr, 16), int(memsz, 16), int(filesz, 16),
+         "".join(c if u in flags else "-" for c, u in zip("rwx", "RWE", strict=True)))
+        for vaddr, filesz, memsz, flags in loads if int(memsz, 16)
+    )
+    counted = re.search(r"Symbol table '\.symtab' contains (\d+) entries", out)
+    return int(entry[1], 16), segments, int(counted[1]) if counted else 0
+
+
+def our_view(elf: bytes) -> View:
+    d = inspect_image(build_image(elf, CFG))
+    return d.entry, [(s.vaddr, s.memsz, s.filesz, s.flags) for s in d.segments], d.symbols
+
+
+@needs_readelf
 @pytest.mark.parametrize("elf", [
     simple_elf(symbols=9),
     simple_elf(EM_AARCH64, base=0x400000),
     make_elf(EM_RISCV, 0x20000, [Seg(0x30000, b"d" * 3, memsz=0x500, flags=PF_R | PF_W),
                                  Seg(0x20000, b"t" * 40, flags=PF_R | PF_X | PF_W)]),
 ], ids=["riscv64-symbols", "aarch64", "unsorted-wx"])
-def test_inspect_agrees_with_llvm_readelf(elf: bytes, tmp_path: Path) -> None:
+def test_generated_elves_agree_with_llvm_readelf(elf: bytes, tmp_path: Path) -> None:
     path = tmp_path / "root.elf"
     path.write_bytes(elf)
-    out = subprocess.run(
-        ["llvm-readelf", "--file-header", "--program-headers", "--symbols", str(path)],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    d = inspect_image(build_image(elf, CFG))
-    assert d.entry == int(re.search(r"Entry point address:\s+(0x[0-9a-f]+)", out)[1], 16)  # type: ignore[index]
-    loads = re.findall(
-        r"^\s*LOAD\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)"
-        r"\s+([RWE ]{3})", out, re.M,
-    )
-    theirs = sorted(
-        (int(v, 16), int(m, 16), int(f, 16), "".join(
-            c if c in fl else "-" for c in "RWE").lower().replace("e", "x"))
-        for v, f, m, fl in loads
-    )
-    assert theirs == [(s.vaddr, s.memsz, s.filesz, s.flags) for s in d.segments]
-    counted = re.search(r"Symbol table '\.symtab' contains (\d+) entries", out)
-    assert d.symbols == (int(counted[1]) if counted else 0)
+    assert our_view(elf) == readelf_view(path)
 
 
-def test_assume_is_used() -> None:  # keeps the hypothesis import list honest for ruff
-    assume(True)
+@needs_readelf
+def test_linked_guest_elves_agree_with_llvm_readelf(
+    guest_elves: dict[str, dict[str, Path]],
+) -> None:
+    """The programs in userland/, linked by the real cross toolchain (tests/conftest.py)."""
+    checked = 0
+    for progs in guest_elves.values():
+        for path in progs.values():
+            assert our_view(path.read_bytes()) == readelf_view(path), path
+            checked += 1
+    assert checked >= 2
