@@ -27,9 +27,9 @@ Rules, checked in this order (each failure is one ``ElfError`` line):
    the page-rounded end of the image plus two pages must not pass ``user_top``.
 10. The RAM rule — ``DoesNotFitInRAM``: the kernel needs the image's pages, that is the
     page-rounded span from the lowest segment start to the highest segment end, plus a
-    reserve of :data:`BOOT_RESERVE` (0x40000 bytes: about 64 KiB of boot objects with
-    the default 4096-slot root CNode, and room for their alignment). Reject if
-    ``span + BOOT_RESERVE > config.ram_size``.
+    reserve for boot's objects, :func:`boot_reserve`: twice the root CNode (it is
+    aligned to its own size) plus 128 KiB for the other root-server objects, and never
+    less than :data:`BOOT_RESERVE` (0x40000). Reject if ``span + reserve > ram_size``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from elftools.elf import enums
 from elftools.elf.elffile import ELFFile
 
 from kernel.abi.arch import Arch, abi_for
-from kernel.abi.constants import PAGE_BITS
+from kernel.abi.constants import PAGE_BITS, SLOT_BITS
 from kernel.config import KernelConfig
 from kernel.image import ImageSegment, RootTaskImage
 
@@ -60,10 +60,16 @@ from .errors import (
     span,
 )
 
-__all__ = ["BOOT_RESERVE", "RootElf", "read_root_elf"]
+__all__ = ["BOOT_RESERVE", "RootElf", "boot_reserve", "read_root_elf"]
 
 BOOT_RESERVE = 0x40000
-"""Bytes of RAM kept for boot's objects on top of the image's pages (rule 10)."""
+"""The least RAM kept for boot's objects on top of the image's pages (rule 10)."""
+
+
+def boot_reserve(config: KernelConfig) -> int:
+    """RAM boot needs besides the image's pages, for ``config``'s root CNode size."""
+    cnode_bytes = 1 << (config.root_cnode_bits + SLOT_BITS)
+    return max(BOOT_RESERVE, 2 * cnode_bytes + 0x20000)
 
 PAGE = 1 << PAGE_BITS
 ET_EXEC = 2
@@ -279,5 +285,6 @@ def _check_placement(
             f"image ends at {end:#x}: no room for the IPC buffer and bootinfo pages below "
             f"the {arch.short} user address limit {user_top:#x}"
         )
-    if end - start + BOOT_RESERVE > config.ram_size:
-        raise DoesNotFitInRAM(end - start, BOOT_RESERVE, config.ram_size)
+    reserve = boot_reserve(config)
+    if end - start + reserve > config.ram_size:
+        raise DoesNotFitInRAM(end - start, reserve, config.ram_size)

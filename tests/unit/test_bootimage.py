@@ -300,13 +300,15 @@ def test_wrong_architecture_at_build() -> None:
 
 def test_elf_that_does_not_fit_in_ram() -> None:
     ram = 1 << 20
-    fits = make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"\x13" * 4, memsz=ram - BOOT_RESERVE)])
+    # Default 4096-slot root CNode: 2 x 128 KiB (aligned to its size) + 128 KiB.
+    reserve = 0x60000
+    fits = make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"\x13" * 4, memsz=ram - reserve)])
     assert load_image(build_image(fits, KernelConfig(ram_size=ram))).config.ram_size == ram
-    too_big = make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"\x13" * 4, memsz=ram - BOOT_RESERVE + 1)])
+    too_big = make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"\x13" * 4, memsz=ram - reserve + 1)])
     err = elf_error(too_big, KernelConfig(ram_size=ram))
     assert isinstance(err, DoesNotFitInRAM)
     assert str(err) == (
-        "ELF does not fit in RAM: needs 0x101000 bytes (0xc1000 of image pages + 0x40000 "
+        "ELF does not fit in RAM: needs 0x101000 bytes (0xa1000 of image pages + 0x60000 "
         "for boot objects), RAM is 0x100000"
     )
 
@@ -531,7 +533,8 @@ def test_any_configuration_bytes_load_or_raise_bad_config(config: bytes) -> None
     try:
         loaded = load_image(framed(simple_elf(), config=config))
     except ImageError as err:
-        assert isinstance(err, BadConfig) and "\n" not in str(err)
+        # A valid configuration can still leave too little RAM for this ELF.
+        assert isinstance(err, BadConfig | DoesNotFitInRAM) and "\n" not in str(err)
         event("refused")
         return
     event("accepted")
@@ -604,3 +607,16 @@ def test_linked_guest_elves_agree_with_llvm_readelf(
             assert our_view(path.read_bytes()) == readelf_view(path), path
             checked += 1
     assert checked >= 2
+
+
+def test_large_root_cnode_needs_more_ram_than_the_fixed_reserve() -> None:
+    """A 2^16-slot root CNode (2 MiB) cannot boot in 2 MiB of RAM: the loader says so."""
+    from bootimage import DoesNotFitInRAM
+    from bootimage.elf import boot_reserve
+
+    big = KernelConfig(ram_size=2 << 20, root_cnode_bits=16)
+    assert boot_reserve(big) > 2 << 20
+    with pytest.raises(DoesNotFitInRAM):
+        bootimage.build_image(simple_elf(), big)
+    # The same image with the default root CNode fits in the same RAM.
+    bootimage.build_image(simple_elf(), KernelConfig(ram_size=2 << 20))
