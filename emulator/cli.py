@@ -70,7 +70,11 @@ def main() -> None:
 @click.option("--max-instructions", type=click.IntRange(min=1), default=None,
               help="Stop after this many guest instructions (exit status 6).")
 @click.option("--stats", is_flag=True, help="Print instruction and kernel-entry counts to stderr.")
-def run(image_path: Path | None, arch: str, max_instructions: int | None, stats: bool) -> None:
+@click.option("--trace", "trace_text", is_flag=True,
+              help="One decoded line per system call on stderr, like strace.")
+@click.option("--trace-json", is_flag=True, help="The trace as one JSON object per line on stderr.")
+def run(image_path: Path | None, arch: str, max_instructions: int | None, stats: bool,
+        trace_text: bool, trace_json: bool) -> None:
     """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
     path = image_path if image_path is not None else demo_image(arch)
     try:
@@ -80,6 +84,8 @@ def run(image_path: Path | None, arch: str, max_instructions: int | None, stats:
     console = _Console()
     try:
         session = Session.boot(loaded.root, loaded.config, console)
+        if trace_text or trace_json:
+            _attach_tracer(session, console, as_json=trace_json)
         result = session.run(max_instructions)
     except BootError as error:
         fail(f"cannot boot {path}: {error}")
@@ -97,6 +103,21 @@ def run(image_path: Path | None, arch: str, max_instructions: int | None, stats:
             err=True,
         )
     sys.exit(result.status)
+
+
+def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
+    """Trace lines go to stderr; guest output is flushed first so the two interleave."""
+    import json
+
+    from kernel.trace import Tracer, format_record
+    from kernel.trace import as_json as record_json
+
+    def sink(record: object) -> None:
+        console.flush()
+        line = json.dumps(record_json(record)) if as_json else format_record(record)  # type: ignore[arg-type]
+        click.echo(line, err=True)
+
+    Tracer(session.kernel, sink)
 
 
 main.add_command(image)

@@ -62,6 +62,9 @@ class Kernel:
         self.ticks = 0
         self._current_saved = False
         """The current thread's registers were copied into its TCB during this entry."""
+        self.syscall_observers: list[Callable[[Kernel, list[int]], None]] = []
+        """Called at each syscall entry with the caller's a0-a7 / x0-x7, before any effect
+        (the tracer). Empty in normal runs."""
         self.exit_observers: list[Callable[[Kernel], None]] = []
         """Called after every kernel entry, once its effects are complete (tests hook the
         invariant checker here; tracing will too). Empty in normal runs."""
@@ -78,6 +81,8 @@ class Kernel:
         self.kernel_entries += 1
         self._current_saved = False
         window = self.machine.read_syscall_window()
+        for observer in self.syscall_observers:
+            observer(self, window)
         self.syscalls.dispatch(self, window)
         self._exit_kernel()
 
