@@ -162,7 +162,7 @@ BAD_IMAGES: dict[str, tuple[Callable[[], bytes], tuple[str, ...]]] = {
     "does-not-fit-in-ram": (
         lambda: _framed(make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"t", memsz=1 << 20)]),
                         config=KernelConfig(ram_size=1 << 20)),
-        ("ELF does not fit in RAM: needs 0x140000 bytes", "RAM is 0x100000"),
+        ("ELF does not fit in RAM: needs 0x160000 bytes", "RAM is 0x100000"),
     ),
     "overlapping-segments": (
         lambda: _framed(make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"t" * 0x100),
