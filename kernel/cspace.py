@@ -1,8 +1,17 @@
 """Capability-space addressing: seL4's resolveAddressBits and the lookups built on it.
 
-Failures are returned as :class:`~kernel.errors.LookupFailure` values, never raised:
-the caller decides whether a failure is a cap fault (implicit lookups of the invoked cap)
-or a FailedLookup syscall error (CNode-operation lookups).
+Two families (abi/objects.md, "CSpace addressing"):
+
+- implicit lookups (:func:`lookup_slot`, :func:`lookup_cap`; extra caps in
+  :mod:`kernel.invocation_args`)
+  resolve all 64 bits of a CPtr from a thread's CSpace root and may stop early at a
+  non-CNode cap. Their failures are *returned* as
+  :class:`~kernel.errors.LookupFailure` values: the caller makes them cap faults.
+- CNode-operation lookups (:func:`lookup_target_slot`, :func:`lookup_source_slot`,
+  :func:`lookup_pivot_slot`) resolve exactly ``depth`` bits from a given root and
+  *raise* :class:`~kernel.errors.FailedLookup` / :class:`~kernel.errors.RangeError`,
+  which decode functions let through to the caller's reply. The source and pivot
+  lookups set the error's ``was_source`` word, the target lookup clears it.
 """
 
 from __future__ import annotations
@@ -11,7 +20,15 @@ from typing import TYPE_CHECKING
 
 from .abi.constants import WORD_BITS
 from .caps import Cap, CNodeCap
-from .errors import DepthMismatch, GuardMismatch, InvalidRoot, LookupFailure
+from .errors import (
+    LOOKUP_FAILURES,
+    DepthMismatch,
+    FailedLookup,
+    GuardMismatch,
+    InvalidRoot,
+    LookupFailure,
+    RangeError,
+)
 from .objects.cnode import CNode
 from .objects.slot import Slot
 from .objects.tcb import TCB
@@ -19,7 +36,14 @@ from .objects.tcb import TCB
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-__all__ = ["lookup_cap", "lookup_slot", "resolve_address_bits"]
+__all__ = [
+    "lookup_cap",
+    "lookup_pivot_slot",
+    "lookup_slot",
+    "lookup_source_slot",
+    "lookup_target_slot",
+    "resolve_address_bits",
+]
 
 
 def resolve_address_bits(
@@ -71,3 +95,45 @@ def lookup_cap(kernel: Kernel, tcb: TCB, cptr: int) -> Cap | LookupFailure:
         return result.cap
     return result
 
+
+
+def _lookup_for_cnode_op(
+    kernel: Kernel, root: Cap, index: int, depth: int, is_source: bool
+) -> Slot:
+    """seL4's lookupSlotForCNodeOp: resolve exactly ``depth`` bits of ``index``.
+
+    Check order: root is a CNode (InvalidRoot), then 1 <= depth <= 64 (RangeError),
+    then resolution; a lookup that stops early at a non-CNode cap with bits left is a
+    DepthMismatch with ``bits_found`` 0. The slot returned may be empty.
+    """
+    if not isinstance(root, CNodeCap):
+        raise FailedLookup(is_source, InvalidRoot())
+    if not 1 <= depth <= WORD_BITS:
+        raise RangeError(1, WORD_BITS)
+    result = resolve_address_bits(kernel, root, index, depth)
+    if isinstance(result, LOOKUP_FAILURES):
+        raise FailedLookup(is_source, result)
+    slot, bits_left = result
+    if bits_left:
+        raise FailedLookup(is_source, DepthMismatch(bits_left=bits_left, bits_found=0))
+    return slot
+
+
+def lookup_target_slot(kernel: Kernel, root: Cap, index: int, depth: int) -> Slot:
+    """The destination / target slot of a CNode operation (``was_source`` = 0).
+
+    Raises:
+        FailedLookup: root not a CNode, or resolution failed or stopped early.
+        RangeError(1, 64): ``depth`` outside 1..64.
+    """
+    return _lookup_for_cnode_op(kernel, root, index, depth, is_source=False)
+
+
+def lookup_source_slot(kernel: Kernel, root: Cap, index: int, depth: int) -> Slot:
+    """The source slot of a CNode operation (``was_source`` = 1); raises as above."""
+    return _lookup_for_cnode_op(kernel, root, index, depth, is_source=True)
+
+
+def lookup_pivot_slot(kernel: Kernel, root: Cap, index: int, depth: int) -> Slot:
+    """The pivot slot of CNode Rotate: seL4 reports its failures as source ones."""
+    return _lookup_for_cnode_op(kernel, root, index, depth, is_source=True)

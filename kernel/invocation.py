@@ -28,6 +28,7 @@ from .errors import (
     error_reply,
 )
 from .faults import CapFault
+from .invocation_args import lookup_extra_caps
 from .message import MessageInfo, reply_to_current
 from .objects.slot import Slot
 
@@ -66,6 +67,13 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
             kernel.handle_fault(current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
+    extra = lookup_extra_caps(kernel, current, info)
+    if isinstance(extra, tuple):
+        # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
+        if blocking:
+            cptr, failure = extra
+            kernel.handle_fault(current, CapFault(_fault_ip(kernel), cptr, False, failure))
+        return
     cap = slot.cap
     if isinstance(cap, (EndpointCap, NotificationCap)):
         raise KernelBug("endpoint and notification invocations arrive with the IPC issue")

@@ -15,6 +15,7 @@ from bootimage import build_image, load_image
 from emulator.machine import RunResult
 from emulator.session import Session
 from kernel.config import KernelConfig
+from kernel.invariants import enable_invariant_checks
 from userland.build import build_all
 
 
@@ -38,6 +39,7 @@ def run_guest(guest_elves: dict[str, dict[str, Path]]):  # type: ignore[no-untyp
         loaded = load_image(data)
         out = bytearray()
         session = Session.boot(loaded.root, loaded.config, out.append)
+        enable_invariant_checks(session.kernel)
         result = session.run(max_instructions)
         return GuestRun(out.decode(), result, session)
 

@@ -1,11 +1,59 @@
-"""ASID pools: 512 ASIDs each, mapping an ASID to the VSpace root assigned to it."""
+"""ASID pools: 512 ASIDs each, mapping an ASID to the VSpace root assigned to it.
+
+The ASID space has 2^16 values: 128 pools (the high 7 bits) of 512 ASIDs (the low 9
+bits); ASID 0 is never assigned (abi/vspace.md, "ASIDs"). Boot creates pool 0; more come
+from ASIDControl MakePool. The kernel's ASID table (seL4's riscvKSASIDTable /
+armKSASIDTable) is the set of live ``ASIDPool`` objects in ``kernel.objects``, indexed by
+``asid_base >> 9``: :func:`asid_table`.
+
+Assign (seL4_RISCV_ASIDPool_Assign / seL4_ARM_ASIDPool_Assign) gives an unassigned
+VSpace root the pool's first free ASID: on RISC-V the root is a page-table cap, which
+becomes a VSpace root (mapped, ASID set, vaddr 0); on AArch64 it is a VSpace cap.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ASIDPool", "ASID_POOL_BITS", "ASIDS_PER_POOL"]
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..abi.arch import Arch
+from ..abi.labels import label_table
+from ..caps import ASIDPoolCap, Cap, PageTableCap, VSpaceCap
+from ..errors import (
+    DeleteFirst,
+    FailedLookup,
+    IllegalOperation,
+    InvalidCapability,
+    InvalidRoot,
+    KernelBug,
+    TruncatedMessage,
+)
+from ..finalise import FINALISERS
+from ..invocation_args import extra_cap_slots
+from ..message import MessageInfo
+from .slot import Slot
+
+if TYPE_CHECKING:
+    from ..invocation import Performer
+    from ..kernel import Kernel
+
+__all__ = [
+    "ASIDPool",
+    "ASID_POOL_BITS",
+    "ASIDS_PER_POOL",
+    "ASID_LOW_BITS",
+    "AssignInvocation",
+    "NUM_ASID_POOLS",
+    "asid_table",
+    "decode_asid_pool_invocation",
+    "forget_asid",
+    "perform_assign",
+]
 
 ASID_POOL_BITS = 12
-ASIDS_PER_POOL = 512
+ASID_LOW_BITS = 9
+ASIDS_PER_POOL = 1 << ASID_LOW_BITS
+NUM_ASID_POOLS = 1 << 7
 
 
 class ASIDPool:
@@ -17,3 +65,106 @@ class ASIDPool:
         self.paddr = paddr
         self.asid_base = asid_base
         self.roots: dict[int, int] = {}
+        """ASID -> physical address of the VSpace root assigned to it."""
+
+
+def asid_table(kernel: Kernel) -> dict[int, ASIDPool]:
+    """The live ASID pools by pool index (``asid_base >> 9``, 0..127)."""
+    return {
+        obj.asid_base >> ASID_LOW_BITS: obj
+        for obj in kernel.objects.values()
+        if isinstance(obj, ASIDPool)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class AssignInvocation:
+    """A validated Assign: give ``asid`` from ``pool`` to the root cap in ``root_slot``."""
+
+    asid: int
+    pool: ASIDPool
+    root_slot: Slot
+
+
+def _assign_label(arch: Arch) -> str:
+    return "RISCVASIDPoolAssign" if arch is Arch.RISCV64 else "ARMASIDPoolAssign"
+
+
+def decode_asid_pool_invocation(
+    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+) -> Performer:
+    """Validate an invocation of the ASID pool cap in ``slot``; return its performer.
+
+    Order (seL4's ASID-pool decode): label (IllegalOperation); extra cap 0 present
+    (TruncatedMessage); extra cap 0 an unassigned VSpace root — RISC-V: an unmapped
+    page-table cap, AArch64: a VSpace cap without ASID (InvalidCapability 1); the pool
+    is in the ASID table (FailedLookup(False, InvalidRoot)) and is the very pool this
+    cap names (InvalidCapability 0); a free ASID other than 0 (DeleteFirst).
+    """
+    cap = slot.cap
+    if not isinstance(cap, ASIDPoolCap):
+        raise KernelBug("decode_asid_pool_invocation on a non-pool cap")
+    if info.label != label_table(kernel.arch, kernel.config.mcs)[_assign_label(kernel.arch)]:
+        raise IllegalOperation()
+    current = kernel.current
+    assert current is not None
+    extra = extra_cap_slots(kernel, current, info)
+    if not extra:
+        raise TruncatedMessage()
+    root_slot = extra[0]
+    root = root_slot.cap
+    root_type = PageTableCap if kernel.arch is Arch.RISCV64 else VSpaceCap
+    if not isinstance(root, root_type) or root.is_mapped:
+        raise InvalidCapability(1)
+    pool = asid_table(kernel).get(cap.asid_base >> ASID_LOW_BITS)
+    if pool is None:
+        raise FailedLookup(False, InvalidRoot())
+    if pool.paddr != cap.paddr:
+        raise InvalidCapability(0)
+    for asid in range(cap.asid_base, cap.asid_base + ASIDS_PER_POOL):
+        if asid != 0 and asid not in pool.roots:
+            invocation = AssignInvocation(asid, pool, root_slot)
+            return lambda: perform_assign(kernel, invocation)
+    raise DeleteFirst()
+
+
+def perform_assign(kernel: Kernel, inv: AssignInvocation) -> list[int]:
+    """Record the root in the pool and mark its cap assigned; returns no reply words.
+
+    RISC-V: the page-table cap becomes a VSpace root (``mapped_asid`` set, vaddr 0).
+    AArch64: the VSpace cap gets ``mapped_asid``. The root table's contents are not
+    touched (capsule maps no kernel window into user tables).
+    """
+    cap = inv.root_slot.cap
+    if isinstance(cap, PageTableCap):
+        inv.root_slot.cap = replace(cap, mapped_asid=inv.asid, mapped_vaddr=0)
+    elif isinstance(cap, VSpaceCap):
+        inv.root_slot.cap = replace(cap, mapped_asid=inv.asid)
+    else:
+        raise KernelBug("perform_assign: the root cap changed since decode")
+    inv.pool.roots[inv.asid] = cap.paddr
+    return []
+
+
+def forget_asid(kernel: Kernel, asid: int, root_paddr: int) -> None:
+    """seL4's deleteASID: drop ``asid``'s pool entry if it still names ``root_paddr``.
+
+    For the finaliser of VSpace roots (the VSpace issue): a deleted root gives its ASID
+    back to its pool.
+    """
+    pool = asid_table(kernel).get(asid >> ASID_LOW_BITS)
+    if pool is not None and pool.roots.get(asid) == root_paddr:
+        del pool.roots[asid]
+
+
+def _finalise_asid_pool(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    """seL4's deleteASIDPool: when the last cap to a pool goes, the pool leaves the ASID
+    table (its index is free for MakePool again). The VSpace caps assigned from it keep
+    their ASID, which no longer resolves."""
+    assert isinstance(cap, ASIDPoolCap)
+    if final and isinstance(kernel.objects.get(cap.paddr), ASIDPool):
+        del kernel.objects[cap.paddr]
+    return []
+
+
+FINALISERS[ASIDPoolCap] = _finalise_asid_pool

@@ -8,9 +8,17 @@ here, never through ``getattr`` on names.
 
 from __future__ import annotations
 
-from ..caps import Cap
+from ..caps import ASIDControlCap, ASIDPoolCap, Cap, CNodeCap, UntypedCap
 from ..invocation import Decoder
+from .asid_control import decode_asid_control_invocation
+from .asid_pool import decode_asid_pool_invocation
+from .cnode import decode_cnode_invocation
+from .untyped import decode_untyped_invocation
 
 __all__ = ["DECODERS"]
 
 DECODERS: dict[type[Cap], Decoder] = {}
+DECODERS[UntypedCap] = decode_untyped_invocation
+DECODERS[CNodeCap] = decode_cnode_invocation
+DECODERS[ASIDControlCap] = decode_asid_control_invocation
+DECODERS[ASIDPoolCap] = decode_asid_pool_invocation

@@ -1,0 +1,74 @@
+"""What happens to an object when a cap to it is deleted (seL4's finaliseCap).
+
+:func:`kernel.cdt.delete` calls :func:`finalise_cap` for every cap it removes, saying
+whether it was the *final* cap to its object. A finaliser does the object's clean-up and
+returns the slots inside the object that must be deleted in turn (seL4 turns the cap into
+a zombie and deletes them one by one; we hand them back to ``delete``'s work list).
+
+Finalisers are registered per cap type in :data:`FINALISERS`, so the modules that own
+an object type add theirs (endpoints cancel their queues with the IPC issue; frames and
+page tables unmap with the VSpace issue). Current behaviour:
+
+- CNode, final: its slots are deleted (last first).
+- TCB, final: the thread is suspended (Inactive, out of the ready queues) and its own
+  slots (CSpace root, VSpace root, reply, caller, IPC buffer) are deleted. The TCB stays
+  in ``kernel.objects`` and ``kernel.threads``: its memory belongs to the untyped.
+- Untyped, endpoint, notification, reply, frames, page tables, ASID caps: nothing yet.
+
+A finaliser is called for non-final caps too (``final`` false): seL4 unmaps a frame cap's
+own mapping whenever that cap goes, final or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .caps import Cap, CNodeCap, ThreadCap
+from .errors import KernelBug
+from .objects.cnode import CNode
+from .objects.slot import Slot
+from .objects.tcb import TCB, ThreadState
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["FINALISERS", "Finaliser", "finalise_cap"]
+
+Finaliser = Callable[["Kernel", Cap, bool], list[Slot]]
+"""finalise(kernel, cap, final) -> slots to delete next (in order; the last goes first)."""
+
+
+def _finalise_cnode(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    if not final:
+        return []
+    assert isinstance(cap, CNodeCap)
+    node = kernel.objects.get(cap.paddr)
+    if not isinstance(node, CNode):
+        raise KernelBug(f"finalise: no CNode at {cap.paddr:#x}")
+    return list(node.slots)
+
+
+def _finalise_thread(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    if not final:
+        return []
+    assert isinstance(cap, ThreadCap)
+    tcb = kernel.objects.get(cap.paddr)
+    if not isinstance(tcb, TCB):
+        raise KernelBug(f"finalise: no TCB at {cap.paddr:#x}")
+    # seL4's suspend: IPC cancellation joins here with the IPC issue.
+    kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+    return list(tcb.slots)
+
+
+FINALISERS: dict[type[Cap], Finaliser] = {
+    CNodeCap: _finalise_cnode,
+    ThreadCap: _finalise_thread,
+}
+"""Cap type -> finaliser. Types without an entry need no clean-up (yet)."""
+
+
+def finalise_cap(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    """Clean up after ``cap`` left its slot; return the slots that must be deleted next."""
+    finaliser = FINALISERS.get(type(cap))
+    return [] if finaliser is None else finaliser(kernel, cap, final)

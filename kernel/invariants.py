@@ -1,0 +1,173 @@
+"""Kernel state invariants, checked mechanically (STYLE.md Synthesis 5; seL4's stateAssert).
+
+:func:`check_all` raises :class:`~kernel.errors.KernelBug` naming the first rule that
+does not hold. Tests run it after every kernel entry through
+:func:`enable_invariant_checks`; normal runs do not pay for it.
+
+Rules (each message starts with the rule's name):
+- ``mdb-symmetry``: ``a.mdb_next is b`` exactly when ``b.mdb_prev is a``; links only
+  reach slots of live objects; no list has a cycle.
+- ``empty-slot``: an empty slot has no links and both bits clear.
+- ``cap-object``: a CNode / TCB / ASID-pool / reply cap names an object of that kind in
+  ``kernel.objects`` (a CNode with the cap's radix); a CNode cap has radix >= 1,
+  radix + guard size <= 64 and a guard that fits its size.
+- ``final-cap``: :func:`kernel.cdt.is_final` (which looks at neighbours only) agrees
+  with a search of every slot: caps to one object sit together in the tree.
+- ``untyped``: an untyped is aligned to its size, its free index lies in
+  0..2^(size-4), and every CDT descendant lies inside it, below the free index.
+- ``run-queue``: ready queues hold runnable threads at their own priority, each once,
+  and the queued set matches them.
+- ``current``: the current thread is runnable, unless the kernel has stopped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .abi.constants import MIN_UNTYPED_BITS, WORD_BITS
+from .caps import ASIDPoolCap, Cap, CNodeCap, ReplyCap, ThreadCap, UntypedCap
+from .cdt import descendants, is_final
+from .derive import object_size_bits, same_object_as
+from .errors import KernelBug
+from .objects.asid_pool import ASIDPool
+from .objects.cnode import CNode
+from .objects.slot import Slot
+from .objects.tcb import TCB
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["check_all", "enable_invariant_checks"]
+
+
+def enable_invariant_checks(kernel: Kernel) -> None:
+    """Run :func:`check_all` after every kernel entry of ``kernel`` (tests do this)."""
+    if check_all not in kernel.exit_observers:
+        kernel.exit_observers.append(check_all)
+
+
+def check_all(kernel: Kernel) -> None:
+    """Check every rule of the module docstring; raise KernelBug on the first failure."""
+    slots = list(_all_slots(kernel))
+    _check_links(slots)
+    _check_caps(kernel, slots)
+    _check_final(kernel, slots)
+    _check_untyped(kernel, slots)
+    _check_scheduler(kernel)
+
+
+def _fail(rule: str, detail: str) -> None:
+    raise KernelBug(f"{rule}: {detail}")
+
+
+def _all_slots(kernel: Kernel) -> Iterator[Slot]:
+    for obj in kernel.objects.values():
+        if isinstance(obj, (CNode, TCB)):
+            yield from obj.slots
+
+
+def _check_links(slots: list[Slot]) -> None:
+    known = {id(slot) for slot in slots}
+    for slot in slots:
+        prev, nxt = slot.mdb_prev, slot.mdb_next
+        if slot.is_empty:
+            if prev is not None or nxt is not None or slot.revocable or slot.first_badged:
+                _fail("empty-slot", f"{slot!r} has links or bits")
+            continue
+        if nxt is not None and (nxt.mdb_prev is not slot or id(nxt) not in known):
+            _fail("mdb-symmetry", f"{slot!r}.next {nxt!r} does not point back")
+        if prev is not None and (prev.mdb_next is not slot or id(prev) not in known):
+            _fail("mdb-symmetry", f"{slot!r}.prev {prev!r} does not point back")
+    # With symmetric links a cycle has no head; walk from the heads and count.
+    reached = 0
+    for slot in slots:
+        if not slot.is_empty and slot.mdb_prev is None:
+            node: Slot | None = slot
+            while node is not None:
+                reached += 1
+                node = node.mdb_next
+    if reached != sum(1 for slot in slots if not slot.is_empty):
+        _fail("mdb-symmetry", "a derivation list is a cycle")
+
+
+def _check_caps(kernel: Kernel, slots: list[Slot]) -> None:
+    for slot in slots:
+        cap = slot.cap
+        expected: type | None = None
+        if isinstance(cap, CNodeCap):
+            if not (cap.radix >= 1 and cap.radix + cap.guard_size <= WORD_BITS
+                    and cap.guard >> cap.guard_size == 0):
+                _fail("cap-object", f"{slot!r}: malformed CNode cap")
+            node = kernel.objects.get(cap.paddr)
+            if not isinstance(node, CNode) or node.radix != cap.radix:
+                _fail("cap-object", f"{slot!r}: no CNode of radix {cap.radix} there")
+            continue
+        if isinstance(cap, (ThreadCap, ReplyCap)):
+            expected = TCB
+        elif isinstance(cap, ASIDPoolCap):
+            expected = ASIDPool
+        paddr = cap.object_paddr
+        if expected is not None and not isinstance(kernel.objects.get(paddr or 0), expected):
+            _fail("cap-object", f"{slot!r}: no {expected.__name__} at {paddr:#x}")
+
+
+def _group_key(cap: Cap) -> tuple[type, int | None]:
+    return type(cap), cap.object_paddr
+
+
+def _check_final(kernel: Kernel, slots: list[Slot]) -> None:
+    bits = kernel.abi.tcb_bits
+    groups: dict[tuple[type, int | None], list[Slot]] = defaultdict(list)
+    for slot in slots:
+        if not slot.is_empty:
+            groups[_group_key(slot.cap)].append(slot)
+    # Caps that name the same object have the same type and address, so searching
+    # each group is a search of every slot.
+    for group in groups.values():
+        for slot in group:
+            shared = any(other is not slot and same_object_as(slot.cap, other.cap, bits)
+                         for other in group)
+            final = is_final(kernel, slot)
+            if final == shared:
+                _fail("final-cap", f"{slot!r}: neighbours say final={final}, "
+                      f"the slots say final={not shared}")
+
+
+def _check_untyped(kernel: Kernel, slots: list[Slot]) -> None:
+    bits = kernel.abi.tcb_bits
+    for slot in slots:
+        cap = slot.cap
+        if not isinstance(cap, UntypedCap):
+            continue
+        size = 1 << cap.size_bits
+        if cap.paddr & (size - 1):
+            _fail("untyped", f"{slot!r}: not aligned to its size")
+        if not 0 <= cap.free_index <= size >> MIN_UNTYPED_BITS:
+            _fail("untyped", f"{slot!r}: free index {cap.free_index} out of range")
+        free_at = cap.paddr + (cap.free_index << MIN_UNTYPED_BITS)
+        for child in descendants(kernel, slot):
+            base = child.cap.object_paddr
+            child_bits = object_size_bits(child.cap, bits)
+            assert base is not None and child_bits is not None  # same region: physical
+            if base < cap.paddr or base + (1 << child_bits) > free_at:
+                _fail("untyped", f"{child!r} lies outside {slot!r} below its free index")
+
+
+def _check_scheduler(kernel: Kernel) -> None:
+    sched = kernel.scheduler
+    seen: set[int] = set()
+    for priority, queue in enumerate(sched.queues):
+        for tcb in queue:
+            if tcb.paddr in seen:
+                _fail("run-queue", f"{tcb.name} queued twice")
+            seen.add(tcb.paddr)
+            if tcb.priority != priority or not tcb.state.runnable:
+                _fail("run-queue", f"{tcb.name} ({tcb.state.value}, priority "
+                      f"{tcb.priority}) in queue {priority}")
+    if seen != sched.queued:
+        _fail("run-queue", "queued set does not match the queues")
+    current = kernel.current
+    if current is not None and kernel.stop is None and not current.state.runnable:
+        _fail("current", f"current thread {current.name} is {current.state.value}")

@@ -1,0 +1,120 @@
+"""ASIDControl MakePool: turn a 4 KiB untyped into a new ASID pool.
+
+The ASID control cap is the authority over the ASID table. MakePool takes an untyped of
+exactly 2^12 bytes (extra cap 0) that is not device memory and has no children, and a
+destination given by a CNode (extra cap 1) plus ``index`` (MR0) and ``depth`` (MR1). The
+new pool takes the lowest free pool index: ``asid_base = index * 512`` (abi/vspace.md).
+The untyped becomes the pool cap's CDT parent and is marked full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..abi.arch import Arch
+from ..abi.constants import MIN_UNTYPED_BITS
+from ..abi.labels import label_table
+from ..caps import ASIDControlCap, ASIDPoolCap, UntypedCap
+from ..cdt import has_children, insert_child
+from ..cspace import lookup_target_slot
+from ..errors import (
+    DeleteFirst,
+    IllegalOperation,
+    InvalidCapability,
+    KernelBug,
+    RevokeFirst,
+    TruncatedMessage,
+)
+from ..invocation_args import extra_cap_slots, message_args
+from ..message import MessageInfo
+from .asid_pool import ASID_LOW_BITS, ASID_POOL_BITS, NUM_ASID_POOLS, ASIDPool, asid_table
+from .retype import purge_region, zero_phys
+from .slot import Slot
+
+if TYPE_CHECKING:
+    from ..invocation import Performer
+    from ..kernel import Kernel
+
+__all__ = ["MakePoolInvocation", "decode_asid_control_invocation", "perform_make_pool"]
+
+_MAKE_POOL_ARGS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class MakePoolInvocation:
+    """A validated MakePool: a pool with ``asid_base`` at the untyped's address."""
+
+    untyped_slot: Slot
+    dest_slot: Slot
+    asid_base: int
+
+
+def _make_pool_label(arch: Arch) -> str:
+    return "RISCVASIDControlMakePool" if arch is Arch.RISCV64 else "ARMASIDControlMakePool"
+
+
+def decode_asid_control_invocation(
+    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+) -> Performer:
+    """Validate an invocation of the ASID control cap; return its performer.
+
+    Order (seL4's ASID-control decode): label (IllegalOperation); length >= 2 and two
+    extra caps (TruncatedMessage); a free pool index (DeleteFirst); extra cap 0 a
+    non-device untyped of exactly 2^12 bytes (InvalidCapability 1) without children
+    (RevokeFirst); the destination lookup (as lookupTargetSlot: FailedLookup source=0,
+    RangeError(1, 64)); an empty destination (DeleteFirst). Changes nothing.
+    """
+    if not isinstance(slot.cap, ASIDControlCap):
+        raise KernelBug("decode_asid_control_invocation on a non-ASID-control cap")
+    if info.label != label_table(kernel.arch, kernel.config.mcs)[_make_pool_label(kernel.arch)]:
+        raise IllegalOperation()
+    current = kernel.current
+    assert current is not None
+    args = message_args(kernel, current, info, window)
+    extra = extra_cap_slots(kernel, current, info)
+    if len(args) < _MAKE_POOL_ARGS or len(extra) < 2:
+        raise TruncatedMessage()
+    index, depth = args[:_MAKE_POOL_ARGS]
+    untyped_slot, root = extra[0], extra[1].cap
+
+    used = asid_table(kernel)
+    free = [i for i in range(NUM_ASID_POOLS) if i not in used]
+    if not free:
+        raise DeleteFirst()
+    asid_base = free[0] << ASID_LOW_BITS
+    untyped = untyped_slot.cap
+    if (
+        not isinstance(untyped, UntypedCap)
+        or untyped.is_device
+        or untyped.size_bits != ASID_POOL_BITS
+    ):
+        raise InvalidCapability(1)
+    if has_children(kernel, untyped_slot):
+        raise RevokeFirst()
+    dest = lookup_target_slot(kernel, root, index, depth)
+    if not dest.is_empty:
+        raise DeleteFirst()
+    invocation = MakePoolInvocation(untyped_slot, dest, asid_base)
+    return lambda: perform_make_pool(kernel, invocation)
+
+
+def perform_make_pool(kernel: Kernel, inv: MakePoolInvocation) -> list[int]:
+    """Create the pool; returns no reply words.
+
+    Postconditions: the untyped is full (free index at its end); its 4 KiB are zero and
+    hold the new ``ASIDPool`` (empty) in ``kernel.objects``; the pool cap sits in
+    ``dest_slot`` as a non-revocable CDT child of the untyped; the pool is in the ASID
+    table at ``asid_base >> 9``.
+    """
+    untyped = inv.untyped_slot.cap
+    assert isinstance(untyped, UntypedCap)
+    paddr = untyped.paddr
+    purge_region(kernel, paddr, 1 << ASID_POOL_BITS)
+    inv.untyped_slot.cap = replace(
+        untyped, free_index=1 << (untyped.size_bits - MIN_UNTYPED_BITS)
+    )
+    zero_phys(kernel.machine, paddr, 1 << ASID_POOL_BITS)
+    kernel.objects[paddr] = ASIDPool(paddr, inv.asid_base)
+    insert_child(inv.untyped_slot, inv.dest_slot, ASIDPoolCap(paddr, inv.asid_base), False)
+    return []

@@ -1,0 +1,213 @@
+"""Creating kernel objects in untyped memory: object types, sizes and construction.
+
+This module knows, per architecture, what each retype ``type`` number means and how big
+the object is (abi/objects.md, "Object type numbers" and "Size constants"), and how to
+bring one object into existence at a physical address: its RAM, its Python state in
+``kernel.objects`` (keyed by that address, DESIGN.md decision 2) and the cap naming it.
+Validation of a retype request lives in ``kernel.objects.untyped``.
+
+Memory rule (seL4's untyped invariant): the bytes of an untyped region above its free
+index are zero. Reset zeroes what lay below the free index
+(:func:`kernel.objects.untyped.reset_untyped`), so a
+new object always starts on zeroed RAM; objects are zeroed again on creation, which
+costs little and keeps the rule local. Device memory is never written: it may not be
+RAM at all, and a device frame keeps whatever the device holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from typing import TYPE_CHECKING
+
+from ..abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
+from ..abi.constants import PAGE_BITS, SLOT_BITS
+from ..caps import (
+    Cap,
+    CNodeCap,
+    EndpointCap,
+    FrameCap,
+    NotificationCap,
+    PageTableCap,
+    ThreadCap,
+    UntypedCap,
+    VSpaceCap,
+)
+from ..errors import KernelBug
+from ..machine import Machine
+from .cnode import CNode
+from .endpoint import ENDPOINT_BITS, Endpoint
+from .notification import NOTIFICATION_BITS, Notification
+from .tcb import TCB
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
+__all__ = [
+    "Kind",
+    "ObjectType",
+    "create_object",
+    "object_size_bits",
+    "object_types",
+    "purge_region",
+    "zero_phys",
+]
+
+LARGE_PAGE_BITS = 21
+HUGE_PAGE_BITS = 30
+PAGE_TABLE_BITS = 12
+VSPACE_BITS = 12
+_ZERO_CHUNK = 1 << 20
+_ZEROS = bytes(_ZERO_CHUNK)
+
+
+class Kind(Enum):
+    """What a retype type number creates, independent of its per-arch number."""
+
+    UNTYPED = "Untyped"
+    TCB = "TCB"
+    ENDPOINT = "Endpoint"
+    NOTIFICATION = "Notification"
+    CAP_TABLE = "CapTable"
+    FRAME = "Frame"
+    PAGE_TABLE = "PageTable"
+    VSPACE = "VSpace"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectType:
+    """One retype ``type`` value of an architecture.
+
+    ``fixed_bits`` is the object's log2 size for fixed-size kinds; it is None for
+    Untyped and CapTable, whose size comes from the ``size_bits`` argument.
+    """
+
+    number: int
+    name: str
+    kind: Kind
+    fixed_bits: int | None
+
+    @property
+    def is_frame(self) -> bool:
+        return self.kind is Kind.FRAME
+
+
+def _table(enum: type[IntEnum], kinds: dict[str, tuple[Kind, int | None]]) -> dict[int, ObjectType]:
+    return {
+        int(member): ObjectType(int(member), member.name, *kinds[member.name])
+        for member in enum
+        if member.name != "seL4_ObjectTypeCount"
+    }
+
+
+def _generic(tcb_bits: int) -> dict[str, tuple[Kind, int | None]]:
+    return {
+        "seL4_UntypedObject": (Kind.UNTYPED, None),
+        "seL4_TCBObject": (Kind.TCB, tcb_bits),
+        "seL4_EndpointObject": (Kind.ENDPOINT, ENDPOINT_BITS),
+        "seL4_NotificationObject": (Kind.NOTIFICATION, NOTIFICATION_BITS),
+        "seL4_CapTableObject": (Kind.CAP_TABLE, None),
+    }
+
+
+_TYPES: dict[Arch, dict[int, ObjectType]] = {
+    Arch.RISCV64: _table(ObjectTypeRV64, {
+        **_generic(abi_for(Arch.RISCV64).tcb_bits),
+        "seL4_RISCV_Giga_Page": (Kind.FRAME, HUGE_PAGE_BITS),
+        "seL4_RISCV_4K_Page": (Kind.FRAME, PAGE_BITS),
+        "seL4_RISCV_Mega_Page": (Kind.FRAME, LARGE_PAGE_BITS),
+        "seL4_RISCV_PageTableObject": (Kind.PAGE_TABLE, PAGE_TABLE_BITS),
+    }),
+    Arch.AARCH64: _table(ObjectTypeAArch64, {
+        **_generic(abi_for(Arch.AARCH64).tcb_bits),
+        "seL4_ARM_HugePageObject": (Kind.FRAME, HUGE_PAGE_BITS),
+        "seL4_ARM_VSpaceObject": (Kind.VSPACE, VSPACE_BITS),
+        "seL4_ARM_SmallPageObject": (Kind.FRAME, PAGE_BITS),
+        "seL4_ARM_LargePageObject": (Kind.FRAME, LARGE_PAGE_BITS),
+        "seL4_ARM_PageTableObject": (Kind.PAGE_TABLE, PAGE_TABLE_BITS),
+    }),
+}
+
+
+def object_types(arch: Arch) -> dict[int, ObjectType]:
+    """The retype types of ``arch``, by number (0 .. seL4_ObjectTypeCount - 1)."""
+    return _TYPES[arch]
+
+
+def object_size_bits(otype: ObjectType, user_size: int) -> int:
+    """log2 of the object's size in bytes (seL4's getObjectSize).
+
+    Untyped: ``user_size``; CapTable: ``user_size + seL4_SlotBits``; others fixed.
+    """
+    if otype.kind is Kind.UNTYPED:
+        return user_size
+    if otype.kind is Kind.CAP_TABLE:
+        return user_size + SLOT_BITS
+    assert otype.fixed_bits is not None
+    return otype.fixed_bits
+
+
+def zero_phys(machine: Machine, paddr: int, size: int) -> None:
+    """Write ``size`` zero bytes at ``paddr`` (RAM only), one megabyte at a time."""
+    end = paddr + size
+    while paddr < end:
+        n = min(_ZERO_CHUNK, end - paddr)
+        machine.write_phys(paddr, _ZEROS if n == _ZERO_CHUNK else bytes(n))
+        paddr += n
+
+
+def purge_region(kernel: Kernel, base: int, size: int) -> None:
+    """Forget the Python state of every object in ``[base, base + size)``.
+
+    Called when an untyped without children is reset: nothing can name those objects
+    any more (every cap to them descended from the untyped). Raises KernelBug if a
+    thread there could still run, which would mean its deletion did not suspend it.
+    """
+    dead = [paddr for paddr in kernel.objects if base <= paddr < base + size]
+    for paddr in dead:
+        obj = kernel.objects.pop(paddr)
+        if isinstance(obj, TCB):
+            if obj is kernel.current or obj.state.runnable:
+                raise KernelBug(f"retype over the live thread {obj.name}")
+            if obj in kernel.threads:
+                kernel.threads.remove(obj)
+
+
+def create_object(
+    kernel: Kernel, otype: ObjectType, paddr: int, user_size: int, is_device: bool
+) -> Cap:
+    """Bring one object of ``otype`` into existence at ``paddr`` and return its cap.
+
+    Preconditions (checked by the decoder): ``paddr`` is aligned to the object's size,
+    the range lies inside an untyped owned by the caller, and a device untyped only
+    creates frames and untypeds. Kernel objects get their state in ``kernel.objects``;
+    a TCB also joins ``kernel.threads`` (Inactive, priority 0, a full time slice).
+    """
+    bits = object_size_bits(otype, user_size)
+    if otype.kind is Kind.UNTYPED:
+        # Zero already (the untyped invariant); a new untyped starts with free index 0.
+        return UntypedCap(paddr, user_size, is_device, free_index=0)
+    if not is_device:
+        zero_phys(kernel.machine, paddr, 1 << bits)
+    match otype.kind:
+        case Kind.FRAME:
+            return FrameCap(paddr, bits, is_device=is_device)
+        case Kind.PAGE_TABLE:
+            return PageTableCap(paddr)
+        case Kind.VSPACE:
+            return VSpaceCap(paddr)
+        case Kind.TCB:
+            tcb = TCB(paddr, len(kernel.abi.user_context), kernel.config.time_slice_ticks)
+            kernel.objects[paddr] = tcb
+            kernel.threads.append(tcb)
+            return ThreadCap(paddr)
+        case Kind.ENDPOINT:
+            kernel.objects[paddr] = Endpoint(paddr)
+            return EndpointCap(paddr)
+        case Kind.NOTIFICATION:
+            kernel.objects[paddr] = Notification(paddr)
+            return NotificationCap(paddr)
+        case Kind.CAP_TABLE:
+            kernel.objects[paddr] = CNode(paddr, user_size)
+            return CNodeCap(paddr, user_size)
+    raise KernelBug(f"create_object: unknown kind {otype.kind}")

@@ -1,0 +1,219 @@
+"""Untyped memory: seL4_Untyped_Retype, decoded and performed.
+
+An untyped cap owns ``2^size_bits`` bytes at ``paddr``; its ``free_index`` (in 16-byte
+units) marks how much has been handed out. Retype carves objects from the free part,
+in order, aligned to their size, and puts their caps into empty slots of a CNode as CDT
+children of the untyped (abi/objects.md, "Untyped Retype rules").
+
+Invariants:
+- objects created from an untyped lie in ``[paddr + 0, paddr + free_index * 16)``;
+- the untyped's bytes above ``free_index * 16`` are zero (non-device);
+- an untyped without CDT children owns no live object, so the next retype may reset it:
+  free index back to 0, the used part zeroed (seL4's resetUntypedCap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..abi.constants import MIN_UNTYPED_BITS, RETYPE_FAN_OUT_LIMIT, WORD_BITS
+from ..abi.labels import label_table
+from ..caps import CNodeCap, UntypedCap
+from ..cdt import has_children, insert_child
+from ..cspace import lookup_target_slot
+from ..errors import (
+    DeleteFirst,
+    FailedLookup,
+    IllegalOperation,
+    InvalidArgument,
+    KernelBug,
+    MissingCapability,
+    NotEnoughMemory,
+    RangeError,
+    TruncatedMessage,
+)
+from ..invocation_args import extra_cap_slots, message_args
+from ..message import MessageInfo
+from .cnode import CNode
+from .retype import (
+    Kind,
+    ObjectType,
+    create_object,
+    object_size_bits,
+    object_types,
+    purge_region,
+    zero_phys,
+)
+from .slot import Slot
+
+if TYPE_CHECKING:
+    from ..invocation import Performer
+    from ..kernel import Kernel
+
+__all__ = [
+    "RetypeInvocation",
+    "decode_untyped_invocation",
+    "perform_retype",
+    "reset_untyped",
+    "untyped_free_bytes",
+]
+
+_RETYPE_ARGS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class RetypeInvocation:
+    """A validated Retype, ready to perform (seL4's ``Retype`` record).
+
+    ``start`` is the physical address of the first object (the free pointer aligned up
+    to the object size); ``reset`` says the untyped had no children, so it is reset
+    before the objects are created.
+    """
+
+    untyped_slot: Slot
+    reset: bool
+    start: int
+    otype: ObjectType
+    user_size: int
+    dest_slots: tuple[Slot, ...]
+    is_device: bool
+
+
+def decode_untyped_invocation(
+    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+) -> Performer:
+    """Validate an invocation of the untyped cap in ``slot``; return its performer.
+
+    Checks, in seL4's order (abi/objects.md, "Untyped Retype rules" 1-11): label,
+    length and extra cap, type, size, destination CNode, offset and window, empty
+    destination slots, free memory, device restrictions. Never changes kernel state.
+
+    Raises: IllegalOperation, TruncatedMessage, InvalidArgument(0|1), RangeError,
+    FailedLookup (source=False), DeleteFirst, NotEnoughMemory(bytes available).
+    """
+    cap = slot.cap
+    if not isinstance(cap, UntypedCap):
+        raise KernelBug("decode_untyped_invocation on a non-untyped cap")
+    if info.label != label_table(kernel.arch, kernel.config.mcs)["UntypedRetype"]:
+        raise IllegalOperation()
+    current = kernel.current
+    assert current is not None
+    args = message_args(kernel, current, info, window)
+    extra = extra_cap_slots(kernel, current, info)
+    if len(args) < _RETYPE_ARGS or not extra:
+        raise TruncatedMessage()
+    new_type, user_size, node_index, node_depth, node_offset, node_window = args[:_RETYPE_ARGS]
+    root = extra[0].cap
+
+    types = object_types(kernel.arch)
+    if new_type not in types:
+        raise InvalidArgument(0)
+    otype = types[new_type]
+    max_bits = kernel.abi.max_untyped_bits
+    obj_bits = object_size_bits(otype, user_size)
+    if user_size >= WORD_BITS or obj_bits > max_bits:
+        raise RangeError(0, max_bits)
+    if otype.kind is Kind.CAP_TABLE and user_size == 0:
+        # A single-slot CNode could make capability lookup loop forever.
+        raise InvalidArgument(1)
+    if otype.kind is Kind.UNTYPED and user_size < MIN_UNTYPED_BITS:
+        raise InvalidArgument(1)
+
+    dest = root if node_depth == 0 else lookup_target_slot(
+        kernel, root, node_index, node_depth
+    ).cap
+    if not isinstance(dest, CNodeCap):
+        raise FailedLookup(False, MissingCapability(bits_left=node_depth))
+    node_size = 1 << dest.radix
+    if node_offset > node_size - 1:
+        raise RangeError(0, node_size - 1)
+    if node_window < 1 or node_window > RETYPE_FAN_OUT_LIMIT:
+        raise RangeError(1, RETYPE_FAN_OUT_LIMIT)
+    if node_window > node_size - node_offset:
+        raise RangeError(1, node_size - node_offset)
+    cnode = kernel.objects[dest.paddr]
+    assert isinstance(cnode, CNode)
+    dest_slots = tuple(cnode.slots[node_offset : node_offset + node_window])
+    if any(not s.is_empty for s in dest_slots):
+        raise DeleteFirst()
+
+    reset = not has_children(kernel, slot)
+    free_index = 0 if reset else cap.free_index
+    free_bytes = (1 << cap.size_bits) - (free_index << MIN_UNTYPED_BITS)
+    if (free_bytes >> obj_bits) < node_window:
+        raise NotEnoughMemory(free_bytes)
+    if cap.is_device and otype.kind not in (Kind.FRAME, Kind.UNTYPED):
+        raise InvalidArgument(1)
+    free_ref = cap.paddr + (free_index << MIN_UNTYPED_BITS)
+    start = -(-free_ref >> obj_bits) << obj_bits
+    invocation = RetypeInvocation(
+        slot, reset, start, otype, user_size, dest_slots, cap.is_device
+    )
+    return lambda: perform_retype(kernel, invocation)
+
+
+def reset_untyped(kernel: Kernel, slot: Slot) -> None:
+    """Give the childless untyped in ``slot`` all its memory back (seL4's resetUntypedCap).
+
+    Zeroes the used part (non-device), drops the state of the dead objects there and
+    sets the free index to 0. seL4 may preempt this between 256-byte chunks; capsule
+    takes no interrupt inside the kernel, so it always completes at once.
+    """
+    cap = slot.cap
+    assert isinstance(cap, UntypedCap)
+    used = cap.free_index << MIN_UNTYPED_BITS
+    if used == 0:
+        return
+    purge_region(kernel, cap.paddr, 1 << cap.size_bits)
+    if not cap.is_device:
+        zero_phys(kernel.machine, cap.paddr, used)
+    slot.cap = replace(cap, free_index=0)
+
+
+def perform_retype(kernel: Kernel, inv: RetypeInvocation) -> list[int]:
+    """Create the objects of ``inv`` and their caps; returns the (empty) reply words.
+
+    Postconditions: the untyped's free index is just past the last object; slot
+    ``dest_slots[i]`` holds the cap of the object at ``start + i * size`` as a
+    revocable, first-badged CDT child of the untyped.
+    """
+    if inv.reset:
+        reset_untyped(kernel, inv.untyped_slot)
+    cap = inv.untyped_slot.cap
+    assert isinstance(cap, UntypedCap)
+    size = 1 << object_size_bits(inv.otype, inv.user_size)
+    end = inv.start + len(inv.dest_slots) * size
+    # A new untyped covering the whole region leaves the parent full: seL4 computes the
+    # free index the same way for every type, so no special case is needed.
+    inv.untyped_slot.cap = replace(cap, free_index=(end - cap.paddr) >> MIN_UNTYPED_BITS)
+    for i, dest in enumerate(inv.dest_slots):
+        new_cap = create_object(
+            kernel, inv.otype, inv.start + i * size, inv.user_size, inv.is_device
+        )
+        insert_child(inv.untyped_slot, dest, new_cap, revocable=True)
+    return []
+
+
+def untyped_free_bytes(kernel: Kernel) -> dict[int, int]:
+    """Free bytes of every untyped in a CNode, by physical address (for leak checks).
+
+    A childless untyped counts as wholly free: its next retype resets it. Where several
+    untyped caps share an address (a first child at its parent's base, or a copy), the
+    largest region wins, and among equal ones the most free.
+    """
+    best: dict[int, tuple[int, int]] = {}
+    for obj in kernel.objects.values():
+        if not isinstance(obj, CNode):
+            continue
+        for slot in obj.slots:
+            cap = slot.cap
+            if not isinstance(cap, UntypedCap):
+                continue
+            free = cap.free_bytes
+            if not has_children(kernel, slot):
+                free = 1 << cap.size_bits
+            key = (cap.size_bits, free)
+            if cap.paddr not in best or key > best[cap.paddr]:
+                best[cap.paddr] = key
+    return {paddr: free for paddr, (_, free) in best.items()}
