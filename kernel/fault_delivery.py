@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from .caps import EndpointCap
 from .cspace import lookup_cap
-from .errors import KernelBug
 from .faults import Fault
 from .objects.tcb import TCB, ThreadState
 
@@ -37,7 +36,8 @@ def deliver_fault(kernel: Kernel, tcb: TCB, fault: Fault) -> None:
     ):
         # Endpoint caps cannot exist before untyped retype lands (capabilities issue);
         # fault IPC arrives with the IPC issue.
-        raise KernelBug("fault delivery through an endpoint is not implemented yet")
+        kernel.unsupported("fault delivery to a fault endpoint (the IPC issue)")
+        return
     reason = (f'thread "{tcb.name}" stopped: {fault.describe()}; '
               f"no fault handler (fault endpoint cptr {tcb.fault_ep:#x} is not a usable endpoint)")
     tcb.stop_reason = reason

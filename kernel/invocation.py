@@ -5,9 +5,10 @@ Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 2. decode: a refused invocation is a SyscallError, replied on Call, dropped otherwise;
 3. perform: cannot fail.
 
-Object decoders are registered per cap type in ``kernel.objects.dispatch.DECODERS``. A cap
-type without a decoder yet answers IllegalOperation (what seL4 answers to a label the
-object does not have); the capabilities and IPC issues fill the table in.
+Object decoders are registered per cap type in ``kernel.objects.dispatch.DECODERS``.
+Invoking a cap type that has no decoder yet (TCB, frame, page table, IRQ, domain caps
+until their issues land) stops the run with a message naming what is missing
+(``Kernel.unsupported``) rather than answering something seL4 would not.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from .caps import EndpointCap, NotificationCap, NullCap
 from .cspace import lookup_cap, lookup_slot
 from .errors import (
     LOOKUP_FAILURES,
-    IllegalOperation,
     InvalidCapability,
-    KernelBug,
     MissingCapability,
     SyscallError,
     error_reply,
@@ -76,15 +75,17 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
         return
     cap = slot.cap
     if isinstance(cap, (EndpointCap, NotificationCap)):
-        raise KernelBug("endpoint and notification invocations arrive with the IPC issue")
-    try:
-        if isinstance(cap, NullCap):
-            raise InvalidCapability(0)
-        from .objects.dispatch import DECODERS
+        kernel.unsupported("sending to endpoints and notifications (the IPC issue)")
+        return
+    from .objects.dispatch import DECODERS
 
-        decoder = DECODERS.get(type(cap))
+    decoder = DECODERS.get(type(cap))
+    if decoder is None and not isinstance(cap, NullCap):
+        kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
+        return
+    try:
         if decoder is None:
-            raise IllegalOperation()
+            raise InvalidCapability(0)
         perform = decoder(kernel, slot, info, window)
     except SyscallError as error:
         if is_call:
@@ -102,7 +103,7 @@ def _reply(kernel: Kernel) -> None:
     assert current is not None
     caller = current.slots[3]
     if not caller.is_empty:
-        raise KernelBug("reply caps arrive with the IPC issue")
+        kernel.unsupported("replying through a reply cap (the IPC issue)")
 
 
 def _receive(kernel: Kernel, cptr: int, blocking: bool) -> None:
@@ -113,7 +114,8 @@ def _receive(kernel: Kernel, cptr: int, blocking: bool) -> None:
         kernel.handle_fault(current, CapFault(_fault_ip(kernel), cptr, True, cap))
         return
     if isinstance(cap, EndpointCap | NotificationCap) and cap.rights.read:
-        raise KernelBug("receiving arrives with the IPC issue")
+        kernel.unsupported("receiving on endpoints and notifications (the IPC issue)")
+        return
     kernel.handle_fault(
         current, CapFault(_fault_ip(kernel), cptr, True, MissingCapability(bits_left=0))
     )

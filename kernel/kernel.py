@@ -216,6 +216,14 @@ class Kernel:
     def halt(self, status: int) -> None:
         self.stop = StopReason("halt", status, "seL4_DebugHalt")
 
+    def unsupported(self, feature: str) -> None:
+        """Stop the run where the guest needs a kernel feature capsule lacks so far.
+
+        Not seL4 behaviour, and said so: the run ends (exit status 5) with a message
+        naming the feature, instead of pretending or crashing.
+        """
+        self.stop_with_message(f"not implemented in capsule yet: {feature}")
+
     def stop_with_message(self, message: str) -> None:
         """Stop the machine where the seL4 debug kernel would halt with a message."""
         self.stop = StopReason("kernel-halt", 5, message)

@@ -50,6 +50,17 @@ __all__ = [
     "MAX_PRIO",
     "NUM_PRIORITIES",
     "RETYPE_FAN_OUT_LIMIT",
+    "ENDPOINT_BITS",
+    "NOTIFICATION_BITS",
+    "LARGE_PAGE_BITS",
+    "HUGE_PAGE_BITS",
+    "PAGE_TABLE_BITS",
+    "PAGE_TABLE_ENTRY_BITS",
+    "PAGE_TABLE_INDEX_BITS",
+    "VSPACE_BITS",
+    "ASID_POOL_BITS",
+    "ASID_POOL_INDEX_BITS",
+    "NUM_ASID_POOLS_BITS",
 ]
 
 WORD_BITS = 64
@@ -67,6 +78,21 @@ SLOT_BITS = 5
 MAX_PRIO = 255
 NUM_PRIORITIES = 256
 RETYPE_FAN_OUT_LIMIT = 256
+
+# Object sizes (log2 bytes), the same on riscv64 and aarch64 in the configurations we
+# support (non-MCS, no hypervisor); seL4_TCBBits differs and lives in ``arch``.
+ENDPOINT_BITS = 4
+NOTIFICATION_BITS = 5
+LARGE_PAGE_BITS = 21
+HUGE_PAGE_BITS = 30
+PAGE_TABLE_BITS = 12
+PAGE_TABLE_ENTRY_BITS = 3
+PAGE_TABLE_INDEX_BITS = 9
+VSPACE_BITS = 12
+"""The VSpace root: a page table on riscv64, a VSpace object on aarch64 (no hypervisor)."""
+ASID_POOL_BITS = 12
+ASID_POOL_INDEX_BITS = 9
+NUM_ASID_POOLS_BITS = 7
 
 
 class Syscall(IntEnum):

@@ -131,3 +131,11 @@ def test_debug_cap_identify_vspace_tag_per_arch(system) -> None:
     window = syscall(kernel, machine, Syscall.seL4_SysDebugCapIdentify, InitialCap.seL4_CapInitThreadVSpace)
     expected = CapTag.page_table_cap if kernel.arch is Arch.RISCV64 else CapTag.vspace_cap
     assert window[0] == expected
+
+
+def test_invoking_an_object_without_a_decoder_yet_stops_with_a_clear_message(system) -> None:
+    kernel, machine, _ = system
+    syscall(kernel, machine, Syscall.seL4_SysCall, InitialCap.seL4_CapInitThreadTCB,
+            MessageInfo(11, 0, 0, 0).to_word())
+    assert kernel.stop is not None and (kernel.stop.kind, kernel.stop.status) == ("kernel-halt", 5)
+    assert kernel.stop.message == "not implemented in capsule yet: invocations of thread_cap (label 11)"
