@@ -6,8 +6,9 @@ Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 3. perform: cannot fail.
 
 Object decoders are registered per cap type in ``kernel.objects.dispatch.DECODERS``.
-Invoking a cap type that has no decoder yet (TCB, frame, page table, IRQ, domain caps
-until their issues land) stops the run with a message naming what is missing
+For a cap type without a decoder yet (TCB, frame, page table, IRQ, domain caps until
+their issues land), a label that is not one of its methods gets IllegalOperation, as on
+seL4; one of its methods stops the run with a message naming what is missing
 (``Kernel.unsupported``) rather than answering something seL4 would not.
 """
 
@@ -17,10 +18,22 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .abi.constants import Syscall
-from .caps import EndpointCap, NotificationCap, NullCap
+from .caps import (
+    Cap,
+    DomainCap,
+    EndpointCap,
+    FrameCap,
+    IRQControlCap,
+    NotificationCap,
+    NullCap,
+    PageTableCap,
+    ThreadCap,
+    VSpaceCap,
+)
 from .cspace import lookup_cap, lookup_slot
 from .errors import (
     LOOKUP_FAILURES,
+    IllegalOperation,
     InvalidCapability,
     MissingCapability,
     SyscallError,
@@ -80,12 +93,14 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
     from .objects.dispatch import DECODERS
 
     decoder = DECODERS.get(type(cap))
-    if decoder is None and not isinstance(cap, NullCap):
+    if decoder is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
         return
     try:
         if decoder is None:
-            raise InvalidCapability(0)
+            # A null cap, or a label that is not one of this object's methods: seL4's
+            # decoders answer those without knowing more of the object.
+            raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
         perform = decoder(kernel, slot, info, window)
     except SyscallError as error:
         if is_call:
@@ -95,6 +110,33 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
     reply = perform()
     if is_call and reply is not None and kernel.current is current:
         reply_to_current(kernel, current, 0, reply)
+
+
+_OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
+    ThreadCap: ("TCB",),
+    FrameCap: ("RISCVPage", "ARMPage"),
+    PageTableCap: ("RISCVPageTable", "ARMPageTable"),
+    VSpaceCap: ("ARMVSpace",),
+    IRQControlCap: ("IRQIssueIRQHandler", "RISCVIRQIssue", "ARMIRQIssue"),
+    DomainCap: ("DomainSetSet",),
+}
+"""Label-name prefixes of the methods of each object type not decoded yet."""
+
+
+def _is_own_method(kernel: Kernel, cap: Cap, label: int) -> bool:
+    """Whether ``label`` names a method of ``cap``'s object type (so it is not built yet)."""
+    from .abi.labels import label_enum
+
+    prefixes = _OWN_METHODS.get(type(cap))
+    if prefixes is None:
+        return False
+    try:
+        name = label_enum(kernel.arch, kernel.config.mcs)(label).name
+    except ValueError:
+        return False
+    if isinstance(cap, FrameCap) and "PageTable" in name:
+        return False
+    return name.startswith(prefixes)
 
 
 def _reply(kernel: Kernel) -> None:

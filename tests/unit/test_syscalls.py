@@ -139,3 +139,12 @@ def test_invoking_an_object_without_a_decoder_yet_stops_with_a_clear_message(sys
             MessageInfo(11, 0, 0, 0).to_word())
     assert kernel.stop is not None and (kernel.stop.kind, kernel.stop.status) == ("kernel-halt", 5)
     assert kernel.stop.message == "not implemented in capsule yet: invocations of thread_cap (label 11)"
+
+
+def test_a_label_foreign_to_an_undecoded_object_is_illegal_operation(system) -> None:
+    kernel, machine, _ = system
+    # CNodeCopy (label 20) on a TCB cap: seL4's TCB decoder answers IllegalOperation.
+    window = syscall(kernel, machine, Syscall.seL4_SysCall, InitialCap.seL4_CapInitThreadTCB,
+                     MessageInfo(20, 0, 0, 0).to_word())
+    assert kernel.stop is None
+    assert MessageInfo.from_word(window[1]).label == Error.seL4_IllegalOperation

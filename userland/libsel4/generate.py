@@ -24,6 +24,7 @@ from pathlib import Path
 from kernel.abi import constants as C
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, ArchABI, ObjectTypeAArch64, ObjectTypeRV64
 from kernel.abi.labels import label_table
+from kernel.abi.methods import ARCH_CAP_TYPES, Method, methods_for
 
 __all__ = ["GEN_DIR", "STAMP", "render_all", "write_all", "stale_files", "main"]
 
@@ -115,6 +116,17 @@ def _constants() -> str:
         f"#define seL4_WordSizeBits {word_size_bits}",
         f"#define seL4_PageBits {C.PAGE_BITS}",
         f"#define seL4_SlotBits {C.SLOT_BITS}",
+        f"#define seL4_EndpointBits {C.ENDPOINT_BITS}",
+        f"#define seL4_NotificationBits {C.NOTIFICATION_BITS}",
+        f"#define seL4_LargePageBits {C.LARGE_PAGE_BITS}",
+        f"#define seL4_HugePageBits {C.HUGE_PAGE_BITS}",
+        f"#define seL4_PageTableBits {C.PAGE_TABLE_BITS}",
+        f"#define seL4_PageTableEntryBits {C.PAGE_TABLE_ENTRY_BITS}",
+        f"#define seL4_PageTableIndexBits {C.PAGE_TABLE_INDEX_BITS}",
+        f"#define seL4_VSpaceBits {C.VSPACE_BITS}",
+        f"#define seL4_ASIDPoolBits {C.ASID_POOL_BITS}",
+        f"#define seL4_ASIDPoolIndexBits {C.ASID_POOL_INDEX_BITS}",
+        f"#define seL4_NumASIDPoolsBits {C.NUM_ASID_POOLS_BITS}",
         f"#define seL4_MinUntypedBits {C.MIN_UNTYPED_BITS}",
         f"#define seL4_IPCBufferSizeBits {C.IPC_BUFFER_SIZE_BITS}",
         f"#define seL4_BootInfoFrameBits {C.BOOTINFO_FRAME_BITS}",
@@ -228,6 +240,67 @@ def _layouts() -> str:
                    "after sel4/types.h", body)
 
 
+def _stub(m: Method) -> list[str]:
+    """One libsel4 invocation stub: marshal, seL4_CallWithMRs, return the reply label.
+
+    On an error the reply's MR0-MR3 are stored into the IPC buffer, so the caller reads
+    the error details with seL4_GetMR whatever register they came back in.
+    """
+    args = ", ".join([f"{m.interface} _service",
+                      *(f"{p.c_type} {p.name}" for p in m.params)])
+    caps = m.extra_caps
+    out = [f"static inline seL4_Error {m.c_name}({args})", "{",
+           f"    seL4_MessageInfo_t tag = seL4_MessageInfo_new({m.label}, 0, {len(caps)}, "
+           f"{m.length});",
+           "    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;"]
+    out += [f"    seL4_SetCap({i}, {p.name});" for i, p in enumerate(caps)]
+    by_mr: dict[int, list[str]] = {}
+    for w in m.words:
+        if w.param.c_type == "seL4_CapRights_t":
+            value = f"{w.param.name}.words[0]"
+        elif w.bits >= C.WORD_BITS:
+            value = f"(seL4_Word){w.param.name}"
+        else:
+            value = f"((seL4_Word){w.param.name} & {_hex((1 << w.bits) - 1)})"
+        by_mr.setdefault(w.mr, []).append(f"({value} << {w.bit})" if w.bit else value)
+    for mr, parts in sorted(by_mr.items()):
+        expr = " | ".join(parts)
+        out.append(f"    mr{mr} = {expr};" if mr < C.FAST_MESSAGE_REGISTERS
+                   else f"    seL4_SetMR({mr}, {expr});")
+    out += [
+        "    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);",
+        "    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);",
+        "    if (result != seL4_NoError) {",
+        *(f"        seL4_SetMR({i}, mr{i});" for i in range(C.FAST_MESSAGE_REGISTERS)),
+        "    }",
+        "    return result;",
+        "}",
+        "",
+    ]
+    return out
+
+
+def _stubs() -> str:
+    per_arch = {abi.arch: methods_for(abi.arch, mcs=False) for abi in ARCHES}
+    first = per_arch[ARCHES[0].arch]
+    generic = [m for m in first if all(m in ms for ms in per_arch.values())]
+    body = ["#include <sel4/types.h>", "#include <sel4/syscalls.h>", ""]
+    for m in generic:
+        body += _stub(m)
+
+    def render(abi: ArchABI) -> list[str]:
+        out = [f"typedef seL4_CPtr {t};" for t in ARCH_CAP_TYPES[abi.arch]]
+        out.append("")
+        for m in per_arch[abi.arch]:
+            if m not in generic:
+                out += _stub(m)
+        return out
+
+    body += _per_arch(render)
+    return _header("invocation_stubs.h", "object invocation stubs (non-MCS), with libsel4's "
+                   "names and signatures", body)
+
+
 _RENDERERS: dict[str, Callable[[], str]] = {
     "syscalls.h": _syscalls,
     "errors.h": _errors,
@@ -238,6 +311,7 @@ _RENDERERS: dict[str, Callable[[], str]] = {
     "invocation.h": _invocation_labels,
     "user_context.h": _user_context,
     "layout.h": _layouts,
+    "invocation_stubs.h": _stubs,
 }
 
 

@@ -15,5 +15,6 @@
 #include <sel4/functions.h>
 #include <sel4/capsule.h>
 #include <sel4/syscalls.h>
+#include <sel4/gen/invocation_stubs.h>
 
 #endif /* SEL4_SEL4_H */

@@ -7,6 +7,17 @@
 #define seL4_WordSizeBits 3
 #define seL4_PageBits 12
 #define seL4_SlotBits 5
+#define seL4_EndpointBits 4
+#define seL4_NotificationBits 5
+#define seL4_LargePageBits 21
+#define seL4_HugePageBits 30
+#define seL4_PageTableBits 12
+#define seL4_PageTableEntryBits 3
+#define seL4_PageTableIndexBits 9
+#define seL4_VSpaceBits 12
+#define seL4_ASIDPoolBits 12
+#define seL4_ASIDPoolIndexBits 9
+#define seL4_NumASIDPoolsBits 7
 #define seL4_MinUntypedBits 4
 #define seL4_IPCBufferSizeBits 10
 #define seL4_BootInfoFrameBits 12

@@ -1,0 +1,149 @@
+"""The invocation-method declaration (kernel/abi/methods.py) against the published facts.
+
+Every declared method's computed marshalling (label, extra caps in order, each packed
+parameter's MR, bit offset and width, message length, reply words) must equal what
+``shared/abi/invocations.json`` says seL4's own stub generator produces. The facts file
+lives beside the repository (``<repo>/../shared/abi``); without it these tests fail, so
+a checkout that cannot verify the declaration does not pass silently.
+
+The generated stubs are also compiled for each architecture against libsel4's exact
+signatures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernel.abi.arch import Arch
+from kernel.abi.labels import Condition, label_table
+from kernel.abi.methods import Method, methods_for
+
+REPO = Path(__file__).resolve().parents[2]
+FACTS = REPO.parent / "shared" / "abi" / "invocations.json"
+CONFIG_KEY = {Arch.RISCV64: "riscv64", Arch.AARCH64: "aarch64"}
+CONDITION_TEXT = {Condition.ALWAYS: None, Condition.NON_MCS: "!defined(CONFIG_KERNEL_MCS)"}
+
+CASES = [(arch, m) for arch in Arch for m in methods_for(arch, mcs=False)]
+
+
+@cache
+def _facts() -> dict[str, Any]:
+    if not FACTS.is_file():
+        pytest.fail(f"ABI facts file {FACTS} is missing: the method declaration cannot be "
+                    "checked (clone the repository with shared/ beside it)")
+    data: dict[str, Any] = json.loads(FACTS.read_text())
+    return data
+
+
+def _published(arch: Arch, method: Method) -> dict[str, Any]:
+    config = _facts()["configs"][CONFIG_KEY[arch]]
+    found = [m for m in config["methods"]
+             if m["interface"] == method.interface and m["method"] == method.name]
+    assert len(found) == 1, f"{method.c_name}: {len(found)} entries in {FACTS.name}"
+    entry: dict[str, Any] = found[0]
+    return entry
+
+
+@pytest.mark.parametrize(("arch", "method"), CASES,
+                         ids=[f"{a.short}-{m.c_name}" for a, m in CASES])
+def test_method_matches_published_marshalling(arch: Arch, method: Method) -> None:
+    pub = _published(arch, method)
+    assert method.label == pub["label"]
+    assert label_table(arch, mcs=False)[method.label] == pub["label_value"]
+    assert CONDITION_TEXT[method.condition] == pub["condition"]
+    assert [(i, p.name, p.c_type) for i, p in enumerate(method.extra_caps)] == [
+        (c["index"], c["name"], c["type"]) for c in pub["extra_caps"]
+    ]
+    assert [(w.param.name, w.param.c_type, w.mr, w.bit, w.bits, 1) for w in method.words] == [
+        (p["name"], p["type"], p["mr"], p["bit"], p["bits"], p["words"]) for p in pub["params"]
+    ]
+    assert method.length == pub["length"]
+    assert pub["outputs"] == []  # no declared method returns words yet
+
+
+def test_every_published_cnode_and_untyped_method_is_declared() -> None:
+    for arch in Arch:
+        declared = {m.c_name for m in methods_for(arch, mcs=False)}
+        for pub in _facts()["configs"][CONFIG_KEY[arch]]["methods"]:
+            name = f"{pub['interface']}_{pub['method']}"
+            if pub["interface"] in ("seL4_CNode", "seL4_Untyped") or "ASID" in name:
+                assert name in declared, f"{arch.short}: {name} is not declared"
+
+
+def test_save_caller_is_absent_under_mcs() -> None:
+    for arch in Arch:
+        names = {m.c_name for m in methods_for(arch, mcs=True)}
+        assert "seL4_CNode_SaveCaller" not in names
+        assert "seL4_CNode_Copy" in names
+
+
+def test_packing_shares_words_between_narrow_parameters() -> None:
+    from kernel.abi.methods import Param
+
+    m = Method("seL4_X", "Y", "CNodeCopy", (Param("a", "seL4_Bool"), Param("b", "seL4_Bool"),
+                                            Param("c", "seL4_Uint8"), Param("d", "seL4_Word"),
+                                            Param("e", "seL4_Uint16")))
+    assert [(w.param.name, w.mr, w.bit) for w in m.words] == [
+        ("a", 0, 0), ("b", 0, 1), ("c", 0, 8), ("d", 1, 0), ("e", 2, 0)]
+    assert m.length == 3
+
+
+# ---------------------------------------------------------------------------- compiled
+
+
+SIGNATURES = """
+#include <sel4/sel4.h>
+
+seL4_Error (*p_retype)(seL4_Untyped, seL4_Word, seL4_Word, seL4_CNode, seL4_Word, seL4_Word,
+                       seL4_Word, seL4_Word) = seL4_Untyped_Retype;
+seL4_Error (*p_revoke)(seL4_CNode, seL4_Word, seL4_Uint8) = seL4_CNode_Revoke;
+seL4_Error (*p_delete)(seL4_CNode, seL4_Word, seL4_Uint8) = seL4_CNode_Delete;
+seL4_Error (*p_cancel)(seL4_CNode, seL4_Word, seL4_Uint8) = seL4_CNode_CancelBadgedSends;
+seL4_Error (*p_save)(seL4_CNode, seL4_Word, seL4_Uint8) = seL4_CNode_SaveCaller;
+seL4_Error (*p_copy)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_CNode, seL4_Word, seL4_Uint8,
+                     seL4_CapRights_t) = seL4_CNode_Copy;
+seL4_Error (*p_mint)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_CNode, seL4_Word, seL4_Uint8,
+                     seL4_CapRights_t, seL4_Word) = seL4_CNode_Mint;
+seL4_Error (*p_move)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_CNode, seL4_Word,
+                     seL4_Uint8) = seL4_CNode_Move;
+seL4_Error (*p_mutate)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_CNode, seL4_Word, seL4_Uint8,
+                       seL4_Word) = seL4_CNode_Mutate;
+seL4_Error (*p_rotate)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_Word, seL4_CNode, seL4_Word,
+                       seL4_Uint8, seL4_Word, seL4_CNode, seL4_Word,
+                       seL4_Uint8) = seL4_CNode_Rotate;
+#if defined(__riscv)
+seL4_Error (*p_make_pool)(seL4_RISCV_ASIDControl, seL4_Untyped, seL4_CNode, seL4_Word,
+                          seL4_Uint8) = seL4_RISCV_ASIDControl_MakePool;
+seL4_Error (*p_assign)(seL4_RISCV_ASIDPool, seL4_CPtr) = seL4_RISCV_ASIDPool_Assign;
+_Static_assert(seL4_RISCV_4K_Page == 6, "riscv object type");
+#else
+seL4_Error (*p_make_pool)(seL4_ARM_ASIDControl, seL4_Untyped, seL4_CNode, seL4_Word,
+                          seL4_Uint8) = seL4_ARM_ASIDControl_MakePool;
+seL4_Error (*p_assign)(seL4_ARM_ASIDPool, seL4_CPtr) = seL4_ARM_ASIDPool_Assign;
+_Static_assert(seL4_ARM_SmallPageObject == 7, "arm object type");
+#endif
+_Static_assert(seL4_EndpointBits == 4 && seL4_NotificationBits == 5, "object sizes");
+_Static_assert(seL4_PageTableBits == 12 && seL4_ASIDPoolBits == 12, "object sizes");
+_Static_assert(seL4_LargePageBits == 21 && seL4_HugePageBits == 30, "page sizes");
+_Static_assert(seL4_NilData == 0, "seL4_NilData");
+"""
+
+
+@pytest.mark.parametrize("arch", ["riscv64", "aarch64"])
+def test_stubs_have_libsel4_signatures(arch: str, tmp_path: Path) -> None:
+    pytest.importorskip("ziglang")
+    from userland.build import CFLAGS, TARGETS, USERLAND
+
+    src = tmp_path / "stubs.c"
+    src.write_text(SIGNATURES)
+    cmd = [sys.executable, "-m", "ziglang", "cc", *TARGETS[arch].flags, *CFLAGS, "-Werror",
+           "-c", str(src), "-o", str(tmp_path / "stubs.o")]
+    proc = subprocess.run(cmd, cwd=USERLAND, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
