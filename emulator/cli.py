@@ -23,7 +23,9 @@ from kernel.boot import BootError
 from kernel.errors import KernelBug
 from userland import demo_image
 
+from .cli_cspace import cspace
 from .cli_image import image
+from .cli_test import test_command
 from .machine import MachineError
 from .session import Session
 
@@ -121,6 +123,8 @@ def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
 
 
 main.add_command(image)
+main.add_command(test_command)
+main.add_command(cspace)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,127 @@
+"""``capsule cspace IMAGE``: kernel objects, capabilities and derivation links of a run.
+
+Runs IMAGE (guest output is discarded) and renders the kernel state with
+:mod:`kernel.render`, either at the end of the run (halt, fault, idle, limit) or right
+after the Nth kernel entry that is a system call (``--after-syscall N``).
+
+How the run is paused: a syscall observer counts syscall entries and an exit observer,
+called once that entry's effects are complete (scheduling included), raises the private
+:class:`_Paused`. ``UnicornMachine`` carries any exception raised inside a kernel entry
+out of Unicorn and re-raises it from ``run`` (its documented contract), so the command
+catches it there. Nothing in the kernel changes: no ``stop`` value is invented, and the
+state rendered is exactly what the guest would see on return from that syscall.
+
+Error contract (as ``capsule image``): every failure a user can cause — a bad image, a
+bad option, an N the run never reaches, an unknown thread — is one line
+``capsule: <message>`` on stderr with exit status 2, never a traceback; a bug in capsule
+is one line with status 70.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from bootimage import ImageError, load_image_file
+from kernel.boot import BootError
+from kernel.errors import KernelBug
+from kernel.kernel import Kernel
+from kernel.render import snapshot, to_dot, to_json, to_text
+
+# The one-line usage errors of ``capsule image`` (click's own print a usage block).
+from .cli_image import CliError, _Command
+from .machine import MachineError
+from .session import Session
+
+__all__ = ["cspace"]
+
+EXIT_INTERNAL = 70
+
+
+class _InternalError(CliError):
+    exit_code = EXIT_INTERNAL
+
+
+class _Paused(Exception):
+    """Raised by the exit observer to end the run after the chosen syscall."""
+
+
+class _SyscallCounter:
+    """Counts syscall entries; raises :class:`_Paused` at the exit of the ``stop_at``th."""
+
+    def __init__(self, kernel: Kernel, stop_at: int | None) -> None:
+        self.count = 0
+        self.stop_at = stop_at
+        self._in_syscall = False
+        kernel.syscall_observers.append(self._on_syscall)
+        kernel.exit_observers.append(self._on_exit)
+
+    def _on_syscall(self, kernel: Kernel, window: list[int]) -> None:
+        self.count += 1
+        self._in_syscall = True
+
+    def _on_exit(self, kernel: Kernel) -> None:
+        was_syscall, self._in_syscall = self._in_syscall, False
+        if was_syscall and self.count == self.stop_at:
+            raise _Paused
+
+
+def _parse_count(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise CliError(f"--after-syscall: {text!r} is not a number") from None
+    if value < 1:
+        raise CliError(f"--after-syscall: {value} is not a syscall number (counting starts at 1)")
+    return value
+
+
+@click.command(cls=_Command)
+@click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
+@click.option("--after-syscall", "after", metavar="N", default=None,
+              help="Stop right after the Nth system call (default: the end of the run).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text",
+              show_default=True, help="Output form (dot: Graphviz, derivation links as edges).")
+@click.option("--thread", "thread", metavar="NAME", default=None,
+              help="Show only this thread's CSpace.")
+@click.option("--all-slots", is_flag=True, help="Show empty slots in CSpace trees too.")
+@click.option("--max-instructions", type=click.IntRange(min=1), default=None,
+              help="Stop the run after this many guest instructions.")
+def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None, all_slots: bool,
+           max_instructions: int | None) -> None:
+    """Show kernel objects, each thread's CSpace and the derivation tree of IMAGE's run."""
+    stop_at = _parse_count(after)
+    try:
+        loaded = load_image_file(image_path)
+    except ImageError as error:
+        raise CliError(str(error)) from None
+    try:
+        session = Session.boot(loaded.root, loaded.config, lambda byte: None)
+    except BootError as error:
+        raise CliError(f"cannot boot {image_path}: {error}") from None
+    counter = _SyscallCounter(session.kernel, stop_at)
+    try:
+        result = session.run(max_instructions)
+        if stop_at is not None:
+            raise CliError(f"--after-syscall {stop_at}: the run ended ({result.message}) "
+                           f"after {counter.count} syscalls")
+        point = f"end of run ({result.kind}): {result.message}, {counter.count} syscalls"
+    except _Paused:
+        point = f"after syscall {stop_at} (kernel entry {session.kernel.kernel_entries})"
+    except (KernelBug, MachineError) as error:
+        raise _InternalError(f"internal error: {type(error).__name__}: {error}") from None
+    try:
+        snap = snapshot(session.kernel, point, thread, all_slots)
+    except KeyError:
+        names = ", ".join(t.name for t in session.kernel.threads)
+        raise CliError(f"no thread named {thread!r} (threads: {names})") from None
+    if fmt == "json":
+        click.echo(json.dumps(to_json(snap), indent=1))
+    elif fmt == "dot":
+        click.echo(to_dot(snap), nl=False)
+    else:
+        click.echo(to_text(snap), nl=False)
