@@ -24,6 +24,7 @@ from kernel.errors import KernelBug
 from userland import demo_image
 
 from .cli_cspace import cspace
+from .cli_debug import debug
 from .cli_image import image
 from .cli_test import test_command
 from .machine import MachineError
@@ -125,6 +126,7 @@ def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
 main.add_command(image)
 main.add_command(test_command)
 main.add_command(cspace)
+main.add_command(debug)
 
 if __name__ == "__main__":
     main()
