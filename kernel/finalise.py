@@ -6,14 +6,16 @@ returns the slots inside the object that must be deleted in turn (seL4 turns the
 a zombie and deletes them one by one; we hand them back to ``delete``'s work list).
 
 Finalisers are registered per cap type in :data:`FINALISERS`, so the modules that own
-an object type add theirs (endpoints cancel their queues with the IPC issue; frames and
+an object type add theirs (endpoints cancel their queues; frames and
 page tables unmap with the VSpace issue). Current behaviour:
 
 - CNode, final: its slots are deleted (last first).
-- TCB, final: the thread is suspended (Inactive, out of the ready queues) and its own
-  slots (CSpace root, VSpace root, reply, caller, IPC buffer) are deleted. The TCB stays
-  in ``kernel.objects`` and ``kernel.threads``: its memory belongs to the untyped.
-- Untyped, endpoint, notification, reply, frames, page tables, ASID caps: nothing yet.
+- TCB, final: the thread is suspended (its IPC cancelled, Inactive, out of the ready
+  queues) and its own slots (CSpace root, VSpace root, reply, caller, IPC buffer) are
+  deleted. The TCB stays in ``kernel.objects`` and ``kernel.threads``: its memory
+  belongs to the untyped.
+- Endpoint, final: every thread queued on it restarts (seL4's cancelAllIPC).
+- Untyped, notification, reply, frames, page tables, ASID caps: nothing yet.
 
 A finaliser is called for non-final caps too (``final`` false): seL4 unmaps a frame cap's
 own mapping whenever that cap goes, final or not.
@@ -24,9 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .caps import Cap, CNodeCap, ThreadCap
+from .caps import Cap, CNodeCap, EndpointCap, ThreadCap
 from .errors import KernelBug
+from .ipc import cancel_all_ipc, cancel_ipc
 from .objects.cnode import CNode
+from .objects.endpoint import Endpoint
 from .objects.slot import Slot
 from .objects.tcb import TCB, ThreadState
 
@@ -56,14 +60,27 @@ def _finalise_thread(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
     tcb = kernel.objects.get(cap.paddr)
     if not isinstance(tcb, TCB):
         raise KernelBug(f"finalise: no TCB at {cap.paddr:#x}")
-    # seL4's suspend: IPC cancellation joins here with the IPC issue.
+    # seL4's suspend: leave any IPC first, then stop.
+    cancel_ipc(kernel, tcb)
     kernel.set_thread_state(tcb, ThreadState.INACTIVE)
     return list(tcb.slots)
+
+
+def _finalise_endpoint(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    if not final:
+        return []
+    assert isinstance(cap, EndpointCap)
+    endpoint = kernel.objects.get(cap.paddr)
+    # Caps made by hand in unit tests may name no object; nothing waits on those.
+    if isinstance(endpoint, Endpoint):
+        cancel_all_ipc(kernel, endpoint)
+    return []
 
 
 FINALISERS: dict[type[Cap], Finaliser] = {
     CNodeCap: _finalise_cnode,
     ThreadCap: _finalise_thread,
+    EndpointCap: _finalise_endpoint,
 }
 """Cap type -> finaliser. Types without an entry need no clean-up (yet)."""
 

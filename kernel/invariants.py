@@ -18,6 +18,10 @@ Rules (each message starts with the rule's name):
 - ``run-queue``: ready queues hold runnable threads at their own priority, each once,
   and the queued set matches them.
 - ``current``: the current thread is runnable, unless the kernel has stopped.
+- ``endpoint``: an endpoint's queue is empty exactly when it is Idle; every queued
+  thread is BlockedOnSend (Send state) / BlockedOnReceive (Recv state) with
+  ``blocking.endpoint`` this endpoint; no thread is queued twice or on two endpoints;
+  a thread has ``blocking`` set exactly when it is queued.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from .derive import object_size_bits, same_object_as
 from .errors import KernelBug
 from .objects.asid_pool import ASIDPool
 from .objects.cnode import CNode
+from .objects.endpoint import Endpoint, EndpointState
 from .objects.slot import Slot
-from .objects.tcb import TCB
+from .objects.tcb import TCB, ThreadState
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -56,6 +61,7 @@ def check_all(kernel: Kernel) -> None:
     _check_final(kernel, slots)
     _check_untyped(kernel, slots)
     _check_scheduler(kernel)
+    _check_endpoints(kernel)
 
 
 def _fail(rule: str, detail: str) -> None:
@@ -171,3 +177,31 @@ def _check_scheduler(kernel: Kernel) -> None:
     current = kernel.current
     if current is not None and kernel.stop is None and not current.state.runnable:
         _fail("current", f"current thread {current.name} is {current.state.value}")
+
+
+_BLOCKED_IN = {
+    EndpointState.SEND: ThreadState.BLOCKED_ON_SEND,
+    EndpointState.RECV: ThreadState.BLOCKED_ON_RECEIVE,
+}
+
+
+def _check_endpoints(kernel: Kernel) -> None:
+    queued: set[int] = set()
+    for obj in kernel.objects.values():
+        if not isinstance(obj, Endpoint):
+            continue
+        if (obj.state is EndpointState.IDLE) != (not obj.queue):
+            _fail("endpoint", f"endpoint {obj.paddr:#x} is {obj.state.value} with "
+                  f"{len(obj.queue)} queued")
+        for tcb in obj.queue:
+            if tcb.paddr in queued:
+                _fail("endpoint", f"{tcb.name} queued twice")
+            queued.add(tcb.paddr)
+            if tcb.state is not _BLOCKED_IN.get(obj.state):
+                _fail("endpoint", f"{tcb.name} ({tcb.state.value}) queued on "
+                      f"{obj.state.value} endpoint {obj.paddr:#x}")
+            if tcb.blocking is None or tcb.blocking.endpoint is not obj:
+                _fail("endpoint", f"{tcb.name} queued on {obj.paddr:#x} but blocked elsewhere")
+    for tcb in kernel.threads:
+        if (tcb.blocking is not None) != (tcb.paddr in queued):
+            _fail("endpoint", f"{tcb.name}: blocking set but not queued (or the reverse)")

@@ -1,5 +1,8 @@
 """The invocation path of Send / NBSend / Call and the receive side of Recv / NBRecv.
 
+Endpoint caps are decoded here (Send needs the cap's Send right, Recv its Receive
+right) and performed by :mod:`kernel.ipc`; notifications are not built yet.
+
 Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 1. lookup of the invoked cap: a failure is a cap fault, delivered to the fault handler;
 2. decode: a refused invocation is a SyscallError, replied on Call, dropped otherwise;
@@ -42,7 +45,9 @@ from .errors import (
 from .faults import CapFault
 from .invocation_args import lookup_extra_caps
 from .message import MessageInfo, reply_to_current
+from .objects.endpoint import Endpoint
 from .objects.slot import Slot
+from .objects.tcb import TCB
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -87,8 +92,11 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
             kernel.handle_fault(current, CapFault(_fault_ip(kernel), cptr, False, failure))
         return
     cap = slot.cap
-    if isinstance(cap, (EndpointCap, NotificationCap)):
-        kernel.unsupported("sending to endpoints and notifications (the IPC issue)")
+    if isinstance(cap, NotificationCap):
+        kernel.unsupported("signalling notifications (the notification slice of IPC)")
+        return
+    if isinstance(cap, EndpointCap):
+        _send_endpoint(kernel, current, cap, blocking, is_call)
         return
     from .objects.dispatch import DECODERS
 
@@ -139,24 +147,48 @@ def _is_own_method(kernel: Kernel, cap: Cap, label: int) -> bool:
     return name.startswith(prefixes)
 
 
+def _send_endpoint(kernel: Kernel, current: TCB, cap: EndpointCap, blocking: bool,
+                   is_call: bool) -> None:
+    """Decode (the cap needs Send, else InvalidCapability 0) and perform sendIPC."""
+    from .ipc import send
+
+    if not cap.rights.write:
+        if is_call:
+            label, words = error_reply(InvalidCapability(0))
+            reply_to_current(kernel, current, label, words)
+        return
+    endpoint = kernel.objects[cap.paddr]
+    assert isinstance(endpoint, Endpoint)
+    send(kernel, current, endpoint, cap.badge, cap.rights.grant, cap.rights.grant_reply,
+         blocking, is_call)
+
+
 def _reply(kernel: Kernel) -> None:
     """Reply through the caller slot: nothing to do while it is empty (as on seL4)."""
+    from .ipc import reply
+
     current = kernel.current
     assert current is not None
-    caller = current.slots[3]
-    if not caller.is_empty:
-        kernel.unsupported("replying through a reply cap (the IPC issue)")
+    reply(kernel, current)
 
 
 def _receive(kernel: Kernel, cptr: int, blocking: bool) -> None:
+    from .ipc import delete_caller_cap, receive
+
     current = kernel.current
     assert current is not None
     cap = lookup_cap(kernel, current, cptr)
     if isinstance(cap, LOOKUP_FAILURES):
         kernel.handle_fault(current, CapFault(_fault_ip(kernel), cptr, True, cap))
         return
-    if isinstance(cap, EndpointCap | NotificationCap) and cap.rights.read:
-        kernel.unsupported("receiving on endpoints and notifications (the IPC issue)")
+    if isinstance(cap, NotificationCap) and cap.rights.read:
+        kernel.unsupported("waiting on notifications (the notification slice of IPC)")
+        return
+    if isinstance(cap, EndpointCap) and cap.rights.read:
+        delete_caller_cap(kernel, current)
+        endpoint = kernel.objects[cap.paddr]
+        assert isinstance(endpoint, Endpoint)
+        receive(kernel, current, endpoint, cap.rights.grant, blocking)
         return
     kernel.handle_fault(
         current, CapFault(_fault_ip(kernel), cptr, True, MissingCapability(bits_left=0))

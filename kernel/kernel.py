@@ -149,6 +149,11 @@ class Kernel:
             self._current_saved = True
         return current
 
+    def registers_live(self, tcb: TCB) -> bool:
+        """Whether ``tcb``'s registers are in the machine (it is current and unsaved)
+        rather than in ``tcb.registers``."""
+        return tcb is self.current and not self._current_saved
+
     def set_thread_state(self, tcb: TCB, state: ThreadState) -> None:
         """Change ``tcb``'s state; if the current thread stops running, pick another."""
         tcb.state = state

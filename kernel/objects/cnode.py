@@ -293,9 +293,12 @@ def perform_cnode_invocation(kernel: Kernel, inv: CNodeInvocation) -> None:
         case CNodeSaveCaller(dest):
             _save_caller(kernel, dest)
         case CNodeCancelBadgedSends(endpoint):
-            # Cancelling the badge's queued senders belongs to the IPC issue; until
-            # endpoints have queues there is nothing to cancel.
-            del endpoint
+            from ..ipc import cancel_badged_sends
+            from .endpoint import Endpoint
+
+            ep = kernel.objects.get(endpoint.paddr)
+            if isinstance(ep, Endpoint):  # hand-made caps in tests may name nothing
+                cancel_badged_sends(kernel, ep, endpoint.badge)
 
 
 def _save_caller(kernel: Kernel, dest: Slot) -> None:

@@ -1,7 +1,6 @@
 """Endpoint objects: a rendezvous point with a queue of threads (object size 2^4 bytes).
 
-Only the state untyped retype creates lives here for now; the IPC issue adds send and
-receive.
+The state lives here; send, receive, reply and cancellation are in :mod:`kernel.ipc`.
 
 Invariant: ``queue`` is empty exactly when ``state`` is IDLE; when it is not, every
 queued thread waits in the direction ``state`` names (seL4's IdleEP / SendEP / RecvEP).

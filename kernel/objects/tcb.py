@@ -9,11 +9,17 @@ saves them at a switch).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from .slot import Slot
 
-__all__ = ["TCB", "ThreadState"]
+if TYPE_CHECKING:
+    from ..faults import Fault
+    from .endpoint import Endpoint
+
+__all__ = ["TCB", "Blocking", "ThreadState"]
 
 # Indices of the TCB's own slots (seL4's tcbCNodeEntries order).
 CTABLE, VTABLE, REPLY, CALLER, IPC_BUFFER_FRAME = range(5)
@@ -36,12 +42,29 @@ class ThreadState(Enum):
         return self in (ThreadState.RUNNING, ThreadState.RESTART)
 
 
+@dataclass(frozen=True, slots=True)
+class Blocking:
+    """What a thread blocked on an endpoint waits with (seL4's blockingObject and
+    blockingIPC* fields of the thread state). Set exactly while the thread is
+    BlockedOnSend / BlockedOnReceive and queued on ``endpoint``.
+
+    ``badge``, ``can_grant_reply`` and ``is_call`` matter for senders only;
+    ``can_grant`` is the Grant right of the cap the thread sends or receives through.
+    """
+
+    endpoint: Endpoint
+    badge: int = 0
+    can_grant: bool = False
+    can_grant_reply: bool = False
+    is_call: bool = False
+
+
 class TCB:
     """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""
 
     __slots__ = (
         "paddr", "registers", "state", "priority", "mcp", "time_slice", "name",
-        "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason",
+        "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -60,6 +83,10 @@ class TCB:
         self.domain = 0
         self.stop_reason: str | None = None
         """Why the thread last stopped for good (an unhandled fault), for reports."""
+        self.blocking: Blocking | None = None
+        """Set while blocked on an endpoint (see :class:`Blocking`), else None."""
+        self.fault: Fault | None = None
+        """seL4's tcbFault: the fault being handled (sent or waiting for the reply)."""
 
     @property
     def ctable(self) -> Slot:
