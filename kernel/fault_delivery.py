@@ -57,8 +57,12 @@ def deliver_fault(kernel: Kernel, tcb: TCB, fault: Fault) -> None:
     kernel.set_thread_state(tcb, ThreadState.INACTIVE)
 
 
-_REGISTER_OF = {"FaultIP": "pc", "LR": "x30"}
-"""Fault message word names that are not the register's own name (LR as in faults.py)."""
+_REGISTER_OF = {"FaultIP": "pc"}
+"""Fault message word names that are not the register's own name."""
+
+_IGNORED_ON_REPLY = {"LR"}
+"""AArch64's LR word is ELR_EL1, the next pc: seL4 writes it back, but restarting the
+thread then sets the next pc to FaultIP, so the written value never takes effect."""
 
 
 def handle_fault_reply(kernel: Kernel, faulted: TCB, replier: TCB) -> bool:
@@ -80,6 +84,8 @@ def handle_fault_reply(kernel: Kernel, faulted: TCB, replier: TCB) -> bool:
         names = [n for n in kernel.abi.user_exception_mrs if n not in ("Number", "Code")]
     words = get_mrs(kernel, replier, min(info.clamped_length, len(names)))
     for name, value in zip(names, words):
+        if name in _IGNORED_ON_REPLY:
+            continue
         register = _REGISTER_OF.get(name, name.lower())
         faulted.registers[kernel.reg_index[register]] = value
     return info.label == 0

@@ -92,7 +92,9 @@ class UnknownSyscallFault:
             elif name == "Syscall":
                 words.append(self.number & WORD_MASK)
             elif name == "LR":
-                words.append(self.registers[index["x30"]])
+                # AArch64's "LR" word is ELR_EL1 (abi/errors.md): at an svc, the address
+                # of the next instruction, not x30.
+                words.append((self.ip + 4) & WORD_MASK)
             else:
                 words.append(self.registers[index[name.lower()]])
         return words

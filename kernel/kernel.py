@@ -110,9 +110,13 @@ class Kernel:
         """An illegal instruction or similar; the machine's pc is the instruction."""
         self.kernel_entries += 1
         self._current_saved = False
-        assert self.current is not None
+        current = self.save_current()
+        regs = current.registers
+        spsr = regs[self.reg_index["spsr"]] if "spsr" in self.reg_index else 0
         self.handle_fault(
-            self.current, UserExceptionFault(ip=self.current_pc(), number=number, code=code)
+            current,
+            UserExceptionFault(ip=regs[0], number=number, code=code,
+                               sp=regs[self.reg_index["sp"]], spsr=spsr),
         )
         self._exit_kernel()
 
