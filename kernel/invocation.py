@@ -61,7 +61,6 @@ Decoder = Callable[["Kernel", Slot, MessageInfo, list[int]], Performer]
 """decode(kernel, invoked slot, message info, window) -> performer, or raise SyscallError."""
 
 
-
 def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
     """Run one API syscall of the current thread (window = a0-a7 / x0-x7)."""
     current = kernel.current
