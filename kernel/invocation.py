@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .abi.constants import Syscall
+from .abi.labels import label_enum
 from .caps import (
     Cap,
     DomainCap,
@@ -44,7 +45,9 @@ from .errors import (
 )
 from .faults import CapFault
 from .invocation_args import lookup_extra_caps
+from .ipc import delete_caller_cap, receive, reply, send
 from .message import MessageInfo, reply_to_current
+from .objects.dispatch import DECODERS
 from .objects.endpoint import Endpoint
 from .objects.slot import Slot
 from .objects.tcb import TCB
@@ -97,8 +100,6 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
     if isinstance(cap, EndpointCap):
         _send_endpoint(kernel, current, cap, blocking, is_call)
         return
-    from .objects.dispatch import DECODERS
-
     decoder = DECODERS.get(type(cap))
     if decoder is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
@@ -132,8 +133,6 @@ _OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
 
 def _is_own_method(kernel: Kernel, cap: Cap, label: int) -> bool:
     """Whether ``label`` names a method of ``cap``'s object type (so it is not built yet)."""
-    from .abi.labels import label_enum
-
     prefixes = _OWN_METHODS.get(type(cap))
     if prefixes is None:
         return False
@@ -149,8 +148,6 @@ def _is_own_method(kernel: Kernel, cap: Cap, label: int) -> bool:
 def _send_endpoint(kernel: Kernel, current: TCB, cap: EndpointCap, blocking: bool,
                    is_call: bool) -> None:
     """Decode (the cap needs Send, else InvalidCapability 0) and perform sendIPC."""
-    from .ipc import send
-
     if not cap.rights.write:
         if is_call:
             label, words = error_reply(InvalidCapability(0))
@@ -164,16 +161,12 @@ def _send_endpoint(kernel: Kernel, current: TCB, cap: EndpointCap, blocking: boo
 
 def _reply(kernel: Kernel) -> None:
     """Reply through the caller slot: nothing to do while it is empty (as on seL4)."""
-    from .ipc import reply
-
     current = kernel.current
     assert current is not None
     reply(kernel, current)
 
 
 def _receive(kernel: Kernel, cptr: int, blocking: bool) -> None:
-    from .ipc import delete_caller_cap, receive
-
     current = kernel.current
     assert current is not None
     cap = lookup_cap(kernel, current, cptr)

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from .abi.arch import Arch, ArchABI, abi_for
 from .arch.paging import AARCH64_4K, RV64_SV39, Access, PagingFormat
 from .config import KernelConfig
+from .fault_delivery import deliver_fault
 from .faults import Fault, UnknownSyscallFault, UserExceptionFault, VMFault
 from .machine import Machine
 from .objects.tcb import TCB, ThreadState
 from .sched import Scheduler
+from .syscalls import SyscallTable
+from .threads import vspace_root_of
 
 __all__ = ["Kernel", "StopReason"]
 
@@ -69,9 +72,6 @@ class Kernel:
         """Called after every kernel entry, once its effects are complete (tests hook the
         invariant checker here; tracing will too). Empty in normal runs."""
         self.reg_index = {name: i for i, name in enumerate(self.abi.user_context)}
-        # Imported here: the syscall table refers back to Kernel.
-        from .syscalls import SyscallTable
-
         self.syscalls = SyscallTable.for_config(config)
 
     # --- entry points ------------------------------------------------------------------
@@ -208,8 +208,6 @@ class Kernel:
 
     def install(self, tcb: TCB) -> None:
         """Make ``tcb`` the current thread on the machine: its registers and VSpace."""
-        from .threads import vspace_root_of
-
         root, asid = vspace_root_of(self, tcb)
         self.machine.set_address_space(root, asid)
         self.machine.load_context(tcb.registers)
@@ -241,8 +239,6 @@ class Kernel:
 
     def handle_fault(self, tcb: TCB, fault: Fault) -> None:
         """Send ``fault`` to ``tcb``'s fault handler, or stop ``tcb`` if it has none."""
-        from .fault_delivery import deliver_fault
-
         deliver_fault(self, tcb, fault)
 
     def unknown_syscall(self, window: list[int], number: int) -> None:

@@ -18,11 +18,12 @@ from .abi.constants import WORD_BITS, CapTag, Syscall
 from .config import KernelConfig
 from .cspace import lookup_cap
 from .errors import LOOKUP_FAILURES
+from .invocation import invoke
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-__all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable"]
+__all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable", "signed_word"]
 
 Handler = Callable[["Kernel", list[int]], None]
 
@@ -32,7 +33,8 @@ CAPSULE_EXIT_MAGIC = 0x4341_5053_554C_4521
 _NAME_MAX = 960
 
 
-def _signed(word: int) -> int:
+def signed_word(word: int) -> int:
+    """A 64-bit register value read as a signed number (syscall numbers are negative)."""
     return word - (1 << WORD_BITS) if word >> (WORD_BITS - 1) else word
 
 
@@ -97,9 +99,7 @@ def sys_invoke(kernel: Kernel, window: list[int]) -> None:
     business. Objects and IPC arrive with the capabilities and IPC issues: until then a
     successful lookup of a cap reaches :func:`kernel.invocation.invoke`.
     """
-    from .invocation import invoke
-
-    invoke(kernel, Syscall(_signed(window[7])), window)
+    invoke(kernel, Syscall(signed_word(window[7])), window)
 
 
 _DEBUG_HANDLERS: dict[int, Handler] = {
@@ -135,7 +135,7 @@ class SyscallTable:
         return cls({**_API_HANDLERS, **_DEBUG_HANDLERS})
 
     def dispatch(self, kernel: Kernel, window: list[int]) -> None:
-        number = _signed(window[7])
+        number = signed_word(window[7])
         handler = self.handlers.get(number)
         if handler is None:
             kernel.unknown_syscall(window, number)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .abi.constants import FAST_MESSAGE_REGISTERS, WORD_BITS, Error, Syscall
+from .abi.constants import FAST_MESSAGE_REGISTERS, Error, Syscall
 from .abi.labels import label_table
 from .caps import EndpointCap, NotificationCap
 from .cspace import lookup_cap
@@ -21,6 +21,7 @@ from .errors import LOOKUP_FAILURES
 from .ipc_buffer import read_ipc_words
 from .message import MessageInfo
 from .objects.tcb import TCB
+from .syscalls import signed_word
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -49,10 +50,6 @@ class TraceRecord:
     reply: list[int] = field(default_factory=list)
 
 
-def _signed(word: int) -> int:
-    return word - (1 << WORD_BITS) if word >> (WORD_BITS - 1) else word
-
-
 class Tracer:
     """Collects a :class:`TraceRecord` per syscall and hands it to ``sink`` when complete."""
 
@@ -69,7 +66,7 @@ class Tracer:
     def on_syscall(self, kernel: Kernel, window: list[int]) -> None:
         caller = kernel.current
         assert caller is not None
-        number = _signed(window[7])
+        number = signed_word(window[7])
         try:
             name = Syscall(number).name.removeprefix("seL4_Sys")
         except ValueError:

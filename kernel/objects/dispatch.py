@@ -8,12 +8,16 @@ here, never through ``getattr`` on names.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..caps import ASIDControlCap, ASIDPoolCap, Cap, CNodeCap, UntypedCap
-from ..invocation import Decoder
 from .asid_control import decode_asid_control_invocation
 from .asid_pool import decode_asid_pool_invocation
 from .cnode import decode_cnode_invocation
 from .untyped import decode_untyped_invocation
+
+if TYPE_CHECKING:
+    from ..invocation import Decoder
 
 __all__ = ["DECODERS"]
 
