@@ -178,11 +178,5 @@ static const struct check checks[] = {
 
 int main(void)
 {
-    slots_init();
-    pool = largest_untyped(0, 0);
-    if (pool == 0) {
-        printf("no RAM untyped in bootinfo\nverdict: 0 passed, 1 failed\n");
-        return 1;
-    }
-    exit(run_checks(checks, sizeof(checks) / sizeof(checks[0])));
+    return checks_main(checks, sizeof(checks) / sizeof(checks[0]), &pool);
 }

@@ -190,4 +190,19 @@ static seL4_Error make_objects(seL4_CPtr ut, seL4_Word type, seL4_Word size_bits
     return seL4_Untyped_Retype(ut, type, size_bits, ROOT, 0, 0, *first, n);
 }
 
+/*
+ * The main() every check program shares: set up slot allocation, put the largest RAM
+ * untyped in *pool, run the checks and exit with the number of failures.
+ */
+static int checks_main(const struct check *list, unsigned long n, seL4_CPtr *pool)
+{
+    slots_init();
+    *pool = largest_untyped(0, 0);
+    if (*pool == 0) {
+        printf("no RAM untyped in bootinfo\nverdict: 0 passed, 1 failed\n");
+        return 1;
+    }
+    exit(run_checks(list, n));
+}
+
 #endif /* CAPSULE_TESTS_CHECKS_H */
