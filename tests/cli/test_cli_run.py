@@ -97,3 +97,22 @@ def test_image_that_cannot_boot_is_one_line(guest_elves, tmp_path: Path) -> None
     image.write_bytes(build_image(guest_elves["riscv64"]["hello"].read_bytes(),
                                   KernelConfig(root_cnode_bits=4)))
     assert_one_line_error(capsule("run", str(image)), "root CNode too small")
+
+
+def test_internal_error_is_one_line_and_status_70(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel bug must still reach the user as one line, never a traceback."""
+    from click.testing import CliRunner
+
+    from emulator import cli
+    from emulator.session import Session
+    from kernel.errors import KernelBug
+
+    def broken_run(self: Session, max_instructions: int | None = None) -> None:
+        raise KernelBug("mdb-symmetry: made up for this test")
+
+    monkeypatch.setattr(Session, "run", broken_run)
+    result = CliRunner().invoke(cli.main, ["run", "--arch", "riscv64"])
+    assert result.exit_code == 70
+    assert "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "capsule: internal error: KernelBug: mdb-symmetry: made up for this test"]
