@@ -16,7 +16,8 @@ Rules (each message starts with the rule's name):
 - ``untyped``: an untyped is aligned to its size, its free index lies in
   0..2^(size-4), and every CDT descendant lies inside it, below the free index.
 - ``run-queue``: ready queues hold runnable threads at their own priority, each once,
-  and the queued set matches them.
+  the queued set matches them, and the priority bitmap marks exactly the non-empty
+  queues.
 - ``current``: the current thread is runnable, unless the kernel has stopped.
 - ``endpoint``: an endpoint's queue is empty exactly when it is Idle; every queued
   thread is BlockedOnSend (Send state) / BlockedOnReceive (Recv state) with
@@ -174,6 +175,9 @@ def _check_scheduler(kernel: Kernel) -> None:
                       f"{tcb.priority}) in queue {priority}")
     if seen != sched.queued:
         _fail("run-queue", "queued set does not match the queues")
+    bitmap = sum(1 << p for p, queue in enumerate(sched.queues) if queue)
+    if bitmap != sched.nonempty:
+        _fail("run-queue", f"priority bitmap {sched.nonempty:#x} != non-empty queues {bitmap:#x}")
     current = kernel.current
     if current is not None and kernel.stop is None and not current.state.runnable:
         _fail("current", f"current thread {current.name} is {current.state.value}")

@@ -16,14 +16,20 @@ __all__ = ["Scheduler"]
 
 
 class Scheduler:
-    """Ready queues. Invariant: a thread is queued at most once, at its priority."""
+    """Ready queues.
 
-    __slots__ = ("queues", "queued", "choose_new")
+    Invariants: a thread is queued at most once, at its priority; bit p of
+    ``nonempty`` is set exactly when ``queues[p]`` is non-empty (seL4's priority
+    bitmap), so the highest ready priority is found without scanning 256 queues.
+    """
+
+    __slots__ = ("queues", "queued", "nonempty", "choose_new")
 
     def __init__(self) -> None:
         self.queues: list[deque[TCB]] = [deque() for _ in range(NUM_PRIORITIES)]
         self.queued: set[int] = set()
         """Physical addresses of queued TCBs."""
+        self.nonempty = 0
         self.choose_new = False
         """seL4's ksSchedulerAction = ChooseNewThread: pick again at kernel exit."""
 
@@ -31,23 +37,30 @@ class Scheduler:
         if tcb.paddr not in self.queued:
             self.queues[tcb.priority].append(tcb)
             self.queued.add(tcb.paddr)
+            self.nonempty |= 1 << tcb.priority
 
     def append_front(self, tcb: TCB) -> None:
         if tcb.paddr not in self.queued:
             self.queues[tcb.priority].appendleft(tcb)
             self.queued.add(tcb.paddr)
+            self.nonempty |= 1 << tcb.priority
 
     def dequeue(self, tcb: TCB) -> None:
         if tcb.paddr in self.queued:
-            self.queues[tcb.priority].remove(tcb)
+            queue = self.queues[tcb.priority]
+            queue.remove(tcb)
             self.queued.discard(tcb.paddr)
+            if not queue:
+                self.nonempty &= ~(1 << tcb.priority)
 
     def pop_highest(self) -> TCB | None:
         """Remove and return the first thread of the highest non-empty priority."""
-        for prio in range(NUM_PRIORITIES - 1, -1, -1):
-            queue = self.queues[prio]
-            if queue:
-                tcb = queue.popleft()
-                self.queued.discard(tcb.paddr)
-                return tcb
-        return None
+        if not self.nonempty:
+            return None
+        prio = self.nonempty.bit_length() - 1
+        queue = self.queues[prio]
+        tcb = queue.popleft()
+        self.queued.discard(tcb.paddr)
+        if not queue:
+            self.nonempty &= ~(1 << prio)
+        return tcb
