@@ -255,6 +255,22 @@ class CapTag(IntEnum):
     domain_cap = 20
 
 
+class RiscvVMAttributes(IntEnum):
+    """seL4_RISCV_VMAttributes bits (abi/vspace.md): the default is 0 (executable)."""
+
+    seL4_RISCV_Default_VMAttributes = 0
+    seL4_RISCV_ExecuteNever = 0x1
+
+
+class ArmVMAttributes(IntEnum):
+    """seL4_ARM_VMAttributes bits (abi/vspace.md): the default (3) is cacheable memory."""
+
+    seL4_ARM_PageCacheable = 0x1
+    seL4_ARM_ParityEnabled = 0x2
+    seL4_ARM_Default_VMAttributes = 0x3
+    seL4_ARM_ExecuteNever = 0x4
+
+
 class BootInfoHeaderId(IntEnum):
     SEL4_BOOTINFO_HEADER_PADDING = 0
     SEL4_BOOTINFO_HEADER_FDT = 6

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .arch import Arch
+from .arch import Arch, abi_for
 from .labels import Condition
 
 __all__ = [
@@ -45,23 +45,44 @@ _WORD_WIDTHS: dict[str, int] = {
     "seL4_Uint16": 16,
     "seL4_Uint8": 8,
     "seL4_Bool": 1,
+    "seL4_RISCV_VMAttributes": 64,
+    "seL4_ARM_VMAttributes": 64,
 }
-"""Packed width in bits of each non-capability parameter type we support."""
+"""Packed width in bits of each non-capability scalar parameter type we support."""
+
+STRUCT_TYPES = frozenset({"seL4_UserContext"})
+"""Struct parameter types: whole words in member order, passed to the stub by pointer."""
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One parameter of a stub: its C name and type, and whether it is a capability."""
+    """One parameter of a stub: its C name and type, and whether it is a capability.
+
+    A struct parameter (``c_type`` in :data:`STRUCT_TYPES`) has ``members``: its word
+    fields in order; it occupies one whole message word per member.
+    """
 
     name: str
     c_type: str
     is_cap: bool = False
+    members: tuple[str, ...] = ()
+
+    @property
+    def is_struct(self) -> bool:
+        return self.c_type in STRUCT_TYPES
+
+    @property
+    def words(self) -> int:
+        """Whole message words a struct occupies (1 for a scalar)."""
+        return len(self.members) if self.is_struct else 1
 
     @property
     def bits(self) -> int:
         """Width in bits when packed into message words (capabilities are not packed)."""
         if self.is_cap:
             raise ValueError(f"{self.name}: a capability parameter has no packed width")
+        if self.is_struct:
+            return WORD_WIDTH * self.words
         return _WORD_WIDTHS[self.c_type]
 
 
@@ -90,6 +111,10 @@ class Method:
     params: tuple[Param, ...]
     """Parameters after the invoked cap, in C signature order."""
     condition: str = Condition.ALWAYS
+    outputs: tuple[Param, ...] = ()
+    """What a successful reply carries, packed from MR0 by the same rule as ``params``.
+    A struct output is filled through a pointer parameter; scalar outputs are returned
+    in a ``<c_name>_t`` struct beside ``error`` (libsel4's convention)."""
 
     @property
     def c_name(self) -> str:
@@ -103,16 +128,12 @@ class Method:
     @property
     def words(self) -> tuple[Placed, ...]:
         """The non-capability parameters with their message-register positions."""
-        placed: list[Placed] = []
-        offset = 0
-        for p in self.params:
-            if p.is_cap:
-                continue
-            align = min(p.bits, WORD_WIDTH)
-            offset = -(-offset // align) * align
-            placed.append(Placed(p, offset // WORD_WIDTH, offset % WORD_WIDTH))
-            offset += p.bits
-        return tuple(placed)
+        return _pack(self.params)
+
+    @property
+    def output_words(self) -> tuple[Placed, ...]:
+        """The outputs with their message-register positions in the reply."""
+        return _pack(self.outputs)
 
     @property
     def length(self) -> int:
@@ -122,6 +143,21 @@ class Method:
             return 0
         last = words[-1]
         return (last.mr * WORD_WIDTH + last.bit + last.bits + WORD_WIDTH - 1) // WORD_WIDTH
+
+
+def _pack(params: tuple[Param, ...]) -> tuple[Placed, ...]:
+    """The packing rule of abi/invocations.md: each non-cap parameter aligned to
+    ``min(width, 64)`` bits, in order, from bit 0 of MR0."""
+    placed: list[Placed] = []
+    offset = 0
+    for p in params:
+        if p.is_cap:
+            continue
+        align = min(p.bits, WORD_WIDTH)
+        offset = -(-offset // align) * align
+        placed.append(Placed(p, offset // WORD_WIDTH, offset % WORD_WIDTH))
+        offset += p.bits
+    return tuple(placed)
 
 
 def _word(name: str) -> Param:
@@ -175,9 +211,96 @@ def _asid_methods(prefix: str, label_prefix: str) -> tuple[Method, ...]:
     )
 
 
+def _bool(name: str) -> Param:
+    return Param(name, "seL4_Bool")
+
+
+_TCB = "seL4_TCB"
+_AUTHORITY = _cap("authority", _TCB)
+
+_GENERIC_TCB: tuple[Method, ...] = (
+    Method(_TCB, "CopyRegisters", "TCBCopyRegisters", (
+        _cap("source", _TCB), _bool("suspend_source"), _bool("resume_target"),
+        _bool("transfer_frame"), _bool("transfer_integer"), _u8("arch_flags"),
+    )),
+    Method(_TCB, "Configure", "TCBConfigure", (
+        _word("fault_ep"), _cap("cspace_root", _CNODE), _word("cspace_root_data"),
+        _cap("vspace_root", "seL4_CPtr"), _word("vspace_root_data"), _word("buffer"),
+        _cap("bufferFrame", "seL4_CPtr"),
+    ), Condition.NON_MCS),
+    Method(_TCB, "SetPriority", "TCBSetPriority", (_AUTHORITY, _word("priority"))),
+    Method(_TCB, "SetMCPriority", "TCBSetMCPriority", (_AUTHORITY, _word("mcp"))),
+    Method(_TCB, "SetSchedParams", "TCBSetSchedParams",
+           (_AUTHORITY, _word("mcp"), _word("priority")), Condition.NON_MCS),
+    Method(_TCB, "SetIPCBuffer", "TCBSetIPCBuffer",
+           (_word("buffer"), _cap("bufferFrame", "seL4_CPtr"))),
+    Method(_TCB, "SetSpace", "TCBSetSpace", (
+        _word("fault_ep"), _cap("cspace_root", _CNODE), _word("cspace_root_data"),
+        _cap("vspace_root", "seL4_CPtr"), _word("vspace_root_data"),
+    ), Condition.NON_MCS),
+    Method(_TCB, "Suspend", "TCBSuspend", ()),
+    Method(_TCB, "Resume", "TCBResume", ()),
+    Method(_TCB, "BindNotification", "TCBBindNotification",
+           (_cap("notification", "seL4_CPtr"),)),
+    Method(_TCB, "UnbindNotification", "TCBUnbindNotification", ()),
+    Method(_TCB, "SetTLSBase", "TCBSetTLSBase", (_word("tls_base"),)),
+    Method(_TCB, "SetFlags", "TCBSetFlags", (_word("clear"), _word("set")),
+           outputs=(_word("flags"),)),
+)
+
+
+def _register_methods(arch: Arch) -> tuple[Method, ...]:
+    """Read/WriteRegisters: their seL4_UserContext is the architecture's register list."""
+    regs = Param("regs", "seL4_UserContext", members=abi_for(arch).user_context)
+    return (
+        Method(_TCB, "ReadRegisters", "TCBReadRegisters",
+               (_bool("suspend_source"), _u8("arch_flags"), _word("count")),
+               outputs=(regs,)),
+        Method(_TCB, "WriteRegisters", "TCBWriteRegisters",
+               (_bool("resume_target"), _u8("arch_flags"), _word("count"), regs)),
+    )
+
+
+def _riscv_vm_methods() -> tuple[Method, ...]:
+    page, table = "seL4_RISCV_Page", "seL4_RISCV_PageTable"
+    attr = Param("attr", "seL4_RISCV_VMAttributes")
+    return (
+        Method(table, "Map", "RISCVPageTableMap", (_cap("vspace", table), _word("vaddr"), attr)),
+        Method(table, "Unmap", "RISCVPageTableUnmap", ()),
+        Method(page, "Map", "RISCVPageMap", (
+            _cap("vspace", table), _word("vaddr"), Param("rights", "seL4_CapRights_t"), attr)),
+        Method(page, "Unmap", "RISCVPageUnmap", ()),
+        Method(page, "GetAddress", "RISCVPageGetAddress", (), outputs=(_word("paddr"),)),
+    )
+
+
+_CACHE_OPS = ("Clean_Data", "Invalidate_Data", "CleanInvalidate_Data", "Unify_Instruction")
+
+
+def _arm_vm_methods() -> tuple[Method, ...]:
+    page, table, vspace = "seL4_ARM_Page", "seL4_ARM_PageTable", "seL4_ARM_VSpace"
+    attr = Param("attr", "seL4_ARM_VMAttributes")
+    return (
+        *(Method(vspace, op, f"ARMVSpace{op}", (_word("start"), _word("end")))
+          for op in _CACHE_OPS),
+        Method(table, "Map", "ARMPageTableMap",
+               (_cap("vspace", "seL4_CPtr"), _word("vaddr"), attr)),
+        Method(table, "Unmap", "ARMPageTableUnmap", ()),
+        Method(page, "Map", "ARMPageMap", (
+            _cap("vspace", "seL4_CPtr"), _word("vaddr"), Param("rights", "seL4_CapRights_t"),
+            attr)),
+        Method(page, "Unmap", "ARMPageUnmap", ()),
+        *(Method(page, op, f"ARMPage{op}", (_word("start_offset"), _word("end_offset")))
+          for op in _CACHE_OPS),
+        Method(page, "GetAddress", "ARMPageGetAddress", (), outputs=(_word("paddr"),)),
+    )
+
+
 _ARCH: dict[Arch, tuple[Method, ...]] = {
-    Arch.RISCV64: _asid_methods("RISCV", "RISCV"),
-    Arch.AARCH64: _asid_methods("ARM", "ARM"),
+    Arch.RISCV64: (*_register_methods(Arch.RISCV64), *_riscv_vm_methods(),
+                   *_asid_methods("RISCV", "RISCV")),
+    Arch.AARCH64: (*_register_methods(Arch.AARCH64), *_arm_vm_methods(),
+                   *_asid_methods("ARM", "ARM")),
 }
 
 ARCH_CAP_TYPES: dict[Arch, tuple[str, ...]] = {
@@ -196,4 +319,4 @@ def methods_for(arch: Arch, mcs: bool = False) -> tuple[Method, ...]:
             return True
         return mcs if m.condition == Condition.MCS else not mcs
 
-    return tuple(m for m in _GENERIC + _ARCH[arch] if holds(m))
+    return tuple(m for m in _GENERIC + _GENERIC_TCB + _ARCH[arch] if holds(m))

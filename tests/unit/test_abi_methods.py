@@ -23,7 +23,7 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.labels import Condition, label_table
-from kernel.abi.methods import Method, methods_for
+from kernel.abi.methods import Method, Placed, methods_for
 
 REPO = Path(__file__).resolve().parents[2]
 FACTS = REPO.parent / "shared" / "abi" / "invocations.json"
@@ -61,11 +61,26 @@ def test_method_matches_published_marshalling(arch: Arch, method: Method) -> Non
     assert [(i, p.name, p.c_type) for i, p in enumerate(method.extra_caps)] == [
         (c["index"], c["name"], c["type"]) for c in pub["extra_caps"]
     ]
-    assert [(w.param.name, w.param.c_type, w.mr, w.bit, w.bits, 1) for w in method.words] == [
-        (p["name"], p["type"], p["mr"], p["bit"], p["bits"], p["words"]) for p in pub["params"]
-    ]
+    def placed(words: tuple[Placed, ...]) -> list[tuple[object, ...]]:
+        return [(w.param.name, w.param.c_type, w.mr, w.bit, w.bits, w.param.words)
+                for w in words]
+
+    def published(params: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+        return [(p["name"], p["type"], p["mr"], p["bit"], p["bits"], p["words"])
+                for p in params]
+
+    assert placed(method.words) == published(pub["params"])
     assert method.length == pub["length"]
-    assert pub["outputs"] == []  # no declared method returns words yet
+    assert placed(method.output_words) == published(pub["outputs"])
+
+
+def test_every_published_tcb_and_vm_method_is_declared() -> None:
+    for arch in Arch:
+        declared = {m.c_name for m in methods_for(arch, mcs=False)}
+        for pub in _facts()["configs"][CONFIG_KEY[arch]]["methods"]:
+            name = f"{pub['interface']}_{pub['method']}"
+            if pub["interface"].endswith(("_TCB", "_Page", "_PageTable", "_VSpace")):
+                assert name in declared, f"{arch.short}: {name} is not declared"
 
 
 def test_every_published_cnode_and_untyped_method_is_declared() -> None:
@@ -118,12 +133,32 @@ seL4_Error (*p_mutate)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_CNode, seL4_Word,
 seL4_Error (*p_rotate)(seL4_CNode, seL4_Word, seL4_Uint8, seL4_Word, seL4_CNode, seL4_Word,
                        seL4_Uint8, seL4_Word, seL4_CNode, seL4_Word,
                        seL4_Uint8) = seL4_CNode_Rotate;
+seL4_Error (*p_configure)(seL4_TCB, seL4_Word, seL4_CNode, seL4_Word, seL4_CPtr, seL4_Word,
+                          seL4_Word, seL4_CPtr) = seL4_TCB_Configure;
+seL4_Error (*p_read_regs)(seL4_TCB, seL4_Bool, seL4_Uint8, seL4_Word,
+                          seL4_UserContext *) = seL4_TCB_ReadRegisters;
+seL4_Error (*p_write_regs)(seL4_TCB, seL4_Bool, seL4_Uint8, seL4_Word,
+                           seL4_UserContext *) = seL4_TCB_WriteRegisters;
+seL4_Error (*p_copy_regs)(seL4_TCB, seL4_TCB, seL4_Bool, seL4_Bool, seL4_Bool, seL4_Bool,
+                          seL4_Uint8) = seL4_TCB_CopyRegisters;
+seL4_Error (*p_sched)(seL4_TCB, seL4_TCB, seL4_Word, seL4_Word) = seL4_TCB_SetSchedParams;
+seL4_Error (*p_bind)(seL4_TCB, seL4_CPtr) = seL4_TCB_BindNotification;
+seL4_TCB_SetFlags_t (*p_flags)(seL4_TCB, seL4_Word, seL4_Word) = seL4_TCB_SetFlags;
 #if defined(__riscv)
+seL4_Error (*p_page_map)(seL4_RISCV_Page, seL4_RISCV_PageTable, seL4_Word, seL4_CapRights_t,
+                         seL4_RISCV_VMAttributes) = seL4_RISCV_Page_Map;
+seL4_RISCV_Page_GetAddress_t (*p_get_address)(seL4_RISCV_Page) = seL4_RISCV_Page_GetAddress;
+_Static_assert(seL4_RISCV_ExecuteNever == 1, "riscv vm attributes");
 seL4_Error (*p_make_pool)(seL4_RISCV_ASIDControl, seL4_Untyped, seL4_CNode, seL4_Word,
                           seL4_Uint8) = seL4_RISCV_ASIDControl_MakePool;
 seL4_Error (*p_assign)(seL4_RISCV_ASIDPool, seL4_CPtr) = seL4_RISCV_ASIDPool_Assign;
 _Static_assert(seL4_RISCV_4K_Page == 6, "riscv object type");
 #else
+seL4_Error (*p_page_map)(seL4_ARM_Page, seL4_CPtr, seL4_Word, seL4_CapRights_t,
+                         seL4_ARM_VMAttributes) = seL4_ARM_Page_Map;
+seL4_ARM_Page_GetAddress_t (*p_get_address)(seL4_ARM_Page) = seL4_ARM_Page_GetAddress;
+seL4_Error (*p_unify)(seL4_ARM_VSpace, seL4_Word, seL4_Word) = seL4_ARM_VSpace_Unify_Instruction;
+_Static_assert(seL4_ARM_Default_VMAttributes == 3, "arm vm attributes");
 seL4_Error (*p_make_pool)(seL4_ARM_ASIDControl, seL4_Untyped, seL4_CNode, seL4_Word,
                           seL4_Uint8) = seL4_ARM_ASIDControl_MakePool;
 seL4_Error (*p_assign)(seL4_ARM_ASIDPool, seL4_CPtr) = seL4_ARM_ASIDPool_Assign;

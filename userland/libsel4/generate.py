@@ -22,9 +22,9 @@ from enum import IntEnum
 from pathlib import Path
 
 from kernel.abi import constants as C
-from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, ArchABI, ObjectTypeAArch64, ObjectTypeRV64
+from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI, ObjectTypeAArch64, ObjectTypeRV64
 from kernel.abi.labels import label_table
-from kernel.abi.methods import ARCH_CAP_TYPES, Method, methods_for
+from kernel.abi.methods import ARCH_CAP_TYPES, Method, Param, methods_for
 
 __all__ = ["GEN_DIR", "STAMP", "render_all", "write_all", "stale_files", "main"]
 
@@ -240,22 +240,52 @@ def _layouts() -> str:
                    "after sel4/types.h", body)
 
 
+def _c_param(p: Param) -> str:
+    """A stub parameter in C: structs travel by pointer, as in libsel4."""
+    return f"{p.c_type} *{p.name}" if p.is_struct else f"{p.c_type} {p.name}"
+
+
+def _mr_store(mr: int, expr: str) -> str:
+    """Set MR ``mr``: the four fast ones are locals passed in registers."""
+    if mr < C.FAST_MESSAGE_REGISTERS:
+        return f"    mr{mr} = {expr};"
+    return f"    seL4_SetMR({mr}, {expr});"
+
+
+def _mr_load(mr: int) -> str:
+    return f"mr{mr}" if mr < C.FAST_MESSAGE_REGISTERS else f"seL4_GetMR({mr})"
+
+
 def _stub(m: Method) -> list[str]:
     """One libsel4 invocation stub: marshal, seL4_CallWithMRs, return the reply label.
 
     On an error the reply's MR0-MR3 are stored into the IPC buffer, so the caller reads
-    the error details with seL4_GetMR whatever register they came back in.
+    the error details with seL4_GetMR whatever register they came back in. On success,
+    outputs are unpacked from the reply's MRs: a struct output through its pointer
+    parameter, scalar outputs into the returned ``<c_name>_t`` beside ``error``.
     """
-    args = ", ".join([f"{m.interface} _service",
-                      *(f"{p.c_type} {p.name}" for p in m.params)])
+    struct_outputs = [w for w in m.output_words if w.param.is_struct]
+    scalar_outputs = [w for w in m.output_words if not w.param.is_struct]
+    returns = f"{m.c_name}_t" if scalar_outputs else "seL4_Error"
+    args = ", ".join([f"{m.interface} _service", *(_c_param(p) for p in m.params),
+                      *(_c_param(w.param) for w in struct_outputs)])
     caps = m.extra_caps
-    out = [f"static inline seL4_Error {m.c_name}({args})", "{",
-           f"    seL4_MessageInfo_t tag = seL4_MessageInfo_new({m.label}, 0, {len(caps)}, "
-           f"{m.length});",
-           "    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;"]
+    out: list[str] = []
+    if scalar_outputs:
+        out += [f"typedef struct {m.c_name} {{", "    int error;",
+                *(f"    {w.param.c_type} {w.param.name};" for w in scalar_outputs),
+                f"}} {returns};", ""]
+    out += [f"static inline {returns} {m.c_name}({args})", "{",
+            f"    seL4_MessageInfo_t tag = seL4_MessageInfo_new({m.label}, 0, {len(caps)}, "
+            f"{m.length});",
+            "    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;"]
     out += [f"    seL4_SetCap({i}, {p.name});" for i, p in enumerate(caps)]
     by_mr: dict[int, list[str]] = {}
     for w in m.words:
+        if w.param.is_struct:
+            for j, member in enumerate(w.param.members):
+                by_mr.setdefault(w.mr + j, []).append(f"{w.param.name}->{member}")
+            continue
         if w.param.c_type == "seL4_CapRights_t":
             value = f"{w.param.name}.words[0]"
         elif w.bits >= C.WORD_BITS:
@@ -264,19 +294,33 @@ def _stub(m: Method) -> list[str]:
             value = f"((seL4_Word){w.param.name} & {_hex((1 << w.bits) - 1)})"
         by_mr.setdefault(w.mr, []).append(f"({value} << {w.bit})" if w.bit else value)
     for mr, parts in sorted(by_mr.items()):
-        expr = " | ".join(parts)
-        out.append(f"    mr{mr} = {expr};" if mr < C.FAST_MESSAGE_REGISTERS
-                   else f"    seL4_SetMR({mr}, {expr});")
+        out.append(_mr_store(mr, " | ".join(parts)))
     out += [
         "    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);",
         "    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);",
         "    if (result != seL4_NoError) {",
         *(f"        seL4_SetMR({i}, mr{i});" for i in range(C.FAST_MESSAGE_REGISTERS)),
-        "    }",
-        "    return result;",
-        "}",
-        "",
     ]
+    if scalar_outputs:
+        out += [f"        return ({returns}){{ .error = result }};", "    }",
+                f"    {returns} ret = {{ .error = seL4_NoError }};"]
+        for w in scalar_outputs:
+            value = _mr_load(w.mr)
+            if w.bit:
+                value = f"({value} >> {w.bit})"
+            if w.bits < C.WORD_BITS:
+                value = f"({value} & {_hex((1 << w.bits) - 1)})"
+            out.append(f"    ret.{w.param.name} = ({w.param.c_type}){value};")
+        out += ["    return ret;", "}", ""]
+        return out
+    out.append("    }")
+    if struct_outputs:
+        out.append("    else {")
+        for w in struct_outputs:
+            out += [f"        {w.param.name}->{member} = {_mr_load(w.mr + j)};"
+                    for j, member in enumerate(w.param.members)]
+        out.append("    }")
+    out += ["    return result;", "}", ""]
     return out
 
 
@@ -291,6 +335,9 @@ def _stubs() -> str:
     def render(abi: ArchABI) -> list[str]:
         out = [f"typedef seL4_CPtr {t};" for t in ARCH_CAP_TYPES[abi.arch]]
         out.append("")
+        attributes = (C.RiscvVMAttributes if abi.arch is Arch.RISCV64 else C.ArmVMAttributes)
+        out += _enum(attributes.__name__.replace("Riscv", "seL4_RISCV_")
+                     .replace("Arm", "seL4_ARM_"), ((a.name, a.value) for a in attributes))
         for m in per_arch[abi.arch]:
             if m not in generic:
                 out += _stub(m)

@@ -205,12 +205,437 @@ static inline seL4_Error seL4_CNode_SaveCaller(seL4_CNode _service, seL4_Word in
     return result;
 }
 
+static inline seL4_Error seL4_TCB_CopyRegisters(seL4_TCB _service, seL4_TCB source, seL4_Bool suspend_source, seL4_Bool resume_target, seL4_Bool transfer_frame, seL4_Bool transfer_integer, seL4_Uint8 arch_flags)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBCopyRegisters, 0, 1, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, source);
+    mr0 = ((seL4_Word)suspend_source & 0x1ull) | (((seL4_Word)resume_target & 0x1ull) << 1) | (((seL4_Word)transfer_frame & 0x1ull) << 2) | (((seL4_Word)transfer_integer & 0x1ull) << 3) | (((seL4_Word)arch_flags & 0xffull) << 8);
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_Configure(seL4_TCB _service, seL4_Word fault_ep, seL4_CNode cspace_root, seL4_Word cspace_root_data, seL4_CPtr vspace_root, seL4_Word vspace_root_data, seL4_Word buffer, seL4_CPtr bufferFrame)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBConfigure, 0, 3, 4);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, cspace_root);
+    seL4_SetCap(1, vspace_root);
+    seL4_SetCap(2, bufferFrame);
+    mr0 = (seL4_Word)fault_ep;
+    mr1 = (seL4_Word)cspace_root_data;
+    mr2 = (seL4_Word)vspace_root_data;
+    mr3 = (seL4_Word)buffer;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_SetPriority(seL4_TCB _service, seL4_TCB authority, seL4_Word priority)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetPriority, 0, 1, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, authority);
+    mr0 = (seL4_Word)priority;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_SetMCPriority(seL4_TCB _service, seL4_TCB authority, seL4_Word mcp)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetMCPriority, 0, 1, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, authority);
+    mr0 = (seL4_Word)mcp;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_SetSchedParams(seL4_TCB _service, seL4_TCB authority, seL4_Word mcp, seL4_Word priority)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetSchedParams, 0, 1, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, authority);
+    mr0 = (seL4_Word)mcp;
+    mr1 = (seL4_Word)priority;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_SetIPCBuffer(seL4_TCB _service, seL4_Word buffer, seL4_CPtr bufferFrame)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetIPCBuffer, 0, 1, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, bufferFrame);
+    mr0 = (seL4_Word)buffer;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_SetSpace(seL4_TCB _service, seL4_Word fault_ep, seL4_CNode cspace_root, seL4_Word cspace_root_data, seL4_CPtr vspace_root, seL4_Word vspace_root_data)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetSpace, 0, 2, 3);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, cspace_root);
+    seL4_SetCap(1, vspace_root);
+    mr0 = (seL4_Word)fault_ep;
+    mr1 = (seL4_Word)cspace_root_data;
+    mr2 = (seL4_Word)vspace_root_data;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_Suspend(seL4_TCB _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSuspend, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_Resume(seL4_TCB _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBResume, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_BindNotification(seL4_TCB _service, seL4_CPtr notification)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBBindNotification, 0, 1, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, notification);
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_UnbindNotification(seL4_TCB _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBUnbindNotification, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_SetTLSBase(seL4_TCB _service, seL4_Word tls_base)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetTLSBase, 0, 0, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)tls_base;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+typedef struct seL4_TCB_SetFlags {
+    int error;
+    seL4_Word flags;
+} seL4_TCB_SetFlags_t;
+
+static inline seL4_TCB_SetFlags_t seL4_TCB_SetFlags(seL4_TCB _service, seL4_Word clear, seL4_Word set)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBSetFlags, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)clear;
+    mr1 = (seL4_Word)set;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+        return (seL4_TCB_SetFlags_t){ .error = result };
+    }
+    seL4_TCB_SetFlags_t ret = { .error = seL4_NoError };
+    ret.flags = (seL4_Word)mr0;
+    return ret;
+}
+
 #if defined(__riscv)
 
 typedef seL4_CPtr seL4_RISCV_Page;
 typedef seL4_CPtr seL4_RISCV_PageTable;
 typedef seL4_CPtr seL4_RISCV_ASIDControl;
 typedef seL4_CPtr seL4_RISCV_ASIDPool;
+
+typedef enum {
+    seL4_RISCV_Default_VMAttributes = 0,
+    seL4_RISCV_ExecuteNever = 1,
+} seL4_RISCV_VMAttributes;
+
+static inline seL4_Error seL4_TCB_ReadRegisters(seL4_TCB _service, seL4_Bool suspend_source, seL4_Uint8 arch_flags, seL4_Word count, seL4_UserContext *regs)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBReadRegisters, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = ((seL4_Word)suspend_source & 0x1ull) | (((seL4_Word)arch_flags & 0xffull) << 8);
+    mr1 = (seL4_Word)count;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    else {
+        regs->pc = mr0;
+        regs->ra = mr1;
+        regs->sp = mr2;
+        regs->gp = mr3;
+        regs->s0 = seL4_GetMR(4);
+        regs->s1 = seL4_GetMR(5);
+        regs->s2 = seL4_GetMR(6);
+        regs->s3 = seL4_GetMR(7);
+        regs->s4 = seL4_GetMR(8);
+        regs->s5 = seL4_GetMR(9);
+        regs->s6 = seL4_GetMR(10);
+        regs->s7 = seL4_GetMR(11);
+        regs->s8 = seL4_GetMR(12);
+        regs->s9 = seL4_GetMR(13);
+        regs->s10 = seL4_GetMR(14);
+        regs->s11 = seL4_GetMR(15);
+        regs->a0 = seL4_GetMR(16);
+        regs->a1 = seL4_GetMR(17);
+        regs->a2 = seL4_GetMR(18);
+        regs->a3 = seL4_GetMR(19);
+        regs->a4 = seL4_GetMR(20);
+        regs->a5 = seL4_GetMR(21);
+        regs->a6 = seL4_GetMR(22);
+        regs->a7 = seL4_GetMR(23);
+        regs->t0 = seL4_GetMR(24);
+        regs->t1 = seL4_GetMR(25);
+        regs->t2 = seL4_GetMR(26);
+        regs->t3 = seL4_GetMR(27);
+        regs->t4 = seL4_GetMR(28);
+        regs->t5 = seL4_GetMR(29);
+        regs->t6 = seL4_GetMR(30);
+        regs->tp = seL4_GetMR(31);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_WriteRegisters(seL4_TCB _service, seL4_Bool resume_target, seL4_Uint8 arch_flags, seL4_Word count, seL4_UserContext *regs)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBWriteRegisters, 0, 0, 34);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = ((seL4_Word)resume_target & 0x1ull) | (((seL4_Word)arch_flags & 0xffull) << 8);
+    mr1 = (seL4_Word)count;
+    mr2 = regs->pc;
+    mr3 = regs->ra;
+    seL4_SetMR(4, regs->sp);
+    seL4_SetMR(5, regs->gp);
+    seL4_SetMR(6, regs->s0);
+    seL4_SetMR(7, regs->s1);
+    seL4_SetMR(8, regs->s2);
+    seL4_SetMR(9, regs->s3);
+    seL4_SetMR(10, regs->s4);
+    seL4_SetMR(11, regs->s5);
+    seL4_SetMR(12, regs->s6);
+    seL4_SetMR(13, regs->s7);
+    seL4_SetMR(14, regs->s8);
+    seL4_SetMR(15, regs->s9);
+    seL4_SetMR(16, regs->s10);
+    seL4_SetMR(17, regs->s11);
+    seL4_SetMR(18, regs->a0);
+    seL4_SetMR(19, regs->a1);
+    seL4_SetMR(20, regs->a2);
+    seL4_SetMR(21, regs->a3);
+    seL4_SetMR(22, regs->a4);
+    seL4_SetMR(23, regs->a5);
+    seL4_SetMR(24, regs->a6);
+    seL4_SetMR(25, regs->a7);
+    seL4_SetMR(26, regs->t0);
+    seL4_SetMR(27, regs->t1);
+    seL4_SetMR(28, regs->t2);
+    seL4_SetMR(29, regs->t3);
+    seL4_SetMR(30, regs->t4);
+    seL4_SetMR(31, regs->t5);
+    seL4_SetMR(32, regs->t6);
+    seL4_SetMR(33, regs->tp);
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_RISCV_PageTable_Map(seL4_RISCV_PageTable _service, seL4_RISCV_PageTable vspace, seL4_Word vaddr, seL4_RISCV_VMAttributes attr)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(RISCVPageTableMap, 0, 1, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, vspace);
+    mr0 = (seL4_Word)vaddr;
+    mr1 = (seL4_Word)attr;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_RISCV_PageTable_Unmap(seL4_RISCV_PageTable _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(RISCVPageTableUnmap, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_RISCV_Page_Map(seL4_RISCV_Page _service, seL4_RISCV_PageTable vspace, seL4_Word vaddr, seL4_CapRights_t rights, seL4_RISCV_VMAttributes attr)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(RISCVPageMap, 0, 1, 3);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, vspace);
+    mr0 = (seL4_Word)vaddr;
+    mr1 = rights.words[0];
+    mr2 = (seL4_Word)attr;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_RISCV_Page_Unmap(seL4_RISCV_Page _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(RISCVPageUnmap, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+typedef struct seL4_RISCV_Page_GetAddress {
+    int error;
+    seL4_Word paddr;
+} seL4_RISCV_Page_GetAddress_t;
+
+static inline seL4_RISCV_Page_GetAddress_t seL4_RISCV_Page_GetAddress(seL4_RISCV_Page _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(RISCVPageGetAddress, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+        return (seL4_RISCV_Page_GetAddress_t){ .error = result };
+    }
+    seL4_RISCV_Page_GetAddress_t ret = { .error = seL4_NoError };
+    ret.paddr = (seL4_Word)mr0;
+    return ret;
+}
 
 static inline seL4_Error seL4_RISCV_ASIDControl_MakePool(seL4_RISCV_ASIDControl _service, seL4_Untyped untyped, seL4_CNode root, seL4_Word index, seL4_Uint8 depth)
 {
@@ -254,6 +679,347 @@ typedef seL4_CPtr seL4_ARM_PageTable;
 typedef seL4_CPtr seL4_ARM_VSpace;
 typedef seL4_CPtr seL4_ARM_ASIDControl;
 typedef seL4_CPtr seL4_ARM_ASIDPool;
+
+typedef enum {
+    seL4_ARM_PageCacheable = 1,
+    seL4_ARM_ParityEnabled = 2,
+    seL4_ARM_Default_VMAttributes = 3,
+    seL4_ARM_ExecuteNever = 4,
+} seL4_ARM_VMAttributes;
+
+static inline seL4_Error seL4_TCB_ReadRegisters(seL4_TCB _service, seL4_Bool suspend_source, seL4_Uint8 arch_flags, seL4_Word count, seL4_UserContext *regs)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBReadRegisters, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = ((seL4_Word)suspend_source & 0x1ull) | (((seL4_Word)arch_flags & 0xffull) << 8);
+    mr1 = (seL4_Word)count;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    else {
+        regs->pc = mr0;
+        regs->sp = mr1;
+        regs->spsr = mr2;
+        regs->x0 = mr3;
+        regs->x1 = seL4_GetMR(4);
+        regs->x2 = seL4_GetMR(5);
+        regs->x3 = seL4_GetMR(6);
+        regs->x4 = seL4_GetMR(7);
+        regs->x5 = seL4_GetMR(8);
+        regs->x6 = seL4_GetMR(9);
+        regs->x7 = seL4_GetMR(10);
+        regs->x8 = seL4_GetMR(11);
+        regs->x16 = seL4_GetMR(12);
+        regs->x17 = seL4_GetMR(13);
+        regs->x18 = seL4_GetMR(14);
+        regs->x29 = seL4_GetMR(15);
+        regs->x30 = seL4_GetMR(16);
+        regs->x9 = seL4_GetMR(17);
+        regs->x10 = seL4_GetMR(18);
+        regs->x11 = seL4_GetMR(19);
+        regs->x12 = seL4_GetMR(20);
+        regs->x13 = seL4_GetMR(21);
+        regs->x14 = seL4_GetMR(22);
+        regs->x15 = seL4_GetMR(23);
+        regs->x19 = seL4_GetMR(24);
+        regs->x20 = seL4_GetMR(25);
+        regs->x21 = seL4_GetMR(26);
+        regs->x22 = seL4_GetMR(27);
+        regs->x23 = seL4_GetMR(28);
+        regs->x24 = seL4_GetMR(29);
+        regs->x25 = seL4_GetMR(30);
+        regs->x26 = seL4_GetMR(31);
+        regs->x27 = seL4_GetMR(32);
+        regs->x28 = seL4_GetMR(33);
+        regs->tpidr_el0 = seL4_GetMR(34);
+        regs->tpidrro_el0 = seL4_GetMR(35);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_TCB_WriteRegisters(seL4_TCB _service, seL4_Bool resume_target, seL4_Uint8 arch_flags, seL4_Word count, seL4_UserContext *regs)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(TCBWriteRegisters, 0, 0, 38);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = ((seL4_Word)resume_target & 0x1ull) | (((seL4_Word)arch_flags & 0xffull) << 8);
+    mr1 = (seL4_Word)count;
+    mr2 = regs->pc;
+    mr3 = regs->sp;
+    seL4_SetMR(4, regs->spsr);
+    seL4_SetMR(5, regs->x0);
+    seL4_SetMR(6, regs->x1);
+    seL4_SetMR(7, regs->x2);
+    seL4_SetMR(8, regs->x3);
+    seL4_SetMR(9, regs->x4);
+    seL4_SetMR(10, regs->x5);
+    seL4_SetMR(11, regs->x6);
+    seL4_SetMR(12, regs->x7);
+    seL4_SetMR(13, regs->x8);
+    seL4_SetMR(14, regs->x16);
+    seL4_SetMR(15, regs->x17);
+    seL4_SetMR(16, regs->x18);
+    seL4_SetMR(17, regs->x29);
+    seL4_SetMR(18, regs->x30);
+    seL4_SetMR(19, regs->x9);
+    seL4_SetMR(20, regs->x10);
+    seL4_SetMR(21, regs->x11);
+    seL4_SetMR(22, regs->x12);
+    seL4_SetMR(23, regs->x13);
+    seL4_SetMR(24, regs->x14);
+    seL4_SetMR(25, regs->x15);
+    seL4_SetMR(26, regs->x19);
+    seL4_SetMR(27, regs->x20);
+    seL4_SetMR(28, regs->x21);
+    seL4_SetMR(29, regs->x22);
+    seL4_SetMR(30, regs->x23);
+    seL4_SetMR(31, regs->x24);
+    seL4_SetMR(32, regs->x25);
+    seL4_SetMR(33, regs->x26);
+    seL4_SetMR(34, regs->x27);
+    seL4_SetMR(35, regs->x28);
+    seL4_SetMR(36, regs->tpidr_el0);
+    seL4_SetMR(37, regs->tpidrro_el0);
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_VSpace_Clean_Data(seL4_ARM_VSpace _service, seL4_Word start, seL4_Word end)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMVSpaceClean_Data, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start;
+    mr1 = (seL4_Word)end;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_VSpace_Invalidate_Data(seL4_ARM_VSpace _service, seL4_Word start, seL4_Word end)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMVSpaceInvalidate_Data, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start;
+    mr1 = (seL4_Word)end;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_VSpace_CleanInvalidate_Data(seL4_ARM_VSpace _service, seL4_Word start, seL4_Word end)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMVSpaceCleanInvalidate_Data, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start;
+    mr1 = (seL4_Word)end;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_VSpace_Unify_Instruction(seL4_ARM_VSpace _service, seL4_Word start, seL4_Word end)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMVSpaceUnify_Instruction, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start;
+    mr1 = (seL4_Word)end;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_PageTable_Map(seL4_ARM_PageTable _service, seL4_CPtr vspace, seL4_Word vaddr, seL4_ARM_VMAttributes attr)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageTableMap, 0, 1, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, vspace);
+    mr0 = (seL4_Word)vaddr;
+    mr1 = (seL4_Word)attr;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_PageTable_Unmap(seL4_ARM_PageTable _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageTableUnmap, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_Page_Map(seL4_ARM_Page _service, seL4_CPtr vspace, seL4_Word vaddr, seL4_CapRights_t rights, seL4_ARM_VMAttributes attr)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageMap, 0, 1, 3);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, vspace);
+    mr0 = (seL4_Word)vaddr;
+    mr1 = rights.words[0];
+    mr2 = (seL4_Word)attr;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_Page_Unmap(seL4_ARM_Page _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageUnmap, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_Page_Clean_Data(seL4_ARM_Page _service, seL4_Word start_offset, seL4_Word end_offset)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageClean_Data, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start_offset;
+    mr1 = (seL4_Word)end_offset;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_Page_Invalidate_Data(seL4_ARM_Page _service, seL4_Word start_offset, seL4_Word end_offset)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageInvalidate_Data, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start_offset;
+    mr1 = (seL4_Word)end_offset;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_Page_CleanInvalidate_Data(seL4_ARM_Page _service, seL4_Word start_offset, seL4_Word end_offset)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageCleanInvalidate_Data, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start_offset;
+    mr1 = (seL4_Word)end_offset;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_ARM_Page_Unify_Instruction(seL4_ARM_Page _service, seL4_Word start_offset, seL4_Word end_offset)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageUnify_Instruction, 0, 0, 2);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)start_offset;
+    mr1 = (seL4_Word)end_offset;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+typedef struct seL4_ARM_Page_GetAddress {
+    int error;
+    seL4_Word paddr;
+} seL4_ARM_Page_GetAddress_t;
+
+static inline seL4_ARM_Page_GetAddress_t seL4_ARM_Page_GetAddress(seL4_ARM_Page _service)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(ARMPageGetAddress, 0, 0, 0);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+        return (seL4_ARM_Page_GetAddress_t){ .error = result };
+    }
+    seL4_ARM_Page_GetAddress_t ret = { .error = seL4_NoError };
+    ret.paddr = (seL4_Word)mr0;
+    return ret;
+}
 
 static inline seL4_Error seL4_ARM_ASIDControl_MakePool(seL4_ARM_ASIDControl _service, seL4_Untyped untyped, seL4_CNode root, seL4_Word index, seL4_Uint8 depth)
 {
