@@ -121,7 +121,6 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
 
 
 _OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
-    ThreadCap: ("TCB",),
     FrameCap: ("RISCVPage", "ARMPage"),
     PageTableCap: ("RISCVPageTable", "ARMPageTable"),
     VSpaceCap: ("ARMVSpace",),
