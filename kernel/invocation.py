@@ -31,7 +31,6 @@ from .caps import (
     NotificationCap,
     NullCap,
     PageTableCap,
-    ThreadCap,
     VSpaceCap,
 )
 from .cspace import lookup_cap, lookup_slot
