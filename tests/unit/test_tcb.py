@@ -37,7 +37,8 @@ def cap_slot(world: World, tcb: TCB) -> int:
                 if slot.cap == ThreadCap(tcb.paddr))
 
 
-def call(world: World, cptr: int, label: str, args: list[int], extra: list[int] = []) -> list[int]:
+def call(world: World, cptr: int, label: str, args: list[int],
+         extra: tuple[int, ...] | list[int] = ()) -> list[int]:
     reply = world.sys.call(cptr, world.sys.label(label), args, extra)
     assert reply.label == 0, reply
     return reply.words
