@@ -31,7 +31,6 @@ from .caps import (
     NotificationCap,
     NullCap,
     PageTableCap,
-    ThreadCap,
     VSpaceCap,
 )
 from .cspace import lookup_cap, lookup_slot
@@ -121,7 +120,6 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
 
 
 _OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
-    ThreadCap: ("TCB",),
     FrameCap: ("RISCVPage", "ARMPage"),
     PageTableCap: ("RISCVPageTable", "ARMPageTable"),
     VSpaceCap: ("ARMVSpace",),
