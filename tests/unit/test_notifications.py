@@ -445,3 +445,29 @@ def test_random_signal_wait_poll_bind_sequences_keep_the_invariants(
             break
         run.step(op)
         run.check_conservation()
+
+
+# --- the tracer ------------------------------------------------------------------------------
+
+
+def test_signal_wait_and_poll_are_traced_as_such(world: NtfnWorld) -> None:
+    from kernel.trace import Tracer, TraceRecord, format_record
+
+    slot, _ = world.notification()
+    badged = world.mint_ntfn(slot, badge=0x11)
+    world.thread(100)
+    records: list[TraceRecord] = []
+    Tracer(world.kernel, records.append)
+    world.syscall(Syscall.seL4_SysNBRecv, slot)
+    world.syscall(Syscall.seL4_SysCall, badged, tag(3, 2), 1, 2)
+    world.syscall(Syscall.seL4_SysNBSend, badged, tag(0, 0))
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    lines = [format_record(r).split(" ", 2)[2] for r in records]
+    assert lines == [
+        f"NBRecv(cap={slot:#x} notification_cap, Poll) -> badge=0x0",
+        f"Call(cap={badged:#x} notification_cap, Signal, badge=0x11) -> seL4_NoError",
+        f"NBSend(cap={badged:#x} notification_cap, Signal, badge=0x11)",
+        f"Recv(cap={slot:#x} notification_cap, Wait) -> badge=0x11",
+        f"Recv(cap={slot:#x} notification_cap, Wait) -> blocked",
+    ]
