@@ -1,7 +1,8 @@
 """Property: random multi-threaded IPC never crashes the kernel or breaks an invariant.
 
 Hypothesis builds a root task plus up to three more threads at random priorities, a few
-endpoints with badged and rights-reduced copies, then drives whatever thread is current
+endpoints with badged and rights-reduced copies, a notification (bound to one thread)
+with its copies, then drives whatever thread is current
 through a random sequence of kernel entries: every IPC syscall (Send, NBSend, Call, Recv,
 NBRecv, Reply, ReplyRecv), Yield, unknown syscall numbers and timer ticks, with random
 cptrs (good caps, wrong types, empty slots, garbage words), message infos, message
@@ -23,8 +24,11 @@ from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall
-from kernel.caps import Rights
+from kernel.caps import NotificationCap, Rights
+from kernel.cdt import insert
 from kernel.message import MessageInfo
+from kernel.notifications import bind_notification
+from kernel.objects.notification import Notification
 from kernel.objects.tcb import TCB
 from tests.unit.test_ipc import CAPS, RECV, World
 
@@ -88,10 +92,29 @@ class Scenario:
             ]
         self.free = w.sys.free_slots(4)  # empty slots to receive caps into
         self.threads: list[TCB] = [w.root, *(w.thread(p) for p in priorities)]
+        self._notification(bind=self.threads[1])
         # Faults (bad cptrs, unknown syscalls) go to an endpoint some thread may receive
         # on, so fault delivery and fault replies are exercised too; index 0: no handler.
         for tcb, handler in zip(self.threads, fault_handlers):
             tcb.fault_ep = self.caps[handler % len(self.caps)] if handler else 0
+
+    def _notification(self, bind: TCB) -> None:
+        """A notification among the caps (badged, send-only and receive-only copies),
+        bound to ``bind``, so that signals meet waits, polls and receive-on-either."""
+        w = self.world
+        slot = w.make(w.sys.otype("seL4_NotificationObject"))
+        cap = w.sys.cap(slot)
+        assert isinstance(cap, NotificationCap)
+        self.caps.append(slot)
+        for badge, rights in ((0x1, Rights()), (0x6, Rights(read=False)),
+                              (0, Rights(write=False))):
+            dest = w.sys.free_slots(1)
+            insert(NotificationCap(cap.paddr, badge, rights), w.sys.slots[slot],
+                   w.sys.slots[dest])
+            self.caps.append(dest)
+        ntfn = w.kernel.objects[cap.paddr]
+        assert isinstance(ntfn, Notification)
+        bind_notification(w.kernel, bind, ntfn)
 
     def good_cptrs(self) -> list[int]:
         return [*self.caps, self.free, self.free + 1]
