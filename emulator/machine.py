@@ -127,6 +127,12 @@ class UnicornMachine:
     def page_tables_changed(self) -> None:
         self.cpu.flush_tlb(self.uc)
 
+    def mappings_changed(self, asid: int) -> None:
+        # Unicorn's TLB holds the installed address space only (every switch to another
+        # one flushes it), so a change to any other address space needs no flush.
+        if asid == self.asid:
+            self.cpu.flush_tlb(self.uc)
+
     # --- running --------------------------------------------------------------------------
 
     def attach(self, kernel: Kernel) -> None:
@@ -230,9 +236,11 @@ class UnicornMachine:
         return out
 
     def _fsr(self, trap: Trap, address: int, access: Access) -> int:
-        """seL4's FSR word: scause on RISC-V; the ESR_EL1 syndrome on AArch64."""
+        """seL4's FSR word: on RISC-V the access-fault cause seL4's handleVMFault reports
+        for both page and access faults (instruction 1, load 5, store 7); the ESR_EL1
+        syndrome on AArch64."""
         if self.arch is Arch.RISCV64:
-            return trap.cause
+            return {Access.EXECUTE: 1, Access.READ: 5, Access.WRITE: 7}[access]
         result = walk(self, self.paging, self.root, address)
         if result.kind is PteKind.INVALID:
             status = 0b000100 | result.level  # translation fault, level n
