@@ -169,12 +169,20 @@ class AArch64Backend(CpuBackend):
     # TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch), IPS = 40 bits,
     # AS = 1 (16-bit ASIDs).
     TCR = 25 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
+    # SCR_EL3.RW and HCR_EL2.RW: the levels below EL3 / EL2 run AArch64. Unicorn resets
+    # both to 0, and QEMU then walks the EL1&0 tables with AArch32 LPAE rules: a 32-bit
+    # VA with T0SZ taken modulo 8 (measured: without these, T0SZ 25 faulted every access
+    # at 2^31 and above, and no 4-level walk completed; with them, 4-level walks work).
+    SCR_EL3_RW = 1 << 10
+    HCR_EL2_RW = 1 << 31
     MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
     SCTLR = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
     CPACR_FPEN = 3 << 20
 
     def enter_user_mode(self, uc: Uc) -> None:
         # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 1, 3, 6, 0, self.SCR_EL3_RW))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 1, 3, 4, 0, self.HCR_EL2_RW))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(2, 0, 3, 0, 2, self.TCR))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(10, 2, 3, 0, 0, self.MAIR))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 2, self.CPACR_FPEN))

@@ -5,8 +5,8 @@ they differ in the entry bits. A :class:`PagingFormat` captures those difference
 plus a few small encoders, so mapping and walking are written once (``kernel.vspace``).
 
 Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
-AArch64: a 39-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is
-the lowest virtual-address bit indexed by a level-i table.
+AArch64: a 39-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest
+virtual-address bit indexed by a level-i table.
 """
 
 from __future__ import annotations
@@ -197,6 +197,7 @@ class _AArch64(PagingFormat):
 RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
 # AArch64 runs with a 39-bit user address space (T0SZ = 25): three levels, the VSpace
 # root indexing VA bits 38:30. seL4's non-hypervisor AArch64 uses 48 bits and four
-# levels, but Unicorn 2.1.4 does not complete 4-level stage-1 walks (measured: every
-# fetch through a correct L0 table is a prefetch abort; the same tables minus L0 work).
+# levels. (Unicorn 2.1.4 walks four levels too once SCR_EL3.RW and HCR_EL2.RW are set,
+# as emulator.cpu does now; moving to four levels changes the boot layout and is left
+# for a later change.)
 AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-39bit", (30, 21, 12), frozenset({0, 1, 2}))

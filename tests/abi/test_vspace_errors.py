@@ -80,18 +80,10 @@ def snapshot(s: System) -> tuple[object, ...]:
 def mapped_frame(s: System, vspace: int = VSPACE, vaddr: int = FREE_VA,
                  rights: int = 0b0011) -> int:
     """A 4 KiB frame mapped at ``vaddr`` (tables made as needed)."""
-    if reaches(s, vspace, vaddr) is None and not _has_last_table(s, vspace, vaddr):
-        tables_for(s, vspace, vaddr, 2)
+    tables_for(s, vspace, vaddr)
     f = frame(s)
     assert page_map(s, f, vspace, vaddr, rights).label == 0
     return f
-
-
-def _has_last_table(s: System, vspace: int, vaddr: int) -> bool:
-    from kernel.objects.page_table import lookup_pt_slot
-    from tests.abi.vspace_support import root_of
-
-    return lookup_pt_slot(s.kernel, root_of(s, vspace), vaddr).bits_left == 12
 
 
 def new_pool(s: System) -> int:
@@ -184,10 +176,7 @@ def _remapped(vaddr: int, vspace: Callable[[System], int] = lambda s: VSPACE) ->
     def prepare(s: System) -> Callable[[], Reply]:
         f = mapped_frame(s)
         vs = vspace(s)
-        if vs != VSPACE:
-            tables_for(s, vs, vaddr, 2)
-        elif not _has_last_table(s, VSPACE, vaddr):
-            tables_for(s, VSPACE, vaddr, 2)
+        tables_for(s, vs, vaddr)
         return lambda: page_map(s, f, vs, vaddr)
     return prepare
 
@@ -259,6 +248,9 @@ PAGE_MAP = [
          [0, INVALID_ROOT], _map(vspace=dead_vspace, vaddr=top, tables=0)),
     Case("VSPACE0025", "Page Map order: limit before a missing table", BOTH, IA, [0],
          _map(vaddr=lambda s: top(s) + 0x1000, tables=0)),
+    Case("VSPACE0026", "Page Map: a fresh VSpace has no table below the root", BOTH, FL,
+         [0, MISSING, 30],
+         _map(vspace=_other_vspace, tables=0)),
 ]
 
 
@@ -462,7 +454,7 @@ def test_case_ids_are_unique_and_in_order() -> None:
 def test_the_last_user_page_maps(arch: Arch) -> None:
     s = System(arch, ram_size=64 << 20)
     last = top(s) - 0x1000
-    tables_for(s, VSPACE, last, 2)
+    tables_for(s, VSPACE, last)
     f = frame(s)
     assert page_map(s, f, VSPACE, last).label == 0
     assert reaches(s, VSPACE, last + 0xFF8) is not None

@@ -102,11 +102,15 @@ def pt_unmap(s: System, pt: int) -> Reply:
     return s.call(pt, method(s, "PageTableUnmap"))
 
 
-def tables_for(s: System, vspace: int, vaddr: int, levels: int) -> list[int]:
-    """Map ``levels`` fresh page tables covering ``vaddr``: 2 make room for 4 KiB
-    pages, 1 for 2 MiB pages. Returns their slots, top first."""
+def tables_for(s: System, vspace: int, vaddr: int, levels: int | None = None,
+               page_bits: int = 12) -> list[int]:
+    """Map fresh page tables covering ``vaddr``: ``levels`` of them, or (None) as many
+    as a page of 2^page_bits needs there. Returns their slots, top first."""
+    from kernel.objects.page_table import lookup_pt_slot
+
     slots = []
-    for _ in range(levels):
+    while (len(slots) < levels if levels is not None else
+           lookup_pt_slot(s.kernel, root_of(s, vspace), vaddr).bits_left > page_bits):
         pt = page_table(s)
         assert pt_map(s, pt, vspace, vaddr).label == 0
         slots.append(pt)

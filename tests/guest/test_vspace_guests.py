@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ARCHES
 
-CHECKS = [f"VSPACEG{i:04d}" for i in range(1, 17)]
+CHECKS = [f"VSPACEG{i:04d}" for i in range(1, 18)]
 LINE = re.compile(r"^([A-Z]+\d{4}) (PASS|FAIL) (.*)$", re.M)
 VERDICT = re.compile(r"^verdict: (\d+) passed, (\d+) failed$", re.M)
 

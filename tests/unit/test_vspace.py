@@ -75,7 +75,7 @@ def test_page_table_map_records_the_aligned_address_and_level(s: System) -> None
     assert (low_cap.mapped_asid, low_cap.mapped_vaddr) == (ROOT_ASID, FREE_VA)
     fmt = s.kernel.paging
     result = walk(s.machine, fmt, root_of(s, VSPACE), FREE_VA)
-    assert (result.kind, result.level) == (PteKind.INVALID, 2)  # below both new tables
+    assert (result.kind, result.level) == (PteKind.INVALID, fmt.levels - 1)  # below both
 
 
 def test_two_caps_map_one_frame_twice_and_see_the_same_bytes(s: System) -> None:
@@ -157,7 +157,7 @@ def test_large_pages_map_at_their_level(s: System, bits: int) -> None:
     offset = (1 << bits) - 8
     assert reaches(s, VSPACE, FREE_VA + offset, Access.WRITE) == frame_cap(s, f).paddr + offset
     result = walk(s.machine, s.kernel.paging, root_of(s, VSPACE), FREE_VA)
-    assert result.level == {21: 1, 30: 0}[bits]
+    assert result.level == s.kernel.paging.shifts.index(bits)
 
 
 def test_page_table_unmap_cuts_off_everything_beneath(s: System) -> None:
@@ -180,7 +180,7 @@ def test_page_table_unmap_cuts_off_everything_beneath(s: System) -> None:
 
 def test_changes_in_another_address_space_do_not_flush(s: System) -> None:
     vs = new_vspace(s)
-    tables_for(s, vs, FREE_VA, 2)
+    tables_for(s, vs, FREE_VA)
     f = frame(s)
     assert page_map(s, f, vs, FREE_VA).label == 0
     flushes = s.machine.tlb_flushes

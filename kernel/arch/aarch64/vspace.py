@@ -3,9 +3,9 @@ decodeARMFrameInvocation / decodeARMPageTableInvocation / decodeARMVSpaceRootInv
 abi/vspace.md). The checks run in seL4's order and change nothing.
 
 User limit: seL4's AArch64 USER_TOP is inclusive (0x7fffffffffff, 48-bit VA). capsule
-runs a 39-bit VA (``kernel.arch.paging.AARCH64_4K``: Unicorn 2.1.4 cannot walk four
-levels), so its inclusive limit is 2^39 - 1: addresses in [2^39, 2^47) fail the
-user-top checks (InvalidArgument 0) where seL4 would need an L1 table there.
+runs a 39-bit VA (``kernel.arch.paging.AARCH64_4K``), so its inclusive limit is
+2^39 - 1: addresses in [2^39, 2^47) fail the user-top checks (InvalidArgument 0)
+where seL4 would need an L1 table there.
 
 Page Map (vspace = extra cap 0, MR0 vaddr, MR1 rights, MR2 attributes):
  1. length < 3 or no extra cap: TruncatedMessage;
