@@ -76,22 +76,54 @@ def main() -> None:
 @click.option("--trace", "trace_text", is_flag=True,
               help="One decoded line per system call on stderr, like strace.")
 @click.option("--trace-json", is_flag=True, help="The trace as one JSON object per line on stderr.")
+@click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
+              help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
+                   "is printed on stderr) and let it debug the guest: threads are TCBs, "
+                   "memory is the selected thread's VSpace. Detach lets the run finish.")
+@click.option("--gdb-stop-at-syscalls", is_flag=True,
+              help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
+                   "default, as it makes 'continue' stop at each one.")
 def run(image_path: Path | None, arch: str, max_instructions: int | None, stats: bool,
-        trace_text: bool, trace_json: bool) -> None:
+        trace_text: bool, trace_json: bool, gdb_address: str | None,
+        gdb_stop_at_syscalls: bool) -> None:
     """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
+    from .gdb_run import GdbListener, GdbRunError, serve
+
     path = image_path if image_path is not None else demo_image(arch)
     try:
         loaded = load_image_file(path)
     except ImageError as error:
         fail(str(error))
+    if gdb_stop_at_syscalls and gdb_address is None:
+        fail("--gdb-stop-at-syscalls needs --gdb")
+    listener = None
+    if gdb_address is not None:
+        try:
+            listener = GdbListener.open(gdb_address)
+        except GdbRunError as error:
+            fail(str(error), error.status)
     console = _Console()
     try:
         session = Session.boot(loaded.root, loaded.config, console)
         if trace_text or trace_json:
             _attach_tracer(session, console, as_json=trace_json)
-        result = session.run(max_instructions)
+        if listener is None:
+            result = session.run(max_instructions)
+        else:
+            def say(line: str) -> None:
+                console.flush()
+                click.echo(f"capsule: {line}", err=True)
+
+            gdb_result = serve(listener, session, gdb_stop_at_syscalls, say)
+            if gdb_result is None:
+                console.flush()
+                sys.exit(0)
+            result = gdb_result
     except BootError as error:
         fail(f"cannot boot {path}: {error}")
+    except GdbRunError as error:
+        console.flush()
+        fail(str(error), error.status)
     except (KernelBug, MachineError) as error:
         console.flush()
         fail(f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL)

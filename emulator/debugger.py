@@ -8,11 +8,20 @@ carries that exception out of Unicorn and re-raises it from ``run``; the kernel'
 for the syscall is already done, so resuming is just calling ``run`` again. ``step``
 therefore runs to the END of the next syscall and shows its decoded record.
 
-Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``continue``/``c``,
-``break label|thread|cap|syscall NAME``, ``regs``, ``mem ADDR [N]``,
+Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``stepi [N]``/``si``,
+``continue``/``c``, ``break label|thread|cap|syscall NAME``, ``break *ADDR``,
+``patch ADDR "insn"`` / ``patch ADDR hex:BYTES``, ``regs``, ``mem ADDR [N]``,
 ``disas [ADDR] [N]``, ``threads``, ``cspace``, ``objects``, ``cdt``, ``untyped``,
 ``state`` (all of kernel.render's text), ``help``, ``quit``. A bad command, number or
 address prints one ``error: ...`` line and changes nothing.
+
+Instruction-level stops use the machine's pauses (``emulator.machine``): ``stepi`` runs a
+counted number of instructions, ``break *ADDR`` is a code hook on exactly ADDR, and the
+time slice carries over a pause, so stopping never changes what the guest does. ``patch``
+writes through the current thread's page tables into the physical frame (whatever the
+mapping's rights) and drops Unicorn's translated code so the new bytes are executed;
+AArch64 instructions are assembled with keystone-engine, which has no RISC-V: there the
+patch is given as raw bytes (``hex:13000000`` is ``nop``).
 """
 
 from __future__ import annotations
@@ -42,16 +51,20 @@ MAX_DISAS = 256
 
 HELP = """\
 step | s              run to the end of the next system call, show its decoded record
+stepi [N] | si [N]    run N instructions (default 1), show the next one
 continue | c          run to the next breakpoint or the end of the run
 break KIND NAME       stop after syscalls matching: label (e.g. UntypedRetype), thread,
                       cap (a cap tag such as untyped_cap), syscall (e.g. DebugPutChar)
+break *ADDR           stop before the instruction at ADDR executes (any thread)
+patch ADDR "INSN"     assemble INSN (AArch64 only: keystone-engine has no RISC-V) and
+                      write it at ADDR of the current thread's address space
+patch ADDR hex:BYTES  write raw bytes instead (the way on RISC-V: hex:13000000 is nop)
 regs                  the current thread's registers, in seL4_UserContext order
 mem ADDR [N]          hex dump of N bytes (default 64) of the current thread's memory
 disas [ADDR] [N]      N instructions (default 8) from ADDR (default: the pc)
 threads               every thread, its state and priority (* = current)
 cspace | objects | cdt | untyped | state   kernel state (state: all of it)
-quit                  stop debugging
-(stepi and patch are not available; keystone-engine has no RISC-V for patch.)"""
+quit                  stop debugging"""
 
 
 class DebugError(Exception):
@@ -68,9 +81,23 @@ class Breakpoint:
     name: str
 
     def matches(self, record: TraceRecord) -> bool:
+        if self.kind == "address":
+            return False  # a code hook in the machine, not a syscall record
         value = {"label": record.label, "thread": record.thread, "cap": record.cap,
                  "syscall": record.syscall}[self.kind]
         return value == self.name
+
+
+def _strip_comment(line: str) -> str:
+    """``line`` without its ``#`` comment; a ``#`` inside double quotes is kept (AArch64
+    immediates in ``patch ADDR "mov x0, #1"``)."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == "#" and not quoted:
+            return line[:index]
+    return line
 
 
 def parse_number(text: str, what: str) -> int:
@@ -111,12 +138,20 @@ class Debugger:
                 self._stopped_at, self._hit = record, point
                 raise _Paused
 
-    def _resume(self, stepping: bool) -> None:
+    def _resume(self, stepping: bool, instructions: int | None = None) -> None:
         if self.result is not None:
             raise DebugError(f"the run has ended ({self.result.message})")
         self._stepping, self._stopped_at, self._hit = stepping, None, None
         try:
-            self.result = self.session.run()
+            result = self.session.run(instructions)
+            if result.kind == "pause" and result.breakpoint is not None:
+                self.say(f"breakpoint *{result.breakpoint:#x}:")
+                self._show_pc()
+                return
+            if result.kind == "limit" and instructions is not None:
+                self._show_pc()
+                return
+            self.result = result
         except _Paused:
             record = self._stopped_at
             assert record is not None
@@ -127,6 +162,22 @@ class Debugger:
         finally:
             self._stepping = False
         self.say(self.end_message())
+
+    def _show_pc(self) -> None:
+        """The current thread's name and the instruction it runs next."""
+        current = self.kernel.current
+        if current is None:
+            raise DebugError("no current thread")
+        self.say(f"thread {current.name}")
+        self.disas(["1"], at_pc=True)
+
+    def stepi(self, args: list[str]) -> None:
+        if len(args) > 1:
+            raise DebugError("usage: stepi [N]")
+        count = parse_number(args[0], "count") if args else 1
+        if count < 1:
+            raise DebugError("count must be at least 1")
+        self._resume(stepping=False, instructions=count)
 
     def end_message(self) -> str:
         result = self.result
@@ -145,7 +196,7 @@ class Debugger:
 
     def execute(self, line: str) -> None:
         """Carry out one command line; a bad one prints ``error: ...`` and changes nothing."""
-        words = line.split("#", 1)[0].split()
+        words = _strip_comment(line).split()
         if not words:
             return
         try:
@@ -170,6 +221,10 @@ class Debugger:
             self.state(name)
         elif name == "break":
             self.add_break(args)
+        elif name in ("stepi", "si"):
+            self.stepi(args)
+        elif name == "patch":
+            self.patch(args)
         elif name == "mem":
             self.mem(args)
         elif name == "disas":
@@ -181,8 +236,15 @@ class Debugger:
         self.quit = True
 
     def add_break(self, args: list[str]) -> None:
+        if len(args) == 1 and args[0].startswith("*"):
+            address = self._address(args[0][1:])
+            if not self.machine.add_breakpoint(address):
+                raise DebugError(f"there already is a breakpoint at {address:#x}")
+            self.breakpoints.append(Breakpoint("address", f"{address:#x}"))
+            self.say(f"breakpoint {len(self.breakpoints)}: *{address:#x}")
+            return
         if len(args) != 2:
-            raise DebugError("usage: break label|thread|cap|syscall NAME")
+            raise DebugError("usage: break label|thread|cap|syscall NAME, or break *ADDR")
         kind, name = args
         if kind == "label":
             known = set(label_table(self.kernel.arch, self.kernel.config.mcs))
@@ -271,23 +333,78 @@ class Debugger:
             text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
             self.say(f"{address + offset:#018x}: {row.hex(' '):<47}  |{text}|")
 
-    def disas(self, args: list[str]) -> None:
+    def disas(self, args: list[str], at_pc: bool = False) -> None:
         if len(args) > 2:
             raise DebugError("usage: disas [ADDR] [N]")
-        address = self._address(args[0]) if args else self._live_registers()[0]
-        count = parse_number(args[1], "count") if len(args) > 1 else 8
+        if at_pc:
+            address, count = self._live_registers()[0], parse_number(args[0], "count")
+        else:
+            address = self._address(args[0]) if args else self._live_registers()[0]
+            count = parse_number(args[1], "count") if len(args) > 1 else 8
         if not 1 <= count <= MAX_DISAS:
             raise DebugError(f"count must be 1..{MAX_DISAS}")
         code = self.read_virtual(address, 4 * count, partial=True)
+        shown = 0
+        for insn in self._capstone().disasm(code, address, count):
+            self.say(f"{insn.address:#018x}: {insn.bytes.hex():<8}  {insn.mnemonic} {insn.op_str}".rstrip())
+            shown += 1
+        if shown == 0:
+            raise DebugError(f"no instruction decodes at {address:#x}")
+
+    def _capstone(self) -> capstone.Cs:
         if self._cs is None:
             if self.kernel.arch is Arch.RISCV64:
                 mode = capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC
                 self._cs = capstone.Cs(capstone.CS_ARCH_RISCV, mode)
             else:
                 self._cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-        shown = 0
-        for insn in self._cs.disasm(code, address, count):
-            self.say(f"{insn.address:#018x}: {insn.bytes.hex():<8}  {insn.mnemonic} {insn.op_str}".rstrip())
-            shown += 1
-        if shown == 0:
-            raise DebugError(f"no instruction decodes at {address:#x}")
+        return self._cs
+
+    # --- patching ---------------------------------------------------------------------
+
+    def _assemble(self, text: str, address: int) -> bytes:
+        if text.startswith("hex:"):
+            try:
+                code = bytes.fromhex(text[4:])
+            except ValueError:
+                raise DebugError(f"{text[4:]!r} is not hex bytes") from None
+            if not code:
+                raise DebugError("no bytes to patch")
+            return code
+        if self.kernel.arch is not Arch.AARCH64:
+            raise DebugError("keystone-engine cannot assemble RISC-V: give the encoding "
+                             "as hex:BYTES (e.g. hex:13000000 for nop)")
+        import keystone
+
+        try:
+            encoding, _ = keystone.Ks(keystone.KS_ARCH_ARM64, keystone.KS_MODE_LITTLE_ENDIAN).asm(
+                text, address)
+        except keystone.KsError as error:
+            raise DebugError(f"cannot assemble {text!r}: {error}") from None
+        if not encoding:
+            raise DebugError(f"{text!r} assembles to nothing")
+        return bytes(encoding)
+
+    def patch(self, args: list[str]) -> None:
+        """``patch ADDR "insn"`` or ``patch ADDR hex:BYTES`` (the line is re-split here:
+        the instruction may contain spaces and commas)."""
+        if len(args) < 2:
+            raise DebugError('usage: patch ADDR "INSN" | patch ADDR hex:BYTES')
+        address = self._address(args[0])
+        text = " ".join(args[1:]).strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1].strip()
+        code = self._assemble(text, address)
+        pieces = []
+        for offset in range(len(code)):  # every byte's frame, checked before any write
+            result = walk(self.machine, self.machine.paging, self.machine.root, address + offset)
+            if result.kind is not PteKind.LEAF:
+                raise DebugError(f"address {address + offset:#x} is not mapped")
+            pieces.append(result.paddr)
+        self._live_registers()
+        old = self.read_virtual(address, len(code))
+        for paddr, byte in zip(pieces, code, strict=True):
+            self.machine.write_phys(paddr, bytes((byte,)))
+        self.machine.flush_translations()  # Unicorn keeps translated code otherwise
+        self.say(f"patched {address:#x}: {old.hex()} -> {code.hex()}")
+        self.disas([f"{address:#x}", "1"])

@@ -12,15 +12,22 @@
 - A Python exception raised inside the hook is caught, the emulation stopped, and the
   exception re-raised from :meth:`run` (Unicorn would otherwise lose it).
 - Instruction counts are exact, read from Unicorn's own counter (``emulator.icount``).
+- Debugging (``capsule debug``, ``capsule run --gdb``): :meth:`UnicornMachine.request_pause`
+  ends a run after the current kernel entry, and instruction breakpoints are Unicorn code
+  hooks on exactly their addresses (:meth:`UnicornMachine.add_breakpoint`), so a run
+  without breakpoints has no code hook at all. A run that pauses returns a
+  :class:`RunResult` of kind ``"pause"`` and can be resumed by calling :meth:`run` again;
+  the time slice carries over, so pausing never changes what the guest does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from unicorn import UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
+from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
 
 from kernel.abi.arch import Arch
 from kernel.arch.paging import AARCH64_4K, RV64_SV39, Access, PteKind
@@ -46,7 +53,13 @@ class MachineError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """How a run ended. ``instructions`` is None only if counting was unavailable."""
+    """How a run ended. ``instructions`` is None only if counting was unavailable.
+
+    ``kind`` is ``"pause"`` when :meth:`UnicornMachine.request_pause` or a breakpoint
+    ended the run early (``message`` says which; the run can be resumed), ``"limit"``
+    when ``max_instructions`` ran, else the kernel's stop kind (``kernel.StopReason``).
+    ``instructions`` counts this call to ``run`` only.
+    """
 
     kind: str
     status: int
@@ -54,6 +67,8 @@ class RunResult:
     instructions: int | None
     kernel_entries: int
     ticks: int
+    breakpoint: int | None = None
+    """The breakpoint address, when a breakpoint paused the run."""
 
 
 class UnicornMachine:
@@ -82,6 +97,17 @@ class UnicornMachine:
         self._stopped_in_hook = False
         self._syscall_intno = self.cpu.syscall_intno
         self._hook = add_interrupt_hook(self.uc, self._on_interrupt)
+        self._slice_used = 0
+        """Instructions of the current time slice already run (a pause can end an
+        ``emu_start`` early; the next one finishes the same slice)."""
+        self._pause: str | None = None
+        self._code_stop = False
+        """The last ``emu_start`` was stopped by a breakpoint hook, before the
+        instruction at the breakpoint ran (Unicorn has counted it already)."""
+        self._breakpoints: dict[int, int] = {}
+        """Breakpoint address -> Unicorn hook handle."""
+        self._skip_at: int | None = None
+        self._hit: int | None = None
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -133,42 +159,108 @@ class UnicornMachine:
         if asid == self.asid:
             self.cpu.flush_tlb(self.uc)
 
+    # --- debugging --------------------------------------------------------------------------
+
+    def request_pause(self, reason: str) -> None:
+        """End the current :meth:`run` once the kernel entry in progress is complete.
+
+        Callable only from inside the run (a kernel observer); ``run`` then returns a
+        result of kind ``"pause"`` with ``reason`` as its message.
+        """
+        self._pause = reason
+        self.uc.emu_stop()
+
+    @property
+    def breakpoints(self) -> frozenset[int]:
+        return frozenset(self._breakpoints)
+
+    def add_breakpoint(self, address: int) -> bool:
+        """Pause a run before any instruction at virtual ``address`` (in any address
+        space) executes. False if there already is one. Call between runs only."""
+        if address in self._breakpoints:
+            return False
+        self._breakpoints[address] = self.uc.hook_add(
+            UC_HOOK_CODE, self._on_breakpoint, begin=address, end=address)
+        # Code already translated carries no call to the new hook: retranslate.
+        self.flush_translations()
+        return True
+
+    def remove_breakpoint(self, address: int) -> bool:
+        """Remove the breakpoint at ``address``; False if there is none."""
+        handle = self._breakpoints.pop(address, None)
+        if handle is None:
+            return False
+        self.uc.hook_del(handle)
+        self.flush_translations()
+        return True
+
+    def flush_translations(self) -> None:
+        """Drop all translated code: needed after code bytes change in RAM (Unicorn does
+        not notice writes to RAM that holds translated code) or hooks change."""
+        self.uc.ctl(UC_CTL_TB_FLUSH, UC_CTL_IO_WRITE)
+
+    def _on_breakpoint(self, uc: Uc, address: int, _size: int, _data: object) -> None:
+        if address == self._skip_at:
+            self._skip_at = None  # resuming from this very breakpoint
+            return
+        self._pause = f"breakpoint at {address:#x}"
+        self._code_stop, self._hit = True, address
+        uc.emu_stop()
+
     # --- running --------------------------------------------------------------------------
 
     def attach(self, kernel: Kernel) -> None:
         self.kernel = kernel
 
     def run(self, max_instructions: int | None = None) -> RunResult:
-        """Run until the kernel stops the machine or ``max_instructions`` have run."""
+        """Run until the kernel stops the machine, ``max_instructions`` have run, or a
+        pause (breakpoint, :meth:`request_pause`). A run starting at a breakpoint's
+        address does not stop there before executing it."""
         kernel = self.kernel
         if kernel is None:
             raise MachineError("no kernel attached")
         tick = kernel.config.tick_instructions
         total: int | None = 0
+        pc = self.uc.reg_read(self.cpu.pc_reg)
+        self._skip_at = pc if pc in self._breakpoints else None
         while kernel.stop is None:
-            limit = tick
+            if self._slice_used >= tick:
+                self._slice_used = 0
+                kernel.timer_tick()
+                if kernel.current is None and kernel.stop is None:
+                    raise MachineError("kernel has no current thread but did not stop")
+                continue
+            limit = tick - self._slice_used
             if max_instructions is not None and total is not None:
                 if total >= max_instructions:
                     return self._result("limit", 6, f"instruction limit {max_instructions} reached", total)
-                limit = min(tick, max_instructions - total)
+                limit = min(limit, max_instructions - total)
             pc = self.uc.reg_read(self.cpu.pc_reg)
-            self._stopped_in_hook = False
+            self._stopped_in_hook = self._code_stop = False
+            self._hit = None
             try:
                 self.uc.emu_start(pc, _NEVER, 0, limit)
             except UcError as error:
                 if self._pending is None:
                     self._bus_error(error)
-            if self._pending is not None:
-                pending, self._pending = self._pending, None
-                raise pending
+            self._skip_at = None
             executed = self.counter.read(limit)
+            if executed is not None and self._code_stop:
+                executed = max(0, executed - 1)  # the breakpoint's instruction did not run
+            if executed is None:  # counting unavailable: each full emu_start is a slice
+                if not (self._stopped_in_hook or self._code_stop or self._pause):
+                    self._slice_used = tick
+            else:
+                self._slice_used += executed
             total = None if executed is None or total is None else total + executed
-            if kernel.stop is None and not self._stopped_in_hook and (
-                executed is None or executed >= limit
-            ):
-                kernel.timer_tick()
-                if kernel.current is None and kernel.stop is None:
-                    raise MachineError("kernel has no current thread but did not stop")
+            if self._pending is not None:
+                pending, self._pending, self._pause = self._pending, None, None
+                raise pending
+            if self._pause is not None and kernel.stop is None:
+                reason, self._pause = self._pause, None
+                result = self._result("pause", 0, reason, total)
+                return replace(result, breakpoint=self._hit)
+            self._pause = None
         stop = kernel.stop
         return self._result(stop.kind, stop.status, stop.message, total)
 

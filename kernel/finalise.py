@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING
 
 from .caps import Cap, CNodeCap, EndpointCap, ThreadCap
 from .errors import KernelBug
-from .ipc import cancel_all_ipc, cancel_ipc
+from .ipc import cancel_all_ipc
 from .objects.cnode import CNode
 from .objects.endpoint import Endpoint
 from .objects.slot import Slot
-from .objects.tcb import TCB, ThreadState
+from .objects.tcb import TCB
+from .threads import suspend
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -60,9 +61,7 @@ def _finalise_thread(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
     tcb = kernel.objects.get(cap.paddr)
     if not isinstance(tcb, TCB):
         raise KernelBug(f"finalise: no TCB at {cap.paddr:#x}")
-    # seL4's suspend: leave any IPC first, then stop.
-    cancel_ipc(kernel, tcb)
-    kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+    suspend(kernel, tcb)
     return list(tcb.slots)
 
 

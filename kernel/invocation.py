@@ -9,7 +9,7 @@ Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 3. perform: cannot fail.
 
 Object decoders are registered per cap type in ``kernel.objects.dispatch.DECODERS``.
-For a cap type without a decoder yet (TCB, IRQ and domain caps until
+For a cap type without a decoder yet (IRQ and domain caps until
 their issues land), a label that is not one of its methods gets IllegalOperation, as on
 seL4; one of its methods stops the run with a message naming what is missing
 (``Kernel.unsupported``) rather than answering something seL4 would not.
@@ -29,7 +29,6 @@ from .caps import (
     IRQControlCap,
     NotificationCap,
     NullCap,
-    ThreadCap,
 )
 from .cspace import lookup_cap, lookup_slot
 from .errors import (
@@ -118,7 +117,6 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
 
 
 _OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
-    ThreadCap: ("TCB",),
     IRQControlCap: ("IRQIssueIRQHandler", "RISCVIRQIssue", "ARMIRQIssue"),
     DomainCap: ("DomainSetSet",),
 }

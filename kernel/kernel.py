@@ -87,6 +87,14 @@ class Kernel:
         """A syscall trap of the current thread; the machine's pc is past the trap."""
         self.kernel_entries += 1
         self._current_saved = False
+        current = self.current
+        if current is not None:
+            # seL4's FaultIP is the trap instruction until the thread enters again.
+            current.after_syscall = True
+            if current.state is ThreadState.RESTART:
+                # seL4's activateThread made it Running when it resumed (at the pc
+                # capsule had already set); nothing could observe the difference since.
+                current.state = ThreadState.RUNNING
         window = self.machine.read_syscall_window()
         for observer in self.syscall_observers:
             observer(self, window)
@@ -132,12 +140,14 @@ class Kernel:
         self.ticks += 1
         self._current_saved = False
         current = self.current
+        if current is not None:
+            current.after_syscall = False
         if current is not None and current.state.runnable:
             current.time_slice -= 1
             if current.time_slice <= 0:
                 current.time_slice = self.config.time_slice_ticks
                 self.scheduler.enqueue(current)
-                self.scheduler.choose_new = True
+                self.reschedule_required()
         self._exit_kernel()
 
     # --- threads -------------------------------------------------------------------------
@@ -170,21 +180,43 @@ class Kernel:
         tcb.state = state
         if not state.runnable:
             self.scheduler.dequeue(tcb)
-            if tcb is self.current:
+            if tcb is self.scheduler.candidate:
+                self.scheduler.candidate = None
                 self.scheduler.choose_new = True
+            if tcb is self.current:
+                self.reschedule_required()
+
+    def reschedule_required(self) -> None:
+        """seL4's rescheduleRequired: choose again at kernel exit; a pending switch
+        candidate goes to the front of its ready queue."""
+        scheduler = self.scheduler
+        if scheduler.candidate is not None:
+            scheduler.append_front(scheduler.candidate)
+            scheduler.candidate = None
+        scheduler.choose_new = True
 
     def make_runnable(self, tcb: TCB) -> None:
-        self.scheduler.enqueue(tcb)
-        if self.current is None or tcb.priority > self.current.priority:
-            self.scheduler.choose_new = True
+        """seL4's possibleSwitchTo for a thread that just became runnable.
+
+        With no other decision pending, ``tcb`` becomes the switch candidate, decided
+        at kernel exit (:meth:`_schedule`); otherwise it goes to the front of its
+        queue and the scheduler chooses afresh.
+        """
+        scheduler = self.scheduler
+        if scheduler.choose_new or scheduler.candidate is not None:
+            self.reschedule_required()
+            scheduler.append_front(tcb)
+        else:
+            scheduler.candidate = tcb
 
     def yield_current(self) -> None:
         """seL4_Yield (non-MCS): go to the back of the current priority's queue."""
         current = self.current
         if current is None:
             return
+        self.scheduler.dequeue(current)
         self.scheduler.enqueue(current)
-        self.scheduler.choose_new = True
+        self.reschedule_required()
 
     def _exit_kernel(self) -> None:
         """Act on the scheduler decision once, on the way back to user mode."""
@@ -193,14 +225,39 @@ class Kernel:
             observer(self)
 
     def _schedule(self) -> None:
-        if self.stop is not None or not self.scheduler.choose_new:
+        """seL4's schedule(): act on the scheduler action.
+
+        A runnable current thread goes to the *front* of its queue (it keeps its turn
+        when preempted; timer ticks and Yield have already put it at the back). A
+        candidate (:meth:`make_runnable`) runs if it outranks the current thread; one
+        of lower priority is queued at the front, one of equal priority at the back.
+        """
+        scheduler = self.scheduler
+        if self.stop is not None or not (scheduler.choose_new or scheduler.candidate is not None):
             return
-        self.scheduler.choose_new = False
+        candidate = scheduler.candidate
+        scheduler.candidate = None
+        choose_new = scheduler.choose_new
+        scheduler.choose_new = False
         previous = self.current
-        if previous is not None and previous.state.runnable:
-            # Round robin: a runnable current thread competes through its queue.
-            self.scheduler.enqueue(previous)
-        chosen = self.scheduler.pop_highest()
+        was_runnable = previous is not None and previous.state.runnable
+        if previous is not None and was_runnable:
+            scheduler.append_front(previous)
+        chosen: TCB | None
+        if choose_new or candidate is None:
+            chosen = scheduler.pop_highest()
+        else:
+            fastfail = previous is None or candidate.priority < previous.priority
+            if fastfail and not scheduler.is_highest(candidate.priority):
+                scheduler.append_front(candidate)
+                chosen = scheduler.pop_highest()
+            elif (was_runnable and previous is not None
+                  and candidate.priority == previous.priority):
+                scheduler.enqueue(candidate)
+                chosen = scheduler.pop_highest()
+            else:
+                scheduler.dequeue(candidate)
+                chosen = candidate
         if chosen is previous:
             if self._current_saved and previous is not None:
                 self.machine.load_context(previous.registers)
@@ -246,6 +303,8 @@ class Kernel:
 
     def handle_fault(self, tcb: TCB, fault: Fault) -> None:
         """Send ``fault`` to ``tcb``'s fault handler, or stop ``tcb`` if it has none."""
+        # Fault delivery puts the fault's IP in the pc: it is the restart pc now.
+        tcb.after_syscall = False
         deliver_fault(self, tcb, fault)
 
     def unknown_syscall(self, window: list[int], number: int) -> None:

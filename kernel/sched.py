@@ -23,7 +23,7 @@ class Scheduler:
     bitmap), so the highest ready priority is found without scanning 256 queues.
     """
 
-    __slots__ = ("queues", "queued", "nonempty", "choose_new")
+    __slots__ = ("queues", "queued", "nonempty", "choose_new", "candidate")
 
     def __init__(self) -> None:
         self.queues: list[deque[TCB]] = [deque() for _ in range(NUM_PRIORITIES)]
@@ -32,6 +32,10 @@ class Scheduler:
         self.nonempty = 0
         self.choose_new = False
         """seL4's ksSchedulerAction = ChooseNewThread: pick again at kernel exit."""
+        self.candidate: TCB | None = None
+        """seL4's ksSchedulerAction = a thread: switch to it at kernel exit if it may
+        run (possibleSwitchTo). Not queued while it is the candidate; never set
+        together with ``choose_new``."""
 
     def enqueue(self, tcb: TCB) -> None:
         if tcb.paddr not in self.queued:
@@ -52,6 +56,10 @@ class Scheduler:
             self.queued.discard(tcb.paddr)
             if not queue:
                 self.nonempty &= ~(1 << tcb.priority)
+
+    def is_highest(self, priority: int) -> bool:
+        """seL4's isHighestPrio: no queued thread has a higher priority."""
+        return self.nonempty.bit_length() - 1 <= priority
 
     def pop_highest(self) -> TCB | None:
         """Remove and return the first thread of the highest non-empty priority."""

@@ -1,16 +1,50 @@
-"""Small queries about threads that several modules need."""
+"""Operations on threads that several modules need: their VSpace, their registers as
+seL4 shows them, and seL4's suspend and restart.
+
+Register files. While a thread is current and the kernel has not saved it, its live
+registers are in the machine; otherwise ``tcb.registers`` holds them. :func:`get_registers`
+and :func:`set_registers` work in either case without saving (a kernel reply written
+to the machine afterwards must not be overwritten by a stale saved copy).
+
+The restart pc. seL4 keeps two pcs: FaultIP (where a restarted thread resumes, and the
+``pc`` word of seL4_UserContext) and NextIP (where it resumes after a completed kernel
+entry). capsule keeps one, ``registers[0]``, the pc the thread resumes at, and the flag
+``tcb.after_syscall``: set when the last kernel entry was a syscall trap, so FaultIP is
+the trap instruction 4 bytes before the pc (:func:`restart_pc`). Fault delivery and
+restarts put FaultIP in the pc and clear the flag.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .abi.arch import Arch
 from .caps import PageTableCap, VSpaceCap
-from .objects.tcb import TCB
+from .objects.tcb import TCB, ThreadState
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-__all__ = ["vspace_root_of"]
+__all__ = [
+    "get_registers",
+    "is_stopped",
+    "restart",
+    "reset_next_pc",
+    "restart_pc",
+    "sanitise_registers",
+    "set_priority",
+    "set_registers",
+    "suspend",
+    "user_context",
+    "vspace_root_of",
+]
+
+_TRAP_SIZE = 4
+"""ecall and svc #0 are 4 bytes on both architectures."""
+_SPSR_FLAGS = 0xF000_0000
+"""The NZCV bits: all of SPSR a thread at EL0 can change."""
+_PSTATE_USER = 1 << 6
+"""seL4's PSTATE_USER on a debug kernel: EL0t with FIQs masked (PMODE_FIRQ)."""
 
 
 def vspace_root_of(kernel: Kernel, tcb: TCB) -> tuple[int, int]:
@@ -28,3 +62,109 @@ def vspace_root_of(kernel: Kernel, tcb: TCB) -> tuple[int, int]:
         if pool is not None and pool.roots.get(asid) == cap.paddr:
             return cap.paddr, asid
     return 0, 0
+
+
+# --- registers ---------------------------------------------------------------------------
+
+
+def get_registers(kernel: Kernel, tcb: TCB) -> list[int]:
+    """A copy of ``tcb``'s register file (seL4_UserContext order, pc = resume pc)."""
+    if kernel.registers_live(tcb):
+        return kernel.machine.save_context()
+    return list(tcb.registers)
+
+
+def set_registers(kernel: Kernel, tcb: TCB, registers: list[int]) -> None:
+    """Replace ``tcb``'s register file, in the machine if it is live there."""
+    if kernel.registers_live(tcb):
+        kernel.machine.load_context(registers)
+    else:
+        tcb.registers = list(registers)
+
+
+def restart_pc(tcb: TCB, pc: int) -> int:
+    """seL4's getRestartPC (FaultIP) of ``tcb`` whose resume pc is ``pc``."""
+    if tcb.after_syscall and tcb.fault is None and tcb.state is not ThreadState.RESTART:
+        return (pc - _TRAP_SIZE) & ((1 << 64) - 1)
+    return pc
+
+
+def sanitise_registers(kernel: Kernel, registers: list[int]) -> list[int]:
+    """seL4's sanitiseRegister over a whole user context: on AArch64 SPSR keeps only
+    NZCV and gets PSTATE_USER (a thread cannot leave EL0); RISC-V changes nothing."""
+    if kernel.arch is Arch.AARCH64:
+        index = kernel.reg_index["spsr"]
+        registers[index] = (registers[index] & _SPSR_FLAGS) | _PSTATE_USER
+    return registers
+
+
+def user_context(kernel: Kernel, tcb: TCB) -> list[int]:
+    """``tcb``'s registers as seL4's getRegister sees them: pc is FaultIP and the
+    AArch64 SPSR has its EL0 mode bits (the emulator keeps only NZCV)."""
+    registers = get_registers(kernel, tcb)
+    registers[0] = restart_pc(tcb, registers[0])
+    return sanitise_registers(kernel, registers)
+
+
+def reset_next_pc(kernel: Kernel, tcb: TCB) -> None:
+    """seL4's setNextPC(getRestartPC): the thread resumes where a restart would."""
+    registers = get_registers(kernel, tcb)
+    registers[0] = restart_pc(tcb, registers[0])
+    tcb.after_syscall = False
+    set_registers(kernel, tcb, registers)
+
+
+# --- suspend, restart, priority ------------------------------------------------------------
+
+
+def suspend(kernel: Kernel, tcb: TCB) -> None:
+    """seL4's suspend: leave any IPC, become Inactive, leave the ready queues.
+
+    A Running thread's restart pc becomes its resume pc first (updateRestartPC), so a
+    later Resume continues after its last syscall; a thread suspended while blocked
+    in a syscall keeps the trap as restart pc and Resume runs the syscall again.
+    """
+    from .ipc import cancel_ipc
+
+    cancel_ipc(kernel, tcb)
+    if tcb.state.runnable:
+        # Running: updateRestartPC. Restart: the pc already is the restart pc.
+        tcb.after_syscall = False
+    kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+
+
+def is_stopped(tcb: TCB) -> bool:
+    """seL4's isStopped: Inactive or blocked in any way."""
+    return tcb.state not in (ThreadState.RUNNING, ThreadState.RESTART, ThreadState.IDLE)
+
+
+def restart(kernel: Kernel, tcb: TCB) -> None:
+    """seL4's restart (Resume): a stopped thread leaves any IPC and becomes Restart,
+    queued at the front of its priority, and may preempt at kernel exit. Runnable
+    threads are left alone.
+
+    seL4 also creates the master reply cap here (setupReplyMaster); capsule makes it
+    when a Call first needs it (:func:`kernel.ipc.setup_caller_cap`).
+    """
+    from .ipc import cancel_ipc
+
+    if not is_stopped(tcb):
+        return
+    cancel_ipc(kernel, tcb)
+    reset_next_pc(kernel, tcb)
+    kernel.set_thread_state(tcb, ThreadState.RESTART)
+    kernel.scheduler.append_front(tcb)
+    kernel.make_runnable(tcb)
+
+
+def set_priority(kernel: Kernel, tcb: TCB, priority: int) -> None:
+    """seL4's setPriority (non-MCS): requeue at the new priority; a runnable thread
+    other than the current one may preempt, the current one makes the scheduler
+    choose again at kernel exit (it keeps its place at the front of its new queue)."""
+    kernel.scheduler.dequeue(tcb)
+    tcb.priority = priority
+    if tcb.state.runnable:
+        if tcb is kernel.current:
+            kernel.reschedule_required()
+        else:
+            kernel.make_runnable(tcb)

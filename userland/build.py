@@ -122,6 +122,7 @@ RUNTIME_SOURCES: tuple[str, ...] = (
     "runtime/exit.c",
     "runtime/printf.c",
     "runtime/string.c",
+    "runtime/thread.c",
     "libsel4/src/bootinfo.c",
 )
 

@@ -20,12 +20,14 @@ from ..caps import (
     CNodeCap,
     FrameCap,
     PageTableCap,
+    ThreadCap,
     UntypedCap,
     VSpaceCap,
 )
 from .asid_control import decode_asid_control_invocation
 from .asid_pool import decode_asid_pool_invocation
 from .cnode import decode_cnode_invocation
+from .tcb_invocation import decode_tcb_invocation
 from .untyped import decode_untyped_invocation
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ DECODERS[UntypedCap] = decode_untyped_invocation
 DECODERS[CNodeCap] = decode_cnode_invocation
 DECODERS[ASIDControlCap] = decode_asid_control_invocation
 DECODERS[ASIDPoolCap] = decode_asid_pool_invocation
+DECODERS[ThreadCap] = decode_tcb_invocation
 
 
 def _by_arch(riscv64: Decoder, aarch64: Decoder) -> Decoder:

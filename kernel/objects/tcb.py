@@ -65,6 +65,7 @@ class TCB:
     __slots__ = (
         "paddr", "registers", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
+        "flags", "after_syscall",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -87,6 +88,13 @@ class TCB:
         """Set while blocked on an endpoint (see :class:`Blocking`), else None."""
         self.fault: Fault | None = None
         """seL4's tcbFault: the fault being handled (sent or waiting for the reply)."""
+        self.flags = 0
+        """seL4's tcbFlags (SetFlags): bit 0 is seL4_TCBFlag_fpuDisabled."""
+        self.after_syscall = False
+        """The thread's last kernel entry was a syscall that left ``registers[0]`` at
+        the instruction after the trap: seL4's FaultIP (the pc ReadRegisters shows and
+        a restart resumes at) is then 4 bytes before it. See
+        :func:`kernel.threads.restart_pc`."""
 
     @property
     def ctable(self) -> Slot:

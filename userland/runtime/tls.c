@@ -25,12 +25,17 @@ extern char _tdata_start[], _tdata_end[], _tbss_end[];
 extern char _tls_align[];
 extern char _capsule_tls_area[];
 
-void capsule_tls_init(void)
+unsigned long capsule_tls_size(void)
+{
+    return 64 + ((unsigned long)_tbss_end - (unsigned long)_tdata_start);
+}
+
+void *capsule_tls_setup(char *area)
 {
     unsigned long align = (unsigned long)_tls_align;
     unsigned long filesz = (unsigned long)_tdata_end - (unsigned long)_tdata_start;
     unsigned long memsz = (unsigned long)_tbss_end - (unsigned long)_tdata_start;
-    char *tp = _capsule_tls_area;
+    char *tp = area;
 #if defined(__aarch64__)
     unsigned long gap = (16 + align - 1) & ~(align - 1);
 #else
@@ -41,6 +46,12 @@ void capsule_tls_init(void)
 
     memcpy(block, _tdata_start, filesz);
     memset(block + filesz, 0, memsz - filesz);
+    return tp;
+}
+
+void capsule_tls_init(void)
+{
+    char *tp = capsule_tls_setup(_capsule_tls_area);
 #if defined(__riscv)
     __asm__ volatile("mv tp, %0" : : "r"(tp) : "memory");
 #elif defined(__aarch64__)

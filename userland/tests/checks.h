@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <thread.h>
 
 /* ---- per-architecture names ---- */
 #if defined(__riscv)
@@ -137,24 +138,19 @@ static int run_checks(const struct check *list, unsigned long n)
 
 /* ---- slots and untypeds from bootinfo ---- */
 
-static seL4_CPtr next_slot, end_slot;
-
+/* Slots come from the runtime's allocator (thread.h), shared with thread_create(). */
 static void slots_init(void)
 {
-    seL4_BootInfo *bi = seL4_GetBootInfo();
-    next_slot = bi->empty.start;
-    end_slot = bi->empty.end;
 }
 
 /* `n` consecutive empty slots of the root CNode; stops the program if none are left. */
 static seL4_CPtr alloc_slots(unsigned long n)
 {
-    if (next_slot + n > end_slot) {
+    seL4_CPtr first = slot_alloc_n(n);
+    if (first == 0) {
         printf("out of empty slots\nverdict: 0 passed, 1 failed\n");
         exit(1);
     }
-    seL4_CPtr first = next_slot;
-    next_slot += n;
     return first;
 }
 
