@@ -147,8 +147,9 @@ class UnicornMachine:
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         root = root_paddr or self.empty_root
         if (root, asid) != (self.root, self.asid):
+            previous = self.asid
             self.root, self.asid = root, asid
-            self.cpu.set_address_space(self.uc, root, asid)
+            self.cpu.set_address_space(self.uc, root, asid, previous)
 
     def page_tables_changed(self) -> None:
         self.cpu.flush_tlb(self.uc)
