@@ -124,9 +124,12 @@ RUNTIME_SOURCES: tuple[str, ...] = (
     "runtime/printf.c",
     "runtime/string.c",
     "runtime/thread.c",
-    "runtime/process.c",
     "libsel4/src/bootinfo.c",
 )
+
+PROCESS_SOURCE = "runtime/process.c"
+"""The process library, linked only into the programs that include ``process.h`` (so
+that every other image stays as it was)."""
 
 
 # ---------------------------------------------------------------------------- sources
@@ -247,7 +250,7 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
     obj_dir.mkdir(parents=True, exist_ok=True)
     cflags = [*target.flags, *CFLAGS, *maps]
     runtime = [s.format(arch=target.arch) for s in RUNTIME_SOURCES]
-    sources = runtime + list(progs.values())
+    sources = runtime + [PROCESS_SOURCE] + list(progs.values())
 
     def compile_one(src: str) -> Path:
         obj = obj_dir / _object_name(src)
@@ -260,6 +263,8 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
 
     def link_one(name: str, extra: Sequence[str] = ()) -> Path:
         elf = arch_dir / f"{name}.elf"
+        if _PROCESS_USER.search((USERLAND / progs[name]).read_text()):
+            extra = [*extra, str(objects[PROCESS_SOURCE])]
         _cc([*target.flags, *LDFLAGS, "-T", f"runtime/link_{target.arch}.ld",
              str(objects[progs[name]]), *extra, *runtime_objs, "-o", str(elf)])
         check_elf(elf, target)
@@ -282,6 +287,8 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
     return {name: built[name] for name in progs}
 
 
+_PROCESS_USER = re.compile(r"^#include <process\.h>", re.M)
+"""Programs that include the process library's header link runtime/process.c too."""
 _EMBED = re.compile(r"^CAPSULE_EMBED_ELF\((\w+)\)", re.M)
 
 
