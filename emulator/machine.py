@@ -334,11 +334,18 @@ class UnicornMachine:
         syndrome on AArch64."""
         if self.arch is Arch.RISCV64:
             return {Access.EXECUTE: 1, Access.READ: 5, Access.WRITE: 7}[access]
-        result = walk(self, self.paging, self.root, address)
-        if result.kind is PteKind.INVALID:
-            status = 0b000100 | result.level  # translation fault, level n
+        # Table levels count from the root; the architecture's from L0, and the root of a
+        # three-level (39-bit) walk is L1.
+        first = 4 - self.paging.levels
+        if address >= self.paging.va_limit:
+            status = 0b000100 | first  # outside the TTBR0 range: translation fault
         else:
-            status = 0b001100 | result.level  # permission fault, level n
+            result = walk(self, self.paging, self.root, address)
+            level = first + result.level
+            if result.kind is PteKind.INVALID:
+                status = 0b000100 | level  # translation fault, level n
+            else:
+                status = 0b001100 | level  # permission fault, level n
         if access is Access.EXECUTE:
             return 0x20 << 26 | 1 << 25 | status
         return 0x24 << 26 | 1 << 25 | (1 << 6 if access is Access.WRITE else 0) | status

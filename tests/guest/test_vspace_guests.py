@@ -67,6 +67,10 @@ def test_access_after_unmap_faults(run_guest, arch: str) -> None:
     assert "should not get here" not in run.output
     assert (run.result.kind, run.result.status) == ("fault", 3), run.result.message
     assert "VMFault: read at address 0x40000000" in run.result.message
+    # seL4's FSR: RISC-V reports a load access fault (5) for a load page fault; AArch64
+    # the data-abort syndrome, translation fault at level 3.
+    fsr = {"riscv64": 0x5, "aarch64": 0x92000007}[arch]
+    assert f"(fsr {fsr:#x})" in run.result.message
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -76,3 +80,6 @@ def test_write_after_read_only_remap_faults(run_guest, arch: str) -> None:
     assert "should not get here" not in run.output
     assert (run.result.kind, run.result.status) == ("fault", 3), run.result.message
     assert "VMFault: write at address 0x40000000" in run.result.message
+    # A store access fault (7); a write permission fault at level 3 (WnR set).
+    fsr = {"riscv64": 0x7, "aarch64": 0x9200004F}[arch]
+    assert f"(fsr {fsr:#x})" in run.result.message
