@@ -79,6 +79,9 @@ class Kernel:
         """Called after every kernel entry, once its effects are complete (tests hook the
         invariant checker here; tracing will too). Empty in normal runs."""
         self.reg_index = {name: i for i, name in enumerate(self.abi.user_context)}
+        prefix = "x" if "x0" in self.reg_index else "a"
+        self.window_index = [self.reg_index[f"{prefix}{i}"] for i in range(8)]
+        """Positions of the syscall window (a0-a7 / x0-x7) in a saved register list."""
         self.syscalls = SyscallTable.for_config(config)
 
     # --- entry points ------------------------------------------------------------------

@@ -16,6 +16,8 @@ the current thread is runnable and no runnable thread has a higher priority.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,8 +73,8 @@ class Scenario:
     """The world a sequence runs in: threads, endpoints and the caps naming them."""
 
     def __init__(self, arch: Arch, priorities: list[int], grants: list[bool],
-                 fault_handlers: list[int]) -> None:
-        self.world = World(arch)
+                 fault_handlers: list[int], fastpath: bool = True) -> None:
+        self.world = World(arch, fastpath)
         w = self.world
         self.caps: list[int] = []
         for grant in grants:
@@ -94,9 +96,12 @@ class Scenario:
     def good_cptrs(self) -> list[int]:
         return [*self.caps, self.free, self.free + 1]
 
-    def run(self, steps: list[tuple[object, ...]]) -> None:
+    def run(self, steps: list[tuple[object, ...]],
+            after_each: Callable[[], None] | None = None) -> None:
         kernel = self.world.kernel
         for step in steps:
+            if after_each is not None:
+                after_each()
             if kernel.stop is not None:
                 # Every thread blocked, or stopped on a fault nobody handles; or a
                 # random cptr named an object whose methods capsule lacks so far.
