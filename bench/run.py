@@ -6,9 +6,13 @@ ratios much less. Results go to a JSON file (machine, versions, date, every samp
 a short table on stdout. Figures are medians over ``--repeat`` runs.
 
 Figures so far: the null system call (seL4_Yield with nothing else to run) against the
-"trap + 8 registers read + 1 written" floor, and boot to the root task's first
+"trap + 8 registers read + 1 written" floor; IPC ping-pong between two threads, every
+kernel entry a thread switch, in one address space against the "switch, same address
+space" floor and across two address spaces against the "switch, address space
+switched" floor (what switching address spaces costs in Unicorn's translation caches,
+the only cache capsule must throw away there); and boot to the root task's first
 instruction against "interpreter start to a first guest instruction" in bare Unicorn.
-IPC, retype and scale figures arrive with the kernel features they measure.
+Retype and scale figures arrive with the kernel features they measure.
 """
 
 from __future__ import annotations
@@ -58,6 +62,30 @@ def _null_syscall_rate(arch: Arch, elf: bytes, syscalls: int) -> float:
     return result.kernel_entries / elapsed
 
 
+def _switch_rate(arch: Arch, elf: bytes, switches: int) -> float:
+    """Kernel entries per second of a ping-pong guest: each entry is one IPC and one
+    thread switch. About 8 instructions run per entry on both architectures."""
+    from bootimage import build_image, load_image
+    from emulator.session import Session
+    from kernel.config import KernelConfig
+
+    loaded = load_image(build_image(elf, KernelConfig()))
+    session = Session.boot(loaded.root, loaded.config, lambda byte: None)
+    start = time.perf_counter()
+    result = session.run(max_instructions=switches * 8)
+    elapsed = time.perf_counter() - start
+    if result.kind != "limit":
+        raise RuntimeError(f"ping-pong guest ended early: {result.message}")
+    return result.kernel_entries / elapsed
+
+
+_SWITCH_FIGURES = {
+    "ipc_switch_same_space": ("pingpong_same", "switch_same_space"),
+    "ipc_switch_other_space": ("pingpong_other", "switch_other_space"),
+}
+"""figure -> (guest program, floor)"""
+
+
 _BOOT_SNIPPET = """
 import sys
 from bootimage import load_image_file
@@ -103,6 +131,12 @@ def run_benchmarks(traps: int, repeat: int) -> dict[str, Any]:
         floor = floors[name]["trap_read8_write1"]["median"]
         null.update(unit="syscalls/s", floor="trap_read8_write1", ratio=null["median"] / floor)
         figures[f"{name}.null_syscall"] = null
+        for figure, (program, floor_name) in _SWITCH_FIGURES.items():
+            guest = elves[name][program].read_bytes()
+            rate = _repeat(lambda a=arch, e=guest: _switch_rate(a, e, traps), repeat)  # type: ignore[misc]
+            rate.update(unit="switches/s", floor=floor_name,
+                        ratio=rate["median"] / floors[name][floor_name]["median"])
+            figures[f"{name}.{figure}"] = rate
     hello = REPO / "userland" / "images" / "hello-riscv64.img"
     boot_floor = _repeat(lambda: _subprocess_seconds(["-c", _BOOT_FLOOR_SNIPPET]), repeat)
     boot = _repeat(lambda: _subprocess_seconds(["-c", _BOOT_SNIPPET, str(hello)]), repeat)
