@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..caps import ASIDControlCap, ASIDPoolCap, Cap, CNodeCap, ThreadCap, UntypedCap
+from ..caps import ASIDControlCap, ASIDPoolCap, Cap, CNodeCap, ReplyCap, ThreadCap, UntypedCap
 from .asid_control import decode_asid_control_invocation
 from .asid_pool import decode_asid_pool_invocation
 from .cnode import decode_cnode_invocation
+from .reply import decode_reply_invocation
 from .tcb_invocation import decode_tcb_invocation
 from .untyped import decode_untyped_invocation
 
@@ -28,3 +29,4 @@ DECODERS[CNodeCap] = decode_cnode_invocation
 DECODERS[ASIDControlCap] = decode_asid_control_invocation
 DECODERS[ASIDPoolCap] = decode_asid_pool_invocation
 DECODERS[ThreadCap] = decode_tcb_invocation
+DECODERS[ReplyCap] = decode_reply_invocation
