@@ -18,6 +18,7 @@ from tests.conftest import ARCHES
 PROGRAMS = {
     "ipc_callreply": [f"IPC{i:04d}" for i in range(1, 10)],
     "ipc_caps": [f"IPCCAP{i:04d}" for i in range(1, 8)],
+    "ipc_faults": [f"IPCFLT{i:04d}" for i in range(1, 6)],
 }
 LINE = re.compile(r"^([A-Z]+\d{4}) (PASS|FAIL) (.*)$", re.M)
 
