@@ -417,3 +417,23 @@ def test_call_on_a_saved_reply_cap_gets_an_empty_success_reply(world: World) -> 
     assert world.info(world.root) == MessageInfo(0, 0, 0, 0)
     assert world.root.state is ThreadState.RUNNING and world.sys.slots[saved].is_empty
     assert world.window(b)[:3] == [0, tag(3, 1), 0x99]
+
+
+def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None:
+    """seL4's copyMRsFaultReply sanitises each register: SPSR keeps NZCV only and
+    gets the user-mode bits, whatever the handler's reply says."""
+    world = World(Arch.AARCH64)
+    slot, _ = world.endpoint()
+    b = world.thread(100)
+    b.fault_ep = slot
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    world.machine.registers[0] = 0x4004
+    world.syscall(-99)
+    names = [n for n in world.kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+    reply = [0] * len(names)
+    reply[names.index("FaultIP")] = 0x4004
+    reply[names.index("SPSR")] = 0xF000_03C5  # all flags, EL1h, DAIF masked
+    world.write_words(world.root, MSG + 32, reply[4:])
+    world.syscall(Syscall.seL4_SysReply, 0, tag(0, len(reply)), *reply[:4])
+    assert b.state is ThreadState.RESTART
+    assert b.registers[world.kernel.reg_index["spsr"]] == 0xF000_0040
