@@ -16,10 +16,15 @@ import pytest
 from tests.conftest import ARCHES
 
 PROGRAMS = {
-    "ipc_callreply": [f"IPC{i:04d}" for i in range(1, 10)],
+    "ipc_callreply": [f"IPC{i:04d}" for i in range(1, 11)],
     "ipc_caps": [f"IPCCAP{i:04d}" for i in range(1, 8)],
     "ipc_faults": [f"IPCFLT{i:04d}" for i in range(1, 6)],
 }
+ORDERS = ["123", "132", "cSCSDX", "bsasbsas"]
+"""The scheduling orders ipc_callreply prints (IPC0008-IPC0010), as seL4 decides them:
+a receiver of higher priority runs at once when a Send wakes it, a lower one once the
+sender is done; Call and ReplyRecv switch straight to the partner ahead of a ready
+thread of the same priority; Resume queues at the front and Yield at the back."""
 LINE = re.compile(r"^([A-Z]+\d{4}) (PASS|FAIL) (.*)$", re.M)
 
 
@@ -34,6 +39,8 @@ def test_every_ipc_check_passes(run_guest, program: str, arch: str) -> None:
     assert list(results) == expected, run.output
     assert f"verdict: {len(expected)} passed, 0 failed" in run.output
     assert (run.result.kind, run.result.status) == ("halt", 0), run.result.message
+    if program == "ipc_callreply":
+        assert re.findall(r"^  order (\S+)$", run.output, re.M) == ORDERS
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))

@@ -87,8 +87,10 @@ static void reset_order(void)
     order[0] = '\0';
 }
 
+/* Print the order (so the run's output shows it), then compare it. */
 #define EXPECT_ORDER(want)                                                                 \
     do {                                                                                   \
+        printf("  order %s\n", (const char *)order);                                      \
         if (strcmp((const char *)order, (want)) != 0) {                                    \
             return fail("line %d: order %s, expected %s", __LINE__, (const char *)order,   \
                         (want));                                                           \
@@ -580,6 +582,46 @@ static int call_switches_directly(void)
     return 0;
 }
 
+/* Two clients of one priority take turns through a higher-priority server. */
+static seL4_CPtr rr_ep;
+
+static void rr_server(void *arg)
+{
+    (void)arg;
+    seL4_Word badge;
+    seL4_Recv(rr_ep, &badge);
+    for (;;) {
+        note('s');
+        seL4_ReplyRecv(rr_ep, seL4_MessageInfo_new(0, 0, 0, 0), &badge);
+    }
+}
+
+static void rr_client(void *arg)
+{
+    for (int i = 0; i < 2; i++) {
+        note((char)(seL4_Word)arg);
+        seL4_Call(rr_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+        seL4_Yield();
+    }
+}
+
+static int round_robin_through_a_server(void)
+{
+    reset_order();
+    EXPECT_OK(new_endpoint(&rr_ep));
+    EXPECT_OK(make(0, "rrserver", rr_server, 0, 200));
+    EXPECT_OK(make(1, "a", rr_client, (void *)'a', 100));
+    EXPECT_OK(make(2, "b", rr_client, (void *)'b', 100));
+    EXPECT_OK(thread_start(&threads[0]));
+    EXPECT_OK(thread_start(&threads[1]));
+    EXPECT_OK(thread_start(&threads[2])); /* queue at 100: b, a */
+    EXPECT_OK(let_run());
+    /* The server (200) runs as soon as a Call reaches it; after each reply the client
+     * yields to the other one. */
+    EXPECT_ORDER("bsasbsas");
+    return 0;
+}
+
 static const struct check checks[] = {
     {"IPC0001", "Call / ReplyRecv rounds of 0 to 120 words with labels", call_reply_rounds},
     {"IPC0002", "A length field above 120 is clamped to 120, both ways", length_clamped},
@@ -594,6 +636,7 @@ static const struct check checks[] = {
      send_wakes_by_priority},
     {"IPC0009", "Call and ReplyRecv switch directly to the partner thread",
      call_switches_directly},
+    {"IPC0010", "Clients of one priority take turns through a server", round_robin_through_a_server},
 };
 
 int main(void)
