@@ -8,6 +8,13 @@ stopped it). An invocation of a notification cap is shown as what it does: ``Sig
 for Recv / ReplyRecv, ``Poll`` for NBRecv, and the badge a Wait or Poll got (or
 ``blocked``) as its result. Records are plain dataclasses; :func:`format_record` renders the text
 form, ``dataclasses.asdict`` the JSON form. Tracing costs nothing when not attached.
+
+Endpoint IPC is traced as the message and where it went: a send shows the cap's badge
+(what the receiver gets), the label and the words; its result names the thread that
+received it, or says that the sender blocked or (NBSend) that the message was dropped.
+Reply and ReplyRecv show the reply and the thread it went to. A receive that completes
+in the same kernel entry shows what arrived (badge, label, words, extra caps and
+unwrapped caps); one that blocks says so (the message shows on the sender's line).
 """
 
 from __future__ import annotations
@@ -18,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from .abi.constants import FAST_MESSAGE_REGISTERS, Error, Syscall
 from .abi.labels import label_table
-from .caps import EndpointCap, NotificationCap
+from .caps import EndpointCap, NotificationCap, ReplyCap
 from .cspace import lookup_cap
 from .errors import LOOKUP_FAILURES
 from .ipc_buffer import read_ipc_words
 from .ipc_transfer import get_window
 from .message import MessageInfo
-from .objects.tcb import TCB, ThreadState
+from .objects.endpoint import Endpoint, EndpointState
+from .objects.tcb import CALLER, TCB, ThreadState
 from .syscalls import signed_word
 
 if TYPE_CHECKING:
@@ -58,7 +66,10 @@ class TraceRecord:
     result: str = ""
     reply: list[int] = field(default_factory=list)
     badge: int | None = None
-    """The badge of the notification cap a Signal goes through."""
+    """The badge of the invoked cap: a Signal's notification badge, or what the
+    receiver of an endpoint send gets."""
+    msg_label: int | None = None
+    """Endpoint sends, Reply and ReplyRecv: the message's label."""
 
 
 class Tracer:
@@ -70,6 +81,12 @@ class Tracer:
         self.seq = 0
         self.pending: TraceRecord | None = None
         self.caller: TCB | None = None
+        self.receiver: TCB | None = None
+        """Endpoint sends: the thread waiting to receive when the send began."""
+        self.replied_to: TCB | None = None
+        """Reply / ReplyRecv: the thread the caller slot's reply cap names."""
+        self.sender_waiting = False
+        """Receives on an endpoint: a sender was queued when the receive began."""
         self.labels = {v: k for k, v in label_table(kernel.arch, kernel.config.mcs).items()}
         kernel.syscall_observers.append(self.on_syscall)
         kernel.exit_observers.append(self.on_exit)
@@ -84,6 +101,14 @@ class Tracer:
             name = f"unknown({number})"
         self.seq += 1
         record = TraceRecord(self.seq, caller.name, name, number)
+        self.receiver = self.replied_to = None
+        self.sender_waiting = False
+        if number in (Syscall.seL4_SysReply, Syscall.seL4_SysReplyRecv):
+            self.replied_to = self._reply_target(kernel, caller)
+            info = MessageInfo.from_word(window[1])
+            record.msg_label, record.length = info.label, info.clamped_length
+            record.extra_caps = info.extra_caps
+            record.mrs = self._message(kernel, caller, window, info.clamped_length)
         if number in _INVOKING or number in _RECEIVING:
             record.cptr = window[0]
             cap = lookup_cap(kernel, caller, window[0])
@@ -97,12 +122,29 @@ class Tracer:
             elif number in _INVOKING:
                 info = MessageInfo.from_word(window[1])
                 record.length, record.extra_caps = info.clamped_length, info.extra_caps
-                if not isinstance(cap, EndpointCap):
+                if isinstance(cap, EndpointCap):
+                    record.badge, record.msg_label = cap.badge, info.label
+                    endpoint = kernel.objects.get(cap.paddr)
+                    if isinstance(endpoint, Endpoint) and endpoint.state is EndpointState.RECV:
+                        self.receiver = endpoint.queue[0]
+                else:
                     record.label = self.labels.get(info.label, f"label {info.label}")
                 record.mrs = self._message(kernel, caller, window, info.clamped_length)
+            elif isinstance(cap, EndpointCap):
+                endpoint = kernel.objects.get(cap.paddr)
+                self.sender_waiting = (isinstance(endpoint, Endpoint)
+                                       and endpoint.state is EndpointState.SEND)
         elif number == Syscall.seL4_SysDebugPutChar:
             record.mrs = [window[0] & 0xFF]
         self.pending, self.caller = record, caller
+
+    @staticmethod
+    def _reply_target(kernel: Kernel, caller: TCB) -> TCB | None:
+        cap = caller.slots[CALLER].cap
+        if not isinstance(cap, ReplyCap) or cap.is_master:
+            return None
+        target = kernel.objects.get(cap.tcb_paddr)
+        return target if isinstance(target, TCB) else None
 
     @staticmethod
     def _message(kernel: Kernel, caller: TCB, window: list[int], length: int) -> list[int]:
@@ -132,7 +174,48 @@ class Tracer:
                 info = MessageInfo.from_word(window[1])
                 record.reply = window[2 : 2 + min(info.length, FAST_MESSAGE_REGISTERS)]
                 record.result = Error(info.label).name if info.label < len(Error) else str(info.label)
+        else:
+            record.result = self._ipc_result(kernel, record, caller)
         self.sink(record)
+
+    def _ipc_result(self, kernel: Kernel, record: TraceRecord, caller: TCB) -> str:
+        """Where an endpoint message went and what the caller got, after the entry."""
+        steps: list[str] = []
+        if self.replied_to is not None:
+            steps.append(f"replied to {self.replied_to.name}")
+        elif record.number == Syscall.seL4_SysReply:
+            steps.append("nobody to reply to")
+        if record.badge is not None and record.cap == "endpoint_cap":  # an endpoint send
+            if self.receiver is not None:
+                steps.append(f"to {self.receiver.name}")
+            elif caller.state is ThreadState.BLOCKED_ON_SEND:
+                steps.append("blocked")
+            elif record.number == Syscall.seL4_SysNBSend:
+                steps.append("dropped")
+            if caller.state is ThreadState.BLOCKED_ON_REPLY:
+                steps.append("waiting for the reply")
+        elif record.number in _RECEIVING and record.cap == "endpoint_cap":
+            if caller.state is ThreadState.BLOCKED_ON_RECEIVE:
+                steps.append("blocked")
+            elif record.number == Syscall.seL4_SysNBRecv and not self.sender_waiting:
+                steps.append("nothing (badge 0)")
+            elif caller.state.runnable:
+                steps.append(self._received(kernel, record, caller))
+        return ", ".join(steps)
+
+    @staticmethod
+    def _received(kernel: Kernel, record: TraceRecord, caller: TCB) -> str:
+        """The message now in ``caller``'s registers (and IPC buffer), as text; its
+        words go to ``record.reply``."""
+        window = get_window(kernel, caller)
+        info = MessageInfo.from_word(window[1])
+        record.reply = Tracer._message(kernel, caller, window, info.length)
+        text = f"badge={window[0]:#x} label={info.label:#x} length={info.length}"
+        if info.extra_caps:
+            text += f" extra_caps={info.extra_caps}"
+        if info.caps_unwrapped:
+            text += f" unwrapped={info.caps_unwrapped:#b}"
+        return text
 
 
 def format_record(record: TraceRecord) -> str:
@@ -144,6 +227,8 @@ def format_record(record: TraceRecord) -> str:
         parts.append(record.label)
     if record.badge is not None:
         parts.append(f"badge={record.badge:#x}")
+    if record.msg_label is not None:
+        parts.append(f"label={record.msg_label:#x}")
     if record.syscall == "DebugPutChar" and record.mrs:
         parts.append(repr(chr(record.mrs[0])))
     elif record.mrs:

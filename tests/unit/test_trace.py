@@ -31,3 +31,34 @@ def test_failed_lookup_and_stop_are_traced(system) -> None:  # noqa: F811
     (record,) = records
     assert record.cap == "thread_cap"
     assert record.result.startswith("stopped: ") and "receive phase" in record.result
+
+
+def test_endpoint_ipc_is_traced_as_messages_and_where_they_went() -> None:
+    from kernel.abi.arch import Arch
+    from tests.unit.test_ipc import CAPS, World, tag
+
+    world = World(Arch.RISCV64)
+    slot, _ = world.endpoint()
+    badged = world.mint(slot, badge=0x55)
+    world.root.priority = 10
+    b = world.thread(100)
+    records: list[TraceRecord] = []
+    Tracer(world.kernel, records.append)
+    world.syscall(Syscall.seL4_SysYield)
+    world.write_words(b, CAPS, [badged])
+    world.syscall(Syscall.seL4_SysSend, badged, tag(5, 1, extra=1), 7)  # b blocks
+    world.syscall(Syscall.seL4_SysNBRecv, slot)  # the root takes it; b runs again
+    world.syscall(Syscall.seL4_SysNBSend, slot, tag(6, 0))  # b: nobody waits
+    world.syscall(Syscall.seL4_SysReply, 0, tag(0, 0))  # b: nobody to reply to
+    world.syscall(Syscall.seL4_SysNBRecv, slot)  # b: nothing queued
+    lines = [format_record(r) for r in records[1:]]
+    name, cap, badged_cap = b.name, f"cap={slot:#x} endpoint_cap", f"cap={badged:#x} endpoint_cap"
+    assert lines == [
+        f"#2 {name} Send({badged_cap}, badge=0x55, label=0x5, mrs=[0x7], extra_caps=1)"
+        " -> blocked",
+        f"#3 rootserver NBRecv({cap}) -> badge=0x55 label=0x5 length=1 extra_caps=1"
+        " unwrapped=0b1 [0x7]",
+        f"#4 {name} NBSend({cap}, badge=0x0, label=0x6) -> dropped",
+        f"#5 {name} Reply(label=0x0) -> nobody to reply to",
+        f"#6 {name} NBRecv({cap}) -> nothing (badge 0)",
+    ]
