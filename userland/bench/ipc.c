@@ -1,0 +1,138 @@
+/*
+ * Benchmark: Call / ReplyRecv round trips between the root task and a server thread in
+ * the same address space, without and with one capability transferred, and the null
+ * system call, optionally in a system populated with extra threads and caps.
+ *
+ * Parameters (bench.h):
+ *   [0] ROUNDS        round trips with an empty message          (phase "rt")
+ *   [1] CAP_ROUNDS    round trips that each transfer one cap     (phase "rt_cap")
+ *   [2] NULL_CALLS    seL4_Yield with nothing else runnable      (phase "null")
+ *   [3] EXTRA_THREADS TCBs besides the two above: the first half left suspended
+ *                     (Inactive), the rest blocked receiving on an idle endpoint
+ *   [4] EXTRA_CAPS    copies of a cap filling root-CNode slots (the image's
+ *                     root_cnode_bits must leave room)
+ *
+ * Both threads run at priority 255, so each Call switches straight to the server and
+ * each ReplyRecv straight back: a round trip is two kernel entries and two switches.
+ *
+ * The cap round trip does what seL4's own cap-transfer measurements do: the client
+ * grants a cap (to an idle endpoint, so that it is not unwrapped as a badge) with each
+ * Call, the server receives it into a fixed slot and deletes it (seL4_CNode_Delete, a
+ * third kernel entry) before replying. After the phase the client checks that the
+ * server received and deleted exactly CAP_ROUNDS caps.
+ */
+#include "bench.h"
+
+enum { ROUNDS, CAP_ROUNDS, NULL_CALLS, EXTRA_THREADS, EXTRA_CAPS };
+
+volatile seL4_Word bench_params[BENCH_PARAMS] = {20000, 10000, 20000, 0, 0};
+
+#define MAX_EXTRA_THREADS 4096
+
+static seL4_CPtr ep, idle_ep, recv_slot;
+static volatile unsigned long caps_received, caps_deleted, threads_blocked;
+
+static struct thread_storage server_storage;
+static struct thread server;
+
+/*
+ * Extra blocked threads share one storage: each runs only until its first Recv, which
+ * never returns, so what a later one writes over the shared stack is never read back.
+ */
+static struct thread_storage shared_storage;
+static struct thread extra[MAX_EXTRA_THREADS];
+
+static void serve(void *arg)
+{
+    (void)arg;
+    seL4_SetCapReceivePath(ROOT, recv_slot, DEPTH);
+    seL4_MessageInfo_t reply = seL4_MessageInfo_new(0, 0, 0, 0);
+    seL4_MessageInfo_t info = seL4_RecvWithMRs(ep, 0, 0, 0, 0, 0);
+    for (;;) {
+        if (seL4_MessageInfo_get_extraCaps(info) == 1) {
+            caps_received++;
+            if (seL4_CNode_Delete(ROOT, recv_slot, DEPTH) == seL4_NoError) {
+                caps_deleted++;
+            }
+        }
+        info = seL4_ReplyRecvWithMRs(ep, reply, 0, 0, 0, 0, 0);
+    }
+}
+
+static void block_forever(void *arg)
+{
+    (void)arg;
+    threads_blocked++;
+    seL4_Recv(idle_ep, 0);
+}
+
+static void populate(seL4_CPtr pool)
+{
+    unsigned long threads = bench_params[EXTRA_THREADS], caps = bench_params[EXTRA_CAPS];
+    if (threads > MAX_EXTRA_THREADS) {
+        bench_fail("EXTRA_THREADS above MAX_EXTRA_THREADS", threads);
+    }
+    unsigned long suspended = threads / 2;
+    if (suspended) {
+        bench_objects(pool, seL4_TCBObject, 0, suspended);
+    }
+    for (unsigned long i = suspended; i < threads; i++) {
+        BENCH_OK(thread_create(&extra[i], &shared_storage, pool, "blocked", block_forever, 0,
+                               255));
+        BENCH_OK(thread_start(&extra[i]));
+    }
+    seL4_Yield(); /* every blocked thread runs to its Recv, then the root task again */
+    if (threads_blocked != threads - suspended) {
+        bench_fail("extra threads did not all block", threads_blocked);
+    }
+    if (caps) {
+        seL4_CPtr first = bench_slots(caps);
+        for (unsigned long i = 0; i < caps; i++) {
+            BENCH_OK(seL4_CNode_Copy(ROOT, first + i, DEPTH, ROOT, idle_ep, DEPTH,
+                                     seL4_AllRights));
+        }
+    }
+}
+
+int main(void)
+{
+    seL4_CPtr pool = bench_pool();
+    ep = bench_objects(pool, seL4_EndpointObject, 0, 1);
+    idle_ep = bench_objects(pool, seL4_EndpointObject, 0, 1);
+    recv_slot = bench_slots(1);
+    populate(pool);
+
+    BENCH_OK(thread_create(&server, &server_storage, pool, "server", serve, 0, 255));
+    BENCH_OK(thread_start(&server));
+    seL4_Yield(); /* the server runs to its first Recv */
+
+    unsigned long n = bench_params[NULL_CALLS], i;
+    bench_begin("null");
+    for (i = 0; i < n; i++) {
+        seL4_Yield();
+    }
+    bench_end("null", i);
+
+    seL4_MessageInfo_t empty = seL4_MessageInfo_new(0, 0, 0, 0);
+    n = bench_params[ROUNDS];
+    bench_begin("rt");
+    for (i = 0; i < n; i++) {
+        seL4_CallWithMRs(ep, empty, 0, 0, 0, 0);
+    }
+    bench_end("rt", i);
+
+    seL4_MessageInfo_t one_cap = seL4_MessageInfo_new(0, 0, 1, 0);
+    seL4_SetCap(0, idle_ep);
+    n = bench_params[CAP_ROUNDS];
+    bench_begin("rt_cap");
+    for (i = 0; i < n; i++) {
+        seL4_CallWithMRs(ep, one_cap, 0, 0, 0, 0);
+    }
+    bench_end("rt_cap", i);
+    if (caps_received != n || caps_deleted != n) {
+        printf("@fail server received %lu caps and deleted %lu, expected %lu\n",
+               caps_received, caps_deleted, n);
+        return 1;
+    }
+    return 0;
+}
