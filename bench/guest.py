@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import io
 import time
+import tracemalloc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,8 @@ from elftools.elf.sections import SymbolTableSection
 
 from kernel.config import KernelConfig
 
-__all__ = ["BenchError", "GuestRun", "Phase", "PhaseClock", "patch_params", "resident_bytes",
-           "run_guest"]
+__all__ = ["BenchError", "GuestRun", "Phase", "PhaseClock", "memory_in_fresh_process", "patch_params",
+           "resident_bytes", "run_guest"]
 
 PARAMS_SYMBOL = "bench_params"
 PARAMS_WORDS = 8
@@ -97,6 +98,9 @@ class PhaseClock:
     phases: dict[str, Phase] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
     failure: str | None = None
+    trace: bool = False
+    """Also record at each ``@m`` the bytes tracemalloc has seen allocated and still
+    live since the first mark (``memory["traced:" + NAME]``)."""
     _line: bytearray = field(default_factory=bytearray)
     _at: tuple[float, int] = (0.0, 0)
     _begun: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -126,6 +130,10 @@ class PhaseClock:
         elif kind == "m":
             gc.collect()
             self.memory[rest] = resident_bytes()
+            if self.trace:
+                if not tracemalloc.is_tracing():
+                    tracemalloc.start()
+                self.memory[f"traced:{rest}"] = tracemalloc.get_traced_memory()[0]
         elif kind == "fail":
             self.failure = rest
 
@@ -138,16 +146,17 @@ class GuestRun:
 
 
 def run_guest(elf_path: Path, params: Sequence[int], config: Mapping[str, object] | None = None,
-              max_instructions: int = 2_000_000_000) -> GuestRun:
+              max_instructions: int = 2_000_000_000, trace: bool = False) -> GuestRun:
     """Boot the benchmark ``elf_path`` with ``params`` under ``KernelConfig(**config)`` and
-    run it to its end. Raises :class:`BenchError` unless it exits with status 0."""
+    run it to its end (``trace``: see :attr:`PhaseClock.trace`). Raises
+    :class:`BenchError` unless it exits with status 0."""
     from bootimage import build_image, load_image
     from emulator.session import Session
 
     kconfig = KernelConfig(**dict(config or {})).validate()  # type: ignore[arg-type]
     elf = patch_params(elf_path.read_bytes(), params)
     loaded = load_image(build_image(elf, kconfig))
-    clock = PhaseClock()
+    clock = PhaseClock(trace=trace)
     session = Session.boot(loaded.root, loaded.config, clock)
     clock.entries = lambda: session.kernel.kernel_entries
     result = session.run(max_instructions)
@@ -155,4 +164,45 @@ def run_guest(elf_path: Path, params: Sequence[int], config: Mapping[str, object
     if clock.failure is not None or (result.kind, result.status) != ("halt", 0):
         raise BenchError(f"{elf_path.name} {list(params)}: {clock.failure or result.message}"
                          f" ({result.kind} {result.status})\n{output[-2000:]}")
+    if tracemalloc.is_tracing():
+        tracemalloc.stop()
     return GuestRun(clock.phases, clock.memory, output)
+
+
+def memory_in_fresh_process(elf_path: Path, params: Sequence[int],
+                            config: Mapping[str, object], trace: bool = False) -> dict[str, int]:
+    """:attr:`GuestRun.memory` of a run in a new interpreter, so that memory freed by
+    earlier runs in this one cannot hide the growth being measured."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "bench.guest", str(elf_path), json.dumps(list(params)),
+           json.dumps(dict(config)), *(["--trace"] if trace else [])]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(cmd[2:])} failed:\n{proc.stderr[-2000:]}")
+    memory: dict[str, int] = json.loads(proc.stdout)
+    return memory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.guest ELF PARAMS_JSON CONFIG_JSON [--trace]``: run one benchmark
+    guest and print its memory marks as JSON (see :func:`memory_in_fresh_process`)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.guest")
+    parser.add_argument("elf", type=Path)
+    parser.add_argument("params")
+    parser.add_argument("config")
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args(argv)
+    run = run_guest(args.elf, json.loads(args.params), json.loads(args.config), trace=args.trace)
+    print(json.dumps(run.memory))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
