@@ -15,7 +15,10 @@ page tables unmap with the VSpace issue). Current behaviour:
   deleted. The TCB stays in ``kernel.objects`` and ``kernel.threads``: its memory
   belongs to the untyped.
 - Endpoint, final: every thread queued on it restarts (seL4's cancelAllIPC).
-- Untyped, notification, reply, frames, page tables, ASID caps: nothing yet.
+- Notification, final: it is unbound from its thread and every waiter restarts
+  (seL4's unbindMaybeNotification and cancelAllSignals). A final TCB cap likewise
+  unbinds the thread's notification before the suspend (seL4's unbindNotification).
+- Untyped, reply, frames, page tables, ASID caps: nothing yet.
 
 A finaliser is called for non-final caps too (``final`` false): seL4 unmaps a frame cap's
 own mapping whenever that cap goes, final or not.
@@ -26,11 +29,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .caps import Cap, CNodeCap, EndpointCap, ThreadCap
+from .caps import Cap, CNodeCap, EndpointCap, NotificationCap, ThreadCap
 from .errors import KernelBug
 from .ipc import cancel_all_ipc
+from .notifications import cancel_all_signals, unbind_maybe_notification, unbind_notification
 from .objects.cnode import CNode
 from .objects.endpoint import Endpoint
+from .objects.notification import Notification
 from .objects.slot import Slot
 from .objects.tcb import TCB
 from .threads import suspend
@@ -61,6 +66,7 @@ def _finalise_thread(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
     tcb = kernel.objects.get(cap.paddr)
     if not isinstance(tcb, TCB):
         raise KernelBug(f"finalise: no TCB at {cap.paddr:#x}")
+    unbind_notification(kernel, tcb)
     suspend(kernel, tcb)
     return list(tcb.slots)
 
@@ -76,10 +82,22 @@ def _finalise_endpoint(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
     return []
 
 
+def _finalise_notification(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    if not final:
+        return []
+    assert isinstance(cap, NotificationCap)
+    ntfn = kernel.objects.get(cap.paddr)
+    if isinstance(ntfn, Notification):  # hand-made caps in unit tests may name nothing
+        unbind_maybe_notification(kernel, ntfn)
+        cancel_all_signals(kernel, ntfn)
+    return []
+
+
 FINALISERS: dict[type[Cap], Finaliser] = {
     CNodeCap: _finalise_cnode,
     ThreadCap: _finalise_thread,
     EndpointCap: _finalise_endpoint,
+    NotificationCap: _finalise_notification,
 }
 """Cap type -> finaliser. Types without an entry need no clean-up (yet)."""
 

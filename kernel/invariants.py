@@ -23,6 +23,14 @@ Rules (each message starts with the rule's name):
   thread is BlockedOnSend (Send state) / BlockedOnReceive (Recv state) with
   ``blocking.endpoint`` this endpoint; no thread is queued twice or on two endpoints;
   a thread has ``blocking`` set exactly when it is queued.
+- ``notification``: a notification's queue is non-empty exactly when it is Waiting;
+  its word is non-zero only when it is Active; every queued thread is
+  BlockedOnNotification with ``waiting_on`` this notification; no thread is queued
+  twice or on two notifications; a thread has ``waiting_on`` set exactly when it is
+  queued; binding is symmetric (``ntfn.bound_tcb.bound_notification is ntfn`` and
+  ``tcb.bound_notification.bound_tcb is tcb``); a bound notification's queue holds
+  no thread but its bound one (seL4 binds only a notification nobody waits on, and
+  then only the bound thread may wait).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from .errors import KernelBug
 from .objects.asid_pool import ASIDPool
 from .objects.cnode import CNode
 from .objects.endpoint import Endpoint, EndpointState
+from .objects.notification import Notification, NotificationState
 from .objects.slot import Slot
 from .objects.tcb import TCB, ThreadState
 
@@ -63,6 +72,7 @@ def check_all(kernel: Kernel) -> None:
     _check_untyped(kernel, slots)
     _check_scheduler(kernel)
     _check_endpoints(kernel)
+    _check_notifications(kernel)
 
 
 def _fail(rule: str, detail: str) -> None:
@@ -209,3 +219,33 @@ def _check_endpoints(kernel: Kernel) -> None:
     for tcb in kernel.threads:
         if (tcb.blocking is not None) != (tcb.paddr in queued):
             _fail("endpoint", f"{tcb.name}: blocking set but not queued (or the reverse)")
+
+
+def _check_notifications(kernel: Kernel) -> None:
+    queued: set[int] = set()
+    for obj in kernel.objects.values():
+        if not isinstance(obj, Notification):
+            continue
+        where = f"notification {obj.paddr:#x}"
+        if (obj.state is NotificationState.WAITING) != bool(obj.queue):
+            _fail("notification", f"{where} is {obj.state.value} with {len(obj.queue)} queued")
+        if obj.word and obj.state is not NotificationState.ACTIVE:
+            _fail("notification", f"{where} is {obj.state.value} with word {obj.word:#x}")
+        bound = obj.bound_tcb
+        if bound is not None and bound.bound_notification is not obj:
+            _fail("notification", f"{where} is bound to {bound.name}, which is not bound to it")
+        for tcb in obj.queue:
+            if tcb.paddr in queued:
+                _fail("notification", f"{tcb.name} queued twice")
+            queued.add(tcb.paddr)
+            if tcb.state is not ThreadState.BLOCKED_ON_NOTIFICATION or tcb.waiting_on is not obj:
+                _fail("notification", f"{tcb.name} ({tcb.state.value}) queued on {where}")
+            if bound is not None and tcb is not bound:
+                _fail("notification", f"{tcb.name} waits on {where}, bound to {bound.name}")
+    for tcb in kernel.threads:
+        if (tcb.waiting_on is not None) != (tcb.paddr in queued):
+            _fail("notification", f"{tcb.name}: waiting_on set but not queued (or the reverse)")
+        ntfn = tcb.bound_notification
+        if ntfn is not None and ntfn.bound_tcb is not tcb:
+            _fail("notification", f"{tcb.name} is bound to notification {ntfn.paddr:#x}, "
+                  "which is not bound to it")

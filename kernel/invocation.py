@@ -1,7 +1,11 @@
 """The invocation path of Send / NBSend / Call and the receive side of Recv / NBRecv.
 
 Endpoint caps are decoded here (Send needs the cap's Send right, Recv its Receive
-right) and performed by :mod:`kernel.ipc`; notifications are not built yet.
+right) and performed by :mod:`kernel.ipc`. Notification caps too, performed by
+:mod:`kernel.notifications`: Send / NBSend / Call signal (the Send right, else
+InvalidCapability 0; a Call gets an empty reply, label 0, as seL4's handleInvocation
+gives any invocation that completes), Recv / NBRecv wait / poll (the Receive right, and
+the notification not bound to another thread, else a cap fault: MissingCapability 0).
 
 Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 1. lookup of the invoked cap: a failure is a cap fault, delivered to the fault handler;
@@ -46,8 +50,10 @@ from .faults import CapFault
 from .invocation_args import lookup_extra_caps
 from .ipc import delete_caller_cap, receive, reply, send
 from .message import MessageInfo, reply_to_current
+from .notifications import receive_signal, send_signal
 from .objects.dispatch import DECODERS
 from .objects.endpoint import Endpoint
+from .objects.notification import Notification
 from .objects.slot import Slot
 from .objects.tcb import TCB
 
@@ -94,7 +100,7 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
         return
     cap = slot.cap
     if isinstance(cap, NotificationCap):
-        kernel.unsupported("signalling notifications (the notification slice of IPC)")
+        _signal(kernel, current, cap, is_call)
         return
     if isinstance(cap, EndpointCap):
         _send_endpoint(kernel, current, cap, blocking, is_call)
@@ -157,6 +163,24 @@ def _send_endpoint(kernel: Kernel, current: TCB, cap: EndpointCap, blocking: boo
          blocking, is_call)
 
 
+def _signal(kernel: Kernel, current: TCB, cap: NotificationCap, is_call: bool) -> None:
+    """Decode (the cap needs Send, else InvalidCapability 0) and perform sendSignal.
+
+    The label, length and extra caps of the message do not matter. A Call gets the
+    empty reply of an invocation that completed; Send and NBSend get nothing.
+    """
+    if not cap.rights.write:
+        if is_call:
+            label, words = error_reply(InvalidCapability(0))
+            reply_to_current(kernel, current, label, words)
+        return
+    ntfn = kernel.objects[cap.paddr]
+    assert isinstance(ntfn, Notification)
+    send_signal(kernel, ntfn, cap.badge)
+    if is_call:
+        reply_to_current(kernel, current, 0, [])
+
+
 def _reply(kernel: Kernel) -> None:
     """Reply through the caller slot: nothing to do while it is empty (as on seL4)."""
     current = kernel.current
@@ -172,8 +196,13 @@ def _receive(kernel: Kernel, cptr: int, blocking: bool) -> None:
         kernel.handle_fault(current, CapFault(_fault_ip(kernel), cptr, True, cap))
         return
     if isinstance(cap, NotificationCap) and cap.rights.read:
-        kernel.unsupported("waiting on notifications (the notification slice of IPC)")
-        return
+        ntfn = kernel.objects[cap.paddr]
+        assert isinstance(ntfn, Notification)
+        # Only the bound thread may wait on a bound notification; unlike an endpoint
+        # receive, no caller cap is deleted.
+        if ntfn.bound_tcb is None or ntfn.bound_tcb is current:
+            receive_signal(kernel, current, ntfn, blocking)
+            return
     if isinstance(cap, EndpointCap) and cap.rights.read:
         delete_caller_cap(kernel, current)
         endpoint = kernel.objects[cap.paddr]

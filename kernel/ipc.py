@@ -12,7 +12,11 @@ and checked the caps; nothing here can fail. The message itself moves in
   cap in the receiver's caller slot (:func:`setup_caller_cap`); otherwise it becomes
   Inactive. :func:`reply` consumes that cap (doReplyTransfer).
 - :func:`cancel_ipc` (suspend), :func:`cancel_all_ipc` (the endpoint's last cap went)
-  and :func:`cancel_badged_sends` take threads off an endpoint.
+  and :func:`cancel_badged_sends` take threads off an endpoint; ``cancel_ipc`` also
+  takes a thread off the notification it waits on.
+- Receive-on-either: a receiver whose bound notification is Active takes the signal
+  instead of a message (:func:`kernel.notifications.complete_signal`); a signal to a
+  bound thread blocked here cancels its receive (:func:`kernel.notifications.send_signal`).
 
 A woken thread becomes runnable through ``kernel.make_runnable``; if its priority is
 higher than the current thread's it runs at kernel exit (an approximation of seL4's
@@ -30,7 +34,9 @@ from typing import TYPE_CHECKING
 
 from .caps import ReplyCap
 from .ipc_transfer import BADGE, set_window, transfer
+from .notifications import cancel_signal, complete_signal
 from .objects.endpoint import Endpoint, EndpointState
+from .objects.notification import NotificationState
 from .objects.tcb import CALLER, REPLY, TCB, Blocking, ThreadState
 
 if TYPE_CHECKING:
@@ -96,7 +102,15 @@ def send(
 
 def receive(kernel: Kernel, receiver: TCB, endpoint: Endpoint, can_grant: bool,
             blocking: bool) -> None:
-    """seL4's receiveIPC by the current thread; its stale caller cap is already gone."""
+    """seL4's receiveIPC by the current thread; its stale caller cap is already gone.
+
+    A pending signal on the receiver's bound notification comes first: the receiver
+    gets its word as the badge and no message (seL4's completeSignal).
+    """
+    bound = receiver.bound_notification
+    if bound is not None and bound.state is NotificationState.ACTIVE:
+        complete_signal(kernel, bound, receiver)
+        return
     if endpoint.state is not EndpointState.SEND:
         if blocking:
             _block(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
@@ -194,13 +208,16 @@ def _restart_pc(kernel: Kernel, tcb: TCB) -> None:
 def cancel_ipc(kernel: Kernel, tcb: TCB) -> None:
     """seL4's cancelIPC (used by suspend): take ``tcb`` out of any IPC.
 
-    A queued thread leaves its queue (its state is the caller's business: suspend
-    makes it Inactive); one waiting for a reply loses the reply cap naming it.
+    A thread queued on an endpoint or a notification leaves its queue and becomes
+    Inactive (suspend makes it so anyway); one waiting for a reply loses the reply cap
+    naming it.
     """
     from .cdt import delete
 
-    if tcb.blocking is not None and tcb.state in (ThreadState.BLOCKED_ON_SEND,
-                                                  ThreadState.BLOCKED_ON_RECEIVE):
+    if tcb.waiting_on is not None and tcb.state is ThreadState.BLOCKED_ON_NOTIFICATION:
+        cancel_signal(kernel, tcb, tcb.waiting_on)
+    elif tcb.blocking is not None and tcb.state in (ThreadState.BLOCKED_ON_SEND,
+                                                    ThreadState.BLOCKED_ON_RECEIVE):
         _dequeue(tcb.blocking.endpoint, tcb)
         kernel.set_thread_state(tcb, ThreadState.INACTIVE)
     elif tcb.state is ThreadState.BLOCKED_ON_REPLY:

@@ -3,7 +3,10 @@
 A :class:`Tracer` attaches to a kernel as a syscall observer (entry: decode what was
 asked, with the kernel's own cap lookup and MessageInfo decoding, before any effect) and
 an exit observer (the result the caller got: reply label and words, or the fault that
-stopped it). Records are plain dataclasses; :func:`format_record` renders the text
+stopped it). An invocation of a notification cap is shown as what it does: ``Signal``
+(with the cap's badge; a signal carries no message) for Send / NBSend / Call, ``Wait``
+for Recv / ReplyRecv, ``Poll`` for NBRecv, and the badge a Wait or Poll got (or
+``blocked``) as its result. Records are plain dataclasses; :func:`format_record` renders the text
 form, ``dataclasses.asdict`` the JSON form. Tracing costs nothing when not attached.
 """
 
@@ -19,8 +22,9 @@ from .caps import EndpointCap, NotificationCap
 from .cspace import lookup_cap
 from .errors import LOOKUP_FAILURES
 from .ipc_buffer import read_ipc_words
+from .ipc_transfer import get_window
 from .message import MessageInfo
-from .objects.tcb import TCB
+from .objects.tcb import TCB, ThreadState
 from .syscalls import signed_word
 
 if TYPE_CHECKING:
@@ -30,6 +34,11 @@ __all__ = ["TraceRecord", "Tracer", "format_record"]
 
 _INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
 _RECEIVING = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
+_NOTIFICATION_OPS: dict[int, str] = {
+    Syscall.seL4_SysCall: "Signal", Syscall.seL4_SysSend: "Signal",
+    Syscall.seL4_SysNBSend: "Signal", Syscall.seL4_SysRecv: "Wait",
+    Syscall.seL4_SysReplyRecv: "Wait", Syscall.seL4_SysNBRecv: "Poll",
+}
 
 
 @dataclass
@@ -48,6 +57,8 @@ class TraceRecord:
     mrs: list[int] = field(default_factory=list)
     result: str = ""
     reply: list[int] = field(default_factory=list)
+    badge: int | None = None
+    """The badge of the notification cap a Signal goes through."""
 
 
 class Tracer:
@@ -77,10 +88,16 @@ class Tracer:
             record.cptr = window[0]
             cap = lookup_cap(kernel, caller, window[0])
             record.cap = type(cap).__name__ if isinstance(cap, LOOKUP_FAILURES) else cap.tag.name
-            if number in _INVOKING:
+            if isinstance(cap, NotificationCap):
+                record.label = _NOTIFICATION_OPS[number]
+                if number in _INVOKING:
+                    record.badge = cap.badge
+                    info = MessageInfo.from_word(window[1])
+                    record.extra_caps = info.extra_caps
+            elif number in _INVOKING:
                 info = MessageInfo.from_word(window[1])
                 record.length, record.extra_caps = info.clamped_length, info.extra_caps
-                if not isinstance(cap, EndpointCap | NotificationCap):
+                if not isinstance(cap, EndpointCap):
                     record.label = self.labels.get(info.label, f"label {info.label}")
                 record.mrs = self._message(kernel, caller, window, info.clamped_length)
         elif number == Syscall.seL4_SysDebugPutChar:
@@ -105,6 +122,10 @@ class Tracer:
             record.result = f"stopped: {caller.stop_reason}"
         elif kernel.stop is not None:
             record.result = f"halt({kernel.stop.status})"
+        elif record.label in ("Wait", "Poll") and caller.state.runnable:
+            record.result = f"badge={get_window(kernel, caller)[0]:#x}"
+        elif record.label == "Wait" and caller.state is ThreadState.BLOCKED_ON_NOTIFICATION:
+            record.result = "blocked"
         elif record.number == Syscall.seL4_SysCall and record.label is not None:
             window = kernel.machine.read_syscall_window() if kernel.current is caller else None
             if window is not None:
@@ -121,6 +142,8 @@ def format_record(record: TraceRecord) -> str:
         parts.append(f"cap={record.cptr:#x} {record.cap}")
     if record.label is not None:
         parts.append(record.label)
+    if record.badge is not None:
+        parts.append(f"badge={record.badge:#x}")
     if record.syscall == "DebugPutChar" and record.mrs:
         parts.append(repr(chr(record.mrs[0])))
     elif record.mrs:

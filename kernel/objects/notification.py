@@ -1,10 +1,13 @@
 """Notification objects: a word of signal bits and a queue of waiters (2^5 bytes).
 
-Only the state untyped retype creates lives here for now; the IPC issue adds signal,
-wait and binding.
+The state lives here; signal, wait, poll, cancellation and binding are in
+:mod:`kernel.notifications`.
 
-Invariants: ``queue`` is non-empty exactly when ``state`` is WAITING; ``word`` is
-non-zero only when ``state`` is ACTIVE (seL4's Idle / Waiting / Active).
+Invariants (checked by ``kernel.invariants``, rule ``notification``): ``queue`` is
+non-empty exactly when ``state`` is WAITING; ``word`` is non-zero only when ``state``
+is ACTIVE (seL4's Idle / Waiting / Active; an unbadged signal makes it Active with word
+0); ``bound_tcb`` is a thread whose ``bound_notification`` is this notification, and
+while bound only that thread can be in ``queue``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ class NotificationState(Enum):
 
 @dataclass(slots=True, eq=False)
 class Notification:
-    """A fresh notification is idle: word 0, nobody waiting, no bound thread."""
+    """A fresh notification is idle: word 0, nobody waiting, no bound thread.
+
+    ``word`` is seL4's ntfnMsgIdentifier: the OR of the badges signalled since the
+    last wait; ``queue`` holds the BlockedOnNotification waiters, first to wake first.
+    """
 
     paddr: int
     state: NotificationState = NotificationState.IDLE

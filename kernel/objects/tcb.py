@@ -18,6 +18,7 @@ from .slot import Slot
 if TYPE_CHECKING:
     from ..faults import Fault
     from .endpoint import Endpoint
+    from .notification import Notification
 
 __all__ = ["TCB", "Blocking", "ThreadState"]
 
@@ -65,7 +66,7 @@ class TCB:
     __slots__ = (
         "paddr", "registers", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
-        "flags", "after_syscall",
+        "flags", "after_syscall", "waiting_on", "bound_notification",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -95,6 +96,12 @@ class TCB:
         the instruction after the trap: seL4's FaultIP (the pc ReadRegisters shows and
         a restart resumes at) is then 4 bytes before it. See
         :func:`kernel.threads.restart_pc`."""
+        self.waiting_on: Notification | None = None
+        """The notification whose queue holds this thread: set exactly while it is
+        BlockedOnNotification (the notification counterpart of ``blocking``)."""
+        self.bound_notification: Notification | None = None
+        """seL4's tcbBoundNotification: set exactly when that notification's
+        ``bound_tcb`` is this thread (see :mod:`kernel.notifications`)."""
 
     @property
     def ctable(self) -> Slot:
