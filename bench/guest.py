@@ -14,7 +14,7 @@ import gc
 import io
 import time
 import tracemalloc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +92,8 @@ class Phase:
 class PhaseClock:
     """The console sink of a benchmark run: collects output, phases and memory marks."""
 
-    entries: object = None
-    """A zero-argument callable giving the kernel's entry count (set once booted)."""
+    entries: Callable[[], int] | None = None
+    """The kernel's entry count so far (set once the kernel is booted)."""
     output: bytearray = field(default_factory=bytearray)
     phases: dict[str, Phase] = field(default_factory=dict)
     memory: dict[str, int] = field(default_factory=dict)
@@ -106,8 +106,7 @@ class PhaseClock:
     _begun: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def _now(self) -> tuple[float, int]:
-        count = self.entries() if callable(self.entries) else 0
-        return time.perf_counter(), int(count)
+        return time.perf_counter(), self.entries() if self.entries is not None else 0
 
     def __call__(self, byte: int) -> None:
         self.output.append(byte)

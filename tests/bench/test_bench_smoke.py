@@ -55,7 +55,7 @@ def test_every_kernel_figure_has_its_ratio_to_a_floor_of_the_same_run(
         floors = {k: v["median"] for k, v in results["floors"][arch].items()}
         _check_figure(figs[f"{arch}.null_syscall"], floors["trap_read8_write1"])
         for suffix in kernel_variants():
-            for name in ("ipc_roundtrip", "ipc_roundtrip_cap"):
+            for name in ("ipc_roundtrip", "ipc_roundtrip_cap", "signal_wait"):
                 fig = figs[f"{arch}.{name}{suffix}"]
                 assert fig["floor"] == "switch_same_space / 2"
                 _check_figure(fig, floors["switch_same_space"] / 2)
@@ -95,16 +95,18 @@ def bench_elves(guest_elves: dict[str, dict[str, Path]]) -> dict[str, dict[str, 
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_ipc_phases_cost_the_kernel_entries_they_claim(bench_elves, arch: str) -> None:
-    run = run_guest(bench_elves[arch]["ipc"], [50, 40, 30, 4, 20])
+    run = run_guest(bench_elves[arch]["ipc"], [50, 40, 30, 4, 20, 60])
     phases = run.phases
-    assert {p: phases[p].count for p in ("rt", "rt_cap", "null")} == {
-        "rt": 50, "rt_cap": 40, "null": 30}
-    # Call + ReplyRecv per round trip; + the server's CNode_Delete with a cap; one Yield.
+    assert {p: phases[p].count for p in ("rt", "rt_cap", "null", "signal")} == {
+        "rt": 50, "rt_cap": 40, "null": 30, "signal": 60}
+    # Call + ReplyRecv per round trip; + the server's CNode_Delete with a cap; one Yield;
+    # Signal + the woken waiter's next Wait.
     # The begin mark's newline and the end mark's '@' bound each phase, so the only extra
     # entries are the putchar of the end mark's '@' (1).
     assert phases["rt"].entries == 2 * 50 + 1
     assert phases["rt_cap"].entries == 3 * 40 + 1
     assert phases["null"].entries == 30 + 1
+    assert phases["signal"].entries == 2 * 60 + 1
 
 
 @pytest.mark.parametrize("arch", ARCHES)

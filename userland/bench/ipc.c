@@ -11,6 +11,8 @@
  *                     (Inactive), the rest blocked receiving on an idle endpoint
  *   [4] EXTRA_CAPS    copies of a cap filling root-CNode slots (the image's
  *                     root_cnode_bits must leave room)
+ *   [5] SIGNALS       seL4_Signal to a notification a higher-priority thread waits on
+ *                                                                (phase "signal")
  *
  * Both threads run at priority 255, so each Call switches straight to the server and
  * each ReplyRecv straight back: a round trip is two kernel entries and two switches.
@@ -20,20 +22,24 @@
  * Call, the server receives it into a fixed slot and deletes it (seL4_CNode_Delete, a
  * third kernel entry) before replying. After the phase the client checks that the
  * server received and deleted exactly CAP_ROUNDS caps.
+ *
+ * Signal / Wait runs last: the root task lowers itself to priority 100 below a waiter at
+ * 200, so each Signal wakes the waiter, which runs at once, counts and waits again: two
+ * kernel entries and two switches per signal. The root task checks the count after.
  */
 #include "bench.h"
 
-enum { ROUNDS, CAP_ROUNDS, NULL_CALLS, EXTRA_THREADS, EXTRA_CAPS };
+enum { ROUNDS, CAP_ROUNDS, NULL_CALLS, EXTRA_THREADS, EXTRA_CAPS, SIGNALS };
 
-volatile seL4_Word bench_params[BENCH_PARAMS] = {20000, 10000, 20000, 0, 0};
+volatile seL4_Word bench_params[BENCH_PARAMS] = {20000, 10000, 20000, 0, 0, 20000};
 
 #define MAX_EXTRA_THREADS 4096
 
-static seL4_CPtr ep, idle_ep, recv_slot;
-static volatile unsigned long caps_received, caps_deleted, threads_blocked;
+static seL4_CPtr ep, idle_ep, recv_slot, ntfn;
+static volatile unsigned long caps_received, caps_deleted, threads_blocked, wakeups;
 
-static struct thread_storage server_storage;
-static struct thread server;
+static struct thread_storage server_storage, waiter_storage;
+static struct thread server, waiter;
 
 /*
  * Extra blocked threads share one storage: each runs only until its first Recv, which
@@ -56,6 +62,15 @@ static void serve(void *arg)
             }
         }
         info = seL4_ReplyRecvWithMRs(ep, reply, 0, 0, 0, 0, 0);
+    }
+}
+
+static void wait_forever(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        seL4_Wait(ntfn, 0);
+        wakeups++;
     }
 }
 
@@ -133,6 +148,24 @@ int main(void)
         printf("@fail server received %lu caps and deleted %lu, expected %lu\n",
                caps_received, caps_deleted, n);
         return 1;
+    }
+
+    n = bench_params[SIGNALS];
+    if (n) {
+        ntfn = bench_objects(pool, seL4_NotificationObject, 0, 1);
+        BENCH_OK(thread_create(&waiter, &waiter_storage, pool, "waiter", wait_forever, 0, 200));
+        BENCH_OK(thread_start(&waiter));
+        /* Below the waiter: it runs to its first Wait before this call returns. */
+        BENCH_OK(seL4_TCB_SetPriority(seL4_CapInitThreadTCB, seL4_CapInitThreadTCB, 100));
+        bench_begin("signal");
+        for (i = 0; i < n; i++) {
+            seL4_Signal(ntfn);
+        }
+        bench_end("signal", i);
+        if (wakeups != n) {
+            printf("@fail the waiter woke %lu times for %lu signals\n", wakeups, n);
+            return 1;
+        }
     }
     return 0;
 }
