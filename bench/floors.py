@@ -111,7 +111,7 @@ def _switch(same_space: bool) -> Callable[[_Rig], Callable[[int], None]]:
             state[0] = nxt = 1 - current
             uc.context_restore(contexts[nxt])
             if not same_space:
-                rig.cpu.set_address_space(uc, rig.roots[nxt], nxt + 1)
+                rig.cpu.set_address_space(uc, rig.roots[nxt], nxt + 1, current + 1)
 
         return hook
 

@@ -77,7 +77,11 @@ class CpuBackend:
     def enter_user_mode(self, uc: Uc) -> None:
         raise NotImplementedError
 
-    def set_address_space(self, uc: Uc, root_paddr: int, asid: int) -> None:
+    def set_address_space(self, uc: Uc, root_paddr: int, asid: int,
+                          previous_asid: int | None = None) -> None:
+        """Install ``root_paddr`` / ``asid`` and leave no translation of the previous
+        address space usable. ``previous_asid`` (None: unknown) lets a back end skip a
+        flush the hardware already does when the ASID changes."""
         raise NotImplementedError
 
     def classify(self, uc: Uc, intno: int) -> Trap:
@@ -110,13 +114,18 @@ class RiscV64Backend(CpuBackend):
     def enter_user_mode(self, uc: Uc) -> None:
         uc.reg_write(R.UC_RISCV_REG_PRIV, 0)
 
-    def set_address_space(self, uc: Uc, root_paddr: int, asid: int) -> None:
+    def set_address_space(self, uc: Uc, root_paddr: int, asid: int,
+                          previous_asid: int | None = None) -> None:
         satp = (8 << 60) | (asid << 44) | (root_paddr >> 12)
         # SATP is writable only from M/S mode (UNICORN.md): raise PRIV around the write.
         uc.reg_write(R.UC_RISCV_REG_PRIV, 3)
         uc.reg_write(R.UC_RISCV_REG_SATP, satp)
         uc.reg_write(R.UC_RISCV_REG_PRIV, 0)
-        self.flush_tlb(uc)
+        # A SATP write flushes Unicorn's TLB itself when the ASID field changes
+        # (UNICORN.md; measured again: without a second flush the next space's code ran,
+        # never the previous one's). Only a new root under the same ASID needs ours.
+        if previous_asid is None or previous_asid == asid:
+            self.flush_tlb(uc)
 
     def classify(self, uc: Uc, intno: int) -> Trap:
         # Unicorn has already added 4 to pc for every exception (UNICORN.md).
@@ -169,12 +178,20 @@ class AArch64Backend(CpuBackend):
     # TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch), IPS = 40 bits,
     # AS = 1 (16-bit ASIDs).
     TCR = 25 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
+    # SCR_EL3.RW and HCR_EL2.RW: the levels below EL3 / EL2 run AArch64. Unicorn resets
+    # both to 0, and QEMU then walks the EL1&0 tables with AArch32 LPAE rules: a 32-bit
+    # VA with T0SZ taken modulo 8 (measured: without these, T0SZ 25 faulted every access
+    # at 2^31 and above, and no 4-level walk completed; with them, 4-level walks work).
+    SCR_EL3_RW = 1 << 10
+    HCR_EL2_RW = 1 << 31
     MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
     SCTLR = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
     CPACR_FPEN = 3 << 20
 
     def enter_user_mode(self, uc: Uc) -> None:
         # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 1, 3, 6, 0, self.SCR_EL3_RW))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 1, 3, 4, 0, self.HCR_EL2_RW))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(2, 0, 3, 0, 2, self.TCR))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(10, 2, 3, 0, 0, self.MAIR))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 2, self.CPACR_FPEN))
@@ -182,7 +199,11 @@ class AArch64Backend(CpuBackend):
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 0, self.SCTLR))
         self.flush_tlb(uc)
 
-    def set_address_space(self, uc: Uc, root_paddr: int, asid: int) -> None:
+    def set_address_space(self, uc: Uc, root_paddr: int, asid: int,
+                          previous_asid: int | None = None) -> None:
+        # The named TTBR0_EL1 write never flushes; the CP_REG write flushes on an ASID
+        # change but costs more than this write plus a flush (UNICORN.md). Unicorn's
+        # TLB is not ASID-tagged, so every switch of address space flushes once.
         uc.reg_write(A.UC_ARM64_REG_TTBR0_EL1, asid << 48 | root_paddr)
         self.flush_tlb(uc)
 

@@ -55,6 +55,14 @@ class Decoder:
                 address = self._operand_address(uc, insn, op)
                 access = hint or self._access_kind(insn)
                 return DataAccess(address & ((1 << 64) - 1), access, True)
+        ops = insn.operands
+        if (self.arch is Arch.RISCV64 and insn.mnemonic.startswith("c.") and len(ops) == 3
+                and [o.type for o in ops] == [CR.RISCV_OP_REG, CR.RISCV_OP_IMM,
+                                              CR.RISCV_OP_REG]):
+            # Capstone gives compressed loads and stores (c.ld, c.sd, c.lwsp, ...) as
+            # register, displacement, base register rather than a memory operand.
+            address = self._reg_value(uc, insn, ops[2].value.reg) + ops[1].value.imm
+            return DataAccess(address & ((1 << 64) - 1), hint or self._access_kind(insn), True)
         return DataAccess(0, hint or self._access_kind(insn), False)
 
     def _operand_address(self, uc: Uc, insn: capstone.CsInsn, op: Any) -> int:

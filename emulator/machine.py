@@ -147,11 +147,18 @@ class UnicornMachine:
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         root = root_paddr or self.empty_root
         if (root, asid) != (self.root, self.asid):
+            previous = self.asid
             self.root, self.asid = root, asid
-            self.cpu.set_address_space(self.uc, root, asid)
+            self.cpu.set_address_space(self.uc, root, asid, previous)
 
     def page_tables_changed(self) -> None:
         self.cpu.flush_tlb(self.uc)
+
+    def mappings_changed(self, asid: int) -> None:
+        # Unicorn's TLB holds the installed address space only (every switch to another
+        # one flushes it), so a change to any other address space needs no flush.
+        if asid == self.asid:
+            self.cpu.flush_tlb(self.uc)
 
     # --- debugging --------------------------------------------------------------------------
 
@@ -322,14 +329,23 @@ class UnicornMachine:
         return out
 
     def _fsr(self, trap: Trap, address: int, access: Access) -> int:
-        """seL4's FSR word: scause on RISC-V; the ESR_EL1 syndrome on AArch64."""
+        """seL4's FSR word: on RISC-V the access-fault cause seL4's handleVMFault reports
+        for both page and access faults (instruction 1, load 5, store 7); the ESR_EL1
+        syndrome on AArch64."""
         if self.arch is Arch.RISCV64:
-            return trap.cause
-        result = walk(self, self.paging, self.root, address)
-        if result.kind is PteKind.INVALID:
-            status = 0b000100 | result.level  # translation fault, level n
+            return {Access.EXECUTE: 1, Access.READ: 5, Access.WRITE: 7}[access]
+        # Table levels count from the root; the architecture's from L0, and the root of a
+        # three-level (39-bit) walk is L1.
+        first = 4 - self.paging.levels
+        if address >= self.paging.va_limit:
+            status = 0b000100 | first  # outside the TTBR0 range: translation fault
         else:
-            status = 0b001100 | result.level  # permission fault, level n
+            result = walk(self, self.paging, self.root, address)
+            level = first + result.level
+            if result.kind is PteKind.INVALID:
+                status = 0b000100 | level  # translation fault, level n
+            else:
+                status = 0b001100 | level  # permission fault, level n
         if access is Access.EXECUTE:
             return 0x20 << 26 | 1 << 25 | status
         return 0x24 << 26 | 1 << 25 | (1 << 6 if access is Access.WRITE else 0) | status

@@ -35,9 +35,10 @@ from .caps import (
     VSpaceCap,
 )
 from .cdt import insert_child, insert_root
+from .derive import derive_cap
 from .image import RootTaskImage
 from .kernel import Kernel
-from .objects.asid_pool import ASID_POOL_BITS, ASIDPool
+from .objects.asid_pool import ASID_POOL_BITS, ASIDPool, register_pool
 from .objects.cnode import CNode, cnode_object_bits
 from .objects.tcb import TCB, ThreadState
 from .vspace import write_entry
@@ -144,7 +145,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
             tables[(level, n << span_bits)] = new_object(f"page table (level {level})", PAGE_BITS)
     pool = ASIDPool(new_object("ASID pool", ASID_POOL_BITS), asid_base=0)
     pool.roots[ROOT_ASID] = vspace_root
-    kernel.objects[pool.paddr] = pool
+    register_pool(kernel, pool)
     ipc_paddr = new_object("IPC buffer frame", PAGE_BITS)
     bootinfo_paddr = new_object("bootinfo frame", PAGE_BITS)
     tcb = TCB(new_object("root TCB", abi.tcb_bits), len(abi.user_context), config.time_slice_ticks)
@@ -248,8 +249,11 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     # -- the root thread -----------------------------------------------------------------
     insert_child(slots[InitialCap.seL4_CapInitThreadCNode], tcb.ctable, root_cnode_cap, False)
     insert_child(slots[InitialCap.seL4_CapInitThreadVSpace], tcb.vtable, vspace_cap, False)
-    insert_child(slots[InitialCap.seL4_CapInitThreadIPCBuffer], tcb.ipc_buffer_slot,
-                 slots[InitialCap.seL4_CapInitThreadIPCBuffer].cap, False)
+    # As seL4's create_initial_thread: the TCB holds a derived copy of the IPC buffer
+    # cap, which is not the mapping; deleting it cannot unmap the root task's buffer.
+    ipc_slot = slots[InitialCap.seL4_CapInitThreadIPCBuffer]
+    insert_child(ipc_slot, tcb.ipc_buffer_slot, derive_cap(kernel, ipc_slot, ipc_slot.cap),
+                 False)
     tcb.ipc_buffer = ipc_vaddr
     tcb.name = "rootserver"
     tcb.priority = tcb.mcp = 255

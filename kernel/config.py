@@ -41,6 +41,9 @@ class KernelConfig:
     """Instructions between two timer ticks: time in capsule is instructions retired."""
     time_slice_ticks: int = 5
     """CONFIG_TIME_SLICE: ticks a thread runs before round robin moves on."""
+    fastpath: bool = True
+    """CONFIG_FASTPATH: Call and ReplyRecv in their common case skip the general path
+    (kernel/fastpath.py); the results are the same either way."""
 
     def validate(self) -> KernelConfig:
         """Return ``self`` if every field is in range, else raise :class:`ConfigError`."""

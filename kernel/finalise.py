@@ -6,8 +6,7 @@ returns the slots inside the object that must be deleted in turn (seL4 turns the
 a zombie and deletes them one by one; we hand them back to ``delete``'s work list).
 
 Finalisers are registered per cap type in :data:`FINALISERS`, so the modules that own
-an object type add theirs (endpoints cancel their queues; frames and
-page tables unmap with the VSpace issue). Current behaviour:
+an object type add theirs. Current behaviour:
 
 - CNode, final: its slots are deleted (last first).
 - TCB, final: the thread is suspended (its IPC cancelled, Inactive, out of the ready
@@ -18,7 +17,13 @@ page tables unmap with the VSpace issue). Current behaviour:
 - Notification, final: it is unbound from its thread and every waiter restarts
   (seL4's unbindMaybeNotification and cancelAllSignals). A final TCB cap likewise
   unbinds the thread's notification before the suspend (seL4's unbindNotification).
-- Untyped, reply, frames, page tables, ASID caps: nothing yet.
+- Frame, final or not: the cap's own mapping is removed (kernel.objects.frame).
+- Page table, final and mapped: unmapped from its parent table; a RISC-V VSpace root
+  gives its ASID back to its pool instead (kernel.objects.page_table).
+- AArch64 VSpace, final with an ASID: the ASID goes back to its pool.
+- ASID pool, final: the pool leaves the ASID table; its VSpaces stop resolving
+  (kernel.objects.asid_pool).
+- Untyped, reply, ASID control: nothing.
 
 A finaliser is called for non-final caps too (``final`` false): seL4 unmaps a frame cap's
 own mapping whenever that cap goes, final or not.

@@ -13,7 +13,7 @@ Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 3. perform: cannot fail.
 
 Object decoders are registered per cap type in ``kernel.objects.dispatch.DECODERS``.
-For a cap type without a decoder yet (TCB, frame, page table, IRQ, domain caps until
+For a cap type without a decoder yet (IRQ and domain caps until
 their issues land), a label that is not one of its methods gets IllegalOperation, as on
 seL4; one of its methods stops the run with a message naming what is missing
 (``Kernel.unsupported``) rather than answering something seL4 would not.
@@ -30,12 +30,9 @@ from .caps import (
     Cap,
     DomainCap,
     EndpointCap,
-    FrameCap,
     IRQControlCap,
     NotificationCap,
     NullCap,
-    PageTableCap,
-    VSpaceCap,
 )
 from .cspace import lookup_cap, lookup_slot
 from .errors import (
@@ -126,9 +123,6 @@ def invoke(kernel: Kernel, syscall: Syscall, window: list[int]) -> None:
 
 
 _OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
-    FrameCap: ("RISCVPage", "ARMPage"),
-    PageTableCap: ("RISCVPageTable", "ARMPageTable"),
-    VSpaceCap: ("ARMVSpace",),
     IRQControlCap: ("IRQIssueIRQHandler", "RISCVIRQIssue", "ARMIRQIssue"),
     DomainCap: ("DomainSetSet",),
 }
@@ -143,8 +137,6 @@ def _is_own_method(kernel: Kernel, cap: Cap, label: int) -> bool:
     try:
         name = label_enum(kernel.arch, kernel.config.mcs)(label).name
     except ValueError:
-        return False
-    if isinstance(cap, FrameCap) and "PageTable" in name:
         return False
     return name.startswith(prefixes)
 

@@ -49,6 +49,7 @@ __all__ = [
     "delete_caller_cap",
     "receive",
     "reply",
+    "restart_cancelled",
     "send",
 ]
 
@@ -236,8 +237,8 @@ def cancel_all_ipc(kernel: Kernel, endpoint: Endpoint) -> None:
     endpoint.state = EndpointState.IDLE
     for tcb in queue:
         tcb.blocking = None
-        _restart_pc(kernel, tcb)
-        _wake(kernel, tcb, ThreadState.RESTART)
+        restart_cancelled(kernel, tcb)
+    kernel.reschedule_required()
 
 
 def cancel_badged_sends(kernel: Kernel, endpoint: Endpoint, badge: int) -> None:
@@ -248,5 +249,14 @@ def cancel_badged_sends(kernel: Kernel, endpoint: Endpoint, badge: int) -> None:
         assert tcb.blocking is not None
         if tcb.blocking.badge == badge:
             _dequeue(endpoint, tcb)
-            _restart_pc(kernel, tcb)
-            _wake(kernel, tcb, ThreadState.RESTART)
+            restart_cancelled(kernel, tcb)
+    kernel.reschedule_required()
+
+
+def restart_cancelled(kernel: Kernel, tcb: TCB) -> None:
+    """A thread taken out of a queue by a cancel-all: it will run its syscall (or
+    fault) again, and goes to the *head* of its ready queue (seL4's SCHED_ENQUEUE);
+    the canceller then calls ``kernel.reschedule_required`` once."""
+    _restart_pc(kernel, tcb)
+    kernel.set_thread_state(tcb, ThreadState.RESTART)
+    kernel.scheduler.append_front(tcb)

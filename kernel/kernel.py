@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .abi.arch import Arch, ArchABI, abi_for
 from .arch.paging import AARCH64_4K, RV64_SV39, Access, PagingFormat
@@ -26,6 +27,9 @@ from .objects.tcb import TCB, ThreadState
 from .sched import Scheduler
 from .syscalls import SyscallTable
 from .threads import vspace_root_of
+
+if TYPE_CHECKING:
+    from .objects.asid_pool import ASIDPool
 
 __all__ = ["Kernel", "StopReason"]
 
@@ -57,6 +61,9 @@ class Kernel:
         self.paging: PagingFormat = RV64_SV39 if self.arch is Arch.RISCV64 else AARCH64_4K
         self.console = console
         self.objects: dict[int, object] = {}
+        self.asid_table: dict[int, ASIDPool] = {}
+        """seL4's ASID table: live ASID pools by pool index (ASID >> 9); each is also in
+        ``objects``. Kept apart so that a thread switch finds its VSpace in O(1)."""
         self.threads: list[TCB] = []
         self.scheduler = Scheduler()
         self.current: TCB | None = None
@@ -72,6 +79,9 @@ class Kernel:
         """Called after every kernel entry, once its effects are complete (tests hook the
         invariant checker here; tracing will too). Empty in normal runs."""
         self.reg_index = {name: i for i, name in enumerate(self.abi.user_context)}
+        prefix = "x" if "x0" in self.reg_index else "a"
+        self.window_index = [self.reg_index[f"{prefix}{i}"] for i in range(8)]
+        """Positions of the syscall window (a0-a7 / x0-x7) in a saved register list."""
         self.syscalls = SyscallTable.for_config(config)
 
     # --- entry points ------------------------------------------------------------------

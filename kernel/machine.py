@@ -60,3 +60,13 @@ class Machine(Protocol):
     def page_tables_changed(self) -> None:
         """Entries were removed or changed in installed tables: drop cached translations."""
         ...
+
+    def mappings_changed(self, asid: int) -> None:
+        """Entries of the address space tagged ``asid`` were removed or changed, or the
+        ASID itself went away: drop whatever translations are cached for it, so that an
+        unmap takes access away before the next user instruction and a remap is seen.
+
+        Cheaper than :meth:`page_tables_changed` when the machine caches translations
+        of the installed address space only: a change elsewhere then costs nothing.
+        """
+        ...

@@ -139,17 +139,15 @@ def cancel_all_signals(kernel: Kernel, ntfn: Notification) -> None:
     """
     if ntfn.state is not NotificationState.WAITING:
         return
-    from .ipc import _restart_pc  # see send_signal for why this import is here
+    from .ipc import restart_cancelled  # see send_signal for why this import is here
 
     waiters = list(ntfn.queue)
     ntfn.queue.clear()
     ntfn.state = NotificationState.IDLE
     for tcb in waiters:
         tcb.waiting_on = None
-        _restart_pc(kernel, tcb)
-        kernel.set_thread_state(tcb, ThreadState.RESTART)
-        kernel.make_runnable(tcb)
-    kernel.scheduler.choose_new = True
+        restart_cancelled(kernel, tcb)
+    kernel.reschedule_required()
 
 
 def bind_notification(kernel: Kernel, tcb: TCB, ntfn: Notification) -> None:

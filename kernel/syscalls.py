@@ -18,6 +18,7 @@ from .abi.constants import WORD_BITS, CapTag, Syscall
 from .config import KernelConfig
 from .cspace import lookup_cap
 from .errors import LOOKUP_FAILURES
+from .fastpath import fastpath_call, fastpath_reply_recv
 from .invocation import invoke
 
 if TYPE_CHECKING:
@@ -102,6 +103,23 @@ def sys_invoke(kernel: Kernel, window: list[int]) -> None:
     invoke(kernel, Syscall(signed_word(window[7])), window)
 
 
+def sys_call_fastpath(kernel: Kernel, window: list[int]) -> None:
+    """seL4_Call: the fastpath when it applies, else the general path."""
+    if not fastpath_call(kernel, window):
+        invoke(kernel, Syscall.seL4_SysCall, window)
+
+
+def sys_reply_recv_fastpath(kernel: Kernel, window: list[int]) -> None:
+    """seL4_ReplyRecv: the fastpath when it applies, else the general path."""
+    if not fastpath_reply_recv(kernel, window):
+        invoke(kernel, Syscall.seL4_SysReplyRecv, window)
+
+
+_FASTPATH_HANDLERS: dict[int, Handler] = {
+    Syscall.seL4_SysCall: sys_call_fastpath,
+    Syscall.seL4_SysReplyRecv: sys_reply_recv_fastpath,
+}
+
 _DEBUG_HANDLERS: dict[int, Handler] = {
     Syscall.seL4_SysDebugPutChar: sys_debug_put_char,
     Syscall.seL4_SysDebugHalt: sys_debug_halt,
@@ -132,7 +150,8 @@ class SyscallTable:
     @classmethod
     def for_config(cls, config: KernelConfig) -> SyscallTable:
         # Only the non-MCS table exists; KernelConfig.validate refuses MCS images.
-        return cls({**_API_HANDLERS, **_DEBUG_HANDLERS})
+        fast = _FASTPATH_HANDLERS if config.fastpath else {}
+        return cls({**_API_HANDLERS, **fast, **_DEBUG_HANDLERS})
 
     def dispatch(self, kernel: Kernel, window: list[int]) -> None:
         number = signed_word(window[7])

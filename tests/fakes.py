@@ -24,6 +24,8 @@ class FakeMachine:
         self.root = 0
         self.asid = 0
         self.tlb_flushes = 0
+        self.changed_asids: list[int] = []
+        """Every ASID passed to ``mappings_changed``, in order."""
 
     def _offset(self, paddr: int, size: int) -> int:
         offset = paddr - self.ram_base
@@ -57,6 +59,12 @@ class FakeMachine:
 
     def page_tables_changed(self) -> None:
         self.tlb_flushes += 1
+
+    def mappings_changed(self, asid: int) -> None:
+        # Like the emulator: only the installed address space's translations are cached.
+        self.changed_asids.append(asid)
+        if asid == self.asid:
+            self.tlb_flushes += 1
 
     # --- helpers for tests ---------------------------------------------------------------
 

@@ -5,8 +5,8 @@ they differ in the entry bits. A :class:`PagingFormat` captures those difference
 plus a few small encoders, so mapping and walking are written once (``kernel.vspace``).
 
 Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
-AArch64: a 39-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is
-the lowest virtual-address bit indexed by a level-i table.
+AArch64: a 39-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest
+virtual-address bit indexed by a level-i table.
 """
 
 from __future__ import annotations
@@ -82,6 +82,15 @@ class PagingFormat:
         """Whether a valid leaf ``entry`` lets user code perform ``access``."""
         raise NotImplementedError
 
+    def leaf_rights(self, entry: int) -> VMRights:
+        """The VM rights a valid leaf ``entry`` grants (seL4's vmRightsFromPTE)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def is_valid(entry: int) -> bool:
+        """The entry's valid bit (bit 0 in both formats): seL4's pte_ptr_get_valid."""
+        return bool(entry & 1)
+
 
 class _Sv39(PagingFormat):
     """RISC-V Sv39 PTE: V R W X U G A D in bits 0-7, PPN from bit 10."""
@@ -94,16 +103,17 @@ class _Sv39(PagingFormat):
     def leaf_entry(
         self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
     ) -> int:
-        bits = self.V | self.A | self.D
-        if rights is not VMRights.KERNEL_ONLY:
-            bits |= self.U | self.R
-            if rights is VMRights.READ_WRITE:
-                bits |= self.W
-            if executable:
-                bits |= self.X
-        else:
-            # A kernel-only mapping must still be a leaf: R set, U clear.
-            bits |= self.R
+        """seL4's makeUserPTE: U, A and D set; R unless kernel-only, W if read-write, X
+        if executable. With none of R, W, X the entry is invalid (0): a kernel-only,
+        non-executable mapping is no mapping at all. (A kernel-only executable one is
+        an execute-only user page, as on seL4.)"""
+        read = rights is not VMRights.KERNEL_ONLY
+        write = rights is VMRights.READ_WRITE
+        if not (read or write or executable):
+            return 0
+        bits = self.V | self.A | self.D | self.U
+        bits |= (self.R if read else 0) | (self.W if write else 0)
+        bits |= self.X if executable else 0
         return ((paddr >> 12) << 10) | bits
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
@@ -120,14 +130,20 @@ class _Sv39(PagingFormat):
         need = {Access.READ: self.R, Access.WRITE: self.W, Access.EXECUTE: self.X}[access]
         return bool(entry & need)
 
+    def leaf_rights(self, entry: int) -> VMRights:
+        if entry & self.W:
+            return VMRights.READ_WRITE
+        return VMRights.READ_ONLY if entry & self.R else VMRights.KERNEL_ONLY
+
 
 class _AArch64(PagingFormat):
     """AArch64 stage-1 descriptors, 4 KiB granule.
 
-    Table: bits[1:0] = 0b11. Page (level 3): 0b11; block (levels 1-2): 0b01. Leaf
-    attributes: AttrIndx[4:2] (MAIR index 0 normal write-back, 1 device), AP[7:6]
-    (0b01 EL0+EL1 read-write, 0b11 read-only, 0b00 EL1 only), SH[9:8] = 0b11, AF bit 10,
-    nG bit 11 (per-ASID), PXN bit 53, UXN bit 54.
+    Table: bits[1:0] = 0b11. Page (last level): 0b11; block (other levels): 0b01. Leaf
+    attributes (seL4's makeUserPagePTE, non-SMP): AttrIndx[4:2] (MAIR index 0 normal
+    write-back, 1 device nGnRnE), AP[7:6] (0b01 EL0+EL1 read-write, 0b11 read-only,
+    0b00 EL1 only), SH[9:8] = 0b11 for normal memory, 0 for device, AF bit 10, nG bit 11
+    (per-ASID), UXN bit 54 from the ExecuteNever attribute.
     """
 
     ADDR_MASK = ((1 << 48) - 1) & ~0xFFF
@@ -148,9 +164,9 @@ class _AArch64(PagingFormat):
         ap = {VMRights.KERNEL_ONLY: 0b00, VMRights.READ_WRITE: 0b01, VMRights.READ_ONLY: 0b11}[
             rights
         ]
-        bits = kind | attr_index << 2 | ap << 6 | self.SH_INNER | self.AF | self.NG | self.PXN
-        if not executable or rights is VMRights.KERNEL_ONLY:
-            bits |= self.UXN
+        bits = kind | attr_index << 2 | ap << 6 | self.AF | self.NG
+        bits |= self.SH_INNER if cacheable else 0
+        bits |= 0 if executable else self.UXN
         return (paddr & self.ADDR_MASK) | bits
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
@@ -164,19 +180,24 @@ class _AArch64(PagingFormat):
         return (PteKind.LEAF, paddr) if level in self.leaf_levels else (PteKind.INVALID, 0)
 
     def allows(self, entry: int, access: Access) -> bool:
+        # EL0 instruction fetch is governed by UXN alone; data access by AP.
+        if access is Access.EXECUTE:
+            return not entry & self.UXN
         ap = (entry >> 6) & 0b11
         if ap in (0b00, 0b10):
             return False
-        if access is Access.WRITE:
-            return ap == 0b01
-        if access is Access.EXECUTE:
-            return not entry & self.UXN
-        return True
+        return ap == 0b01 if access is Access.WRITE else True
+
+    def leaf_rights(self, entry: int) -> VMRights:
+        ap = (entry >> 6) & 0b11
+        return {0b01: VMRights.READ_WRITE, 0b11: VMRights.READ_ONLY}.get(
+            ap, VMRights.KERNEL_ONLY)
 
 
 RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
 # AArch64 runs with a 39-bit user address space (T0SZ = 25): three levels, the VSpace
 # root indexing VA bits 38:30. seL4's non-hypervisor AArch64 uses 48 bits and four
-# levels, but Unicorn 2.1.4 does not complete 4-level stage-1 walks (measured: every
-# fetch through a correct L0 table is a prefetch abort; the same tables minus L0 work).
+# levels. (Unicorn 2.1.4 walks four levels too once SCR_EL3.RW and HCR_EL2.RW are set,
+# as emulator.cpu does now; moving to four levels changes the boot layout and is left
+# for a later change.)
 AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-39bit", (30, 21, 12), frozenset({0, 1, 2}))

@@ -28,7 +28,14 @@ from ..errors import (
 )
 from ..invocation_args import extra_cap_slots, message_args
 from ..message import MessageInfo
-from .asid_pool import ASID_LOW_BITS, ASID_POOL_BITS, NUM_ASID_POOLS, ASIDPool, asid_table
+from .asid_pool import (
+    ASID_LOW_BITS,
+    ASID_POOL_BITS,
+    NUM_ASID_POOLS,
+    ASIDPool,
+    asid_table,
+    register_pool,
+)
 from .retype import purge_region, zero_phys
 from .slot import Slot
 
@@ -115,6 +122,6 @@ def perform_make_pool(kernel: Kernel, inv: MakePoolInvocation) -> list[int]:
         untyped, free_index=1 << (untyped.size_bits - MIN_UNTYPED_BITS)
     )
     zero_phys(kernel.machine, paddr, 1 << ASID_POOL_BITS)
-    kernel.objects[paddr] = ASIDPool(paddr, inv.asid_base)
+    register_pool(kernel, ASIDPool(paddr, inv.asid_base))
     insert_child(inv.untyped_slot, inv.dest_slot, ASIDPoolCap(paddr, inv.asid_base), False)
     return []

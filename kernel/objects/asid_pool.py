@@ -2,9 +2,15 @@
 
 The ASID space has 2^16 values: 128 pools (the high 7 bits) of 512 ASIDs (the low 9
 bits); ASID 0 is never assigned (abi/vspace.md, "ASIDs"). Boot creates pool 0; more come
-from ASIDControl MakePool. The kernel's ASID table (seL4's riscvKSASIDTable /
-armKSASIDTable) is the set of live ``ASIDPool`` objects in ``kernel.objects``, indexed by
-``asid_base >> 9``: :func:`asid_table`.
+from ASIDControl MakePool (:func:`register_pool`). The kernel's ASID table (seL4's
+riscvKSASIDTable / armKSASIDTable) is ``kernel.asid_table``, the live pools by
+``asid_base >> 9`` (:func:`asid_table`); :func:`find_vspace_for_asid` resolves an ASID.
+
+Deletion (seL4's deleteASID / deleteASIDPool): a VSpace root whose last cap goes gives
+its ASID back (:func:`delete_asid`); a pool whose last cap goes leaves the table, and
+every VSpace assigned from it stops resolving. Caps keep naming such ASIDs; threads
+whose VSpace no longer resolves run with no address space (``kernel.threads``'
+``vspace_root_of``), and the current thread's address space is re-installed at once.
 
 Assign (seL4_RISCV_ASIDPool_Assign / seL4_ARM_ASIDPool_Assign) gives an unassigned
 VSpace root the pool's first free ASID: on RISC-V the root is a page-table cap, which
@@ -46,8 +52,11 @@ __all__ = [
     "NUM_ASID_POOLS",
     "asid_table",
     "decode_asid_pool_invocation",
-    "forget_asid",
+    "delete_asid",
+    "find_vspace_for_asid",
     "perform_assign",
+    "register_pool",
+    "set_vm_root",
 ]
 
 ASID_POOL_BITS = 12
@@ -70,11 +79,22 @@ class ASIDPool:
 
 def asid_table(kernel: Kernel) -> dict[int, ASIDPool]:
     """The live ASID pools by pool index (``asid_base >> 9``, 0..127)."""
-    return {
-        obj.asid_base >> ASID_LOW_BITS: obj
-        for obj in kernel.objects.values()
-        if isinstance(obj, ASIDPool)
-    }
+    return kernel.asid_table
+
+
+def register_pool(kernel: Kernel, pool: ASIDPool) -> None:
+    """Make ``pool`` a kernel object and enter it in the ASID table."""
+    kernel.objects[pool.paddr] = pool
+    kernel.asid_table[pool.asid_base >> ASID_LOW_BITS] = pool
+
+
+def find_vspace_for_asid(kernel: Kernel, asid: int) -> int | None:
+    """seL4's findVSpaceForASID: the root assigned to ``asid``, or None (the caller's
+    error is then FailedLookup with an InvalidRoot lookup failure)."""
+    pool = kernel.asid_table.get((asid >> ASID_LOW_BITS) & (NUM_ASID_POOLS - 1))
+    if pool is None or asid >> 16:
+        return None
+    return pool.roots.get(asid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +136,7 @@ def decode_asid_pool_invocation(
     root_type = PageTableCap if kernel.arch is Arch.RISCV64 else VSpaceCap
     if not isinstance(root, root_type) or root.is_mapped:
         raise InvalidCapability(1)
-    pool = asid_table(kernel).get(cap.asid_base >> ASID_LOW_BITS)
+    pool = kernel.asid_table.get(cap.asid_base >> ASID_LOW_BITS)
     if pool is None:
         raise FailedLookup(False, InvalidRoot())
     if pool.paddr != cap.paddr:
@@ -146,24 +166,42 @@ def perform_assign(kernel: Kernel, inv: AssignInvocation) -> list[int]:
     return []
 
 
-def forget_asid(kernel: Kernel, asid: int, root_paddr: int) -> None:
+def set_vm_root(kernel: Kernel) -> None:
+    """seL4's setVMRoot for the current thread, after an ASID or pool went away: the
+    machine gets whatever the thread's VSpace now resolves to (possibly nothing)."""
+    from ..threads import vspace_root_of
+
+    if kernel.current is not None:
+        kernel.machine.set_address_space(*vspace_root_of(kernel, kernel.current))
+
+
+def delete_asid(kernel: Kernel, asid: int, root_paddr: int) -> None:
     """seL4's deleteASID: drop ``asid``'s pool entry if it still names ``root_paddr``.
 
-    For the finaliser of VSpace roots (the VSpace issue): a deleted root gives its ASID
-    back to its pool.
+    A deleted VSpace root gives its ASID back to its pool; the machine forgets what it
+    cached for that ASID and the current thread's address space is re-installed.
     """
-    pool = asid_table(kernel).get(asid >> ASID_LOW_BITS)
+    pool = kernel.asid_table.get(asid >> ASID_LOW_BITS)
     if pool is not None and pool.roots.get(asid) == root_paddr:
         del pool.roots[asid]
+        kernel.machine.mappings_changed(asid)
+        set_vm_root(kernel)
 
 
 def _finalise_asid_pool(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
     """seL4's deleteASIDPool: when the last cap to a pool goes, the pool leaves the ASID
     table (its index is free for MakePool again). The VSpace caps assigned from it keep
-    their ASID, which no longer resolves."""
+    their ASID, which no longer resolves: threads using them run with no address space."""
     assert isinstance(cap, ASIDPoolCap)
-    if final and isinstance(kernel.objects.get(cap.paddr), ASIDPool):
+    pool = kernel.objects.get(cap.paddr)
+    if final and isinstance(pool, ASIDPool):
         del kernel.objects[cap.paddr]
+        index = pool.asid_base >> ASID_LOW_BITS
+        if kernel.asid_table.get(index) is pool:
+            del kernel.asid_table[index]
+            for asid in pool.roots:
+                kernel.machine.mappings_changed(asid)
+            set_vm_root(kernel)
     return []
 
 

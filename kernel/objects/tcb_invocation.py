@@ -26,8 +26,11 @@ message length the kernel sees, cut to 4 without an IPC buffer):
   authority's MCP -> RangeError(0, mcp). SetSchedParams: length >= 2; MCP (MR0) then
   priority (MR1) checked.
 - SetTLSBase: length >= 1. SetFlags: length >= 2; replies with the new flags word.
-- BindNotification / UnbindNotification: not decoded here yet (the notification slice
-  of IPC): the run stops with ``kernel.unsupported``.
+- BindNotification: the notification cap (extra cap 0) is required (TruncatedMessage);
+  a TCB already bound, a cap that is not a notification with Receive, or a
+  notification with waiters or a bound thread: IllegalOperation.
+  UnbindNotification: IllegalOperation if nothing is bound. The effects are
+  :mod:`kernel.notifications`' bind/unbind.
 - Any other label: IllegalOperation.
 
 Deriving may itself refuse (derive_cap: an untyped with children -> RevokeFirst, an
@@ -52,7 +55,7 @@ from typing import TYPE_CHECKING
 from ..abi.arch import Arch
 from ..abi.constants import IPC_BUFFER_SIZE_BITS
 from ..abi.labels import label_table
-from ..caps import Cap, CNodeCap, FrameCap, PageTableCap, ThreadCap, VSpaceCap
+from ..caps import Cap, CNodeCap, FrameCap, NotificationCap, PageTableCap, ThreadCap, VSpaceCap
 from ..errors import (
     AlignmentError,
     IllegalOperation,
@@ -60,6 +63,7 @@ from ..errors import (
     RangeError,
     TruncatedMessage,
 )
+from .notification import Notification
 from .slot import Slot
 from .tcb import CTABLE, IPC_BUFFER_FRAME, TCB, VTABLE
 
@@ -197,11 +201,26 @@ def decode_tcb_invocation(
     n_regs = len(kernel.abi.user_context)
     act: Callable[[], list[int] | None]
 
-    if name in ("BindNotification", "UnbindNotification") or (
-        kernel.config.mcs and name in ("Configure", "SetSpace", "SetSchedParams")
-    ):
+    if kernel.config.mcs and name in ("Configure", "SetSpace", "SetSchedParams"):
         return partial(_unsupported, kernel, info.label)
-    if name == "ReadRegisters":
+    if name == "BindNotification":
+        if not extra:
+            raise TruncatedMessage()
+        if target.bound_notification is not None:
+            raise IllegalOperation()
+        ntfn_cap = extra[0].cap
+        if not isinstance(ntfn_cap, NotificationCap) or not ntfn_cap.rights.read:
+            raise IllegalOperation()
+        ntfn = kernel.objects[ntfn_cap.paddr]
+        assert isinstance(ntfn, Notification)
+        if ntfn.queue or ntfn.bound_tcb is not None:
+            raise IllegalOperation()
+        act = partial(_bind, kernel, target, ntfn)
+    elif name == "UnbindNotification":
+        if target.bound_notification is None:
+            raise IllegalOperation()
+        act = partial(_unbind, kernel, target)
+    elif name == "ReadRegisters":
         if len(args) < 2:
             raise TruncatedMessage()
         count = args[1]
@@ -288,10 +307,21 @@ def _perform_and_reply(kernel: Kernel, caller: TCB,
     return [] if words is None else words
 
 
+def _bind(kernel: Kernel, target: TCB, ntfn: Notification) -> None:
+    from ..notifications import bind_notification
+
+    bind_notification(kernel, target, ntfn)
+
+
+def _unbind(kernel: Kernel, target: TCB) -> None:
+    from ..notifications import unbind_notification
+
+    unbind_notification(kernel, target)
+
+
 def _unsupported(kernel: Kernel, label: int) -> None:
-    """Bind/UnbindNotification (the notification slice of IPC) and the MCS variants
-    of Configure/SetSpace/SetSchedParams are not built: the run stops, naming them as
-    ``kernel.invocation`` names undecoded objects."""
+    """The MCS variants of Configure/SetSpace/SetSchedParams are not built: the run
+    stops, naming them as ``kernel.invocation`` names undecoded objects."""
     kernel.unsupported(f"invocations of thread_cap (label {label})")
 
 

@@ -44,9 +44,10 @@ class System:
     Unless ``invariants`` is false, every kernel entry ends with the invariant checks.
     """
 
-    def __init__(self, arch: Arch, ram_size: int = 8 << 20, invariants: bool = True) -> None:
+    def __init__(self, arch: Arch, ram_size: int = 8 << 20, invariants: bool = True,
+                 fastpath: bool = True) -> None:
         self.arch = arch
-        cfg = KernelConfig(ram_size=ram_size)
+        cfg = KernelConfig(ram_size=ram_size, fastpath=fastpath)
         self.machine = FakeMachine(arch, cfg.ram_size)
         self.kernel = Kernel(self.machine, cfg, lambda byte: None)
         self.report: BootReport = boot(self.kernel, make_image(arch))

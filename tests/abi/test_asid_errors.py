@@ -15,7 +15,7 @@ from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
 from kernel.caps import ASIDPoolCap, PageTableCap, UntypedCap, VSpaceCap
 from kernel.cdt import insert_root
-from kernel.objects.asid_pool import ASIDPool, asid_table
+from kernel.objects.asid_pool import ASIDPool, asid_table, register_pool
 from tests.abi.support import CNODE, Reply, System
 
 TCB_CAP = int(InitialCap.seL4_CapInitThreadTCB)
@@ -80,7 +80,7 @@ def _pool_label(s: System) -> int:
 
 def _fill_all_pools(s: System) -> None:
     for i in range(1, 128):
-        s.kernel.objects[0x1000 * i + 7] = ASIDPool(0x1000 * i + 7, i << 9)
+        register_pool(s.kernel, ASIDPool(0x1000 * i + 7, i << 9))
 
 
 def _mp_wrong_label(s: System) -> Callable[[], Reply]:

@@ -17,7 +17,8 @@ import pytest
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
 from kernel.caps import UntypedCap
-from kernel.objects.tcb import TCB
+from kernel.objects.notification import Notification, NotificationState
+from kernel.objects.tcb import TCB, ThreadState
 from tests.abi.cnode_fixtures import snapshot
 from tests.abi.support import System
 
@@ -60,6 +61,34 @@ class World:
             assert reply.label == 0, reply
         self.free = s.free_slots(1)
         self.n_regs = len(s.kernel.abi.user_context)
+        self._notifications()
+
+    def _notifications(self) -> None:
+        """``ntfn`` (free), ``ntfn_ro`` (a copy without Receive), ``ntfn_bound`` (bound
+        to t2) and ``ntfn_busy`` (a third thread waits on it)."""
+        from kernel.caps import NotificationCap, Rights
+        from kernel.cdt import insert
+        from kernel.notifications import bind_notification
+
+        s = self.sys
+        self.ntfn = self.make("seL4_NotificationObject")
+        self.ntfn_ro = s.free_slots(1)
+        cap = s.cap(self.ntfn)
+        assert isinstance(cap, NotificationCap)
+        insert(NotificationCap(cap.paddr, 0, Rights(read=False)), s.slots[self.ntfn],
+               s.slots[self.ntfn_ro])
+        self.ntfn_bound = self.make("seL4_NotificationObject")
+        bind_notification(s.kernel, self.tcb(self.t2), self.notification(self.ntfn_bound))
+        self.ntfn_busy = self.make("seL4_NotificationObject")
+        waiter = self.tcb(self.make("seL4_TCBObject"))
+        busy = self.notification(self.ntfn_busy)
+        busy.state, busy.queue = NotificationState.WAITING, [waiter]
+        waiter.state, waiter.waiting_on = ThreadState.BLOCKED_ON_NOTIFICATION, busy
+
+    def notification(self, slot: int) -> Notification:
+        obj = self.sys.kernel.objects[self.sys.cap(slot).object_paddr]  # type: ignore[index]
+        assert isinstance(obj, Notification)
+        return obj
 
     def make(self, name: str, size_bits: int = 0, ut: int | None = None) -> int:
         slot = self.sys.free_slots(1)
@@ -83,7 +112,10 @@ class World:
                 if obj is k.current:
                     regs = regs[:1]  # the reply rewrites the caller's window
                 rows.append((obj.paddr, obj.state, regs, obj.priority, obj.mcp,
-                             obj.ipc_buffer, obj.fault_ep, obj.flags))
+                             obj.ipc_buffer, obj.fault_ep, obj.flags, obj.bound_notification,
+                             obj.waiting_on))
+            if isinstance(obj, Notification):
+                rows.append((obj.paddr, obj.state, obj.word, list(obj.queue), obj.bound_tcb))
         rows.append([list(q) for q in k.scheduler.queues])
         rows.append(k.current)
         return rows
@@ -220,6 +252,20 @@ CASES = [
     Case("TCB0040", "SetTLSBase with an empty message", c("t", "TCBSetTLSBase", none), TM),
     Case("TCB0041", "SetFlags with one word", c("t", "TCBSetFlags", lambda w: [0]), TM),
     Case("TCB0042", "A CNode label on a TCB cap", c("t", "CNodeCopy", lambda w: [0, 0]), IL),
+    Case("TCB0043", "BindNotification without the notification cap",
+         c("t", "TCBBindNotification", none), TM),
+    Case("TCB0044", "BindNotification of a TCB already bound",
+         c("t2", "TCBBindNotification", none, lambda w: [w.ntfn]), IL),
+    Case("TCB0045", "BindNotification of an endpoint cap",
+         c("t", "TCBBindNotification", none, lambda w: [w.ep]), IL),
+    Case("TCB0046", "BindNotification through a cap without Receive",
+         c("t", "TCBBindNotification", none, lambda w: [w.ntfn_ro]), IL),
+    Case("TCB0047", "BindNotification of a notification bound to another thread",
+         c("t", "TCBBindNotification", none, lambda w: [w.ntfn_bound]), IL),
+    Case("TCB0048", "BindNotification of a notification a thread waits on",
+         c("t", "TCBBindNotification", none, lambda w: [w.ntfn_busy]), IL),
+    Case("TCB0049", "UnbindNotification of a TCB with nothing bound",
+         c("t", "TCBUnbindNotification", none), IL),
 ]
 
 

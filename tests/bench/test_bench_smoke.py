@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bench.guest import BenchError, PhaseClock, patch_params, run_guest
-from bench.run import NOT_MEASURED, kernel_variants, main
+from bench.run import NOT_MEASURED, _table, kernel_variants, main
 
 ARCHES = ("riscv64", "aarch64")
 FLOORS = {"trap_empty_hook", "trap_read8_write1", "switch_same_space", "switch_other_space"}
@@ -59,6 +59,9 @@ def test_every_kernel_figure_has_its_ratio_to_a_floor_of_the_same_run(
                 fig = figs[f"{arch}.{name}{suffix}"]
                 assert fig["floor"] == "switch_same_space / 2"
                 _check_figure(fig, floors["switch_same_space"] / 2)
+            fig = figs[f"{arch}.ipc_roundtrip_cross_space{suffix}"]
+            assert fig["floor"] == "switch_other_space / 2"
+            _check_figure(fig, floors["switch_other_space"] / 2)
         _check_figure(figs[f"{arch}.untyped_retype"], floors["trap_read8_write1"])
         _check_figure(figs[f"{arch}.cnode_copy_delete"], floors["trap_read8_write1"] / 2)
         for name in ("null_syscall", "ipc_roundtrip"):
@@ -78,6 +81,8 @@ def test_unmeasured_figures_say_what_they_need(results: dict[str, Any]) -> None:
         for key, why in NOT_MEASURED.items():
             assert results["figures"][f"{arch}.{key}"] == {"not_measured": why}
             assert why.startswith("needs ")
+    table = _table({"figures": {"x.later": {"not_measured": "needs a kernel part"}}})
+    assert "x.later" in table and "not measured: needs a kernel part" in table
 
 
 def test_guest_suite_wall_time_ran_the_suite(results: dict[str, Any]) -> None:
@@ -95,10 +100,10 @@ def bench_elves(guest_elves: dict[str, dict[str, Path]]) -> dict[str, dict[str, 
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_ipc_phases_cost_the_kernel_entries_they_claim(bench_elves, arch: str) -> None:
-    run = run_guest(bench_elves[arch]["ipc"], [50, 40, 30, 4, 20, 60])
+    run = run_guest(bench_elves[arch]["ipc"], [50, 40, 30, 4, 20, 60, 70])
     phases = run.phases
-    assert {p: phases[p].count for p in ("rt", "rt_cap", "null", "signal")} == {
-        "rt": 50, "rt_cap": 40, "null": 30, "signal": 60}
+    assert {p: phases[p].count for p in ("rt", "rt_cap", "null", "signal", "rt_other")} == {
+        "rt": 50, "rt_cap": 40, "null": 30, "signal": 60, "rt_other": 70}
     # Call + ReplyRecv per round trip; + the server's CNode_Delete with a cap; one Yield;
     # Signal + the woken waiter's next Wait.
     # The begin mark's newline and the end mark's '@' bound each phase, so the only extra
@@ -107,6 +112,7 @@ def test_ipc_phases_cost_the_kernel_entries_they_claim(bench_elves, arch: str) -
     assert phases["rt_cap"].entries == 3 * 40 + 1
     assert phases["null"].entries == 30 + 1
     assert phases["signal"].entries == 2 * 60 + 1
+    assert phases["rt_other"].entries == 2 * 70 + 1
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -1,4 +1,5 @@
-"""The notification guest programs (userland/tests/ntfnops.c), on both architectures.
+"""The notification guest programs (userland/tests/ntfnops.c, notify.c), on both
+architectures.
 
 Same contract as ``test_caps_guests``: one ``<ID> PASS|FAIL <title>`` line per check,
 then the verdict; every listed ID must report PASS and the run must halt with status 0.
@@ -14,6 +15,7 @@ from tests.conftest import ARCHES
 
 EXPECTED: dict[str, list[str]] = {
     "ntfnops": [f"NTFNOP{i:04d}" for i in range(1, 9)],
+    "notify": [f"NOTIFY{i:04d}" for i in range(1, 6)],
 }
 LINE = re.compile(r"^([A-Z]+\d{4}) (PASS|FAIL) (.*)$", re.M)
 VERDICT = re.compile(r"^verdict: (\d+) passed, (\d+) failed$", re.M)

@@ -34,8 +34,8 @@ RECV = IPC_BUFFER.offset("receiveCNode")
 class World:
     """A booted root task plus helpers to make endpoints and threads."""
 
-    def __init__(self, arch: Arch) -> None:
-        self.sys = System(arch)
+    def __init__(self, arch: Arch, fastpath: bool = True) -> None:
+        self.sys = System(arch, fastpath=fastpath)
         self.kernel = self.sys.kernel
         self.machine = self.sys.machine
         self.root = self.kernel.current

@@ -1,7 +1,8 @@
 """Property: random multi-threaded IPC never crashes the kernel or breaks an invariant.
 
 Hypothesis builds a root task plus up to three more threads at random priorities, a few
-endpoints with badged and rights-reduced copies, then drives whatever thread is current
+endpoints with badged and rights-reduced copies, a notification (bound to one thread)
+with its copies, then drives whatever thread is current
 through a random sequence of kernel entries: every IPC syscall (Send, NBSend, Call, Recv,
 NBRecv, Reply, ReplyRecv), Yield, unknown syscall numbers and timer ticks, with random
 cptrs (good caps, wrong types, empty slots, garbage words), message infos, message
@@ -16,13 +17,18 @@ the current thread is runnable and no runnable thread has a higher priority.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall
-from kernel.caps import Rights
+from kernel.caps import NotificationCap, Rights
+from kernel.cdt import insert
 from kernel.message import MessageInfo
+from kernel.notifications import bind_notification
+from kernel.objects.notification import Notification
 from kernel.objects.tcb import TCB
 from tests.unit.test_ipc import CAPS, RECV, World
 
@@ -71,8 +77,8 @@ class Scenario:
     """The world a sequence runs in: threads, endpoints and the caps naming them."""
 
     def __init__(self, arch: Arch, priorities: list[int], grants: list[bool],
-                 fault_handlers: list[int]) -> None:
-        self.world = World(arch)
+                 fault_handlers: list[int], fastpath: bool = True) -> None:
+        self.world = World(arch, fastpath)
         w = self.world
         self.caps: list[int] = []
         for grant in grants:
@@ -86,17 +92,39 @@ class Scenario:
             ]
         self.free = w.sys.free_slots(4)  # empty slots to receive caps into
         self.threads: list[TCB] = [w.root, *(w.thread(p) for p in priorities)]
+        self._notification(bind=self.threads[1])
         # Faults (bad cptrs, unknown syscalls) go to an endpoint some thread may receive
         # on, so fault delivery and fault replies are exercised too; index 0: no handler.
         for tcb, handler in zip(self.threads, fault_handlers):
             tcb.fault_ep = self.caps[handler % len(self.caps)] if handler else 0
 
+    def _notification(self, bind: TCB) -> None:
+        """A notification among the caps (badged, send-only and receive-only copies),
+        bound to ``bind``, so that signals meet waits, polls and receive-on-either."""
+        w = self.world
+        slot = w.make(w.sys.otype("seL4_NotificationObject"))
+        cap = w.sys.cap(slot)
+        assert isinstance(cap, NotificationCap)
+        self.caps.append(slot)
+        for badge, rights in ((0x1, Rights()), (0x6, Rights(read=False)),
+                              (0, Rights(write=False))):
+            dest = w.sys.free_slots(1)
+            insert(NotificationCap(cap.paddr, badge, rights), w.sys.slots[slot],
+                   w.sys.slots[dest])
+            self.caps.append(dest)
+        ntfn = w.kernel.objects[cap.paddr]
+        assert isinstance(ntfn, Notification)
+        bind_notification(w.kernel, bind, ntfn)
+
     def good_cptrs(self) -> list[int]:
         return [*self.caps, self.free, self.free + 1]
 
-    def run(self, steps: list[tuple[object, ...]]) -> None:
+    def run(self, steps: list[tuple[object, ...]],
+            after_each: Callable[[], None] | None = None) -> None:
         kernel = self.world.kernel
         for step in steps:
+            if after_each is not None:
+                after_each()
             if kernel.stop is not None:
                 # Every thread blocked, or stopped on a fault nobody handles; or a
                 # random cptr named an object whose methods capsule lacks so far.

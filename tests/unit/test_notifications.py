@@ -282,8 +282,9 @@ def test_deleting_the_last_cap_restarts_every_waiter_in_order(world: NtfnWorld) 
     assert ntfn.state is NotificationState.IDLE and not ntfn.queue
     assert (b.state, c.state) == (ThreadState.RESTART, ThreadState.RESTART)
     assert (b.registers[0], c.registers[0]) == (0x9000, 0xA000)
-    # Both are ready, in queue order; the higher-priority b runs at once.
-    assert world.kernel.current is b and list(world.kernel.scheduler.queues[100]) == [c]
+    # Both are ready; each went to the head of its queue (seL4's SCHED_ENQUEUE), so
+    # the last one restarted, c, runs first.
+    assert world.kernel.current is c and list(world.kernel.scheduler.queues[100]) == [b]
 
 
 def test_deleting_a_copy_changes_nothing(world: NtfnWorld) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import CapTag, Error, InitialCap, Syscall
+from kernel.abi.labels import label_table
 from kernel.boot import boot
 from kernel.config import KernelConfig
 from kernel.kernel import Kernel
@@ -135,11 +136,13 @@ def test_debug_cap_identify_vspace_tag_per_arch(system) -> None:
 
 def test_invoking_an_object_without_a_decoder_yet_stops_with_a_clear_message(system) -> None:
     kernel, machine, _ = system
-    # TCBUnbindNotification (label 14): the notification slice of IPC is not built.
-    syscall(kernel, machine, Syscall.seL4_SysCall, InitialCap.seL4_CapInitThreadTCB,
-            MessageInfo(14, 0, 0, 0).to_word())
+    # IRQIssueIRQHandler on the IRQ control cap: interrupts are not built.
+    label = label_table(kernel.arch, False)["IRQIssueIRQHandler"]
+    syscall(kernel, machine, Syscall.seL4_SysCall, InitialCap.seL4_CapIRQControl,
+            MessageInfo(label, 0, 0, 0).to_word())
     assert kernel.stop is not None and (kernel.stop.kind, kernel.stop.status) == ("kernel-halt", 5)
-    assert kernel.stop.message == "not implemented in capsule yet: invocations of thread_cap (label 14)"
+    assert kernel.stop.message == (
+        f"not implemented in capsule yet: invocations of irq_control_cap (label {label})")
 
 
 def test_a_label_foreign_to_an_undecoded_object_is_illegal_operation(system) -> None:

@@ -1,33 +1,29 @@
 /*
- * NOT BUILT YET: userland/build.py compiles userland/tests/*.c only, and this program
- * needs TCB invocations (seL4_TCB_Configure, SetPriority, WriteRegisters, SetTLSBase,
- * Resume, BindNotification) that libsel4 does not have yet. Move it to userland/tests/
- * and list its IDs in tests/guest/test_notification_guests.py once they exist. It has
- * never been compiled: expect small fixes then.
- *
  * A notification shared by two threads: the root task and a waiter thread it creates in
  * its own CSpace and VSpace, at the root's priority (255): the waiter runs when the root
  * yields or waits, and a thread woken by a signal runs only when the other blocks or
  * yields (a wake-up at equal priority does not preempt).
  *
- * The waiter shares the root's IPC buffer frame and TLS block: it only waits and
- * signals, which use registers (libsel4's receive stubs also store MR0-3 in the IPC
- * buffer, which the root does not read across those calls).
+ * The waiter is made with the runtime's thread_create (its own stack, IPC buffer and
+ * TLS).
  *
  * Protocol: the waiter waits on `ntfn` (or, bound to it, receives on `ep`), stores the
  * badge it got in `seen`, counts `wakes` and signals `ack`; the root waits on `ack`.
  */
 #include "checks.h"
+#include <thread.h>
 
 static seL4_CPtr pool;
 static seL4_CPtr ntfn, ack, ep, waiter_tcb, ack_signal;
 static volatile seL4_Word seen, wakes;
 static volatile int receive_on_endpoint;
 
-static char waiter_stack[4096] __attribute__((aligned(16)));
+static struct thread_storage waiter_storage;
+static struct thread waiter_thread;
 
-static void waiter(void)
+static void waiter(void *unused)
 {
+    (void)unused;
     for (;;) {
         seL4_Word badge = 0;
         if (receive_on_endpoint) {
@@ -43,18 +39,9 @@ static void waiter(void)
 
 static int start_waiter(void)
 {
-    seL4_CPtr tcb;
-    EXPECT_OK(make_objects(pool, seL4_TCBObject, 0, 1, &tcb));
-    seL4_BootInfo *bi = seL4_GetBootInfo();
-    EXPECT_OK(seL4_TCB_Configure(tcb, 0, ROOT, 0, seL4_CapInitThreadVSpace, 0,
-                                 (seL4_Word)bi->ipcBuffer, seL4_CapInitThreadIPCBuffer));
-    EXPECT_OK(seL4_TCB_SetPriority(tcb, seL4_CapInitThreadTCB, 255));
-    EXPECT_OK(seL4_TCB_SetTLSBase(tcb, (seL4_Word)__builtin_thread_pointer()));
-    seL4_UserContext regs = {0};
-    regs.pc = (seL4_Word)waiter;
-    regs.sp = (seL4_Word)(waiter_stack + sizeof(waiter_stack));
-    EXPECT_OK(seL4_TCB_WriteRegisters(tcb, 1, 0, 2, &regs)); /* pc, sp; resume */
-    waiter_tcb = tcb;
+    EXPECT_OK(thread_create(&waiter_thread, &waiter_storage, pool, "waiter", waiter, 0, 255));
+    EXPECT_OK(thread_start(&waiter_thread));
+    waiter_tcb = waiter_thread.tcb;
     return 0;
 }
 

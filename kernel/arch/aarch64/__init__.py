@@ -1,0 +1,1 @@
+"""AArch64 object rules: frames, page tables and VSpace roots (``vspace``)."""

@@ -1,0 +1,158 @@
+"""The IPC fastpath: Call and ReplyRecv in their common case, as seL4's fastpath.c.
+
+The common case of a client/server exchange is a Call to a server already waiting in
+Recv, and the server's ReplyRecv to a client waiting for the reply; both carry a few
+words in registers and no capabilities. For exactly those, this module does in one
+straight line what the general path (:mod:`kernel.invocation`, :mod:`kernel.ipc`,
+:mod:`kernel.ipc_transfer`, the scheduler at kernel exit) does through many layers:
+move the message registers, link or consume the reply cap, block one thread, and
+switch straight to the other.
+
+Contract: :func:`fastpath_call` and :func:`fastpath_reply_recv` either do nothing and
+return False (the caller then takes the general path), or leave *exactly* the state the
+general path would have left (same registers, thread states, endpoint queue, CDT links,
+scheduler queues and current thread) and return True. ``tests/unit/test_fastpath.py``
+and the guest trace comparison check this. The conditions are seL4's:
+
+Call: no extra caps and at most ``seL4_FastMessageRegisters`` words; the cap is an
+endpoint cap with Send and (Grant or GrantReply) rights; a receiver is waiting; its
+priority is at least the caller's (so the scheduler would switch to it directly).
+
+ReplyRecv: no extra caps and at most ``seL4_FastMessageRegisters`` words; the receive
+cap is an endpoint cap with Receive rights and no sender is queued on it; the replier
+has no bound notification; its caller slot holds a reply cap to a thread waiting for a
+reply with no fault; that thread's priority is at least the replier's.
+
+Selected by ``KernelConfig.fastpath`` (seL4's CONFIG_FASTPATH); off, every Call and
+ReplyRecv takes the general path, which is how the equivalence is tested.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .abi.constants import FAST_MESSAGE_REGISTERS, MESSAGE_INFO
+from .caps import EndpointCap, ReplyCap
+from .cdt import delete, insert, insert_root
+from .cspace import lookup_slot
+from .objects.endpoint import Endpoint, EndpointState
+from .objects.slot import Slot
+from .objects.tcb import CALLER, REPLY, TCB, Blocking, ThreadState
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["fastpath_call", "fastpath_reply_recv"]
+
+_LENGTH = MESSAGE_INFO["length"]
+_EXTRA = MESSAGE_INFO["extraCaps"]
+_LABEL = MESSAGE_INFO["label"]
+_FAST_SHAPE_MASK = (_EXTRA.mask << _EXTRA.lsb) | (_LENGTH.mask << _LENGTH.lsb)
+"""The fields that decide eligibility: extraCaps must be 0 and length at most 4."""
+_LABEL_BITS = _LABEL.mask << _LABEL.lsb
+
+
+def _fast_shape(info: int) -> int | None:
+    """The message length if ``info`` qualifies (no extra caps, length <= 4), else None."""
+    shape = info & _FAST_SHAPE_MASK
+    if shape > FAST_MESSAGE_REGISTERS:  # extraCaps sits above length: any set bit fails
+        return None
+    return shape
+
+
+def _deliver(kernel: Kernel, window: list[int], length: int, badge: int,
+             receiver: TCB) -> None:
+    """Copy the current thread's message (label, ``length`` register MRs) into the
+    saved registers of ``receiver``, with ``badge``; as doIPCTransfer does for it."""
+    regs = receiver.registers
+    index = kernel.window_index
+    regs[index[0]] = badge
+    regs[index[1]] = (window[1] & _LABEL_BITS) | length
+    for i in range(length):
+        regs[index[2 + i]] = window[2 + i]
+
+
+def _switch_to(kernel: Kernel, current: TCB, target: TCB) -> None:
+    """The blocked current thread's registers are saved; ``target`` runs next."""
+    kernel.save_current()
+    target.state = ThreadState.RUNNING
+    kernel.install(target)
+
+
+def fastpath_call(kernel: Kernel, window: list[int]) -> bool:
+    """seL4_Call to a waiting receiver, or False if the general path must handle it."""
+    current = kernel.current
+    assert current is not None
+    length = _fast_shape(window[1])
+    if length is None:
+        return False
+    slot = lookup_slot(kernel, current, window[0])
+    if not isinstance(slot, Slot):
+        return False
+    cap = slot.cap
+    if not isinstance(cap, EndpointCap):
+        return False
+    rights = cap.rights
+    if not rights.write or not (rights.grant or rights.grant_reply):
+        return False
+    endpoint = kernel.objects[cap.paddr]
+    assert isinstance(endpoint, Endpoint)
+    if endpoint.state is not EndpointState.RECV:
+        return False
+    receiver = endpoint.queue[0]
+    if receiver.priority < current.priority:
+        return False
+    blocking = receiver.blocking
+    assert blocking is not None
+    # Effects, in the general path's order: the receiver leaves the queue and gets the
+    # message; the caller waits for the reply, its reply cap in the receiver's slot.
+    del endpoint.queue[0]
+    if not endpoint.queue:
+        endpoint.state = EndpointState.IDLE
+    receiver.blocking = None
+    _deliver(kernel, window, length, cap.badge, receiver)
+    current.state = ThreadState.BLOCKED_ON_REPLY
+    master = current.slots[REPLY]
+    if master.is_empty:
+        insert_root(master, ReplyCap(current.paddr, can_grant=True, is_master=True))
+    insert(ReplyCap(current.paddr, can_grant=blocking.can_grant), master,
+           receiver.slots[CALLER])
+    _switch_to(kernel, current, receiver)
+    return True
+
+
+def fastpath_reply_recv(kernel: Kernel, window: list[int]) -> bool:
+    """seL4_ReplyRecv answering a waiting caller, or False for the general path."""
+    current = kernel.current
+    assert current is not None
+    length = _fast_shape(window[1])
+    if length is None or current.bound_notification is not None:
+        return False
+    reply_slot = current.slots[CALLER]
+    reply_cap = reply_slot.cap
+    if not isinstance(reply_cap, ReplyCap) or reply_cap.is_master:
+        return False
+    caller = kernel.objects.get(reply_cap.tcb_paddr)
+    if (not isinstance(caller, TCB) or caller.state is not ThreadState.BLOCKED_ON_REPLY
+            or caller.fault is not None or caller.priority < current.priority):
+        return False
+    slot = lookup_slot(kernel, current, window[0])
+    if not isinstance(slot, Slot):
+        return False
+    cap = slot.cap
+    if not isinstance(cap, EndpointCap) or not cap.rights.read:
+        return False
+    endpoint = kernel.objects[cap.paddr]
+    assert isinstance(endpoint, Endpoint)
+    if endpoint.state is EndpointState.SEND:
+        return False
+    # Effects: the reply arrives (badge 0) and consumes the reply cap; the replier
+    # waits on the endpoint; the caller runs.
+    _deliver(kernel, window, length, 0, caller)
+    delete(kernel, reply_slot)
+    endpoint.state = EndpointState.RECV
+    endpoint.queue.append(current)
+    current.blocking = Blocking(endpoint, can_grant=cap.rights.grant)
+    current.state = ThreadState.BLOCKED_ON_RECEIVE
+    _switch_to(kernel, current, caller)
+    return True

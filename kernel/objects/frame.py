@@ -1,0 +1,128 @@
+"""Frames: the object-generic half of Page Map / Unmap / GetAddress.
+
+A frame is ``2^size_bits`` bytes of RAM (4 KiB, 2 MiB or 1 GiB on both architectures).
+Its cap records at most one mapping: ``mapped_asid`` (0: none) and ``mapped_vaddr``; to
+map a frame twice, copy the cap (a copy starts unmapped). The decode rules of each
+architecture are in ``kernel.arch.riscv64.vspace`` / ``kernel.arch.aarch64.vspace``.
+
+Rights (seL4's maskVMRights): a frame cap's own rights give its VM rights (read and
+write: read-write; read only: read-only; otherwise kernel-only); the Map rights word
+can only take away from them.
+
+Invariant: a frame cap that says it is mapped either has its leaf entry at
+``mapped_vaddr`` in its ASID's VSpace, or that mapping went stale (its ASID or a table
+above it went away, or another cap's Map replaced the entry on AArch64); unmapping a
+stale mapping touches nothing, because the entry must still name this very frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..arch.paging import PteKind, VMRights
+from ..caps import Cap, FrameCap, Rights
+from ..errors import KernelBug
+from ..finalise import FINALISERS
+from ..vspace import write_entry
+from .asid_pool import find_vspace_for_asid
+from .page_table import PTSlot, lookup_pt_slot
+from .slot import Slot
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
+__all__ = [
+    "PageMapInvocation",
+    "cap_vm_rights",
+    "mask_vm_rights",
+    "perform_get_address",
+    "perform_page_map",
+    "perform_page_unmap",
+    "unmap_page",
+]
+
+
+def cap_vm_rights(rights: Rights) -> VMRights:
+    """The VM rights a frame cap with ``rights`` holds."""
+    if rights.read:
+        return VMRights.READ_WRITE if rights.write else VMRights.READ_ONLY
+    return VMRights.KERNEL_ONLY
+
+
+def mask_vm_rights(vm_rights: VMRights, mask: Rights) -> VMRights:
+    """seL4's maskVMRights: ``vm_rights`` limited by the rights word ``mask``.
+
+    Without read in the mask the result is kernel-only (a write-only request included).
+    """
+    if not mask.read or vm_rights is VMRights.KERNEL_ONLY:
+        return VMRights.KERNEL_ONLY
+    if vm_rights is VMRights.READ_WRITE and mask.write:
+        return VMRights.READ_WRITE
+    return VMRights.READ_ONLY
+
+
+@dataclass(frozen=True, slots=True)
+class PageMapInvocation:
+    """A validated Page Map (or remap): store ``new_cap`` in ``slot`` and ``entry`` at
+    ``where`` in the VSpace of ``asid``."""
+
+    slot: Slot
+    new_cap: FrameCap
+    where: PTSlot
+    entry: int
+    asid: int
+
+
+def perform_page_map(kernel: Kernel, inv: PageMapInvocation) -> list[int]:
+    """Write the leaf entry. If the entry was valid (a remap, or on AArch64 a mapping
+    replaced), the machine drops what it cached for the ASID first, so the new rights
+    hold from the next user instruction."""
+    inv.slot.cap = inv.new_cap
+    write_entry(kernel.machine, inv.where.table, inv.where.index, inv.entry)
+    if kernel.paging.is_valid(inv.where.entry):
+        kernel.machine.mappings_changed(inv.asid)
+    return []
+
+
+def unmap_page(kernel: Kernel, size_bits: int, asid: int, vaddr: int, paddr: int) -> None:
+    """seL4's unmapPage: clear the leaf at ``vaddr`` in ``asid``'s VSpace if it maps a
+    page of ``size_bits`` whose base is ``paddr``; otherwise (stale) do nothing."""
+    root = find_vspace_for_asid(kernel, asid)
+    if root is None:
+        return
+    where = lookup_pt_slot(kernel, root, vaddr)
+    if where.bits_left != size_bits:
+        return
+    kind, base = kernel.paging.decode(where.entry, where.level)
+    if kind is not PteKind.LEAF or base != paddr:
+        return
+    write_entry(kernel.machine, where.table, where.index, 0)
+    kernel.machine.mappings_changed(asid)
+
+
+def perform_page_unmap(kernel: Kernel, slot: Slot) -> list[int]:
+    """Remove the cap's mapping if it has one (no error when it has none)."""
+    cap = slot.cap
+    if not isinstance(cap, FrameCap):
+        raise KernelBug("perform_page_unmap on a non-frame cap")
+    if cap.is_mapped:
+        unmap_page(kernel, cap.size_bits, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
+    slot.cap = replace(cap, mapped_asid=0, mapped_vaddr=0)
+    return []
+
+
+def perform_get_address(cap: FrameCap) -> list[int]:
+    """Page GetAddress: MR0 is the frame's physical address."""
+    return [cap.paddr]
+
+
+def _finalise_frame(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+    """A frame cap's own mapping goes with it, final or not (seL4's Arch_finaliseCap)."""
+    assert isinstance(cap, FrameCap)
+    if cap.is_mapped:
+        unmap_page(kernel, cap.size_bits, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
+    return []
+
+
+FINALISERS[FrameCap] = _finalise_frame

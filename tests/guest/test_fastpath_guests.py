@@ -1,0 +1,89 @@
+"""The fastpath and the general path give identical runs of the IPC guests.
+
+Every multi-threaded guest runs twice per architecture, with ``KernelConfig.fastpath``
+on and off, traced: the console output, the result, the exact instruction count and
+every trace record (thread, syscall, decoded invocation, result) must be the same. The
+guests that do Call / ReplyRecv must also have taken the fastpath, so that the
+comparison is not between two general paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import pytest
+
+from bootimage import build_image, load_image
+from emulator.machine import RunResult
+from emulator.session import Session
+from kernel import syscalls
+from kernel.config import KernelConfig
+from kernel.invariants import enable_invariant_checks
+from kernel.kernel import Kernel
+from kernel.trace import Tracer, TraceRecord
+from tests.conftest import ARCHES
+
+GUESTS = ["threads", "notify", "ntfnops"]
+"""Guests with several threads or IPC; the IPC suite's programs join as they land."""
+
+
+class FastpathCounter:
+    """Counts successful fastpath calls while active (wrapping the syscall table's
+    references, restored on exit)."""
+
+    NAMES = ("fastpath_call", "fastpath_reply_recv")
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.originals = {name: getattr(syscalls, name) for name in self.NAMES}
+
+    def __enter__(self) -> FastpathCounter:
+        for name, original in self.originals.items():
+            setattr(syscalls, name, self._counting(original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, original in self.originals.items():
+            setattr(syscalls, name, original)
+
+    def _counting(self, original: Callable[[Kernel, list[int]], bool]
+                  ) -> Callable[[Kernel, list[int]], bool]:
+        def counting(kernel: Kernel, window: list[int]) -> bool:
+            done = original(kernel, window)
+            self.taken += done
+            return done
+
+        return counting
+
+
+def traced_run(elf: bytes, fastpath: bool) -> tuple[str, RunResult, list[TraceRecord], int]:
+    loaded = load_image(build_image(elf, KernelConfig(fastpath=fastpath)))
+    out = bytearray()
+    session = Session.boot(loaded.root, loaded.config, out.append)
+    enable_invariant_checks(session.kernel)
+    records: list[TraceRecord] = []
+    Tracer(session.kernel, records.append)
+    with FastpathCounter() as counter:
+        result = session.run(50_000_000)
+    return out.decode(), result, records, counter.taken
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("guest", GUESTS)
+def test_fastpath_changes_nothing_visible(guest_elves, guest: str, arch: str) -> None:  # type: ignore[no-untyped-def]
+    elf = guest_elves[arch][guest].read_bytes()
+    fast_out, fast_result, fast_trace, taken = traced_run(elf, fastpath=True)
+    slow_out, slow_result, slow_trace, not_taken = traced_run(elf, fastpath=False)
+    assert not_taken == 0
+    assert fast_out == slow_out
+    assert fast_result == slow_result
+    assert [dataclasses.asdict(r) for r in fast_trace] == [
+        dataclasses.asdict(r) for r in slow_trace]
+    assert len(fast_trace) > 10
+    if guest in CALLING:
+        assert taken > 0
+
+
+CALLING: set[str] = set()
+"""Guests that make Call / ReplyRecv exchanges the fastpath should take."""
