@@ -5,14 +5,10 @@ reported as a ratio, because the machines are shared and noisy: absolute rates m
 ratios much less. Results go to a JSON file (machine, versions, date, every sample) and
 a short table on stdout. Figures are medians over ``--repeat`` runs.
 
-Figures so far: the null system call (seL4_Yield with nothing else to run) against the
-"trap + 8 registers read + 1 written" floor; IPC ping-pong between two threads, every
-kernel entry a thread switch, in one address space against the "switch, same address
-space" floor and across two address spaces against the "switch, address space
-switched" floor (what switching address spaces costs in Unicorn's translation caches,
-the only cache capsule must throw away there); and boot to the root task's first
-instruction against "interpreter start to a first guest instruction" in bare Unicorn.
-Retype and scale figures arrive with the kernel features they measure.
+Each figure is a dict with ``median``, ``samples``, ``unit``, ``floor`` (what it is
+compared with), ``floor_value`` (that comparison's number, from this run) and ``ratio``
+(``median / floor_value``); a figure that cannot be measured yet is
+``{"not_measured": "needs ..."}`` instead. What each figure measures: bench/README.md.
 """
 
 from __future__ import annotations
@@ -20,37 +16,70 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench.floors import FLOORS, measure_floor
+from bench.guest import GuestRun, memory_in_fresh_process, run_guest
 from kernel.abi.arch import Arch
+from kernel.config import KernelConfig
 
-__all__ = ["main", "run_benchmarks"]
+__all__ = ["Sizes", "main", "run_benchmarks"]
 
 REPO = Path(__file__).resolve().parent.parent
 
+SCALE_CNODE_BITS = 17
+"""Root CNode of the scale and memory images: 131,072 slots, room for 100,000 caps."""
 
-def _median(samples: list[float]) -> float:
-    return statistics.median(samples)
+NOT_MEASURED: dict[str, str] = {}
+"""Figure -> what it needs, for figures whose kernel parts are not there yet (the JSON
+then says ``{"not_measured": "needs ..."}`` instead of a number)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does (``make bench`` defaults; the smoke test
+    passes tiny ones)."""
+
+    traps: int = 200_000
+    """Traps per floor measurement and per null-syscall run."""
+    repeat: int = 3
+    """Runs per figure; figures are medians."""
+    rounds: int = 20_000
+    """Round trips (and null syscalls) per IPC run; cap round trips, pairs: half."""
+    retype_objects: int = 25_600
+    scale_threads: int = 1_000
+    scale_caps: int = 100_000
+    mem_objects: int = 100_000
+    suite: str | None = "tests/guest"
+    """pytest arguments for the guest-suite wall time (None: not measured)."""
 
 
 def _repeat(fn: Callable[[], float], repeat: int) -> dict[str, Any]:
     samples = [fn() for _ in range(repeat)]
-    return {"median": _median(samples), "samples": samples}
+    return {"median": statistics.median(samples), "samples": samples}
 
 
-def _null_syscall_rate(arch: Arch, elf: bytes, syscalls: int) -> float:
+def _figure(samples: Sequence[float], unit: str, floor: str, floor_value: float,
+            **extra: Any) -> dict[str, Any]:
+    median = statistics.median(samples)
+    return {"median": median, "samples": list(samples), "unit": unit, "floor": floor,
+            "floor_value": floor_value, "ratio": median / floor_value, **extra}
+
+
+def _null_syscall_rate(elf: bytes, syscalls: int) -> float:
     from bootimage import build_image, load_image
     from emulator.session import Session
-    from kernel.config import KernelConfig
 
     loaded = load_image(build_image(elf, KernelConfig()))
     session = Session.boot(loaded.root, loaded.config, lambda byte: None)
@@ -60,30 +89,6 @@ def _null_syscall_rate(arch: Arch, elf: bytes, syscalls: int) -> float:
     result = session.run(max_instructions=syscalls * 3)
     elapsed = time.perf_counter() - start
     return result.kernel_entries / elapsed
-
-
-def _switch_rate(arch: Arch, elf: bytes, switches: int) -> float:
-    """Kernel entries per second of a ping-pong guest: each entry is one IPC and one
-    thread switch. About 8 instructions run per entry on both architectures."""
-    from bootimage import build_image, load_image
-    from emulator.session import Session
-    from kernel.config import KernelConfig
-
-    loaded = load_image(build_image(elf, KernelConfig()))
-    session = Session.boot(loaded.root, loaded.config, lambda byte: None)
-    start = time.perf_counter()
-    result = session.run(max_instructions=switches * 8)
-    elapsed = time.perf_counter() - start
-    if result.kind != "limit":
-        raise RuntimeError(f"ping-pong guest ended early: {result.message}")
-    return result.kernel_entries / elapsed
-
-
-_SWITCH_FIGURES = {
-    "ipc_switch_same_space": ("pingpong_same", "switch_same_space"),
-    "ipc_switch_other_space": ("pingpong_other", "switch_other_space"),
-}
-"""figure -> (guest program, floor)"""
 
 
 _BOOT_SNIPPET = """
@@ -115,65 +120,183 @@ def _build_guests() -> dict[str, dict[str, Path]]:
     return build_all(REPO / "userland" / "build", images=False)
 
 
-def run_benchmarks(traps: int, repeat: int) -> dict[str, Any]:
+def kernel_variants() -> dict[str, dict[str, object]]:
+    """Name suffix -> KernelConfig overrides under which the IPC figures are measured:
+    the fastpath off and on once KernelConfig has a ``fastpath`` field, else the one
+    kernel there is."""
+    if "fastpath" in {f.name for f in fields(KernelConfig)}:
+        return {"[slowpath]": {"fastpath": False}, "[fastpath]": {"fastpath": True}}
+    return {"": {}}
+
+
+def _runs(elf: Path, params: Sequence[int], config: Mapping[str, object],
+          repeat: int) -> list[GuestRun]:
+    return [run_guest(elf, params, config) for _ in range(repeat)]
+
+
+def _phase_rates(runs: list[GuestRun], phase: str) -> list[float]:
+    return [run.phases[phase].rate for run in runs]
+
+
+def _arch_figures(arch: Arch, elves: dict[str, Path], sizes: Sizes,
+                  floors: dict[str, Any]) -> dict[str, Any]:
+    """Every per-architecture figure (floors for ``arch`` already measured)."""
+    name = arch.short
+    rep = sizes.repeat
+    figs: dict[str, Any] = {}
+    trap = floors["trap_read8_write1"]["median"]
+    half_switch = floors["switch_same_space"]["median"] / 2
+    half_other = floors["switch_other_space"]["median"] / 2
+
+    null = _repeat(lambda: _null_syscall_rate(elves["null_syscall"].read_bytes(), sizes.traps),
+                   rep)
+    figs[f"{name}.null_syscall"] = _figure(null["samples"], "syscalls/s", "trap_read8_write1",
+                                           trap)
+
+    n = sizes.rounds
+    for suffix, overrides in kernel_variants().items():
+        runs = _runs(elves["ipc"], [n, n // 2, 0, 0, 0, n, n], overrides, rep)
+        figs[f"{name}.ipc_roundtrip{suffix}"] = _figure(
+            _phase_rates(runs, "rt"), "round trips/s", "switch_same_space / 2", half_switch,
+            config=overrides)
+        figs[f"{name}.ipc_roundtrip_cap{suffix}"] = _figure(
+            _phase_rates(runs, "rt_cap"), "round trips/s", "switch_same_space / 2",
+            half_switch, config=overrides)
+        figs[f"{name}.ipc_roundtrip_cross_space{suffix}"] = _figure(
+            _phase_rates(runs, "rt_other"), "round trips/s", "switch_other_space / 2",
+            half_other, config=overrides)
+        figs[f"{name}.signal_wait{suffix}"] = _figure(
+            _phase_rates(runs, "signal"), "signals/s", "switch_same_space / 2", half_switch,
+            config=overrides, note="Signal wakes a higher-priority waiter, which Waits again")
+    for key, why in NOT_MEASURED.items():
+        figs[f"{name}.{key}"] = {"not_measured": why}
+
+    cap_config = {"root_cnode_bits": SCALE_CNODE_BITS}
+    runs = _runs(elves["capops"], [sizes.retype_objects, n // 2, 0], cap_config, rep)
+    figs[f"{name}.untyped_retype"] = _figure(
+        _phase_rates(runs, "retype"), "objects/s", "trap_read8_write1", trap,
+        note="endpoints, 256 per Untyped_Retype call: the rate is per object")
+    figs[f"{name}.cnode_copy_delete"] = _figure(
+        _phase_rates(runs, "copy_delete"), "pairs/s", "trap_read8_write1 / 2", trap / 2)
+
+    # Scale: the same loops in a 2-thread system and in one with extra threads and caps,
+    # same image configuration, the two runs alternating so that a noisy stretch of the
+    # shared machine hits both alike.
+    base: list[GuestRun] = []
+    full: list[GuestRun] = []
+    for _ in range(rep):
+        base.append(run_guest(elves["ipc"], [n, 0, sizes.traps, 0, 0, 0, 0], cap_config))
+        full.append(run_guest(elves["ipc"], [n, 0, sizes.traps, sizes.scale_threads,
+                                              sizes.scale_caps, 0, 0], cap_config))
+    population = {"extra_threads": sizes.scale_threads, "extra_caps": sizes.scale_caps}
+    for phase, fig in (("null", "null_syscall"), ("rt", "ipc_roundtrip")):
+        baseline = statistics.median(_phase_rates(base, phase))
+        figs[f"{name}.scale.{fig}"] = _figure(
+            _phase_rates(full, phase), "ops/s", f"{name}.{fig} with 2 threads, same image",
+            baseline, baseline_samples=_phase_rates(base, phase), population=population)
+
+    params = [0, 0, sizes.mem_objects]
+    mem = [memory_in_fresh_process(elves["capops"], params, cap_config) for _ in range(rep)]
+    per_object = [(m["after"] - m["before"]) / sizes.mem_objects for m in mem]
+    traced = memory_in_fresh_process(elves["capops"], params, cap_config, trace=True)
+    figs[f"{name}.memory_per_endpoint"] = _figure(
+        per_object, "bytes", "target 1 KiB", 1024.0, objects=sizes.mem_objects,
+        traced_bytes_per_object=(traced["traced:after"] - traced["traced:before"])
+        / sizes.mem_objects,
+        note="growth of a fresh process's resident set while the guest retypes the "
+             "endpoints; traced_bytes_per_object: Python allocations still live (tracemalloc)")
+    return figs
+
+
+def _suite_seconds(args: str) -> dict[str, Any]:
+    """Wall time of one pytest run of the guest suite (2 workers, as ``make test``)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2",
+                           "-p", "no:cacheprovider", *shlex.split(args)],
+                          cwd=REPO, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    seconds = time.perf_counter() - start
+    tail = proc.stdout.strip().splitlines()[-1:] or [""]
+    return {"median": seconds, "samples": [seconds], "unit": "s", "floor": None,
+            "floor_value": None, "ratio": None, "command": f"pytest -q -n 2 {args}",
+            "passed": proc.returncode == 0, "summary": tail[0]}
+
+
+def run_benchmarks(sizes: Sizes) -> dict[str, Any]:
     """All figures as a JSON-ready dict (see the module docstring)."""
-    elves = _build_guests()
+    built = _build_guests()
     figures: dict[str, Any] = {}
     floors: dict[str, Any] = {}
     for arch in Arch:
         name = arch.short
         floors[name] = {
-            floor: _repeat(lambda a=arch, f=floor: measure_floor(a, f, traps), repeat)  # type: ignore[misc]
+            floor: _repeat(lambda a=arch, f=floor: measure_floor(a, f, sizes.traps),  # type: ignore[misc]
+                           sizes.repeat)
             for floor in FLOORS
         }
-        elf = elves[name]["null_syscall"].read_bytes()
-        null = _repeat(lambda a=arch, e=elf: _null_syscall_rate(a, e, traps), repeat)  # type: ignore[misc]
-        floor = floors[name]["trap_read8_write1"]["median"]
-        null.update(unit="syscalls/s", floor="trap_read8_write1", ratio=null["median"] / floor)
-        figures[f"{name}.null_syscall"] = null
-        for figure, (program, floor_name) in _SWITCH_FIGURES.items():
-            guest = elves[name][program].read_bytes()
-            rate = _repeat(lambda a=arch, e=guest: _switch_rate(a, e, traps), repeat)  # type: ignore[misc]
-            rate.update(unit="switches/s", floor=floor_name,
-                        ratio=rate["median"] / floors[name][floor_name]["median"])
-            figures[f"{name}.{figure}"] = rate
+        figures.update(_arch_figures(arch, built[name], sizes, floors[name]))
     hello = REPO / "userland" / "images" / "hello-riscv64.img"
-    boot_floor = _repeat(lambda: _subprocess_seconds(["-c", _BOOT_FLOOR_SNIPPET]), repeat)
-    boot = _repeat(lambda: _subprocess_seconds(["-c", _BOOT_SNIPPET, str(hello)]), repeat)
-    boot.update(unit="s", floor="interpreter_to_first_instruction",
-                ratio=boot["median"] / boot_floor["median"])
-    floors["interpreter_to_first_instruction"] = {"median": boot_floor["median"],
-                                                  "samples": boot_floor["samples"]}
-    figures["riscv64.boot_to_first_instruction"] = boot
+    boot_floor = _repeat(lambda: _subprocess_seconds(["-c", _BOOT_FLOOR_SNIPPET]), sizes.repeat)
+    boot = _repeat(lambda: _subprocess_seconds(["-c", _BOOT_SNIPPET, str(hello)]), sizes.repeat)
+    floors["interpreter_to_first_instruction"] = boot_floor
+    figures["riscv64.boot_to_first_instruction"] = _figure(
+        boot["samples"], "s", "interpreter_to_first_instruction", boot_floor["median"])
+    if sizes.suite is not None:
+        figures["guest_suite_wall_time"] = _suite_seconds(sizes.suite)
+    else:
+        figures["guest_suite_wall_time"] = {"not_measured": "skipped (--no-suite)"}
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(),
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
         },
         "versions": {pkg: metadata.version(pkg) for pkg in ("unicorn", "capstone", "capsule")},
-        "config": {"traps": traps, "repeat": repeat},
+        "config": {f.name: getattr(sizes, f.name) for f in fields(Sizes)}
+        | {"kernel_variants": kernel_variants()},
         "floors": floors,
         "figures": figures,
     }
 
 
 def _table(results: dict[str, Any]) -> str:
-    lines = [f"{'figure':<40} {'median':>14} {'unit':<12} {'ratio to floor':>14}"]
+    lines = [f"{'figure':<42} {'median':>12} {'unit':<14} {'ratio':>8}  floor"]
     for name, fig in results["figures"].items():
-        lines.append(f"{name:<40} {fig['median']:>14,.4g} {fig['unit']:<12} "
-                     f"{fig['ratio']:>13.2f}x  ({fig['floor']})")
+        if "not_measured" in fig:
+            lines.append(f"{name:<42} {'-':>12} {'':<14} {'':>8}  not measured: "
+                         f"{fig['not_measured']}")
+            continue
+        ratio = "" if fig["ratio"] is None else f"{fig['ratio']:.3f}x"
+        lines.append(f"{name:<42} {fig['median']:>12,.4g} {fig['unit']:<14} {ratio:>8}  "
+                     f"{fig['floor'] or ''}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    defaults = Sizes()
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--traps", type=int, default=200_000, help="traps per measurement")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--traps", type=int, default=defaults.traps,
+                        help="traps per floor measurement and null-syscall run")
+    parser.add_argument("--repeat", type=int, default=defaults.repeat,
+                        help="runs per figure (median)")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds,
+                        help="round trips per IPC run (cap round trips and copy pairs: half)")
+    parser.add_argument("--retype-objects", type=int, default=defaults.retype_objects)
+    parser.add_argument("--scale-threads", type=int, default=defaults.scale_threads)
+    parser.add_argument("--scale-caps", type=int, default=defaults.scale_caps)
+    parser.add_argument("--mem-objects", type=int, default=defaults.mem_objects)
+    parser.add_argument("--suite", default=defaults.suite,
+                        help="pytest arguments of the timed guest suite (default: %(default)s)")
+    parser.add_argument("--no-suite", action="store_true", help="do not time the guest suite")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
     args = parser.parse_args(argv)
-    results = run_benchmarks(args.traps, args.repeat)
+    sizes = Sizes(traps=args.traps, repeat=args.repeat, rounds=args.rounds,
+                  retype_objects=args.retype_objects, scale_threads=args.scale_threads,
+                  scale_caps=args.scale_caps, mem_objects=args.mem_objects,
+                  suite=None if args.no_suite else args.suite)
+    results = run_benchmarks(sizes)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(_table(results))
     print(f"results written to {args.out}")
