@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .abi.constants import FAST_MESSAGE_REGISTERS, Error, Syscall
+from .abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, Error, Syscall
 from .abi.labels import label_table
+from .abi.methods import Method, methods_for
 from .caps import EndpointCap, NotificationCap, ReplyCap
 from .cspace import lookup_cap
 from .errors import LOOKUP_FAILURES
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TraceRecord", "Tracer", "format_record"]
 
+_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // 8
 _INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
 _RECEIVING = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
 _NOTIFICATION_OPS: dict[int, str] = {
@@ -70,6 +72,10 @@ class TraceRecord:
     receiver of an endpoint send gets."""
     msg_label: int | None = None
     """Endpoint sends, Reply and ReplyRecv: the message's label."""
+    args: dict[str, int | list[int]] | None = None
+    """Object invocations: the arguments by libsel4's parameter names (capability
+    parameters are the CPtrs the caller put in its IPC buffer); None when the label is
+    not a method capsule declares."""
 
 
 class Tracer:
@@ -88,6 +94,8 @@ class Tracer:
         self.sender_waiting = False
         """Receives on an endpoint: a sender was queued when the receive began."""
         self.labels = {v: k for k, v in label_table(kernel.arch, kernel.config.mcs).items()}
+        self.methods = {m.label: m for m in methods_for(kernel.arch, kernel.config.mcs)}
+        """Label name -> the libsel4 method, whose parameter names the trace shows."""
         kernel.syscall_observers.append(self.on_syscall)
         kernel.exit_observers.append(self.on_exit)
 
@@ -130,6 +138,10 @@ class Tracer:
                 else:
                     record.label = self.labels.get(info.label, f"label {info.label}")
                 record.mrs = self._message(kernel, caller, window, info.clamped_length)
+                if not isinstance(cap, EndpointCap) and record.label in self.methods:
+                    extra = read_ipc_words(kernel, caller, _CAPS_WORD, info.extra_caps)
+                    record.args = named_args(self.methods[record.label], record.mrs,
+                                             extra or [])
             elif isinstance(cap, EndpointCap):
                 endpoint = kernel.objects.get(cap.paddr)
                 self.sender_waiting = (isinstance(endpoint, Endpoint)
@@ -231,9 +243,11 @@ def format_record(record: TraceRecord) -> str:
         parts.append(f"label={record.msg_label:#x}")
     if record.syscall == "DebugPutChar" and record.mrs:
         parts.append(repr(chr(record.mrs[0])))
+    elif record.args is not None:
+        parts.extend(f"{name}={_value(value)}" for name, value in record.args.items())
     elif record.mrs:
         parts.append("mrs=[" + ", ".join(f"{w:#x}" for w in record.mrs) + "]")
-    if record.extra_caps:
+    if record.extra_caps and record.args is None:
         parts.append(f"extra_caps={record.extra_caps}")
     line = f"#{record.seq} {record.thread} {record.syscall}({', '.join(parts)})"
     if record.result:
@@ -241,6 +255,36 @@ def format_record(record: TraceRecord) -> str:
         if record.reply:
             line += " [" + ", ".join(f"{w:#x}" for w in record.reply) + "]"
     return line
+
+
+def _value(value: int | list[int]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{w:#x}" for w in value) + "]"
+    return f"{value:#x}"
+
+
+def named_args(method: Method, mrs: list[int], extra: list[int]) -> dict[str, int | list[int]]:
+    """``method``'s parameters by name, unpacked from the message words ``mrs`` by the
+    marshalling rule (kernel.abi.methods) and from the extra-cap CPtrs ``extra``, in
+    signature order. Parameters the message is too short to hold are left out, so a
+    truncated invocation shows what it really carried."""
+    caps = iter(extra)
+    placed = {id(w.param): w for w in method.words}
+    out: dict[str, int | list[int]] = {}
+    for param in method.params:
+        if param.is_cap:
+            cptr = next(caps, None)
+            if cptr is not None:
+                out[param.name] = cptr
+            continue
+        where = placed[id(param)]
+        if param.is_struct:
+            words = mrs[where.mr : where.mr + param.words]
+            if words:
+                out[param.name] = words
+        elif where.mr < len(mrs):
+            out[param.name] = (mrs[where.mr] >> where.bit) & ((1 << where.bits) - 1)
+    return out
 
 
 def as_json(record: TraceRecord) -> dict[str, Any]:

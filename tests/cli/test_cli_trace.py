@@ -86,9 +86,9 @@ def test_trace_of_call_and_reply_recv(arch: str, guest_elves, tmp_path) -> None:
     proc = capsule("run", "--trace", str(image))
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line.split(" ", 1)[1] for line in proc.stderr.splitlines()]
-    # The endpoint is the first object the program retypes: its slot is the dest offset
-    # (MR4) of the first UntypedRetype.
+    # The endpoint is the first object the program retypes: its slot is the destination
+    # offset of the first UntypedRetype.
     first_retype = next(line for line in lines if "UntypedRetype" in line)
-    ep = int(first_retype.split("mrs=[")[1].split(", ")[4], 16)
+    ep = int(first_retype.split("node_offset=")[1].split(",")[0], 16)
     ipc = [line for line in lines if "endpoint_cap" in line]
     assert ipc[:9] == expected_call_reply_trace(ep)

@@ -18,7 +18,7 @@ def test_call_on_an_empty_slot_is_traced_with_its_error(system) -> None:  # noqa
     assert record.label == "CNodeRevoke" and record.mrs == [5, 6]
     assert record.result == "seL4_InvalidCapability" and record.reply == [0]
     assert format_record(record) == (
-        "#1 rootserver Call(cap=0x64 null_cap, CNodeRevoke, mrs=[0x5, 0x6])"
+        "#1 rootserver Call(cap=0x64 null_cap, CNodeRevoke, index=0x5, depth=0x6)"
         " -> seL4_InvalidCapability [0x0]"
     )
 
@@ -62,3 +62,22 @@ def test_endpoint_ipc_is_traced_as_messages_and_where_they_went() -> None:
         f"#5 {name} Reply(label=0x0) -> nobody to reply to",
         f"#6 {name} NBRecv({cap}) -> nothing (badge 0)",
     ]
+
+
+def test_invocation_arguments_are_named_by_the_method_declaration() -> None:
+    """Packed booleans and bytes come apart; caps are the CPtrs of the IPC buffer; a
+    message too short for a parameter leaves it out; a struct is its words."""
+    from kernel.abi.arch import Arch
+    from kernel.abi.methods import methods_for
+    from kernel.trace import named_args
+
+    methods = {m.label: m for m in methods_for(Arch.AARCH64)}
+    copy = methods["TCBCopyRegisters"]
+    assert named_args(copy, [0b1010 | 0x7F << 8], [0x33]) == {
+        "source": 0x33, "suspend_source": 0, "resume_target": 1, "transfer_frame": 0,
+        "transfer_integer": 1, "arch_flags": 0x7F}
+    retype = methods["UntypedRetype"]
+    assert named_args(retype, [4, 12], []) == {"type": 4, "size_bits": 12}
+    write = methods["TCBWriteRegisters"]
+    assert named_args(write, [1, 3, 10, 11, 12], []) == {
+        "resume_target": 1, "arch_flags": 0, "count": 3, "regs": [10, 11, 12]}
