@@ -53,16 +53,12 @@ _CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // 8
 _RECV_WORD = IPC_BUFFER.offset("receiveCNode") // 8
 
 
-def _window_names(kernel: Kernel) -> list[int]:
-    prefix = "x" if "x0" in kernel.reg_index else "a"
-    return [kernel.reg_index[f"{prefix}{i}"] for i in range(8)]
-
-
 def get_window(kernel: Kernel, tcb: TCB) -> list[int]:
     """``tcb``'s a0-a7 / x0-x7, wherever its registers live now."""
     if kernel.registers_live(tcb):
         return kernel.machine.read_syscall_window()
-    return [tcb.registers[i] for i in _window_names(kernel)]
+    registers = tcb.registers
+    return [registers[i] for i in kernel.window_index]
 
 
 def set_window(kernel: Kernel, tcb: TCB, start: int, values: Sequence[int]) -> None:
@@ -72,7 +68,7 @@ def set_window(kernel: Kernel, tcb: TCB, start: int, values: Sequence[int]) -> N
         window[start : start + len(values)] = values
         kernel.machine.write_syscall_window(window)
         return
-    names = _window_names(kernel)
+    names = kernel.window_index
     for offset, value in enumerate(values):
         tcb.registers[names[start + offset]] = value
 

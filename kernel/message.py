@@ -18,6 +18,12 @@ _LENGTH = MESSAGE_INFO["length"]
 _EXTRA = MESSAGE_INFO["extraCaps"]
 _UNWRAPPED = MESSAGE_INFO["capsUnwrapped"]
 _LABEL = MESSAGE_INFO["label"]
+# The fields as plain shifts and masks: this is on every IPC path.
+_LABEL_SHIFT, _LABEL_MASK = _LABEL.lsb, _LABEL.mask
+_UNWRAPPED_SHIFT, _UNWRAPPED_MASK = _UNWRAPPED.lsb, _UNWRAPPED.mask
+_EXTRA_SHIFT, _EXTRA_MASK = _EXTRA.lsb, _EXTRA.mask
+_LENGTH_MASK = _LENGTH.mask
+assert _LENGTH.lsb == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +37,16 @@ class MessageInfo:
 
     @classmethod
     def from_word(cls, word: int) -> MessageInfo:
-        return cls(_LABEL.get(word), _UNWRAPPED.get(word), _EXTRA.get(word), _LENGTH.get(word))
+        return cls((word >> _LABEL_SHIFT) & _LABEL_MASK,
+                   (word >> _UNWRAPPED_SHIFT) & _UNWRAPPED_MASK,
+                   (word >> _EXTRA_SHIFT) & _EXTRA_MASK,
+                   word & _LENGTH_MASK)
 
     def to_word(self) -> int:
-        word = _LABEL.put(0, self.label)
-        word = _UNWRAPPED.put(word, self.caps_unwrapped)
-        word = _EXTRA.put(word, self.extra_caps)
-        return _LENGTH.put(word, self.length)
+        return ((self.label & _LABEL_MASK) << _LABEL_SHIFT
+                | (self.caps_unwrapped & _UNWRAPPED_MASK) << _UNWRAPPED_SHIFT
+                | (self.extra_caps & _EXTRA_MASK) << _EXTRA_SHIFT
+                | (self.length & _LENGTH_MASK))
 
     @property
     def clamped_length(self) -> int:
