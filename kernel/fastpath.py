@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from .abi.constants import FAST_MESSAGE_REGISTERS, MESSAGE_INFO
 from .caps import EndpointCap, ReplyCap
-from .cdt import delete, insert, insert_root
+from .cdt import delete_reply_cap, insert_child, insert_root
 from .cspace import lookup_slot
 from .objects.endpoint import Endpoint, EndpointState
 from .objects.slot import Slot
@@ -115,8 +115,9 @@ def fastpath_call(kernel: Kernel, window: list[int]) -> bool:
     master = current.slots[REPLY]
     if master.is_empty:
         insert_root(master, ReplyCap(current.paddr, can_grant=True, is_master=True))
-    insert(ReplyCap(current.paddr, can_grant=blocking.can_grant), master,
-           receiver.slots[CALLER])
+    # cteInsert of a reply cap under its master: never revocable, no untyped to mark.
+    insert_child(master, receiver.slots[CALLER],
+                 ReplyCap(current.paddr, can_grant=blocking.can_grant), False)
     _switch_to(kernel, current, receiver)
     return True
 
@@ -149,7 +150,7 @@ def fastpath_reply_recv(kernel: Kernel, window: list[int]) -> bool:
     # Effects: the reply arrives (badge 0) and consumes the reply cap; the replier
     # waits on the endpoint; the caller runs.
     _deliver(kernel, window, length, 0, caller)
-    delete(kernel, reply_slot)
+    delete_reply_cap(reply_slot)
     endpoint.state = EndpointState.RECV
     endpoint.queue.append(current)
     current.blocking = Blocking(endpoint, can_grant=cap.rights.grant)
