@@ -24,6 +24,7 @@ from .ipc_transfer import INFO, get_mrs, get_window
 from .message import MessageInfo
 from .objects.endpoint import Endpoint
 from .objects.tcb import TCB, ThreadState
+from .threads import sanitise_registers
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -71,7 +72,8 @@ def handle_fault_reply(kernel: Kernel, faulted: TCB, replier: TCB) -> bool:
 
     Cap and VM faults always restart. UnknownSyscall / UserException write the reply's
     MRs (at most the fault's register count) back into the registers the message
-    carried, in message order, and restart only on label 0.
+    carried, in message order (sanitised as WriteRegisters does), and restart only on
+    label 0.
     """
     fault = faulted.fault
     info = MessageInfo.from_word(get_window(kernel, replier)[INFO])
@@ -88,4 +90,7 @@ def handle_fault_reply(kernel: Kernel, faulted: TCB, replier: TCB) -> bool:
             continue
         register = _REGISTER_OF.get(name, name.lower())
         faulted.registers[kernel.reg_index[register]] = value
+    # seL4's copyMRsFaultReply passes every value through sanitiseRegister: a handler
+    # cannot give the thread an AArch64 SPSR that leaves EL0.
+    sanitise_registers(kernel, faulted.registers)
     return info.label == 0

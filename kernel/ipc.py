@@ -37,6 +37,7 @@ from .ipc_transfer import BADGE, set_window, transfer
 from .notifications import cancel_signal, complete_signal
 from .objects.endpoint import Endpoint, EndpointState
 from .objects.notification import NotificationState
+from .objects.slot import Slot
 from .objects.tcb import CALLER, REPLY, TCB, Blocking, ThreadState
 
 if TYPE_CHECKING:
@@ -161,16 +162,20 @@ def delete_caller_cap(kernel: Kernel, tcb: TCB) -> None:
     delete(kernel, tcb.slots[CALLER])
 
 
-def reply(kernel: Kernel, replier: TCB) -> None:
+def reply(kernel: Kernel, replier: TCB, slot: Slot | None = None) -> None:
     """seL4's handleReply: answer the thread named by the caller slot, consuming it.
 
-    An empty caller slot does nothing. A thread that had a fault is restarted or
-    stopped as its fault type says (:func:`kernel.fault_delivery.handle_fault_reply`).
+    With ``slot``, the reply goes through that reply cap instead: a Send on a reply
+    cap saved with CNode SaveCaller (seL4's performInvocation_Reply); the cap is
+    consumed the same way. An empty slot does nothing. A thread that had a fault is
+    restarted or stopped as its fault type says
+    (:func:`kernel.fault_delivery.handle_fault_reply`).
     """
     from .cdt import delete
     from .fault_delivery import handle_fault_reply
 
-    slot = replier.slots[CALLER]
+    if slot is None:
+        slot = replier.slots[CALLER]
     cap = slot.cap
     if not isinstance(cap, ReplyCap) or cap.is_master:
         return

@@ -20,6 +20,7 @@ from ..caps import (
     CNodeCap,
     FrameCap,
     PageTableCap,
+    ReplyCap,
     ThreadCap,
     UntypedCap,
     VSpaceCap,
@@ -27,6 +28,7 @@ from ..caps import (
 from .asid_control import decode_asid_control_invocation
 from .asid_pool import decode_asid_pool_invocation
 from .cnode import decode_cnode_invocation
+from .reply import decode_reply_invocation
 from .tcb_invocation import decode_tcb_invocation
 from .untyped import decode_untyped_invocation
 
@@ -59,3 +61,4 @@ DECODERS[FrameCap] = _by_arch(riscv64_vspace.decode_frame_invocation,
 DECODERS[PageTableCap] = _by_arch(riscv64_vspace.decode_page_table_invocation,
                                   aarch64_vspace.decode_page_table_invocation)
 DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
+DECODERS[ReplyCap] = decode_reply_invocation

@@ -24,8 +24,8 @@ from kernel.kernel import Kernel
 from kernel.trace import Tracer, TraceRecord
 from tests.conftest import ARCHES
 
-GUESTS = ["threads", "notify", "ntfnops"]
-"""Guests with several threads or IPC; the IPC suite's programs join as they land."""
+GUESTS = ["threads", "notify", "ntfnops", "ipc_callreply", "ipc_caps", "ipc_faults", "spawn"]
+"""Guests with several threads, IPC or processes."""
 
 
 class FastpathCounter:
@@ -85,5 +85,5 @@ def test_fastpath_changes_nothing_visible(guest_elves, guest: str, arch: str) ->
         assert taken > 0
 
 
-CALLING: set[str] = set()
+CALLING = {"ipc_callreply"}
 """Guests that make Call / ReplyRecv exchanges the fastpath should take."""

@@ -383,3 +383,57 @@ def test_suspending_a_blocked_thread_takes_it_off_the_queue(world: World) -> Non
                     if s.cap.object_paddr == b.paddr and s.cap.tag.name == "thread_cap")
     world.sys.call(CNODE, world.sys.label("CNodeDelete"), [tcb_slot, 64])
     assert b.state is ThreadState.INACTIVE and ep.state is EndpointState.IDLE
+
+
+def test_send_on_a_saved_reply_cap_is_the_reply_and_consumes_it(world: World) -> None:
+    """seL4's performInvocation_Reply: a reply cap moved out of the caller slot with
+    CNode SaveCaller answers its caller when invoked (here by a Send), once."""
+    slot, _ = world.endpoint()
+    b = world.thread(100)
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    world.syscall(Syscall.seL4_SysCall, slot, tag(1, 1), 0x42)
+    assert world.kernel.current is world.root and b.state is ThreadState.BLOCKED_ON_REPLY
+    saved = world.sys.free_slots(1)
+    assert world.sys.call(CNODE, world.sys.label("CNodeSaveCaller"), [saved, 64]).label == 0
+    assert world.root.slots[CALLER].is_empty
+    assert world.sys.cap(saved) == ReplyCap(b.paddr, can_grant=True)
+    world.syscall(Syscall.seL4_SysReply, 0, tag(9, 1), 0xbad)  # empty caller slot: nothing
+    assert b.state is ThreadState.BLOCKED_ON_REPLY
+    world.syscall(Syscall.seL4_SysSend, saved, tag(7, 2), 0x43, 0x44)
+    assert world.sys.slots[saved].is_empty  # used up
+    assert b.state is ThreadState.RUNNING
+    assert world.window(b)[:4] == [0, tag(7, 2), 0x43, 0x44]
+    assert world.kernel.current is world.root  # b (100) is below the root (255)
+
+
+def test_call_on_a_saved_reply_cap_gets_an_empty_success_reply(world: World) -> None:
+    slot, _ = world.endpoint()
+    b = world.thread(100)
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    world.syscall(Syscall.seL4_SysCall, slot, tag(1, 0))
+    saved = world.sys.free_slots(1)
+    assert world.sys.call(CNODE, world.sys.label("CNodeSaveCaller"), [saved, 64]).label == 0
+    world.syscall(Syscall.seL4_SysCall, saved, tag(3, 1), 0x99)
+    assert world.info(world.root) == MessageInfo(0, 0, 0, 0)
+    assert world.root.state is ThreadState.RUNNING and world.sys.slots[saved].is_empty
+    assert world.window(b)[:3] == [0, tag(3, 1), 0x99]
+
+
+def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None:
+    """seL4's copyMRsFaultReply sanitises each register: SPSR keeps NZCV only and
+    gets the user-mode bits, whatever the handler's reply says."""
+    world = World(Arch.AARCH64)
+    slot, _ = world.endpoint()
+    b = world.thread(100)
+    b.fault_ep = slot
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    world.machine.registers[0] = 0x4004
+    world.syscall(-99)
+    names = [n for n in world.kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+    reply = [0] * len(names)
+    reply[names.index("FaultIP")] = 0x4004
+    reply[names.index("SPSR")] = 0xF000_03C5  # all flags, EL1h, DAIF masked
+    world.write_words(world.root, MSG + 32, reply[4:])
+    world.syscall(Syscall.seL4_SysReply, 0, tag(0, len(reply)), *reply[:4])
+    assert b.state is ThreadState.RESTART
+    assert b.registers[world.kernel.reg_index["spsr"]] == 0xF000_0040

@@ -18,7 +18,7 @@ def test_call_on_an_empty_slot_is_traced_with_its_error(system) -> None:  # noqa
     assert record.label == "CNodeRevoke" and record.mrs == [5, 6]
     assert record.result == "seL4_InvalidCapability" and record.reply == [0]
     assert format_record(record) == (
-        "#1 rootserver Call(cap=0x64 null_cap, CNodeRevoke, mrs=[0x5, 0x6])"
+        "#1 rootserver Call(cap=0x64 null_cap, CNodeRevoke, index=0x5, depth=0x6)"
         " -> seL4_InvalidCapability [0x0]"
     )
 
@@ -31,3 +31,53 @@ def test_failed_lookup_and_stop_are_traced(system) -> None:  # noqa: F811
     (record,) = records
     assert record.cap == "thread_cap"
     assert record.result.startswith("stopped: ") and "receive phase" in record.result
+
+
+def test_endpoint_ipc_is_traced_as_messages_and_where_they_went() -> None:
+    from kernel.abi.arch import Arch
+    from tests.unit.test_ipc import CAPS, World, tag
+
+    world = World(Arch.RISCV64)
+    slot, _ = world.endpoint()
+    badged = world.mint(slot, badge=0x55)
+    world.root.priority = 10
+    b = world.thread(100)
+    records: list[TraceRecord] = []
+    Tracer(world.kernel, records.append)
+    world.syscall(Syscall.seL4_SysYield)
+    world.write_words(b, CAPS, [badged])
+    world.syscall(Syscall.seL4_SysSend, badged, tag(5, 1, extra=1), 7)  # b blocks
+    world.syscall(Syscall.seL4_SysNBRecv, slot)  # the root takes it; b runs again
+    world.syscall(Syscall.seL4_SysNBSend, slot, tag(6, 0))  # b: nobody waits
+    world.syscall(Syscall.seL4_SysReply, 0, tag(0, 0))  # b: nobody to reply to
+    world.syscall(Syscall.seL4_SysNBRecv, slot)  # b: nothing queued
+    lines = [format_record(r) for r in records[1:]]
+    name, cap, badged_cap = b.name, f"cap={slot:#x} endpoint_cap", f"cap={badged:#x} endpoint_cap"
+    assert lines == [
+        f"#2 {name} Send({badged_cap}, badge=0x55, label=0x5, mrs=[0x7], extra_caps=1)"
+        " -> blocked",
+        f"#3 rootserver NBRecv({cap}) -> badge=0x55 label=0x5 length=1 extra_caps=1"
+        " unwrapped=0b1 [0x7]",
+        f"#4 {name} NBSend({cap}, badge=0x0, label=0x6) -> dropped",
+        f"#5 {name} Reply(label=0x0) -> nobody to reply to",
+        f"#6 {name} NBRecv({cap}) -> nothing (badge 0)",
+    ]
+
+
+def test_invocation_arguments_are_named_by_the_method_declaration() -> None:
+    """Packed booleans and bytes come apart; caps are the CPtrs of the IPC buffer; a
+    message too short for a parameter leaves it out; a struct is its words."""
+    from kernel.abi.arch import Arch
+    from kernel.abi.methods import methods_for
+    from kernel.trace import named_args
+
+    methods = {m.label: m for m in methods_for(Arch.AARCH64)}
+    copy = methods["TCBCopyRegisters"]
+    assert named_args(copy, [0b1010 | 0x7F << 8], [0x33]) == {
+        "source": 0x33, "suspend_source": 0, "resume_target": 1, "transfer_frame": 0,
+        "transfer_integer": 1, "arch_flags": 0x7F}
+    retype = methods["UntypedRetype"]
+    assert named_args(retype, [4, 12], []) == {"type": 4, "size_bits": 12}
+    write = methods["TCBWriteRegisters"]
+    assert named_args(write, [1, 3, 10, 11, 12], []) == {
+        "resume_target": 1, "arch_flags": 0, "count": 3, "regs": [10, 11, 12]}
