@@ -10,8 +10,13 @@ memory, ``@fail ...`` is the program giving up. Set-up work outside phases is ne
 
 from __future__ import annotations
 
+import argparse
 import gc
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
@@ -69,8 +74,6 @@ def resident_bytes() -> int:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
     except (OSError, IndexError, ValueError):
         return 0
-    import os
-
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
@@ -172,10 +175,6 @@ def memory_in_fresh_process(elf_path: Path, params: Sequence[int],
                             config: Mapping[str, object], trace: bool = False) -> dict[str, int]:
     """:attr:`GuestRun.memory` of a run in a new interpreter, so that memory freed by
     earlier runs in this one cannot hide the growth being measured."""
-    import json
-    import subprocess
-    import sys
-
     cmd = [sys.executable, "-m", "bench.guest", str(elf_path), json.dumps(list(params)),
            json.dumps(dict(config)), *(["--trace"] if trace else [])]
     root = Path(__file__).resolve().parent.parent
@@ -189,9 +188,6 @@ def memory_in_fresh_process(elf_path: Path, params: Sequence[int],
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m bench.guest ELF PARAMS_JSON CONFIG_JSON [--trace]``: run one benchmark
     guest and print its memory marks as JSON (see :func:`memory_in_fresh_process`)."""
-    import argparse
-    import json
-
     parser = argparse.ArgumentParser(prog="python -m bench.guest")
     parser.add_argument("elf", type=Path)
     parser.add_argument("params")
