@@ -14,6 +14,7 @@ import re
 import pytest
 
 from tests.conftest import ARCHES
+from tests.guest.checks import assert_all_checks_pass, check_ids_in_source
 
 PROGRAMS = {
     "ipc_callreply": [f"IPC{i:04d}" for i in range(1, 11)],
@@ -25,27 +26,17 @@ ORDERS = ["123", "132", "cSCSDX", "bsasbsas"]
 a receiver of higher priority runs at once when a Send wakes it, a lower one once the
 sender is done; Call and ReplyRecv switch straight to the partner ahead of a ready
 thread of the same priority; Resume queues at the front and Yield at the back."""
-LINE = re.compile(r"^([A-Z]+\d{4}) (PASS|FAIL) (.*)$", re.M)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("program", sorted(PROGRAMS))
 def test_every_ipc_check_passes(run_guest, program: str, arch: str) -> None:
-    expected = PROGRAMS[program]
     run = run_guest(program, arch)
-    results = {m.group(1): (m.group(2), m.group(3)) for m in LINE.finditer(run.output)}
-    failed = {cid: text for cid, (verdict, text) in results.items() if verdict != "PASS"}
-    assert not failed, "\n".join(f"{cid} {text}" for cid, text in sorted(failed.items()))
-    assert list(results) == expected, run.output
-    assert f"verdict: {len(expected)} passed, 0 failed" in run.output
-    assert (run.result.kind, run.result.status) == ("halt", 0), run.result.message
+    assert_all_checks_pass(run, PROGRAMS[program])
     if program == "ipc_callreply":
         assert re.findall(r"^  order (\S+)$", run.output, re.M) == ORDERS
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))
 def test_ipc_check_ids_are_listed_once_in_order(program: str) -> None:
-    from userland.build import USERLAND
-
-    source = (USERLAND / "tests" / f"{program}.c").read_text()
-    assert re.findall(r'\{"([A-Z]+\d{4})", ', source) == PROGRAMS[program]
+    assert check_ids_in_source(program) == PROGRAMS[program]

@@ -9,40 +9,25 @@ unmap (or the read-only remap) took away a moment after the address was used.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tests.conftest import ARCHES
+from tests.guest.checks import assert_all_checks_pass, check_ids_in_source
 
 CHECKS = [f"VSPACEG{i:04d}" for i in range(1, 18)]
 SPAWN_CHECKS = [f"SPAWN{i:04d}" for i in range(1, 5)]
-LINE = re.compile(r"^([A-Z]+\d{4}) (PASS|FAIL) (.*)$", re.M)
-VERDICT = re.compile(r"^verdict: (\d+) passed, (\d+) failed$", re.M)
-
-
 PROGRAMS = {"vspace": CHECKS, "spawn": SPAWN_CHECKS}
 
 
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("program", sorted(PROGRAMS))
 def test_every_check_passes(run_guest, program: str, arch: str) -> None:
-    run = run_guest(program, arch)
-    expected = PROGRAMS[program]
-    results = {m.group(1): (m.group(2), m.group(3)) for m in LINE.finditer(run.output)}
-    failed = {cid: text for cid, (verdict, text) in results.items() if verdict != "PASS"}
-    assert not failed, "\n".join(f"{cid} {text}" for cid, text in sorted(failed.items()))
-    assert sorted(results) == expected, run.output
-    assert VERDICT.findall(run.output) == [(str(len(expected)), "0")], run.output
-    assert (run.result.kind, run.result.status) == ("halt", 0), run.result.message
+    assert_all_checks_pass(run_guest(program, arch), PROGRAMS[program])
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))
 def test_check_ids_are_unique_and_in_order(program: str) -> None:
-    from userland.build import USERLAND
-
-    source = (USERLAND / "tests" / f"{program}.c").read_text()
-    assert re.findall(r'\{"([A-Z]+\d{4})", ', source) == PROGRAMS[program]
+    assert check_ids_in_source(program) == PROGRAMS[program]
 
 
 @pytest.mark.parametrize("arch", ARCHES)

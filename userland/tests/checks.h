@@ -114,6 +114,16 @@ static int run_checks(const struct check *list, unsigned long n)
 
 #define EXPECT_OK(call) EXPECT_ERR(call, seL4_NoError)
 
+/* Fail the current check unless the word `got` equals `want`. */
+#define EXPECT_EQ(got, want)                                                               \
+    do {                                                                                   \
+        seL4_Word g_ = (seL4_Word)(got), w_ = (seL4_Word)(want);                           \
+        if (g_ != w_) {                                                                    \
+            return fail("line %d: %s = %#lx, expected %#lx", __LINE__, #got,               \
+                        (unsigned long)g_, (unsigned long)w_);                             \
+        }                                                                                  \
+    } while (0)
+
 /* Fail unless error-reply message register i holds v (read right after the call). */
 #define EXPECT_MR(i, v)                                                                    \
     do {                                                                                   \

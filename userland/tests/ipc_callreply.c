@@ -30,23 +30,7 @@
 static seL4_CPtr pool;
 
 #define NTHREADS 4
-static struct thread_storage storage[NTHREADS];
-static struct thread threads[NTHREADS];
-static int made[NTHREADS];
-
-/* Make thread i afresh; a thread that used the same storage before is stopped first. */
-static seL4_Error make(int i, const char *name, thread_entry_fn fn, void *arg, seL4_Word prio)
-{
-    if (made[i]) {
-        seL4_Error err = seL4_TCB_Suspend(threads[i].tcb);
-        if (err != seL4_NoError) {
-            return err;
-        }
-    }
-    memset(&storage[i], 0, sizeof(storage[i]));
-    made[i] = 1;
-    return thread_create(&threads[i], &storage[i], pool, name, fn, arg, prio);
-}
+#include "threads_util.h"
 
 static seL4_Error new_endpoint(seL4_CPtr *ep)
 {
@@ -59,52 +43,6 @@ static seL4_Error mint(seL4_CPtr ep, seL4_Word badge, seL4_CPtr *out)
     *out = alloc_slot();
     return seL4_CNode_Mint(ROOT, *out, DEPTH, ROOT, ep, DEPTH, seL4_AllRights, badge);
 }
-
-/* Lower the root task below every thread, then take the processor back. */
-static seL4_Error let_run(void)
-{
-    seL4_Error err = seL4_TCB_SetPriority(seL4_CapInitThreadTCB, seL4_CapInitThreadTCB, 50);
-    if (err != seL4_NoError) {
-        return err;
-    }
-    return seL4_TCB_SetPriority(seL4_CapInitThreadTCB, seL4_CapInitThreadTCB, 255);
-}
-
-static volatile char order[32];
-static volatile unsigned long order_len;
-
-static void note(char c)
-{
-    if (order_len < sizeof(order) - 1) {
-        order[order_len++] = c;
-        order[order_len] = '\0';
-    }
-}
-
-static void reset_order(void)
-{
-    order_len = 0;
-    order[0] = '\0';
-}
-
-/* Print the order (so the run's output shows it), then compare it. */
-#define EXPECT_ORDER(want)                                                                 \
-    do {                                                                                   \
-        printf("  order %s\n", (const char *)order);                                      \
-        if (strcmp((const char *)order, (want)) != 0) {                                    \
-            return fail("line %d: order %s, expected %s", __LINE__, (const char *)order,   \
-                        (want));                                                           \
-        }                                                                                  \
-    } while (0)
-
-#define EXPECT_EQ(got, want)                                                               \
-    do {                                                                                   \
-        seL4_Word g_ = (seL4_Word)(got), w_ = (seL4_Word)(want);                           \
-        if (g_ != w_) {                                                                    \
-            return fail("line %d: %s = %#lx, expected %#lx", __LINE__, #got,               \
-                        (unsigned long)g_, (unsigned long)w_);                             \
-        }                                                                                  \
-    } while (0)
 
 #define SENTINEL(i) (0xdead000000000000UL + (seL4_Word)(i))
 

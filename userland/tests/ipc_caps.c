@@ -22,22 +22,7 @@
 static seL4_CPtr pool;
 
 #define NTHREADS 2
-static struct thread_storage storage[NTHREADS];
-static struct thread threads[NTHREADS];
-static int made[NTHREADS];
-
-static seL4_Error make(int i, const char *name, thread_entry_fn fn, void *arg, seL4_Word prio)
-{
-    if (made[i]) {
-        seL4_Error err = seL4_TCB_Suspend(threads[i].tcb);
-        if (err != seL4_NoError) {
-            return err;
-        }
-    }
-    memset(&storage[i], 0, sizeof(storage[i]));
-    made[i] = 1;
-    return thread_create(&threads[i], &storage[i], pool, name, fn, arg, prio);
-}
+#include "threads_util.h"
 
 static seL4_Error new_object(seL4_Word type, seL4_Word size_bits, seL4_CPtr *slot)
 {
@@ -49,15 +34,6 @@ static seL4_Error mint(seL4_CPtr src, seL4_CapRights_t rights, seL4_Word badge, 
     *out = alloc_slot();
     return seL4_CNode_Mint(ROOT, *out, DEPTH, ROOT, src, DEPTH, rights, badge);
 }
-
-#define EXPECT_EQ(got, want)                                                               \
-    do {                                                                                   \
-        seL4_Word g_ = (seL4_Word)(got), w_ = (seL4_Word)(want);                           \
-        if (g_ != w_) {                                                                    \
-            return fail("line %d: %s = %#lx, expected %#lx", __LINE__, #got,               \
-                        (unsigned long)g_, (unsigned long)w_);                             \
-        }                                                                                  \
-    } while (0)
 
 /* Send / Recv rights without Grant (GrantReply keeps Call usable). */
 #define NO_GRANT seL4_CapRights_new(1, 0, 1, 1)

@@ -22,22 +22,11 @@
 static seL4_CPtr pool;
 
 #define NTHREADS 2
-static struct thread_storage storage[NTHREADS];
-static struct thread threads[NTHREADS];
-static int made[NTHREADS];
+#include "threads_util.h"
 
 #define FAULT_BADGE 0xfa
 #define UNMAPPED 0x10000000UL
 #define NREGS (sizeof(seL4_UserContext) / sizeof(seL4_Word))
-
-#define EXPECT_EQ(got, want)                                                               \
-    do {                                                                                   \
-        seL4_Word g_ = (seL4_Word)(got), w_ = (seL4_Word)(want);                           \
-        if (g_ != w_) {                                                                    \
-            return fail("line %d: %s = %#lx, expected %#lx", __LINE__, #got,               \
-                        (unsigned long)g_, (unsigned long)w_);                             \
-        }                                                                                  \
-    } while (0)
 
 /* Per-architecture facts of the fault messages (abi/errors.md). */
 #if defined(__riscv)
@@ -69,19 +58,6 @@ static int made[NTHREADS];
 #define TRAP "svc #0"
 #endif
 
-static seL4_Error make(int i, const char *name, thread_entry_fn fn, seL4_Word prio)
-{
-    if (made[i]) {
-        seL4_Error err = seL4_TCB_Suspend(threads[i].tcb);
-        if (err != seL4_NoError) {
-            return err;
-        }
-    }
-    memset(&storage[i], 0, sizeof(storage[i]));
-    made[i] = 1;
-    return thread_create(&threads[i], &storage[i], pool, name, fn, 0, prio);
-}
-
 static seL4_CPtr fault_ep;
 
 /* Make thread i with a badged cap to a new fault endpoint as its fault handler. */
@@ -97,7 +73,7 @@ static seL4_Error make_faulter(int i, const char *name, thread_entry_fn fn)
     if (err != seL4_NoError) {
         return err;
     }
-    err = make(i, name, fn, 255);
+    err = make(i, name, fn, 0, 255);
     if (err != seL4_NoError) {
         return err;
     }
@@ -517,8 +493,8 @@ static int fault_without_handler_stops_only_that_thread(void)
     orphan_after = 0;
     bystander_ran = 0;
     /* thread_create leaves the fault endpoint CPtr 0: the null slot, no handler. */
-    EXPECT_OK(make(0, "orphan", orphan_thread, 255));
-    EXPECT_OK(make(1, "bystander", bystander_thread, 255));
+    EXPECT_OK(make(0, "orphan", orphan_thread, 0, 255));
+    EXPECT_OK(make(1, "bystander", bystander_thread, 0, 255));
     EXPECT_OK(thread_start(&threads[0]));
     EXPECT_OK(thread_start(&threads[1]));
     seL4_Yield();

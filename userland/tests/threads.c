@@ -17,42 +17,8 @@
 
 static seL4_CPtr pool;
 
-static struct thread_storage storage[4];
-static struct thread threads[4];
-
-static volatile char order[32];
-static volatile unsigned long order_len;
-
-static void note(char c)
-{
-    if (order_len < sizeof(order) - 1) {
-        order[order_len++] = c;
-        order[order_len] = '\0';
-    }
-}
-
-static void reset_order(void)
-{
-    order_len = 0;
-    order[0] = '\0';
-}
-
-/* Lower the root task below every thread, then take the processor back. */
-static seL4_Error let_run(void)
-{
-    seL4_Error err = seL4_TCB_SetPriority(seL4_CapInitThreadTCB, seL4_CapInitThreadTCB, 50);
-    if (err != seL4_NoError) {
-        return err;
-    }
-    return seL4_TCB_SetPriority(seL4_CapInitThreadTCB, seL4_CapInitThreadTCB, 255);
-}
-
-static seL4_Error make(int i, const char *name, thread_entry_fn fn, void *arg,
-                       seL4_Word prio)
-{
-    memset(&storage[i], 0, sizeof(storage[i]));
-    return thread_create(&threads[i], &storage[i], pool, name, fn, arg, prio);
-}
+#define NTHREADS 4
+#include "threads_util.h"
 
 /* ---- creation ---- */
 
@@ -102,9 +68,7 @@ static int round_robin_yield(void)
         EXPECT_OK(thread_start(&threads[i]));
     }
     EXPECT_OK(let_run());
-    if (strcmp((const char *)order, "CBACBACBA") != 0) {
-        return fail("order %s, expected CBACBACBA", (const char *)order);
-    }
+    EXPECT_ORDER_IS("CBACBACBA");
     return 0;
 }
 
@@ -140,9 +104,7 @@ static int round_robin_time_slices(void)
         EXPECT_OK(thread_start(&threads[i]));
     }
     EXPECT_OK(let_run());
-    if (strcmp((const char *)order, "CBACBACBA") != 0) {
-        return fail("order %s, expected CBACBACBA", (const char *)order);
-    }
+    EXPECT_ORDER_IS("CBACBACBA");
     return 0;
 }
 
@@ -169,9 +131,7 @@ static int higher_priority_preempts(void)
     EXPECT_OK(make(0, "L", low_body, 0, 100));
     EXPECT_OK(thread_start(&threads[0]));
     EXPECT_OK(let_run());
-    if (strcmp((const char *)order, "1H2") != 0) {
-        return fail("order %s, expected 1H2", (const char *)order);
-    }
+    EXPECT_ORDER_IS("1H2");
     return 0;
 }
 
