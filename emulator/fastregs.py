@@ -24,12 +24,15 @@ class RegBatch:
     fewer (then only the first ``len(values)`` registers are written).
     """
 
-    __slots__ = ("_uch", "_count", "_ids", "_vals", "_ptrs")
+    __slots__ = ("_uch", "_count", "_reg_ids", "_ids", "_vals", "_ptrs", "_some_ids")
 
     def __init__(self, uc: Uc, reg_ids: Sequence[int]) -> None:
         self._uch = uc._uch
         self._count = len(reg_ids)
+        self._reg_ids = tuple(reg_ids)
         self._ids = (ctypes.c_int * self._count)(*reg_ids)
+        self._some_ids = (ctypes.c_int * self._count)()
+        """Scratch id list of :meth:`write_positions`."""
         self._vals = (ctypes.c_uint64 * self._count)()
         self._ptrs = (ctypes.c_void_p * self._count)(
             *(ctypes.addressof(self._vals) + 8 * i for i in range(self._count))
@@ -45,9 +48,27 @@ class RegBatch:
         n = len(values)
         if n > self._count:
             raise ValueError("more values than registers in the batch")
-        vals = self._vals
-        for i in range(n):
-            vals[i] = values[i]
+        self._vals[:n] = values
         status = uclib.uc_reg_write_batch(self._uch, self._ids, self._ptrs, n)
         if status:
             raise RuntimeError(f"uc_reg_write_batch failed with status {status}")
+
+    def write_positions(self, values: dict[int, int]) -> None:
+        """Write some registers, named by their position in this batch's list:
+        ``{position: value}`` (for the few words the kernel changed in a saved thread)."""
+        ids, vals, reg_ids = self._some_ids, self._vals, self._reg_ids
+        n = 0
+        for position, value in values.items():
+            ids[n] = reg_ids[position]
+            vals[n] = value
+            n += 1
+        status = uclib.uc_reg_write_batch(self._uch, ids, self._ptrs, n)
+        if status:
+            raise RuntimeError(f"uc_reg_write_batch failed with status {status}")
+
+    def read_saved(self, context: object) -> list[int]:
+        """This batch's registers as stored in a saved Unicorn context (``uc_context*``)."""
+        status = uclib.uc_context_reg_read_batch(context, self._ids, self._ptrs, self._count)
+        if status:
+            raise RuntimeError(f"uc_context_reg_read_batch failed with status {status}")
+        return self._vals[:]

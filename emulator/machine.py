@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
+from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from kernel.abi.arch import Arch
 from kernel.arch.paging import AARCH64_4K, RV64_SV39, Access, PteKind
@@ -38,6 +39,7 @@ from .cpu import CpuBackend, Trap, TrapKind, backend_for
 
 if TYPE_CHECKING:
     from .faultinfo import Decoder
+from .fastregs import RegBatch
 from .icount import InstructionCounter
 from .rawhook import add_interrupt_hook
 
@@ -71,6 +73,31 @@ class RunResult:
     """The breakpoint address, when a breakpoint paused the run."""
 
 
+class SavedCpu:
+    """A thread's whole CPU state as Unicorn holds it (``uc_context``): the user
+    registers and everything else (FP/vector state, system registers), saved and
+    restored by one memory copy each way.
+
+    ``root``/``asid`` record the address space installed when it was saved: the copy
+    includes the translation-root register, so restoring it silently switches address
+    space (see :meth:`UnicornMachine.load_thread`). Bound to the engine that made it.
+    """
+
+    __slots__ = ("engine", "_context", "pointer", "root", "asid", "_batch")
+
+    def __init__(self, uc: Uc, batch: RegBatch) -> None:
+        self.engine = uc
+        self._context = UcContext(uc._uch, uc._arch, uc._mode)  # freed with this object
+        self.pointer = self._context.context
+        self.root = 0
+        self.asid = 0
+        self._batch = batch
+
+    def registers(self) -> list[int]:
+        """The saved user registers, seL4_UserContext order."""
+        return self._batch.read_saved(self.pointer)
+
+
 class UnicornMachine:
     """A machine of architecture ``arch`` with ``ram_size`` bytes of RAM."""
 
@@ -88,6 +115,7 @@ class UnicornMachine:
         self.counter = InstructionCounter()
         self._calibrate_counter()
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
+        self._uch = self.uc._uch
         self.cpu.enter_user_mode(self.uc)
         self.root = self.empty_root
         self.asid = 0
@@ -143,6 +171,35 @@ class UnicornMachine:
 
     def load_context(self, registers: Sequence[int]) -> None:
         self._context_batch.write(registers)
+
+    def save_thread(self, reuse: object | None = None) -> SavedCpu:
+        # One copy of the CPU state (UNICORN.md: the switch floor's mechanism), instead
+        # of converting the register file to Python integers at every switch.
+        saved = reuse if isinstance(reuse, SavedCpu) and reuse.engine is self.uc \
+            else SavedCpu(self.uc, self._context_batch)
+        status = uclib.uc_context_save(self._uch, saved.pointer)
+        if status:
+            raise MachineError(f"uc_context_save failed with status {status}")
+        saved.root, saved.asid = self.root, self.asid
+        return saved
+
+    def load_thread(self, saved: object | None, registers: Sequence[int] | None,
+                    changes: dict[int, int]) -> None:
+        if isinstance(saved, SavedCpu):
+            status = uclib.uc_context_restore(self._uch, saved.pointer)
+            if status:
+                raise MachineError(f"uc_context_restore failed with status {status}")
+            if (saved.root, saved.asid) != (self.root, self.asid):
+                # The copy carried its own translation root back into the CPU; the TLB
+                # still holds the other space's entries.
+                self.root, self.asid = saved.root, saved.asid
+                self.cpu.flush_tlb(self.uc)
+        elif registers is None:
+            raise MachineError("load_thread: neither saved state nor registers")
+        if registers is not None:
+            self._context_batch.write(registers)
+        elif changes:
+            self._context_batch.write_positions(changes)
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         root = root_paddr or self.empty_root

@@ -64,12 +64,12 @@ def _deliver(kernel: Kernel, window: list[int], length: int, badge: int,
              receiver: TCB) -> None:
     """Copy the current thread's message (label, ``length`` register MRs) into the
     saved registers of ``receiver``, with ``badge``; as doIPCTransfer does for it."""
-    regs = receiver.registers
+    put = receiver.set_register  # no register list made: the machine's copy stays
     index = kernel.window_index
-    regs[index[0]] = badge
-    regs[index[1]] = (window[1] & _LABEL_BITS) | length
+    put(index[0], badge)
+    put(index[1], (window[1] & _LABEL_BITS) | length)
     for i in range(length):
-        regs[index[2 + i]] = window[2 + i]
+        put(index[2 + i], window[2 + i])
 
 
 def _switch_to(kernel: Kernel, current: TCB, target: TCB) -> None:

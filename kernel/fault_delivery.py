@@ -41,7 +41,7 @@ def deliver_fault(kernel: Kernel, tcb: TCB, fault: Fault) -> None:
         kernel.save_current()
     # A restarted thread resumes at the fault's IP: the faulting instruction, or the
     # syscall's trap instruction (seL4's FaultIP), so that it is retried.
-    tcb.registers[0] = fault.ip
+    tcb.set_register(0, fault.ip)
     handler = lookup_cap(kernel, tcb, tcb.fault_ep)
     if isinstance(handler, EndpointCap) and handler.rights.write and (
         handler.rights.grant or handler.rights.grant_reply

@@ -69,8 +69,9 @@ def set_window(kernel: Kernel, tcb: TCB, start: int, values: Sequence[int]) -> N
         kernel.machine.write_syscall_window(window)
         return
     names = kernel.window_index
+    put = tcb.set_register
     for offset, value in enumerate(values):
-        tcb.registers[names[start + offset]] = value
+        put(names[start + offset], value)
 
 
 def get_mrs(kernel: Kernel, tcb: TCB, count: int) -> list[int]:

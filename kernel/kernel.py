@@ -161,15 +161,17 @@ class Kernel:
         return self.machine.save_context()[0]
 
     def save_current(self) -> TCB:
-        """Copy the current thread's registers into its TCB, once per kernel entry.
+        """Save the current thread's state into its TCB, once per kernel entry.
 
         After this, the TCB's copy is the truth (code may edit it, as fault delivery
-        does with the restart pc); it is loaded back when the thread runs again.
+        does with the restart pc); it is loaded back when the thread runs again. The
+        save is the machine's own copy (:meth:`Machine.save_thread`); the register
+        list is made only if some code reads ``registers``.
         """
         current = self.current
         assert current is not None
         if not self._current_saved:
-            current.registers = self.machine.save_context()
+            current.adopt_saved(self.machine.save_thread(current.saved))
             self._current_saved = True
         return current
 
@@ -263,7 +265,7 @@ class Kernel:
                 chosen = candidate
         if chosen is previous:
             if self._current_saved and previous is not None:
-                self.machine.load_context(previous.registers)
+                self._load(previous)
             return
         if previous is not None:
             self.save_current()
@@ -275,11 +277,15 @@ class Kernel:
 
     def install(self, tcb: TCB) -> None:
         """Make ``tcb`` the current thread on the machine: its registers and VSpace."""
+        self._load(tcb)
         root, asid = vspace_root_of(self, tcb)
-        self.machine.set_address_space(root, asid)
-        self.machine.load_context(tcb.registers)
+        self.machine.set_address_space(root, asid)  # after the load: see load_thread
         self.current = tcb
         self._current_saved = False
+
+    def _load(self, tcb: TCB) -> None:
+        """Put ``tcb``'s saved state into the machine."""
+        self.machine.load_thread(tcb.saved, tcb.register_list, tcb.changes)
 
     def _stop_idle(self, last: TCB | None) -> None:
         if last is not None and last.stop_reason is not None:

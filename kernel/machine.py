@@ -10,6 +10,12 @@ Register conventions: a thread's full register file is a list of words in
 seL4_UserContext order (``ArchABI.user_context``), with ``pc`` the address execution
 resumes at. The *syscall window* is the eight argument registers a0-a7 / x0-x7, which is
 where both architectures put every syscall input and output.
+
+A thread that stops running is saved with :meth:`Machine.save_thread`: an opaque
+:class:`SavedThread` of the machine's own (on Unicorn, a copy of the whole CPU state),
+which the kernel turns into a register list only when it needs the words
+(:class:`kernel.objects.tcb.TCB` does that lazily), so a switch costs two copies
+instead of converting the register file to and from Python integers.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from typing import Protocol
 
 from .abi.arch import Arch
 
-__all__ = ["Machine"]
+__all__ = ["Machine", "SavedThread"]
+
+
+class SavedThread(Protocol):
+    """A thread's CPU state as :meth:`Machine.save_thread` saved it."""
+
+    def registers(self) -> list[int]:
+        """A new list of the saved user registers, seL4_UserContext order."""
+        ...
 
 
 class Machine(Protocol):
@@ -51,6 +65,24 @@ class Machine(Protocol):
 
     def load_context(self, registers: Sequence[int]) -> None:
         """Make ``registers`` (seL4_UserContext order) the CPU's registers."""
+        ...
+
+    def save_thread(self, reuse: object | None = None) -> SavedThread:
+        """Save the current thread's whole CPU state. ``reuse``, a value this machine
+        returned before (for the same thread), may be overwritten and returned instead
+        of allocating anew."""
+        ...
+
+    def load_thread(self, saved: object | None, registers: Sequence[int] | None,
+                    changes: dict[int, int]) -> None:
+        """Make a thread's state the CPU's: ``saved`` (from :meth:`save_thread`, None
+        if the thread never ran), then ``registers`` over it if given (they are the
+        truth for the user registers), else the ``changes`` {position: value} made to
+        the saved registers since. One of ``saved`` and ``registers`` is given.
+
+        The address space may be left as it was when ``saved`` was made: call
+        :meth:`set_address_space` afterwards, never before.
+        """
         ...
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:

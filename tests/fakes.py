@@ -11,6 +11,16 @@ from collections.abc import Sequence
 from kernel.abi.arch import Arch, abi_for
 
 
+class FakeSaved:
+    """The fake machine's saved thread: a copy of the register list."""
+
+    def __init__(self, registers: list[int]) -> None:
+        self.words = list(registers)
+
+    def registers(self) -> list[int]:
+        return list(self.words)
+
+
 class FakeMachine:
     def __init__(self, arch: Arch, ram_size: int) -> None:
         self.arch = arch
@@ -24,6 +34,7 @@ class FakeMachine:
         self.root = 0
         self.asid = 0
         self.tlb_flushes = 0
+        self.saves = 0
         self.changed_asids: list[int] = []
         """Every ASID passed to ``mappings_changed``, in order."""
 
@@ -53,6 +64,25 @@ class FakeMachine:
 
     def load_context(self, registers: Sequence[int]) -> None:
         self.registers = list(registers)
+
+    def save_thread(self, reuse: object | None = None) -> FakeSaved:
+        self.saves += 1
+        if isinstance(reuse, FakeSaved):
+            reuse.words = list(self.registers)
+            return reuse
+        return FakeSaved(self.registers)
+
+    def load_thread(self, saved: object | None, registers: Sequence[int] | None,
+                    changes: dict[int, int]) -> None:
+        if isinstance(saved, FakeSaved):
+            self.registers = list(saved.words)
+        elif registers is None:
+            raise AssertionError("load_thread: neither saved state nor registers")
+        if registers is not None:
+            self.registers = list(registers)
+            return
+        for position, value in changes.items():
+            self.registers[position] = value
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         self.root, self.asid = root_paddr, asid

@@ -2,9 +2,15 @@
 
 A TCB holds, as seL4's does, slots for its CSpace root, VSpace root, IPC buffer frame,
 reply and caller caps (``ctable``, ``vtable``, ``ipc_buffer_frame``, ``reply``,
-``caller``). The register file is a plain list in seL4_UserContext order; while a thread
-runs, the live values are in the machine and ``registers`` is stale (``kernel.threads``
-saves them at a switch).
+``caller``). While a thread runs, its live registers are in the machine and the TCB's
+copy is stale (``Kernel.save_current`` saves them when the kernel needs them or switches).
+
+The saved register file has two forms, so that a thread switch need not convert it to
+Python integers and back: ``saved`` is the machine's own copy of the thread's CPU state
+(``Machine.save_thread``), and ``registers`` a list in seL4_UserContext order made from
+it on first use. Invariant: when the list exists it is the truth for the user
+registers and ``changes`` is empty; when it does not, the registers are ``saved``'s
+with ``changes`` ({position: value}, written by :meth:`TCB.set_register`) over them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from .slot import Slot
 
 if TYPE_CHECKING:
     from ..faults import Fault
+    from ..machine import SavedThread
     from .endpoint import Endpoint
     from .notification import Notification
 
@@ -64,14 +71,20 @@ class TCB:
     """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""
 
     __slots__ = (
-        "paddr", "registers", "state", "priority", "mcp", "time_slice", "name",
+        "paddr", "_registers", "saved", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
         self.paddr = paddr
-        self.registers = [0] * n_registers
+        self._registers: list[int] | None = [0] * n_registers
+        self.saved: SavedThread | None = None
+        """The machine's copy of the thread's CPU state from its last save (None: the
+        thread never ran). Opaque to the kernel: see the module docstring."""
+        self.changes: dict[int, int] = {}
+        """Words written over ``saved``'s registers since (only while the list of
+        :attr:`registers` has not been made)."""
         self.state = ThreadState.INACTIVE
         self.priority = 0
         self.mcp = 0
@@ -102,6 +115,45 @@ class TCB:
         self.bound_notification: Notification | None = None
         """seL4's tcbBoundNotification: set exactly when that notification's
         ``bound_tcb`` is this thread (see :mod:`kernel.notifications`)."""
+
+    @property
+    def registers(self) -> list[int]:
+        """The saved register file, seL4_UserContext order; edits to the list stick.
+
+        Made from ``saved`` (and ``changes``) on first use after a save."""
+        registers = self._registers
+        if registers is None:
+            assert self.saved is not None
+            registers = self.saved.registers()
+            for position, value in self.changes.items():
+                registers[position] = value
+            self.changes.clear()
+            self._registers = registers
+        return registers
+
+    @registers.setter
+    def registers(self, values: list[int]) -> None:
+        self._registers = values
+        self.changes.clear()
+
+    @property
+    def register_list(self) -> list[int] | None:
+        """The list form of the registers if it exists, without making it."""
+        return self._registers
+
+    def set_register(self, position: int, value: int) -> None:
+        """Write one saved register without making the list (the fastpath's way)."""
+        registers = self._registers
+        if registers is None:
+            self.changes[position] = value
+        else:
+            registers[position] = value
+
+    def adopt_saved(self, saved: SavedThread) -> None:
+        """The machine just saved the running thread into ``saved``: it is the truth."""
+        self.saved = saved
+        self._registers = None
+        self.changes.clear()
 
     @property
     def ctable(self) -> Slot:
