@@ -48,7 +48,7 @@ class RegBatch:
         n = len(values)
         if n > self._count:
             raise ValueError("more values than registers in the batch")
-        self._vals[:n] = values
+        self._vals[:n] = values  # type: ignore[call-overload]  # any sequence works at run time
         status = uclib.uc_reg_write_batch(self._uch, self._ids, self._ptrs, n)
         if status:
             raise RuntimeError(f"uc_reg_write_batch failed with status {status}")
