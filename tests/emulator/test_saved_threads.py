@@ -1,0 +1,96 @@
+"""Saving and loading a thread on the Unicorn machine (``save_thread``/``load_thread``).
+
+A switch copies the whole CPU state each way: the user registers come back exactly,
+the state the register list does not hold (FP registers) comes back too, changes the
+kernel made to a saved thread are applied on load, and a saved state that carries
+another address space's translation root is adopted with a flush.
+"""
+
+from __future__ import annotations
+
+import pytest
+from unicorn import arm64_const as A
+from unicorn import riscv_const as R
+
+from emulator.machine import SavedCpu, UnicornMachine
+from kernel.abi.arch import Arch
+
+FP_REGISTER = {Arch.RISCV64: R.UC_RISCV_REG_F3, Arch.AARCH64: A.UC_ARM64_REG_D3}
+
+
+@pytest.fixture(params=list(Arch), ids=lambda a: a.short)
+def machine(request: pytest.FixtureRequest) -> UnicornMachine:
+    return UnicornMachine(request.param, 1 << 20)
+
+
+def _distinct(m: UnicornMachine, seed: int) -> list[int]:
+    """A register file with a different value in every register (pc 4-aligned in RAM)."""
+    words = [(seed << 32) | (i * 0x1111) for i in range(len(m.save_context()))]
+    words[0] = m.ram_base + 0x1000 + 4 * seed
+    if m.arch is Arch.AARCH64:
+        words[m.cpu.abi.user_context.index("spsr")] = 0  # only NZCV is the thread's
+    return words
+
+
+def test_a_saved_thread_comes_back_exactly(machine: UnicornMachine) -> None:
+    m = machine
+    first = _distinct(m, 1)
+    m.load_context(first)
+    m.uc.reg_write(FP_REGISTER[m.arch], 0x4009_21FB_5444_2D18)
+    saved = m.save_thread()
+    assert saved.registers() == m.save_context() == first
+
+    m.load_context(_distinct(m, 2))  # another thread runs
+    m.uc.reg_write(FP_REGISTER[m.arch], 7)
+    m.load_thread(saved, None, {})
+    assert m.save_context() == first
+    assert m.uc.reg_read(FP_REGISTER[m.arch]) == 0x4009_21FB_5444_2D18
+
+
+def test_changes_and_lists_go_over_the_saved_state(machine: UnicornMachine) -> None:
+    m = machine
+    first = _distinct(m, 1)
+    m.load_context(first)
+    saved = m.save_thread()
+    m.load_context(_distinct(m, 2))
+
+    m.load_thread(saved, None, {1: 0xAA, 5: 0xBB})
+    expected = list(first)
+    expected[1], expected[5] = 0xAA, 0xBB
+    assert m.save_context() == expected
+
+    replacement = _distinct(m, 3)
+    m.load_thread(saved, replacement, {})
+    assert m.save_context() == replacement
+
+
+def test_reuse_overwrites_the_same_buffer(machine: UnicornMachine) -> None:
+    m = machine
+    m.load_context(_distinct(m, 1))
+    saved = m.save_thread()
+    second = _distinct(m, 2)
+    m.load_context(second)
+    again = m.save_thread(saved)
+    assert again is saved and saved.registers() == second
+    other = UnicornMachine(m.arch, 1 << 20)
+    assert other.save_thread(saved) is not saved  # another engine's buffer is not reused
+
+
+def test_loading_a_state_saved_in_another_space_adopts_that_space(
+        machine: UnicornMachine, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = machine
+    flushes: list[int] = []
+    real = m.cpu.flush_tlb
+    monkeypatch.setattr(m.cpu, "flush_tlb", lambda uc: (flushes.append(1), real(uc)))
+    m.set_address_space(m.ram_base, 1)
+    saved = m.save_thread()
+    assert isinstance(saved, SavedCpu) and (saved.root, saved.asid) == (m.ram_base, 1)
+    m.set_address_space(m.ram_base + 0x1000, 2)
+    before = len(flushes)
+    m.load_thread(saved, None, {})
+    # The copy put the first root back into the CPU: the machine knows, and the TLB
+    # entries of the second space are gone.
+    assert (m.root, m.asid) == (m.ram_base, 1)
+    assert len(flushes) == before + 1
+    m.load_thread(saved, None, {})  # same space again: nothing to flush
+    assert len(flushes) == before + 1
