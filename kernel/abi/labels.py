@@ -9,7 +9,10 @@ a new configuration is a new set of flags, not a hand-written table.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from enum import IntEnum
+from types import MappingProxyType
 
 from .arch import Arch
 
@@ -108,13 +111,16 @@ def _holds(condition: str, mcs: bool) -> bool:
     return mcs if condition == Condition.MCS else not mcs
 
 
-def label_table(arch: Arch, mcs: bool) -> dict[str, int]:
-    """Label numbers of ``arch`` in the non-MCS (``mcs=False``) or MCS configuration."""
+@functools.cache
+def label_table(arch: Arch, mcs: bool) -> Mapping[str, int]:
+    """Label numbers of ``arch`` in the non-MCS (``mcs=False``) or MCS configuration.
+
+    Built once per configuration (decoders ask at every invocation) and read-only."""
     table: dict[str, int] = {"InvalidInvocation": 0}
     for name, condition in _GENERIC + _ARCH[arch]:
         if _holds(condition, mcs) and name not in table:
             table[name] = len(table)
-    return table
+    return MappingProxyType(table)
 
 
 _ENUM_CACHE: dict[tuple[Arch, bool], type[IntEnum]] = {}
@@ -126,7 +132,7 @@ def label_enum(arch: Arch, mcs: bool) -> type[IntEnum]:
     if key not in _ENUM_CACHE:
         suffix = "MCS" if mcs else ""
         enum: type[IntEnum] = IntEnum(  # type: ignore[misc]
-            f"InvocationLabel{arch.short.upper()}{suffix}", label_table(arch, mcs)
+            f"InvocationLabel{arch.short.upper()}{suffix}", dict(label_table(arch, mcs))
         )
         _ENUM_CACHE[key] = enum
     return _ENUM_CACHE[key]
