@@ -115,10 +115,13 @@ class UnicornMachine:
         self.counter = InstructionCounter()
         self._calibrate_counter()
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
-        self._uch = self.uc._uch
         self.cpu.enter_user_mode(self.uc)
         self.root = self.empty_root
         self.asid = 0
+        self._uch = self.uc._uch
+        self._fresh = self.save_thread()
+        """The CPU state a thread that never ran starts from (FP and other state the
+        register list does not hold are zero), rather than whatever thread ran last."""
         self._decoder: Decoder | None = None
         self.kernel: Kernel | None = None
         self._pending: BaseException | None = None
@@ -185,6 +188,8 @@ class UnicornMachine:
 
     def load_thread(self, saved: object | None, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
+        if saved is None and registers is not None:
+            saved = self._fresh
         if isinstance(saved, SavedCpu):
             status = uclib.uc_context_restore(self._uch, saved.pointer)
             if status:

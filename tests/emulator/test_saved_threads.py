@@ -94,3 +94,12 @@ def test_loading_a_state_saved_in_another_space_adopts_that_space(
     assert len(flushes) == before + 1
     m.load_thread(saved, None, {})  # same space again: nothing to flush
     assert len(flushes) == before + 1
+
+
+def test_a_thread_that_never_ran_starts_with_clear_fp_state(machine: UnicornMachine) -> None:
+    m = machine
+    m.uc.reg_write(FP_REGISTER[m.arch], 0x1234)  # left by the thread that ran before
+    registers = _distinct(m, 4)
+    m.load_thread(None, registers, {})
+    assert m.save_context() == registers
+    assert m.uc.reg_read(FP_REGISTER[m.arch]) == 0
