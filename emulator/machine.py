@@ -115,6 +115,9 @@ class UnicornMachine:
         self.counter = InstructionCounter()
         self._calibrate_counter()
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
+        self._window: list[int] | None = None
+        """The current thread's a0-a7 / x0-x7 as last read in this kernel entry, or
+        None: forgotten at every trap and every register write."""
         self.cpu.enter_user_mode(self.uc)
         self.root = self.empty_root
         self.asid = 0
@@ -164,15 +167,23 @@ class UnicornMachine:
         self.uc.mem_write(paddr, data)
 
     def read_syscall_window(self) -> list[int]:
-        return self._syscall_batch.read()
+        # The general IPC path asks for the caller's window several times per entry;
+        # the registers cannot change between two asks unless written through this
+        # machine (which forgets the copy) or the guest runs (a new trap forgets it).
+        window = self._window
+        if window is None:
+            window = self._window = self._syscall_batch.read()
+        return list(window)
 
     def write_syscall_window(self, values: Sequence[int]) -> None:
+        self._window = None
         self._syscall_batch.write(values)
 
     def save_context(self) -> list[int]:
         return self._context_batch.read()
 
     def load_context(self, registers: Sequence[int]) -> None:
+        self._window = None
         self._context_batch.write(registers)
 
     def save_thread(self, reuse: object | None = None) -> SavedCpu:
@@ -188,6 +199,7 @@ class UnicornMachine:
 
     def load_thread(self, saved: object | None, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
+        self._window = None
         if saved is None and registers is not None:
             saved = self._fresh
         if isinstance(saved, SavedCpu):
@@ -284,6 +296,7 @@ class UnicornMachine:
             raise MachineError("no kernel attached")
         tick = kernel.config.tick_instructions
         total: int | None = 0
+        self._window = None  # registers may have been written directly between runs
         pc = self.uc.reg_read(self.cpu.pc_reg)
         self._skip_at = pc if pc in self._breakpoints else None
         while kernel.stop is None:
@@ -306,6 +319,7 @@ class UnicornMachine:
             except UcError as error:
                 if self._pending is None:
                     self._bus_error(error)
+            self._window = None  # the guest ran
             self._skip_at = None
             executed = self.counter.read(limit)
             if executed is not None and self._code_stop:
@@ -338,6 +352,7 @@ class UnicornMachine:
         kernel.stop_with_message(f"machine error at pc {self.uc.reg_read(self.cpu.pc_reg):#x}: {error}")
 
     def _on_interrupt(self, intno: int) -> None:
+        self._window = None  # the guest ran since the last kernel entry
         kernel = self.kernel
         try:
             assert kernel is not None

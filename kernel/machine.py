@@ -76,9 +76,10 @@ class Machine(Protocol):
     def load_thread(self, saved: object | None, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
         """Make a thread's state the CPU's: ``saved`` (from :meth:`save_thread`; None
-        if the thread never ran, which then starts from a clean CPU state), then ``registers`` over it if given (they are the
-        truth for the user registers), else the ``changes`` {position: value} made to
-        the saved registers since. One of ``saved`` and ``registers`` is given.
+        if the thread never ran, which then starts from a clean CPU state), then
+        ``registers`` over it if given (they are the truth for the user registers),
+        else the ``changes`` {position: value} made to the saved registers since. One
+        of ``saved`` and ``registers`` is given.
 
         The address space may be left as it was when ``saved`` was made: call
         :meth:`set_address_space` afterwards, never before.

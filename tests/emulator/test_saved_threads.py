@@ -103,3 +103,28 @@ def test_a_thread_that_never_ran_starts_with_clear_fp_state(machine: UnicornMach
     m.load_thread(None, registers, {})
     assert m.save_context() == registers
     assert m.uc.reg_read(FP_REGISTER[m.arch]) == 0
+
+
+def test_the_window_read_twice_in_an_entry_sees_every_write(machine: UnicornMachine) -> None:
+    # read_syscall_window keeps a copy within a kernel entry: writes through the
+    # machine must never leave it stale, and callers may not change it by mutation.
+    m = machine
+    m.load_context(_distinct(m, 1))
+    first = m.read_syscall_window()
+    first[0] = 0xDEAD  # a caller's edit of its list changes nothing
+    assert m.read_syscall_window()[0] != 0xDEAD
+    m.write_syscall_window([5, 6])
+    assert m.read_syscall_window()[:2] == [5, 6]
+    m.load_context(_distinct(m, 2))
+    assert m.read_syscall_window() == [_distinct(m, 2)[i] for i in _window_positions(m)]
+    saved = m.save_thread()
+    m.load_context(_distinct(m, 3))
+    m.read_syscall_window()
+    m.load_thread(saved, None, {})
+    assert m.read_syscall_window() == [_distinct(m, 2)[i] for i in _window_positions(m)]
+
+
+def _window_positions(m: UnicornMachine) -> list[int]:
+    names = m.cpu.abi.user_context
+    prefix = "a" if m.arch is Arch.RISCV64 else "x"
+    return [names.index(f"{prefix}{i}") for i in range(8)]
