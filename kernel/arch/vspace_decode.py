@@ -70,8 +70,6 @@ __all__ = [
     "check_aligned",
     "check_remap",
     "check_user_range",
-    "decode_frame_invocation",
-    "decode_page_table_invocation",
     "frame_slot",
     "invocation_words",
     "mapped_root",
@@ -103,28 +101,76 @@ FrameLabels = Callable[["Kernel", FrameCap, MessageInfo, list[int]], "Performer"
 """Decoder for the frame labels other than Map / Unmap / GetAddress."""
 
 
+def no_other_labels(kernel: Kernel, cap: FrameCap, info: MessageInfo,
+                    window: list[int]) -> Performer:
+    """For architectures whose frames answer only Map, Unmap and GetAddress."""
+    raise IllegalOperation()
+
+
 @dataclass(frozen=True, slots=True)
 class VSpaceRules:
-    """What one architecture's frame and page-table decoders do differently.
+    """What one architecture's frame and page-table decoders do differently, and the
+    two decoders built from it (``decode_frame_invocation`` and
+    ``decode_page_table_invocation``, each a ``kernel.invocation.Decoder``).
 
-    ``last_user_vaddr`` is the inclusive user limit the Map checks compare against;
-    ``leaf_attributes`` turns Page Map's attribute word into (executable, cacheable);
-    ``other_frame_labels`` decodes any other frame label (or raises IllegalOperation);
-    ``unmap_refuses_root``: PageTable_Unmap of a table that is its ASID's root is
-    RevokeFirst (RISC-V, where roots are page-table caps).
+    ``label_prefix`` names the labels (``<prefix>PageMap``, ``<prefix>PageTableUnmap``,
+    ...); ``root_type`` is the cap type of a VSpace root; ``last_user_vaddr`` is the
+    inclusive user limit the Map checks compare against; ``place_frame`` runs Page Map's
+    checks after the ASID; ``leaf_attributes`` turns Page Map's attribute word into
+    (executable, cacheable); ``other_frame_labels`` decodes any other frame label (or
+    raises IllegalOperation); ``unmap_refuses_root``: PageTable_Unmap of a table that is
+    its ASID's root is RevokeFirst (RISC-V, where roots are page-table caps).
     """
 
-    page_map: str
-    page_unmap: str
-    page_get_address: str
-    page_table_map: str
-    page_table_unmap: str
+    label_prefix: str
     root_type: type[VSpaceCap] | type[PageTableCap]
     last_user_vaddr: Callable[[Kernel], int]
     place_frame: PlaceFrame
     leaf_attributes: Callable[[int], tuple[bool, bool]]
-    other_frame_labels: FrameLabels
-    unmap_refuses_root: bool
+    other_frame_labels: FrameLabels = no_other_labels
+    unmap_refuses_root: bool = False
+
+    def decode_frame_invocation(self, kernel: Kernel, slot: Slot, info: MessageInfo,
+                                window: list[int]) -> Performer:
+        """Validate an invocation of the frame cap in ``slot``; return its performer."""
+        cap = slot.cap
+        if not isinstance(cap, FrameCap):
+            raise KernelBug("decode_frame_invocation on a non-frame cap")
+        labels = label_table(kernel.arch, kernel.config.mcs)
+        if info.label == labels[self.label_prefix + "PageMap"]:
+            return _decode_page_map(self, kernel, slot, cap, info, window)
+        if info.label == labels[self.label_prefix + "PageUnmap"]:
+            return lambda: perform_page_unmap(kernel, slot)
+        if info.label == labels[self.label_prefix + "PageGetAddress"]:
+            return lambda: perform_get_address(cap)
+        return self.other_frame_labels(kernel, cap, info, window)
+
+    def decode_page_table_invocation(self, kernel: Kernel, slot: Slot, info: MessageInfo,
+                                     window: list[int]) -> Performer:
+        """Validate an invocation of the page-table cap in ``slot``; return its performer.
+
+        Unmap: not the final cap (or, with ``unmap_refuses_root``, the ASID's root):
+        RevokeFirst. Map (extra cap 0 the root, MR0 vaddr, MR1 attributes, ignored):
+        TruncatedMessage (length < 2 or no extra cap); the table already mapped:
+        InvalidCapability 0; not a root with an ASID: InvalidCapability 1; vaddr past
+        the user limit: InvalidArgument 0; ASID lookup: FailedLookup; other root:
+        InvalidCapability 1; the walk reaches the last level or a valid entry:
+        DeleteFirst.
+        """
+        cap = slot.cap
+        if not isinstance(cap, PageTableCap):
+            raise KernelBug("decode_page_table_invocation on a non-page-table cap")
+        labels = label_table(kernel.arch, kernel.config.mcs)
+        if info.label == labels[self.label_prefix + "PageTableUnmap"]:
+            if not is_final(kernel, slot):
+                raise RevokeFirst()
+            if (self.unmap_refuses_root and cap.is_mapped
+                    and find_vspace_for_asid(kernel, cap.mapped_asid) == cap.paddr):
+                raise RevokeFirst()
+            return lambda: perform_page_table_unmap(kernel, slot)
+        if info.label != labels[self.label_prefix + "PageTableMap"]:
+            raise IllegalOperation()
+        return _decode_page_table_map(self, kernel, slot, cap, info, window)
 
 
 # --- steps ---------------------------------------------------------------------------
@@ -144,11 +190,10 @@ def invocation_words(kernel: Kernel, info: MessageInfo, window: list[int],
 def _words_and_root(kernel: Kernel, info: MessageInfo, window: list[int],
                     count: int) -> tuple[list[int], Cap]:
     """At least ``count`` message words and the cap of extra cap 0, else TruncatedMessage."""
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    extra = extra_cap_slots(kernel, current, info)
-    if len(args) < count or not extra:
+    args = invocation_words(kernel, info, window, count)
+    assert kernel.current is not None
+    extra = extra_cap_slots(kernel, kernel.current, info)
+    if not extra:
         raise TruncatedMessage()
     return args, extra[0].cap
 
@@ -176,10 +221,10 @@ def check_aligned(cap: FrameCap, vaddr: int) -> None:
         raise AlignmentError()
 
 
-def check_user_range(kernel: Kernel, rules: VSpaceRules, cap: FrameCap, vaddr: int) -> None:
+def check_user_range(cap: FrameCap, vaddr: int, last_user_vaddr: int) -> None:
     """InvalidArgument 0 when the frame's last byte at ``vaddr`` (64-bit arithmetic) is
-    past the user limit."""
-    if (vaddr + (1 << cap.size_bits) - 1) & WORD_MASK > rules.last_user_vaddr(kernel):
+    past ``last_user_vaddr``."""
+    if (vaddr + (1 << cap.size_bits) - 1) & WORD_MASK > last_user_vaddr:
         raise InvalidArgument(0)
 
 
@@ -201,29 +246,8 @@ def frame_slot(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
     return where
 
 
-def no_other_labels(kernel: Kernel, cap: FrameCap, info: MessageInfo,
-                    window: list[int]) -> Performer:
-    """For architectures whose frames answer only Map, Unmap and GetAddress."""
-    raise IllegalOperation()
-
 
 # --- decoders ------------------------------------------------------------------------
-
-
-def decode_frame_invocation(rules: VSpaceRules, kernel: Kernel, slot: Slot,
-                            info: MessageInfo, window: list[int]) -> Performer:
-    """Validate an invocation of the frame cap in ``slot``; return its performer."""
-    cap = slot.cap
-    if not isinstance(cap, FrameCap):
-        raise KernelBug("decode_frame_invocation on a non-frame cap")
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    if info.label == labels[rules.page_map]:
-        return _decode_page_map(rules, kernel, slot, cap, info, window)
-    if info.label == labels[rules.page_unmap]:
-        return lambda: perform_page_unmap(kernel, slot)
-    if info.label == labels[rules.page_get_address]:
-        return lambda: perform_get_address(cap)
-    return rules.other_frame_labels(kernel, cap, info, window)
 
 
 def _decode_page_map(rules: VSpaceRules, kernel: Kernel, slot: Slot, cap: FrameCap,
@@ -244,30 +268,10 @@ def _decode_page_map(rules: VSpaceRules, kernel: Kernel, slot: Slot, cap: FrameC
     return lambda: perform_page_map(kernel, inv)
 
 
-def decode_page_table_invocation(rules: VSpaceRules, kernel: Kernel, slot: Slot,
-                                 info: MessageInfo, window: list[int]) -> Performer:
-    """Validate an invocation of the page-table cap in ``slot``; return its performer.
-
-    Unmap: not the final cap (or, with ``unmap_refuses_root``, the ASID's root):
-    RevokeFirst. Map (extra cap 0 the root, MR0 vaddr, MR1 attributes, ignored):
-    TruncatedMessage (length < 2 or no extra cap); the table already mapped:
-    InvalidCapability 0; not a root with an ASID: InvalidCapability 1; vaddr past the
-    user limit: InvalidArgument 0; ASID lookup: FailedLookup; other root:
-    InvalidCapability 1; the walk reaches the last level or a valid entry: DeleteFirst.
-    """
-    cap = slot.cap
-    if not isinstance(cap, PageTableCap):
-        raise KernelBug("decode_page_table_invocation on a non-page-table cap")
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    if info.label == labels[rules.page_table_unmap]:
-        if not is_final(kernel, slot):
-            raise RevokeFirst()
-        if (rules.unmap_refuses_root and cap.is_mapped
-                and find_vspace_for_asid(kernel, cap.mapped_asid) == cap.paddr):
-            raise RevokeFirst()
-        return lambda: perform_page_table_unmap(kernel, slot)
-    if info.label != labels[rules.page_table_map]:
-        raise IllegalOperation()
+def _decode_page_table_map(rules: VSpaceRules, kernel: Kernel, slot: Slot,
+                           cap: PageTableCap, info: MessageInfo,
+                           window: list[int]) -> Performer:
+    """PageTable Map, in the order given in :meth:`VSpaceRules.decode_page_table_invocation`."""
     args, root_cap = _words_and_root(kernel, info, window, 2)
     if cap.is_mapped:
         raise InvalidCapability(0)

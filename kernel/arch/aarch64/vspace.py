@@ -52,7 +52,6 @@ from ...errors import (
 from ...message import MessageInfo
 from ...objects.page_table import PTSlot, lookup_pt_slot, vspace_of_asid
 from ...objects.slot import Slot
-from .. import vspace_decode
 from ..vspace_decode import (
     MapRequest,
     VSpaceRules,
@@ -99,7 +98,7 @@ def _place_frame(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
     if cap.is_mapped:
         check_remap(cap, req)
     else:
-        check_user_range(kernel, RULES, cap, req.vaddr)
+        check_user_range(cap, req.vaddr, user_top(kernel))
     return frame_slot(kernel, cap, req)
 
 
@@ -121,33 +120,17 @@ def _decode_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo,
 
 
 RULES = VSpaceRules(
-    page_map="ARMPageMap",
-    page_unmap="ARMPageUnmap",
-    page_get_address="ARMPageGetAddress",
-    page_table_map="ARMPageTableMap",
-    page_table_unmap="ARMPageTableUnmap",
+    label_prefix="ARM",
     root_type=VSpaceCap,
     last_user_vaddr=user_top,
     place_frame=_place_frame,
     leaf_attributes=_leaf_attributes,
     other_frame_labels=_decode_page_flush,
-    unmap_refuses_root=False,
 )
 """AArch64's frame and page-table rules: a VSpace root is a VSpace cap."""
 
-
-def decode_frame_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the frame cap in ``slot``; return its performer."""
-    return vspace_decode.decode_frame_invocation(RULES, kernel, slot, info, window)
-
-
-def decode_page_table_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the page-table cap in ``slot``; return its performer."""
-    return vspace_decode.decode_page_table_invocation(RULES, kernel, slot, info, window)
+decode_frame_invocation = RULES.decode_frame_invocation
+decode_page_table_invocation = RULES.decode_page_table_invocation
 
 
 def _check_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo, window: list[int],

@@ -35,10 +35,7 @@ from typing import TYPE_CHECKING
 from ...abi.constants import RiscvVMAttributes
 from ...caps import FrameCap, PageTableCap
 from ...errors import DeleteFirst
-from ...message import MessageInfo
 from ...objects.page_table import PTSlot
-from ...objects.slot import Slot
-from .. import vspace_decode
 from ..vspace_decode import (
     MapRequest,
     VSpaceRules,
@@ -46,11 +43,9 @@ from ..vspace_decode import (
     check_remap,
     check_user_range,
     frame_slot,
-    no_other_labels,
 )
 
 if TYPE_CHECKING:
-    from ...invocation import Performer
     from ...kernel import Kernel
 
 __all__ = ["RULES", "decode_frame_invocation", "decode_page_table_invocation"]
@@ -63,7 +58,7 @@ def _last_user_vaddr(kernel: Kernel) -> int:
 
 def _place_frame(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
     """Page Map steps 5-8: user limit, alignment, walk, then remap or DeleteFirst."""
-    check_user_range(kernel, RULES, cap, req.vaddr)
+    check_user_range(cap, req.vaddr, _last_user_vaddr(kernel))
     check_aligned(cap, req.vaddr)
     where = frame_slot(kernel, cap, req)
     if cap.is_mapped:
@@ -79,30 +74,14 @@ def _leaf_attributes(attr: int) -> tuple[bool, bool]:
 
 
 RULES = VSpaceRules(
-    page_map="RISCVPageMap",
-    page_unmap="RISCVPageUnmap",
-    page_get_address="RISCVPageGetAddress",
-    page_table_map="RISCVPageTableMap",
-    page_table_unmap="RISCVPageTableUnmap",
+    label_prefix="RISCV",
     root_type=PageTableCap,
     last_user_vaddr=_last_user_vaddr,
     place_frame=_place_frame,
     leaf_attributes=_leaf_attributes,
-    other_frame_labels=no_other_labels,
     unmap_refuses_root=True,
 )
 """RISC-V's frame and page-table rules: a VSpace root is a page-table cap."""
 
-
-def decode_frame_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the frame cap in ``slot``; return its performer."""
-    return vspace_decode.decode_frame_invocation(RULES, kernel, slot, info, window)
-
-
-def decode_page_table_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the page-table cap in ``slot``; return its performer."""
-    return vspace_decode.decode_page_table_invocation(RULES, kernel, slot, info, window)
+decode_frame_invocation = RULES.decode_frame_invocation
+decode_page_table_invocation = RULES.decode_page_table_invocation
