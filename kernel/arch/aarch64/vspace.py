@@ -1,6 +1,9 @@
 """AArch64 decode rules for frame, page-table and VSpace invocations (seL4's
 decodeARMFrameInvocation / decodeARMPageTableInvocation / decodeARMVSpaceRootInvocation,
-abi/vspace.md). The checks run in seL4's order and change nothing.
+abi/vspace.md). The checks run in seL4's order and change nothing. The steps AArch64
+shares with RISC-V are in ``kernel.arch.vspace_decode``; this module holds what is
+AArch64's own: its :class:`~kernel.arch.vspace_decode.VSpaceRules`, the cache
+maintenance labels and the VSpace root's invocations.
 
 User limit: seL4's AArch64 USER_TOP is inclusive (0x7fffffffffff, 48-bit VA). capsule
 runs a 39-bit VA (``kernel.arch.paging.AARCH64_4K``), so its inclusive limit is
@@ -33,51 +36,40 @@ emulator has no caches that could disagree with RAM.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ...abi.constants import PAGE_BITS, WORD_MASK, ArmVMAttributes
+from ...abi.constants import ArmVMAttributes
 from ...abi.labels import label_table
 from ...arch.paging import PteKind, VMRights
-from ...caps import FrameCap, PageTableCap, Rights, VSpaceCap
-from ...cdt import is_final
+from ...caps import FrameCap, VSpaceCap
 from ...errors import (
-    AlignmentError,
-    DeleteFirst,
-    FailedLookup,
     IllegalOperation,
     InvalidArgument,
     InvalidCapability,
     KernelBug,
-    MissingCapability,
     RangeError,
-    RevokeFirst,
-    TruncatedMessage,
 )
-from ...invocation_args import extra_cap_slots, message_args
 from ...message import MessageInfo
-from ...objects.frame import (
-    PageMapInvocation,
-    cap_vm_rights,
-    mask_vm_rights,
-    perform_get_address,
-    perform_page_map,
-    perform_page_unmap,
-)
-from ...objects.page_table import (
-    PageTableMapInvocation,
-    lookup_pt_slot,
-    perform_page_table_map,
-    perform_page_table_unmap,
-    vspace_of_asid,
-)
+from ...objects.page_table import PTSlot, lookup_pt_slot, vspace_of_asid
 from ...objects.slot import Slot
+from ..vspace_decode import (
+    MapRequest,
+    VSpaceRules,
+    check_aligned,
+    check_remap,
+    check_user_range,
+    frame_slot,
+    invocation_words,
+    mapped_root,
+    root_asid,
+)
 
 if TYPE_CHECKING:
     from ...invocation import Performer
     from ...kernel import Kernel
 
 __all__ = [
+    "RULES",
     "decode_frame_invocation",
     "decode_page_table_invocation",
     "decode_vspace_invocation",
@@ -100,62 +92,45 @@ def _nothing() -> list[int]:
     return []
 
 
-def decode_frame_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the frame cap in ``slot``; return its performer."""
-    cap = slot.cap
-    if not isinstance(cap, FrameCap):
-        raise KernelBug("decode_frame_invocation on a non-frame cap")
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    if info.label == labels["ARMPageMap"]:
-        return _decode_map(kernel, slot, cap, info, window)
-    if info.label == labels["ARMPageUnmap"]:
-        return lambda: perform_page_unmap(kernel, slot)
-    if info.label == labels["ARMPageGetAddress"]:
-        return lambda: perform_get_address(cap)
-    if info.label in (labels[name] for name in _PAGE_FLUSHES):
-        invalidate = info.label == labels["ARMPageInvalidate_Data"]
-        _check_page_flush(kernel, cap, info, window, invalidate)
-        return _nothing
-    raise IllegalOperation()
-
-
-def _decode_map(kernel: Kernel, slot: Slot, cap: FrameCap, info: MessageInfo,
-                window: list[int]) -> Performer:
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    extra = extra_cap_slots(kernel, current, info)
-    if len(args) < 3 or not extra:
-        raise TruncatedMessage()
-    vaddr, rights_word, attr = args[:3]
-    rights = mask_vm_rights(cap_vm_rights(cap.rights), Rights.from_word(rights_word))
-    vspace = extra[0].cap
-    if not isinstance(vspace, VSpaceCap) or not vspace.is_mapped:
-        raise InvalidCapability(1)
-    asid = vspace.mapped_asid
-    if vspace_of_asid(kernel, asid) != vspace.paddr:
-        raise InvalidCapability(1)
-    size = 1 << cap.size_bits
-    if vaddr & (size - 1):
-        raise AlignmentError()
+def _place_frame(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
+    """Page Map steps 4-6: alignment, remap or user limit, then the walk."""
+    check_aligned(cap, req.vaddr)
     if cap.is_mapped:
-        if cap.mapped_asid != asid:
-            raise InvalidCapability(1)
-        if cap.mapped_vaddr != vaddr:
-            raise InvalidArgument(0)
-    elif (vaddr + size - 1) & WORD_MASK > user_top(kernel):
-        raise InvalidArgument(0)
-    where = lookup_pt_slot(kernel, vspace.paddr, vaddr)
-    if where.bits_left != cap.size_bits:
-        raise FailedLookup(False, MissingCapability(where.bits_left))
-    executable = not attr & ArmVMAttributes.seL4_ARM_ExecuteNever
-    cacheable = bool(attr & ArmVMAttributes.seL4_ARM_PageCacheable)
-    entry = kernel.paging.leaf_entry(cap.paddr, where.level, rights, executable, cacheable)
-    inv = PageMapInvocation(slot, replace(cap, mapped_asid=asid, mapped_vaddr=vaddr),
-                            where, entry, asid)
-    return lambda: perform_page_map(kernel, inv)
+        check_remap(cap, req)
+    else:
+        check_user_range(cap, req.vaddr, user_top(kernel))
+    return frame_slot(kernel, cap, req)
+
+
+def _leaf_attributes(attr: int) -> tuple[bool, bool]:
+    """(executable, cacheable) from the attribute bits; parity is ignored."""
+    return (not attr & ArmVMAttributes.seL4_ARM_ExecuteNever,
+            bool(attr & ArmVMAttributes.seL4_ARM_PageCacheable))
+
+
+def _decode_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo,
+                       window: list[int]) -> Performer:
+    """The frame labels besides Map / Unmap / GetAddress: cache maintenance."""
+    labels = label_table(kernel.arch, kernel.config.mcs)
+    if info.label not in (labels[name] for name in _PAGE_FLUSHES):
+        raise IllegalOperation()
+    invalidate = info.label == labels["ARMPageInvalidate_Data"]
+    _check_page_flush(kernel, cap, info, window, invalidate)
+    return _nothing
+
+
+RULES = VSpaceRules(
+    label_prefix="ARM",
+    root_type=VSpaceCap,
+    last_user_vaddr=user_top,
+    place_frame=_place_frame,
+    leaf_attributes=_leaf_attributes,
+    other_frame_labels=_decode_page_flush,
+)
+"""AArch64's frame and page-table rules: a VSpace root is a VSpace cap."""
+
+decode_frame_invocation = RULES.decode_frame_invocation
+decode_page_table_invocation = RULES.decode_page_table_invocation
 
 
 def _check_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo, window: list[int],
@@ -167,11 +142,7 @@ def _check_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo, window: 
     frame: InvalidArgument 0; the cap's mapping is stale: InvalidCapability 0;
     Invalidate_Data of a mapping without write: IllegalOperation.
     """
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    if len(args) < 2:
-        raise TruncatedMessage()
+    args = invocation_words(kernel, info, window, 2)
     if not cap.is_mapped:
         raise IllegalOperation()
     root = vspace_of_asid(kernel, cap.mapped_asid)
@@ -187,46 +158,6 @@ def _check_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo, window: 
         raise InvalidCapability(0)
     if invalidate and kernel.paging.leaf_rights(where.entry) is not VMRights.READ_WRITE:
         raise IllegalOperation()
-
-
-def decode_page_table_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the page-table cap in ``slot``; return its performer."""
-    cap = slot.cap
-    if not isinstance(cap, PageTableCap):
-        raise KernelBug("decode_page_table_invocation on a non-page-table cap")
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    if info.label == labels["ARMPageTableUnmap"]:
-        if not is_final(kernel, slot):
-            raise RevokeFirst()
-        return lambda: perform_page_table_unmap(kernel, slot)
-    if info.label != labels["ARMPageTableMap"]:
-        raise IllegalOperation()
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    extra = extra_cap_slots(kernel, current, info)
-    if len(args) < 2 or not extra:
-        raise TruncatedMessage()
-    if cap.is_mapped:
-        raise InvalidCapability(0)
-    vaddr = args[0]
-    vspace = extra[0].cap
-    if not isinstance(vspace, VSpaceCap) or not vspace.is_mapped:
-        raise InvalidCapability(1)
-    if vaddr > user_top(kernel):
-        raise InvalidArgument(0)
-    asid = vspace.mapped_asid
-    if vspace_of_asid(kernel, asid) != vspace.paddr:
-        raise InvalidCapability(1)
-    where = lookup_pt_slot(kernel, vspace.paddr, vaddr)
-    if where.bits_left == PAGE_BITS or kernel.paging.is_valid(where.entry):
-        raise DeleteFirst()
-    aligned = vaddr & ~((1 << where.bits_left) - 1)
-    inv = PageTableMapInvocation(slot, replace(cap, mapped_asid=asid, mapped_vaddr=aligned),
-                                 where)
-    return lambda: perform_page_table_map(kernel, inv)
 
 
 def decode_vspace_invocation(
@@ -247,20 +178,12 @@ def decode_vspace_invocation(
     labels = label_table(kernel.arch, kernel.config.mcs)
     if info.label not in (labels[name] for name in _VSPACE_FLUSHES):
         raise IllegalOperation()
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    if len(args) < 2:
-        raise TruncatedMessage()
-    start, end = args[:2]
+    start, end = invocation_words(kernel, info, window, 2)[:2]
     if end <= start:
         raise InvalidArgument(1)
     if end > user_top(kernel):
         raise IllegalOperation()
-    if not cap.is_mapped:
-        raise InvalidCapability(0)
-    if vspace_of_asid(kernel, cap.mapped_asid) != cap.paddr:
-        raise InvalidCapability(0)
+    root_asid(kernel, mapped_root(cap, VSpaceCap, 0), 0)
     where = lookup_pt_slot(kernel, cap.paddr, start)
     kind, _ = kernel.paging.decode(where.entry, where.level)
     if kind is not PteKind.LEAF:
