@@ -2,8 +2,9 @@
 
 A frame is ``2^size_bits`` bytes of RAM (4 KiB, 2 MiB or 1 GiB on both architectures).
 Its cap records at most one mapping: ``mapped_asid`` (0: none) and ``mapped_vaddr``; to
-map a frame twice, copy the cap (a copy starts unmapped). The decode rules of each
-architecture are in ``kernel.arch.riscv64.vspace`` / ``kernel.arch.aarch64.vspace``.
+map a frame twice, copy the cap (a copy starts unmapped). The decode rules are
+``kernel.arch.vspace_decode``, set per architecture in ``kernel.arch.riscv64.vspace`` /
+``kernel.arch.aarch64.vspace``.
 
 Rights (seL4's maskVMRights): a frame cap's own rights give its VM rights (read and
 write: read-write; read only: read-only; otherwise kernel-only); the Map rights word

@@ -6,9 +6,9 @@ mapped) and ``mapped_vaddr``, the first address it translates. A VSpace root is 
 table: on RISC-V a page-table cap that ASIDPool Assign gave an ASID (mapped at vaddr 0),
 on AArch64 a VSpace cap with an ASID.
 
-The per-architecture decode rules (which checks, in seL4's order) live in
-``kernel.arch.riscv64.vspace`` and ``kernel.arch.aarch64.vspace``; they share what is
-here: the walk seL4 calls lookupPTSlot, the validated invocation records and their
+The decode rules (which checks, in seL4's order) are ``kernel.arch.vspace_decode``,
+set per architecture in ``kernel.arch.riscv64.vspace`` and ``kernel.arch.aarch64.vspace``;
+they share what is here: the walk seL4 calls lookupPTSlot, the validated invocation records and their
 performers, and the finalisers.
 
 Invariants:
