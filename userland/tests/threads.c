@@ -307,11 +307,7 @@ static void read_tls(void *arg)
 {
     (void)arg;
     seL4_Word v;
-#if defined(__riscv)
-    __asm__ volatile("mv %0, tp" : "=r"(v));
-#else
-    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(v));
-#endif
+    READ_TLS_BASE(v);
     seen_tls = v;
 }
 
