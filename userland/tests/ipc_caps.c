@@ -76,13 +76,20 @@ static int start_server(seL4_CPtr recv_cap)
     return 0;
 }
 
+/* Call `ep` (to the server) with a new empty slot, returned in *got, as receive slot. */
+static seL4_MessageInfo_t call_receiving_in_new_slot(seL4_CPtr ep, seL4_CPtr *got)
+{
+    *got = alloc_slot();
+    seL4_SetCapReceivePath(ROOT, *got, DEPTH);
+    return seL4_Call(ep, seL4_MessageInfo_new(0, 0, 0, 0));
+}
+
 static int server_hands_out_an_endpoint(void)
 {
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &srv_ep));
     EXPECT_PASS(start_server(srv_ep));
-    seL4_CPtr got = alloc_slot();
-    seL4_SetCapReceivePath(ROOT, got, DEPTH);
-    seL4_MessageInfo_t info = seL4_Call(srv_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_CPtr got;
+    seL4_MessageInfo_t info = call_receiving_in_new_slot(srv_ep, &got);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 1);
     EXPECT_EQ(seL4_MessageInfo_get_extraCaps(info), 1);
     EXPECT_EQ(seL4_MessageInfo_get_capsUnwrapped(info), 0);
@@ -94,9 +101,8 @@ static int server_hands_out_an_endpoint(void)
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 2);
     EXPECT_EQ(seL4_GetMR(0), 0x78);
     /* An untyped next: the client retypes from the copy it got. */
-    seL4_CPtr ut = alloc_slot();
-    seL4_SetCapReceivePath(ROOT, ut, DEPTH);
-    info = seL4_Call(srv_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_CPtr ut;
+    info = call_receiving_in_new_slot(srv_ep, &ut);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 3);
     EXPECT_EQ(seL4_MessageInfo_get_extraCaps(info), 1);
     EXPECT_TAG(ut, CAPSULE_CAPTAG_UNTYPED_CAP);
@@ -113,9 +119,8 @@ static int reply_without_grant_carries_no_cap(void)
     EXPECT_OK(mint(ep, NO_GRANT, 0, &no_grant));
     /* The server receives through a cap without Grant: its reply cap cannot grant. */
     EXPECT_PASS(start_server(no_grant));
-    seL4_CPtr got = alloc_slot();
-    seL4_SetCapReceivePath(ROOT, got, DEPTH);
-    seL4_MessageInfo_t info = seL4_Call(ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_CPtr got;
+    seL4_MessageInfo_t info = call_receiving_in_new_slot(ep, &got);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 1);
     EXPECT_EQ(seL4_MessageInfo_get_length(info), 1);
     EXPECT_EQ(seL4_GetMR(0), 0x600d);

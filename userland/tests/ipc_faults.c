@@ -116,6 +116,16 @@ static int set_pc_and_arg0(seL4_Word at, seL4_Word pc, seL4_Word arg0)
     return 0;
 }
 
+/* Reply to thread 0's fault, label 0 and `length` MRs, and let it run: fail unless it
+ * ran to its end (set *done). */
+static int reply_and_run_to_end(seL4_Word length, volatile seL4_Word *done)
+{
+    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, length));
+    seL4_Yield();
+    EXPECT_EQ(*done, 1);
+    return 0;
+}
+
 /*
  * A syscall whose trap instruction is the global label `label` (so handlers can check
  * FaultIP); cap in a0 / x0, msginfo 0; MR0 comes back in `mr0`.
@@ -143,6 +153,15 @@ static volatile seL4_Word us_sp, us_regs[7], us_done;
 
 #define UNKNOWN_SYSCALL ((seL4_Word)-99L)
 
+/* Before the traps: sp into %[sp] (and on RISC-V ra = 0x7a7a, which the message shows). */
+#if defined(__riscv)
+#define US_SAVE_SP "mv %[sp], sp\n\tli ra, 0x7a7a\n"
+#define US_CLOBBER "ra"
+#else
+#define US_SAVE_SP "mov %[sp], sp\n"
+#define US_CLOBBER "cc"
+#endif
+
 /* Two unknown syscalls in a row with a0-a6 / x0-x6 = 0xa0..0xa6 (and ra = 0x7a7a). */
 static void unknown_syscall_thread(void *arg)
 {
@@ -152,24 +171,13 @@ static void unknown_syscall_thread(void *arg)
     register seL4_Word r2 __asm__(ARG_REG(2)) = 0xa2, r3 __asm__(ARG_REG(3)) = 0xa3;
     register seL4_Word r4 __asm__(ARG_REG(4)) = 0xa4, r5 __asm__(ARG_REG(5)) = 0xa5;
     register seL4_Word r6 __asm__(ARG_REG(6)) = 0xa6, r7 __asm__(ARG_REG(7)) = UNKNOWN_SYSCALL;
-#if defined(__riscv)
-    __asm__ volatile("mv %[sp], sp\n\t"
-                     "li ra, 0x7a7a\n"
-                     ".global unknown_syscall_at\nunknown_syscall_at:\n\tecall\n"
-                     ".global unknown_syscall_again\nunknown_syscall_again:\n\tecall"
+    __asm__ volatile(US_SAVE_SP
+                     ".global unknown_syscall_at\nunknown_syscall_at:\n\t" TRAP "\n"
+                     ".global unknown_syscall_again\nunknown_syscall_again:\n\t" TRAP
                      : [sp] "=&r"(sp), "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4),
                        "+r"(r5), "+r"(r6)
                      : "r"(r7)
-                     : "memory", "ra");
-#else
-    __asm__ volatile("mov %[sp], sp\n"
-                     ".global unknown_syscall_at\nunknown_syscall_at:\n\tsvc #0\n"
-                     ".global unknown_syscall_again\nunknown_syscall_again:\n\tsvc #0"
-                     : [sp] "=&r"(sp), "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4),
-                       "+r"(r5), "+r"(r6)
-                     : "r"(r7)
-                     : "memory", "cc");
-#endif
+                     : "memory", US_CLOBBER);
     us_sp = sp;
     us_regs[0] = r0;
     us_regs[1] = r1;
@@ -234,13 +242,12 @@ static int unknown_syscall_fixed_by_reply(void)
     seL4_SetMR(US_A0 + 2, 0x3333);
     seL4_SetMR(US_A0 + 3, 0x4444);
 #if defined(__riscv)
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, US_A0 + 3));
+    seL4_Word short_length = US_A0 + 3;
 #else
     seL4_SetMR(US_SP, 8);
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, US_IP + 1));
+    seL4_Word short_length = US_IP + 1;
 #endif
-    seL4_Yield();
-    EXPECT_EQ(us_done, 1);
+    EXPECT_PASS(reply_and_run_to_end(short_length, &us_done));
     EXPECT_EQ(us_sp, msg[US_SP]);
     EXPECT_EQ(us_regs[0], 0x1111);
     EXPECT_EQ(us_regs[1], 0x2222);
@@ -359,9 +366,7 @@ static int cap_faults_delivered_and_fixed(void)
     seL4_Recv(ep, &badge); /* the restarted Call arrives */
     EXPECT_EQ(badge, 0x5b);
     seL4_SetMR(0, badge + 1);
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 1));
-    seL4_Yield();
-    EXPECT_EQ(cf_done, 1);
+    EXPECT_PASS(reply_and_run_to_end(1, &cf_done));
     EXPECT_EQ(cf_badge, 0x5c);
     return 0;
 }
@@ -424,9 +429,7 @@ static int vm_faults_fixed_with_write_registers(void)
 #endif
     /* Return from the "call" with 0x77: pc = the return address. */
     EXPECT_PASS(set_pc_and_arg0(UNMAPPED, RETURN_ADDRESS, 0x77));
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 0));
-    seL4_Yield();
-    EXPECT_EQ(vm_done, 1);
+    EXPECT_PASS(reply_and_run_to_end(0, &vm_done));
     EXPECT_EQ(vm_returned, 0x77);
     return 0;
 }
