@@ -50,6 +50,7 @@ __all__ = [
     "delete_caller_cap",
     "receive",
     "reply",
+    "restart_all_cancelled",
     "restart_cancelled",
     "send",
 ]
@@ -240,10 +241,7 @@ def cancel_all_ipc(kernel: Kernel, endpoint: Endpoint) -> None:
     queue = list(endpoint.queue)
     endpoint.queue.clear()
     endpoint.state = EndpointState.IDLE
-    for tcb in queue:
-        tcb.blocking = None
-        restart_cancelled(kernel, tcb)
-    kernel.reschedule_required()
+    restart_all_cancelled(kernel, queue)
 
 
 def cancel_badged_sends(kernel: Kernel, endpoint: Endpoint, badge: int) -> None:
@@ -255,6 +253,22 @@ def cancel_badged_sends(kernel: Kernel, endpoint: Endpoint, badge: int) -> None:
         if tcb.blocking.badge == badge:
             _dequeue(endpoint, tcb)
             restart_cancelled(kernel, tcb)
+    kernel.reschedule_required()
+
+
+def restart_all_cancelled(kernel: Kernel, queue: list[TCB]) -> None:
+    """The end of a cancel-all (seL4's cancelAllIPC, cancelAllSignals): ``queue``, the
+    threads just taken off an object that is Idle now, restart in queue order.
+
+    Each leaves its blocking link (``blocking`` or ``waiting_on``, whichever it has)
+    and goes to the head of its ready queue (:func:`restart_cancelled`), so of equal
+    priorities the last one queued runs first, as seL4's loop of tcbSchedEnqueue leaves
+    them; then the scheduler chooses again once, at kernel exit (rescheduleRequired).
+    """
+    for tcb in queue:
+        tcb.blocking = None
+        tcb.waiting_on = None
+        restart_cancelled(kernel, tcb)
     kernel.reschedule_required()
 
 

@@ -139,15 +139,12 @@ def cancel_all_signals(kernel: Kernel, ntfn: Notification) -> None:
     """
     if ntfn.state is not NotificationState.WAITING:
         return
-    from .ipc import restart_cancelled  # see send_signal for why this import is here
+    from .ipc import restart_all_cancelled  # see send_signal for why this import is here
 
     waiters = list(ntfn.queue)
     ntfn.queue.clear()
     ntfn.state = NotificationState.IDLE
-    for tcb in waiters:
-        tcb.waiting_on = None
-        restart_cancelled(kernel, tcb)
-    kernel.reschedule_required()
+    restart_all_cancelled(kernel, waiters)
 
 
 def bind_notification(kernel: Kernel, tcb: TCB, ntfn: Notification) -> None:

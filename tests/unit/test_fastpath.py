@@ -22,7 +22,7 @@ from kernel.objects.endpoint import Endpoint
 from kernel.objects.tcb import TCB, ThreadState
 from kernel.render import all_slots, slot_id
 from tests.unit.test_ipc import World, tag
-from tests.unit.test_ipc_properties import Scenario, step_strategy
+from tests.unit.test_ipc_properties import SCENARIO_ARGUMENTS, Scenario, step_strategy
 
 
 def picture(world: World) -> dict[str, Any]:
@@ -116,10 +116,7 @@ def test_round_trips_match_the_general_path(monkeypatch: pytest.MonkeyPatch, arc
 @settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
-@given(data=st.data(), arch=st.sampled_from(list(Arch)),
-       priorities=st.lists(st.sampled_from([0, 100, 200, 255]), min_size=1, max_size=3),
-       grants=st.lists(st.booleans(), min_size=1, max_size=2),
-       fault_handlers=st.lists(st.integers(0, 8), min_size=4, max_size=4))
+@given(**SCENARIO_ARGUMENTS)
 def test_random_ipc_is_the_same_with_and_without_the_fastpath(
     data: st.DataObject, arch: Arch, priorities: list[int], grants: list[bool],
     fault_handlers: list[int],

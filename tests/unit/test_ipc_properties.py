@@ -18,6 +18,7 @@ the current thread is runnable and no runnable thread has a higher priority.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -157,12 +158,20 @@ class Scenario:
         assert current.priority == best, (current.name, current.priority, best)
 
 
+SCENARIO_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
+    "data": st.data(),
+    "arch": st.sampled_from(list(Arch)),
+    "priorities": st.lists(st.sampled_from([0, 100, 200, 255]), min_size=1, max_size=3),
+    "grants": st.lists(st.booleans(), min_size=1, max_size=2),
+    "fault_handlers": st.lists(st.integers(0, 8), min_size=4, max_size=4),
+}
+"""The strategies for a test on random :class:`Scenario` steps: ``given(**SCENARIO_ARGUMENTS)``
+draws a test's ``data``, ``arch``, ``priorities``, ``grants`` and ``fault_handlers``."""
+
+
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data(), arch=st.sampled_from(list(Arch)),
-       priorities=st.lists(st.sampled_from([0, 100, 200, 255]), min_size=1, max_size=3),
-       grants=st.lists(st.booleans(), min_size=1, max_size=2),
-       fault_handlers=st.lists(st.integers(0, 8), min_size=4, max_size=4))
+@given(**SCENARIO_ARGUMENTS)
 def test_random_ipc_sequences_keep_the_kernel_sound(
     data: st.DataObject, arch: Arch, priorities: list[int], grants: list[bool],
     fault_handlers: list[int],

@@ -146,6 +146,15 @@ static int run_checks(const struct check *list, unsigned long n)
 
 #define EXPECT_EMPTY(slot) EXPECT_TAG(slot, CAPSULE_CAPTAG_NULL_CAP)
 
+/* Stop the current check if `call`, a helper of the check's own that returns 0 or what
+ * fail() returns (it has said why), failed. */
+#define EXPECT_PASS(call)                                                                  \
+    do {                                                                                   \
+        if ((call) != 0) {                                                                 \
+            return 1;                                                                      \
+        }                                                                                  \
+    } while (0)
+
 /* ---- slots and untypeds from bootinfo ---- */
 
 /* Slots come from the runtime's allocator (thread.h), shared with thread_create(). */

@@ -141,18 +141,14 @@ static int start_echo_server(void)
 
 static int call_reply_rounds(void)
 {
-    if (start_echo_server()) {
-        return 1;
-    }
+    EXPECT_PASS(start_echo_server());
     static const struct {
         seL4_Word label, len;
     } rounds[] = {
         {1, 0}, {2, 1}, {3, 4}, {4, 5}, {0x7ffff, 64}, {0xffffffffffffeUL, 120},
     };
     for (int r = 0; r < (int)(sizeof(rounds) / sizeof(rounds[0])); r++) {
-        if (echo_round(r, rounds[r].label, rounds[r].len)) {
-            return 1;
-        }
+        EXPECT_PASS(echo_round(r, rounds[r].label, rounds[r].len));
     }
     EXPECT_EQ(echo_rounds, 6);
     return 0;
@@ -160,13 +156,9 @@ static int call_reply_rounds(void)
 
 static int length_clamped(void)
 {
-    if (start_echo_server()) {
-        return 1;
-    }
+    EXPECT_PASS(start_echo_server());
     /* A length field of 127 is sent as 120 words. */
-    if (echo_round(0, 7, 127)) {
-        return 1;
-    }
+    EXPECT_PASS(echo_round(0, 7, 127));
     /* A reply with a length field of 127 arrives as 120 words too. */
     for (int i = 0; i < seL4_MsgMaxLength; i++) {
         seL4_SetMR(i, (seL4_Word)i);
@@ -474,16 +466,17 @@ static int send_wakes_by_priority(void)
     return 0;
 }
 
-static seL4_CPtr direct_ep;
+/* The server of the next two checks: it notes the character `arg` for each Call on
+ * server_ep, then replies (with ReplyRecv, so it waits for the next one). */
+static seL4_CPtr server_ep;
 
-static void direct_server(void *arg)
+static void noting_server(void *arg)
 {
-    (void)arg;
     seL4_Word badge;
-    seL4_Recv(direct_ep, &badge);
+    seL4_Recv(server_ep, &badge);
     for (;;) {
-        note('S');
-        seL4_ReplyRecv(direct_ep, seL4_MessageInfo_new(0, 0, 0, 0), &badge);
+        note((char)(seL4_Word)arg);
+        seL4_ReplyRecv(server_ep, seL4_MessageInfo_new(0, 0, 0, 0), &badge);
     }
 }
 
@@ -491,9 +484,9 @@ static void direct_client(void *arg)
 {
     (void)arg;
     note('c');
-    seL4_Call(direct_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_Call(server_ep, seL4_MessageInfo_new(0, 0, 0, 0));
     note('C');
-    seL4_Call(direct_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_Call(server_ep, seL4_MessageInfo_new(0, 0, 0, 0));
     note('D');
 }
 
@@ -507,10 +500,10 @@ static void bystander(void *arg)
 static int call_switches_directly(void)
 {
     reset_order();
-    EXPECT_OK(new_endpoint(&direct_ep));
+    EXPECT_OK(new_endpoint(&server_ep));
     EXPECT_OK(make(0, "bystander", bystander, 0, 100));
     EXPECT_OK(make(1, "client", direct_client, 0, 100));
-    EXPECT_OK(make(2, "server", direct_server, 0, 100));
+    EXPECT_OK(make(2, "server", noting_server, (void *)'S', 100));
     /* Resumed X, client, server: the ready queue is server, client, X. */
     EXPECT_OK(thread_start(&threads[0]));
     EXPECT_OK(thread_start(&threads[1]));
@@ -521,24 +514,11 @@ static int call_switches_directly(void)
 }
 
 /* Two clients of one priority take turns through a higher-priority server. */
-static seL4_CPtr rr_ep;
-
-static void rr_server(void *arg)
-{
-    (void)arg;
-    seL4_Word badge;
-    seL4_Recv(rr_ep, &badge);
-    for (;;) {
-        note('s');
-        seL4_ReplyRecv(rr_ep, seL4_MessageInfo_new(0, 0, 0, 0), &badge);
-    }
-}
-
 static void rr_client(void *arg)
 {
     for (int i = 0; i < 2; i++) {
         note((char)(seL4_Word)arg);
-        seL4_Call(rr_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+        seL4_Call(server_ep, seL4_MessageInfo_new(0, 0, 0, 0));
         seL4_Yield();
     }
 }
@@ -546,8 +526,8 @@ static void rr_client(void *arg)
 static int round_robin_through_a_server(void)
 {
     reset_order();
-    EXPECT_OK(new_endpoint(&rr_ep));
-    EXPECT_OK(make(0, "rrserver", rr_server, 0, 200));
+    EXPECT_OK(new_endpoint(&server_ep));
+    EXPECT_OK(make(0, "rrserver", noting_server, (void *)'s', 200));
     EXPECT_OK(make(1, "a", rr_client, (void *)'a', 100));
     EXPECT_OK(make(2, "b", rr_client, (void *)'b', 100));
     EXPECT_OK(thread_start(&threads[0]));

@@ -76,15 +76,20 @@ static int start_server(seL4_CPtr recv_cap)
     return 0;
 }
 
+/* Call `ep` (to the server) with a new empty slot, returned in *got, as receive slot. */
+static seL4_MessageInfo_t call_receiving_in_new_slot(seL4_CPtr ep, seL4_CPtr *got)
+{
+    *got = alloc_slot();
+    seL4_SetCapReceivePath(ROOT, *got, DEPTH);
+    return seL4_Call(ep, seL4_MessageInfo_new(0, 0, 0, 0));
+}
+
 static int server_hands_out_an_endpoint(void)
 {
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &srv_ep));
-    if (start_server(srv_ep)) {
-        return 1;
-    }
-    seL4_CPtr got = alloc_slot();
-    seL4_SetCapReceivePath(ROOT, got, DEPTH);
-    seL4_MessageInfo_t info = seL4_Call(srv_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    EXPECT_PASS(start_server(srv_ep));
+    seL4_CPtr got;
+    seL4_MessageInfo_t info = call_receiving_in_new_slot(srv_ep, &got);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 1);
     EXPECT_EQ(seL4_MessageInfo_get_extraCaps(info), 1);
     EXPECT_EQ(seL4_MessageInfo_get_capsUnwrapped(info), 0);
@@ -96,9 +101,8 @@ static int server_hands_out_an_endpoint(void)
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 2);
     EXPECT_EQ(seL4_GetMR(0), 0x78);
     /* An untyped next: the client retypes from the copy it got. */
-    seL4_CPtr ut = alloc_slot();
-    seL4_SetCapReceivePath(ROOT, ut, DEPTH);
-    info = seL4_Call(srv_ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_CPtr ut;
+    info = call_receiving_in_new_slot(srv_ep, &ut);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 3);
     EXPECT_EQ(seL4_MessageInfo_get_extraCaps(info), 1);
     EXPECT_TAG(ut, CAPSULE_CAPTAG_UNTYPED_CAP);
@@ -114,12 +118,9 @@ static int reply_without_grant_carries_no_cap(void)
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &ep));
     EXPECT_OK(mint(ep, NO_GRANT, 0, &no_grant));
     /* The server receives through a cap without Grant: its reply cap cannot grant. */
-    if (start_server(no_grant)) {
-        return 1;
-    }
-    seL4_CPtr got = alloc_slot();
-    seL4_SetCapReceivePath(ROOT, got, DEPTH);
-    seL4_MessageInfo_t info = seL4_Call(ep, seL4_MessageInfo_new(0, 0, 0, 0));
+    EXPECT_PASS(start_server(no_grant));
+    seL4_CPtr got;
+    seL4_MessageInfo_t info = call_receiving_in_new_slot(ep, &got);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), 1);
     EXPECT_EQ(seL4_MessageInfo_get_length(info), 1);
     EXPECT_EQ(seL4_GetMR(0), 0x600d);
@@ -171,9 +172,11 @@ static int start_receiver(seL4_CPtr slot)
 
 /*
  * Send `n` caps through `via` (a cap to rx_ep) with one message word; the receiver
- * records the message, then waits again with its receive slot at `next_slot`.
+ * records the message, then waits again with its receive slot at `next_slot`. Fail
+ * unless it got the message once, with extraCaps `extra` and capsUnwrapped `unwrapped`.
  */
-static int deliver(seL4_CPtr via, const seL4_CPtr *caps, int n, seL4_CPtr next_slot)
+static int deliver(seL4_CPtr via, const seL4_CPtr *caps, int n, seL4_CPtr next_slot,
+                   seL4_Word extra, seL4_Word unwrapped)
 {
     seL4_Word before = rx_count;
     for (int i = 0; i < n; i++) {
@@ -191,34 +194,27 @@ static int deliver(seL4_CPtr via, const seL4_CPtr *caps, int n, seL4_CPtr next_s
         return fail("the receiver got label %#lx length %lu", (unsigned long)rx_label,
                     (unsigned long)rx_len);
     }
+    EXPECT_EQ(rx_extra, extra);
+    EXPECT_EQ(rx_unwrapped, unwrapped);
     return 0;
 }
 
 static int send_without_grant_carries_no_cap(void)
 {
     seL4_CPtr slot = alloc_slot();
-    if (start_receiver(slot)) {
-        return 1;
-    }
+    EXPECT_PASS(start_receiver(slot));
     seL4_CPtr via, other;
     EXPECT_OK(mint(rx_ep, NO_GRANT, 0x5, &via));
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &other));
     const seL4_CPtr caps[] = {other};
-    if (deliver(via, caps, 1, slot)) {
-        return 1;
-    }
+    EXPECT_PASS(deliver(via, caps, 1, slot, 0, 0));
     EXPECT_EQ(rx_badge, 0x5);
-    EXPECT_EQ(rx_extra, 0);
-    EXPECT_EQ(rx_unwrapped, 0);
     EXPECT_EMPTY(slot);
     /* The same message through a cap with Grant moves the cap. */
     seL4_CPtr with_grant;
     EXPECT_OK(mint(rx_ep, seL4_AllRights, 0x6, &with_grant));
-    if (deliver(with_grant, caps, 1, alloc_slot())) {
-        return 1;
-    }
+    EXPECT_PASS(deliver(with_grant, caps, 1, alloc_slot(), 1, 0));
     EXPECT_EQ(rx_badge, 0x6);
-    EXPECT_EQ(rx_extra, 1);
     EXPECT_TAG(slot, CAPSULE_CAPTAG_ENDPOINT_CAP);
     return 0;
 }
@@ -226,19 +222,13 @@ static int send_without_grant_carries_no_cap(void)
 static int caps_to_the_endpoint_are_unwrapped(void)
 {
     seL4_CPtr slot = alloc_slot();
-    if (start_receiver(slot)) {
-        return 1;
-    }
+    EXPECT_PASS(start_receiver(slot));
     seL4_CPtr badged;
     EXPECT_OK(mint(rx_ep, seL4_AllRights, 0x33, &badged));
     /* The badged cap and the original (badge 0), both to the endpoint carrying them. */
     const seL4_CPtr caps[] = {badged, rx_ep};
-    if (deliver(badged, caps, 2, slot)) {
-        return 1;
-    }
+    EXPECT_PASS(deliver(badged, caps, 2, slot, 2, 0x3));
     EXPECT_EQ(rx_badge, 0x33);
-    EXPECT_EQ(rx_extra, 2);
-    EXPECT_EQ(rx_unwrapped, 0x3);
     EXPECT_EQ(rx_badges[0], 0x33);
     EXPECT_EQ(rx_badges[1], 0);
     EXPECT_EQ(rx_badges[2], 0xbbbb);
@@ -246,16 +236,11 @@ static int caps_to_the_endpoint_are_unwrapped(void)
     /* Unwrapping needs no receive slot: here it holds a cap already. */
     seL4_CPtr occupied;
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &occupied));
-    if (deliver(badged, caps, 1, occupied)) { /* the receiver waits on `occupied` next */
-        return 1;
-    }
+    /* The receiver waits on `occupied` next. */
+    EXPECT_PASS(deliver(badged, caps, 1, occupied, 1, 0x1));
     const seL4_CPtr third[] = {rx_ep, badged, badged};
-    if (deliver(rx_ep, third, 3, occupied)) {
-        return 1;
-    }
+    EXPECT_PASS(deliver(rx_ep, third, 3, occupied, 3, 0x7));
     EXPECT_EQ(rx_badge, 0);
-    EXPECT_EQ(rx_extra, 3);
-    EXPECT_EQ(rx_unwrapped, 0x7);
     EXPECT_EQ(rx_badges[0], 0);
     EXPECT_EQ(rx_badges[1], 0x33);
     EXPECT_EQ(rx_badges[2], 0x33);
@@ -267,25 +252,15 @@ static int occupied_receive_slot_stops_the_transfer(void)
 {
     seL4_CPtr occupied;
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &occupied));
-    if (start_receiver(occupied)) {
-        return 1;
-    }
+    EXPECT_PASS(start_receiver(occupied));
     seL4_CPtr ut;
     EXPECT_OK(new_object(seL4_UntypedObject, 12, &ut));
     const seL4_CPtr one[] = {ut};
-    if (deliver(rx_ep, one, 1, occupied)) {
-        return 1;
-    }
-    EXPECT_EQ(rx_extra, 0);
-    EXPECT_EQ(rx_unwrapped, 0);
+    EXPECT_PASS(deliver(rx_ep, one, 1, occupied, 0, 0));
     EXPECT_TAG(occupied, CAPSULE_CAPTAG_ENDPOINT_CAP); /* kept its own cap */
     /* An unwrapped cap first still counts; the transfer stops at the untyped. */
     const seL4_CPtr two[] = {rx_ep, ut, rx_ep};
-    if (deliver(rx_ep, two, 3, occupied)) {
-        return 1;
-    }
-    EXPECT_EQ(rx_extra, 1);
-    EXPECT_EQ(rx_unwrapped, 0x1);
+    EXPECT_PASS(deliver(rx_ep, two, 3, occupied, 1, 0x1));
     EXPECT_EQ(rx_badges[1], 0xbbbb);
     EXPECT_EQ(rx_badges[2], 0xbbbb);
     return 0;
@@ -294,9 +269,7 @@ static int occupied_receive_slot_stops_the_transfer(void)
 static int one_cap_goes_into_the_slot(void)
 {
     seL4_CPtr slot = alloc_slot();
-    if (start_receiver(slot)) {
-        return 1;
-    }
+    EXPECT_PASS(start_receiver(slot));
     seL4_CPtr ut, other, badged;
     EXPECT_OK(new_object(seL4_UntypedObject, 12, &ut));
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &other));
@@ -304,20 +277,12 @@ static int one_cap_goes_into_the_slot(void)
     /* The untyped fills the slot; the second cap finds no slot: extraCaps 1. */
     seL4_CPtr next = alloc_slot();
     const seL4_CPtr two[] = {ut, other};
-    if (deliver(rx_ep, two, 2, next)) {
-        return 1;
-    }
-    EXPECT_EQ(rx_extra, 1);
-    EXPECT_EQ(rx_unwrapped, 0);
+    EXPECT_PASS(deliver(rx_ep, two, 2, next, 1, 0));
     EXPECT_TAG(slot, CAPSULE_CAPTAG_UNTYPED_CAP);
     /* Endpoint, unwrapped cap, untyped: the endpoint moves, the badge arrives, the
      * untyped stops the loop. */
     const seL4_CPtr three[] = {other, badged, ut};
-    if (deliver(rx_ep, three, 3, alloc_slot())) {
-        return 1;
-    }
-    EXPECT_EQ(rx_extra, 2);
-    EXPECT_EQ(rx_unwrapped, 0x2);
+    EXPECT_PASS(deliver(rx_ep, three, 3, alloc_slot(), 2, 0x2));
     EXPECT_EQ(rx_badges[1], 0x44);
     EXPECT_TAG(next, CAPSULE_CAPTAG_ENDPOINT_CAP);
     return 0;
@@ -326,25 +291,16 @@ static int one_cap_goes_into_the_slot(void)
 static int a_cap_deriving_to_nothing_stops_the_transfer(void)
 {
     seL4_CPtr slot = alloc_slot();
-    if (start_receiver(slot)) {
-        return 1;
-    }
+    EXPECT_PASS(start_receiver(slot));
     seL4_CPtr other, empty = alloc_slot();
     EXPECT_OK(new_object(seL4_EndpointObject, 0, &other));
     /* The IRQ control cap derives to a null cap: the loop ends there. */
     const seL4_CPtr irq[] = {rx_ep, seL4_CapIRQControl, other};
-    if (deliver(rx_ep, irq, 3, slot)) {
-        return 1;
-    }
-    EXPECT_EQ(rx_extra, 1);
-    EXPECT_EQ(rx_unwrapped, 0x1);
+    EXPECT_PASS(deliver(rx_ep, irq, 3, slot, 1, 0x1));
     EXPECT_EMPTY(slot);
     /* So does an empty slot named as an extra cap. */
     const seL4_CPtr null_first[] = {empty, other};
-    if (deliver(rx_ep, null_first, 2, slot)) {
-        return 1;
-    }
-    EXPECT_EQ(rx_extra, 0);
+    EXPECT_PASS(deliver(rx_ep, null_first, 2, slot, 0, 0));
     EXPECT_EMPTY(slot);
     return 0;
 }

@@ -43,6 +43,9 @@ static seL4_CPtr pool;
 #define VM_FSR_LOAD 5       /* seL4 reports a load page fault as a load access fault */
 #define VM_FSR_FETCH 1      /* ... and an instruction page fault as an access fault */
 #define TRAP "ecall"
+#define ARG_REG(n) "a" #n /* the n-th argument register, for register variables */
+#define CTX_ARG0 a0       /* its seL4_UserContext field, for n = 0 */
+#define CTX_LINK ra       /* the return address's field */
 #else
 #define US_LENGTH 13  /* X0-X7, FaultIP, SP, LR, SPSR, Syscall */
 #define US_REGS 12
@@ -56,29 +59,12 @@ static seL4_CPtr pool;
 #define ILLEGAL_SIZE 4
 #define ILLEGAL_INSN "udf #0"
 #define TRAP "svc #0"
+#define ARG_REG(n) "x" #n
+#define CTX_ARG0 x0
+#define CTX_LINK x30
 #endif
 
 static seL4_CPtr fault_ep;
-
-/* Make thread i with a badged cap to a new fault endpoint as its fault handler. */
-static seL4_Error make_faulter(int i, const char *name, thread_entry_fn fn)
-{
-    seL4_Error err = make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep);
-    if (err != seL4_NoError) {
-        return err;
-    }
-    seL4_CPtr badged = alloc_slot();
-    err = seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
-                          FAULT_BADGE);
-    if (err != seL4_NoError) {
-        return err;
-    }
-    err = make(i, name, fn, 0, 255);
-    if (err != seL4_NoError) {
-        return err;
-    }
-    return seL4_TCB_SetSpace(threads[i].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0);
-}
 
 /* Wait for the next fault; check its label, length and badge. */
 #define EXPECT_FAULT(info_, label_, length_)                                               \
@@ -92,42 +78,73 @@ static seL4_Error make_faulter(int i, const char *name, thread_entry_fn fn)
     } while (0)
 
 /*
+ * Start thread 0 running `fn`, its fault handler a badged cap to a new fault_ep, and
+ * receive its first fault: fail unless it has `label` and `length`. The fault's MRs are
+ * left for the caller to check.
+ */
+static int start_faulter(const char *name, thread_entry_fn fn, seL4_Word label,
+                         seL4_Word length)
+{
+    EXPECT_OK(make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep));
+    seL4_CPtr badged = alloc_slot();
+    EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
+                              FAULT_BADGE));
+    EXPECT_OK(make(0, name, fn, 0, 255));
+    EXPECT_OK(seL4_TCB_SetSpace(threads[0].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0));
+    EXPECT_OK(thread_start(&threads[0]));
+    seL4_MessageInfo_t info;
+    EXPECT_FAULT(info, label, length);
+    return 0;
+}
+
+/* The `pc` for set_pc_and_arg0 that returns from the call that faulted. */
+#define RETURN_ADDRESS ((seL4_Word)-1)
+
+/*
+ * Thread 0 is stopped by a fault at `at`: set its pc to `pc` (RETURN_ADDRESS: its
+ * return address register) and a0 / x0 to `arg0` with WriteRegisters, which also makes
+ * `pc` the restart pc the reply resumes at.
+ */
+static int set_pc_and_arg0(seL4_Word at, seL4_Word pc, seL4_Word arg0)
+{
+    seL4_UserContext regs;
+    EXPECT_OK(seL4_TCB_ReadRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
+    EXPECT_EQ(regs.pc, at);
+    regs.pc = pc == RETURN_ADDRESS ? regs.CTX_LINK : pc;
+    regs.CTX_ARG0 = arg0;
+    EXPECT_OK(seL4_TCB_WriteRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
+    return 0;
+}
+
+/* Reply to thread 0's fault, label 0 and `length` MRs, and let it run: fail unless it
+ * ran to its end (set *done). */
+static int reply_and_run_to_end(seL4_Word length, volatile seL4_Word *done)
+{
+    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, length));
+    seL4_Yield();
+    EXPECT_EQ(*done, 1);
+    return 0;
+}
+
+/*
  * A syscall whose trap instruction is the global label `label` (so handlers can check
  * FaultIP); cap in a0 / x0, msginfo 0; MR0 comes back in `mr0`.
  */
-#if defined(__riscv)
 #define LABELLED_SYSCALL(label, sys, cap, mr0)                                             \
     do {                                                                                   \
-        register seL4_Word r0_ __asm__("a0") = (cap);                                      \
-        register seL4_Word r1_ __asm__("a1") = 0;                                          \
-        register seL4_Word r2_ __asm__("a2") = 0;                                          \
-        register seL4_Word r3_ __asm__("a3") = 0;                                          \
-        register seL4_Word r4_ __asm__("a4") = 0;                                          \
-        register seL4_Word r5_ __asm__("a5") = 0;                                          \
-        register seL4_Word r7_ __asm__("a7") = (seL4_Word)(sys);                           \
-        __asm__ volatile(".global " #label "\n" #label ":\n\tecall"                        \
+        register seL4_Word r0_ __asm__(ARG_REG(0)) = (cap);                                \
+        register seL4_Word r1_ __asm__(ARG_REG(1)) = 0;                                    \
+        register seL4_Word r2_ __asm__(ARG_REG(2)) = 0;                                    \
+        register seL4_Word r3_ __asm__(ARG_REG(3)) = 0;                                    \
+        register seL4_Word r4_ __asm__(ARG_REG(4)) = 0;                                    \
+        register seL4_Word r5_ __asm__(ARG_REG(5)) = 0;                                    \
+        register seL4_Word r7_ __asm__(ARG_REG(7)) = (seL4_Word)(sys);                     \
+        __asm__ volatile(".global " #label "\n" #label ":\n\t" TRAP                        \
                          : "+r"(r0_), "+r"(r1_), "+r"(r2_), "+r"(r3_), "+r"(r4_), "+r"(r5_) \
                          : "r"(r7_)                                                        \
                          : "memory");                                                      \
         (mr0) = r2_;                                                                       \
     } while (0)
-#else
-#define LABELLED_SYSCALL(label, sys, cap, mr0)                                             \
-    do {                                                                                   \
-        register seL4_Word r0_ __asm__("x0") = (cap);                                      \
-        register seL4_Word r1_ __asm__("x1") = 0;                                          \
-        register seL4_Word r2_ __asm__("x2") = 0;                                          \
-        register seL4_Word r3_ __asm__("x3") = 0;                                          \
-        register seL4_Word r4_ __asm__("x4") = 0;                                          \
-        register seL4_Word r5_ __asm__("x5") = 0;                                          \
-        register seL4_Word r7_ __asm__("x7") = (seL4_Word)(sys);                           \
-        __asm__ volatile(".global " #label "\n" #label ":\n\tsvc #0"                       \
-                         : "+r"(r0_), "+r"(r1_), "+r"(r2_), "+r"(r3_), "+r"(r4_), "+r"(r5_) \
-                         : "r"(r7_)                                                        \
-                         : "memory");                                                      \
-        (mr0) = r2_;                                                                       \
-    } while (0)
-#endif
 
 /* ---- UnknownSyscall ---- */
 
@@ -136,37 +153,31 @@ static volatile seL4_Word us_sp, us_regs[7], us_done;
 
 #define UNKNOWN_SYSCALL ((seL4_Word)-99L)
 
+/* Before the traps: sp into %[sp] (and on RISC-V ra = 0x7a7a, which the message shows). */
+#if defined(__riscv)
+#define US_SAVE_SP "mv %[sp], sp\n\tli ra, 0x7a7a\n"
+#define US_CLOBBER "ra"
+#else
+#define US_SAVE_SP "mov %[sp], sp\n"
+#define US_CLOBBER "cc"
+#endif
+
 /* Two unknown syscalls in a row with a0-a6 / x0-x6 = 0xa0..0xa6 (and ra = 0x7a7a). */
 static void unknown_syscall_thread(void *arg)
 {
     (void)arg;
     seL4_Word sp;
-#if defined(__riscv)
-    register seL4_Word r0 __asm__("a0") = 0xa0, r1 __asm__("a1") = 0xa1;
-    register seL4_Word r2 __asm__("a2") = 0xa2, r3 __asm__("a3") = 0xa3;
-    register seL4_Word r4 __asm__("a4") = 0xa4, r5 __asm__("a5") = 0xa5;
-    register seL4_Word r6 __asm__("a6") = 0xa6, r7 __asm__("a7") = UNKNOWN_SYSCALL;
-    __asm__ volatile("mv %[sp], sp\n\t"
-                     "li ra, 0x7a7a\n"
-                     ".global unknown_syscall_at\nunknown_syscall_at:\n\tecall\n"
-                     ".global unknown_syscall_again\nunknown_syscall_again:\n\tecall"
+    register seL4_Word r0 __asm__(ARG_REG(0)) = 0xa0, r1 __asm__(ARG_REG(1)) = 0xa1;
+    register seL4_Word r2 __asm__(ARG_REG(2)) = 0xa2, r3 __asm__(ARG_REG(3)) = 0xa3;
+    register seL4_Word r4 __asm__(ARG_REG(4)) = 0xa4, r5 __asm__(ARG_REG(5)) = 0xa5;
+    register seL4_Word r6 __asm__(ARG_REG(6)) = 0xa6, r7 __asm__(ARG_REG(7)) = UNKNOWN_SYSCALL;
+    __asm__ volatile(US_SAVE_SP
+                     ".global unknown_syscall_at\nunknown_syscall_at:\n\t" TRAP "\n"
+                     ".global unknown_syscall_again\nunknown_syscall_again:\n\t" TRAP
                      : [sp] "=&r"(sp), "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4),
                        "+r"(r5), "+r"(r6)
                      : "r"(r7)
-                     : "memory", "ra");
-#else
-    register seL4_Word r0 __asm__("x0") = 0xa0, r1 __asm__("x1") = 0xa1;
-    register seL4_Word r2 __asm__("x2") = 0xa2, r3 __asm__("x3") = 0xa3;
-    register seL4_Word r4 __asm__("x4") = 0xa4, r5 __asm__("x5") = 0xa5;
-    register seL4_Word r6 __asm__("x6") = 0xa6, r7 __asm__("x7") = UNKNOWN_SYSCALL;
-    __asm__ volatile("mov %[sp], sp\n"
-                     ".global unknown_syscall_at\nunknown_syscall_at:\n\tsvc #0\n"
-                     ".global unknown_syscall_again\nunknown_syscall_again:\n\tsvc #0"
-                     : [sp] "=&r"(sp), "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4),
-                       "+r"(r5), "+r"(r6)
-                     : "r"(r7)
-                     : "memory", "cc");
-#endif
+                     : "memory", US_CLOBBER);
     us_sp = sp;
     us_regs[0] = r0;
     us_regs[1] = r1;
@@ -181,10 +192,8 @@ static void unknown_syscall_thread(void *arg)
 static int unknown_syscall_fixed_by_reply(void)
 {
     us_done = 0;
-    EXPECT_OK(make_faulter(0, "unknown", unknown_syscall_thread));
-    EXPECT_OK(thread_start(&threads[0]));
-    seL4_MessageInfo_t info;
-    EXPECT_FAULT(info, seL4_Fault_UnknownSyscall, US_LENGTH);
+    EXPECT_PASS(start_faulter("unknown", unknown_syscall_thread, seL4_Fault_UnknownSyscall,
+                              US_LENGTH));
     seL4_Word msg[US_LENGTH];
     for (int i = 0; i < US_LENGTH; i++) {
         msg[i] = seL4_GetMR(i);
@@ -212,7 +221,8 @@ static int unknown_syscall_fixed_by_reply(void)
 #if defined(__aarch64__)
     seL4_SetMR(US_SPSR, 0xf00003c5UL);
 #endif
-    info = seL4_ReplyRecv(fault_ep, seL4_MessageInfo_new(0, 0, 0, US_REGS), 0);
+    seL4_MessageInfo_t info =
+        seL4_ReplyRecv(fault_ep, seL4_MessageInfo_new(0, 0, 0, US_REGS), 0);
     /* The second unknown syscall, right after the first: the registers as written. */
     EXPECT_EQ(seL4_MessageInfo_get_label(info), seL4_Fault_UnknownSyscall);
     EXPECT_EQ(seL4_GetMR(US_IP), (seL4_Word)unknown_syscall_again);
@@ -232,13 +242,12 @@ static int unknown_syscall_fixed_by_reply(void)
     seL4_SetMR(US_A0 + 2, 0x3333);
     seL4_SetMR(US_A0 + 3, 0x4444);
 #if defined(__riscv)
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, US_A0 + 3));
+    seL4_Word short_length = US_A0 + 3;
 #else
     seL4_SetMR(US_SP, 8);
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, US_IP + 1));
+    seL4_Word short_length = US_IP + 1;
 #endif
-    seL4_Yield();
-    EXPECT_EQ(us_done, 1);
+    EXPECT_PASS(reply_and_run_to_end(short_length, &us_done));
     EXPECT_EQ(us_sp, msg[US_SP]);
     EXPECT_EQ(us_regs[0], 0x1111);
     EXPECT_EQ(us_regs[1], 0x2222);
@@ -261,11 +270,7 @@ static void illegal_thread(void *arg)
 {
     (void)arg;
     seL4_Word sp;
-#if defined(__riscv)
-    __asm__ volatile("mv %0, sp" : "=r"(sp));
-#else
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-#endif
+    READ_SP(sp);
     ue_sp = sp;
     ue_progress = 1;
     __asm__ volatile(".global illegal_at\nillegal_at:\n\t" ILLEGAL_INSN ::: "memory");
@@ -277,10 +282,7 @@ static void illegal_thread(void *arg)
 static int user_exception_fixed_by_reply(void)
 {
     ue_progress = 0;
-    EXPECT_OK(make_faulter(0, "illegal", illegal_thread));
-    EXPECT_OK(thread_start(&threads[0]));
-    seL4_MessageInfo_t info;
-    EXPECT_FAULT(info, seL4_Fault_UserException, UE_LENGTH);
+    EXPECT_PASS(start_faulter("illegal", illegal_thread, seL4_Fault_UserException, UE_LENGTH));
     EXPECT_EQ(ue_progress, 1);
     EXPECT_EQ(seL4_GetMR(0), (seL4_Word)illegal_at);
     EXPECT_EQ(seL4_GetMR(1), ue_sp);
@@ -288,7 +290,7 @@ static int user_exception_fixed_by_reply(void)
     EXPECT_EQ(seL4_GetMR(UE_NUMBER + 1), 0); /* Code */
     /* Label 0, FaultIP past the instruction: the thread resumes there. */
     seL4_SetMR(0, (seL4_Word)illegal_at + ILLEGAL_SIZE);
-    info = seL4_ReplyRecv(fault_ep, seL4_MessageInfo_new(0, 0, 0, 1), 0);
+    seL4_MessageInfo_t info = seL4_ReplyRecv(fault_ep, seL4_MessageInfo_new(0, 0, 0, 1), 0);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), seL4_Fault_UserException);
     EXPECT_EQ(ue_progress, 2);
     EXPECT_EQ(seL4_GetMR(0), (seL4_Word)illegal_again);
@@ -330,10 +332,7 @@ static int cap_faults_delivered_and_fixed(void)
 {
     cf_done = 0;
     empty_slot = alloc_slot();
-    EXPECT_OK(make_faulter(0, "capfault", cap_fault_thread));
-    EXPECT_OK(thread_start(&threads[0]));
-    seL4_MessageInfo_t info;
-    EXPECT_FAULT(info, seL4_Fault_CapFault, 5);
+    EXPECT_PASS(start_faulter("capfault", cap_fault_thread, seL4_Fault_CapFault, 5));
     EXPECT_EQ(seL4_GetMR(0), (seL4_Word)cap_recv_at);
     EXPECT_EQ(seL4_GetMR(1), empty_slot);
     EXPECT_EQ(seL4_GetMR(2), 1); /* InRecvPhase */
@@ -347,6 +346,7 @@ static int cap_faults_delivered_and_fixed(void)
     seL4_SetMR(0, 0x99);
     seL4_Send(ep, seL4_MessageInfo_new(0, 0, 0, 1)); /* blocks until it receives */
 
+    seL4_MessageInfo_t info;
     EXPECT_FAULT(info, seL4_Fault_CapFault, 7);
     EXPECT_EQ(cf_mr0, 0x99);
     unsigned long radix = seL4_GetBootInfo()->initThreadCNodeSizeBits;
@@ -360,23 +360,13 @@ static int cap_faults_delivered_and_fixed(void)
     /* Fix: point the thread's cap register at a badged endpoint cap, then restart. */
     seL4_CPtr badged = alloc_slot();
     EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, ep, DEPTH, seL4_AllRights, 0x5b));
-    seL4_UserContext regs;
-    EXPECT_OK(seL4_TCB_ReadRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
-    EXPECT_EQ(regs.pc, (seL4_Word)cap_call_at);
-#if defined(__riscv)
-    regs.a0 = badged;
-#else
-    regs.x0 = badged;
-#endif
-    EXPECT_OK(seL4_TCB_WriteRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
+    EXPECT_PASS(set_pc_and_arg0((seL4_Word)cap_call_at, (seL4_Word)cap_call_at, badged));
     seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 0));
     seL4_Word badge;
     seL4_Recv(ep, &badge); /* the restarted Call arrives */
     EXPECT_EQ(badge, 0x5b);
     seL4_SetMR(0, badge + 1);
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 1));
-    seL4_Yield();
-    EXPECT_EQ(cf_done, 1);
+    EXPECT_PASS(reply_and_run_to_end(1, &cf_done));
     EXPECT_EQ(cf_badge, 0x5c);
     return 0;
 }
@@ -391,8 +381,8 @@ static word_fn volatile unmapped_fn = (word_fn)UNMAPPED;
 static void vm_fault_thread(void *arg)
 {
     (void)arg;
+    register seL4_Word r0 __asm__(ARG_REG(0)) = UNMAPPED;
 #if defined(__riscv)
-    register seL4_Word r0 __asm__("a0") = UNMAPPED;
     __asm__ volatile(".option push\n.option norvc\n"
                      ".global vm_load_at\nvm_load_at:\n\tld a0, 0(a0)\n"
                      ".option pop"
@@ -400,7 +390,6 @@ static void vm_fault_thread(void *arg)
                      :
                      : "memory");
 #else
-    register seL4_Word r0 __asm__("x0") = UNMAPPED;
     __asm__ volatile(".global vm_load_at\nvm_load_at:\n\tldr x0, [x0]" : "+r"(r0) : : "memory");
 #endif
     vm_loaded = r0;
@@ -411,10 +400,7 @@ static void vm_fault_thread(void *arg)
 static int vm_faults_fixed_with_write_registers(void)
 {
     vm_done = 0;
-    EXPECT_OK(make_faulter(0, "vmfault", vm_fault_thread));
-    EXPECT_OK(thread_start(&threads[0]));
-    seL4_MessageInfo_t info;
-    EXPECT_FAULT(info, seL4_Fault_VMFault, 4);
+    EXPECT_PASS(start_faulter("vmfault", vm_fault_thread, seL4_Fault_VMFault, 4));
     EXPECT_EQ(seL4_GetMR(0), (seL4_Word)vm_load_at);
     EXPECT_EQ(seL4_GetMR(1), UNMAPPED);
     EXPECT_EQ(seL4_GetMR(2), 0); /* a data access */
@@ -427,18 +413,9 @@ static int vm_faults_fixed_with_write_registers(void)
     EXPECT_EQ(fsr & 0x3c, 0x04);     /* DFSC: translation fault */
 #endif
     /* A reply alone would run the load again: skip it and supply the value. */
-    seL4_UserContext regs;
-    EXPECT_OK(seL4_TCB_ReadRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
-    EXPECT_EQ(regs.pc, (seL4_Word)vm_load_at);
-    regs.pc += 4;
-#if defined(__riscv)
-    regs.a0 = 0x5a5a;
-#else
-    regs.x0 = 0x5a5a;
-#endif
-    EXPECT_OK(seL4_TCB_WriteRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
+    EXPECT_PASS(set_pc_and_arg0((seL4_Word)vm_load_at, (seL4_Word)vm_load_at + 4, 0x5a5a));
     /* Then the call to an unmapped address: an instruction fetch fault. */
-    info = seL4_ReplyRecv(fault_ep, seL4_MessageInfo_new(0, 0, 0, 0), 0);
+    seL4_MessageInfo_t info = seL4_ReplyRecv(fault_ep, seL4_MessageInfo_new(0, 0, 0, 0), 0);
     EXPECT_EQ(seL4_MessageInfo_get_label(info), seL4_Fault_VMFault);
     EXPECT_EQ(vm_loaded, 0x5a5a);
     EXPECT_EQ(seL4_GetMR(0), UNMAPPED);
@@ -451,19 +428,8 @@ static int vm_faults_fixed_with_write_registers(void)
     EXPECT_EQ(seL4_GetMR(3) & 0x3c, 0x04);
 #endif
     /* Return from the "call" with 0x77: pc = the return address. */
-    EXPECT_OK(seL4_TCB_ReadRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
-    EXPECT_EQ(regs.pc, UNMAPPED);
-#if defined(__riscv)
-    regs.pc = regs.ra;
-    regs.a0 = 0x77;
-#else
-    regs.pc = regs.x30;
-    regs.x0 = 0x77;
-#endif
-    EXPECT_OK(seL4_TCB_WriteRegisters(threads[0].tcb, 0, 0, NREGS, &regs));
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 0));
-    seL4_Yield();
-    EXPECT_EQ(vm_done, 1);
+    EXPECT_PASS(set_pc_and_arg0(UNMAPPED, RETURN_ADDRESS, 0x77));
+    EXPECT_PASS(reply_and_run_to_end(0, &vm_done));
     EXPECT_EQ(vm_returned, 0x77);
     return 0;
 }

@@ -58,18 +58,28 @@ static void yield_three_times(void *arg)
     }
 }
 
-static int round_robin_yield(void)
+/*
+ * Threads A, B and C of priority 100 run `fn` (their letter as argument), started in
+ * that order: fail unless they take turns C, B, A three times (each Resume queues at the
+ * front).
+ */
+static int three_take_turns(thread_entry_fn fn)
 {
     reset_order();
-    EXPECT_OK(make(0, "A", yield_three_times, (void *)'A', 100));
-    EXPECT_OK(make(1, "B", yield_three_times, (void *)'B', 100));
-    EXPECT_OK(make(2, "C", yield_three_times, (void *)'C', 100));
+    EXPECT_OK(make(0, "A", fn, (void *)'A', 100));
+    EXPECT_OK(make(1, "B", fn, (void *)'B', 100));
+    EXPECT_OK(make(2, "C", fn, (void *)'C', 100));
     for (int i = 0; i < 3; i++) {
         EXPECT_OK(thread_start(&threads[i]));
     }
     EXPECT_OK(let_run());
     EXPECT_ORDER_IS("CBACBACBA");
     return 0;
+}
+
+static int round_robin_yield(void)
+{
+    return three_take_turns(yield_three_times);
 }
 
 /*
@@ -96,16 +106,7 @@ static void spin_turns(void *arg)
 
 static int round_robin_time_slices(void)
 {
-    reset_order();
-    EXPECT_OK(make(0, "A", spin_turns, (void *)'A', 100));
-    EXPECT_OK(make(1, "B", spin_turns, (void *)'B', 100));
-    EXPECT_OK(make(2, "C", spin_turns, (void *)'C', 100));
-    for (int i = 0; i < 3; i++) {
-        EXPECT_OK(thread_start(&threads[i]));
-    }
-    EXPECT_OK(let_run());
-    EXPECT_ORDER_IS("CBACBACBA");
-    return 0;
+    return three_take_turns(spin_turns);
 }
 
 /* ---- preemption ---- */
@@ -307,11 +308,7 @@ static void read_tls(void *arg)
 {
     (void)arg;
     seL4_Word v;
-#if defined(__riscv)
-    __asm__ volatile("mv %0, tp" : "=r"(v));
-#else
-    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(v));
-#endif
+    READ_TLS_BASE(v);
     seen_tls = v;
 }
 

@@ -10,6 +10,9 @@
  *   compares the string with the order seL4's scheduler gives.
  * - let_run(): the root task (priority 255) lets every thread of a priority above 50
  *   run until it has nothing left to do, then takes the processor back.
+ * - READ_SP(v), READ_TLS_BASE(v): a thread reads its stack pointer or its TLS base
+ *   (tp / TPIDR_EL0) into `v`, as they are at that point of the caller (macros: a
+ *   function would read its own frame's).
  *
  * Not every program uses every helper, hence __attribute__((unused)).
  */
@@ -55,6 +58,16 @@ static __attribute__((unused)) seL4_Error let_run(void)
     }
     return seL4_TCB_SetPriority(seL4_CapInitThreadTCB, seL4_CapInitThreadTCB, 255);
 }
+
+/* ---- register reads ---- */
+
+#if defined(__riscv)
+#define READ_SP(v) __asm__ volatile("mv %0, sp" : "=r"(v))
+#define READ_TLS_BASE(v) __asm__ volatile("mv %0, tp" : "=r"(v))
+#else
+#define READ_SP(v) __asm__ volatile("mov %0, sp" : "=r"(v))
+#define READ_TLS_BASE(v) __asm__ volatile("mrs %0, tpidr_el0" : "=r"(v))
+#endif
 
 /* ---- the order recorder ---- */
 

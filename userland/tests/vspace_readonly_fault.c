@@ -8,12 +8,8 @@
 
 int main(void)
 {
-    seL4_CPtr f = vspace_rt_frame_at(FAULT_VA);
-    if (f == 0) {
-        printf("could not map a frame\n");
-        return 1;
-    }
-    volatile seL4_Word *p = (volatile seL4_Word *)FAULT_VA;
+    seL4_CPtr f;
+    volatile seL4_Word *p = vspace_rt_fault_word(&f);
     *p = 7;
     if (Page_Map(f, seL4_CapInitThreadVSpace, FAULT_VA, seL4_CanRead, ATTR) != seL4_NoError) {
         printf("remap failed\n");

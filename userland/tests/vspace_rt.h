@@ -1,13 +1,14 @@
 /*
- * What the small VSpace fault programs share: per-architecture method names and a
- * helper that maps one fresh frame (with the page tables it needs) from the largest
- * RAM untyped into the root task's own VSpace.
+ * What the small VSpace fault programs share: per-architecture method names, a helper
+ * that maps one fresh frame (with the page tables it needs) from the largest RAM
+ * untyped into the root task's own VSpace, and the word at FAULT_VA each one faults on.
  */
 #ifndef CAPSULE_TESTS_VSPACE_RT_H
 #define CAPSULE_TESTS_VSPACE_RT_H
 
 #include <sel4/sel4.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #if defined(__riscv)
 #define Page_Map seL4_RISCV_Page_Map
@@ -67,6 +68,20 @@ static seL4_CPtr vspace_rt_frame_at(seL4_Word vaddr)
         }
     }
     return 0;
+}
+
+/*
+ * The word at FAULT_VA, in a fresh frame mapped read-write there (its cap in *frame).
+ * If the frame cannot be mapped the program says so and exits with status 1.
+ */
+static volatile seL4_Word *vspace_rt_fault_word(seL4_CPtr *frame)
+{
+    *frame = vspace_rt_frame_at(FAULT_VA);
+    if (*frame == 0) {
+        printf("could not map a frame\n");
+        exit(1);
+    }
+    return (volatile seL4_Word *)FAULT_VA;
 }
 
 #endif /* CAPSULE_TESTS_VSPACE_RT_H */

@@ -9,12 +9,8 @@
 
 int main(void)
 {
-    seL4_CPtr f = vspace_rt_frame_at(FAULT_VA);
-    if (f == 0) {
-        printf("could not map a frame\n");
-        return 1;
-    }
-    volatile seL4_Word *p = (volatile seL4_Word *)FAULT_VA;
+    seL4_CPtr f;
+    volatile seL4_Word *p = vspace_rt_fault_word(&f);
     *p = 42;
     printf("mapped: %lu\n", (unsigned long)*p);
     if (Page_Unmap(f) != seL4_NoError) {
