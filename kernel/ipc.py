@@ -237,7 +237,10 @@ def cancel_ipc(kernel: Kernel, tcb: TCB) -> None:
 
 
 def cancel_all_ipc(kernel: Kernel, endpoint: Endpoint) -> None:
-    """seL4's cancelAllIPC: every queued thread restarts its syscall (or fault)."""
+    """seL4's cancelAllIPC: every queued thread restarts its syscall (or fault). An
+    idle endpoint is left as it is, with no reschedule (seL4 does nothing for it)."""
+    if endpoint.state is EndpointState.IDLE:
+        return
     queue = list(endpoint.queue)
     endpoint.queue.clear()
     endpoint.state = EndpointState.IDLE

@@ -437,3 +437,16 @@ def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None
     world.syscall(Syscall.seL4_SysReply, 0, tag(0, len(reply)), *reply[:4])
     assert b.state is ThreadState.RESTART
     assert b.registers[world.kernel.reg_index["spsr"]] == 0xF000_0040
+
+
+def test_cancel_all_on_an_idle_endpoint_changes_nothing() -> None:
+    # seL4's cancelAllIPC does nothing for an idle endpoint: in particular no
+    # rescheduleRequired, which would otherwise reorder a pending switch candidate.
+    from kernel.ipc import cancel_all_ipc
+
+    k = System(Arch.RISCV64).kernel
+    assert k.scheduler.choose_new is False and k.scheduler.candidate is None
+    endpoint = Endpoint(0x8000_0000)
+    cancel_all_ipc(k, endpoint)
+    assert endpoint.state is EndpointState.IDLE and endpoint.queue == []
+    assert k.scheduler.choose_new is False and k.scheduler.candidate is None
