@@ -24,14 +24,14 @@
 #define PageTable_Map seL4_ARM_PageTable_Map
 #define PageTable_Unmap seL4_ARM_PageTable_Unmap
 #define ATTR seL4_ARM_Default_VMAttributes
-#define USER_END (1ul << 39) /* capsule's 39-bit AArch64 address space */
+#define USER_END 0x800000000000ul /* seL4_UserTop (0x7fffffffffff) + 1 */
 #endif
 
 #define VSPACE seL4_CapInitThreadVSpace
 #define REGION 0x40000000ul
 #define WINDOW(n) (REGION + (n) * (1ul << 21))
 #define PAGE 4096ul
-/* 1 GiB regions far from everything else, below the user limit of both (256 GiB). */
+/* 1 GiB regions far from everything else, below the user limit of both (RISC-V's 256 GiB). */
 #define FAR(n) ((128ul + 32ul * (n)) << 30)
 
 static seL4_CPtr pool; /* the largest RAM untyped */
@@ -42,10 +42,11 @@ static seL4_CPtr new_object(seL4_Word type)
     return make_objects(pool, type, 0, 1, &slot) == seL4_NoError ? slot : 0;
 }
 
-/* Map page tables over `vaddr` until every level is there (the kernel says DeleteFirst). */
+/* Map page tables over `vaddr` until every level is there (the kernel says DeleteFirst):
+ * the count of levels is the kernel's, never assumed here. */
 static seL4_Error tables_for(seL4_CPtr vspace, seL4_Word vaddr)
 {
-    for (int level = 0; level < 4; level++) {
+    for (;;) {
         seL4_CPtr pt = new_object(OBJ_PAGE_TABLE);
         if (pt == 0) {
             return seL4_NotEnoughMemory;
@@ -58,7 +59,6 @@ static seL4_Error tables_for(seL4_CPtr vspace, seL4_Word vaddr)
             return e;
         }
     }
-    return seL4_NoError;
 }
 
 /* A fresh 4 KiB frame mapped read-write at `vaddr` in the root VSpace, or 0. */
