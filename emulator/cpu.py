@@ -180,8 +180,9 @@ class AArch64Backend(CpuBackend):
     TCR = 16 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
     # SCR_EL3.RW and HCR_EL2.RW: the levels below EL3 / EL2 run AArch64. Unicorn resets
     # both to 0, and QEMU then walks the EL1&0 tables with AArch32 LPAE rules: a 32-bit
-    # VA with T0SZ taken modulo 8 (measured: without these, T0SZ 25 faulted every access
-    # at 2^31 and above, and no 4-level walk completed; with them, 4-level walks work).
+    # VA with T0SZ taken modulo 8 (measured on Unicorn 2.1.4: without these, T0SZ 25
+    # faulted every access at 2^31 and above, and a fetch at 0x7f00_0000_0000 through a
+    # 4-level table set at T0SZ 16 was a prefetch abort; with them, that fetch runs).
     SCR_EL3_RW = 1 << 10
     HCR_EL2_RW = 1 << 31
     MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE

@@ -1,8 +1,9 @@
 """Page tables as the hardware reads them, written into RAM by the kernel.
 
 Both architectures use 4 KiB tables of 512 eight-byte entries; RV64 walks three levels
-(Sv39), AArch64 four (48-bit VA), and the entry bits differ. A :class:`PagingFormat` captures those differences as data
-plus a few small encoders, so mapping and walking are written once (``kernel.vspace``).
+(Sv39), AArch64 four (48-bit VA), and the entry bits differ. A :class:`PagingFormat`
+captures those differences as data plus a few small encoders, so mapping and walking
+are written once (``kernel.vspace``).
 
 Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
 AArch64: L0..L3 of a 48-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest

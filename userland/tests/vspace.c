@@ -378,6 +378,38 @@ static int high_addresses(void)
     return 0;
 }
 
+/* Far above 2^39: seL4's AArch64 has a 48-bit user range (root = L0 table), RISC-V's
+ * Sv39 ends at 2^38. On AArch64 nothing is below the root there, so Page_Map reports
+ * each missing level (bits left 39, 30, 21) until three page tables are in. */
+#define ABOVE_2_39 0x7f0012345000ul
+
+static int above_2_39(void)
+{
+    seL4_CPtr f = new_object(OBJ_4K_PAGE);
+#if defined(__riscv)
+    EXPECT_ERR(Page_Map(f, VSPACE, ABOVE_2_39, seL4_ReadWrite, ATTR), seL4_InvalidArgument);
+    EXPECT_MR(0, 0);
+    seL4_CPtr pt = new_object(OBJ_PAGE_TABLE);
+    EXPECT_ERR(PageTable_Map(pt, VSPACE, ABOVE_2_39, ATTR), seL4_InvalidArgument);
+    EXPECT_MR(0, 0);
+    return 0;
+#else
+    static const seL4_Word bits_left[] = {39, 30, 21};
+    for (unsigned i = 0; i < sizeof(bits_left) / sizeof(bits_left[0]); i++) {
+        EXPECT_ERR(Page_Map(f, VSPACE, ABOVE_2_39, seL4_ReadWrite, ATTR), seL4_FailedLookup);
+        EXPECT_MR(1, seL4_MissingCapability);
+        EXPECT_MR(2, bits_left[i]);
+        EXPECT_OK(PageTable_Map(new_object(OBJ_PAGE_TABLE), VSPACE, ABOVE_2_39, ATTR));
+    }
+    EXPECT_OK(Page_Map(f, VSPACE, ABOVE_2_39, seL4_ReadWrite, ATTR));
+    VOLATILE_WORD(ABOVE_2_39 + 64) = 0x7f00;
+    if (VOLATILE_WORD(ABOVE_2_39 + 64) != 0x7f00 || VOLATILE_WORD(ABOVE_2_39) != 0) {
+        return fail("the page above 2^39 does not keep its bytes");
+    }
+    return 0;
+#endif
+}
+
 static const struct check checks[] = {
     {"VSPACEG0001", "Map a frame retyped from untyped and use it", map_and_use_a_frame},
     {"VSPACEG0002", "Two caps to one frame map it twice: same bytes", two_caps_share_the_bytes},
@@ -402,6 +434,8 @@ static const struct check checks[] = {
     {"VSPACEG0016", "A frame cap maps into one VSpace; a second VSpace's deletion",
      a_second_vspace},
     {"VSPACEG0017", "Memory at 2 GiB, 192 GiB and the last user page", high_addresses},
+    {"VSPACEG0018", "Above 2^39: AArch64 maps after 3 tables (bits left 39, 30, 21) "
+                    "and uses the page; RISC-V InvalidArgument 0", above_2_39},
 };
 
 int main(void)
