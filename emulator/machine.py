@@ -206,7 +206,7 @@ class UnicornMachine:
             status = uclib.uc_context_restore(self._uch, saved.pointer)
             if status:
                 raise MachineError(f"uc_context_restore failed with status {status}")
-            if (saved.root, saved.asid) != (self.root, self.asid):
+            if saved.root != self.root or saved.asid != self.asid:
                 # The copy carried its own translation root back into the CPU; the TLB
                 # still holds the other space's entries.
                 self.root, self.asid = saved.root, saved.asid
@@ -220,7 +220,7 @@ class UnicornMachine:
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         root = root_paddr or self.empty_root
-        if (root, asid) != (self.root, self.asid):
+        if root != self.root or asid != self.asid:
             previous = self.asid
             self.root, self.asid = root, asid
             self.cpu.set_address_space(self.uc, root, asid, previous)

@@ -64,6 +64,10 @@ class Kernel:
         self.asid_table: dict[int, ASIDPool] = {}
         """seL4's ASID table: live ASID pools by pool index (ASID >> 9); each is also in
         ``objects``. Kept apart so that a thread switch finds its VSpace in O(1)."""
+        self.asid_epoch = 0
+        """Bumped whenever the ASID table or a pool's roots change: a thread's cached
+        VSpace resolution (``kernel.threads.vspace_root_of``) from an older epoch is
+        recomputed."""
         self.threads: list[TCB] = []
         self.scheduler = Scheduler()
         self.current: TCB | None = None

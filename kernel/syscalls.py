@@ -11,7 +11,7 @@ machine themselves, because what is written back differs per syscall.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .abi.constants import WORD_BITS, CapTag, Syscall
@@ -32,6 +32,9 @@ CAPSULE_EXIT_MAGIC = 0x4341_5053_554C_4521
 """In a1/x1 at seL4_DebugHalt, says that a0/x0 holds an exit status (capsule's runtime)."""
 
 _NAME_MAX = 960
+
+
+_WORD_MASK = (1 << WORD_BITS) - 1
 
 
 def signed_word(word: int) -> int:
@@ -146,6 +149,13 @@ class SyscallTable:
     """Syscall number -> handler for one configuration."""
 
     handlers: dict[int, Handler]
+    by_register: dict[int, Handler] = field(init=False, repr=False, compare=False)
+    """The same table keyed by the number as the register holds it (unsigned), so that
+    a kernel entry looks its handler up without converting the word."""
+
+    def __post_init__(self) -> None:
+        unsigned = {number & _WORD_MASK: handler for number, handler in self.handlers.items()}
+        object.__setattr__(self, "by_register", unsigned)
 
     @classmethod
     def for_config(cls, config: KernelConfig) -> SyscallTable:
@@ -154,9 +164,8 @@ class SyscallTable:
         return cls({**_API_HANDLERS, **fast, **_DEBUG_HANDLERS})
 
     def dispatch(self, kernel: Kernel, window: list[int]) -> None:
-        number = signed_word(window[7])
-        handler = self.handlers.get(number)
+        handler = self.by_register.get(window[7])
         if handler is None:
-            kernel.unknown_syscall(window, number)
+            kernel.unknown_syscall(window, signed_word(window[7]))
         else:
             handler(kernel, window)

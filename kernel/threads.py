@@ -56,12 +56,18 @@ def vspace_root_of(kernel: Kernel, tcb: TCB) -> tuple[int, int]:
     the ASID table) to this very root.
     """
     cap = tcb.vtable.cap
+    cached = tcb.vspace_cache
+    # Caps are immutable values: the same object in the slot means the same cap.
+    if cached is not None and cached[0] is cap and cached[1] == kernel.asid_epoch:
+        return cached[2]
+    result = (0, 0)
     if isinstance(cap, (PageTableCap, VSpaceCap)) and cap.mapped_asid:
         asid = cap.mapped_asid
         pool = kernel.asid_table.get(asid >> 9)
         if pool is not None and pool.roots.get(asid) == cap.paddr:
-            return cap.paddr, asid
-    return 0, 0
+            result = (cap.paddr, asid)
+    tcb.vspace_cache = (cap, kernel.asid_epoch, result)
+    return result
 
 
 # --- registers ---------------------------------------------------------------------------

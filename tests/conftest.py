@@ -16,7 +16,7 @@ from emulator.machine import RunResult
 from emulator.session import Session
 from kernel.config import KernelConfig
 from kernel.invariants import enable_invariant_checks
-from userland.build import build_all
+from userland.build import build_all, image_config
 
 
 @dataclass
@@ -35,7 +35,7 @@ def guest_elves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str,
 def run_guest(guest_elves: dict[str, dict[str, Path]]):  # type: ignore[no-untyped-def]
     def run(name: str, arch: str, config: KernelConfig | None = None,
             max_instructions: int = 50_000_000) -> GuestRun:
-        data = build_image(guest_elves[arch][name].read_bytes(), config or KernelConfig())
+        data = build_image(guest_elves[arch][name].read_bytes(), config or image_config(name))
         loaded = load_image(data)
         out = bytearray()
         session = Session.boot(loaded.root, loaded.config, out.append)

@@ -5,8 +5,9 @@
 Every ``apps/*.c``, ``tests/*.c`` and ``bench/*.c`` is one program, linked with the runtime and
 libsel4 into ``<out>/<arch>/<name>.elf`` (default ``userland/build``). If the module
 ``bootimage`` provides ``build_image(elf, config)``, each ELF is also turned into a boot
-image ``<out>/<arch>/<name>.img``, and the demo programs are written to
-``userland/images/<name>-<arch>.img``, the images that ship with the package.
+image ``<out>/<arch>/<name>.img`` (configured by :func:`image_config`), and the demo
+programs are written to ``userland/images/<name>-<arch>.img``, the images that ship with
+the package.
 
 The compiler is the pip package ``ziglang`` (``python -m ziglang cc``). Builds are
 deterministic: the compiler runs in this directory on relative paths and every machine
@@ -26,8 +27,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import IMAGES_DIR
+
+if TYPE_CHECKING:
+    from kernel.config import KernelConfig
 
 __all__ = [
     "ARCHES",
@@ -38,6 +43,7 @@ __all__ = [
     "TARGETS",
     "build_all",
     "check_elf",
+    "image_config",
     "main",
     "programs",
 ]
@@ -47,6 +53,13 @@ DEFAULT_OUT = USERLAND / "build"
 SHIPPED = ("hello", "bootinfo")
 """Programs whose images ship with the package (userland/images/<name>-<arch>.img)."""
 PROGRAM_DIRS = ("apps", "tests", "bench")
+IMAGE_CONFIGS: dict[str, dict[str, int]] = {
+    # A naturally aligned 1 GiB RAM untyped for its 1 GiB frame: with 2 GiB of RAM (at
+    # 2 GiB on RISC-V, 1 GiB on AArch64), the upper gigabyte; the lower one starts with
+    # the root task's image and boot objects.
+    "vspace_huge": {"ram_size": 2 << 30},
+}
+"""Per program, the kernel configuration fields its image sets away from the defaults."""
 PAGE = 4096
 
 
@@ -145,6 +158,14 @@ def programs() -> dict[str, str]:
                                  f"{found[src.stem]} and {sub}/{src.name}")
             found[src.stem] = f"{sub}/{src.name}"
     return found
+
+
+def image_config(name: str) -> KernelConfig:
+    """The kernel configuration of program ``name``'s boot image: the defaults, changed
+    by its entry in :data:`IMAGE_CONFIGS` if it has one."""
+    from kernel.config import KernelConfig
+
+    return KernelConfig.from_dict(IMAGE_CONFIGS.get(name, {}))
 
 
 def _prefix_maps() -> list[str]:
@@ -348,13 +369,10 @@ def _write_images(elves: dict[str, dict[str, Path]], out_dir: Path, *, ship: boo
     if build_image is None:
         print(f"skipping boot images: {why}", file=sys.stderr)
         return
-    from kernel.config import KernelConfig
-
-    config = KernelConfig()
     for arch, progs in elves.items():
         for name, elf in progs.items():
             try:
-                image = build_image(elf.read_bytes(), config)  # type: ignore[operator]
+                image = build_image(elf.read_bytes(), image_config(name))  # type: ignore[operator]
             except Exception as exc:  # another module's failure, reported with context
                 raise BuildError(f"bootimage.build_image failed for {elf}: {exc}") from exc
             _write_if_changed(out_dir / arch / f"{name}.img", image)

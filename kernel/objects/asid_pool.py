@@ -86,6 +86,7 @@ def register_pool(kernel: Kernel, pool: ASIDPool) -> None:
     """Make ``pool`` a kernel object and enter it in the ASID table."""
     kernel.objects[pool.paddr] = pool
     kernel.asid_table[pool.asid_base >> ASID_LOW_BITS] = pool
+    kernel.asid_epoch += 1
 
 
 def find_vspace_for_asid(kernel: Kernel, asid: int) -> int | None:
@@ -163,6 +164,7 @@ def perform_assign(kernel: Kernel, inv: AssignInvocation) -> list[int]:
     else:
         raise KernelBug("perform_assign: the root cap changed since decode")
     inv.pool.roots[inv.asid] = cap.paddr
+    kernel.asid_epoch += 1
     return []
 
 
@@ -184,6 +186,7 @@ def delete_asid(kernel: Kernel, asid: int, root_paddr: int) -> None:
     pool = kernel.asid_table.get(asid >> ASID_LOW_BITS)
     if pool is not None and pool.roots.get(asid) == root_paddr:
         del pool.roots[asid]
+        kernel.asid_epoch += 1
         kernel.machine.mappings_changed(asid)
         set_vm_root(kernel)
 
@@ -199,6 +202,7 @@ def _finalise_asid_pool(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
         index = pool.asid_base >> ASID_LOW_BITS
         if kernel.asid_table.get(index) is pool:
             del kernel.asid_table[index]
+            kernel.asid_epoch += 1
             for asid in pool.roots:
                 kernel.machine.mappings_changed(asid)
             set_vm_root(kernel)

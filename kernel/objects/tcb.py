@@ -73,7 +73,7 @@ class TCB:
     __slots__ = (
         "paddr", "_registers", "saved", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
-        "flags", "after_syscall", "waiting_on", "bound_notification",
+        "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -112,6 +112,10 @@ class TCB:
         self.waiting_on: Notification | None = None
         """The notification whose queue holds this thread: set exactly while it is
         BlockedOnNotification (the notification counterpart of ``blocking``)."""
+        self.vspace_cache: tuple[object, int, tuple[int, int]] | None = None
+        """(VSpace cap, ASID epoch, (root, ASID)): the last resolution of this thread's
+        VSpace (``kernel.threads.vspace_root_of``), valid while the slot holds that very
+        cap object and the ASID table is unchanged."""
         self.bound_notification: Notification | None = None
         """seL4's tcbBoundNotification: set exactly when that notification's
         ``bound_tcb`` is this thread (see :mod:`kernel.notifications`)."""

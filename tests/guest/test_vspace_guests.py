@@ -1,22 +1,31 @@
-"""The VSpace guest programs: frames and page tables from C, and processes spawned from
+"""The VSpace guest programs: frames and page tables from C, 1 GiB frames (vspace_huge.c,
+run with the 2 GiB of RAM its image configuration asks for), and processes spawned from
 untyped memory by the process library (spawn.c, spawn_child.c), on both architectures.
 
-``vspace`` prints one ``<ID> PASS|FAIL <title>`` line per check (checks.h); every ID
-listed here must pass. The two fault programs end on a VMFault the root task cannot
+``vspace`` and ``vspace_huge`` print one ``<ID> PASS|FAIL <title>`` line per check
+(checks.h); every ID listed here must pass. The two fault programs end on a VMFault the root task cannot
 handle: the run stops with the fault line and exit status 3, at the access that the
 unmap (or the read-only remap) took away a moment after the address was used.
 """
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
+from kernel.config import KernelConfig
 from tests.conftest import ARCHES
 from tests.guest.checks import assert_all_checks_pass, check_ids_in_source
 
 CHECKS = [f"VSPACEG{i:04d}" for i in range(1, 19)]
+HUGE_CHECKS = [f"VSPACEH{i:04d}" for i in range(1, 6)]
 SPAWN_CHECKS = [f"SPAWN{i:04d}" for i in range(1, 5)]
 PROGRAMS = {"vspace": CHECKS, "spawn": SPAWN_CHECKS}
+CHECKING = {**PROGRAMS, "vspace_huge": HUGE_CHECKS}
+"""Every checking program; vspace_huge's checks are asserted by its own test, which also
+looks at the kernel after the run (one run each: zeroing its frame costs a second and a
+gigabyte of host memory)."""
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -25,9 +34,50 @@ def test_every_check_passes(run_guest, program: str, arch: str) -> None:
     assert_all_checks_pass(run_guest(program, arch), PROGRAMS[program])
 
 
-@pytest.mark.parametrize("program", sorted(PROGRAMS))
+@pytest.mark.parametrize("program", sorted(CHECKING))
 def test_check_ids_are_unique_and_in_order(program: str) -> None:
-    assert check_ids_in_source(program) == PROGRAMS[program]
+    assert check_ids_in_source(program) == CHECKING[program]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_huge_frame_checks_pass_and_its_words_are_in_physical_memory(run_guest,
+                                                                     arch: str) -> None:
+    """Every vspace_huge check passes; then the kernel holds one 1 GiB frame cap,
+    unmapped, at a 1 GiB-aligned address in RAM, whose first and last words in physical
+    memory are what the guest wrote through its mapping."""
+    run = run_guest("vspace_huge", arch)
+    assert_all_checks_pass(run, HUGE_CHECKS)
+    kernel = run.session.kernel
+    from kernel.caps import FrameCap
+    from kernel.objects.cnode import CNode
+
+    huge = [slot.cap for obj in kernel.objects.values() if isinstance(obj, CNode)
+            for slot in obj.slots if isinstance(slot.cap, FrameCap) and slot.cap.size_bits == 30]
+    assert len(huge) == 1, huge
+    frame = huge[0]
+    assert not frame.is_mapped and frame.paddr % (1 << 30) == 0
+    machine = kernel.machine
+    assert machine.ram_base <= frame.paddr <= machine.ram_base + machine.ram_size - (1 << 30)
+    words = [machine.read_phys(frame.paddr + off, 8) for off in (0, (1 << 30) - 8)]
+    assert [int.from_bytes(w, "little") for w in words] == [0x0123456789ABCDEF,
+                                                           0xFEDCBA9876543210]
+    # The run holds a gigabyte of host memory (the zeroed frame); its machine and kernel
+    # refer to each other, so only the cycle collector frees it: now, not during the
+    # next test's run.
+    del run, kernel, machine
+    gc.collect()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_vspace_huge_with_default_ram_reports_the_missing_untyped(run_guest, arch: str) -> None:
+    """With the default 32 MiB there is no 1 GiB untyped: the first check says so and
+    every other one fails without a frame (so the image configuration is what makes
+    the program pass)."""
+    run = run_guest("vspace_huge", arch, KernelConfig())
+    assert "VSPACEH0001 FAIL Retype a 1 GiB frame from a 1 GiB-aligned untyped: no RAM " \
+        "untyped of 1 GiB or more in bootinfo\n" in run.output
+    assert "verdict: 0 passed, 5 failed\n" in run.output
+    assert (run.result.kind, run.result.status) == ("halt", 5), run.result.message
 
 
 @pytest.mark.parametrize("arch", ARCHES)

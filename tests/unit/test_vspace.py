@@ -276,6 +276,21 @@ def test_arm_cache_maintenance_is_accepted_on_mapped_pages() -> None:
     assert page_table(s)  # the system still works
 
 
+def test_a_cached_vspace_resolution_follows_every_asid_change(s: System) -> None:
+    # vspace_root_of caches per thread; any change of the ASID table or of a pool's
+    # roots must show in the next resolution even though the thread's cap is the same.
+    from kernel.objects.asid_pool import delete_asid
+
+    k = s.kernel
+    tcb = k.current
+    assert tcb is not None
+    root = root_of(s, VSPACE)
+    assert vspace_root_of(k, tcb) == (root, ROOT_ASID)
+    delete_asid(k, ROOT_ASID, root)  # as deleting the last VSpace cap would
+    assert vspace_root_of(k, tcb) == (0, 0)
+    assert (s.machine.root, s.machine.asid) == (0, 0)
+
+
 HIGH_VA = 0x7F00_0000_0000
 """Above 2^39 and below seL4_UserTop on AArch64; past the user range on RISC-V."""
 
