@@ -269,7 +269,9 @@ class Kernel:
                 chosen = candidate
         if chosen is previous:
             if self._current_saved and previous is not None:
-                self._load(previous)
+                # Back into the machine, address space included: the saved copy holds
+                # the root installed at the save, which this entry may have changed.
+                self.install(previous)
             return
         if previous is not None:
             self.save_current()

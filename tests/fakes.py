@@ -12,10 +12,12 @@ from kernel.abi.arch import Arch, abi_for
 
 
 class FakeSaved:
-    """The fake machine's saved thread: a copy of the register list."""
+    """The fake machine's saved thread: a copy of the register list, and the address
+    space installed when it was made (restored with it, as Unicorn's copy does)."""
 
-    def __init__(self, registers: list[int]) -> None:
+    def __init__(self, registers: list[int], root: int = 0, asid: int = 0) -> None:
         self.words = list(registers)
+        self.root, self.asid = root, asid
 
     def registers(self) -> list[int]:
         return list(self.words)
@@ -69,13 +71,15 @@ class FakeMachine:
         self.saves += 1
         if isinstance(reuse, FakeSaved):
             reuse.words = list(self.registers)
+            reuse.root, reuse.asid = self.root, self.asid
             return reuse
-        return FakeSaved(self.registers)
+        return FakeSaved(self.registers, self.root, self.asid)
 
     def load_thread(self, saved: object | None, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
         if isinstance(saved, FakeSaved):
             self.registers = list(saved.words)
+            self.root, self.asid = saved.root, saved.asid
         elif registers is None:
             raise AssertionError("load_thread: neither saved state nor registers")
         if registers is not None:

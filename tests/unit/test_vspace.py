@@ -291,6 +291,22 @@ def test_a_cached_vspace_resolution_follows_every_asid_change(s: System) -> None
     assert (s.machine.root, s.machine.asid) == (0, 0)
 
 
+def test_a_thread_saved_in_an_entry_keeps_the_address_space_the_entry_left(s: System) -> None:
+    # The machine's saved copy of a thread carries the root installed at the save; if
+    # the same thread runs on after an entry that removed its VSpace, it must run with
+    # none, not with the root its saved copy remembers.
+    from kernel.objects.asid_pool import delete_asid
+
+    k = s.kernel
+    assert k.current is not None
+    k.save_current()  # as an entry that blocks or faults would, before changing things
+    delete_asid(k, ROOT_ASID, root_of(s, VSPACE))
+    assert (s.machine.root, s.machine.asid) == (0, 0)
+    k.reschedule_required()
+    k._exit_kernel()  # the scheduler picks the same thread again
+    assert k.current is not None and (s.machine.root, s.machine.asid) == (0, 0)
+
+
 HIGH_VA = 0x7F00_0000_0000
 """Above 2^39 and below seL4_UserTop on AArch64; past the user range on RISC-V."""
 
