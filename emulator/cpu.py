@@ -146,7 +146,7 @@ def _cp(crn: int, crm: int, op0: int, op1: int, op2: int, value: int) -> tuple[i
 
 
 class AArch64Backend(CpuBackend):
-    """AArch64 at EL0 with the stage-1 MMU, 39-bit VA, 4 KiB granule."""
+    """AArch64 at EL0 with the stage-1 MMU, 48-bit VA, 4 KiB granule."""
 
     abi = ABI_AARCH64
     uc_arch = UC_ARCH_ARM64
@@ -173,15 +173,16 @@ class AArch64Backend(CpuBackend):
     EXCP_PREFETCH_ABORT = 3
     EXCP_DATA_ABORT = 4
 
-    # TCR_EL1: T0SZ = 25 (39-bit VA, three levels: see kernel.arch.paging.AARCH64_4K),
+    # TCR_EL1: T0SZ = 16 (48-bit VA, four levels: see kernel.arch.paging.AARCH64_4K),
     # IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 = 4 KiB, EPD1 = 1,
     # TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch), IPS = 40 bits,
     # AS = 1 (16-bit ASIDs).
-    TCR = 25 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
+    TCR = 16 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
     # SCR_EL3.RW and HCR_EL2.RW: the levels below EL3 / EL2 run AArch64. Unicorn resets
     # both to 0, and QEMU then walks the EL1&0 tables with AArch32 LPAE rules: a 32-bit
-    # VA with T0SZ taken modulo 8 (measured: without these, T0SZ 25 faulted every access
-    # at 2^31 and above, and no 4-level walk completed; with them, 4-level walks work).
+    # VA with T0SZ taken modulo 8 (measured on Unicorn 2.1.4: without these, T0SZ 25
+    # faulted every access at 2^31 and above, and a fetch at 0x7f00_0000_0000 through a
+    # 4-level table set at T0SZ 16 was a prefetch abort; with them, that fetch runs).
     SCR_EL3_RW = 1 << 10
     HCR_EL2_RW = 1 << 31
     MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE

@@ -411,8 +411,8 @@ class UnicornMachine:
         syndrome on AArch64."""
         if self.arch is Arch.RISCV64:
             return {Access.EXECUTE: 1, Access.READ: 5, Access.WRITE: 7}[access]
-        # Table levels count from the root; the architecture's from L0, and the root of a
-        # three-level (39-bit) walk is L1.
+        # Table levels count from the root; the architecture's from L0. The root of the
+        # four-level (48-bit) walk is L0, so the two agree; a shorter walk would start lower.
         first = 4 - self.paging.levels
         if address >= self.paging.va_limit:
             status = 0b000100 | first  # outside the TTBR0 range: translation fault

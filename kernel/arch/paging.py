@@ -1,11 +1,12 @@
 """Page tables as the hardware reads them, written into RAM by the kernel.
 
-Both architectures use 4 KiB tables of 512 eight-byte entries and three levels here;
-they differ in the entry bits. A :class:`PagingFormat` captures those differences as data
-plus a few small encoders, so mapping and walking are written once (``kernel.vspace``).
+Both architectures use 4 KiB tables of 512 eight-byte entries; RV64 walks three levels
+(Sv39), AArch64 four (48-bit VA), and the entry bits differ. A :class:`PagingFormat`
+captures those differences as data plus a few small encoders, so mapping and walking
+are written once (``kernel.vspace``).
 
 Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
-AArch64: a 39-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest
+AArch64: L0..L3 of a 48-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest
 virtual-address bit indexed by a level-i table.
 """
 
@@ -195,9 +196,8 @@ class _AArch64(PagingFormat):
 
 
 RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
-# AArch64 runs with a 39-bit user address space (T0SZ = 25): three levels, the VSpace
-# root indexing VA bits 38:30. seL4's non-hypervisor AArch64 uses 48 bits and four
-# levels. (Unicorn 2.1.4 walks four levels too once SCR_EL3.RW and HCR_EL2.RW are set,
-# as emulator.cpu does now; moving to four levels changes the boot layout and is left
-# for a later change.)
-AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-39bit", (30, 21, 12), frozenset({0, 1, 2}))
+# AArch64 as on seL4's non-hypervisor builds: a 48-bit user address space (T0SZ = 16),
+# four levels L0..L3, the VSpace root the L0 table indexing VA bits 47:39. L0 entries are
+# tables only; L1 and L2 may hold 1 GiB and 2 MiB blocks, L3 4 KiB pages.
+AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-48bit", (39, 30, 21, 12),
+                                    frozenset({1, 2, 3}))

@@ -59,6 +59,7 @@ class System:
         self.labels = label_table(arch, False)
         self.types = ObjectTypeRV64 if arch is Arch.RISCV64 else ObjectTypeAArch64
         self._next_free = self.report.bootinfo.empty[0]
+        self._carved: dict[int, int] = {}
 
     @property
     def slots(self) -> list[Slot]:
@@ -83,6 +84,30 @@ class System:
                     and cap.is_device == device:
                 return index
         raise LookupError(f"no boot untyped of {size_bits} bits (device={device})")
+
+    def ram_untyped(self, size_bits: int) -> int:
+        """Slot of a RAM untyped of exactly ``size_bits`` with nothing retyped from it yet
+        (on the first call for that size): the first boot untyped of that size if boot
+        made one, else a child retyped once from the largest boot RAM untyped.
+
+        Which sizes boot leaves in the gaps between the root task's objects depends on
+        those objects (AArch64's four translation levels make one more page table than
+        RISC-V's three), so tests that only need "a small untyped" ask here.
+        """
+        if size_bits in self._carved:
+            return self._carved[size_bits]
+        try:
+            slot = self.untyped(size_bits)
+        except LookupError:
+            start, end = self.report.bootinfo.untyped
+            ram = [i for i in range(start, end) if isinstance(self.slots[i].cap, UntypedCap)
+                   and not self.slots[i].cap.is_device]  # type: ignore[attr-defined]
+            parent = max(ram, key=lambda i: self.slots[i].cap.size_bits)  # type: ignore[attr-defined]
+            slot = self.free_slots(1)
+            reply = self.retype(parent, self.otype("seL4_UntypedObject"), size_bits, slot, 1)
+            assert reply.label == 0, reply
+        self._carved[size_bits] = slot
+        return slot
 
     def free_slots(self, count: int) -> int:
         """First of ``count`` consecutive empty slots never handed out before."""

@@ -31,7 +31,7 @@ def small_untypeds(s: System, count: int = 4, device: bool = False) -> int:
         parent = next(i for i in range(start, end)
                       if isinstance(s.cap(i), UntypedCap) and s.cap(i).is_device)
     else:
-        parent = s.untyped(14)
+        parent = s.ram_untyped(14)
     first = s.free_slots(count)
     assert s.retype(parent, s.otype("seL4_UntypedObject"), 12, first, count).label == 0
     return first
@@ -125,7 +125,7 @@ MAKE_POOL = [
     Case("ASID0002", "MakePool: length 1", Error.seL4_TruncatedMessage, [], _mp_short),
     Case("ASID0003", "MakePool: one extra cap", Error.seL4_TruncatedMessage, [], _mp_one_cap),
     Case("ASID0004", "MakePool: untyped of 2^14 bytes", Error.seL4_InvalidCapability, [1],
-         _mp(lambda s: s.untyped(14))),
+         _mp(lambda s: s.ram_untyped(14))),
     Case("ASID0005", "MakePool: device untyped", Error.seL4_InvalidCapability, [1],
          _mp(lambda s: small_untypeds(s, device=True))),
     Case("ASID0006", "MakePool: extra cap 0 is a TCB", Error.seL4_InvalidCapability, [1],

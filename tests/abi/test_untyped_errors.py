@@ -34,7 +34,7 @@ class Case:
 
 
 def _ut(s: System) -> int:
-    return s.untyped(14)
+    return s.ram_untyped(14)
 
 
 def _max(s: System) -> int:

@@ -18,7 +18,7 @@ from kernel.config import KernelConfig
 from tests.conftest import ARCHES
 from tests.guest.checks import assert_all_checks_pass, check_ids_in_source
 
-CHECKS = [f"VSPACEG{i:04d}" for i in range(1, 18)]
+CHECKS = [f"VSPACEG{i:04d}" for i in range(1, 19)]
 HUGE_CHECKS = [f"VSPACEH{i:04d}" for i in range(1, 6)]
 SPAWN_CHECKS = [f"SPAWN{i:04d}" for i in range(1, 5)]
 PROGRAMS = {"vspace": CHECKS, "spawn": SPAWN_CHECKS}

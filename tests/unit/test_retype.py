@@ -136,7 +136,7 @@ def test_start_is_aligned_up_to_the_object_size(system: System) -> None:
 
 
 def test_free_index_moves_in_16_byte_units(system: System) -> None:
-    ut = system.untyped(14)
+    ut = system.ram_untyped(14)
     dest = system.free_slots(10)
     for i in range(5):
         assert system.retype(ut, system.otype("seL4_EndpointObject"), 0, dest + i, 1).label == 0
@@ -160,7 +160,7 @@ def test_retype_into_a_cnode_named_by_index_and_depth(system: System) -> None:
 
 
 def test_child_untyped_can_be_retyped_and_whole_copy_leaves_parent_full(system: System) -> None:
-    ut = system.untyped(14)
+    ut = system.ram_untyped(14)
     dest = system.free_slots(3)
     assert system.retype(ut, system.otype("seL4_UntypedObject"), 14, dest, 1).label == 0
     parent = system.cap(ut)
@@ -274,7 +274,7 @@ def test_deleting_everything_gives_all_memory_back(system: System, how: str) -> 
 def test_deleting_an_asid_pool_frees_its_index_and_untyped(system: System) -> None:
     from kernel.objects.asid_pool import asid_table
 
-    parent = system.untyped(14)
+    parent = system.ram_untyped(14)
     ut = system.free_slots(1)
     assert system.retype(parent, system.otype("seL4_UntypedObject"), 12, ut, 1).label == 0
     pool = system.free_slots(1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import InitialCap
+from kernel.abi.constants import Error, InitialCap
 from kernel.arch.paging import Access, PteKind
 from kernel.caps import FrameCap, PageTableCap
 from kernel.cdt import delete
@@ -305,3 +305,33 @@ def test_a_thread_saved_in_an_entry_keeps_the_address_space_the_entry_left(s: Sy
     k.reschedule_required()
     k._exit_kernel()  # the scheduler picks the same thread again
     assert k.current is not None and (s.machine.root, s.machine.asid) == (0, 0)
+
+
+HIGH_VA = 0x7F00_0000_0000
+"""Above 2^39 and below seL4_UserTop on AArch64; past the user range on RISC-V."""
+
+
+def test_a_high_mapping_takes_a_table_per_level_below_the_root(s: System) -> None:
+    """AArch64 (seL4, non-hypervisor): a 48-bit VSpace whose root is the L0 table. Far
+    above the root task's image nothing is below the root, so Page Map reports each
+    missing level in turn (bits left 39, 30, 21: one L0, L1, L2 entry's span) until
+    three page tables are in; then the page maps and the MMU reaches it. RISC-V's
+    Sv39 space ends at 2^38 - 4 KiB: the address is out of range (InvalidArgument 0)."""
+    f = frame(s)
+    if s.arch is Arch.RISCV64:
+        reply = page_map(s, f, VSPACE, HIGH_VA)
+        assert (reply.label, reply.words) == (Error.seL4_InvalidArgument, [0])
+        reply = pt_map(s, page_table(s), VSPACE, HIGH_VA)
+        assert (reply.label, reply.words) == (Error.seL4_InvalidArgument, [0])
+        return
+    missing = []
+    while (reply := page_map(s, f, VSPACE, HIGH_VA)).label == Error.seL4_FailedLookup:
+        assert reply.words[:2] == [0, 2]  # not the source; MissingCapability
+        missing.append(reply.words[2])
+        assert pt_map(s, page_table(s), VSPACE, HIGH_VA).label == 0
+        assert len(missing) <= 4
+    assert reply.label == 0
+    assert missing == [39, 30, 21]
+    assert reaches(s, VSPACE, HIGH_VA + 0x10, Access.WRITE) == frame_cap(s, f).paddr + 0x10
+    result = walk(s.machine, s.kernel.paging, root_of(s, VSPACE), HIGH_VA)
+    assert (result.kind, result.level) == (PteKind.LEAF, 3)

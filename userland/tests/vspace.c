@@ -24,14 +24,14 @@
 #define PageTable_Map seL4_ARM_PageTable_Map
 #define PageTable_Unmap seL4_ARM_PageTable_Unmap
 #define ATTR seL4_ARM_Default_VMAttributes
-#define USER_END (1ul << 39) /* capsule's 39-bit AArch64 address space */
+#define USER_END 0x800000000000ul /* seL4_UserTop (0x7fffffffffff) + 1 */
 #endif
 
 #define VSPACE seL4_CapInitThreadVSpace
 #define REGION 0x40000000ul
 #define WINDOW(n) (REGION + (n) * (1ul << 21))
 #define PAGE 4096ul
-/* 1 GiB regions far from everything else, below the user limit of both (256 GiB). */
+/* 1 GiB regions far from everything else, below the user limit of both (RISC-V's 256 GiB). */
 #define FAR(n) ((128ul + 32ul * (n)) << 30)
 
 static seL4_CPtr pool; /* the largest RAM untyped */
@@ -42,10 +42,11 @@ static seL4_CPtr new_object(seL4_Word type)
     return make_objects(pool, type, 0, 1, &slot) == seL4_NoError ? slot : 0;
 }
 
-/* Map page tables over `vaddr` until every level is there (the kernel says DeleteFirst). */
+/* Map page tables over `vaddr` until every level is there (the kernel says DeleteFirst):
+ * the count of levels is the kernel's, never assumed here. */
 static seL4_Error tables_for(seL4_CPtr vspace, seL4_Word vaddr)
 {
-    for (int level = 0; level < 4; level++) {
+    for (;;) {
         seL4_CPtr pt = new_object(OBJ_PAGE_TABLE);
         if (pt == 0) {
             return seL4_NotEnoughMemory;
@@ -58,7 +59,6 @@ static seL4_Error tables_for(seL4_CPtr vspace, seL4_Word vaddr)
             return e;
         }
     }
-    return seL4_NoError;
 }
 
 /* A fresh 4 KiB frame mapped read-write at `vaddr` in the root VSpace, or 0. */
@@ -378,6 +378,38 @@ static int high_addresses(void)
     return 0;
 }
 
+/* Far above 2^39: seL4's AArch64 has a 48-bit user range (root = L0 table), RISC-V's
+ * Sv39 ends at 2^38. On AArch64 nothing is below the root there, so Page_Map reports
+ * each missing level (bits left 39, 30, 21) until three page tables are in. */
+#define ABOVE_2_39 0x7f0012345000ul
+
+static int above_2_39(void)
+{
+    seL4_CPtr f = new_object(OBJ_4K_PAGE);
+#if defined(__riscv)
+    EXPECT_ERR(Page_Map(f, VSPACE, ABOVE_2_39, seL4_ReadWrite, ATTR), seL4_InvalidArgument);
+    EXPECT_MR(0, 0);
+    seL4_CPtr pt = new_object(OBJ_PAGE_TABLE);
+    EXPECT_ERR(PageTable_Map(pt, VSPACE, ABOVE_2_39, ATTR), seL4_InvalidArgument);
+    EXPECT_MR(0, 0);
+    return 0;
+#else
+    static const seL4_Word bits_left[] = {39, 30, 21};
+    for (unsigned i = 0; i < sizeof(bits_left) / sizeof(bits_left[0]); i++) {
+        EXPECT_ERR(Page_Map(f, VSPACE, ABOVE_2_39, seL4_ReadWrite, ATTR), seL4_FailedLookup);
+        EXPECT_MR(1, seL4_MissingCapability);
+        EXPECT_MR(2, bits_left[i]);
+        EXPECT_OK(PageTable_Map(new_object(OBJ_PAGE_TABLE), VSPACE, ABOVE_2_39, ATTR));
+    }
+    EXPECT_OK(Page_Map(f, VSPACE, ABOVE_2_39, seL4_ReadWrite, ATTR));
+    VOLATILE_WORD(ABOVE_2_39 + 64) = 0x7f00;
+    if (VOLATILE_WORD(ABOVE_2_39 + 64) != 0x7f00 || VOLATILE_WORD(ABOVE_2_39) != 0) {
+        return fail("the page above 2^39 does not keep its bytes");
+    }
+    return 0;
+#endif
+}
+
 static const struct check checks[] = {
     {"VSPACEG0001", "Map a frame retyped from untyped and use it", map_and_use_a_frame},
     {"VSPACEG0002", "Two caps to one frame map it twice: same bytes", two_caps_share_the_bytes},
@@ -402,6 +434,8 @@ static const struct check checks[] = {
     {"VSPACEG0016", "A frame cap maps into one VSpace; a second VSpace's deletion",
      a_second_vspace},
     {"VSPACEG0017", "Memory at 2 GiB, 192 GiB and the last user page", high_addresses},
+    {"VSPACEG0018", "Above 2^39: AArch64 maps after 3 tables (bits left 39, 30, 21) "
+                    "and uses the page; RISC-V InvalidArgument 0", above_2_39},
 };
 
 int main(void)

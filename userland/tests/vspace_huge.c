@@ -1,7 +1,8 @@
 /*
  * The largest frame seL4 has, from the root task: a 1 GiB page (RISC-V Giga_Page, a
- * leaf in the Sv39 root table; AArch64 HugePage, a block entry in the root table of
- * capsule's 3-level, 39-bit VSpace). Retyped from a 1 GiB untyped, mapped, written at
+ * leaf in the Sv39 root table; AArch64 HugePage, a block entry in an L1 table of the
+ * 4-level, 48-bit VSpace: the one boot made for the root task's image, as L0 entry 0
+ * covers the low 512 GiB). Retyped from a 1 GiB untyped, mapped, written at
  * both ends, its address checked, a misaligned map refused, unmapped.
  *
  * The image needs a naturally aligned 1 GiB RAM untyped, so tests/guest runs it with
@@ -76,7 +77,8 @@ static int map_and_use_both_ends(void)
     if (huge == 0) {
         return fail("no frame (VSPACEH0001 failed)");
     }
-    /* No page table needed: the root table holds the 1 GiB entry itself. */
+    /* No page table needed: the 1 GiB entry goes into the root table (RISC-V) or the
+     * L1 table boot made for the image (AArch64). */
     EXPECT_OK(Page_Map(huge, VSPACE, HUGE_VADDR, seL4_ReadWrite, ATTR));
     if (VOLATILE_WORD(HUGE_VADDR) != 0 || VOLATILE_WORD(LAST_WORD) != 0) {
         return fail("a fresh 1 GiB frame is not zero at its ends");
@@ -136,7 +138,7 @@ static int unmap_and_map_again(void)
 
 static const struct check checks[] = {
     {"VSPACEH0001", "Retype a 1 GiB frame from a 1 GiB-aligned untyped", retype_a_huge_frame},
-    {"VSPACEH0002", "Map it in the root table; words at both ends read back",
+    {"VSPACEH0002", "Map it with no page table to add; words at both ends read back",
      map_and_use_both_ends},
     {"VSPACEH0003", "GetAddress gives the untyped's base", get_address_is_the_untyped_base},
     {"VSPACEH0004", "Misaligned maps are AlignmentError; the aligned one works",

@@ -50,11 +50,14 @@ static seL4_CPtr vspace_rt_object(seL4_Word type)
     return e == seL4_NoError ? slot : 0;
 }
 
-/* A fresh frame mapped read-write at `vaddr` in the root VSpace (tables as needed). */
+/* A fresh frame mapped read-write at `vaddr` in the root VSpace. As seL4 programs do,
+ * map one more page table while Page_Map fails with FailedLookup: the number of levels
+ * is the kernel's business. (Once every level is there, PageTable_Map says DeleteFirst,
+ * so the loop ends even if Page_Map kept failing.) */
 static seL4_CPtr vspace_rt_frame_at(seL4_Word vaddr)
 {
     seL4_CPtr f = vspace_rt_object(OBJ_4K);
-    for (int i = 0; f != 0 && i < 3; i++) {
+    while (f != 0) {
         seL4_Error e = Page_Map(f, seL4_CapInitThreadVSpace, vaddr, seL4_ReadWrite, ATTR);
         if (e == seL4_NoError) {
             return f;

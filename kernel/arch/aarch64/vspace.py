@@ -5,10 +5,9 @@ shares with RISC-V are in ``kernel.arch.vspace_decode``; this module holds what 
 AArch64's own: its :class:`~kernel.arch.vspace_decode.VSpaceRules`, the cache
 maintenance labels and the VSpace root's invocations.
 
-User limit: seL4's AArch64 USER_TOP is inclusive (0x7fffffffffff, 48-bit VA). capsule
-runs a 39-bit VA (``kernel.arch.paging.AARCH64_4K``), so its inclusive limit is
-2^39 - 1: addresses in [2^39, 2^47) fail the user-top checks (InvalidArgument 0)
-where seL4 would need an L1 table there.
+User limit: seL4's AArch64 USER_TOP is inclusive (0x7fffffffffff) in a 48-bit VA whose
+root is the L0 table (``kernel.arch.paging.AARCH64_4K``); the upper half of what the L0
+table could reach, [2^47, 2^48), fails the user-top checks (InvalidArgument 0).
 
 Page Map (vspace = extra cap 0, MR0 vaddr, MR1 rights, MR2 attributes):
  1. length < 3 or no extra cap: TruncatedMessage;
