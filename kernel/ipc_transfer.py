@@ -113,17 +113,20 @@ def transfer(
         return
     info = MessageInfo.from_word(get_window(kernel, sender)[INFO])
     length = info.clamped_length
-    both_buffers = (ipc_buffer_paddr(kernel, sender, for_write=False) is not None
-                    and ipc_buffer_paddr(kernel, receiver, for_write=True) is not None)
-    if not both_buffers:
-        length = min(length, FAST_MESSAGE_REGISTERS)
+    # Register MRs need no buffer; longer messages need both (else they are cut to the
+    # register MRs), and only extra caps need the lookups. The common short, capless
+    # message thus touches neither IPC buffer.
+    if length > FAST_MESSAGE_REGISTERS and (
+            ipc_buffer_paddr(kernel, sender, for_write=False) is None
+            or ipc_buffer_paddr(kernel, receiver, for_write=True) is None):
+        length = FAST_MESSAGE_REGISTERS
     words = get_mrs(kernel, sender, length)
     sent = _put_mrs(kernel, receiver, words)
-    caps: list[Slot] = []
-    if grant:
+    extra = unwrapped = 0
+    if grant and info.extra_caps:
         found = lookup_extra_caps(kernel, sender, info)
-        caps = [] if isinstance(found, tuple) else found
-    extra, unwrapped = _transfer_caps(kernel, caps, endpoint, receiver)
+        caps: list[Slot] = [] if isinstance(found, tuple) else found
+        extra, unwrapped = _transfer_caps(kernel, caps, endpoint, receiver)
     tag = MessageInfo(info.label, unwrapped, extra, sent).to_word()
     set_window(kernel, receiver, BADGE, [badge, tag])
 
