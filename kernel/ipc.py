@@ -145,7 +145,7 @@ def setup_caller_cap(kernel: Kernel, sender: TCB, receiver: TCB, can_grant: bool
     seL4 creates the master reply cap (setupReplyMaster) when the thread is started;
     capsule creates it here, on first use, when the reply slot is still empty.
     """
-    from .cdt import insert, insert_root
+    from .cdt import insert_child, insert_root
 
     if sender is kernel.current:
         kernel.save_current()
@@ -153,7 +153,10 @@ def setup_caller_cap(kernel: Kernel, sender: TCB, receiver: TCB, can_grant: bool
     master = sender.slots[REPLY]
     if master.is_empty:
         insert_root(master, ReplyCap(sender.paddr, can_grant=True, is_master=True))
-    insert(ReplyCap(sender.paddr, can_grant=can_grant), master, receiver.slots[CALLER])
+    # cteInsert of a reply cap under its master: never revocable, no untyped to mark,
+    # and the caller slot is empty (a Recv deletes what it held first).
+    insert_child(master, receiver.slots[CALLER], ReplyCap(sender.paddr, can_grant=can_grant),
+                 False)
 
 
 def delete_caller_cap(kernel: Kernel, tcb: TCB) -> None:
@@ -172,7 +175,7 @@ def reply(kernel: Kernel, replier: TCB, slot: Slot | None = None) -> None:
     restarted or stopped as its fault type says
     (:func:`kernel.fault_delivery.handle_fault_reply`).
     """
-    from .cdt import delete
+    from .cdt import delete_reply_cap as consume  # a non-master reply cap: no finaliser
     from .fault_delivery import handle_fault_reply
 
     if slot is None:
@@ -183,14 +186,14 @@ def reply(kernel: Kernel, replier: TCB, slot: Slot | None = None) -> None:
     caller = kernel.objects.get(cap.tcb_paddr)
     assert isinstance(caller, TCB)
     if caller.state is not ThreadState.BLOCKED_ON_REPLY:
-        delete(kernel, slot)
+        consume(slot)
         return
     if caller.fault is None:
         transfer(kernel, replier, None, 0, cap.can_grant, caller)
-        delete(kernel, slot)
+        consume(slot)
         _wake(kernel, caller)
         return
-    delete(kernel, slot)
+    consume(slot)
     restart = handle_fault_reply(kernel, caller, replier)
     caller.fault = None
     if restart:
