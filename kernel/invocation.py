@@ -141,13 +141,19 @@ def _is_own_method(kernel: Kernel, cap: Cap, label: int) -> bool:
     return name.startswith(prefixes)
 
 
+def _may_send(kernel: Kernel, current: TCB, write: bool, is_call: bool) -> bool:
+    """Whether a cap with Write (``write``) may be sent on; without it a Call gets
+    InvalidCapability 0 as its reply and Send/NBSend get nothing."""
+    if not write and is_call:
+        label, words = error_reply(InvalidCapability(0))
+        reply_to_current(kernel, current, label, words)
+    return write
+
+
 def _send_endpoint(kernel: Kernel, current: TCB, cap: EndpointCap, blocking: bool,
                    is_call: bool) -> None:
     """Decode (the cap needs Send, else InvalidCapability 0) and perform sendIPC."""
-    if not cap.rights.write:
-        if is_call:
-            label, words = error_reply(InvalidCapability(0))
-            reply_to_current(kernel, current, label, words)
+    if not _may_send(kernel, current, cap.rights.write, is_call):
         return
     endpoint = kernel.objects[cap.paddr]
     assert isinstance(endpoint, Endpoint)
@@ -161,10 +167,7 @@ def _signal(kernel: Kernel, current: TCB, cap: NotificationCap, is_call: bool) -
     The label, length and extra caps of the message do not matter. A Call gets the
     empty reply of an invocation that completed; Send and NBSend get nothing.
     """
-    if not cap.rights.write:
-        if is_call:
-            label, words = error_reply(InvalidCapability(0))
-            reply_to_current(kernel, current, label, words)
+    if not _may_send(kernel, current, cap.rights.write, is_call):
         return
     ntfn = kernel.objects[cap.paddr]
     assert isinstance(ntfn, Notification)

@@ -159,16 +159,15 @@ def _decode_space(kernel: Kernel, fault_ep: int, croot_data: int, vroot_data: in
                   croot: Slot, vroot: Slot) -> tuple[int, Cap, Slot, Cap, Slot]:
     from ..derive import derive_cap, update_cap_data
 
-    ccap = croot.cap
-    if croot_data != 0:
-        ccap = update_cap_data(False, croot_data, ccap)
-    ccap = derive_cap(kernel, croot, ccap)
+    def derived(slot: Slot, data: int) -> Cap:
+        """The slot's cap with ``data`` applied (0: unchanged), derived as seL4 does."""
+        cap = slot.cap if data == 0 else update_cap_data(False, data, slot.cap)
+        return derive_cap(kernel, slot, cap)
+
+    ccap = derived(croot, croot_data)
     if not isinstance(ccap, CNodeCap):
         raise IllegalOperation()
-    vcap = vroot.cap
-    if vroot_data != 0:
-        vcap = update_cap_data(False, vroot_data, vcap)
-    vcap = derive_cap(kernel, vroot, vcap)
+    vcap = derived(vroot, vroot_data)
     if not _is_valid_vtable_root(kernel, vcap):
         raise IllegalOperation()
     return fault_ep, ccap, croot, vcap, vroot
