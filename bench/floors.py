@@ -16,7 +16,7 @@ from emulator.cpu import AArch64Backend, CpuBackend, RiscV64Backend
 from emulator.fastregs import RegBatch
 from emulator.rawhook import add_interrupt_hook
 from kernel.abi.arch import Arch
-from kernel.arch.paging import AARCH64_4K, RV64_SV39, PagingFormat, VMRights
+from kernel.model.paging import AARCH64_4K, RV64_SV39, PagingFormat, VMRights
 
 __all__ = ["FLOORS", "measure_floor"]
 

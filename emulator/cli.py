@@ -20,7 +20,7 @@ import click
 from bootimage import ImageError, load_image_file
 from kernel.abi.arch import Arch
 from kernel.boot import BootError
-from kernel.errors import KernelBug
+from kernel.model.errors import KernelBug
 from userland import demo_image
 
 from .cli_cspace import cspace
@@ -144,8 +144,8 @@ def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
     """Trace lines go to stderr; guest output is flushed first so the two interleave."""
     import json
 
-    from kernel.trace import Tracer, format_record
-    from kernel.trace import as_json as record_json
+    from kernel.views.trace import Tracer, format_record
+    from kernel.views.trace import as_json as record_json
 
     def sink(record: object) -> None:
         console.flush()

@@ -1,7 +1,7 @@
 """``capsule cspace IMAGE``: kernel objects, capabilities and derivation links of a run.
 
 Runs IMAGE (guest output is discarded) and renders the kernel state with
-:mod:`kernel.render`, either at the end of the run (halt, fault, idle, limit) or right
+:mod:`kernel.views.render`, either at the end of the run (halt, fault, idle, limit) or right
 after the Nth kernel entry that is a system call (``--after-syscall N``).
 
 How the run is paused: a syscall observer counts syscall entries and an exit observer,
@@ -26,9 +26,9 @@ import click
 
 from bootimage import ImageError, load_image_file
 from kernel.boot import BootError
-from kernel.errors import KernelBug
 from kernel.kernel import Kernel
-from kernel.render import snapshot, to_dot, to_json, to_text
+from kernel.model.errors import KernelBug
+from kernel.views.render import snapshot, to_dot, to_json, to_text
 
 # The one-line usage errors of ``capsule image`` (click's own print a usage block).
 from .cli_image import CliError, _Command

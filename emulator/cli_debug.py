@@ -20,7 +20,7 @@ import click
 
 from bootimage import ImageError, load_image_file
 from kernel.boot import BootError
-from kernel.errors import KernelBug
+from kernel.model.errors import KernelBug
 
 from .cli_image import CliError, _Command
 from .debugger import HELP, Debugger

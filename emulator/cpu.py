@@ -18,7 +18,7 @@ from unicorn import UC_ARCH_ARM64, UC_ARCH_RISCV, UC_MODE_ARM, UC_MODE_RISCV64, 
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
-from kernel.arch.paging import Access
+from kernel.model.paging import Access
 
 from .fastregs import RegBatch
 
@@ -173,7 +173,7 @@ class AArch64Backend(CpuBackend):
     EXCP_PREFETCH_ABORT = 3
     EXCP_DATA_ABORT = 4
 
-    # TCR_EL1: T0SZ = 16 (48-bit VA, four levels: see kernel.arch.paging.AARCH64_4K),
+    # TCR_EL1: T0SZ = 16 (48-bit VA, four levels: see kernel.model.paging.AARCH64_4K),
     # IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 = 4 KiB, EPD1 = 1,
     # TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch), IPS = 40 bits,
     # AS = 1 (16-bit ASIDs).

@@ -1,7 +1,7 @@
 """A syscall-level debugger over a :class:`~emulator.session.Session` (no click here).
 
 The run stops right AFTER a system call, once the kernel has handled it (scheduling
-included): a :class:`kernel.trace.Tracer` decodes each syscall with the kernel's own code
+included): a :class:`kernel.views.trace.Tracer` decodes each syscall with the kernel's own code
 and hands the complete record, result included, to :meth:`Debugger._on_record`, which
 raises the private :class:`_Paused` when the run should stop there. ``UnicornMachine``
 carries that exception out of Unicorn and re-raises it from ``run``; the kernel's work
@@ -12,7 +12,7 @@ Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``stepi [N]``/`
 ``continue``/``c``, ``break label|thread|cap|syscall NAME``, ``break *ADDR``,
 ``patch ADDR "insn"`` / ``patch ADDR hex:BYTES``, ``regs``, ``mem ADDR [N]``,
 ``disas [ADDR] [N]``, ``threads``, ``cspace``, ``objects``, ``cdt``, ``untyped``,
-``state`` (all of kernel.render's text), ``help``, ``quit``. A bad command, number or
+``state`` (all of kernel.views.render's text), ``help``, ``quit``. A bad command, number or
 address prints one ``error: ...`` line and changes nothing.
 
 Instruction-level stops use the machine's pauses (``emulator.machine``): ``stepi`` runs a
@@ -34,10 +34,10 @@ import capstone
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, Syscall
 from kernel.abi.labels import label_table
-from kernel.arch.paging import PteKind
-from kernel.render import snapshot, to_text
-from kernel.trace import Tracer, TraceRecord, format_record
-from kernel.vspace import walk
+from kernel.model.page_tables import walk
+from kernel.model.paging import PteKind
+from kernel.views.render import snapshot, to_text
+from kernel.views.trace import Tracer, TraceRecord, format_record
 
 from .machine import RunResult
 from .session import Session

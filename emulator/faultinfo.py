@@ -19,7 +19,7 @@ from capstone import riscv_const as CR
 from unicorn import Uc
 
 from kernel.abi.arch import Arch
-from kernel.arch.paging import Access
+from kernel.model.paging import Access
 
 __all__ = ["DataAccess", "Decoder"]
 

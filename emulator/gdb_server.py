@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as xml_escape
 
-from kernel.objects.tcb import TCB
+from kernel.model.tcb import TCB
 
 from .gdb_protocol import Connection, escape, unescape
 from .gdb_target import EINVAL, GdbTarget, Stop, TargetError

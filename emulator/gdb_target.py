@@ -32,10 +32,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kernel.arch.paging import PteKind
-from kernel.objects.tcb import TCB
-from kernel.threads import vspace_root_of
-from kernel.vspace import walk
+from kernel.core.threads import vspace_root_of
+from kernel.model.page_tables import walk
+from kernel.model.paging import PteKind
+from kernel.model.tcb import TCB
 
 from .gdb_regs import RegisterLayout, layout_for
 from .machine import RunResult

@@ -31,9 +31,9 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
 from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from kernel.abi.arch import Arch
-from kernel.arch.paging import AARCH64_4K, RV64_SV39, Access, PteKind
 from kernel.kernel import Kernel
-from kernel.vspace import walk
+from kernel.model.page_tables import walk
+from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
 
 from .cpu import CpuBackend, Trap, TrapKind, backend_for
 

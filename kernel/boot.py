@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .abi.arch import Arch
-from .abi.constants import MIN_UNTYPED_BITS, PAGE_BITS, InitialCap
-from .arch.paging import VMRights
-from .bootinfo import BootInfo, UntypedDesc
-from .caps import (
+from kernel.abi.arch import Arch
+from kernel.abi.constants import MIN_UNTYPED_BITS, PAGE_BITS, InitialCap
+from kernel.bootinfo import BootInfo, UntypedDesc
+from kernel.core.threads import install_thread
+from kernel.cspace.cdt import derive_cap, insert_child, insert_root
+from kernel.image import RootTaskImage
+from kernel.kernel import Kernel
+from kernel.model.asid_pool import ASID_POOL_BITS, ASIDPool
+from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
     Cap,
@@ -34,14 +38,11 @@ from .caps import (
     UntypedCap,
     VSpaceCap,
 )
-from .cdt import insert_child, insert_root
-from .derive import derive_cap
-from .image import RootTaskImage
-from .kernel import Kernel
-from .objects.asid_pool import ASID_POOL_BITS, ASIDPool, register_pool
-from .objects.cnode import CNode, cnode_object_bits
-from .objects.tcb import TCB, ThreadState
-from .vspace import write_entry
+from kernel.model.cnode import CNode, cnode_object_bits
+from kernel.model.page_tables import write_entry
+from kernel.model.paging import VMRights
+from kernel.model.tcb import TCB, ThreadState
+from kernel.objects.asid_pool import register_pool
 
 __all__ = ["BootError", "BootReport", "boot"]
 
@@ -263,5 +264,5 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     tcb.registers = regs
     tcb.state = ThreadState.RUNNING
     kernel.threads.append(tcb)
-    kernel.install(tcb)
+    install_thread(kernel, tcb)
     return BootReport(tuple(reserved), info, bootinfo_vaddr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .abi.constants import BOOTINFO, MAX_BOOTINFO_UNTYPED_CAPS, UNTYPED_DESC
+from kernel.abi.constants import BOOTINFO, MAX_BOOTINFO_UNTYPED_CAPS, UNTYPED_DESC
 
 __all__ = ["BootInfo", "UntypedDesc"]
 

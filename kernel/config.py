@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .abi.constants import PAGE_BITS
+from kernel.abi.constants import PAGE_BITS
 
 __all__ = ["ConfigError", "KernelConfig"]
 

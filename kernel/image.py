@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .abi.arch import Arch
+from kernel.abi.arch import Arch
 
 __all__ = ["ImageSegment", "RootTaskImage"]
 

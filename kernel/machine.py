@@ -14,7 +14,7 @@ where both architectures put every syscall input and output.
 A thread that stops running is saved with :meth:`Machine.save_thread`: an opaque
 :class:`SavedThread` of the machine's own (on Unicorn, a copy of the whole CPU state),
 which the kernel turns into a register list only when it needs the words
-(:class:`kernel.objects.tcb.TCB` does that lazily), so a switch costs two copies
+(:class:`kernel.model.tcb.TCB` does that lazily), so a switch costs two copies
 instead of converting the register file to and from Python integers.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from .abi.arch import Arch
+from kernel.abi.arch import Arch
 
 __all__ = ["Machine", "SavedThread"]
 

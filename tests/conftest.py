@@ -15,7 +15,7 @@ from bootimage import build_image, load_image
 from emulator.machine import RunResult
 from emulator.session import Session
 from kernel.config import KernelConfig
-from kernel.invariants import enable_invariant_checks
+from kernel.views.invariants import enable_invariant_checks
 from userland.build import build_all, image_config
 
 

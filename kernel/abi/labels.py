@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 from types import MappingProxyType
 
-from .arch import Arch
+from kernel.abi.arch import Arch
 
 __all__ = ["Condition", "label_table", "label_enum"]
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .arch import Arch, abi_for
-from .labels import Condition
+from kernel.abi.arch import Arch, abi_for
+from kernel.abi.labels import Condition
 
 __all__ = [
     "ARCH_CAP_TYPES",

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from ..abi.constants import PAGE_BITS, WORD_MASK
-from ..abi.labels import label_table
-from ..caps import Cap, FrameCap, PageTableCap, Rights, VSpaceCap
-from ..cdt import is_final
-from ..errors import (
+from kernel.abi.constants import PAGE_BITS, WORD_MASK
+from kernel.abi.labels import label_table
+from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.cdt import is_final
+from kernel.model.caps import Cap, FrameCap, PageTableCap, Rights, VSpaceCap
+from kernel.model.errors import (
     AlignmentError,
     DeleteFirst,
     FailedLookup,
@@ -39,10 +39,11 @@ from ..errors import (
     RevokeFirst,
     TruncatedMessage,
 )
-from ..invocation_args import extra_cap_slots, message_args
-from ..message import MessageInfo
-from ..objects.asid_pool import find_vspace_for_asid
-from ..objects.frame import (
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.objects.asid_pool import find_vspace_for_asid
+from kernel.objects.frame import (
     PageMapInvocation,
     cap_vm_rights,
     mask_vm_rights,
@@ -50,7 +51,7 @@ from ..objects.frame import (
     perform_page_map,
     perform_page_unmap,
 )
-from ..objects.page_table import (
+from kernel.objects.page_table import (
     PageTableMapInvocation,
     PTSlot,
     lookup_pt_slot,
@@ -58,11 +59,6 @@ from ..objects.page_table import (
     perform_page_table_unmap,
     vspace_of_asid,
 )
-from ..objects.slot import Slot
-
-if TYPE_CHECKING:
-    from ..invocation import Performer
-    from ..kernel import Kernel
 
 __all__ = [
     "MapRequest",
@@ -94,14 +90,14 @@ class MapRequest:
     asid: int
 
 
-PlaceFrame = Callable[["Kernel", FrameCap, MapRequest], PTSlot]
+PlaceFrame = Callable[[KernelState, FrameCap, MapRequest], PTSlot]
 """The architecture's Page Map checks after the ASID (in its own order), returning the
 slot the leaf entry goes to."""
-FrameLabels = Callable[["Kernel", FrameCap, MessageInfo, list[int]], "Performer"]
+FrameLabels = Callable[[KernelState, FrameCap, MessageInfo, list[int]], "Performer"]
 """Decoder for the frame labels other than Map / Unmap / GetAddress."""
 
 
-def no_other_labels(kernel: Kernel, cap: FrameCap, info: MessageInfo,
+def no_other_labels(kernel: KernelState, cap: FrameCap, info: MessageInfo,
                     window: list[int]) -> Performer:
     """For architectures whose frames answer only Map, Unmap and GetAddress."""
     raise IllegalOperation()
@@ -111,7 +107,7 @@ def no_other_labels(kernel: Kernel, cap: FrameCap, info: MessageInfo,
 class VSpaceRules:
     """What one architecture's frame and page-table decoders do differently, and the
     two decoders built from it (``decode_frame_invocation`` and
-    ``decode_page_table_invocation``, each a ``kernel.invocation.Decoder``).
+    ``decode_page_table_invocation``, each a ``kernel.entry.invocation.Decoder``).
 
     ``label_prefix`` names the labels (``<prefix>PageMap``, ``<prefix>PageTableUnmap``,
     ...); ``root_type`` is the cap type of a VSpace root; ``last_user_vaddr`` is the
@@ -124,13 +120,13 @@ class VSpaceRules:
 
     label_prefix: str
     root_type: type[VSpaceCap] | type[PageTableCap]
-    last_user_vaddr: Callable[[Kernel], int]
+    last_user_vaddr: Callable[[KernelState], int]
     place_frame: PlaceFrame
     leaf_attributes: Callable[[int], tuple[bool, bool]]
     other_frame_labels: FrameLabels = no_other_labels
     unmap_refuses_root: bool = False
 
-    def decode_frame_invocation(self, kernel: Kernel, slot: Slot, info: MessageInfo,
+    def decode_frame_invocation(self, kernel: KernelState, slot: Slot, info: MessageInfo,
                                 window: list[int]) -> Performer:
         """Validate an invocation of the frame cap in ``slot``; return its performer."""
         cap = slot.cap
@@ -145,7 +141,7 @@ class VSpaceRules:
             return lambda: perform_get_address(cap)
         return self.other_frame_labels(kernel, cap, info, window)
 
-    def decode_page_table_invocation(self, kernel: Kernel, slot: Slot, info: MessageInfo,
+    def decode_page_table_invocation(self, kernel: KernelState, slot: Slot, info: MessageInfo,
                                      window: list[int]) -> Performer:
         """Validate an invocation of the page-table cap in ``slot``; return its performer.
 
@@ -176,7 +172,7 @@ class VSpaceRules:
 # --- steps ---------------------------------------------------------------------------
 
 
-def invocation_words(kernel: Kernel, info: MessageInfo, window: list[int],
+def invocation_words(kernel: KernelState, info: MessageInfo, window: list[int],
                      count: int) -> list[int]:
     """The caller's message words; TruncatedMessage when there are fewer than ``count``."""
     current = kernel.current
@@ -187,7 +183,7 @@ def invocation_words(kernel: Kernel, info: MessageInfo, window: list[int],
     return args
 
 
-def _words_and_root(kernel: Kernel, info: MessageInfo, window: list[int],
+def _words_and_root(kernel: KernelState, info: MessageInfo, window: list[int],
                     count: int) -> tuple[list[int], Cap]:
     """At least ``count`` message words and the cap of extra cap 0, else TruncatedMessage."""
     args = invocation_words(kernel, info, window, count)
@@ -206,7 +202,7 @@ def mapped_root(cap: Cap, root_type: type[VSpaceCap] | type[PageTableCap],
     return cap
 
 
-def root_asid(kernel: Kernel, root: VSpaceRoot, index: int) -> int:
+def root_asid(kernel: KernelState, root: VSpaceRoot, index: int) -> int:
     """The ASID of the mapped ``root``: FailedLookup if it does not resolve,
     InvalidCapability(``index``) if it resolves to another root."""
     asid = root.mapped_asid
@@ -237,7 +233,7 @@ def check_remap(cap: FrameCap, req: MapRequest) -> None:
         raise InvalidArgument(0)
 
 
-def frame_slot(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
+def frame_slot(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
     """The walk's slot for ``req.vaddr``; FailedLookup(MissingCapability(bits left))
     when it stops at another size than the frame's."""
     where = lookup_pt_slot(kernel, req.root, req.vaddr)
@@ -250,7 +246,7 @@ def frame_slot(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
 # --- decoders ------------------------------------------------------------------------
 
 
-def _decode_page_map(rules: VSpaceRules, kernel: Kernel, slot: Slot, cap: FrameCap,
+def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: FrameCap,
                      info: MessageInfo, window: list[int]) -> Performer:
     """Page Map (extra cap 0 the VSpace root, MR0 vaddr, MR1 rights, MR2 attributes):
     TruncatedMessage, the root (InvalidCapability 1), its ASID (FailedLookup,
@@ -268,7 +264,7 @@ def _decode_page_map(rules: VSpaceRules, kernel: Kernel, slot: Slot, cap: FrameC
     return lambda: perform_page_map(kernel, inv)
 
 
-def _decode_page_table_map(rules: VSpaceRules, kernel: Kernel, slot: Slot,
+def _decode_page_table_map(rules: VSpaceRules, kernel: KernelState, slot: Slot,
                            cap: PageTableCap, info: MessageInfo,
                            window: list[int]) -> Performer:
     """PageTable Map, in the order given in :meth:`VSpaceRules.decode_page_table_invocation`."""

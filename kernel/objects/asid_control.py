@@ -10,15 +10,16 @@ The untyped becomes the pool cap's CDT parent and is marked full.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from ..abi.arch import Arch
-from ..abi.constants import MIN_UNTYPED_BITS
-from ..abi.labels import label_table
-from ..caps import ASIDControlCap, ASIDPoolCap, UntypedCap
-from ..cdt import has_children, insert_child
-from ..cspace import lookup_target_slot
-from ..errors import (
+from kernel.abi.arch import Arch
+from kernel.abi.constants import MIN_UNTYPED_BITS
+from kernel.abi.labels import label_table
+from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.cdt import has_children, insert_child
+from kernel.cspace.lookup import lookup_target_slot
+from kernel.model.asid_pool import ASID_LOW_BITS, ASID_POOL_BITS, NUM_ASID_POOLS, ASIDPool
+from kernel.model.caps import ASIDControlCap, ASIDPoolCap, UntypedCap
+from kernel.model.errors import (
     DeleteFirst,
     IllegalOperation,
     InvalidCapability,
@@ -26,22 +27,11 @@ from ..errors import (
     RevokeFirst,
     TruncatedMessage,
 )
-from ..invocation_args import extra_cap_slots, message_args
-from ..message import MessageInfo
-from .asid_pool import (
-    ASID_LOW_BITS,
-    ASID_POOL_BITS,
-    NUM_ASID_POOLS,
-    ASIDPool,
-    asid_table,
-    register_pool,
-)
-from .retype import purge_region, zero_phys
-from .slot import Slot
-
-if TYPE_CHECKING:
-    from ..invocation import Performer
-    from ..kernel import Kernel
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.objects.asid_pool import asid_table, register_pool
+from kernel.objects.retype import purge_region, zero_phys
 
 __all__ = ["MakePoolInvocation", "decode_asid_control_invocation", "perform_make_pool"]
 
@@ -62,7 +52,7 @@ def _make_pool_label(arch: Arch) -> str:
 
 
 def decode_asid_control_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
 ) -> Performer:
     """Validate an invocation of the ASID control cap; return its performer.
 
@@ -106,7 +96,7 @@ def decode_asid_control_invocation(
     return lambda: perform_make_pool(kernel, invocation)
 
 
-def perform_make_pool(kernel: Kernel, inv: MakePoolInvocation) -> list[int]:
+def perform_make_pool(kernel: KernelState, inv: MakePoolInvocation) -> list[int]:
     """Create the pool; returns no reply words.
 
     Postconditions: the untyped is full (free index at its end); its 4 KiB are zero and

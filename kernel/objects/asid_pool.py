@@ -9,7 +9,7 @@ riscvKSASIDTable / armKSASIDTable) is ``kernel.asid_table``, the live pools by
 Deletion (seL4's deleteASID / deleteASIDPool): a VSpace root whose last cap goes gives
 its ASID back (:func:`delete_asid`); a pool whose last cap goes leaves the table, and
 every VSpace assigned from it stops resolving. Caps keep naming such ASIDs; threads
-whose VSpace no longer resolves run with no address space (``kernel.threads``'
+whose VSpace no longer resolves run with no address space (``kernel.core.threads``'
 ``vspace_root_of``), and the current thread's address space is re-installed at once.
 
 Assign (seL4_RISCV_ASIDPool_Assign / seL4_ARM_ASIDPool_Assign) gives an unassigned
@@ -20,12 +20,14 @@ becomes a VSpace root (mapped, ASID set, vaddr 0); on AArch64 it is a VSpace cap
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from ..abi.arch import Arch
-from ..abi.labels import label_table
-from ..caps import ASIDPoolCap, Cap, PageTableCap, VSpaceCap
-from ..errors import (
+from kernel.abi.arch import Arch
+from kernel.abi.labels import label_table
+from kernel.core.threads import vspace_root_of
+from kernel.cspace.arguments import Performer, extra_cap_slots
+from kernel.model.asid_pool import ASID_LOW_BITS, ASIDS_PER_POOL, NUM_ASID_POOLS, ASIDPool
+from kernel.model.caps import ASIDPoolCap, Cap, PageTableCap, VSpaceCap
+from kernel.model.errors import (
     DeleteFirst,
     FailedLookup,
     IllegalOperation,
@@ -34,62 +36,35 @@ from ..errors import (
     KernelBug,
     TruncatedMessage,
 )
-from ..finalise import FINALISERS
-from ..invocation_args import extra_cap_slots
-from ..message import MessageInfo
-from .slot import Slot
-
-if TYPE_CHECKING:
-    from ..invocation import Performer
-    from ..kernel import Kernel
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
 
 __all__ = [
-    "ASIDPool",
-    "ASID_POOL_BITS",
-    "ASIDS_PER_POOL",
-    "ASID_LOW_BITS",
-    "AssignInvocation",
-    "NUM_ASID_POOLS",
+    "finalise_asid_pool",
     "asid_table",
+    "find_vspace_for_asid",
+    "register_pool",
+    "AssignInvocation",
     "decode_asid_pool_invocation",
     "delete_asid",
-    "find_vspace_for_asid",
     "perform_assign",
-    "register_pool",
     "set_vm_root",
 ]
 
-ASID_POOL_BITS = 12
-ASID_LOW_BITS = 9
-ASIDS_PER_POOL = 1 << ASID_LOW_BITS
-NUM_ASID_POOLS = 1 << 7
-
-
-class ASIDPool:
-    """Invariant: keys of ``roots`` lie in ``asid_base .. asid_base + 511``; ASID 0 is never used."""
-
-    __slots__ = ("paddr", "asid_base", "roots")
-
-    def __init__(self, paddr: int, asid_base: int) -> None:
-        self.paddr = paddr
-        self.asid_base = asid_base
-        self.roots: dict[int, int] = {}
-        """ASID -> physical address of the VSpace root assigned to it."""
-
-
-def asid_table(kernel: Kernel) -> dict[int, ASIDPool]:
+def asid_table(kernel: KernelState) -> dict[int, ASIDPool]:
     """The live ASID pools by pool index (``asid_base >> 9``, 0..127)."""
     return kernel.asid_table
 
 
-def register_pool(kernel: Kernel, pool: ASIDPool) -> None:
+def register_pool(kernel: KernelState, pool: ASIDPool) -> None:
     """Make ``pool`` a kernel object and enter it in the ASID table."""
     kernel.objects[pool.paddr] = pool
     kernel.asid_table[pool.asid_base >> ASID_LOW_BITS] = pool
     kernel.asid_epoch += 1
 
 
-def find_vspace_for_asid(kernel: Kernel, asid: int) -> int | None:
+def find_vspace_for_asid(kernel: KernelState, asid: int) -> int | None:
     """seL4's findVSpaceForASID: the root assigned to ``asid``, or None (the caller's
     error is then FailedLookup with an InvalidRoot lookup failure)."""
     pool = kernel.asid_table.get((asid >> ASID_LOW_BITS) & (NUM_ASID_POOLS - 1))
@@ -112,7 +87,7 @@ def _assign_label(arch: Arch) -> str:
 
 
 def decode_asid_pool_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
 ) -> Performer:
     """Validate an invocation of the ASID pool cap in ``slot``; return its performer.
 
@@ -149,7 +124,7 @@ def decode_asid_pool_invocation(
     raise DeleteFirst()
 
 
-def perform_assign(kernel: Kernel, inv: AssignInvocation) -> list[int]:
+def perform_assign(kernel: KernelState, inv: AssignInvocation) -> list[int]:
     """Record the root in the pool and mark its cap assigned; returns no reply words.
 
     RISC-V: the page-table cap becomes a VSpace root (``mapped_asid`` set, vaddr 0).
@@ -168,16 +143,15 @@ def perform_assign(kernel: Kernel, inv: AssignInvocation) -> list[int]:
     return []
 
 
-def set_vm_root(kernel: Kernel) -> None:
+def set_vm_root(kernel: KernelState) -> None:
     """seL4's setVMRoot for the current thread, after an ASID or pool went away: the
     machine gets whatever the thread's VSpace now resolves to (possibly nothing)."""
-    from ..threads import vspace_root_of
 
     if kernel.current is not None:
         kernel.machine.set_address_space(*vspace_root_of(kernel, kernel.current))
 
 
-def delete_asid(kernel: Kernel, asid: int, root_paddr: int) -> None:
+def delete_asid(kernel: KernelState, asid: int, root_paddr: int) -> None:
     """seL4's deleteASID: drop ``asid``'s pool entry if it still names ``root_paddr``.
 
     A deleted VSpace root gives its ASID back to its pool; the machine forgets what it
@@ -191,7 +165,7 @@ def delete_asid(kernel: Kernel, asid: int, root_paddr: int) -> None:
         set_vm_root(kernel)
 
 
-def _finalise_asid_pool(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+def finalise_asid_pool(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
     """seL4's deleteASIDPool: when the last cap to a pool goes, the pool leaves the ASID
     table (its index is free for MakePool again). The VSpace caps assigned from it keep
     their ASID, which no longer resolves: threads using them run with no address space."""
@@ -207,6 +181,3 @@ def _finalise_asid_pool(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
                 kernel.machine.mappings_changed(asid)
             set_vm_root(kernel)
     return []
-
-
-FINALISERS[ASIDPoolCap] = _finalise_asid_pool

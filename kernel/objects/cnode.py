@@ -1,15 +1,13 @@
-"""CNode objects and their invocations (seL4_CNode_*).
-
-A CNode holds 2^radix capability slots (object size 2^(radix + seL4_SlotBits)).
+"""CNode invocations (seL4_CNode_*); the object itself is :class:`kernel.model.cnode.CNode`.
 
 Invocations follow the decode/perform split (STYLE.md Synthesis 1):
 :func:`decode_cnode_invocation` validates in seL4's order and returns one of the frozen
-records below, or raises a :class:`~kernel.errors.SyscallError`, changing nothing;
+records below, or raises a :class:`~kernel.model.errors.SyscallError`, changing nothing;
 :func:`perform_cnode_invocation` applies a record and cannot fail.
 
 Decode order (every method): label in CNodeRevoke..CNodeSaveCaller else
 IllegalOperation; length >= 2 else TruncatedMessage; target slot = MR0/MR1 looked up in
-the *invoked* CNode (:func:`~kernel.cspace.lookup_target_slot`). Then per method:
+the *invoked* CNode (:func:`~kernel.cspace.lookup.lookup_target_slot`). Then per method:
 
 - Copy / Mint / Move / Mutate: length >= 4 and extra cap 0 (source root) else
   TruncatedMessage; target empty else DeleteFirst; source slot = MR2/MR3 from the source
@@ -34,12 +32,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
-from ..abi.constants import SLOT_BITS
-from ..abi.labels import label_table
-from ..caps import Cap, EndpointCap, ReplyCap, Rights
-from ..errors import (
+from kernel.abi.labels import label_table
+from kernel.core.ipc import cancel_badged_sends
+from kernel.cspace import cdt
+from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.cdt import derive_cap
+from kernel.cspace.derive import has_cancel_send_rights, mask_cap_rights, update_cap_data
+from kernel.cspace.lookup import lookup_pivot_slot, lookup_source_slot, lookup_target_slot
+from kernel.model.caps import Cap, EndpointCap, ReplyCap, Rights
+from kernel.model.endpoint import Endpoint
+from kernel.model.errors import (
     DeleteFirst,
     FailedLookup,
     IllegalOperation,
@@ -47,16 +50,13 @@ from ..errors import (
     MissingCapability,
     TruncatedMessage,
 )
-from .slot import Slot
-from .tcb import CALLER
-
-if TYPE_CHECKING:
-    from ..invocation import Performer
-    from ..kernel import Kernel
-    from ..message import MessageInfo
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.model.tcb import CALLER
+from kernel.objects.deletion import delete, revoke
 
 __all__ = [
-    "CNode",
     "CNodeCancelBadgedSends",
     "CNodeDelete",
     "CNodeInsert",
@@ -65,29 +65,9 @@ __all__ = [
     "CNodeRevoke",
     "CNodeRotate",
     "CNodeSaveCaller",
-    "cnode_object_bits",
     "decode_cnode_invocation",
     "perform_cnode_invocation",
 ]
-
-
-def cnode_object_bits(radix: int) -> int:
-    """log2 of a CNode's size in bytes."""
-    return radix + SLOT_BITS
-
-
-class CNode:
-    """A CNode at ``paddr`` with ``2^radix`` slots.
-
-    Invariant: ``len(slots) == 2**radix`` and ``slots[i].index == i``.
-    """
-
-    __slots__ = ("paddr", "radix", "slots")
-
-    def __init__(self, paddr: int, radix: int) -> None:
-        self.paddr = paddr
-        self.radix = radix
-        self.slots = [Slot(paddr, i) for i in range(1 << radix)]
 
 
 # --- decoded invocations --------------------------------------------------------------
@@ -158,16 +138,13 @@ def _ensure_empty(slot: Slot) -> None:
 
 
 def decode_cnode_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
 ) -> Performer:
     """Decode an invocation of the CNode cap in ``slot`` (order in the module docstring).
 
     Returns the performer; raises SyscallError. Changes no state.
     """
     # Imported here: these modules import this one (for CNode) at load time.
-    from ..cspace import lookup_source_slot, lookup_target_slot
-    from ..derive import derive_cap, has_cancel_send_rights, mask_cap_rights, update_cap_data
-    from ..invocation_args import extra_cap_slots, message_args
 
     caller = kernel.current
     assert caller is not None
@@ -228,11 +205,9 @@ def decode_cnode_invocation(
     return partial(_perform_and_reply, kernel, inv)
 
 
-def _decode_rotate(kernel: Kernel, extra: list[Slot], args: list[int],
+def _decode_rotate(kernel: KernelState, extra: list[Slot], args: list[int],
                    dest: Slot) -> CNodeRotate:
     """The Rotate-specific checks, after the target slot was looked up."""
-    from ..cspace import lookup_pivot_slot, lookup_source_slot
-    from ..derive import update_cap_data
 
     if len(args) < 8 or len(extra) < 2:
         raise TruncatedMessage()
@@ -271,9 +246,8 @@ _LAST = {False: "CNodeSaveCaller", True: "CNodeRotate"}
 # --- perform --------------------------------------------------------------------------
 
 
-def perform_cnode_invocation(kernel: Kernel, inv: CNodeInvocation) -> None:
+def perform_cnode_invocation(kernel: KernelState, inv: CNodeInvocation) -> None:
     """Apply a decoded CNode invocation. Cannot fail."""
-    from .. import cdt
 
     match inv:
         case CNodeInsert(new_cap, src, dest):
@@ -287,26 +261,23 @@ def perform_cnode_invocation(kernel: Kernel, inv: CNodeInvocation) -> None:
                 cdt.move(new_pivot_cap, pivot, dest)
                 cdt.move(new_src_cap, src, pivot)
         case CNodeRevoke(target):
-            cdt.revoke(kernel, target)
+            revoke(kernel, target)
         case CNodeDelete(target):
-            cdt.delete(kernel, target)
+            delete(kernel, target)
         case CNodeSaveCaller(dest):
             _save_caller(kernel, dest)
         case CNodeCancelBadgedSends(endpoint):
-            from ..ipc import cancel_badged_sends
-            from .endpoint import Endpoint
 
             ep = kernel.objects.get(endpoint.paddr)
             if isinstance(ep, Endpoint):  # hand-made caps in tests may name nothing
                 cancel_badged_sends(kernel, ep, endpoint.badge)
 
 
-def _save_caller(kernel: Kernel, dest: Slot) -> None:
+def _save_caller(kernel: KernelState, dest: Slot) -> None:
     """Non-MCS SaveCaller: move the current thread's caller (reply) cap to ``dest``.
 
     An empty caller slot leaves everything as it is (still a success).
     """
-    from .. import cdt
 
     assert kernel.current is not None
     caller_slot = kernel.current.slots[CALLER]
@@ -318,7 +289,7 @@ def _save_caller(kernel: Kernel, dest: Slot) -> None:
         raise KernelBug("caller slot holds neither a reply cap nor nothing")
 
 
-def _perform_and_reply(kernel: Kernel, inv: CNodeInvocation) -> list[int] | None:
+def _perform_and_reply(kernel: KernelState, inv: CNodeInvocation) -> list[int] | None:
     """Perform, then answer an empty success reply if the caller still runs.
 
     A caller that suspended itself (deleting the last cap to its own TCB) gets no

@@ -19,21 +19,18 @@ stale mapping touches nothing, because the entry must still name this very frame
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from ..arch.paging import PteKind, VMRights
-from ..caps import Cap, FrameCap, Rights
-from ..errors import KernelBug
-from ..finalise import FINALISERS
-from ..vspace import write_entry
-from .asid_pool import find_vspace_for_asid
-from .page_table import PTSlot, lookup_pt_slot
-from .slot import Slot
-
-if TYPE_CHECKING:
-    from ..kernel import Kernel
+from kernel.model.caps import Cap, FrameCap, Rights
+from kernel.model.errors import KernelBug
+from kernel.model.page_tables import write_entry
+from kernel.model.paging import PteKind, VMRights
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.objects.asid_pool import find_vspace_for_asid
+from kernel.objects.page_table import PTSlot, lookup_pt_slot
 
 __all__ = [
+    "finalise_frame",
     "PageMapInvocation",
     "cap_vm_rights",
     "mask_vm_rights",
@@ -75,7 +72,7 @@ class PageMapInvocation:
     asid: int
 
 
-def perform_page_map(kernel: Kernel, inv: PageMapInvocation) -> list[int]:
+def perform_page_map(kernel: KernelState, inv: PageMapInvocation) -> list[int]:
     """Write the leaf entry. If the entry was valid (a remap, or on AArch64 a mapping
     replaced), the machine drops what it cached for the ASID first, so the new rights
     hold from the next user instruction."""
@@ -86,7 +83,7 @@ def perform_page_map(kernel: Kernel, inv: PageMapInvocation) -> list[int]:
     return []
 
 
-def unmap_page(kernel: Kernel, size_bits: int, asid: int, vaddr: int, paddr: int) -> None:
+def unmap_page(kernel: KernelState, size_bits: int, asid: int, vaddr: int, paddr: int) -> None:
     """seL4's unmapPage: clear the leaf at ``vaddr`` in ``asid``'s VSpace if it maps a
     page of ``size_bits`` whose base is ``paddr``; otherwise (stale) do nothing."""
     root = find_vspace_for_asid(kernel, asid)
@@ -102,7 +99,7 @@ def unmap_page(kernel: Kernel, size_bits: int, asid: int, vaddr: int, paddr: int
     kernel.machine.mappings_changed(asid)
 
 
-def perform_page_unmap(kernel: Kernel, slot: Slot) -> list[int]:
+def perform_page_unmap(kernel: KernelState, slot: Slot) -> list[int]:
     """Remove the cap's mapping if it has one (no error when it has none)."""
     cap = slot.cap
     if not isinstance(cap, FrameCap):
@@ -118,12 +115,9 @@ def perform_get_address(cap: FrameCap) -> list[int]:
     return [cap.paddr]
 
 
-def _finalise_frame(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+def finalise_frame(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
     """A frame cap's own mapping goes with it, final or not (seL4's Arch_finaliseCap)."""
     assert isinstance(cap, FrameCap)
     if cap.is_mapped:
         unmap_page(kernel, cap.size_bits, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
     return []
-
-
-FINALISERS[FrameCap] = _finalise_frame

@@ -1,7 +1,7 @@
 """Page tables and VSpace roots: the object-generic half of their invocations.
 
 A page table is one 4 KiB table of 512 entries in RAM, in the architecture's format
-(``kernel.arch.paging``). Its cap records where it is mapped: ``mapped_asid`` (0: not
+(``kernel.model.paging``). Its cap records where it is mapped: ``mapped_asid`` (0: not
 mapped) and ``mapped_vaddr``, the first address it translates. A VSpace root is the top
 table: on RISC-V a page-table cap that ASIDPool Assign gave an ASID (mapped at vaddr 0),
 on AArch64 a VSpace cap with an ASID.
@@ -23,22 +23,20 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from ..abi.constants import PAGE_BITS
-from ..arch.paging import PteKind
-from ..caps import Cap, PageTableCap, VSpaceCap
-from ..errors import FailedLookup, InvalidRoot, KernelBug
-from ..finalise import FINALISERS
-from ..vspace import read_entry, write_entry
-from .asid_pool import delete_asid, find_vspace_for_asid
-from .retype import zero_phys
-from .slot import Slot
-
-if TYPE_CHECKING:
-    from ..kernel import Kernel
+from kernel.abi.constants import PAGE_BITS
+from kernel.model.caps import Cap, PageTableCap, VSpaceCap
+from kernel.model.errors import FailedLookup, InvalidRoot, KernelBug
+from kernel.model.page_tables import read_entry, write_entry
+from kernel.model.paging import PteKind
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.objects.asid_pool import delete_asid, find_vspace_for_asid
+from kernel.objects.retype import zero_phys
 
 __all__ = [
+    "finalise_vspace",
+    "finalise_page_table",
     "PTSlot",
     "PageTableMapInvocation",
     "lookup_pt_slot",
@@ -64,7 +62,7 @@ class PTSlot:
     entry: int
 
 
-def lookup_pt_slot(kernel: Kernel, root: int, vaddr: int) -> PTSlot:
+def lookup_pt_slot(kernel: KernelState, root: int, vaddr: int) -> PTSlot:
     """Descend from ``root`` through table entries towards ``vaddr`` (seL4's lookupPTSlot).
 
     Stops at the first entry that is not a table (empty, or a page) or at the last
@@ -85,7 +83,7 @@ def lookup_pt_slot(kernel: Kernel, root: int, vaddr: int) -> PTSlot:
     return PTSlot(table, index, level, fmt.shifts[level], entry)
 
 
-def vspace_of_asid(kernel: Kernel, asid: int) -> int:
+def vspace_of_asid(kernel: KernelState, asid: int) -> int:
     """The root assigned to ``asid``; FailedLookup(InvalidRoot) as seL4's decoders
     report a failed findVSpaceForASID."""
     root = find_vspace_for_asid(kernel, asid)
@@ -107,7 +105,7 @@ class PageTableMapInvocation:
     where: PTSlot
 
 
-def perform_page_table_map(kernel: Kernel, inv: PageTableMapInvocation) -> list[int]:
+def perform_page_table_map(kernel: KernelState, inv: PageTableMapInvocation) -> list[int]:
     """Install the table; the entry was invalid, so nothing cached can be stale."""
     inv.slot.cap = inv.new_cap
     write_entry(kernel.machine, inv.where.table, inv.where.index,
@@ -115,7 +113,7 @@ def perform_page_table_map(kernel: Kernel, inv: PageTableMapInvocation) -> list[
     return []
 
 
-def unmap_page_table(kernel: Kernel, asid: int, vaddr: int, table: int) -> None:
+def unmap_page_table(kernel: KernelState, asid: int, vaddr: int, table: int) -> None:
     """seL4's unmapPageTable: clear the entry naming ``table`` on the walk from
     ``asid``'s root towards ``vaddr``; nothing if the ASID or the entry is gone."""
     root = find_vspace_for_asid(kernel, asid)
@@ -138,7 +136,7 @@ def unmap_page_table(kernel: Kernel, asid: int, vaddr: int, table: int) -> None:
     kernel.machine.mappings_changed(asid)
 
 
-def perform_page_table_unmap(kernel: Kernel, slot: Slot) -> list[int]:
+def perform_page_table_unmap(kernel: KernelState, slot: Slot) -> list[int]:
     """Unmap the table if it is mapped, zero it (so no mapping beneath survives to be
     reached again), and mark the cap unmapped."""
     cap = slot.cap
@@ -154,7 +152,7 @@ def perform_page_table_unmap(kernel: Kernel, slot: Slot) -> list[int]:
 # --- finalisers ------------------------------------------------------------------------
 
 
-def _finalise_page_table(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+def finalise_page_table(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
     """The last cap of a mapped page table: a RISC-V VSpace root gives its ASID back;
     any other table is unmapped from its parent (seL4's Arch_finaliseCap)."""
     assert isinstance(cap, PageTableCap)
@@ -166,13 +164,9 @@ def _finalise_page_table(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
     return []
 
 
-def _finalise_vspace(kernel: Kernel, cap: Cap, final: bool) -> list[Slot]:
+def finalise_vspace(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
     """The last cap of an AArch64 VSpace with an ASID gives the ASID back."""
     assert isinstance(cap, VSpaceCap)
     if final and cap.is_mapped:
         delete_asid(kernel, cap.mapped_asid, cap.paddr)
     return []
-
-
-FINALISERS[PageTableCap] = _finalise_page_table
-FINALISERS[VSpaceCap] = _finalise_vspace

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING
 
-from ..abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
-from ..abi.constants import PAGE_BITS, SLOT_BITS
-from ..caps import (
+from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
+from kernel.abi.constants import PAGE_BITS, SLOT_BITS
+from kernel.machine import Machine
+from kernel.model.caps import (
     Cap,
     CNodeCap,
     EndpointCap,
@@ -33,15 +33,12 @@ from ..caps import (
     UntypedCap,
     VSpaceCap,
 )
-from ..errors import KernelBug
-from ..machine import Machine
-from .cnode import CNode
-from .endpoint import ENDPOINT_BITS, Endpoint
-from .notification import NOTIFICATION_BITS, Notification
-from .tcb import TCB
-
-if TYPE_CHECKING:
-    from ..kernel import Kernel
+from kernel.model.cnode import CNode
+from kernel.model.endpoint import ENDPOINT_BITS, Endpoint
+from kernel.model.errors import KernelBug
+from kernel.model.notification import NOTIFICATION_BITS, Notification
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
 
 __all__ = [
     "Kind",
@@ -156,7 +153,7 @@ def zero_phys(machine: Machine, paddr: int, size: int) -> None:
         paddr += n
 
 
-def purge_region(kernel: Kernel, base: int, size: int) -> None:
+def purge_region(kernel: KernelState, base: int, size: int) -> None:
     """Forget the Python state of every object in ``[base, base + size)``.
 
     Called when an untyped without children is reset: nothing can name those objects
@@ -174,13 +171,13 @@ def purge_region(kernel: Kernel, base: int, size: int) -> None:
 
 
 def create_object(
-    kernel: Kernel, otype: ObjectType, paddr: int, user_size: int, is_device: bool
+    kernel: KernelState, otype: ObjectType, paddr: int, user_size: int, is_device: bool
 ) -> Cap:
     """Bring one object of ``otype`` into existence at ``paddr`` and return its cap.
 
     Preconditions (checked by the decoder): ``paddr`` is aligned to the object's size,
     the range lies inside an untyped owned by the caller, and a device untyped only
-    creates frames and untypeds. Kernel objects get their state in ``kernel.objects``;
+    creates frames and untypeds. KernelState objects get their state in ``kernel.objects``;
     a TCB also joins ``kernel.threads`` (Inactive, priority 0, a full time slice).
     """
     bits = object_size_bits(otype, user_size)

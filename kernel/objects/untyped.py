@@ -15,14 +15,15 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from ..abi.constants import MIN_UNTYPED_BITS, RETYPE_FAN_OUT_LIMIT, WORD_BITS
-from ..abi.labels import label_table
-from ..caps import CNodeCap, UntypedCap
-from ..cdt import has_children, insert_child
-from ..cspace import lookup_target_slot
-from ..errors import (
+from kernel.abi.constants import MIN_UNTYPED_BITS, RETYPE_FAN_OUT_LIMIT, WORD_BITS
+from kernel.abi.labels import label_table
+from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.cdt import has_children, insert_child
+from kernel.cspace.lookup import lookup_target_slot
+from kernel.model.caps import CNodeCap, UntypedCap
+from kernel.model.cnode import CNode
+from kernel.model.errors import (
     DeleteFirst,
     FailedLookup,
     IllegalOperation,
@@ -33,10 +34,10 @@ from ..errors import (
     RangeError,
     TruncatedMessage,
 )
-from ..invocation_args import extra_cap_slots, message_args
-from ..message import MessageInfo
-from .cnode import CNode
-from .retype import (
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.objects.retype import (
     Kind,
     ObjectType,
     create_object,
@@ -45,11 +46,6 @@ from .retype import (
     purge_region,
     zero_phys,
 )
-from .slot import Slot
-
-if TYPE_CHECKING:
-    from ..invocation import Performer
-    from ..kernel import Kernel
 
 __all__ = [
     "RetypeInvocation",
@@ -81,7 +77,7 @@ class RetypeInvocation:
 
 
 def decode_untyped_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
 ) -> Performer:
     """Validate an invocation of the untyped cap in ``slot``; return its performer.
 
@@ -153,7 +149,7 @@ def decode_untyped_invocation(
     return lambda: perform_retype(kernel, invocation)
 
 
-def reset_untyped(kernel: Kernel, slot: Slot) -> None:
+def reset_untyped(kernel: KernelState, slot: Slot) -> None:
     """Give the childless untyped in ``slot`` all its memory back (seL4's resetUntypedCap).
 
     Zeroes the used part (non-device), drops the state of the dead objects there and
@@ -171,7 +167,7 @@ def reset_untyped(kernel: Kernel, slot: Slot) -> None:
     slot.cap = replace(cap, free_index=0)
 
 
-def perform_retype(kernel: Kernel, inv: RetypeInvocation) -> list[int]:
+def perform_retype(kernel: KernelState, inv: RetypeInvocation) -> list[int]:
     """Create the objects of ``inv`` and their caps; returns the (empty) reply words.
 
     Postconditions: the untyped's free index is just past the last object; slot
@@ -195,7 +191,7 @@ def perform_retype(kernel: Kernel, inv: RetypeInvocation) -> list[int]:
     return []
 
 
-def untyped_free_bytes(kernel: Kernel) -> dict[int, int]:
+def untyped_free_bytes(kernel: KernelState) -> dict[int, int]:
     """Free bytes of every untyped in a CNode, by physical address (for leak checks).
 
     A childless untyped counts as wholly free: its next retype resets it. Where several

@@ -8,11 +8,11 @@ sit in is unaffected.
 
 from __future__ import annotations
 
-from kernel.caps import Cap, CNodeCap, UntypedCap
-from kernel.cdt import insert_root
-from kernel.objects.cnode import CNode
-from kernel.objects.slot import Slot
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.cspace.cdt import insert_root
+from kernel.model.caps import Cap, CNodeCap, UntypedCap
+from kernel.model.cnode import CNode
+from kernel.model.slot import Slot
+from kernel.model.tcb import TCB, ThreadState
 from tests.abi.support import System
 
 __all__ = ["World", "snapshot"]

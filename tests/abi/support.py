@@ -16,14 +16,14 @@ from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64
 from kernel.abi.constants import IPC_BUFFER, InitialCap, Syscall
 from kernel.abi.labels import label_table
 from kernel.boot import BootReport, boot
-from kernel.caps import Cap, UntypedCap
 from kernel.config import KernelConfig
-from kernel.invariants import enable_invariant_checks
-from kernel.ipc_buffer import ipc_buffer_paddr
+from kernel.cspace.ipc_buffer import ipc_buffer_paddr
 from kernel.kernel import Kernel
-from kernel.message import MessageInfo
-from kernel.objects.cnode import CNode
-from kernel.objects.slot import Slot
+from kernel.model.caps import Cap, UntypedCap
+from kernel.model.cnode import CNode
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.views.invariants import enable_invariant_checks
 from tests.fakes import FakeMachine
 from tests.unit.test_boot import make_image
 

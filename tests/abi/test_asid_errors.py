@@ -13,9 +13,10 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
-from kernel.caps import ASIDPoolCap, PageTableCap, UntypedCap, VSpaceCap
-from kernel.cdt import insert_root
-from kernel.objects.asid_pool import ASIDPool, asid_table, register_pool
+from kernel.cspace.cdt import insert_root
+from kernel.model.asid_pool import ASIDPool
+from kernel.model.caps import ASIDPoolCap, PageTableCap, UntypedCap, VSpaceCap
+from kernel.objects.asid_pool import asid_table, register_pool
 from tests.abi.support import CNODE, Reply, System
 
 TCB_CAP = int(InitialCap.seL4_CapInitThreadTCB)

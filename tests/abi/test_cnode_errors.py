@@ -14,7 +14,8 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap, Syscall
-from kernel.caps import (
+from kernel.cspace.cdt import insert, is_mdb_parent_of
+from kernel.model.caps import (
     CNodeCap,
     EndpointCap,
     FrameCap,
@@ -24,10 +25,9 @@ from kernel.caps import (
     ThreadCap,
     UntypedCap,
 )
-from kernel.cdt import insert, is_mdb_parent_of
-from kernel.invariants import check_all, enable_invariant_checks
-from kernel.message import MessageInfo
-from kernel.objects.tcb import CALLER, ThreadState
+from kernel.model.message import MessageInfo
+from kernel.model.tcb import CALLER, ThreadState
+from kernel.views.invariants import check_all, enable_invariant_checks
 from tests.abi.cnode_fixtures import World, snapshot
 from tests.abi.support import Reply
 

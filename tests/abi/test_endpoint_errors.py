@@ -27,10 +27,10 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, FaultLabel, LookupFailureType, Syscall
-from kernel.caps import Rights
-from kernel.objects.cnode import CNode
-from kernel.objects.endpoint import Endpoint
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.model.caps import Rights
+from kernel.model.cnode import CNode
+from kernel.model.endpoint import Endpoint
+from kernel.model.tcb import TCB, ThreadState
 from tests.unit.test_ipc import CAPS, MSG, World, tag
 
 S = Syscall

@@ -23,11 +23,11 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, FaultLabel, LookupFailureType, Syscall
-from kernel.caps import Rights
-from kernel.message import MessageInfo
-from kernel.notifications import bind_notification
-from kernel.objects.notification import NotificationState
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.core.notifications import bind_notification
+from kernel.model.caps import Rights
+from kernel.model.message import MessageInfo
+from kernel.model.notification import NotificationState
+from kernel.model.tcb import TCB, ThreadState
 from tests.unit.test_ipc import CAPS, MSG
 from tests.unit.test_notifications import SIGNAL_RIGHTS, WAIT_RIGHTS, NtfnWorld, tag
 
@@ -216,9 +216,9 @@ def test_ntfn0104_the_bound_thread_itself_may_wait(fixture: Fixture) -> None:
 
 def test_ntfn0105_a_wait_does_not_delete_the_caller_cap(fixture: Fixture) -> None:
     """Unlike an endpoint Recv, handleRecv's notification case keeps the caller slot."""
-    from kernel import cdt
-    from kernel.caps import ReplyCap
-    from kernel.objects.tcb import CALLER, REPLY
+    from kernel.cspace import cdt
+    from kernel.model.caps import ReplyCap
+    from kernel.model.tcb import CALLER, REPLY
 
     f, w = fixture, fixture.w
     master = ReplyCap(f.other.paddr, can_grant=True, is_master=True)

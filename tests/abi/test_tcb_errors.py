@@ -16,9 +16,9 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
-from kernel.caps import UntypedCap
-from kernel.objects.notification import Notification, NotificationState
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.model.caps import UntypedCap
+from kernel.model.notification import Notification, NotificationState
+from kernel.model.tcb import TCB, ThreadState
 from tests.abi.cnode_fixtures import snapshot
 from tests.abi.support import System
 
@@ -66,9 +66,9 @@ class World:
     def _notifications(self) -> None:
         """``ntfn`` (free), ``ntfn_ro`` (a copy without Receive), ``ntfn_bound`` (bound
         to t2) and ``ntfn_busy`` (a third thread waits on it)."""
-        from kernel.caps import NotificationCap, Rights
-        from kernel.cdt import insert
-        from kernel.notifications import bind_notification
+        from kernel.core.notifications import bind_notification
+        from kernel.cspace.cdt import insert
+        from kernel.model.caps import NotificationCap, Rights
 
         s = self.sys
         self.ntfn = self.make("seL4_NotificationObject")

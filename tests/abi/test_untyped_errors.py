@@ -15,7 +15,7 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
-from kernel.caps import UntypedCap
+from kernel.model.caps import UntypedCap
 from tests.abi.support import CNODE, System
 
 TCB_CAP = int(InitialCap.seL4_CapInitThreadTCB)

@@ -21,7 +21,7 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
-from kernel.caps import UntypedCap
+from kernel.model.caps import UntypedCap
 from tests.abi.support import CNODE, Reply, System
 from tests.abi.vspace_support import (
     FREE_VA,

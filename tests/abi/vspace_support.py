@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import InitialCap
-from kernel.arch.paging import Access
-from kernel.caps import FrameCap, PageTableCap, UntypedCap, VSpaceCap
-from kernel.vspace import translate
+from kernel.model.caps import FrameCap, PageTableCap, UntypedCap, VSpaceCap
+from kernel.model.page_tables import translate
+from kernel.model.paging import Access
 from tests.abi.support import Reply, System
 
 VSPACE = int(InitialCap.seL4_CapInitThreadVSpace)

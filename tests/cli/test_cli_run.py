@@ -105,7 +105,7 @@ def test_internal_error_is_one_line_and_status_70(monkeypatch: pytest.MonkeyPatc
 
     from emulator import cli
     from emulator.session import Session
-    from kernel.errors import KernelBug
+    from kernel.model.errors import KernelBug
 
     def broken_run(self: Session, max_instructions: int | None = None) -> None:
         raise KernelBug("mdb-symmetry: made up for this test")

@@ -16,9 +16,9 @@ from unicorn import arm64_const as A
 
 from bootimage import build_image, load_image
 from emulator.session import Session
-from kernel.arch.paging import Access
 from kernel.config import KernelConfig
-from kernel.vspace import translate, write_entry
+from kernel.model.page_tables import translate, write_entry
+from kernel.model.paging import Access
 
 HIGH_VA = 0x7F00_0000_0000 + 0x1234_5000
 LDR_X0_X1 = 0xF9400020  # ldr x0, [x1]

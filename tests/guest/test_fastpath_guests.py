@@ -17,11 +17,11 @@ import pytest
 from bootimage import build_image, load_image
 from emulator.machine import RunResult
 from emulator.session import Session
-from kernel import syscalls
 from kernel.config import KernelConfig
-from kernel.invariants import enable_invariant_checks
+from kernel.entry import syscalls
 from kernel.kernel import Kernel
-from kernel.trace import Tracer, TraceRecord
+from kernel.views.invariants import enable_invariant_checks
+from kernel.views.trace import Tracer, TraceRecord
 from tests.conftest import ARCHES
 
 GUESTS = ["threads", "notify", "ntfnops", "ipc_callreply", "ipc_caps", "ipc_faults", "spawn"]

@@ -48,8 +48,8 @@ def test_huge_frame_checks_pass_and_its_words_are_in_physical_memory(run_guest,
     run = run_guest("vspace_huge", arch)
     assert_all_checks_pass(run, HUGE_CHECKS)
     kernel = run.session.kernel
-    from kernel.caps import FrameCap
-    from kernel.objects.cnode import CNode
+    from kernel.model.caps import FrameCap
+    from kernel.model.cnode import CNode
 
     huge = [slot.cap for obj in kernel.objects.values() if isinstance(obj, CNode)
             for slot in obj.slots if isinstance(slot.cap, FrameCap) and slot.cap.size_bits == 30]
@@ -86,7 +86,7 @@ def test_spawned_children_run_in_address_spaces_of_their_own(run_guest, arch: st
     root and ASID, none the root task's."""
     run = run_guest("spawn", arch)
     kernel = run.session.kernel
-    from kernel.threads import vspace_root_of
+    from kernel.core.threads import vspace_root_of
 
     spaces = [vspace_root_of(kernel, t) for t in kernel.threads if t.name == "child"]
     assert len(spaces) == 5

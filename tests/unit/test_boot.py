@@ -8,9 +8,11 @@ import pytest
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import BOOTINFO, MIN_UNTYPED_BITS, InitialCap
-from kernel.arch.paging import Access
 from kernel.boot import BootError, boot
-from kernel.caps import (
+from kernel.config import KernelConfig
+from kernel.image import ImageSegment, RootTaskImage
+from kernel.kernel import Kernel
+from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
     CNodeCap,
@@ -22,11 +24,9 @@ from kernel.caps import (
     UntypedCap,
     VSpaceCap,
 )
-from kernel.config import KernelConfig
-from kernel.image import ImageSegment, RootTaskImage
-from kernel.kernel import Kernel
-from kernel.objects.cnode import CNode
-from kernel.vspace import translate
+from kernel.model.cnode import CNode
+from kernel.model.page_tables import translate
+from kernel.model.paging import Access
 from tests.fakes import FakeMachine
 
 ENTRY = {Arch.RISCV64: 0x10000, Arch.AARCH64: 0x400000}

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.abi.arch import Arch
-from kernel.caps import EndpointCap, NotificationCap, ThreadCap, UntypedCap
-from kernel.cdt import (
-    delete,
+from kernel.cspace.cdt import (
     descendants,
     first_child,
     has_children,
@@ -16,14 +14,15 @@ from kernel.cdt import (
     is_final,
     is_mdb_parent_of,
     move,
-    revoke,
     swap,
 )
-from kernel.errors import KernelBug
-from kernel.invariants import check_all
-from kernel.objects.cnode import CNode
-from kernel.objects.slot import Slot
-from kernel.objects.tcb import ThreadState
+from kernel.model.caps import EndpointCap, NotificationCap, ThreadCap, UntypedCap
+from kernel.model.cnode import CNode
+from kernel.model.errors import KernelBug
+from kernel.model.slot import Slot
+from kernel.model.tcb import ThreadState
+from kernel.objects.deletion import delete, revoke
+from kernel.views.invariants import check_all
 from tests.abi.cnode_fixtures import World
 
 

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import InitialCap
-from kernel.caps import EndpointCap, UntypedCap
-from kernel.cdt import insert
-from kernel.invariants import check_all, enable_invariant_checks
-from kernel.ipc_buffer import ipc_buffer_paddr
+from kernel.cspace.cdt import insert
+from kernel.cspace.ipc_buffer import ipc_buffer_paddr
+from kernel.model.caps import EndpointCap, UntypedCap
+from kernel.views.invariants import check_all, enable_invariant_checks
 from tests.abi.cnode_fixtures import World
 
 CNODE = int(InitialCap.seL4_CapInitThreadCNode)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import pytest
 
 from kernel.abi.arch import Arch
-from kernel.caps import CNodeCap, EndpointCap, ThreadCap
-from kernel.cspace import (
+from kernel.cspace.lookup import (
     lookup_pivot_slot,
     lookup_source_slot,
     lookup_target_slot,
     resolve_address_bits,
 )
-from kernel.errors import DepthMismatch, FailedLookup, GuardMismatch, InvalidRoot, RangeError
-from kernel.objects.cnode import CNode
+from kernel.model.caps import CNodeCap, EndpointCap, ThreadCap
+from kernel.model.cnode import CNode
+from kernel.model.errors import DepthMismatch, FailedLookup, GuardMismatch, InvalidRoot, RangeError
 from tests.abi.cnode_fixtures import World
 
 

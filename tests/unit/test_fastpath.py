@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel import fastpath
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall
-from kernel.objects.endpoint import Endpoint
-from kernel.objects.tcb import TCB, ThreadState
-from kernel.render import all_slots, slot_id
+from kernel.entry import fastpath
+from kernel.model.endpoint import Endpoint
+from kernel.model.tcb import TCB, ThreadState
+from kernel.views.render import all_slots, slot_id
 from tests.unit.test_ipc import World, tag
 from tests.unit.test_ipc_properties import SCENARIO_ARGUMENTS, Scenario, step_strategy
 
@@ -63,7 +63,7 @@ class Counted:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.taken = 0
-        from kernel import syscalls
+        from kernel.entry import syscalls
 
         for name in ("fastpath_call", "fastpath_reply_recv"):
             original = getattr(fastpath, name)
@@ -147,8 +147,8 @@ def test_the_fastpath_declines_what_it_does_not_handle(arch: Arch = Arch.RISCV64
     ep = kernel.objects[w.sys.cap(slot).object_paddr]  # type: ignore[attr-defined]
     assert isinstance(ep, Endpoint)
     kernel.scheduler.dequeue(low)
-    from kernel.objects.endpoint import EndpointState
-    from kernel.objects.tcb import Blocking
+    from kernel.model.endpoint import EndpointState
+    from kernel.model.tcb import Blocking
 
     ep.state, ep.queue, low.blocking = EndpointState.RECV, [low], Blocking(ep)
     assert not fastpath.fastpath_call(kernel, window)  # the receiver has lower priority

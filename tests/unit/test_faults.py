@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64
-from kernel.faults import UnknownSyscallFault, UserExceptionFault
+from kernel.model.faults import UnknownSyscallFault, UserExceptionFault
 
 
 def registers(abi, **values: int) -> list[int]:  # type: ignore[no-untyped-def]
@@ -37,7 +39,8 @@ def test_user_exception_layouts() -> None:
     assert fault.message(ABI_AARCH64) == [0x1000, 0x2000, 0x10, 2, 0]
 
 
-def test_user_exception_entry_reports_the_thread_sp() -> None:
+def test_user_exception_entry_reports_the_thread_sp(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kernel.kernel as entry
     from kernel.abi.arch import Arch
     from tests.unit.test_boot import booted
 
@@ -46,7 +49,7 @@ def test_user_exception_entry_reports_the_thread_sp() -> None:
     machine.registers[names.index("sp")] = 0x7FF0
     machine.registers[names.index("pc")] = 0x400010
     seen = []
-    kernel.handle_fault = lambda tcb, fault: seen.append(fault)  # type: ignore[method-assign]
+    monkeypatch.setattr(entry, "handle_fault", lambda kernel, tcb, fault: seen.append(fault))
     kernel.user_exception(number=1 << 25, code=0)
     (fault,) = seen
     assert (fault.ip, fault.sp, fault.number) == (0x400010, 0x7FF0, 1 << 25)

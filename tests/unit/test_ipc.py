@@ -12,17 +12,17 @@ import struct
 
 import pytest
 
-from kernel import cdt
 from kernel.abi.arch import Arch
 from kernel.abi.constants import IPC_BUFFER, FaultLabel, InitialCap, Syscall
-from kernel.arch.paging import Access
-from kernel.caps import EndpointCap, ReplyCap, Rights, UntypedCap
-from kernel.invariants import check_all
-from kernel.ipc_buffer import ipc_buffer_paddr
-from kernel.ipc_transfer import get_window
-from kernel.message import MessageInfo
-from kernel.objects.endpoint import Endpoint, EndpointState
-from kernel.objects.tcb import CALLER, TCB, ThreadState
+from kernel.core.ipc_transfer import get_window
+from kernel.cspace import cdt
+from kernel.cspace.ipc_buffer import ipc_buffer_paddr
+from kernel.model.caps import EndpointCap, ReplyCap, Rights, UntypedCap
+from kernel.model.endpoint import Endpoint, EndpointState
+from kernel.model.message import MessageInfo
+from kernel.model.paging import Access
+from kernel.model.tcb import CALLER, TCB, ThreadState
+from kernel.views.invariants import check_all
 from tests.abi.support import CNODE, System
 
 VSPACE = int(InitialCap.seL4_CapInitThreadVSpace)
@@ -442,7 +442,7 @@ def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None
 def test_cancel_all_on_an_idle_endpoint_changes_nothing() -> None:
     # seL4's cancelAllIPC does nothing for an idle endpoint: in particular no
     # rescheduleRequired, which would otherwise reorder a pending switch candidate.
-    from kernel.ipc import cancel_all_ipc
+    from kernel.core.ipc import cancel_all_ipc
 
     k = System(Arch.RISCV64).kernel
     assert k.scheduler.choose_new is False and k.scheduler.candidate is None

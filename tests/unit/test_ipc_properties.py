@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall
-from kernel.caps import NotificationCap, Rights
-from kernel.cdt import insert
-from kernel.message import MessageInfo
-from kernel.notifications import bind_notification
-from kernel.objects.notification import Notification
-from kernel.objects.tcb import TCB
+from kernel.core.notifications import bind_notification
+from kernel.cspace.cdt import insert
+from kernel.model.caps import NotificationCap, Rights
+from kernel.model.message import MessageInfo
+from kernel.model.notification import Notification
+from kernel.model.tcb import TCB
 from tests.unit.test_ipc import CAPS, RECV, World
 
 S = Syscall

@@ -17,7 +17,7 @@ import pytest
 from kernel.abi import constants as C
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, ArchABI, ObjectTypeAArch64, ObjectTypeRV64
 from kernel.abi.labels import label_table
-from kernel.syscalls import CAPSULE_EXIT_MAGIC
+from kernel.entry.syscalls import CAPSULE_EXIT_MAGIC
 from userland.libsel4 import generate
 
 USERLAND = Path(generate.__file__).resolve().parents[1]

@@ -12,16 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel import cdt
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall
-from kernel.caps import NotificationCap, Rights, ThreadCap
-from kernel.invariants import check_all
-from kernel.ipc import cancel_ipc
-from kernel.notifications import bind_notification, unbind_notification
-from kernel.objects.endpoint import EndpointState
-from kernel.objects.notification import Notification, NotificationState
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.core.cancel import cancel_ipc
+from kernel.core.notifications import bind_notification, unbind_notification
+from kernel.cspace import cdt
+from kernel.model.caps import NotificationCap, Rights, ThreadCap
+from kernel.model.endpoint import EndpointState
+from kernel.model.notification import Notification, NotificationState
+from kernel.model.tcb import TCB, ThreadState
+from kernel.views.invariants import check_all
 from tests.abi.support import CNODE
 from tests.unit.test_ipc import World, tag
 
@@ -452,7 +452,7 @@ def test_random_signal_wait_poll_bind_sequences_keep_the_invariants(
 
 
 def test_signal_wait_and_poll_are_traced_as_such(world: NtfnWorld) -> None:
-    from kernel.trace import Tracer, TraceRecord, format_record
+    from kernel.views.trace import Tracer, TraceRecord, format_record
 
     slot, _ = world.notification()
     badged = world.mint_ntfn(slot, badge=0x11)

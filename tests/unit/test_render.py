@@ -1,4 +1,4 @@
-"""kernel.render on the fake machine: boot CSpace, derivation links, JSON and DOT forms."""
+"""kernel.views.render on the fake machine: boot CSpace, derivation links, JSON and DOT forms."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import InitialCap
-from kernel.render import SlotView, Snapshot, slot_id, snapshot, to_dot, to_json, to_text
+from kernel.views.render import SlotView, Snapshot, slot_id, snapshot, to_dot, to_json, to_text
 from tests.abi.support import CNODE, System
 from tests.unit.test_boot import booted
 

@@ -6,7 +6,7 @@ import pytest
 
 from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
 from kernel.abi.constants import MIN_UNTYPED_BITS, Error, InitialCap
-from kernel.caps import (
+from kernel.model.caps import (
     CNodeCap,
     EndpointCap,
     FrameCap,
@@ -16,10 +16,10 @@ from kernel.caps import (
     UntypedCap,
     VSpaceCap,
 )
-from kernel.objects.cnode import CNode
-from kernel.objects.endpoint import Endpoint, EndpointState
-from kernel.objects.notification import Notification, NotificationState
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.model.cnode import CNode
+from kernel.model.endpoint import Endpoint, EndpointState
+from kernel.model.notification import Notification, NotificationState
+from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.untyped import untyped_free_bytes
 from tests.abi.support import CNODE, System
 
@@ -205,7 +205,7 @@ def test_extra_cap_lookup_failure_is_a_cap_fault(system: System) -> None:
 
 def test_failed_send_gets_no_reply(system: System) -> None:
     from kernel.abi.constants import Syscall
-    from kernel.message import MessageInfo
+    from kernel.model.message import MessageInfo
 
     ut = system.untyped(16)
     info = MessageInfo(system.label("UntypedRetype"), 0, 0, 6).to_word()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kernel.objects.tcb import TCB
-from kernel.sched import Scheduler
+from kernel.model.scheduler import Scheduler
+from kernel.model.tcb import TCB
 
 
 def tcb(paddr: int, priority: int) -> TCB:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from kernel.abi.arch import Arch
 from kernel.abi.constants import IPC_BUFFER, InitialCap, Syscall
 from kernel.abi.labels import label_table
-from kernel.ipc_buffer import ipc_buffer_paddr
+from kernel.cspace.ipc_buffer import ipc_buffer_paddr
 from tests.abi.support import CNODE, System
 
 WORD = (1 << 64) - 1

@@ -9,9 +9,9 @@ from kernel.abi.constants import CapTag, Error, InitialCap, Syscall
 from kernel.abi.labels import label_table
 from kernel.boot import boot
 from kernel.config import KernelConfig
+from kernel.entry.syscalls import CAPSULE_EXIT_MAGIC
 from kernel.kernel import Kernel
-from kernel.message import MessageInfo
-from kernel.syscalls import CAPSULE_EXIT_MAGIC
+from kernel.model.message import MessageInfo
 from tests.fakes import FakeMachine
 from tests.unit.test_boot import make_image
 

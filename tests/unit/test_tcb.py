@@ -11,9 +11,9 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import InitialCap, Syscall
-from kernel.caps import CNodeCap, FrameCap, ThreadCap
-from kernel.cdt import is_mdb_parent_of
-from kernel.objects.tcb import TCB, ThreadState
+from kernel.cspace.cdt import is_mdb_parent_of
+from kernel.model.caps import CNodeCap, FrameCap, ThreadCap
+from kernel.model.tcb import TCB, ThreadState
 from tests.unit.test_ipc import CNODE, VSPACE, World, tag
 
 ROOT_TCB = int(InitialCap.seL4_CapInitThreadTCB)

@@ -1,10 +1,10 @@
 """A TCB's saved registers: the machine's copy, changes over it, and the list made
-from both only when someone reads it (``kernel.objects.tcb``)."""
+from both only when someone reads it (``kernel.model.tcb``)."""
 
 from __future__ import annotations
 
 from kernel.abi.arch import Arch
-from kernel.objects.tcb import TCB
+from kernel.model.tcb import TCB
 from tests.fakes import FakeMachine, FakeSaved
 
 

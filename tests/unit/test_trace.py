@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kernel.abi.constants import InitialCap, Syscall
-from kernel.message import MessageInfo
-from kernel.trace import Tracer, TraceRecord, format_record
+from kernel.model.message import MessageInfo
+from kernel.views.trace import Tracer, TraceRecord, format_record
 from tests.unit.test_syscalls import syscall, system  # noqa: F401 - the fixture
 
 
@@ -69,7 +69,7 @@ def test_invocation_arguments_are_named_by_the_method_declaration() -> None:
     message too short for a parameter leaves it out; a struct is its words."""
     from kernel.abi.arch import Arch
     from kernel.abi.methods import methods_for
-    from kernel.trace import named_args
+    from kernel.views.trace import named_args
 
     methods = {m.label: m for m in methods_for(Arch.AARCH64)}
     copy = methods["TCBCopyRegisters"]

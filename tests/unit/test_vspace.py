@@ -1,7 +1,7 @@
 """Frames, page tables and VSpaces on the fake machine: effects of the invocations.
 
 Each test makes objects with real invocations, then looks at what the MMU would see
-(the tables in RAM, walked by ``kernel.vspace.translate``), at the caps, and at what
+(the tables in RAM, walked by ``kernel.model.page_tables.translate``), at the caps, and at what
 the machine was told to forget (``FakeMachine.changed_asids`` / ``tlb_flushes``).
 """
 
@@ -11,12 +11,12 @@ import pytest
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Error, InitialCap
-from kernel.arch.paging import Access, PteKind
-from kernel.caps import FrameCap, PageTableCap
-from kernel.cdt import delete
+from kernel.core.threads import vspace_root_of
+from kernel.model.caps import FrameCap, PageTableCap
+from kernel.model.page_tables import walk
+from kernel.model.paging import Access, PteKind
 from kernel.objects.asid_pool import find_vspace_for_asid
-from kernel.threads import vspace_root_of
-from kernel.vspace import walk
+from kernel.objects.deletion import delete
 from tests.abi.support import CNODE, System
 from tests.abi.vspace_support import (
     BOOT_POOL,

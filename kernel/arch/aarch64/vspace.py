@@ -6,7 +6,7 @@ AArch64's own: its :class:`~kernel.arch.vspace_decode.VSpaceRules`, the cache
 maintenance labels and the VSpace root's invocations.
 
 User limit: seL4's AArch64 USER_TOP is inclusive (0x7fffffffffff) in a 48-bit VA whose
-root is the L0 table (``kernel.arch.paging.AARCH64_4K``); the upper half of what the L0
+root is the L0 table (``kernel.model.paging.AARCH64_4K``); the upper half of what the L0
 table could reach, [2^47, 2^48), fails the user-top checks (InvalidArgument 0).
 
 Page Map (vspace = extra cap 0, MR0 vaddr, MR1 rights, MR2 attributes):
@@ -35,23 +35,9 @@ emulator has no caches that could disagree with RAM.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...abi.constants import ArmVMAttributes
-from ...abi.labels import label_table
-from ...arch.paging import PteKind, VMRights
-from ...caps import FrameCap, VSpaceCap
-from ...errors import (
-    IllegalOperation,
-    InvalidArgument,
-    InvalidCapability,
-    KernelBug,
-    RangeError,
-)
-from ...message import MessageInfo
-from ...objects.page_table import PTSlot, lookup_pt_slot, vspace_of_asid
-from ...objects.slot import Slot
-from ..vspace_decode import (
+from kernel.abi.constants import ArmVMAttributes
+from kernel.abi.labels import label_table
+from kernel.arch.vspace_decode import (
     MapRequest,
     VSpaceRules,
     check_aligned,
@@ -62,10 +48,20 @@ from ..vspace_decode import (
     mapped_root,
     root_asid,
 )
-
-if TYPE_CHECKING:
-    from ...invocation import Performer
-    from ...kernel import Kernel
+from kernel.cspace.arguments import Performer
+from kernel.model.caps import FrameCap, VSpaceCap
+from kernel.model.errors import (
+    IllegalOperation,
+    InvalidArgument,
+    InvalidCapability,
+    KernelBug,
+    RangeError,
+)
+from kernel.model.message import MessageInfo
+from kernel.model.paging import PteKind, VMRights
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.objects.page_table import PTSlot, lookup_pt_slot, vspace_of_asid
 
 __all__ = [
     "RULES",
@@ -81,7 +77,7 @@ _VSPACE_FLUSHES = ("ARMVSpaceClean_Data", "ARMVSpaceInvalidate_Data",
                    "ARMVSpaceCleanInvalidate_Data", "ARMVSpaceUnify_Instruction")
 
 
-def user_top(kernel: Kernel) -> int:
+def user_top(kernel: KernelState) -> int:
     """The last user virtual address (inclusive, as seL4's AArch64 USER_TOP)."""
     return min(kernel.abi.user_top, kernel.paging.va_limit) - 1
 
@@ -91,7 +87,7 @@ def _nothing() -> list[int]:
     return []
 
 
-def _place_frame(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
+def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
     """Page Map steps 4-6: alignment, remap or user limit, then the walk."""
     check_aligned(cap, req.vaddr)
     if cap.is_mapped:
@@ -107,7 +103,7 @@ def _leaf_attributes(attr: int) -> tuple[bool, bool]:
             bool(attr & ArmVMAttributes.seL4_ARM_PageCacheable))
 
 
-def _decode_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo,
+def _decode_page_flush(kernel: KernelState, cap: FrameCap, info: MessageInfo,
                        window: list[int]) -> Performer:
     """The frame labels besides Map / Unmap / GetAddress: cache maintenance."""
     labels = label_table(kernel.arch, kernel.config.mcs)
@@ -132,7 +128,7 @@ decode_frame_invocation = RULES.decode_frame_invocation
 decode_page_table_invocation = RULES.decode_page_table_invocation
 
 
-def _check_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo, window: list[int],
+def _check_page_flush(kernel: KernelState, cap: FrameCap, info: MessageInfo, window: list[int],
                       invalidate: bool) -> None:
     """Page cache maintenance: (MR0 start, MR1 end) are offsets within the frame.
 
@@ -160,7 +156,7 @@ def _check_page_flush(kernel: Kernel, cap: FrameCap, info: MessageInfo, window: 
 
 
 def decode_vspace_invocation(
-    kernel: Kernel, slot: Slot, info: MessageInfo, window: list[int]
+    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
 ) -> Performer:
     """VSpace cache maintenance over (MR0 start, MR1 end) virtual addresses.
 

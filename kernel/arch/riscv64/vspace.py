@@ -30,13 +30,8 @@ PageTable Unmap: not the final cap to the table, or a VSpace root: RevokeFirst.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...abi.constants import RiscvVMAttributes
-from ...caps import FrameCap, PageTableCap
-from ...errors import DeleteFirst
-from ...objects.page_table import PTSlot
-from ..vspace_decode import (
+from kernel.abi.constants import RiscvVMAttributes
+from kernel.arch.vspace_decode import (
     MapRequest,
     VSpaceRules,
     check_aligned,
@@ -44,19 +39,20 @@ from ..vspace_decode import (
     check_user_range,
     frame_slot,
 )
-
-if TYPE_CHECKING:
-    from ...kernel import Kernel
+from kernel.model.caps import FrameCap, PageTableCap
+from kernel.model.errors import DeleteFirst
+from kernel.model.state import KernelState
+from kernel.objects.page_table import PTSlot
 
 __all__ = ["RULES", "decode_frame_invocation", "decode_page_table_invocation"]
 
 
-def _last_user_vaddr(kernel: Kernel) -> int:
+def _last_user_vaddr(kernel: KernelState) -> int:
     """seL4_UserTop is exclusive on RISC-V: the last user address is one below it."""
     return kernel.abi.user_top - 1
 
 
-def _place_frame(kernel: Kernel, cap: FrameCap, req: MapRequest) -> PTSlot:
+def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
     """Page Map steps 5-8: user limit, alignment, walk, then remap or DeleteFirst."""
     check_user_range(cap, req.vaddr, _last_user_vaddr(kernel))
     check_aligned(cap, req.vaddr)

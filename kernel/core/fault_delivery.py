@@ -1,0 +1,57 @@
+"""Where a fault goes: the faulting thread's fault endpoint, or nowhere.
+
+Non-MCS seL4 looks the TCB's fault-endpoint CPtr up in the faulting thread's own CSpace
+when the fault happens. If that does not yield an endpoint cap with Send and Grant or
+GrantReply, the fault cannot be delivered ("double fault") and the thread becomes
+Inactive; the debug kernel prints what happened, and so do we (on the console, as one
+line, also kept in ``tcb.stop_reason`` for the run's final report).
+
+Otherwise the fault is sent as a Call through that endpoint (seL4's sendFaultIPC:
+blocking, with GrantReply, the cap's badge and Grant right): ``tcb.fault`` holds it
+until the handler replies, and the message is made from it when it is transferred.
+The handler's reply is read by :func:`kernel.core.fault_reply.handle_fault_reply`.
+"""
+
+from __future__ import annotations
+
+from kernel.core.ipc import send
+from kernel.cspace.lookup import lookup_cap
+from kernel.model.caps import EndpointCap
+from kernel.model.endpoint import Endpoint
+from kernel.model.faults import Fault
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB, ThreadState
+
+__all__ = ["deliver_fault", "handle_fault"]
+
+
+def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
+    """Deliver ``fault`` of ``tcb`` or, failing that, stop ``tcb``."""
+
+    # Save the registers now: the thread will not run again before a handler replies.
+    if tcb is kernel.current:
+        kernel.save_current()
+    # A restarted thread resumes at the fault's IP: the faulting instruction, or the
+    # syscall's trap instruction (seL4's FaultIP), so that it is retried.
+    tcb.set_register(0, fault.ip)
+    handler = lookup_cap(kernel, tcb, tcb.fault_ep)
+    if isinstance(handler, EndpointCap) and handler.rights.write and (
+        handler.rights.grant or handler.rights.grant_reply
+    ):
+        endpoint = kernel.objects[handler.paddr]
+        assert isinstance(endpoint, Endpoint)
+        tcb.fault = fault
+        send(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
+             can_grant_reply=True, blocking=True, is_call=True)
+        return
+    reason = (f'thread "{tcb.name}" stopped: {fault.describe()}; '
+              f"no fault handler (fault endpoint cptr {tcb.fault_ep:#x} is not a usable endpoint)")
+    tcb.stop_reason = reason
+    kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+
+
+def handle_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
+    """A fault of ``tcb`` at a kernel entry: its FaultIP is the restart pc from now on
+    (not the instruction after a syscall), then it goes to the fault handler."""
+    tcb.after_syscall = False
+    deliver_fault(kernel, tcb, fault)

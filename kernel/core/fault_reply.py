@@ -1,0 +1,53 @@
+"""What a fault handler's reply does to the thread that faulted (abi/errors.md, "Replying
+to faults"): seL4's handleFaultReply. Below :mod:`kernel.core.ipc`, whose reply uses it;
+sending the fault is :mod:`kernel.core.fault_delivery`, above it.
+"""
+
+from __future__ import annotations
+
+from kernel.core.ipc_transfer import INFO, get_mrs, get_window
+from kernel.core.threads import sanitise_registers
+from kernel.model.faults import CapFault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.message import MessageInfo
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
+
+__all__ = ["handle_fault_reply"]
+
+
+_REGISTER_OF = {"FaultIP": "pc"}
+"""Fault message word names that are not the register's own name."""
+
+_IGNORED_ON_REPLY = {"LR"}
+"""AArch64's LR word is ELR_EL1, the next pc: seL4 writes it back, but restarting the
+thread then sets the next pc to FaultIP, so the written value never takes effect."""
+
+
+def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
+    """seL4's handleFaultReply: apply ``replier``'s reply to ``faulted``'s pending
+    fault; True if the thread restarts.
+
+    Cap and VM faults always restart. UnknownSyscall / UserException write the reply's
+    MRs (at most the fault's register count) back into the registers the message
+    carried, in message order (sanitised as WriteRegisters does), and restart only on
+    label 0.
+    """
+    fault = faulted.fault
+    info = MessageInfo.from_word(get_window(kernel, replier)[INFO])
+    if isinstance(fault, (CapFault, VMFault)) or fault is None:
+        return True
+    if isinstance(fault, UnknownSyscallFault):
+        names = [n for n in kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+    else:
+        assert isinstance(fault, UserExceptionFault)
+        names = [n for n in kernel.abi.user_exception_mrs if n not in ("Number", "Code")]
+    words = get_mrs(kernel, replier, min(info.clamped_length, len(names)))
+    for name, value in zip(names, words):
+        if name in _IGNORED_ON_REPLY:
+            continue
+        register = _REGISTER_OF.get(name, name.lower())
+        faulted.registers[kernel.reg_index[register]] = value
+    # seL4's copyMRsFaultReply passes every value through sanitiseRegister: a handler
+    # cannot give the thread an AArch64 SPSR that leaves EL0.
+    sanitise_registers(kernel, faulted.registers)
+    return info.label == 0

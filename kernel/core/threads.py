@@ -1,0 +1,182 @@
+"""Operations on threads that several modules need: their VSpace, their registers as
+seL4 shows them, and seL4's suspend and restart.
+
+Register files. While a thread is current and the kernel has not saved it, its live
+registers are in the machine; otherwise ``tcb.registers`` holds them. :func:`get_registers`
+and :func:`set_registers` work in either case without saving (a kernel reply written
+to the machine afterwards must not be overwritten by a stale saved copy).
+
+The restart pc. seL4 keeps two pcs: FaultIP (where a restarted thread resumes, and the
+``pc`` word of seL4_UserContext) and NextIP (where it resumes after a completed kernel
+entry). capsule keeps one, ``registers[0]``, the pc the thread resumes at, and the flag
+``tcb.after_syscall``: set when the last kernel entry was a syscall trap, so FaultIP is
+the trap instruction 4 bytes before the pc (:func:`restart_pc`). Fault delivery and
+restarts put FaultIP in the pc and clear the flag.
+"""
+
+from __future__ import annotations
+
+from kernel.abi.arch import Arch
+from kernel.core.cancel import cancel_ipc
+from kernel.model.caps import PageTableCap, VSpaceCap
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB, ThreadState
+
+__all__ = [
+    "get_registers",
+    "install_thread",
+    "is_stopped",
+    "restart",
+    "reset_next_pc",
+    "restart_pc",
+    "sanitise_registers",
+    "set_priority",
+    "set_registers",
+    "suspend",
+    "user_context",
+    "vspace_root_of",
+]
+
+_TRAP_SIZE = 4
+"""ecall and svc #0 are 4 bytes on both architectures."""
+_SPSR_FLAGS = 0xF000_0000
+"""The NZCV bits: all of SPSR a thread at EL0 can change."""
+_PSTATE_USER = 1 << 6
+"""seL4's PSTATE_USER on a debug kernel: EL0t with FIQs masked (PMODE_FIRQ)."""
+
+
+def vspace_root_of(kernel: KernelState, tcb: TCB) -> tuple[int, int]:
+    """(root table paddr, ASID) of ``tcb``'s VSpace; (0, 0) if it has no valid one.
+
+    A thread without a valid VSpace runs with an empty address space: every access
+    faults, as on seL4 where such a thread runs in the kernel's global address space.
+    Valid means seL4's setVMRoot test: the cap's ASID still resolves (its pool is in
+    the ASID table) to this very root.
+    """
+    cap = tcb.vtable.cap
+    cached = tcb.vspace_cache
+    # Caps are immutable values: the same object in the slot means the same cap.
+    if cached is not None and cached[0] is cap and cached[1] == kernel.asid_epoch:
+        return cached[2]
+    result = (0, 0)
+    if isinstance(cap, (PageTableCap, VSpaceCap)) and cap.mapped_asid:
+        asid = cap.mapped_asid
+        pool = kernel.asid_table.get(asid >> 9)
+        if pool is not None and pool.roots.get(asid) == cap.paddr:
+            result = (cap.paddr, asid)
+    tcb.vspace_cache = (cap, kernel.asid_epoch, result)
+    return result
+
+
+# --- registers ---------------------------------------------------------------------------
+
+
+def get_registers(kernel: KernelState, tcb: TCB) -> list[int]:
+    """A copy of ``tcb``'s register file (seL4_UserContext order, pc = resume pc)."""
+    if kernel.registers_live(tcb):
+        return kernel.machine.save_context()
+    return list(tcb.registers)
+
+
+def set_registers(kernel: KernelState, tcb: TCB, registers: list[int]) -> None:
+    """Replace ``tcb``'s register file, in the machine if it is live there."""
+    if kernel.registers_live(tcb):
+        kernel.machine.load_context(registers)
+    else:
+        tcb.registers = list(registers)
+
+
+def restart_pc(tcb: TCB, pc: int) -> int:
+    """seL4's getRestartPC (FaultIP) of ``tcb`` whose resume pc is ``pc``."""
+    if tcb.after_syscall and tcb.fault is None and tcb.state is not ThreadState.RESTART:
+        return (pc - _TRAP_SIZE) & ((1 << 64) - 1)
+    return pc
+
+
+def sanitise_registers(kernel: KernelState, registers: list[int]) -> list[int]:
+    """seL4's sanitiseRegister over a whole user context: on AArch64 SPSR keeps only
+    NZCV and gets PSTATE_USER (a thread cannot leave EL0); RISC-V changes nothing."""
+    if kernel.arch is Arch.AARCH64:
+        index = kernel.reg_index["spsr"]
+        registers[index] = (registers[index] & _SPSR_FLAGS) | _PSTATE_USER
+    return registers
+
+
+def user_context(kernel: KernelState, tcb: TCB) -> list[int]:
+    """``tcb``'s registers as seL4's getRegister sees them: pc is FaultIP and the
+    AArch64 SPSR has its EL0 mode bits (the emulator keeps only NZCV)."""
+    registers = get_registers(kernel, tcb)
+    registers[0] = restart_pc(tcb, registers[0])
+    return sanitise_registers(kernel, registers)
+
+
+def reset_next_pc(kernel: KernelState, tcb: TCB) -> None:
+    """seL4's setNextPC(getRestartPC): the thread resumes where a restart would."""
+    registers = get_registers(kernel, tcb)
+    registers[0] = restart_pc(tcb, registers[0])
+    tcb.after_syscall = False
+    set_registers(kernel, tcb, registers)
+
+
+# --- suspend, restart, priority ------------------------------------------------------------
+
+
+def suspend(kernel: KernelState, tcb: TCB) -> None:
+    """seL4's suspend: leave any IPC, become Inactive, leave the ready queues.
+
+    A Running thread's restart pc becomes its resume pc first (updateRestartPC), so a
+    later Resume continues after its last syscall; a thread suspended while blocked
+    in a syscall keeps the trap as restart pc and Resume runs the syscall again.
+    """
+
+    cancel_ipc(kernel, tcb)
+    if tcb.state.runnable:
+        # Running: updateRestartPC. Restart: the pc already is the restart pc.
+        tcb.after_syscall = False
+    kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+
+
+def is_stopped(tcb: TCB) -> bool:
+    """seL4's isStopped: Inactive or blocked in any way."""
+    return tcb.state not in (ThreadState.RUNNING, ThreadState.RESTART, ThreadState.IDLE)
+
+
+def restart(kernel: KernelState, tcb: TCB) -> None:
+    """seL4's restart (Resume): a stopped thread leaves any IPC and becomes Restart,
+    queued at the front of its priority, and may preempt at kernel exit. Runnable
+    threads are left alone.
+
+    seL4 also creates the master reply cap here (setupReplyMaster); capsule makes it
+    when a Call first needs it (:func:`kernel.core.ipc.setup_caller_cap`).
+    """
+
+    if not is_stopped(tcb):
+        return
+    cancel_ipc(kernel, tcb)
+    reset_next_pc(kernel, tcb)
+    kernel.set_thread_state(tcb, ThreadState.RESTART)
+    kernel.scheduler.append_front(tcb)
+    kernel.make_runnable(tcb)
+
+
+def set_priority(kernel: KernelState, tcb: TCB, priority: int) -> None:
+    """seL4's setPriority (non-MCS): requeue at the new priority; a runnable thread
+    other than the current one may preempt, the current one makes the scheduler
+    choose again at kernel exit (it keeps its place at the front of its new queue)."""
+    kernel.scheduler.dequeue(tcb)
+    tcb.priority = priority
+    if tcb.state.runnable:
+        if tcb is kernel.current:
+            kernel.reschedule_required()
+        else:
+            kernel.make_runnable(tcb)
+
+
+def install_thread(kernel: KernelState, tcb: TCB) -> None:
+    """Make ``tcb`` the current thread on the machine: its registers, then its VSpace
+    (in that order: see ``Machine.load_thread``)."""
+    kernel.machine.load_thread(tcb.saved, tcb.register_list, tcb.changes)
+    root, asid = vspace_root_of(kernel, tcb)
+    kernel.machine.set_address_space(root, asid)
+    kernel.current = tcb
+    kernel._current_saved = False

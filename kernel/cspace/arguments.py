@@ -1,0 +1,104 @@
+"""The arguments of an invocation (its message words and its extra caps) and its reply.
+
+seL4's handleInvocation gathers both before decoding (abi/invocations.md, "Marshalling
+rules"): MR0-MR3 come from the syscall window (a2-a5 / x2-x5), MR4 on from ``msg[]`` of
+the caller's IPC buffer; extra caps are the CPtrs in ``caps_or_badges[0..]`` of that
+buffer, each looked up with a full 64-bit implicit lookup in the caller's CSpace.
+
+A caller without a usable IPC buffer has its length cut to the four register MRs and no
+extra caps. An extra cap that cannot be looked up is a cap fault on that CPtr (send
+phase), raised by :func:`kernel.entry.invocation.invoke` before any decoder runs; decoders
+then fetch the slots with :func:`extra_cap_slots`, which cannot fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH
+from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
+from kernel.cspace.lookup import lookup_slot
+from kernel.model.errors import LOOKUP_FAILURES, KernelBug, LookupFailure
+from kernel.model.message import MessageInfo
+from kernel.model.slot import Slot
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
+
+__all__ = ["Performer", "extra_cap_slots", "lookup_extra_caps", "message_args", "reply_to_current"]
+
+Performer = Callable[[], list[int] | None]
+"""A decoded invocation, ready to perform: returns the reply words (None: no reply)."""
+
+_WORD = 8
+_MSG_WORD = IPC_BUFFER.offset("msg") // _WORD
+"""Word index of msg[0] in the IPC buffer (1: after the tag)."""
+_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // _WORD
+"""Word index of caps_or_badges[0] in the IPC buffer (122)."""
+_WINDOW_MR0 = 2
+"""MR0 is the third register of the syscall window (a2 / x2)."""
+
+
+def _has_buffer(kernel: KernelState, tcb: TCB) -> bool:
+    return ipc_buffer_paddr(kernel, tcb, for_write=False) is not None
+
+
+def message_args(kernel: KernelState, tcb: TCB, info: MessageInfo, window: list[int]) -> list[int]:
+    """MR0 .. MR(length-1) of ``tcb``'s message, as the kernel sees them.
+
+    ``length`` is the tag's length clamped to seL4_MsgMaxLength, and cut to the four
+    register MRs when ``tcb`` has no IPC buffer the kernel may read.
+    """
+    length = info.clamped_length
+    if length <= FAST_MESSAGE_REGISTERS:
+        return list(window[_WINDOW_MR0 : _WINDOW_MR0 + length])
+    words = list(window[_WINDOW_MR0 : _WINDOW_MR0 + FAST_MESSAGE_REGISTERS])
+    rest = read_ipc_words(
+        kernel, tcb, _MSG_WORD + FAST_MESSAGE_REGISTERS, length - FAST_MESSAGE_REGISTERS
+    )
+    return words if rest is None else words + rest
+
+
+def lookup_extra_caps(
+    kernel: KernelState, tcb: TCB, info: MessageInfo
+) -> list[Slot] | tuple[int, LookupFailure]:
+    """The slots of the message's extra caps, or ``(cptr, failure)`` for the first CPtr
+    whose lookup failed (seL4's lookupExtraCaps). No IPC buffer: no extra caps."""
+    if info.extra_caps == 0 or not _has_buffer(kernel, tcb):
+        return []
+    cptrs = read_ipc_words(kernel, tcb, _CAPS_WORD, info.extra_caps)
+    if cptrs is None:
+        return []
+    slots: list[Slot] = []
+    for cptr in cptrs:
+        result = lookup_slot(kernel, tcb, cptr)
+        if isinstance(result, LOOKUP_FAILURES):
+            return cptr, result
+        assert isinstance(result, Slot)
+        slots.append(result)
+    return slots
+
+
+def extra_cap_slots(kernel: KernelState, tcb: TCB, info: MessageInfo) -> list[Slot]:
+    """The extra caps' slots for a decoder; :func:`kernel.entry.invocation.invoke` has already
+    turned a failing lookup into a cap fault, so failure here is a kernel bug."""
+    result = lookup_extra_caps(kernel, tcb, info)
+    if isinstance(result, tuple):
+        raise KernelBug("extra cap lookup failed after invoke checked it")
+    return result
+
+
+def reply_to_current(kernel: KernelState, tcb: TCB, label: int, words: list[int]) -> None:
+    """Write a kernel reply (badge 0) into the current thread ``tcb``'s registers.
+
+    MR0-3 go to registers, the rest to the IPC buffer; without an IPC buffer the length
+    is cut to the register MRs, as seL4 does.
+    """
+    words = words[:MSG_MAX_LENGTH]
+    length = len(words)
+    if length > FAST_MESSAGE_REGISTERS and not write_ipc_words(
+        kernel, tcb, 1 + FAST_MESSAGE_REGISTERS, words[FAST_MESSAGE_REGISTERS:]
+    ):
+        length = FAST_MESSAGE_REGISTERS
+    info = MessageInfo(label, 0, 0, length).to_word()
+    regs = words[:FAST_MESSAGE_REGISTERS]
+    kernel.machine.write_syscall_window([0, info, *regs])

@@ -1,0 +1,203 @@
+"""The invocation path of Send / NBSend / Call and the receive side of Recv / NBRecv.
+
+Endpoint caps are decoded here (Send needs the cap's Send right, Recv its Receive
+right) and performed by :mod:`kernel.core.ipc`. Notification caps too, performed by
+:mod:`kernel.core.notifications`: Send / NBSend / Call signal (the Send right, else
+InvalidCapability 0; a Call gets an empty reply, label 0, as seL4's handleInvocation
+gives any invocation that completes), Recv / NBRecv wait / poll (the Receive right, and
+the notification not bound to another thread, else a cap fault: MissingCapability 0).
+
+Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
+1. lookup of the invoked cap: a failure is a cap fault, delivered to the fault handler;
+2. decode: a refused invocation is a SyscallError, replied on Call, dropped otherwise;
+3. perform: cannot fail.
+
+Object decoders are registered per cap type in ``kernel.entry.dispatch.DECODERS``.
+For a cap type without a decoder yet (IRQ and domain caps until
+their issues land), a label that is not one of its methods gets IllegalOperation, as on
+seL4; one of its methods stops the run with a message naming what is missing
+(``KernelState.unsupported``) rather than answering something seL4 would not.
+"""
+
+from __future__ import annotations
+
+from kernel.abi.constants import Syscall
+from kernel.abi.labels import label_enum
+from kernel.core.fault_delivery import handle_fault
+from kernel.core.ipc import delete_caller_cap, receive, reply, send
+from kernel.core.notifications import receive_signal, send_signal
+from kernel.cspace.arguments import lookup_extra_caps, reply_to_current
+from kernel.cspace.lookup import lookup_cap, lookup_slot
+from kernel.entry.dispatch import DECODERS
+from kernel.model.caps import (
+    Cap,
+    DomainCap,
+    EndpointCap,
+    IRQControlCap,
+    NotificationCap,
+    NullCap,
+)
+from kernel.model.endpoint import Endpoint
+from kernel.model.errors import (
+    LOOKUP_FAILURES,
+    IllegalOperation,
+    InvalidCapability,
+    MissingCapability,
+    SyscallError,
+    error_reply,
+)
+from kernel.model.faults import CapFault
+from kernel.model.message import MessageInfo
+from kernel.model.notification import Notification
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
+
+__all__ = ["invoke"]
+
+
+def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
+    """Run one API syscall of the current thread (window = a0-a7 / x0-x7)."""
+    current = kernel.current
+    assert current is not None
+    if syscall is Syscall.seL4_SysReply:
+        _reply(kernel)
+        return
+    if syscall is Syscall.seL4_SysReplyRecv:
+        _reply(kernel)
+        _receive(kernel, window[0], blocking=True)
+        return
+    if syscall in (Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv):
+        _receive(kernel, window[0], blocking=syscall is Syscall.seL4_SysRecv)
+        return
+    is_call = syscall is Syscall.seL4_SysCall
+    blocking = syscall is not Syscall.seL4_SysNBSend
+    slot = lookup_slot(kernel, current, window[0])
+    if isinstance(slot, LOOKUP_FAILURES):
+        if blocking:
+            handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
+        return
+    info = MessageInfo.from_word(window[1])
+    extra = lookup_extra_caps(kernel, current, info)
+    if isinstance(extra, tuple):
+        # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
+        if blocking:
+            cptr, failure = extra
+            handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, False, failure))
+        return
+    cap = slot.cap
+    if isinstance(cap, NotificationCap):
+        _signal(kernel, current, cap, is_call)
+        return
+    if isinstance(cap, EndpointCap):
+        _send_endpoint(kernel, current, cap, blocking, is_call)
+        return
+    decoder = DECODERS.get(type(cap))
+    if decoder is None and _is_own_method(kernel, cap, info.label):
+        kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
+        return
+    try:
+        if decoder is None:
+            # A null cap, or a label that is not one of this object's methods: seL4's
+            # decoders answer those without knowing more of the object.
+            raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
+        perform = decoder(kernel, slot, info, window)
+    except SyscallError as error:
+        if is_call:
+            label, words = error_reply(error)
+            reply_to_current(kernel, current, label, words)
+        return
+    reply = perform()
+    if is_call and reply is not None and kernel.current is current:
+        reply_to_current(kernel, current, 0, reply)
+
+
+_OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
+    IRQControlCap: ("IRQIssueIRQHandler", "RISCVIRQIssue", "ARMIRQIssue"),
+    DomainCap: ("DomainSetSet",),
+}
+"""Label-name prefixes of the methods of each object type not decoded yet."""
+
+
+def _is_own_method(kernel: KernelState, cap: Cap, label: int) -> bool:
+    """Whether ``label`` names a method of ``cap``'s object type (so it is not built yet)."""
+    prefixes = _OWN_METHODS.get(type(cap))
+    if prefixes is None:
+        return False
+    try:
+        name = label_enum(kernel.arch, kernel.config.mcs)(label).name
+    except ValueError:
+        return False
+    return name.startswith(prefixes)
+
+
+def _may_send(kernel: KernelState, current: TCB, write: bool, is_call: bool) -> bool:
+    """Whether a cap with Write (``write``) may be sent on; without it a Call gets
+    InvalidCapability 0 as its reply and Send/NBSend get nothing."""
+    if not write and is_call:
+        label, words = error_reply(InvalidCapability(0))
+        reply_to_current(kernel, current, label, words)
+    return write
+
+
+def _send_endpoint(kernel: KernelState, current: TCB, cap: EndpointCap, blocking: bool,
+                   is_call: bool) -> None:
+    """Decode (the cap needs Send, else InvalidCapability 0) and perform sendIPC."""
+    if not _may_send(kernel, current, cap.rights.write, is_call):
+        return
+    endpoint = kernel.objects[cap.paddr]
+    assert isinstance(endpoint, Endpoint)
+    send(kernel, current, endpoint, cap.badge, cap.rights.grant, cap.rights.grant_reply,
+         blocking, is_call)
+
+
+def _signal(kernel: KernelState, current: TCB, cap: NotificationCap, is_call: bool) -> None:
+    """Decode (the cap needs Send, else InvalidCapability 0) and perform sendSignal.
+
+    The label, length and extra caps of the message do not matter. A Call gets the
+    empty reply of an invocation that completed; Send and NBSend get nothing.
+    """
+    if not _may_send(kernel, current, cap.rights.write, is_call):
+        return
+    ntfn = kernel.objects[cap.paddr]
+    assert isinstance(ntfn, Notification)
+    send_signal(kernel, ntfn, cap.badge)
+    if is_call:
+        reply_to_current(kernel, current, 0, [])
+
+
+def _reply(kernel: KernelState) -> None:
+    """Reply through the caller slot: nothing to do while it is empty (as on seL4)."""
+    current = kernel.current
+    assert current is not None
+    reply(kernel, current)
+
+
+def _receive(kernel: KernelState, cptr: int, blocking: bool) -> None:
+    current = kernel.current
+    assert current is not None
+    cap = lookup_cap(kernel, current, cptr)
+    if isinstance(cap, LOOKUP_FAILURES):
+        handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, True, cap))
+        return
+    if isinstance(cap, NotificationCap) and cap.rights.read:
+        ntfn = kernel.objects[cap.paddr]
+        assert isinstance(ntfn, Notification)
+        # Only the bound thread may wait on a bound notification; unlike an endpoint
+        # receive, no caller cap is deleted.
+        if ntfn.bound_tcb is None or ntfn.bound_tcb is current:
+            receive_signal(kernel, current, ntfn, blocking)
+            return
+    if isinstance(cap, EndpointCap) and cap.rights.read:
+        delete_caller_cap(kernel, current)
+        endpoint = kernel.objects[cap.paddr]
+        assert isinstance(endpoint, Endpoint)
+        receive(kernel, current, endpoint, cap.rights.grant, blocking)
+        return
+    handle_fault(kernel,
+        current, CapFault(_fault_ip(kernel), cptr, True, MissingCapability(bits_left=0))
+    )
+
+
+def _fault_ip(kernel: KernelState) -> int:
+    """The restart pc of a syscall: the trap instruction (4 bytes before the resume pc)."""
+    return kernel.current_pc() - 4

@@ -1,0 +1,303 @@
+"""Capabilities: immutable values naming a kernel object and the rights held over it.
+
+A cap is a frozen dataclass; changing a cap means storing a new value in its slot
+(``dataclasses.replace``), as seL4 rewrites a CTE's cap word. Caps name their object by
+the physical address untyped retype gave it (DESIGN.md decision 2), never by a Python
+reference, so kernel state stays plain data.
+
+Invariants:
+- ``NullCap`` is the only cap an empty slot holds.
+- ``UntypedCap.free_index`` counts 16-byte units already handed out, 0..2^size_bits/16.
+- A ``CNodeCap`` has ``radix >= 1`` and ``radix + guard_size <= 64``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.abi.constants import MIN_UNTYPED_BITS, CapTag
+
+__all__ = [
+    "ASIDControlCap",
+    "ASIDPoolCap",
+    "Cap",
+    "CNodeCap",
+    "DomainCap",
+    "EndpointCap",
+    "FrameCap",
+    "IRQControlCap",
+    "NotificationCap",
+    "NullCap",
+    "PageTableCap",
+    "ReplyCap",
+    "Rights",
+    "ThreadCap",
+    "UntypedCap",
+    "VSpaceCap",
+    "NULL_CAP",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rights:
+    """seL4_CapRights_t: write (bit 0), read (1), grant (2), grant-reply (3)."""
+
+    write: bool = True
+    read: bool = True
+    grant: bool = True
+    grant_reply: bool = True
+
+    @classmethod
+    def from_word(cls, word: int) -> Rights:
+        return cls(bool(word & 1), bool(word & 2), bool(word & 4), bool(word & 8))
+
+    def to_word(self) -> int:
+        return int(self.write) | int(self.read) << 1 | int(self.grant) << 2 | int(
+            self.grant_reply
+        ) << 3
+
+    def __and__(self, other: Rights) -> Rights:
+        return Rights(
+            self.write and other.write,
+            self.read and other.read,
+            self.grant and other.grant,
+            self.grant_reply and other.grant_reply,
+        )
+
+    def __str__(self) -> str:
+        flags = "".join(
+            c for c, on in zip("WRGg", (self.write, self.read, self.grant, self.grant_reply))
+            if on
+        )
+        return flags or "-"
+
+
+ALL_RIGHTS = Rights()
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """Base of all caps. ``tag`` is the kernel cap tag seL4_DebugCapIdentify returns."""
+
+    @property
+    def tag(self) -> CapTag:
+        raise NotImplementedError
+
+    @property
+    def is_null(self) -> bool:
+        return False
+
+    @property
+    def object_paddr(self) -> int | None:
+        """The physical address of the object the cap names, if it names one."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NullCap(Cap):
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.null_cap
+
+    @property
+    def is_null(self) -> bool:
+        return True
+
+
+NULL_CAP = NullCap()
+
+
+@dataclass(frozen=True, slots=True)
+class UntypedCap(Cap):
+    paddr: int
+    size_bits: int
+    is_device: bool = False
+    free_index: int = 0
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.untyped_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+    @property
+    def free_bytes(self) -> int:
+        return (1 << self.size_bits) - (self.free_index << MIN_UNTYPED_BITS)
+
+
+@dataclass(frozen=True, slots=True)
+class CNodeCap(Cap):
+    paddr: int
+    radix: int
+    guard_size: int = 0
+    guard: int = 0
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.cnode_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadCap(Cap):
+    paddr: int
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.thread_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointCap(Cap):
+    paddr: int
+    badge: int = 0
+    rights: Rights = ALL_RIGHTS
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.endpoint_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationCap(Cap):
+    paddr: int
+    badge: int = 0
+    rights: Rights = ALL_RIGHTS
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.notification_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCap(Cap):
+    """Non-MCS reply cap: names the TCB waiting for the reply."""
+
+    tcb_paddr: int
+    can_grant: bool = True
+    is_master: bool = False
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.reply_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.tcb_paddr
+
+
+@dataclass(frozen=True, slots=True)
+class FrameCap(Cap):
+    """A frame of ``2^size_bits`` bytes; ``mapped_asid``/``mapped_vaddr`` when mapped."""
+
+    paddr: int
+    size_bits: int
+    rights: Rights = ALL_RIGHTS
+    is_device: bool = False
+    mapped_asid: int = 0
+    mapped_vaddr: int = 0
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.frame_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapped_asid != 0
+
+
+@dataclass(frozen=True, slots=True)
+class PageTableCap(Cap):
+    """A page table (on RISC-V also a VSpace root once it has an ASID)."""
+
+    paddr: int
+    mapped_asid: int = 0
+    mapped_vaddr: int = 0
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.page_table_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapped_asid != 0
+
+
+@dataclass(frozen=True, slots=True)
+class VSpaceCap(Cap):
+    """AArch64 top-level translation table (L0)."""
+
+    paddr: int
+    mapped_asid: int = 0
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.vspace_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapped_asid != 0
+
+
+@dataclass(frozen=True, slots=True)
+class ASIDControlCap(Cap):
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.asid_control_cap
+
+
+@dataclass(frozen=True, slots=True)
+class ASIDPoolCap(Cap):
+    paddr: int
+    asid_base: int
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.asid_pool_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class IRQControlCap(Cap):
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.irq_control_cap
+
+
+@dataclass(frozen=True, slots=True)
+class DomainCap(Cap):
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.domain_cap

@@ -1,0 +1,106 @@
+"""Faults: what a thread did wrong, as data, and the message seL4 sends about it.
+
+Each fault type knows its label and builds its message words for an architecture
+(abi/errors.md, "Message layouts"); :meth:`describe` is the one-line text used when no
+handler takes the fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.abi.arch import ArchABI
+from kernel.abi.constants import WORD_MASK, FaultLabel
+from kernel.model.errors import LookupFailure, lookup_failure_words
+from kernel.model.paging import Access
+
+__all__ = ["CapFault", "Fault", "UnknownSyscallFault", "UserExceptionFault", "VMFault"]
+
+
+@dataclass(frozen=True, slots=True)
+class CapFault:
+    ip: int
+    address: int
+    in_receive_phase: bool
+    failure: LookupFailure
+
+    label = FaultLabel.seL4_Fault_CapFault
+
+    def message(self, abi: ArchABI) -> list[int]:
+        return [self.ip, self.address, int(self.in_receive_phase),
+                *lookup_failure_words(self.failure)]
+
+    def describe(self) -> str:
+        phase = "receive" if self.in_receive_phase else "send"
+        return (f"cap fault in {phase} phase on cptr {self.address:#x} "
+                f"({type(self.failure).__name__}) at pc {self.ip:#x}")
+
+
+@dataclass(frozen=True, slots=True)
+class VMFault:
+    ip: int
+    address: int
+    prefetch: bool
+    fsr: int
+    access: Access
+
+    label = FaultLabel.seL4_Fault_VMFault
+
+    def message(self, abi: ArchABI) -> list[int]:
+        return [self.ip, self.address, int(self.prefetch), self.fsr]
+
+    def describe(self) -> str:
+        return (f"VMFault: {self.access.value} at address {self.address:#x} "
+                f"(fsr {self.fsr:#x}) at pc {self.ip:#x}")
+
+
+@dataclass(frozen=True, slots=True)
+class UserExceptionFault:
+    ip: int
+    number: int
+    code: int
+    sp: int = 0
+    spsr: int = 0
+
+    label = FaultLabel.seL4_Fault_UserException
+
+    def message(self, abi: ArchABI) -> list[int]:
+        values = {"FaultIP": self.ip, "SP": self.sp, "SPSR": self.spsr,
+                  "Number": self.number, "Code": self.code}
+        return [values[name] for name in abi.user_exception_mrs]
+
+    def describe(self) -> str:
+        return (f"UserException: illegal instruction (number {self.number:#x}, "
+                f"code {self.code:#x}) at pc {self.ip:#x}")
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownSyscallFault:
+    ip: int
+    number: int
+    registers: list[int]
+    """The thread's register file at the trap, seL4_UserContext order."""
+
+    label = FaultLabel.seL4_Fault_UnknownSyscall
+
+    def message(self, abi: ArchABI) -> list[int]:
+        index = {name: i for i, name in enumerate(abi.user_context)}
+        words = []
+        for name in abi.unknown_syscall_mrs:
+            if name == "FaultIP":
+                words.append(self.ip)
+            elif name == "Syscall":
+                words.append(self.number & WORD_MASK)
+            elif name == "LR":
+                # AArch64's "LR" word is ELR_EL1 (abi/errors.md): at an svc, the address
+                # of the next instruction, not x30.
+                words.append((self.ip + 4) & WORD_MASK)
+            else:
+                words.append(self.registers[index[name.lower()]])
+        return words
+
+    def describe(self) -> str:
+        return f"UnknownSyscall: syscall number {self.number} at pc {self.ip:#x}"
+
+
+Fault = CapFault | VMFault | UserExceptionFault | UnknownSyscallFault

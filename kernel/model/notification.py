@@ -1,0 +1,48 @@
+"""Notification objects: a word of signal bits and a queue of waiters (2^5 bytes).
+
+The state lives here; signal, wait, poll, cancellation and binding are in
+:mod:`kernel.core.notifications`.
+
+Invariants (checked by ``kernel.views.invariants``, rule ``notification``): ``queue`` is
+non-empty exactly when ``state`` is WAITING; ``word`` is non-zero only when ``state``
+is ACTIVE (seL4's Idle / Waiting / Active; an unbadged signal makes it Active with word
+0); ``bound_tcb`` is a thread whose ``bound_notification`` is this notification, and
+while bound only that thread can be in ``queue``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Types only: a TCB names the endpoint or notification it waits on, and the queues
+    # here hold TCBs; at run time neither module needs the other.
+    from kernel.model.tcb import TCB
+
+__all__ = ["NOTIFICATION_BITS", "Notification", "NotificationState"]
+
+NOTIFICATION_BITS = 5
+"""seL4_NotificationBits (non-MCS): log2 of a notification's size in bytes."""
+
+
+class NotificationState(Enum):
+    IDLE = "Idle"
+    WAITING = "Waiting"
+    ACTIVE = "Active"
+
+
+@dataclass(slots=True, eq=False)
+class Notification:
+    """A fresh notification is idle: word 0, nobody waiting, no bound thread.
+
+    ``word`` is seL4's ntfnMsgIdentifier: the OR of the badges signalled since the
+    last wait; ``queue`` holds the BlockedOnNotification waiters, first to wake first.
+    """
+
+    paddr: int
+    state: NotificationState = NotificationState.IDLE
+    queue: list[TCB] = field(default_factory=list)
+    word: int = 0
+    bound_tcb: TCB | None = None

@@ -1,0 +1,66 @@
+"""Walking and editing the page tables that live in RAM.
+
+The tables are real: the emulated MMU reads the very words these functions write. The
+kernel uses the same walk to translate user addresses when it must touch user memory
+itself and to describe faults.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from kernel.machine import Machine
+from kernel.model.paging import Access, PagingFormat, PteKind
+
+__all__ = ["Translation", "read_entry", "translate", "walk", "write_entry"]
+
+_WORD = struct.Struct("<Q")
+
+
+def read_entry(machine: Machine, table_paddr: int, index: int) -> int:
+    value: int = _WORD.unpack(machine.read_phys(table_paddr + 8 * index, 8))[0]
+    return value
+
+
+def write_entry(machine: Machine, table_paddr: int, index: int, entry: int) -> None:
+    machine.write_phys(table_paddr + 8 * index, _WORD.pack(entry))
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """Where a walk for ``vaddr`` ended.
+
+    ``kind`` is LEAF when a mapping was found (``paddr`` is then the translated address);
+    INVALID when the walk met an empty entry at ``level`` (a missing table or page).
+    """
+
+    kind: PteKind
+    level: int
+    entry: int
+    paddr: int
+
+
+def walk(machine: Machine, fmt: PagingFormat, root: int, vaddr: int) -> Translation:
+    """Descend from ``root`` towards ``vaddr`` until a leaf or an invalid entry."""
+    table = root
+    for level in range(fmt.levels):
+        entry = read_entry(machine, table, fmt.index(level, vaddr))
+        kind, target = fmt.decode(entry, level)
+        if kind is PteKind.INVALID:
+            return Translation(PteKind.INVALID, level, entry, 0)
+        if kind is PteKind.LEAF:
+            offset = vaddr & ((1 << fmt.shifts[level]) - 1)
+            return Translation(PteKind.LEAF, level, entry, target + offset)
+        table = target
+    return Translation(PteKind.INVALID, fmt.levels - 1, 0, 0)
+
+
+def translate(
+    machine: Machine, fmt: PagingFormat, root: int, vaddr: int, access: Access
+) -> int | None:
+    """The physical address user code reaches at ``vaddr`` with ``access``, or None."""
+    result = walk(machine, fmt, root, vaddr)
+    if result.kind is not PteKind.LEAF or not fmt.allows(result.entry, access):
+        return None
+    return result.paddr

@@ -1,0 +1,203 @@
+"""Page tables as the hardware reads them, written into RAM by the kernel.
+
+Both architectures use 4 KiB tables of 512 eight-byte entries; RV64 walks three levels
+(Sv39), AArch64 four (48-bit VA), and the entry bits differ. A :class:`PagingFormat`
+captures those differences as data plus a few small encoders, so mapping and walking
+are written once (``kernel.model.page_tables``).
+
+Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
+AArch64: L0..L3 of a 48-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest
+virtual-address bit indexed by a level-i table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["Access", "PagingFormat", "PteKind", "RV64_SV39", "AARCH64_4K", "VMRights"]
+
+ENTRIES_PER_TABLE = 512
+TABLE_BITS = 12
+
+
+class VMRights(Enum):
+    """What a user mapping allows (seL4's VM rights)."""
+
+    KERNEL_ONLY = "kernel-only"
+    READ_ONLY = "read-only"
+    READ_WRITE = "read-write"
+
+
+class Access(Enum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+
+
+class PteKind(Enum):
+    INVALID = 0
+    TABLE = 1
+    LEAF = 2
+
+
+@dataclass(frozen=True)
+class PagingFormat:
+    """One architecture's translation-table format."""
+
+    name: str
+    shifts: tuple[int, ...]
+    """Lowest VA bit indexed at each level, root first."""
+    leaf_levels: frozenset[int]
+    """Levels where a leaf (page or block) may sit."""
+
+    @property
+    def levels(self) -> int:
+        return len(self.shifts)
+
+    @property
+    def va_limit(self) -> int:
+        """First virtual address the root table cannot reach."""
+        return 1 << (self.shifts[0] + 9)
+
+    def index(self, level: int, vaddr: int) -> int:
+        return (vaddr >> self.shifts[level]) & (ENTRIES_PER_TABLE - 1)
+
+    def page_bits_at(self, level: int) -> int:
+        return self.shifts[level]
+
+    # The three encoders below are overridden per architecture.
+    def table_entry(self, table_paddr: int) -> int:
+        raise NotImplementedError
+
+    def leaf_entry(
+        self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
+    ) -> int:
+        raise NotImplementedError
+
+    def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
+        """(kind, physical address of the next table or of the page)."""
+        raise NotImplementedError
+
+    def allows(self, entry: int, access: Access) -> bool:
+        """Whether a valid leaf ``entry`` lets user code perform ``access``."""
+        raise NotImplementedError
+
+    def leaf_rights(self, entry: int) -> VMRights:
+        """The VM rights a valid leaf ``entry`` grants (seL4's vmRightsFromPTE)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def is_valid(entry: int) -> bool:
+        """The entry's valid bit (bit 0 in both formats): seL4's pte_ptr_get_valid."""
+        return bool(entry & 1)
+
+
+class _Sv39(PagingFormat):
+    """RISC-V Sv39 PTE: V R W X U G A D in bits 0-7, PPN from bit 10."""
+
+    V, R, W, X, U, G, A, D = (1 << i for i in range(8))
+
+    def table_entry(self, table_paddr: int) -> int:
+        return ((table_paddr >> 12) << 10) | self.V
+
+    def leaf_entry(
+        self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
+    ) -> int:
+        """seL4's makeUserPTE: U, A and D set; R unless kernel-only, W if read-write, X
+        if executable. With none of R, W, X the entry is invalid (0): a kernel-only,
+        non-executable mapping is no mapping at all. (A kernel-only executable one is
+        an execute-only user page, as on seL4.)"""
+        read = rights is not VMRights.KERNEL_ONLY
+        write = rights is VMRights.READ_WRITE
+        if not (read or write or executable):
+            return 0
+        bits = self.V | self.A | self.D | self.U
+        bits |= (self.R if read else 0) | (self.W if write else 0)
+        bits |= self.X if executable else 0
+        return ((paddr >> 12) << 10) | bits
+
+    def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
+        if not entry & self.V:
+            return PteKind.INVALID, 0
+        paddr = ((entry >> 10) & ((1 << 44) - 1)) << 12
+        if entry & (self.R | self.W | self.X):
+            return PteKind.LEAF, paddr
+        return PteKind.TABLE, paddr
+
+    def allows(self, entry: int, access: Access) -> bool:
+        if not entry & self.U:
+            return False
+        need = {Access.READ: self.R, Access.WRITE: self.W, Access.EXECUTE: self.X}[access]
+        return bool(entry & need)
+
+    def leaf_rights(self, entry: int) -> VMRights:
+        if entry & self.W:
+            return VMRights.READ_WRITE
+        return VMRights.READ_ONLY if entry & self.R else VMRights.KERNEL_ONLY
+
+
+class _AArch64(PagingFormat):
+    """AArch64 stage-1 descriptors, 4 KiB granule.
+
+    Table: bits[1:0] = 0b11. Page (last level): 0b11; block (other levels): 0b01. Leaf
+    attributes (seL4's makeUserPagePTE, non-SMP): AttrIndx[4:2] (MAIR index 0 normal
+    write-back, 1 device nGnRnE), AP[7:6] (0b01 EL0+EL1 read-write, 0b11 read-only,
+    0b00 EL1 only), SH[9:8] = 0b11 for normal memory, 0 for device, AF bit 10, nG bit 11
+    (per-ASID), UXN bit 54 from the ExecuteNever attribute.
+    """
+
+    ADDR_MASK = ((1 << 48) - 1) & ~0xFFF
+    AF = 1 << 10
+    NG = 1 << 11
+    SH_INNER = 0b11 << 8
+    PXN = 1 << 53
+    UXN = 1 << 54
+
+    def table_entry(self, table_paddr: int) -> int:
+        return (table_paddr & self.ADDR_MASK) | 0b11
+
+    def leaf_entry(
+        self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
+    ) -> int:
+        kind = 0b11 if level == self.levels - 1 else 0b01
+        attr_index = 0 if cacheable else 1
+        ap = {VMRights.KERNEL_ONLY: 0b00, VMRights.READ_WRITE: 0b01, VMRights.READ_ONLY: 0b11}[
+            rights
+        ]
+        bits = kind | attr_index << 2 | ap << 6 | self.AF | self.NG
+        bits |= self.SH_INNER if cacheable else 0
+        bits |= 0 if executable else self.UXN
+        return (paddr & self.ADDR_MASK) | bits
+
+    def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
+        if not entry & 1:
+            return PteKind.INVALID, 0
+        paddr = entry & self.ADDR_MASK
+        if level == self.levels - 1:
+            return (PteKind.LEAF, paddr) if entry & 2 else (PteKind.INVALID, 0)
+        if entry & 2:
+            return PteKind.TABLE, paddr
+        return (PteKind.LEAF, paddr) if level in self.leaf_levels else (PteKind.INVALID, 0)
+
+    def allows(self, entry: int, access: Access) -> bool:
+        # EL0 instruction fetch is governed by UXN alone; data access by AP.
+        if access is Access.EXECUTE:
+            return not entry & self.UXN
+        ap = (entry >> 6) & 0b11
+        if ap in (0b00, 0b10):
+            return False
+        return ap == 0b01 if access is Access.WRITE else True
+
+    def leaf_rights(self, entry: int) -> VMRights:
+        ap = (entry >> 6) & 0b11
+        return {0b01: VMRights.READ_WRITE, 0b11: VMRights.READ_ONLY}.get(
+            ap, VMRights.KERNEL_ONLY)
+
+
+RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
+# AArch64 as on seL4's non-hypervisor builds: a 48-bit user address space (T0SZ = 16),
+# four levels L0..L3, the VSpace root the L0 table indexing VA bits 47:39. L0 entries are
+# tables only; L1 and L2 may hold 1 GiB and 2 MiB blocks, L3 4 KiB pages.
+AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-48bit", (39, 30, 21, 12),
+                                    frozenset({1, 2, 3}))

@@ -1,0 +1,159 @@
+"""The kernel's state: plain data, and the scheduler operations every layer uses.
+
+:class:`KernelState` is what one machine's kernel holds (DESIGN.md decision 7): the object
+store keyed by physical address, the ASID table, the threads, the ready queues, the
+current thread and why the run stopped. Every kernel operation below the entry layer takes
+it as its first argument; :class:`kernel.kernel.Kernel` extends it with the entry points
+the machine calls. Besides data it holds two attachments that are not state: the
+:class:`~kernel.machine.Machine` it runs on and the console it prints to.
+
+The methods here are the ones seL4's scheduler and thread code offer to everything above
+them (setThreadState, rescheduleRequired, possibleSwitchTo, the lazy save of the running
+thread's registers); they change queues and flags only, never another layer's objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kernel.abi.arch import Arch, ArchABI, abi_for
+from kernel.config import KernelConfig
+from kernel.machine import Machine
+from kernel.model.asid_pool import ASIDPool
+from kernel.model.paging import AARCH64_4K, RV64_SV39, PagingFormat
+from kernel.model.scheduler import Scheduler
+from kernel.model.tcb import TCB, ThreadState
+
+__all__ = ["KernelState", "StopReason"]
+
+
+@dataclass(frozen=True, slots=True)
+class StopReason:
+    """Why the run ended.
+
+    ``kind`` is ``"halt"`` (seL4_DebugHalt; ``status`` is the guest's exit status),
+    ``"fault"`` (the last runnable thread stopped on a fault nobody handles) or
+    ``"idle"`` (every thread is blocked or inactive: nothing can ever run again).
+    """
+
+    kind: str
+    status: int
+    message: str
+
+
+class KernelState:
+    """All kernel state of one machine, and the scheduler operations on it."""
+
+    def __init__(
+        self, machine: Machine, config: KernelConfig, console: Callable[[int], None]
+    ) -> None:
+        self.machine = machine
+        self.config = config
+        self.arch: Arch = machine.arch
+        self.abi: ArchABI = abi_for(machine.arch)
+        self.paging: PagingFormat = RV64_SV39 if self.arch is Arch.RISCV64 else AARCH64_4K
+        self.console = console
+        self.objects: dict[int, object] = {}
+        self.asid_table: dict[int, ASIDPool] = {}
+        """seL4's ASID table: live ASID pools by pool index (ASID >> 9); each is also in
+        ``objects``. Kept apart so that a thread switch finds its VSpace in O(1)."""
+        self.asid_epoch = 0
+        """Bumped whenever the ASID table or a pool's roots change: a thread's cached
+        VSpace resolution (``kernel.core.threads.vspace_root_of``) from an older epoch is
+        recomputed."""
+        self.threads: list[TCB] = []
+        self.scheduler = Scheduler()
+        self.current: TCB | None = None
+        self.stop: StopReason | None = None
+        self.kernel_entries = 0
+        self.ticks = 0
+        self._current_saved = False
+        """The current thread's registers were copied into its TCB during this entry."""
+        self.reg_index = {name: i for i, name in enumerate(self.abi.user_context)}
+        prefix = "x" if "x0" in self.reg_index else "a"
+        self.window_index = [self.reg_index[f"{prefix}{i}"] for i in range(8)]
+        """Positions of the syscall window (a0-a7 / x0-x7) in a saved register list."""
+
+    def current_pc(self) -> int:
+        if self._current_saved and self.current is not None:
+            return self.current.registers[0]
+        return self.machine.save_context()[0]
+
+    def save_current(self) -> TCB:
+        """Save the current thread's state into its TCB, once per kernel entry.
+
+        After this, the TCB's copy is the truth (code may edit it, as fault delivery
+        does with the restart pc); it is loaded back when the thread runs again. The
+        save is the machine's own copy (:meth:`Machine.save_thread`); the register
+        list is made only if some code reads ``registers``.
+        """
+        current = self.current
+        assert current is not None
+        if not self._current_saved:
+            current.adopt_saved(self.machine.save_thread(current.saved))
+            self._current_saved = True
+        return current
+
+    def registers_live(self, tcb: TCB) -> bool:
+        """Whether ``tcb``'s registers are in the machine (it is current and unsaved)
+        rather than in ``tcb.registers``."""
+        return tcb is self.current and not self._current_saved
+
+    def set_thread_state(self, tcb: TCB, state: ThreadState) -> None:
+        """Change ``tcb``'s state; if the current thread stops running, pick another."""
+        tcb.state = state
+        if not state.runnable:
+            self.scheduler.dequeue(tcb)
+            if tcb is self.scheduler.candidate:
+                self.scheduler.candidate = None
+                self.scheduler.choose_new = True
+            if tcb is self.current:
+                self.reschedule_required()
+
+    def reschedule_required(self) -> None:
+        """seL4's rescheduleRequired: choose again at kernel exit; a pending switch
+        candidate goes to the front of its ready queue."""
+        scheduler = self.scheduler
+        if scheduler.candidate is not None:
+            scheduler.append_front(scheduler.candidate)
+            scheduler.candidate = None
+        scheduler.choose_new = True
+
+    def make_runnable(self, tcb: TCB) -> None:
+        """seL4's possibleSwitchTo for a thread that just became runnable.
+
+        With no other decision pending, ``tcb`` becomes the switch candidate, decided
+        at kernel exit (:meth:`_schedule`); otherwise it goes to the front of its
+        queue and the scheduler chooses afresh.
+        """
+        scheduler = self.scheduler
+        if scheduler.choose_new or scheduler.candidate is not None:
+            self.reschedule_required()
+            scheduler.append_front(tcb)
+        else:
+            scheduler.candidate = tcb
+
+    def yield_current(self) -> None:
+        """seL4_Yield (non-MCS): go to the back of the current priority's queue."""
+        current = self.current
+        if current is None:
+            return
+        self.scheduler.dequeue(current)
+        self.scheduler.enqueue(current)
+        self.reschedule_required()
+
+    def halt(self, status: int) -> None:
+        self.stop = StopReason("halt", status, "seL4_DebugHalt")
+
+    def unsupported(self, feature: str) -> None:
+        """Stop the run where the guest needs a kernel feature capsule lacks so far.
+
+        Not seL4 behaviour, and said so: the run ends (exit status 5) with a message
+        naming the feature, instead of pretending or crashing.
+        """
+        self.stop_with_message(f"not implemented in capsule yet: {feature}")
+
+    def stop_with_message(self, message: str) -> None:
+        """Stop the machine where the seL4 debug kernel would halt with a message."""
+        self.stop = StopReason("kernel-halt", 5, message)

@@ -1,0 +1,248 @@
+"""Kernel state invariants, checked mechanically (STYLE.md Synthesis 5; seL4's stateAssert).
+
+:func:`check_all` raises :class:`~kernel.model.errors.KernelBug` naming the first rule that
+does not hold. Tests run it after every kernel entry through
+:func:`enable_invariant_checks`; normal runs do not pay for it.
+
+Rules (each message starts with the rule's name):
+- ``mdb-symmetry``: ``a.mdb_next is b`` exactly when ``b.mdb_prev is a``; links only
+  reach slots of live objects; no list has a cycle.
+- ``empty-slot``: an empty slot has no links and both bits clear.
+- ``cap-object``: a CNode / TCB / ASID-pool / reply cap names an object of that kind in
+  ``kernel.objects`` (a CNode with the cap's radix); a CNode cap has radix >= 1,
+  radix + guard size <= 64 and a guard that fits its size.
+- ``final-cap``: :func:`kernel.cspace.cdt.is_final` (which looks at neighbours only) agrees
+  with a search of every slot: caps to one object sit together in the tree.
+- ``untyped``: an untyped is aligned to its size, its free index lies in
+  0..2^(size-4), and every CDT descendant lies inside it, below the free index.
+- ``run-queue``: ready queues hold runnable threads at their own priority, each once,
+  the queued set matches them, and the priority bitmap marks exactly the non-empty
+  queues.
+- ``current``: the current thread is runnable, unless the kernel has stopped.
+- ``endpoint``: an endpoint's queue is empty exactly when it is Idle; every queued
+  thread is BlockedOnSend (Send state) / BlockedOnReceive (Recv state) with
+  ``blocking.endpoint`` this endpoint; no thread is queued twice or on two endpoints;
+  a thread has ``blocking`` set exactly when it is queued.
+- ``notification``: a notification's queue is non-empty exactly when it is Waiting;
+  its word is non-zero only when it is Active; every queued thread is
+  BlockedOnNotification with ``waiting_on`` this notification; no thread is queued
+  twice or on two notifications; a thread has ``waiting_on`` set exactly when it is
+  queued; binding is symmetric (``ntfn.bound_tcb.bound_notification is ntfn`` and
+  ``tcb.bound_notification.bound_tcb is tcb``); a bound notification's queue holds
+  no thread but its bound one (seL4 binds only a notification nobody waits on, and
+  then only the bound thread may wait).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from kernel.abi.constants import MIN_UNTYPED_BITS, WORD_BITS
+from kernel.cspace.cdt import descendants, is_final
+from kernel.cspace.derive import object_size_bits, same_object_as
+from kernel.kernel import Kernel
+from kernel.model.asid_pool import ASIDPool
+from kernel.model.caps import ASIDPoolCap, Cap, CNodeCap, ReplyCap, ThreadCap, UntypedCap
+from kernel.model.cnode import CNode
+from kernel.model.endpoint import Endpoint, EndpointState
+from kernel.model.errors import KernelBug
+from kernel.model.notification import Notification, NotificationState
+from kernel.model.slot import Slot
+from kernel.model.tcb import TCB, ThreadState
+
+__all__ = ["check_all", "enable_invariant_checks"]
+
+
+def enable_invariant_checks(kernel: Kernel) -> None:
+    """Run :func:`check_all` after every kernel entry of ``kernel`` (tests do this)."""
+    if check_all not in kernel.exit_observers:
+        kernel.exit_observers.append(check_all)
+
+
+def check_all(kernel: Kernel) -> None:
+    """Check every rule of the module docstring; raise KernelBug on the first failure."""
+    slots = list(_all_slots(kernel))
+    _check_links(slots)
+    _check_caps(kernel, slots)
+    _check_final(kernel, slots)
+    _check_untyped(kernel, slots)
+    _check_scheduler(kernel)
+    _check_endpoints(kernel)
+    _check_notifications(kernel)
+
+
+def _fail(rule: str, detail: str) -> None:
+    raise KernelBug(f"{rule}: {detail}")
+
+
+def _all_slots(kernel: Kernel) -> Iterator[Slot]:
+    for obj in kernel.objects.values():
+        if isinstance(obj, (CNode, TCB)):
+            yield from obj.slots
+
+
+def _check_links(slots: list[Slot]) -> None:
+    known = {id(slot) for slot in slots}
+    for slot in slots:
+        prev, nxt = slot.mdb_prev, slot.mdb_next
+        if slot.is_empty:
+            if prev is not None or nxt is not None or slot.revocable or slot.first_badged:
+                _fail("empty-slot", f"{slot!r} has links or bits")
+            continue
+        if nxt is not None and (nxt.mdb_prev is not slot or id(nxt) not in known):
+            _fail("mdb-symmetry", f"{slot!r}.next {nxt!r} does not point back")
+        if prev is not None and (prev.mdb_next is not slot or id(prev) not in known):
+            _fail("mdb-symmetry", f"{slot!r}.prev {prev!r} does not point back")
+    # With symmetric links a cycle has no head; walk from the heads and count.
+    reached = 0
+    for slot in slots:
+        if not slot.is_empty and slot.mdb_prev is None:
+            node: Slot | None = slot
+            while node is not None:
+                reached += 1
+                node = node.mdb_next
+    if reached != sum(1 for slot in slots if not slot.is_empty):
+        _fail("mdb-symmetry", "a derivation list is a cycle")
+
+
+def _check_caps(kernel: Kernel, slots: list[Slot]) -> None:
+    for slot in slots:
+        cap = slot.cap
+        expected: type | None = None
+        if isinstance(cap, CNodeCap):
+            if not (cap.radix >= 1 and cap.radix + cap.guard_size <= WORD_BITS
+                    and cap.guard >> cap.guard_size == 0):
+                _fail("cap-object", f"{slot!r}: malformed CNode cap")
+            node = kernel.objects.get(cap.paddr)
+            if not isinstance(node, CNode) or node.radix != cap.radix:
+                _fail("cap-object", f"{slot!r}: no CNode of radix {cap.radix} there")
+            continue
+        if isinstance(cap, (ThreadCap, ReplyCap)):
+            expected = TCB
+        elif isinstance(cap, ASIDPoolCap):
+            expected = ASIDPool
+        paddr = cap.object_paddr
+        if expected is not None and not isinstance(kernel.objects.get(paddr or 0), expected):
+            _fail("cap-object", f"{slot!r}: no {expected.__name__} at {paddr:#x}")
+
+
+def _group_key(cap: Cap) -> tuple[type, int | None]:
+    return type(cap), cap.object_paddr
+
+
+def _check_final(kernel: Kernel, slots: list[Slot]) -> None:
+    bits = kernel.abi.tcb_bits
+    groups: dict[tuple[type, int | None], list[Slot]] = defaultdict(list)
+    for slot in slots:
+        if not slot.is_empty:
+            groups[_group_key(slot.cap)].append(slot)
+    # Caps that name the same object have the same type and address, so searching
+    # each group is a search of every slot.
+    for group in groups.values():
+        for slot in group:
+            shared = any(other is not slot and same_object_as(slot.cap, other.cap, bits)
+                         for other in group)
+            final = is_final(kernel, slot)
+            if final == shared:
+                _fail("final-cap", f"{slot!r}: neighbours say final={final}, "
+                      f"the slots say final={not shared}")
+
+
+def _check_untyped(kernel: Kernel, slots: list[Slot]) -> None:
+    bits = kernel.abi.tcb_bits
+    for slot in slots:
+        cap = slot.cap
+        if not isinstance(cap, UntypedCap):
+            continue
+        size = 1 << cap.size_bits
+        if cap.paddr & (size - 1):
+            _fail("untyped", f"{slot!r}: not aligned to its size")
+        if not 0 <= cap.free_index <= size >> MIN_UNTYPED_BITS:
+            _fail("untyped", f"{slot!r}: free index {cap.free_index} out of range")
+        free_at = cap.paddr + (cap.free_index << MIN_UNTYPED_BITS)
+        for child in descendants(kernel, slot):
+            base = child.cap.object_paddr
+            child_bits = object_size_bits(child.cap, bits)
+            assert base is not None and child_bits is not None  # same region: physical
+            if base < cap.paddr or base + (1 << child_bits) > free_at:
+                _fail("untyped", f"{child!r} lies outside {slot!r} below its free index")
+
+
+def _check_scheduler(kernel: Kernel) -> None:
+    sched = kernel.scheduler
+    seen: set[int] = set()
+    for priority, queue in enumerate(sched.queues):
+        for tcb in queue:
+            if tcb.paddr in seen:
+                _fail("run-queue", f"{tcb.name} queued twice")
+            seen.add(tcb.paddr)
+            if tcb.priority != priority or not tcb.state.runnable:
+                _fail("run-queue", f"{tcb.name} ({tcb.state.value}, priority "
+                      f"{tcb.priority}) in queue {priority}")
+    if seen != sched.queued:
+        _fail("run-queue", "queued set does not match the queues")
+    bitmap = sum(1 << p for p, queue in enumerate(sched.queues) if queue)
+    if bitmap != sched.nonempty:
+        _fail("run-queue", f"priority bitmap {sched.nonempty:#x} != non-empty queues {bitmap:#x}")
+    current = kernel.current
+    if current is not None and kernel.stop is None and not current.state.runnable:
+        _fail("current", f"current thread {current.name} is {current.state.value}")
+
+
+_BLOCKED_IN = {
+    EndpointState.SEND: ThreadState.BLOCKED_ON_SEND,
+    EndpointState.RECV: ThreadState.BLOCKED_ON_RECEIVE,
+}
+
+
+def _check_endpoints(kernel: Kernel) -> None:
+    queued: set[int] = set()
+    for obj in kernel.objects.values():
+        if not isinstance(obj, Endpoint):
+            continue
+        if (obj.state is EndpointState.IDLE) != (not obj.queue):
+            _fail("endpoint", f"endpoint {obj.paddr:#x} is {obj.state.value} with "
+                  f"{len(obj.queue)} queued")
+        for tcb in obj.queue:
+            if tcb.paddr in queued:
+                _fail("endpoint", f"{tcb.name} queued twice")
+            queued.add(tcb.paddr)
+            if tcb.state is not _BLOCKED_IN.get(obj.state):
+                _fail("endpoint", f"{tcb.name} ({tcb.state.value}) queued on "
+                      f"{obj.state.value} endpoint {obj.paddr:#x}")
+            if tcb.blocking is None or tcb.blocking.endpoint is not obj:
+                _fail("endpoint", f"{tcb.name} queued on {obj.paddr:#x} but blocked elsewhere")
+    for tcb in kernel.threads:
+        if (tcb.blocking is not None) != (tcb.paddr in queued):
+            _fail("endpoint", f"{tcb.name}: blocking set but not queued (or the reverse)")
+
+
+def _check_notifications(kernel: Kernel) -> None:
+    queued: set[int] = set()
+    for obj in kernel.objects.values():
+        if not isinstance(obj, Notification):
+            continue
+        where = f"notification {obj.paddr:#x}"
+        if (obj.state is NotificationState.WAITING) != bool(obj.queue):
+            _fail("notification", f"{where} is {obj.state.value} with {len(obj.queue)} queued")
+        if obj.word and obj.state is not NotificationState.ACTIVE:
+            _fail("notification", f"{where} is {obj.state.value} with word {obj.word:#x}")
+        bound = obj.bound_tcb
+        if bound is not None and bound.bound_notification is not obj:
+            _fail("notification", f"{where} is bound to {bound.name}, which is not bound to it")
+        for tcb in obj.queue:
+            if tcb.paddr in queued:
+                _fail("notification", f"{tcb.name} queued twice")
+            queued.add(tcb.paddr)
+            if tcb.state is not ThreadState.BLOCKED_ON_NOTIFICATION or tcb.waiting_on is not obj:
+                _fail("notification", f"{tcb.name} ({tcb.state.value}) queued on {where}")
+            if bound is not None and tcb is not bound:
+                _fail("notification", f"{tcb.name} waits on {where}, bound to {bound.name}")
+    for tcb in kernel.threads:
+        if (tcb.waiting_on is not None) != (tcb.paddr in queued):
+            _fail("notification", f"{tcb.name}: waiting_on set but not queued (or the reverse)")
+        ntfn = tcb.bound_notification
+        if ntfn is not None and ntfn.bound_tcb is not tcb:
+            _fail("notification", f"{tcb.name} is bound to notification {ntfn.paddr:#x}, "
+                  "which is not bound to it")

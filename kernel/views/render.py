@@ -1,0 +1,384 @@
+"""Kernel state as a picture: threads, their CSpaces, objects and the derivation tree.
+
+:func:`snapshot` reads a kernel (no Unicorn, no mutation) into a plain data model of
+frozen dataclasses; :func:`to_text`, :func:`to_json` and :func:`to_dot` render that
+model. Slots are named by a stable id, ``<container paddr>[<index>]`` (a CNode's slot)
+or ``<tcb paddr>.<name>`` (a TCB's own slots), which the text, JSON and DOT forms share.
+
+What is shown and where it comes from:
+- threads: ``kernel.threads`` in creation order; each thread's CSpace is the tree of
+  CNodes reachable from its ``ctable`` slot through CNode caps. A CNode already shown
+  on the path (a CNode cap to itself, a cycle) or elsewhere in the same tree is not
+  expanded again, only marked ``seen``.
+- objects: those with kernel state (``kernel.objects``) plus those that exist only as
+  caps (frames, page tables, VSpaces, untypeds), one entry per (type, paddr).
+- derivation: the CDT parent of every non-empty slot, recovered from the mdb list order
+  with :func:`kernel.cspace.cdt.is_mdb_parent_of` exactly as seL4's descendants are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kernel.abi.constants import PAGE_BITS, SLOT_BITS, InitialCap
+from kernel.cspace.cdt import is_mdb_parent_of
+from kernel.kernel import Kernel
+from kernel.model.asid_pool import ASID_POOL_BITS, ASIDPool
+from kernel.model.caps import (
+    ASIDPoolCap,
+    Cap,
+    CNodeCap,
+    EndpointCap,
+    FrameCap,
+    NotificationCap,
+    PageTableCap,
+    ReplyCap,
+    UntypedCap,
+    VSpaceCap,
+)
+from kernel.model.cnode import CNode
+from kernel.model.endpoint import ENDPOINT_BITS, Endpoint
+from kernel.model.notification import NOTIFICATION_BITS, Notification
+from kernel.model.slot import Slot
+from kernel.model.tcb import TCB
+
+__all__ = [
+    "CapView", "CNodeView", "Link", "ObjectView", "Snapshot", "SlotView", "ThreadView",
+    "UntypedView", "snapshot", "to_dot", "to_json", "to_text",
+]
+
+_TCB_SLOT_NAMES = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
+_INITIAL_NAMES = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}
+
+
+@dataclass(frozen=True, slots=True)
+class CapView:
+    """One cap: ``type`` is the seL4 cap tag name without ``_cap``; ``fields`` holds the
+    attributes that apply to this type (rights, badge, guard, radix, size_bits, ...)."""
+
+    type: str
+    paddr: int | None
+    fields: dict[str, int | str | bool]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotView:
+    """A slot of a CSpace tree. ``cnode`` is the expanded CNode a CNode cap names, None
+    when the cap is not a CNode cap or the CNode is ``seen`` already in this tree."""
+
+    id: str
+    index: int
+    name: str | None
+    cap: CapView | None
+    cnode: CNodeView | None = None
+    seen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CNodeView:
+    paddr: int
+    radix: int
+    slots: list[SlotView]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    name: str
+    paddr: int
+    state: str
+    priority: int
+    cspace_root: SlotView
+    """The TCB's ctable slot, with the root CNode expanded below it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectView:
+    type: str
+    paddr: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UntypedView:
+    slot: str
+    paddr: int
+    size_bits: int
+    is_device: bool
+    free_bytes: int
+    children: int
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A derivation edge: ``child`` was derived from ``parent`` (slot ids)."""
+
+    parent: str
+    child: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything shown. ``caps`` maps every non-empty slot id to its cap."""
+
+    point: str
+    threads: list[ThreadView]
+    objects: list[ObjectView]
+    untypeds: list[UntypedView]
+    derivation: list[Link]
+    caps: dict[str, CapView] = field(default_factory=dict)
+
+
+# --- reading kernel state ------------------------------------------------------------
+
+
+def slot_id(kernel: Kernel, slot: Slot) -> str:
+    """The stable display id of ``slot`` (see the module docstring)."""
+    owner = kernel.objects.get(slot.owner)
+    if isinstance(owner, TCB):
+        return f"{slot.owner:#x}.{_TCB_SLOT_NAMES[slot.index]}"
+    return f"{slot.owner:#x}[{slot.index}]"
+
+
+def cap_view(cap: Cap) -> CapView | None:
+    """The view of ``cap``; None for the null cap."""
+    if cap.is_null:
+        return None
+    f: dict[str, int | str | bool] = {}
+    if isinstance(cap, CNodeCap):
+        f.update(radix=cap.radix, guard_size=cap.guard_size, guard=cap.guard)
+    elif isinstance(cap, UntypedCap):
+        f.update(size_bits=cap.size_bits, free_bytes=cap.free_bytes, is_device=cap.is_device)
+    elif isinstance(cap, EndpointCap | NotificationCap):
+        f.update(badge=cap.badge, rights=str(cap.rights))
+    elif isinstance(cap, FrameCap):
+        f.update(size_bits=cap.size_bits, rights=str(cap.rights))
+        if cap.is_mapped:
+            f.update(asid=cap.mapped_asid, vaddr=cap.mapped_vaddr)
+    elif isinstance(cap, PageTableCap | VSpaceCap) and cap.is_mapped:
+        f.update(asid=cap.mapped_asid)
+    elif isinstance(cap, ASIDPoolCap):
+        f.update(asid_base=cap.asid_base)
+    elif isinstance(cap, ReplyCap):
+        f.update(can_grant=cap.can_grant, is_master=cap.is_master)
+    return CapView(cap.tag.name.removesuffix("_cap"), cap.object_paddr, f)
+
+
+def all_slots(kernel: Kernel) -> list[Slot]:
+    """Every slot the kernel has: those of CNodes and TCBs, by container paddr."""
+    slots: list[Slot] = []
+    for paddr in sorted(kernel.objects):
+        obj = kernel.objects[paddr]
+        if isinstance(obj, CNode | TCB):
+            slots.extend(obj.slots)
+    return slots
+
+
+def derivation(kernel: Kernel, slots: list[Slot]) -> list[Link]:
+    """The CDT parent of each non-empty slot in ``slots``, walking each mdb list once.
+
+    A stack holds the slots whose run of descendants is still open: a slot is the child
+    of the top of the stack if the top is its mdb parent; otherwise the top's run has
+    ended (descendants are contiguous) and it is popped.
+    """
+    links: list[Link] = []
+    heads = [s for s in slots if not s.is_empty and s.mdb_prev is None]
+    for head in heads:
+        stack: list[Slot] = []
+        node: Slot | None = head
+        while node is not None:
+            while stack and not is_mdb_parent_of(kernel, stack[-1], node):
+                stack.pop()
+            if stack:
+                links.append(Link(slot_id(kernel, stack[-1]), slot_id(kernel, node)))
+            stack.append(node)
+            node = node.mdb_next
+    return links
+
+
+@dataclass
+class _Walk:
+    """State of one CSpace walk: which CNode's slots get ``names``, CNodes seen so far."""
+
+    names: dict[int, str]
+    named_cnode: int | None
+    empty_too: bool
+    seen: set[int] = field(default_factory=set)
+
+
+def _cspace(kernel: Kernel, slot: Slot, name: str | None, walk: _Walk) -> SlotView:
+    """``slot`` with the CNode its cap names expanded (depth first, each CNode once)."""
+    cap = slot.cap
+    sid = slot_id(kernel, slot)
+    if not isinstance(cap, CNodeCap):
+        return SlotView(sid, slot.index, name, cap_view(cap))
+    node = kernel.objects.get(cap.paddr)
+    if not isinstance(node, CNode) or cap.paddr in walk.seen:
+        return SlotView(sid, slot.index, name, cap_view(cap), seen=True)
+    walk.seen.add(cap.paddr)
+    names = walk.names if node.paddr == walk.named_cnode else {}
+    children = [_cspace(kernel, s, names.get(s.index), walk)
+                for s in node.slots if walk.empty_too or not s.is_empty]
+    return SlotView(sid, slot.index, name, cap_view(cap),
+                    CNodeView(node.paddr, node.radix, children))
+
+
+def _object_size(kernel: Kernel, obj: object) -> tuple[str, int] | None:
+    if isinstance(obj, CNode):
+        return "CNode", 1 << (obj.radix + SLOT_BITS)
+    if isinstance(obj, TCB):
+        return "TCB", 1 << kernel.abi.tcb_bits
+    if isinstance(obj, Endpoint):
+        return "Endpoint", 1 << ENDPOINT_BITS
+    if isinstance(obj, Notification):
+        return "Notification", 1 << NOTIFICATION_BITS
+    if isinstance(obj, ASIDPool):
+        return "ASIDPool", 1 << ASID_POOL_BITS
+    return None
+
+
+def _cap_object(cap: Cap) -> tuple[str, int, int] | None:
+    """Objects that exist only as caps: (type, paddr, size)."""
+    if isinstance(cap, UntypedCap):
+        return "Untyped", cap.paddr, 1 << cap.size_bits
+    if isinstance(cap, FrameCap):
+        return "Frame", cap.paddr, 1 << cap.size_bits
+    if isinstance(cap, PageTableCap):
+        return "PageTable", cap.paddr, 1 << PAGE_BITS
+    if isinstance(cap, VSpaceCap):
+        return "VSpace", cap.paddr, 1 << PAGE_BITS
+    return None
+
+
+def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
+             all_slots_too: bool = False) -> Snapshot:
+    """Read ``kernel`` into a :class:`Snapshot`; changes nothing.
+
+    ``thread`` keeps only the thread of that name (``KeyError`` if there is none);
+    ``all_slots_too`` includes empty slots in the CSpace trees. The root server's root
+    CNode slots below ``seL4_NumInitialCaps`` are named after ``InitialCap``.
+    """
+    threads = [t for t in kernel.threads if thread is None or t.name == thread]
+    if thread is not None and not threads:
+        raise KeyError(thread)
+    views = []
+    for tcb in threads:
+        root_cap = tcb.ctable.cap
+        walk = _Walk(_INITIAL_NAMES, None, all_slots_too)
+        if tcb.name == "rootserver" and isinstance(root_cap, CNodeCap):
+            walk.named_cnode = root_cap.paddr
+        root = _cspace(kernel, tcb.ctable, "ctable", walk)
+        views.append(ThreadView(tcb.name, tcb.paddr, tcb.state.value, tcb.priority, root))
+    slots = all_slots(kernel)
+    links = derivation(kernel, slots)
+    found: dict[tuple[str, int], int] = {}
+    for paddr, obj in kernel.objects.items():
+        kind = _object_size(kernel, obj)
+        if kind is not None:
+            found[(kind[0], paddr)] = kind[1]
+    caps: dict[str, CapView] = {}
+    untypeds: list[UntypedView] = []
+    child_count: dict[str, int] = {}
+    for link in links:
+        child_count[link.parent] = child_count.get(link.parent, 0) + 1
+    for slot in slots:
+        view = cap_view(slot.cap)
+        if view is None:
+            continue
+        sid = slot_id(kernel, slot)
+        caps[sid] = view
+        extra = _cap_object(slot.cap)
+        if extra is not None:
+            found.setdefault((extra[0], extra[1]), extra[2])
+        cap = slot.cap
+        if isinstance(cap, UntypedCap):
+            untypeds.append(UntypedView(sid, cap.paddr, cap.size_bits, cap.is_device,
+                                        cap.free_bytes, child_count.get(sid, 0)))
+    objects = [ObjectView(t, p, s) for (t, p), s in sorted(found.items(), key=lambda i: (i[0][1], i[0][0]))]
+    return Snapshot(point, views, objects, untypeds, links, caps)
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def format_cap(cap: CapView | None) -> str:
+    """``type paddr key=value ...``; ``(empty)`` for no cap."""
+    if cap is None:
+        return "(empty)"
+    parts = [cap.type] + ([f"{cap.paddr:#x}"] if cap.paddr is not None else [])
+    for key, value in cap.fields.items():
+        shown = f"{value:#x}" if key in ("vaddr", "guard", "badge", "free_bytes") and isinstance(value, int) \
+            and not isinstance(value, bool) else str(value)
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
+
+
+def _slot_lines(view: SlotView, depth: int, out: list[str]) -> None:
+    pad = "  " * depth
+    label = f"[{view.index}]" + (f" {view.name}" if view.name else "")
+    line = f"{pad}{label}: {format_cap(view.cap)}" + (" (shown above)" if view.seen else "")
+    out.append(line)
+    if view.cnode is not None:
+        for child in view.cnode.slots:
+            _slot_lines(child, depth + 1, out)
+
+
+def to_text(snap: Snapshot) -> str:
+    """The human form: threads with CSpace trees, objects, untypeds, derivation tree."""
+    out = [f"# {snap.point}"] if snap.point else []
+    for t in snap.threads:
+        out.append(f"thread {t.name} tcb={t.paddr:#x} state={t.state} priority={t.priority}")
+        root = t.cspace_root
+        out.append(f"  cspace root (ctable): {format_cap(root.cap)}")
+        for child in root.cnode.slots if root.cnode is not None else []:
+            _slot_lines(child, 2, out)
+    out.append(f"objects ({len(snap.objects)}):")
+    out += [f"  {o.paddr:#x} {o.type} size={o.size:#x}" for o in snap.objects]
+    out.append(f"untypeds ({len(snap.untypeds)}):")
+    out += [f"  {u.paddr:#x} 2^{u.size_bits}{' device' if u.is_device else ''} "
+            f"free={u.free_bytes:#x} children={u.children} slot={u.slot}" for u in snap.untypeds]
+    out.append(f"derivation ({len(snap.derivation)} links):")
+    children: dict[str, list[str]] = {}
+    has_parent = set()
+    for link in snap.derivation:
+        children.setdefault(link.parent, []).append(link.child)
+        has_parent.add(link.child)
+
+    def tree(sid: str, depth: int) -> None:
+        out.append(f"{'  ' * depth}{sid}: {format_cap(snap.caps.get(sid))}")
+        for child in children.get(sid, []):
+            tree(child, depth + 1)
+
+    for parent in children:
+        if parent not in has_parent:
+            tree(parent, 1)
+    return "\n".join(out) + "\n"
+
+
+def to_json(snap: Snapshot) -> dict[str, Any]:
+    """A JSON-able dict (``json.dumps`` works on it); paddrs are integers."""
+    return asdict(snap)
+
+
+def _container(sid: str) -> str:
+    return sid.split("[", 1)[0].split(".", 1)[0]
+
+
+def to_dot(snap: Snapshot) -> str:
+    """A Graphviz digraph: one node per non-empty slot, clustered by the CNode or TCB that
+    holds it; one ``->`` edge per derivation link (parent to child), nothing else."""
+    out = ["digraph capsule {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    kinds = {f"{o.paddr:#x}": o.type for o in snap.objects if o.type in ("CNode", "TCB")}
+    clusters: dict[str, list[str]] = {}
+    for sid in snap.caps:
+        clusters.setdefault(_container(sid), []).append(sid)
+    for n, (container, sids) in enumerate(clusters.items()):
+        out.append(f"  subgraph cluster_{n} {{")
+        out.append(f'    label="{kinds.get(container, "")} {container}";')
+        for sid in sids:
+            label = sid[len(container):] + " " + format_cap(snap.caps[sid])
+            out.append(f'    "{sid}" [label="{label}"];')
+        out.append("  }")
+    out += [f'  "{link.parent}" -> "{link.child}";' for link in snap.derivation]
+    out.append("}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,290 @@
+"""System-call tracing, like strace: one record per syscall, decoded by the kernel's code.
+
+A :class:`Tracer` attaches to a kernel as a syscall observer (entry: decode what was
+asked, with the kernel's own cap lookup and MessageInfo decoding, before any effect) and
+an exit observer (the result the caller got: reply label and words, or the fault that
+stopped it). An invocation of a notification cap is shown as what it does: ``Signal``
+(with the cap's badge; a signal carries no message) for Send / NBSend / Call, ``Wait``
+for Recv / ReplyRecv, ``Poll`` for NBRecv, and the badge a Wait or Poll got (or
+``blocked``) as its result. Records are plain dataclasses; :func:`format_record` renders the text
+form, ``dataclasses.asdict`` the JSON form. Tracing costs nothing when not attached.
+
+Endpoint IPC is traced as the message and where it went: a send shows the cap's badge
+(what the receiver gets), the label and the words; its result names the thread that
+received it, or says that the sender blocked or (NBSend) that the message was dropped.
+Reply and ReplyRecv show the reply and the thread it went to. A receive that completes
+in the same kernel entry shows what arrived (badge, label, words, extra caps and
+unwrapped caps); one that blocks says so (the message shows on the sender's line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, Error, Syscall
+from kernel.abi.labels import label_table
+from kernel.abi.methods import Method, methods_for
+from kernel.core.ipc_transfer import get_window
+from kernel.cspace.ipc_buffer import read_ipc_words
+from kernel.cspace.lookup import lookup_cap
+from kernel.entry.syscalls import signed_word
+from kernel.kernel import Kernel
+from kernel.model.caps import EndpointCap, NotificationCap, ReplyCap
+from kernel.model.endpoint import Endpoint, EndpointState
+from kernel.model.errors import LOOKUP_FAILURES
+from kernel.model.message import MessageInfo
+from kernel.model.tcb import CALLER, TCB, ThreadState
+
+__all__ = ["TraceRecord", "Tracer", "format_record"]
+
+_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // 8
+_INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
+_RECEIVING = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
+_NOTIFICATION_OPS: dict[int, str] = {
+    Syscall.seL4_SysCall: "Signal", Syscall.seL4_SysSend: "Signal",
+    Syscall.seL4_SysNBSend: "Signal", Syscall.seL4_SysRecv: "Wait",
+    Syscall.seL4_SysReplyRecv: "Wait", Syscall.seL4_SysNBRecv: "Poll",
+}
+
+
+@dataclass
+class TraceRecord:
+    """One syscall. ``result`` is filled at kernel exit."""
+
+    seq: int
+    thread: str
+    syscall: str
+    number: int
+    cptr: int | None = None
+    cap: str | None = None
+    label: str | None = None
+    length: int = 0
+    extra_caps: int = 0
+    mrs: list[int] = field(default_factory=list)
+    result: str = ""
+    reply: list[int] = field(default_factory=list)
+    badge: int | None = None
+    """The badge of the invoked cap: a Signal's notification badge, or what the
+    receiver of an endpoint send gets."""
+    msg_label: int | None = None
+    """Endpoint sends, Reply and ReplyRecv: the message's label."""
+    args: dict[str, int | list[int]] | None = None
+    """Object invocations: the arguments by libsel4's parameter names (capability
+    parameters are the CPtrs the caller put in its IPC buffer); None when the label is
+    not a method capsule declares."""
+
+
+class Tracer:
+    """Collects a :class:`TraceRecord` per syscall and hands it to ``sink`` when complete."""
+
+    def __init__(self, kernel: Kernel, sink: Callable[[TraceRecord], None]) -> None:
+        self.kernel = kernel
+        self.sink = sink
+        self.seq = 0
+        self.pending: TraceRecord | None = None
+        self.caller: TCB | None = None
+        self.receiver: TCB | None = None
+        """Endpoint sends: the thread waiting to receive when the send began."""
+        self.replied_to: TCB | None = None
+        """Reply / ReplyRecv: the thread the caller slot's reply cap names."""
+        self.sender_waiting = False
+        """Receives on an endpoint: a sender was queued when the receive began."""
+        self.labels = {v: k for k, v in label_table(kernel.arch, kernel.config.mcs).items()}
+        self.methods = {m.label: m for m in methods_for(kernel.arch, kernel.config.mcs)}
+        """Label name -> the libsel4 method, whose parameter names the trace shows."""
+        kernel.syscall_observers.append(self.on_syscall)
+        kernel.exit_observers.append(self.on_exit)
+
+    def on_syscall(self, kernel: Kernel, window: list[int]) -> None:
+        caller = kernel.current
+        assert caller is not None
+        number = signed_word(window[7])
+        try:
+            name = Syscall(number).name.removeprefix("seL4_Sys")
+        except ValueError:
+            name = f"unknown({number})"
+        self.seq += 1
+        record = TraceRecord(self.seq, caller.name, name, number)
+        self.receiver = self.replied_to = None
+        self.sender_waiting = False
+        if number in (Syscall.seL4_SysReply, Syscall.seL4_SysReplyRecv):
+            self.replied_to = self._reply_target(kernel, caller)
+            info = MessageInfo.from_word(window[1])
+            record.msg_label, record.length = info.label, info.clamped_length
+            record.extra_caps = info.extra_caps
+            record.mrs = self._message(kernel, caller, window, info.clamped_length)
+        if number in _INVOKING or number in _RECEIVING:
+            record.cptr = window[0]
+            cap = lookup_cap(kernel, caller, window[0])
+            record.cap = type(cap).__name__ if isinstance(cap, LOOKUP_FAILURES) else cap.tag.name
+            if isinstance(cap, NotificationCap):
+                record.label = _NOTIFICATION_OPS[number]
+                if number in _INVOKING:
+                    record.badge = cap.badge
+                    info = MessageInfo.from_word(window[1])
+                    record.extra_caps = info.extra_caps
+            elif number in _INVOKING:
+                info = MessageInfo.from_word(window[1])
+                record.length, record.extra_caps = info.clamped_length, info.extra_caps
+                if isinstance(cap, EndpointCap):
+                    record.badge, record.msg_label = cap.badge, info.label
+                    endpoint = kernel.objects.get(cap.paddr)
+                    if isinstance(endpoint, Endpoint) and endpoint.state is EndpointState.RECV:
+                        self.receiver = endpoint.queue[0]
+                else:
+                    record.label = self.labels.get(info.label, f"label {info.label}")
+                record.mrs = self._message(kernel, caller, window, info.clamped_length)
+                if not isinstance(cap, EndpointCap) and record.label in self.methods:
+                    extra = read_ipc_words(kernel, caller, _CAPS_WORD, info.extra_caps)
+                    record.args = named_args(self.methods[record.label], record.mrs,
+                                             extra or [])
+            elif isinstance(cap, EndpointCap):
+                endpoint = kernel.objects.get(cap.paddr)
+                self.sender_waiting = (isinstance(endpoint, Endpoint)
+                                       and endpoint.state is EndpointState.SEND)
+        elif number == Syscall.seL4_SysDebugPutChar:
+            record.mrs = [window[0] & 0xFF]
+        self.pending, self.caller = record, caller
+
+    @staticmethod
+    def _reply_target(kernel: Kernel, caller: TCB) -> TCB | None:
+        cap = caller.slots[CALLER].cap
+        if not isinstance(cap, ReplyCap) or cap.is_master:
+            return None
+        target = kernel.objects.get(cap.tcb_paddr)
+        return target if isinstance(target, TCB) else None
+
+    @staticmethod
+    def _message(kernel: Kernel, caller: TCB, window: list[int], length: int) -> list[int]:
+        words = window[2 : 2 + min(length, FAST_MESSAGE_REGISTERS)]
+        if length > FAST_MESSAGE_REGISTERS:
+            rest = read_ipc_words(kernel, caller, 1 + FAST_MESSAGE_REGISTERS,
+                                  length - FAST_MESSAGE_REGISTERS)
+            words += rest or []
+        return words
+
+    def on_exit(self, kernel: Kernel) -> None:
+        record, caller = self.pending, self.caller
+        if record is None or caller is None:
+            return
+        self.pending = self.caller = None
+        if caller.stop_reason is not None and not caller.state.runnable:
+            record.result = f"stopped: {caller.stop_reason}"
+        elif kernel.stop is not None:
+            record.result = f"halt({kernel.stop.status})"
+        elif record.label in ("Wait", "Poll") and caller.state.runnable:
+            record.result = f"badge={get_window(kernel, caller)[0]:#x}"
+        elif record.label == "Wait" and caller.state is ThreadState.BLOCKED_ON_NOTIFICATION:
+            record.result = "blocked"
+        elif record.number == Syscall.seL4_SysCall and record.label is not None:
+            window = kernel.machine.read_syscall_window() if kernel.current is caller else None
+            if window is not None:
+                info = MessageInfo.from_word(window[1])
+                record.reply = window[2 : 2 + min(info.length, FAST_MESSAGE_REGISTERS)]
+                record.result = Error(info.label).name if info.label < len(Error) else str(info.label)
+        else:
+            record.result = self._ipc_result(kernel, record, caller)
+        self.sink(record)
+
+    def _ipc_result(self, kernel: Kernel, record: TraceRecord, caller: TCB) -> str:
+        """Where an endpoint message went and what the caller got, after the entry."""
+        steps: list[str] = []
+        if self.replied_to is not None:
+            steps.append(f"replied to {self.replied_to.name}")
+        elif record.number == Syscall.seL4_SysReply:
+            steps.append("nobody to reply to")
+        if record.badge is not None and record.cap == "endpoint_cap":  # an endpoint send
+            if self.receiver is not None:
+                steps.append(f"to {self.receiver.name}")
+            elif caller.state is ThreadState.BLOCKED_ON_SEND:
+                steps.append("blocked")
+            elif record.number == Syscall.seL4_SysNBSend:
+                steps.append("dropped")
+            if caller.state is ThreadState.BLOCKED_ON_REPLY:
+                steps.append("waiting for the reply")
+        elif record.number in _RECEIVING and record.cap == "endpoint_cap":
+            if caller.state is ThreadState.BLOCKED_ON_RECEIVE:
+                steps.append("blocked")
+            elif record.number == Syscall.seL4_SysNBRecv and not self.sender_waiting:
+                steps.append("nothing (badge 0)")
+            elif caller.state.runnable:
+                steps.append(self._received(kernel, record, caller))
+        return ", ".join(steps)
+
+    @staticmethod
+    def _received(kernel: Kernel, record: TraceRecord, caller: TCB) -> str:
+        """The message now in ``caller``'s registers (and IPC buffer), as text; its
+        words go to ``record.reply``."""
+        window = get_window(kernel, caller)
+        info = MessageInfo.from_word(window[1])
+        record.reply = Tracer._message(kernel, caller, window, info.length)
+        text = f"badge={window[0]:#x} label={info.label:#x} length={info.length}"
+        if info.extra_caps:
+            text += f" extra_caps={info.extra_caps}"
+        if info.caps_unwrapped:
+            text += f" unwrapped={info.caps_unwrapped:#b}"
+        return text
+
+
+def format_record(record: TraceRecord) -> str:
+    """The text form: ``#seq thread Syscall(details) -> result``."""
+    parts: list[str] = []
+    if record.cptr is not None:
+        parts.append(f"cap={record.cptr:#x} {record.cap}")
+    if record.label is not None:
+        parts.append(record.label)
+    if record.badge is not None:
+        parts.append(f"badge={record.badge:#x}")
+    if record.msg_label is not None:
+        parts.append(f"label={record.msg_label:#x}")
+    if record.syscall == "DebugPutChar" and record.mrs:
+        parts.append(repr(chr(record.mrs[0])))
+    elif record.args is not None:
+        parts.extend(f"{name}={_value(value)}" for name, value in record.args.items())
+    elif record.mrs:
+        parts.append("mrs=[" + ", ".join(f"{w:#x}" for w in record.mrs) + "]")
+    if record.extra_caps and record.args is None:
+        parts.append(f"extra_caps={record.extra_caps}")
+    line = f"#{record.seq} {record.thread} {record.syscall}({', '.join(parts)})"
+    if record.result:
+        line += f" -> {record.result}"
+        if record.reply:
+            line += " [" + ", ".join(f"{w:#x}" for w in record.reply) + "]"
+    return line
+
+
+def _value(value: int | list[int]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{w:#x}" for w in value) + "]"
+    return f"{value:#x}"
+
+
+def named_args(method: Method, mrs: list[int], extra: list[int]) -> dict[str, int | list[int]]:
+    """``method``'s parameters by name, unpacked from the message words ``mrs`` by the
+    marshalling rule (kernel.abi.methods) and from the extra-cap CPtrs ``extra``, in
+    signature order. Parameters the message is too short to hold are left out, so a
+    truncated invocation shows what it really carried."""
+    caps = iter(extra)
+    placed = {id(w.param): w for w in method.words}
+    out: dict[str, int | list[int]] = {}
+    for param in method.params:
+        if param.is_cap:
+            cptr = next(caps, None)
+            if cptr is not None:
+                out[param.name] = cptr
+            continue
+        where = placed[id(param)]
+        if param.is_struct:
+            words = mrs[where.mr : where.mr + param.words]
+            if words:
+                out[param.name] = words
+        elif where.mr < len(mrs):
+            out[param.name] = (mrs[where.mr] >> where.bit) & ((1 << where.bits) - 1)
+    return out
+
+
+def as_json(record: TraceRecord) -> dict[str, Any]:
+
+    return asdict(record)
