@@ -14,6 +14,7 @@ then fetch the slots with :func:`extra_cap_slots`, which cannot fail.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
@@ -24,10 +25,39 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
-__all__ = ["Performer", "extra_cap_slots", "lookup_extra_caps", "message_args", "reply_to_current"]
+__all__ = [
+    "InvocationArgs",
+    "Performer",
+    "extra_cap_slots",
+    "lookup_extra_caps",
+    "message_args",
+    "read_invocation_args",
+    "reply_to_current",
+]
 
 Performer = Callable[[], list[int] | None]
-"""A decoded invocation, ready to perform: returns the reply words (None: no reply)."""
+"""A decoded invocation as a closure (the older decoders' form, being replaced by
+records: see :class:`InvocationArgs`): returns the reply words (None: no reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationArgs:
+    """Everything a decoder reads of its caller besides the invoked slot, read once at
+    kernel entry (:func:`read_invocation_args`), as seL4's handleInvocation gathers the
+    message and looks the extra caps up before any decoder runs.
+
+    ``words`` are MR0 .. MR(length-1) as :func:`message_args` gives them (the tag's
+    length clamped, cut to the register MRs without an IPC buffer); ``extra`` are the
+    slots of the extra caps, all looked up successfully.
+    """
+
+    info: MessageInfo
+    words: tuple[int, ...]
+    extra: tuple[Slot, ...]
+
+    @property
+    def label(self) -> int:
+        return self.info.label
 
 _WORD = 8
 _MSG_WORD = IPC_BUFFER.offset("msg") // _WORD
@@ -76,6 +106,17 @@ def lookup_extra_caps(
         assert isinstance(result, Slot)
         slots.append(result)
     return slots
+
+
+def read_invocation_args(
+    kernel: KernelState, tcb: TCB, info: MessageInfo, window: list[int]
+) -> InvocationArgs | tuple[int, LookupFailure]:
+    """The invocation's arguments, or ``(cptr, failure)`` for the first extra cap whose
+    lookup failed (a cap fault on that CPtr, raised before decoding)."""
+    extra = lookup_extra_caps(kernel, tcb, info)
+    if isinstance(extra, tuple):
+        return extra
+    return InvocationArgs(info, tuple(message_args(kernel, tcb, info, window)), tuple(extra))
 
 
 def extra_cap_slots(kernel: KernelState, tcb: TCB, info: MessageInfo) -> list[Slot]:

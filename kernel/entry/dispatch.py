@@ -1,19 +1,26 @@
-"""Which decoder handles an invocation of which cap type: one explicit table.
+"""Which decoder handles an invocation of which cap type, and which function performs each
+decoded invocation: two explicit tables, built here and nowhere else.
 
-Each object module provides ``decode_<object>_invocation(kernel, slot, info, window)``
-returning a performer (a zero-argument callable that applies the effects and returns
-the reply words) or raising a ``SyscallError`` (STYLE.md Synthesis 1-2). Register it
-here, never through ``getattr`` on names.
+A decoder is a pure function ``decode(kernel, invoked slot, InvocationArgs) -> record``:
+it validates in seL4's order and returns a frozen invocation record (CNodeCopy,
+RetypeInvocation, PageMapInvocation, ...) or raises a ``SyscallError``, changing nothing
+(STYLE.md Synthesis 1-2). :data:`PERFORMERS` maps each record type to the function that
+applies it and returns the reply words; :func:`kernel.entry.invocation.invoke` writes the
+reply. Register both here, never through ``getattr`` on names.
+
+:data:`LEGACY_DECODERS` holds the decoders not converted yet, which return a closure
+(``decode(kernel, slot, info, window) -> performer``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kernel.abi.arch import Arch
 from kernel.arch.aarch64 import vspace as aarch64_vspace
 from kernel.arch.riscv64 import vspace as riscv64_vspace
-from kernel.cspace.arguments import Performer
+from kernel.cspace.arguments import InvocationArgs, Performer
 from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
@@ -34,22 +41,44 @@ from kernel.objects.asid_pool import decode_asid_pool_invocation
 from kernel.objects.cnode import decode_cnode_invocation
 from kernel.objects.reply import decode_reply_invocation
 from kernel.objects.tcb import decode_tcb_invocation
-from kernel.objects.untyped import decode_untyped_invocation
+from kernel.objects.untyped import RetypeInvocation, decode_untyped_invocation, perform_retype
 
-__all__ = ["DECODERS", "Decoder"]
+__all__ = ["DECODERS", "LEGACY_DECODERS", "PERFORMERS", "Decoder", "perform"]
 
-Decoder = Callable[[KernelState, Slot, MessageInfo, list[int]], Performer]
+Decoder = Callable[[KernelState, Slot, InvocationArgs], object]
+"""decode(kernel, invoked slot, arguments) -> an invocation record, or raise SyscallError."""
+
+LegacyDecoder = Callable[[KernelState, Slot, MessageInfo, list[int]], Performer]
 """decode(kernel, invoked slot, message info, window) -> performer, or raise SyscallError."""
 
-DECODERS: dict[type[Cap], Decoder] = {}
-DECODERS[UntypedCap] = decode_untyped_invocation
-DECODERS[CNodeCap] = decode_cnode_invocation
-DECODERS[ASIDControlCap] = decode_asid_control_invocation
-DECODERS[ASIDPoolCap] = decode_asid_pool_invocation
-DECODERS[ThreadCap] = decode_tcb_invocation
+Record = TypeVar("Record")
+
+PERFORMERS: dict[type[Any], Callable[[KernelState, Any], list[int]]] = {}
+"""Invocation record type -> the function that performs it and returns the reply words."""
 
 
-def _by_arch(riscv64: Decoder, aarch64: Decoder) -> Decoder:
+def _performs(record: type[Record], function: Callable[[KernelState, Record], list[int]]) -> None:
+    PERFORMERS[record] = function
+
+
+def perform(kernel: KernelState, record: object) -> list[int]:
+    """Apply a decoded invocation; cannot fail. Returns the words of a success reply."""
+    return PERFORMERS[type(record)](kernel, record)
+
+
+DECODERS: dict[type[Cap], Decoder] = {
+    UntypedCap: decode_untyped_invocation,
+}
+_performs(RetypeInvocation, perform_retype)
+
+LEGACY_DECODERS: dict[type[Cap], LegacyDecoder] = {}
+LEGACY_DECODERS[CNodeCap] = decode_cnode_invocation
+LEGACY_DECODERS[ASIDControlCap] = decode_asid_control_invocation
+LEGACY_DECODERS[ASIDPoolCap] = decode_asid_pool_invocation
+LEGACY_DECODERS[ThreadCap] = decode_tcb_invocation
+
+
+def _by_arch(riscv64: LegacyDecoder, aarch64: LegacyDecoder) -> LegacyDecoder:
     """A decoder that hands the invocation to the rules of the kernel's architecture."""
     def decode(kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]) -> Performer:
         rules = riscv64 if kernel.arch is Arch.RISCV64 else aarch64
@@ -57,9 +86,9 @@ def _by_arch(riscv64: Decoder, aarch64: Decoder) -> Decoder:
     return decode
 
 
-DECODERS[FrameCap] = _by_arch(riscv64_vspace.decode_frame_invocation,
+LEGACY_DECODERS[FrameCap] = _by_arch(riscv64_vspace.decode_frame_invocation,
                               aarch64_vspace.decode_frame_invocation)
-DECODERS[PageTableCap] = _by_arch(riscv64_vspace.decode_page_table_invocation,
+LEGACY_DECODERS[PageTableCap] = _by_arch(riscv64_vspace.decode_page_table_invocation,
                                   aarch64_vspace.decode_page_table_invocation)
-DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
-DECODERS[ReplyCap] = decode_reply_invocation
+LEGACY_DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
+LEGACY_DECODERS[ReplyCap] = decode_reply_invocation

@@ -26,9 +26,9 @@ from kernel.abi.labels import label_enum
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
 from kernel.core.notifications import receive_signal, send_signal
-from kernel.cspace.arguments import lookup_extra_caps, reply_to_current
+from kernel.cspace.arguments import read_invocation_args, reply_to_current
 from kernel.cspace.lookup import lookup_cap, lookup_slot
-from kernel.entry.dispatch import DECODERS
+from kernel.entry.dispatch import DECODERS, LEGACY_DECODERS, perform
 from kernel.model.caps import (
     Cap,
     DomainCap,
@@ -77,11 +77,11 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
-    extra = lookup_extra_caps(kernel, current, info)
-    if isinstance(extra, tuple):
+    args = read_invocation_args(kernel, current, info, window)
+    if isinstance(args, tuple):
         # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
         if blocking:
-            cptr, failure = extra
+            cptr, failure = args
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, False, failure))
         return
     cap = slot.cap
@@ -92,23 +92,33 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
         _send_endpoint(kernel, current, cap, blocking, is_call)
         return
     decoder = DECODERS.get(type(cap))
-    if decoder is None and _is_own_method(kernel, cap, info.label):
+    legacy = LEGACY_DECODERS.get(type(cap))
+    if decoder is None and legacy is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
         return
     try:
-        if decoder is None:
+        if decoder is not None:
+            record = decoder(kernel, slot, args)
+        elif legacy is not None:
+            closure = legacy(kernel, slot, info, window)
+        else:
             # A null cap, or a label that is not one of this object's methods: seL4's
             # decoders answer those without knowing more of the object.
             raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
-        perform = decoder(kernel, slot, info, window)
     except SyscallError as error:
         if is_call:
             label, words = error_reply(error)
             reply_to_current(kernel, current, label, words)
         return
-    reply = perform()
-    if is_call and reply is not None and kernel.current is current:
-        reply_to_current(kernel, current, 0, reply)
+    if decoder is not None:
+        kernel.last_invocation = record
+        reply_words: list[int] | None = perform(kernel, record)
+    else:
+        reply_words = closure()
+    # seL4's handleInvocation: a Call is answered when the invocation left its caller
+    # running (not blocked, suspended or deleted by what it did).
+    if is_call and reply_words is not None and current.state.runnable:
+        reply_to_current(kernel, current, 0, reply_words)
 
 
 _OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from kernel.abi.constants import MIN_UNTYPED_BITS, RETYPE_FAN_OUT_LIMIT, WORD_BITS
 from kernel.abi.labels import label_table
-from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import has_children, insert_child
 from kernel.cspace.lookup import lookup_target_slot
 from kernel.model.caps import CNodeCap, UntypedCap
@@ -34,7 +34,6 @@ from kernel.model.errors import (
     RangeError,
     TruncatedMessage,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.retype import (
@@ -77,9 +76,9 @@ class RetypeInvocation:
 
 
 def decode_untyped_invocation(
-    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the untyped cap in ``slot``; return its performer.
+    kernel: KernelState, slot: Slot, invocation: InvocationArgs
+) -> RetypeInvocation:
+    """Validate an invocation of the untyped cap in ``slot``; return the Retype to perform.
 
     Checks, in seL4's order (abi/objects.md, "Untyped Retype rules" 1-11): label,
     length and extra cap, type, size, destination CNode, offset and window, empty
@@ -91,12 +90,9 @@ def decode_untyped_invocation(
     cap = slot.cap
     if not isinstance(cap, UntypedCap):
         raise KernelBug("decode_untyped_invocation on a non-untyped cap")
-    if info.label != label_table(kernel.arch, kernel.config.mcs)["UntypedRetype"]:
+    if invocation.label != label_table(kernel.arch, kernel.config.mcs)["UntypedRetype"]:
         raise IllegalOperation()
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    extra = extra_cap_slots(kernel, current, info)
+    args, extra = invocation.words, invocation.extra
     if len(args) < _RETYPE_ARGS or not extra:
         raise TruncatedMessage()
     new_type, user_size, node_index, node_depth, node_offset, node_window = args[:_RETYPE_ARGS]
@@ -143,10 +139,7 @@ def decode_untyped_invocation(
         raise InvalidArgument(1)
     free_ref = cap.paddr + (free_index << MIN_UNTYPED_BITS)
     start = -(-free_ref >> obj_bits) << obj_bits
-    invocation = RetypeInvocation(
-        slot, reset, start, otype, user_size, dest_slots, cap.is_device
-    )
-    return lambda: perform_retype(kernel, invocation)
+    return RetypeInvocation(slot, reset, start, otype, user_size, dest_slots, cap.is_device)
 
 
 def reset_untyped(kernel: KernelState, slot: Slot) -> None:
