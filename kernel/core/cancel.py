@@ -55,7 +55,6 @@ def cancel_ipc(kernel: KernelState, tcb: TCB) -> None:
     Inactive (suspend makes it so anyway); one waiting for a reply loses the reply cap
     naming it.
     """
-
     if tcb.waiting_on is not None and tcb.state is ThreadState.BLOCKED_ON_NOTIFICATION:
         cancel_signal(kernel, tcb, tcb.waiting_on)
     elif tcb.blocking is not None and tcb.state in (ThreadState.BLOCKED_ON_SEND,

@@ -134,7 +134,6 @@ def setup_caller_cap(kernel: KernelState, sender: TCB, receiver: TCB, can_grant:
     seL4 creates the master reply cap (setupReplyMaster) when the thread is started;
     capsule creates it here, on first use, when the reply slot is still empty.
     """
-
     if sender is kernel.current:
         kernel.save_current()
     kernel.set_thread_state(sender, ThreadState.BLOCKED_ON_REPLY)
@@ -165,7 +164,6 @@ def reply(kernel: KernelState, replier: TCB, slot: Slot | None = None) -> None:
     restarted or stopped as its fault type says
     (:func:`kernel.core.fault_reply.handle_fault_reply`).
     """
-
     if slot is None:
         slot = replier.slots[CALLER]
     cap = slot.cap

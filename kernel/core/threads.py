@@ -128,7 +128,6 @@ def suspend(kernel: KernelState, tcb: TCB) -> None:
     later Resume continues after its last syscall; a thread suspended while blocked
     in a syscall keeps the trap as restart pc and Resume runs the syscall again.
     """
-
     cancel_ipc(kernel, tcb)
     if tcb.state.runnable:
         # Running: updateRestartPC. Restart: the pc already is the restart pc.
@@ -149,7 +148,6 @@ def restart(kernel: KernelState, tcb: TCB) -> None:
     seL4 also creates the master reply cap here (setupReplyMaster); capsule makes it
     when a Call first needs it (:func:`kernel.core.ipc.setup_caller_cap`).
     """
-
     if not is_stopped(tcb):
         return
     cancel_ipc(kernel, tcb)

@@ -50,7 +50,6 @@ class InvocationArgs:
     length clamped, cut to the register MRs without an IPC buffer); ``extra`` are the
     slots of the extra caps, all looked up successfully.
     """
-
     info: MessageInfo
     words: tuple[int, ...]
     extra: tuple[Slot, ...]

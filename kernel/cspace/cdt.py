@@ -249,7 +249,6 @@ def derive_cap(kernel: KernelState, slot: Slot, cap: Cap) -> Cap:
         RevokeFirst: ``cap`` is an untyped that still has children.
         IllegalOperation: an unmapped page table / VSpace root.
     """
-
     match cap:
         case IRQControlCap() | ReplyCap():
             return NULL_CAP

@@ -66,7 +66,6 @@ def sys_debug_cap_identify(kernel: KernelState, window: list[int]) -> None:
 
 def sys_debug_name_thread(kernel: KernelState, window: list[int]) -> None:
     """Name a thread from the NUL-terminated string at msg[0] of the caller's IPC buffer."""
-
     current = kernel.current
     assert current is not None
     cap = lookup_cap(kernel, current, window[0])
@@ -155,7 +154,6 @@ _API_HANDLERS: dict[int, Handler] = {
 @dataclass(frozen=True)
 class SyscallTable:
     """Syscall number -> handler for one configuration."""
-
     handlers: dict[int, Handler]
     by_register: dict[int, Handler] = field(init=False, repr=False, compare=False)
     """The same table keyed by the number as the register holds it (unsigned), so that

@@ -52,7 +52,6 @@ _NOTIFICATION_OPS: dict[int, str] = {
 @dataclass
 class TraceRecord:
     """One syscall. ``result`` is filled at kernel exit."""
-
     seq: int
     thread: str
     syscall: str
