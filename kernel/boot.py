@@ -36,7 +36,6 @@ from kernel.model.caps import (
     PageTableCap,
     ThreadCap,
     UntypedCap,
-    VSpaceCap,
 )
 from kernel.model.cnode import CNode, cnode_object_bits
 from kernel.model.page_tables import write_entry
@@ -182,11 +181,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         insert_root(slots[index], cap)
 
     root_cnode_cap = CNodeCap(cnode.paddr, cnode_bits, guard_size=64 - cnode_bits, guard=0)
-    vspace_cap: Cap = (
-        PageTableCap(vspace_root, mapped_asid=ROOT_ASID, mapped_vaddr=0)
-        if kernel.arch is Arch.RISCV64
-        else VSpaceCap(vspace_root, mapped_asid=ROOT_ASID)
-    )
+    vspace_cap = kernel.platform.vspace_root_cap(vspace_root, ROOT_ASID)
     put(InitialCap.seL4_CapInitThreadTCB, ThreadCap(tcb.paddr))
     put(InitialCap.seL4_CapInitThreadCNode, root_cnode_cap)
     put(InitialCap.seL4_CapInitThreadVSpace, vspace_cap)
@@ -260,7 +255,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     tcb.priority = tcb.mcp = 255
     regs = [0] * len(abi.user_context)
     regs[kernel.reg_index["pc"]] = image.entry
-    regs[kernel.reg_index["a0" if kernel.arch is Arch.RISCV64 else "x0"]] = bootinfo_vaddr
+    regs[kernel.window_index[0]] = bootinfo_vaddr  # a0 / x0
     tcb.registers = regs
     tcb.state = ThreadState.RUNNING
     kernel.threads.append(tcb)

@@ -16,7 +16,6 @@ restarts put FaultIP in the pc and clear the flag.
 
 from __future__ import annotations
 
-from kernel.abi.arch import Arch
 from kernel.core.cancel import cancel_ipc
 from kernel.model.caps import PageTableCap, VSpaceCap
 from kernel.model.state import KernelState
@@ -39,10 +38,6 @@ __all__ = [
 
 _TRAP_SIZE = 4
 """ecall and svc #0 are 4 bytes on both architectures."""
-_SPSR_FLAGS = 0xF000_0000
-"""The NZCV bits: all of SPSR a thread at EL0 can change."""
-_PSTATE_USER = 1 << 6
-"""seL4's PSTATE_USER on a debug kernel: EL0t with FIQs masked (PMODE_FIRQ)."""
 
 
 def vspace_root_of(kernel: KernelState, tcb: TCB) -> tuple[int, int]:
@@ -96,9 +91,9 @@ def restart_pc(tcb: TCB, pc: int) -> int:
 def sanitise_registers(kernel: KernelState, registers: list[int]) -> list[int]:
     """seL4's sanitiseRegister over a whole user context: on AArch64 SPSR keeps only
     NZCV and gets PSTATE_USER (a thread cannot leave EL0); RISC-V changes nothing."""
-    if kernel.arch is Arch.AARCH64:
-        index = kernel.reg_index["spsr"]
-        registers[index] = (registers[index] & _SPSR_FLAGS) | _PSTATE_USER
+    status = kernel.platform.status_register
+    if status is not None:
+        registers[status.index] = status.sanitise(registers[status.index])
     return registers
 
 

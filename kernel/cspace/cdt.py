@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from kernel.abi.arch import Arch
 from kernel.abi.constants import MIN_UNTYPED_BITS
 from kernel.cspace.derive import is_cap_revocable, same_object_as, same_region_as
 from kernel.model.caps import (
@@ -263,7 +262,7 @@ def derive_cap(kernel: KernelState, slot: Slot, cap: Cap) -> Cap:
         case FrameCap():
             # A copy of a frame cap is not a mapping: it starts unmapped. AArch64 keeps
             # the (stale) mapped address and clears the ASID only.
-            if kernel.arch is Arch.RISCV64:
-                return replace(cap, mapped_asid=0, mapped_vaddr=0)
-            return replace(cap, mapped_asid=0)
+            if kernel.platform.frame_copy_keeps_vaddr:
+                return replace(cap, mapped_asid=0)
+            return replace(cap, mapped_asid=0, mapped_vaddr=0)
     return cap

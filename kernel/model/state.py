@@ -21,7 +21,8 @@ from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
 from kernel.machine import Machine
 from kernel.model.asid_pool import ASIDPool
-from kernel.model.paging import AARCH64_4K, RV64_SV39, PagingFormat
+from kernel.model.paging import PagingFormat
+from kernel.model.platform import ArchModel, model_for
 from kernel.model.scheduler import Scheduler
 from kernel.model.tcb import TCB, ThreadState
 
@@ -52,7 +53,9 @@ class KernelState:
         self.config = config
         self.arch: Arch = machine.arch
         self.abi: ArchABI = abi_for(machine.arch)
-        self.paging: PagingFormat = RV64_SV39 if self.arch is Arch.RISCV64 else AARCH64_4K
+        self.platform: ArchModel = model_for(machine.arch)
+        """What differs between the architectures in kernel behaviour, as data."""
+        self.paging: PagingFormat = self.platform.paging
         self.console = console
         self.objects: dict[int, object] = {}
         self.asid_table: dict[int, ASIDPool] = {}
