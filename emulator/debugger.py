@@ -50,7 +50,8 @@ MAX_DISAS = 256
 """Most instructions ``disas`` shows at once."""
 
 HELP = """\
-step | s              run to the end of the next system call, show its decoded record
+step | s              run to the end of the next system call, show its trace line and
+                      the invocation record the kernel decoded ("decoded:")
 stepi [N] | si [N]    run N instructions (default 1), show the next one
 continue | c          run to the next breakpoint or the end of the run
 break KIND NAME       stop after syscalls matching: label (e.g. UntypedRetype), thread,
@@ -158,6 +159,8 @@ class Debugger:
             if self._hit is not None:
                 self.say(f"breakpoint {self._hit.kind} {self._hit.name}:")
             self.say(format_record(record))
+            if record.decoded is not None:
+                self.say(f"  decoded: {record.decoded}")
             return
         finally:
             self._stepping = False

@@ -36,6 +36,7 @@ from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.message import MessageInfo
 from kernel.model.tcb import CALLER, TCB, ThreadState
+from kernel.views.invocations import describe_invocation
 
 __all__ = ["TraceRecord", "Tracer", "format_record"]
 
@@ -73,6 +74,10 @@ class TraceRecord:
     """Object invocations: the arguments by libsel4's parameter names (capability
     parameters are the CPtrs the caller put in its IPC buffer); None when the label is
     not a method capsule declares."""
+    decoded: str | None = None
+    """Object invocations the kernel accepted: the record its decoder made (slots and
+    objects resolved), as :func:`kernel.views.invocations.describe_invocation` shows it;
+    None for refused invocations and for IPC."""
 
 
 class Tracer:
@@ -90,6 +95,9 @@ class Tracer:
         """Reply / ReplyRecv: the thread the caller slot's reply cap names."""
         self.sender_waiting = False
         """Receives on an endpoint: a sender was queued when the receive began."""
+        self.decoded_before: object | None = None
+        """``kernel.last_invocation`` when the syscall began: a different record at exit
+        is the one this syscall's invocation decoded to."""
         self.labels = {v: k for k, v in label_table(kernel.arch, kernel.config.mcs).items()}
         self.methods = {m.label: m for m in methods_for(kernel.arch, kernel.config.mcs)}
         """Label name -> the libsel4 method, whose parameter names the trace shows."""
@@ -108,6 +116,7 @@ class Tracer:
         record = TraceRecord(self.seq, caller.name, name, number)
         self.receiver = self.replied_to = None
         self.sender_waiting = False
+        self.decoded_before = kernel.last_invocation
         if number in (Syscall.seL4_SysReply, Syscall.seL4_SysReplyRecv):
             self.replied_to = self._reply_target(kernel, caller)
             info = MessageInfo.from_word(window[1])
@@ -169,6 +178,9 @@ class Tracer:
         if record is None or caller is None:
             return
         self.pending = self.caller = None
+        decoded = kernel.last_invocation
+        if decoded is not None and decoded is not self.decoded_before:
+            record.decoded = describe_invocation(kernel, decoded)
         if caller.stop_reason is not None and not caller.state.runnable:
             record.result = f"stopped: {caller.stop_reason}"
         elif kernel.stop is not None:

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from bootimage import build_image
-from kernel.config import KernelConfig
 from tests.cli.test_cli_run import assert_one_line_error, capsule
 from tests.conftest import ARCHES
 
@@ -19,18 +17,6 @@ BOOTINFO = str(IMAGES / "bootinfo-riscv64.img")
 # userland/tests/retype.c: its first syscall retypes one endpoint into the first slot of
 # bootinfo's empty region (right after the last boot cap, an untyped); its 38th makes a
 # notification in the slot after that. On riscv64 those are slots 0x41 and 0x42.
-
-
-@pytest.fixture(scope="module")
-def retype_images(guest_elves: dict[str, dict[str, Path]],
-                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    out = tmp_path_factory.mktemp("cspace")
-    paths = {}
-    for arch in ARCHES:
-        path = out / f"retype-{arch}.img"
-        path.write_bytes(build_image(guest_elves[arch]["retype"].read_bytes(), KernelConfig()))
-        paths[arch] = str(path)
-    return paths
 
 
 def as_json(*args: str) -> dict[str, Any]:

@@ -42,6 +42,22 @@ def test_step_regs_continue(arch: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_a_stop_after_an_invocation_shows_the_decoded_record(
+        arch: str, tmp_path: Path, retype_images: dict[str, str]) -> None:
+    """Stopped after the retype guest's first Retype, the debugger shows the trace line
+    and, under it, the kernel's own record of the invocation; a debug syscall has none."""
+    proc = debug(tmp_path, retype_images[arch], "break label UntypedRetype", "continue", "step",
+                 "quit")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    at = lines.index("breakpoint label UntypedRetype:")
+    assert "UntypedRetype" in lines[at + 1] and lines[at + 1].endswith("-> seL4_NoError")
+    assert lines[at + 2].startswith("  decoded: RetypeInvocation(untyped_slot=")
+    assert "otype=seL4_EndpointObject" in lines[at + 2]
+    assert not lines[at + 3].startswith("  decoded:")  # the next stop is not an invocation
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_break_syscall_stops_at_the_halt(arch: str, tmp_path: Path) -> None:
     proc = debug(tmp_path, hello(arch), "break syscall DebugHalt", "continue", "threads",
                  "continue")

@@ -25,6 +25,27 @@ def test_trace_of_hello(arch: str) -> None:
     assert proc.stderr.splitlines() == expected_hello_trace(arch)
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_trace_json_shows_the_record_the_kernel_decoded(retype_images: dict[str, str],
+                                                          arch: str) -> None:
+    """The first syscall of the retype guest is a Retype into one slot of the root CNode:
+    the decoded record names that very slot (the offset the caller asked for), the object
+    type and the untyped it came from; refused invocations and other syscalls have none."""
+    proc = capsule("run", "--trace-json", retype_images[arch])
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    first = records[0]
+    assert first["label"] == "UntypedRetype" and first["result"] == "seL4_NoError"
+    decoded = first["decoded"]
+    assert decoded.startswith("RetypeInvocation(")
+    assert "untyped_slot=" in decoded and f"[{first['cptr']}]" in decoded
+    assert "dest_slots=[0x" in decoded and decoded.count("[") >= 2
+    assert f"[{first['args']['node_offset']}]]" in decoded
+    assert "otype=seL4_EndpointObject" in decoded
+    assert all(r["decoded"] is None for r in records if r["result"] not in ("seL4_NoError",)
+               and r["label"] is not None and r["syscall"] == "Call")
+    assert all(r["decoded"] is None for r in records if r["syscall"].startswith("Debug"))
+
+
 def test_trace_json_of_hello() -> None:
     proc = capsule("run", "--arch", "riscv64", "--trace-json")
     records = [json.loads(line) for line in proc.stderr.splitlines()]
