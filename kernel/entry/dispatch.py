@@ -2,7 +2,7 @@
 decoded invocation: two explicit tables, built here and nowhere else.
 
 A decoder is a pure function ``decode(kernel, invoked slot, InvocationArgs) -> record``:
-it validates in seL4's order and returns a frozen invocation record (CNodeCopy,
+it validates in seL4's order and returns a frozen invocation record (CNodeInsert,
 RetypeInvocation, PageMapInvocation, ...) or raises a ``SyscallError``, changing nothing
 (STYLE.md Synthesis 1-2). :data:`PERFORMERS` maps each record type to the function that
 applies it and returns the reply words; :func:`kernel.entry.invocation.invoke` writes the

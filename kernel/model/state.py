@@ -71,7 +71,7 @@ class KernelState:
         self.stop: StopReason | None = None
         self.last_invocation: object | None = None
         """The record of the last invocation decoded (a frozen dataclass such as
-        CNodeCopy or RetypeInvocation; None before the first): what the trace and the
+        CNodeInsert or RetypeInvocation; None before the first): what the trace and the
         debugger show of it."""
         self.kernel_entries = 0
         self.ticks = 0

@@ -1,7 +1,7 @@
 """A decoded invocation as one line of text: what the kernel itself decided to do.
 
 The invocation path keeps the record its decoder returned (``KernelState.last_invocation``:
-CNodeCopy, RetypeInvocation, PageMapInvocation, ...); the trace and the debugger show it
+CNodeInsert, RetypeInvocation, PageMapInvocation, ...); the trace and the debugger show it
 with :func:`describe_invocation` instead of decoding the message again. Slots are named as
 ``capsule cspace`` names them (:func:`kernel.views.render.slot_id`), caps as it shows them,
 threads by name, other kernel objects by type and address.
