@@ -36,10 +36,30 @@ from kernel.model.caps import (
 from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
-from kernel.objects.asid_control import decode_asid_control_invocation
-from kernel.objects.asid_pool import decode_asid_pool_invocation
-from kernel.objects.cnode import decode_cnode_invocation
-from kernel.objects.reply import decode_reply_invocation
+from kernel.objects.asid_control import (
+    MakePoolInvocation,
+    decode_asid_control_invocation,
+    perform_make_pool,
+)
+from kernel.objects.asid_pool import AssignInvocation, decode_asid_pool_invocation, perform_assign
+from kernel.objects.cnode import (
+    CNodeCancelBadgedSends,
+    CNodeDelete,
+    CNodeInsert,
+    CNodeMove,
+    CNodeRevoke,
+    CNodeRotate,
+    CNodeSaveCaller,
+    decode_cnode_invocation,
+    perform_cancel_badged_sends,
+    perform_delete,
+    perform_insert,
+    perform_move,
+    perform_revoke,
+    perform_rotate,
+    perform_save_caller,
+)
+from kernel.objects.reply import ReplyInvocation, decode_reply_invocation, perform_reply
 from kernel.objects.tcb import decode_tcb_invocation
 from kernel.objects.untyped import RetypeInvocation, decode_untyped_invocation, perform_retype
 
@@ -68,13 +88,24 @@ def perform(kernel: KernelState, record: object) -> list[int]:
 
 DECODERS: dict[type[Cap], Decoder] = {
     UntypedCap: decode_untyped_invocation,
+    CNodeCap: decode_cnode_invocation,
+    ASIDControlCap: decode_asid_control_invocation,
+    ASIDPoolCap: decode_asid_pool_invocation,
+    ReplyCap: decode_reply_invocation,
 }
 _performs(RetypeInvocation, perform_retype)
+_performs(CNodeRevoke, perform_revoke)
+_performs(CNodeDelete, perform_delete)
+_performs(CNodeCancelBadgedSends, perform_cancel_badged_sends)
+_performs(CNodeInsert, perform_insert)
+_performs(CNodeMove, perform_move)
+_performs(CNodeRotate, perform_rotate)
+_performs(CNodeSaveCaller, perform_save_caller)
+_performs(MakePoolInvocation, perform_make_pool)
+_performs(AssignInvocation, perform_assign)
+_performs(ReplyInvocation, perform_reply)
 
 LEGACY_DECODERS: dict[type[Cap], LegacyDecoder] = {}
-LEGACY_DECODERS[CNodeCap] = decode_cnode_invocation
-LEGACY_DECODERS[ASIDControlCap] = decode_asid_control_invocation
-LEGACY_DECODERS[ASIDPoolCap] = decode_asid_pool_invocation
 LEGACY_DECODERS[ThreadCap] = decode_tcb_invocation
 
 
@@ -91,4 +122,3 @@ LEGACY_DECODERS[FrameCap] = _by_arch(riscv64_vspace.decode_frame_invocation,
 LEGACY_DECODERS[PageTableCap] = _by_arch(riscv64_vspace.decode_page_table_invocation,
                                   aarch64_vspace.decode_page_table_invocation)
 LEGACY_DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
-LEGACY_DECODERS[ReplyCap] = decode_reply_invocation

@@ -5,16 +5,21 @@ exactly 2^12 bytes (extra cap 0) that is not device memory and has no children, 
 destination given by a CNode (extra cap 1) plus ``index`` (MR0) and ``depth`` (MR1). The
 new pool takes the lowest free pool index: ``asid_base = index * 512`` (abi/vspace.md).
 The untyped becomes the pool cap's CDT parent and is marked full.
+
+:func:`decode_asid_control_invocation` validates the invocation's arguments (read once
+at kernel entry) and returns a :class:`MakePoolInvocation`, changing nothing;
+:func:`perform_make_pool` (registered in ``kernel.entry.dispatch.PERFORMERS``) applies it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import MIN_UNTYPED_BITS
 from kernel.abi.labels import label_table
-from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import has_children, insert_child
 from kernel.cspace.lookup import lookup_target_slot
 from kernel.model.asid_pool import ASID_LOW_BITS, ASID_POOL_BITS, NUM_ASID_POOLS, ASIDPool
@@ -27,7 +32,6 @@ from kernel.model.errors import (
     RevokeFirst,
     TruncatedMessage,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_pool import asid_table, register_pool
@@ -47,14 +51,17 @@ class MakePoolInvocation:
     asid_base: int
 
 
-def _make_pool_label(arch: Arch) -> str:
-    return "RISCVASIDControlMakePool" if arch is Arch.RISCV64 else "ARMASIDControlMakePool"
+@cache
+def _make_pool_label(arch: Arch, mcs: bool) -> int:
+    """The MakePool label number of a configuration."""
+    name = "RISCVASIDControlMakePool" if arch is Arch.RISCV64 else "ARMASIDControlMakePool"
+    return label_table(arch, mcs)[name]
 
 
 def decode_asid_control_invocation(
-    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the ASID control cap; return its performer.
+    kernel: KernelState, slot: Slot, invocation: InvocationArgs
+) -> MakePoolInvocation:
+    """Validate an invocation of the ASID control cap; return the MakePool to perform.
 
     Order (seL4's ASID-control decode): label (IllegalOperation); length >= 2 and two
     extra caps (TruncatedMessage); a free pool index (DeleteFirst); extra cap 0 a
@@ -64,12 +71,9 @@ def decode_asid_control_invocation(
     """
     if not isinstance(slot.cap, ASIDControlCap):
         raise KernelBug("decode_asid_control_invocation on a non-ASID-control cap")
-    if info.label != label_table(kernel.arch, kernel.config.mcs)[_make_pool_label(kernel.arch)]:
+    if invocation.label != _make_pool_label(kernel.arch, kernel.config.mcs):
         raise IllegalOperation()
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    extra = extra_cap_slots(kernel, current, info)
+    args, extra = invocation.words, invocation.extra
     if len(args) < _MAKE_POOL_ARGS or len(extra) < 2:
         raise TruncatedMessage()
     index, depth = args[:_MAKE_POOL_ARGS]
@@ -92,8 +96,7 @@ def decode_asid_control_invocation(
     dest = lookup_target_slot(kernel, root, index, depth)
     if not dest.is_empty:
         raise DeleteFirst()
-    invocation = MakePoolInvocation(untyped_slot, dest, asid_base)
-    return lambda: perform_make_pool(kernel, invocation)
+    return MakePoolInvocation(untyped_slot, dest, asid_base)
 
 
 def perform_make_pool(kernel: KernelState, inv: MakePoolInvocation) -> list[int]:

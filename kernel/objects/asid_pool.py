@@ -15,16 +15,21 @@ whose VSpace no longer resolves run with no address space (``kernel.core.threads
 Assign (seL4_RISCV_ASIDPool_Assign / seL4_ARM_ASIDPool_Assign) gives an unassigned
 VSpace root the pool's first free ASID: on RISC-V the root is a page-table cap, which
 becomes a VSpace root (mapped, ASID set, vaddr 0); on AArch64 it is a VSpace cap.
+
+:func:`decode_asid_pool_invocation` validates the invocation's arguments (read once at
+kernel entry) and returns an :class:`AssignInvocation`, changing nothing;
+:func:`perform_assign` (registered in ``kernel.entry.dispatch.PERFORMERS``) applies it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 
 from kernel.abi.arch import Arch
 from kernel.abi.labels import label_table
 from kernel.core.threads import vspace_root_of
-from kernel.cspace.arguments import Performer, extra_cap_slots
+from kernel.cspace.arguments import InvocationArgs
 from kernel.model.asid_pool import ASID_LOW_BITS, ASIDS_PER_POOL, NUM_ASID_POOLS, ASIDPool
 from kernel.model.caps import ASIDPoolCap, Cap, PageTableCap, VSpaceCap
 from kernel.model.errors import (
@@ -36,7 +41,6 @@ from kernel.model.errors import (
     KernelBug,
     TruncatedMessage,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 
@@ -82,14 +86,17 @@ class AssignInvocation:
     root_slot: Slot
 
 
-def _assign_label(arch: Arch) -> str:
-    return "RISCVASIDPoolAssign" if arch is Arch.RISCV64 else "ARMASIDPoolAssign"
+@cache
+def _assign_label(arch: Arch, mcs: bool) -> int:
+    """The Assign label number of a configuration."""
+    name = "RISCVASIDPoolAssign" if arch is Arch.RISCV64 else "ARMASIDPoolAssign"
+    return label_table(arch, mcs)[name]
 
 
 def decode_asid_pool_invocation(
-    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Validate an invocation of the ASID pool cap in ``slot``; return its performer.
+    kernel: KernelState, slot: Slot, invocation: InvocationArgs
+) -> AssignInvocation:
+    """Validate an invocation of the ASID pool cap in ``slot``; return the Assign to perform.
 
     Order (seL4's ASID-pool decode): label (IllegalOperation); extra cap 0 present
     (TruncatedMessage); extra cap 0 an unassigned VSpace root — RISC-V: an unmapped
@@ -100,11 +107,9 @@ def decode_asid_pool_invocation(
     cap = slot.cap
     if not isinstance(cap, ASIDPoolCap):
         raise KernelBug("decode_asid_pool_invocation on a non-pool cap")
-    if info.label != label_table(kernel.arch, kernel.config.mcs)[_assign_label(kernel.arch)]:
+    if invocation.label != _assign_label(kernel.arch, kernel.config.mcs):
         raise IllegalOperation()
-    current = kernel.current
-    assert current is not None
-    extra = extra_cap_slots(kernel, current, info)
+    extra = invocation.extra
     if not extra:
         raise TruncatedMessage()
     root_slot = extra[0]
@@ -119,8 +124,7 @@ def decode_asid_pool_invocation(
         raise InvalidCapability(0)
     for asid in range(cap.asid_base, cap.asid_base + ASIDS_PER_POOL):
         if asid != 0 and asid not in pool.roots:
-            invocation = AssignInvocation(asid, pool, root_slot)
-            return lambda: perform_assign(kernel, invocation)
+            return AssignInvocation(asid, pool, root_slot)
     raise DeleteFirst()
 
 

@@ -1,11 +1,16 @@
 """CNode invocations (seL4_CNode_*); the object itself is :class:`kernel.model.cnode.CNode`.
 
 Invocations follow the decode/perform split (STYLE.md Synthesis 1):
-:func:`decode_cnode_invocation` validates in seL4's order and returns one of the frozen
-records below, or raises a :class:`~kernel.model.errors.SyscallError`, changing nothing;
-:func:`perform_cnode_invocation` applies a record and cannot fail.
+:func:`decode_cnode_invocation` validates the invocation's arguments (read once at
+kernel entry) in seL4's order and returns one of the frozen records below, or raises a
+:class:`~kernel.model.errors.SyscallError`, changing nothing. Each record type has its
+``perform_*`` function (registered in ``kernel.entry.dispatch.PERFORMERS``), which
+cannot fail and returns no reply words; the invocation path answers a Call when its
+caller still runs afterwards (so a caller that deleted the last cap to its own TCB gets
+no reply, as on seL4).
 
-Decode order (every method): label in CNodeRevoke..CNodeSaveCaller else
+Decode order (every method): label one of the configuration's CNode labels
+(:func:`cnode_methods`: CNodeRevoke..CNodeSaveCaller, ..CNodeRotate under MCS) else
 IllegalOperation; length >= 2 else TruncatedMessage; target slot = MR0/MR1 looked up in
 the *invoked* CNode (:func:`~kernel.cspace.lookup.lookup_target_slot`). Then per method:
 
@@ -30,13 +35,17 @@ the *invoked* CNode (:func:`~kernel.cspace.lookup.lookup_target_slot`). Then per
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
+from enum import Enum
+from functools import cache
+from types import MappingProxyType
 
+from kernel.abi.arch import Arch
 from kernel.abi.labels import label_table
 from kernel.core.ipc import cancel_badged_sends
 from kernel.cspace import cdt
-from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import derive_cap
 from kernel.cspace.derive import has_cancel_send_rights, mask_cap_rights, update_cap_data
 from kernel.cspace.lookup import lookup_pivot_slot, lookup_source_slot, lookup_target_slot
@@ -50,7 +59,6 @@ from kernel.model.errors import (
     MissingCapability,
     TruncatedMessage,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER
@@ -61,12 +69,20 @@ __all__ = [
     "CNodeDelete",
     "CNodeInsert",
     "CNodeInvocation",
+    "CNodeMethod",
     "CNodeMove",
     "CNodeRevoke",
     "CNodeRotate",
     "CNodeSaveCaller",
+    "cnode_methods",
     "decode_cnode_invocation",
-    "perform_cnode_invocation",
+    "perform_cancel_badged_sends",
+    "perform_delete",
+    "perform_insert",
+    "perform_move",
+    "perform_revoke",
+    "perform_rotate",
+    "perform_save_caller",
 ]
 
 
@@ -132,80 +148,108 @@ CNodeInvocation = (CNodeRevoke | CNodeDelete | CNodeCancelBadgedSends | CNodeIns
 # --- decode ---------------------------------------------------------------------------
 
 
+class CNodeMethod(Enum):
+    """The CNode methods, in the order seL4 numbers their labels."""
+
+    REVOKE = "CNodeRevoke"
+    DELETE = "CNodeDelete"
+    CANCEL_BADGED_SENDS = "CNodeCancelBadgedSends"
+    COPY = "CNodeCopy"
+    MINT = "CNodeMint"
+    MOVE = "CNodeMove"
+    MUTATE = "CNodeMutate"
+    ROTATE = "CNodeRotate"
+    SAVE_CALLER = "CNodeSaveCaller"
+
+
+_COPY_LIKE = frozenset((CNodeMethod.COPY, CNodeMethod.MINT, CNodeMethod.MOVE,
+                        CNodeMethod.MUTATE))
+"""The methods that put a cap from a source slot into the (empty) target slot."""
+
+
+@cache
+def cnode_methods(arch: Arch, mcs: bool) -> Mapping[int, CNodeMethod]:
+    """Label number -> CNode method in one configuration (built once, read-only).
+
+    A method the configuration lacks (SaveCaller under MCS) has no entry, so its name's
+    number is whatever follows there: not a CNode label, IllegalOperation.
+    """
+    labels = label_table(arch, mcs)
+    return MappingProxyType({labels[m.value]: m for m in CNodeMethod if m.value in labels})
+
+
 def _ensure_empty(slot: Slot) -> None:
     if not slot.is_empty:
         raise DeleteFirst()
 
 
 def decode_cnode_invocation(
-    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
-    """Decode an invocation of the CNode cap in ``slot`` (order in the module docstring).
+    kernel: KernelState, slot: Slot, invocation: InvocationArgs
+) -> CNodeInvocation:
+    """Validate an invocation of the CNode cap in ``slot`` (order in the module docstring).
 
-    Returns the performer; raises SyscallError. Changes no state.
+    Returns the record to perform; raises SyscallError. Changes no state.
     """
-    # Imported here: these modules import this one (for CNode) at load time.
-
-    caller = kernel.current
-    assert caller is not None
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    name = _METHODS.get(info.label - labels["CNodeRevoke"])
-    if name is None or info.label > labels[_LAST[kernel.config.mcs]]:
+    method = cnode_methods(kernel.arch, kernel.config.mcs).get(invocation.label)
+    if method is None:
         raise IllegalOperation()
-    args = message_args(kernel, caller, info, window)
+    args, extra = invocation.words, invocation.extra
     if len(args) < 2:
         raise TruncatedMessage()
     dest = lookup_target_slot(kernel, slot.cap, args[0], args[1])
-    inv: CNodeInvocation
 
-    if name in ("Copy", "Mint", "Move", "Mutate"):
-        extra = extra_cap_slots(kernel, caller, info)
-        if len(args) < 4 or not extra:
-            raise TruncatedMessage()
-        src_depth = args[3]
+    if method in _COPY_LIKE:
+        return _decode_copy_like(kernel, method, args, extra, dest)
+    if method is CNodeMethod.REVOKE:
+        return CNodeRevoke(dest)
+    if method is CNodeMethod.DELETE:
+        return CNodeDelete(dest)
+    if method is CNodeMethod.SAVE_CALLER:
         _ensure_empty(dest)
-        src = lookup_source_slot(kernel, extra[0].cap, args[2], src_depth)
-        if src.is_empty:
-            raise FailedLookup(True, MissingCapability(bits_left=src_depth))
-        new_cap: Cap
-        if name == "Copy":
-            if len(args) < 5:
-                raise TruncatedMessage()
-            new_cap = derive_cap(kernel, src, mask_cap_rights(Rights.from_word(args[4]), src.cap))
-        elif name == "Mint":
-            if len(args) < 6:
-                raise TruncatedMessage()
-            masked = mask_cap_rights(Rights.from_word(args[4]), src.cap)
-            new_cap = derive_cap(kernel, src, update_cap_data(False, args[5], masked))
-        elif name == "Move":
-            new_cap = src.cap
-        else:
-            if len(args) < 5:
-                raise TruncatedMessage()
-            new_cap = update_cap_data(True, args[4], src.cap)
-        if new_cap.is_null:
-            raise IllegalOperation()
-        inv = (CNodeInsert(new_cap, src, dest) if name in ("Copy", "Mint")
-               else CNodeMove(new_cap, src, dest))
-    elif name == "Revoke":
-        inv = CNodeRevoke(dest)
-    elif name == "Delete":
-        inv = CNodeDelete(dest)
-    elif name == "SaveCaller":
-        _ensure_empty(dest)
-        inv = CNodeSaveCaller(dest)
-    elif name == "CancelBadgedSends":
+        return CNodeSaveCaller(dest)
+    if method is CNodeMethod.CANCEL_BADGED_SENDS:
         cap = dest.cap
         if not has_cancel_send_rights(cap):
             raise IllegalOperation()
         assert isinstance(cap, EndpointCap)
-        inv = CNodeCancelBadgedSends(cap)
+        return CNodeCancelBadgedSends(cap)
+    return _decode_rotate(kernel, extra, args, dest)
+
+
+def _decode_copy_like(kernel: KernelState, method: CNodeMethod, args: tuple[int, ...],
+                      extra: tuple[Slot, ...], dest: Slot) -> CNodeInsert | CNodeMove:
+    """The Copy / Mint / Move / Mutate checks, after the target slot was looked up."""
+    if len(args) < 4 or not extra:
+        raise TruncatedMessage()
+    src_depth = args[3]
+    _ensure_empty(dest)
+    src = lookup_source_slot(kernel, extra[0].cap, args[2], src_depth)
+    if src.is_empty:
+        raise FailedLookup(True, MissingCapability(bits_left=src_depth))
+    new_cap: Cap
+    if method is CNodeMethod.COPY:
+        if len(args) < 5:
+            raise TruncatedMessage()
+        new_cap = derive_cap(kernel, src, mask_cap_rights(Rights.from_word(args[4]), src.cap))
+    elif method is CNodeMethod.MINT:
+        if len(args) < 6:
+            raise TruncatedMessage()
+        masked = mask_cap_rights(Rights.from_word(args[4]), src.cap)
+        new_cap = derive_cap(kernel, src, update_cap_data(False, args[5], masked))
+    elif method is CNodeMethod.MOVE:
+        new_cap = src.cap
     else:
-        inv = _decode_rotate(kernel, extra_cap_slots(kernel, caller, info), args, dest)
-    return partial(_perform_and_reply, kernel, inv)
+        if len(args) < 5:
+            raise TruncatedMessage()
+        new_cap = update_cap_data(True, args[4], src.cap)
+    if new_cap.is_null:
+        raise IllegalOperation()
+    if method in (CNodeMethod.COPY, CNodeMethod.MINT):
+        return CNodeInsert(new_cap, src, dest)
+    return CNodeMove(new_cap, src, dest)
 
 
-def _decode_rotate(kernel: KernelState, extra: list[Slot], args: list[int],
+def _decode_rotate(kernel: KernelState, extra: tuple[Slot, ...], args: tuple[int, ...],
                    dest: Slot) -> CNodeRotate:
     """The Rotate-specific checks, after the target slot was looked up."""
 
@@ -233,70 +277,64 @@ def _decode_rotate(kernel: KernelState, extra: list[Slot], args: list[int],
     return CNodeRotate(new_src_cap, new_pivot_cap, src, pivot, dest)
 
 
-_METHODS: dict[int, str] = dict(enumerate((
-    "Revoke", "Delete", "CancelBadgedSends", "Copy", "Mint", "Move", "Mutate", "Rotate",
-    "SaveCaller",
-)))
-"""CNode methods by offset from the CNodeRevoke label (they are numbered in a row)."""
-
-_LAST = {False: "CNodeSaveCaller", True: "CNodeRotate"}
-"""The last CNode label: SaveCaller does not exist in the MCS configuration."""
-
-
 # --- perform --------------------------------------------------------------------------
+# One function per record (registered in kernel.entry.dispatch.PERFORMERS); each cannot
+# fail and returns the reply words of success, always none.
 
 
-def perform_cnode_invocation(kernel: KernelState, inv: CNodeInvocation) -> None:
-    """Apply a decoded CNode invocation. Cannot fail."""
-
-    match inv:
-        case CNodeInsert(new_cap, src, dest):
-            cdt.insert(new_cap, src, dest)
-        case CNodeMove(new_cap, src, dest):
-            cdt.move(new_cap, src, dest)
-        case CNodeRotate(new_src_cap, new_pivot_cap, src, pivot, dest):
-            if src is dest:
-                cdt.swap(new_src_cap, src, new_pivot_cap, pivot)
-            else:
-                cdt.move(new_pivot_cap, pivot, dest)
-                cdt.move(new_src_cap, src, pivot)
-        case CNodeRevoke(target):
-            revoke(kernel, target)
-        case CNodeDelete(target):
-            delete(kernel, target)
-        case CNodeSaveCaller(dest):
-            _save_caller(kernel, dest)
-        case CNodeCancelBadgedSends(endpoint):
-
-            ep = kernel.objects.get(endpoint.paddr)
-            if isinstance(ep, Endpoint):  # hand-made caps in tests may name nothing
-                cancel_badged_sends(kernel, ep, endpoint.badge)
+def perform_insert(kernel: KernelState, inv: CNodeInsert) -> list[int]:
+    """Copy / Mint: ``new_cap`` into ``dest`` as a CDT child of ``src``."""
+    cdt.insert(inv.new_cap, inv.src, inv.dest)
+    return []
 
 
-def _save_caller(kernel: KernelState, dest: Slot) -> None:
+def perform_move(kernel: KernelState, inv: CNodeMove) -> list[int]:
+    """Move / Mutate: ``src``'s cap (as ``new_cap``) and CDT position to ``dest``."""
+    cdt.move(inv.new_cap, inv.src, inv.dest)
+    return []
+
+
+def perform_rotate(kernel: KernelState, inv: CNodeRotate) -> list[int]:
+    """Rotate: pivot -> dest, then src -> pivot (a swap when src is dest)."""
+    if inv.src is inv.dest:
+        cdt.swap(inv.new_src_cap, inv.src, inv.new_pivot_cap, inv.pivot)
+    else:
+        cdt.move(inv.new_pivot_cap, inv.pivot, inv.dest)
+        cdt.move(inv.new_src_cap, inv.src, inv.pivot)
+    return []
+
+
+def perform_revoke(kernel: KernelState, inv: CNodeRevoke) -> list[int]:
+    """Revoke: delete every CDT descendant of ``target``."""
+    revoke(kernel, inv.target)
+    return []
+
+
+def perform_delete(kernel: KernelState, inv: CNodeDelete) -> list[int]:
+    """Delete: empty ``target`` (finalising the object with its last cap)."""
+    delete(kernel, inv.target)
+    return []
+
+
+def perform_cancel_badged_sends(kernel: KernelState, inv: CNodeCancelBadgedSends) -> list[int]:
+    """CancelBadgedSends: unblock the senders queued with the endpoint cap's badge."""
+    ep = kernel.objects.get(inv.endpoint.paddr)
+    if isinstance(ep, Endpoint):  # hand-made caps in tests may name nothing
+        cancel_badged_sends(kernel, ep, inv.endpoint.badge)
+    return []
+
+
+def perform_save_caller(kernel: KernelState, inv: CNodeSaveCaller) -> list[int]:
     """Non-MCS SaveCaller: move the current thread's caller (reply) cap to ``dest``.
 
     An empty caller slot leaves everything as it is (still a success).
     """
-
     assert kernel.current is not None
     caller_slot = kernel.current.slots[CALLER]
     cap = caller_slot.cap
     if isinstance(cap, ReplyCap):
         if not cap.is_master:
-            cdt.move(cap, caller_slot, dest)
+            cdt.move(cap, caller_slot, inv.dest)
     elif not cap.is_null:
         raise KernelBug("caller slot holds neither a reply cap nor nothing")
-
-
-def _perform_and_reply(kernel: KernelState, inv: CNodeInvocation) -> list[int] | None:
-    """Perform, then answer an empty success reply if the caller still runs.
-
-    A caller that suspended itself (deleting the last cap to its own TCB) gets no
-    reply, as on seL4, where only a thread still in Restart state is answered.
-    """
-    caller = kernel.current
-    perform_cnode_invocation(kernel, inv)
-    if caller is None or not caller.state.runnable:
-        return None
     return []

@@ -2,31 +2,39 @@
 SaveCaller is the reply (seL4's decodeInvocation, reply cap case, and
 performInvocation_Reply).
 
-Decode: a master reply cap (the one in a TCB's reply slot, never reachable from a
-CSpace in practice) is InvalidCapability 0; any other reply cap is accepted, whatever
-the label. Perform: :func:`kernel.core.ipc.reply` through the invoked slot, with the
-cap's Grant right, consuming the cap. The invoker's own Call completes at once with an
-empty success reply (seL4 leaves the invoker in Restart, and handleInvocation answers
-a Call that ends in Restart with an empty message).
+Decode (:func:`decode_reply_invocation`): a master reply cap (the one in a TCB's reply
+slot, never reachable from a CSpace in practice) is InvalidCapability 0; any other reply
+cap is accepted, whatever the label and arguments, as a :class:`ReplyInvocation`.
+Perform (:func:`perform_reply`): :func:`kernel.core.ipc.reply` through the invoked slot,
+with the cap's Grant right, consuming the cap. It returns no reply words: the invoker's
+own Call is answered with an empty success reply by the invocation path, since the
+invoker still runs (seL4 leaves it in Restart, and handleInvocation answers a Call that
+ends in Restart with an empty message).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass
 
 from kernel.core.ipc import reply
-from kernel.cspace.arguments import Performer
+from kernel.cspace.arguments import InvocationArgs
 from kernel.model.caps import ReplyCap
 from kernel.model.errors import InvalidCapability
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 
-__all__ = ["decode_reply_invocation"]
+__all__ = ["ReplyInvocation", "decode_reply_invocation", "perform_reply"]
 
 
-def decode_reply_invocation(kernel: KernelState, slot: Slot, info: MessageInfo,
-                            window: list[int]) -> Performer:
+@dataclass(frozen=True, slots=True, eq=False)
+class ReplyInvocation:
+    """A reply through the (non-master) reply cap in ``slot``."""
+
+    slot: Slot
+
+
+def decode_reply_invocation(kernel: KernelState, slot: Slot,
+                            invocation: InvocationArgs) -> ReplyInvocation:
     """Accept an invocation of the (non-master) reply cap in ``slot``.
 
     Raises:
@@ -36,12 +44,12 @@ def decode_reply_invocation(kernel: KernelState, slot: Slot, info: MessageInfo,
     assert isinstance(cap, ReplyCap)
     if cap.is_master:
         raise InvalidCapability(0)
-    return partial(_perform_reply, kernel, slot)
+    return ReplyInvocation(slot)
 
 
-def _perform_reply(kernel: KernelState, slot: Slot) -> list[int]:
-
+def perform_reply(kernel: KernelState, inv: ReplyInvocation) -> list[int]:
+    """Reply from the current thread through ``inv.slot``; returns no reply words."""
     replier = kernel.current
     assert replier is not None
-    reply(kernel, replier, slot)
+    reply(kernel, replier, inv.slot)
     return []
