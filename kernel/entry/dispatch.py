@@ -60,7 +60,37 @@ from kernel.objects.cnode import (
     perform_save_caller,
 )
 from kernel.objects.reply import ReplyInvocation, decode_reply_invocation, perform_reply
-from kernel.objects.tcb import decode_tcb_invocation
+from kernel.objects.tcb import (
+    TCBBindNotification,
+    TCBCopyRegisters,
+    TCBReadRegisters,
+    TCBResume,
+    TCBSetFlags,
+    TCBSetMCPriority,
+    TCBSetPriority,
+    TCBSetSchedParams,
+    TCBSetTLSBase,
+    TCBSuspend,
+    TCBUnbindNotification,
+    TCBUnsupported,
+    TCBWriteRegisters,
+    ThreadControl,
+    decode_tcb_invocation,
+    perform_bind_notification,
+    perform_copy_registers,
+    perform_read_registers,
+    perform_resume,
+    perform_set_flags,
+    perform_set_mc_priority,
+    perform_set_priority,
+    perform_set_sched_params,
+    perform_set_tls_base,
+    perform_suspend,
+    perform_thread_control,
+    perform_unbind_notification,
+    perform_unsupported,
+    perform_write_registers,
+)
 from kernel.objects.untyped import RetypeInvocation, decode_untyped_invocation, perform_retype
 
 __all__ = ["DECODERS", "LEGACY_DECODERS", "PERFORMERS", "Decoder", "perform"]
@@ -92,6 +122,7 @@ DECODERS: dict[type[Cap], Decoder] = {
     ASIDControlCap: decode_asid_control_invocation,
     ASIDPoolCap: decode_asid_pool_invocation,
     ReplyCap: decode_reply_invocation,
+    ThreadCap: decode_tcb_invocation,
 }
 _performs(RetypeInvocation, perform_retype)
 _performs(CNodeRevoke, perform_revoke)
@@ -104,9 +135,22 @@ _performs(CNodeSaveCaller, perform_save_caller)
 _performs(MakePoolInvocation, perform_make_pool)
 _performs(AssignInvocation, perform_assign)
 _performs(ReplyInvocation, perform_reply)
+_performs(TCBReadRegisters, perform_read_registers)
+_performs(TCBWriteRegisters, perform_write_registers)
+_performs(TCBCopyRegisters, perform_copy_registers)
+_performs(ThreadControl, perform_thread_control)
+_performs(TCBSetPriority, perform_set_priority)
+_performs(TCBSetMCPriority, perform_set_mc_priority)
+_performs(TCBSetSchedParams, perform_set_sched_params)
+_performs(TCBSuspend, perform_suspend)
+_performs(TCBResume, perform_resume)
+_performs(TCBBindNotification, perform_bind_notification)
+_performs(TCBUnbindNotification, perform_unbind_notification)
+_performs(TCBSetTLSBase, perform_set_tls_base)
+_performs(TCBSetFlags, perform_set_flags)
+_performs(TCBUnsupported, perform_unsupported)
 
 LEGACY_DECODERS: dict[type[Cap], LegacyDecoder] = {}
-LEGACY_DECODERS[ThreadCap] = decode_tcb_invocation
 
 
 def _by_arch(riscv64: LegacyDecoder, aarch64: LegacyDecoder) -> LegacyDecoder:

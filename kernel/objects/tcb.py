@@ -1,7 +1,13 @@
 """TCB invocations (seL4_TCB_*, non-MCS): decode in seL4's order, then perform.
 
-:func:`decode_tcb_invocation` validates and returns a performer, or raises a
-:class:`~kernel.model.errors.SyscallError` having changed nothing; the performers cannot fail.
+:func:`decode_tcb_invocation` validates and returns one frozen record per method
+(:class:`TCBReadRegisters`, :class:`ThreadControl`, ...), or raises a
+:class:`~kernel.model.errors.SyscallError` having changed nothing; each record has one
+``perform_*`` function (registered in ``kernel.entry.dispatch``) that cannot fail and
+returns the reply words. Whether a Call is answered at all is the invocation path's one
+rule (the caller still runnable after perform): a thread that suspended itself through
+CopyRegisters or Suspend gets no reply.
+
 Decode order (seL4's decodeTCBInvocation and the per-method decoders; ``length`` is the
 message length the kernel sees, cut to 4 without an IPC buffer):
 
@@ -47,9 +53,12 @@ this TCB; the IPC buffer address is stored even when no cap is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
+from enum import Enum
+from types import MappingProxyType
+from typing import assert_never
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import IPC_BUFFER_SIZE_BITS
@@ -65,7 +74,7 @@ from kernel.core.threads import (
     user_context,
 )
 from kernel.core.threads import set_registers as store
-from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import derive_cap, insert
 from kernel.cspace.derive import same_object_as, update_cap_data
 from kernel.model.caps import Cap, CNodeCap, FrameCap, NotificationCap, PageTableCap, ThreadCap, VSpaceCap
@@ -76,14 +85,47 @@ from kernel.model.errors import (
     RangeError,
     TruncatedMessage,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CTABLE, IPC_BUFFER_FRAME, TCB, VTABLE
 from kernel.objects.deletion import delete
 
-__all__ = ["FRAME_REGISTERS", "TCB_FLAG_MASK", "decode_tcb_invocation"]
+__all__ = [
+    "FRAME_REGISTERS",
+    "TCB_FLAG_MASK",
+    "TCBBindNotification",
+    "TCBCopyRegisters",
+    "TCBMethod",
+    "TCBReadRegisters",
+    "TCBResume",
+    "TCBSetFlags",
+    "TCBSetMCPriority",
+    "TCBSetPriority",
+    "TCBSetSchedParams",
+    "TCBSetTLSBase",
+    "TCBSuspend",
+    "TCBUnbindNotification",
+    "TCBUnsupported",
+    "TCBWriteRegisters",
+    "ThreadControl",
+    "decode_tcb_invocation",
+    "perform_bind_notification",
+    "perform_copy_registers",
+    "perform_read_registers",
+    "perform_resume",
+    "perform_set_flags",
+    "perform_set_mc_priority",
+    "perform_set_priority",
+    "perform_set_sched_params",
+    "perform_set_tls_base",
+    "perform_suspend",
+    "perform_thread_control",
+    "perform_unbind_notification",
+    "perform_unsupported",
+    "perform_write_registers",
+    "tcb_methods",
+]
 
 FRAME_REGISTERS = {Arch.RISCV64: 16, Arch.AARCH64: 17}
 """seL4's n_frameRegisters: the first registers of seL4_UserContext (pc, sp, ... the
@@ -101,22 +143,85 @@ _COPY_SUSPEND_SOURCE, _COPY_RESUME_TARGET, _COPY_FRAME, _COPY_INTEGER = (1, 2, 4
 _FLAG_SUSPEND = _FLAG_RESUME = 1
 """Bit 0 of MR0 of Read/WriteRegisters: suspend the source / resume the target."""
 
-_METHODS = (
-    "ReadRegisters", "WriteRegisters", "CopyRegisters", "Configure", "SetPriority",
-    "SetMCPriority", "SetSchedParams", "SetIPCBuffer", "SetSpace", "Suspend", "Resume",
-    "BindNotification", "UnbindNotification", "SetTLSBase", "SetFlags",
-)
+
+def _arch_flags(word: int) -> int:
+    """Bits 8-15 of MR0 of Read/Write/CopyRegisters (seL4's arch_flags; no architecture
+    capsule builds gives them a meaning)."""
+    return (word >> 8) & 0xFF
 
 
-def _method_of(kernel: KernelState, label: int) -> str | None:
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    for name in _METHODS:
-        if labels.get(f"TCB{name}") == label:
-            return name
-    return None
+class TCBMethod(Enum):
+    """The non-MCS TCB methods; the value is the label name without its ``TCB`` prefix."""
+
+    READ_REGISTERS = "ReadRegisters"
+    WRITE_REGISTERS = "WriteRegisters"
+    COPY_REGISTERS = "CopyRegisters"
+    CONFIGURE = "Configure"
+    SET_PRIORITY = "SetPriority"
+    SET_MC_PRIORITY = "SetMCPriority"
+    SET_SCHED_PARAMS = "SetSchedParams"
+    SET_IPC_BUFFER = "SetIPCBuffer"
+    SET_SPACE = "SetSpace"
+    SUSPEND = "Suspend"
+    RESUME = "Resume"
+    BIND_NOTIFICATION = "BindNotification"
+    UNBIND_NOTIFICATION = "UnbindNotification"
+    SET_TLS_BASE = "SetTLSBase"
+    SET_FLAGS = "SetFlags"
+
+
+_MCS_UNSUPPORTED = frozenset({TCBMethod.CONFIGURE, TCBMethod.SET_SPACE,
+                              TCBMethod.SET_SCHED_PARAMS})
+"""Methods whose MCS variants (with scheduling-context and timeout-endpoint arguments)
+are not built: decoding them in the MCS configuration gives :class:`TCBUnsupported`."""
+
+
+@functools.cache
+def tcb_methods(arch: Arch, mcs: bool) -> Mapping[int, TCBMethod]:
+    """Label number -> TCB method in a configuration (built once per configuration,
+    read-only); a method without a label in that configuration is absent."""
+    labels = label_table(arch, mcs)
+    return MappingProxyType({labels[f"TCB{method.value}"]: method for method in TCBMethod
+                             if f"TCB{method.value}" in labels})
 
 
 # --- decoded invocations --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TCBReadRegisters:
+    """ReadRegisters of ``target`` (never the caller): suspend it first if
+    ``suspend_source``; reply with the first ``count`` words of its seL4_UserContext."""
+
+    target: TCB
+    suspend_source: bool
+    arch_flags: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TCBWriteRegisters:
+    """WriteRegisters of ``target`` (never the caller): ``values`` replace the first
+    registers of its seL4_UserContext (at most n_regs of them); then resume it if
+    ``resume_target``."""
+
+    target: TCB
+    resume_target: bool
+    arch_flags: int
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TCBCopyRegisters:
+    """CopyRegisters from ``source`` to ``target`` (either may be the caller)."""
+
+    target: TCB
+    source: TCB
+    suspend_source: bool
+    resume_target: bool
+    transfer_frame: bool
+    transfer_integer: bool
+    arch_flags: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -132,6 +237,85 @@ class ThreadControl:
     slot: Slot
     space: tuple[int, Cap, Slot, Cap, Slot] | None
     buffer: tuple[int, Cap | None, Slot | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TCBSetPriority:
+    """SetPriority: ``priority`` is at most the authority's MCP (checked at decode)."""
+
+    target: TCB
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class TCBSetMCPriority:
+    """SetMCPriority: ``mcp`` is at most the authority's MCP (checked at decode)."""
+
+    target: TCB
+    mcp: int
+
+
+@dataclass(frozen=True, slots=True)
+class TCBSetSchedParams:
+    """SetSchedParams (non-MCS): both values are at most the authority's MCP."""
+
+    target: TCB
+    mcp: int
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class TCBSuspend:
+    """Suspend ``target`` (the caller too: it then gets no reply)."""
+
+    target: TCB
+
+
+@dataclass(frozen=True, slots=True)
+class TCBResume:
+    """Resume (seL4's restart) ``target``."""
+
+    target: TCB
+
+
+@dataclass(frozen=True, slots=True)
+class TCBBindNotification:
+    """Bind ``notification`` (no waiters, not bound) to ``target`` (not bound)."""
+
+    target: TCB
+    notification: Notification
+
+
+@dataclass(frozen=True, slots=True)
+class TCBUnbindNotification:
+    """Unbind ``target``'s bound notification (there is one)."""
+
+    target: TCB
+
+
+@dataclass(frozen=True, slots=True)
+class TCBSetTLSBase:
+    """Write ``base`` into ``target``'s TLS base register."""
+
+    target: TCB
+    base: int
+
+
+@dataclass(frozen=True, slots=True)
+class TCBSetFlags:
+    """Clear the flags in ``clear``, then set those of ``set`` within seL4_TCBFlag_MASK;
+    the reply is the new flags word."""
+
+    target: TCB
+    clear: int
+    set: int
+
+
+@dataclass(frozen=True, slots=True)
+class TCBUnsupported:
+    """An MCS method capsule does not build (see ``_MCS_UNSUPPORTED``), by its label."""
+
+    label: int
 
 
 def _tcb_of(kernel: KernelState, cap: Cap) -> TCB:
@@ -165,18 +349,19 @@ def _decode_buffer(kernel: KernelState, address: int, slot: Slot) -> tuple[int, 
     return address, cap, slot
 
 
+def _derived(kernel: KernelState, slot: Slot, data: int) -> Cap:
+    """The slot's cap with ``data`` applied (0: unchanged), derived as seL4 does."""
+    cap = slot.cap if data == 0 else update_cap_data(False, data, slot.cap)
+    return derive_cap(kernel, slot, cap)
+
+
 def _decode_space(kernel: KernelState, fault_ep: int, croot_data: int, vroot_data: int,
                   croot: Slot, vroot: Slot) -> tuple[int, Cap, Slot, Cap, Slot]:
 
-    def derived(slot: Slot, data: int) -> Cap:
-        """The slot's cap with ``data`` applied (0: unchanged), derived as seL4 does."""
-        cap = slot.cap if data == 0 else update_cap_data(False, data, slot.cap)
-        return derive_cap(kernel, slot, cap)
-
-    ccap = derived(croot, croot_data)
+    ccap = _derived(kernel, croot, croot_data)
     if not isinstance(ccap, CNodeCap):
         raise IllegalOperation()
-    vcap = derived(vroot, vroot_data)
+    vcap = _derived(kernel, vroot, vroot_data)
     if not _is_valid_vtable_root(kernel, vcap):
         raise IllegalOperation()
     return fault_ep, ccap, croot, vcap, vroot
@@ -189,158 +374,168 @@ def _check_prio(kernel: KernelState, value: int, authority: Cap) -> None:
         raise RangeError(0, mcp)
 
 
-def decode_tcb_invocation(
-    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
+def _authority(extra: tuple[Slot, ...]) -> Cap:
+    """The authority TCB cap of SetPriority / SetMCPriority / SetSchedParams (extra 0,
+    present): not a TCB cap -> InvalidCapability(1)."""
+    cap = extra[0].cap
+    if not isinstance(cap, ThreadCap):
+        raise InvalidCapability(1)
+    return cap
+
+
+def decode_tcb_invocation(kernel: KernelState, slot: Slot, invocation: InvocationArgs) -> object:
     """Decode an invocation of the TCB cap in ``slot`` (order in the module docstring).
 
-    Returns the performer; raises SyscallError. Changes no state.
+    Returns the method's record; raises SyscallError. Changes no state.
     """
-
     caller = kernel.current
     assert caller is not None
-    name = _method_of(kernel, info.label)
-    if name is None:
+    method = tcb_methods(kernel.arch, kernel.config.mcs).get(invocation.label)
+    if method is None:
         raise IllegalOperation()
     target = _tcb_of(kernel, slot.cap)
-    args = message_args(kernel, caller, info, window)
-    extra = extra_cap_slots(kernel, caller, info)
-    n_regs = len(kernel.abi.user_context)
-    act: Callable[[], list[int] | None]
+    args, extra = invocation.words, invocation.extra
 
-    if kernel.config.mcs and name in ("Configure", "SetSpace", "SetSchedParams"):
-        return partial(_unsupported, kernel, info.label)
-    if name == "BindNotification":
-        if not extra:
-            raise TruncatedMessage()
-        if target.bound_notification is not None:
-            raise IllegalOperation()
-        ntfn_cap = extra[0].cap
-        if not isinstance(ntfn_cap, NotificationCap) or not ntfn_cap.rights.read:
-            raise IllegalOperation()
-        ntfn = kernel.objects[ntfn_cap.paddr]
-        assert isinstance(ntfn, Notification)
-        if ntfn.queue or ntfn.bound_tcb is not None:
-            raise IllegalOperation()
-        act = partial(_bind, kernel, target, ntfn)
-    elif name == "UnbindNotification":
-        if target.bound_notification is None:
-            raise IllegalOperation()
-        act = partial(_unbind, kernel, target)
-    elif name == "ReadRegisters":
-        if len(args) < 2:
-            raise TruncatedMessage()
-        count = args[1]
-        if not 1 <= count <= n_regs:
-            raise RangeError(1, n_regs)
-        if target is caller:
-            raise IllegalOperation()
-        act = partial(_read_registers, kernel, target, bool(args[0] & _FLAG_SUSPEND), count)
-    elif name == "WriteRegisters":
-        if len(args) < 2:
-            raise TruncatedMessage()
-        count = args[1]
-        if len(args) - 2 < count:
-            raise TruncatedMessage()
-        if target is caller:
-            raise IllegalOperation()
-        act = partial(_write_registers, kernel, target, bool(args[0] & _FLAG_RESUME),
-                      args[2 : 2 + min(count, n_regs)])
-    elif name == "CopyRegisters":
-        if len(args) < 1 or not extra:
-            raise TruncatedMessage()
-        if not isinstance(extra[0].cap, ThreadCap):
-            raise InvalidCapability(1)
-        act = partial(_copy_registers, kernel, target, _tcb_of(kernel, extra[0].cap), args[0])
-    elif name == "Suspend":
-        act = partial(_suspend, kernel, target)
-    elif name == "Resume":
-        act = partial(_resume, kernel, target)
-    elif name == "Configure":
-        if len(args) < 4 or len(extra) < 3:
-            raise TruncatedMessage()
-        buffer = _decode_buffer(kernel, args[3], extra[2])
-        space = _decode_space(kernel, args[0], args[1], args[2], extra[0], extra[1])
-        act = partial(_thread_control, kernel, ThreadControl(target, slot, space, buffer))
-    elif name == "SetSpace":
-        if len(args) < 3 or len(extra) < 2:
-            raise TruncatedMessage()
-        space = _decode_space(kernel, args[0], args[1], args[2], extra[0], extra[1])
-        act = partial(_thread_control, kernel, ThreadControl(target, slot, space, None))
-    elif name == "SetIPCBuffer":
-        if len(args) < 1 or not extra:
-            raise TruncatedMessage()
-        buffer = _decode_buffer(kernel, args[0], extra[0])
-        act = partial(_thread_control, kernel, ThreadControl(target, slot, None, buffer))
-    elif name in ("SetPriority", "SetMCPriority"):
-        if len(args) < 1 or not extra:
-            raise TruncatedMessage()
-        if not isinstance(extra[0].cap, ThreadCap):
-            raise InvalidCapability(1)
-        _check_prio(kernel, args[0], extra[0].cap)
-        mcp, prio = (None, args[0]) if name == "SetPriority" else (args[0], None)
-        act = partial(_sched_params, kernel, target, mcp, prio)
-    elif name == "SetSchedParams":
-        if len(args) < 2 or not extra:
-            raise TruncatedMessage()
-        if not isinstance(extra[0].cap, ThreadCap):
-            raise InvalidCapability(1)
-        _check_prio(kernel, args[0], extra[0].cap)
-        _check_prio(kernel, args[1], extra[0].cap)
-        act = partial(_sched_params, kernel, target, args[0], args[1])
-    elif name == "SetTLSBase":
-        if len(args) < 1:
-            raise TruncatedMessage()
-        act = partial(_set_tls_base, kernel, target, args[0])
-    else:
-        assert name == "SetFlags"
-        if len(args) < 2:
-            raise TruncatedMessage()
-        act = partial(_set_flags, target, args[0], args[1])
-    return partial(_perform_and_reply, kernel, caller, act)
+    if kernel.config.mcs and method in _MCS_UNSUPPORTED:
+        return TCBUnsupported(invocation.label)
+    match method:
+        case TCBMethod.BIND_NOTIFICATION:
+            if not extra:
+                raise TruncatedMessage()
+            if target.bound_notification is not None:
+                raise IllegalOperation()
+            ntfn_cap = extra[0].cap
+            if not isinstance(ntfn_cap, NotificationCap) or not ntfn_cap.rights.read:
+                raise IllegalOperation()
+            ntfn = kernel.objects[ntfn_cap.paddr]
+            assert isinstance(ntfn, Notification)
+            if ntfn.queue or ntfn.bound_tcb is not None:
+                raise IllegalOperation()
+            return TCBBindNotification(target, ntfn)
+        case TCBMethod.UNBIND_NOTIFICATION:
+            if target.bound_notification is None:
+                raise IllegalOperation()
+            return TCBUnbindNotification(target)
+        case TCBMethod.READ_REGISTERS:
+            if len(args) < 2:
+                raise TruncatedMessage()
+            n_regs = len(kernel.abi.user_context)
+            count = args[1]
+            if not 1 <= count <= n_regs:
+                raise RangeError(1, n_regs)
+            if target is caller:
+                raise IllegalOperation()
+            return TCBReadRegisters(target, bool(args[0] & _FLAG_SUSPEND), _arch_flags(args[0]),
+                                    count)
+        case TCBMethod.WRITE_REGISTERS:
+            if len(args) < 2:
+                raise TruncatedMessage()
+            count = args[1]
+            if len(args) - 2 < count:
+                raise TruncatedMessage()
+            if target is caller:
+                raise IllegalOperation()
+            n_regs = len(kernel.abi.user_context)
+            return TCBWriteRegisters(target, bool(args[0] & _FLAG_RESUME), _arch_flags(args[0]),
+                                     tuple(args[2 : 2 + min(count, n_regs)]))
+        case TCBMethod.COPY_REGISTERS:
+            if len(args) < 1 or not extra:
+                raise TruncatedMessage()
+            if not isinstance(extra[0].cap, ThreadCap):
+                raise InvalidCapability(1)
+            flags = args[0]
+            return TCBCopyRegisters(
+                target, _tcb_of(kernel, extra[0].cap),
+                suspend_source=bool(flags & _COPY_SUSPEND_SOURCE),
+                resume_target=bool(flags & _COPY_RESUME_TARGET),
+                transfer_frame=bool(flags & _COPY_FRAME),
+                transfer_integer=bool(flags & _COPY_INTEGER),
+                arch_flags=_arch_flags(flags),
+            )
+        case TCBMethod.SUSPEND:
+            return TCBSuspend(target)
+        case TCBMethod.RESUME:
+            return TCBResume(target)
+        case TCBMethod.CONFIGURE:
+            if len(args) < 4 or len(extra) < 3:
+                raise TruncatedMessage()
+            buffer = _decode_buffer(kernel, args[3], extra[2])
+            space = _decode_space(kernel, args[0], args[1], args[2], extra[0], extra[1])
+            return ThreadControl(target, slot, space, buffer)
+        case TCBMethod.SET_SPACE:
+            if len(args) < 3 or len(extra) < 2:
+                raise TruncatedMessage()
+            space = _decode_space(kernel, args[0], args[1], args[2], extra[0], extra[1])
+            return ThreadControl(target, slot, space, None)
+        case TCBMethod.SET_IPC_BUFFER:
+            if len(args) < 1 or not extra:
+                raise TruncatedMessage()
+            buffer = _decode_buffer(kernel, args[0], extra[0])
+            return ThreadControl(target, slot, None, buffer)
+        case TCBMethod.SET_PRIORITY:
+            if len(args) < 1 or not extra:
+                raise TruncatedMessage()
+            _check_prio(kernel, args[0], _authority(extra))
+            return TCBSetPriority(target, args[0])
+        case TCBMethod.SET_MC_PRIORITY:
+            if len(args) < 1 or not extra:
+                raise TruncatedMessage()
+            _check_prio(kernel, args[0], _authority(extra))
+            return TCBSetMCPriority(target, args[0])
+        case TCBMethod.SET_SCHED_PARAMS:
+            if len(args) < 2 or not extra:
+                raise TruncatedMessage()
+            authority = _authority(extra)
+            _check_prio(kernel, args[0], authority)
+            _check_prio(kernel, args[1], authority)
+            return TCBSetSchedParams(target, args[0], args[1])
+        case TCBMethod.SET_TLS_BASE:
+            if len(args) < 1:
+                raise TruncatedMessage()
+            return TCBSetTLSBase(target, args[0])
+        case TCBMethod.SET_FLAGS:
+            if len(args) < 2:
+                raise TruncatedMessage()
+            return TCBSetFlags(target, args[0], args[1])
+        case _:
+            assert_never(method)
 
 
 # --- perform ---------------------------------------------------------------------------
+# Each returns the words of the success reply; the invocation path sends it only to a
+# caller still runnable afterwards (seL4's handleInvocation), which covers a caller that
+# suspended itself (Suspend of itself, CopyRegisters suspending itself as the source).
 
 
-def _perform_and_reply(kernel: KernelState, caller: TCB,
-                       act: Callable[[], list[int] | None]) -> list[int] | None:
-    """Run the invocation; the caller gets its reply only if it is still runnable
-    (seL4 replies to a thread still in the Restart state it set before invoking:
-    one that suspended itself gets nothing)."""
-    words = act()
-    if not caller.state.runnable:
-        return None
-    return [] if words is None else words
+def perform_bind_notification(kernel: KernelState, inv: TCBBindNotification) -> list[int]:
+    """seL4's bindNotification."""
+    bind_notification(kernel, inv.target, inv.notification)
+    return []
 
 
-def _bind(kernel: KernelState, target: TCB, ntfn: Notification) -> None:
-
-    bind_notification(kernel, target, ntfn)
-
-
-def _unbind(kernel: KernelState, target: TCB) -> None:
-
-    unbind_notification(kernel, target)
+def perform_unbind_notification(kernel: KernelState, inv: TCBUnbindNotification) -> list[int]:
+    """seL4's unbindNotification."""
+    unbind_notification(kernel, inv.target)
+    return []
 
 
-def _unsupported(kernel: KernelState, label: int) -> None:
+def perform_unsupported(kernel: KernelState, inv: TCBUnsupported) -> list[int]:
     """The MCS variants of Configure/SetSpace/SetSchedParams are not built: the run
     stops, naming them as ``kernel.entry.invocation`` names undecoded objects."""
-    kernel.unsupported(f"invocations of thread_cap (label {label})")
+    kernel.unsupported(f"invocations of thread_cap (label {inv.label})")
+    return []
 
 
-def _read_registers(kernel: KernelState, target: TCB, suspend_source: bool,
-                    count: int) -> list[int]:
+def perform_read_registers(kernel: KernelState, inv: TCBReadRegisters) -> list[int]:
+    """seL4's invokeTCB_ReadRegisters: the reply is the first ``count`` registers."""
+    if inv.suspend_source:
+        suspend(kernel, inv.target)
+    return user_context(kernel, inv.target)[: inv.count]
 
-    if suspend_source:
-        suspend(kernel, target)
-    return user_context(kernel, target)[:count]
 
-
-def _write_registers(kernel: KernelState, target: TCB, resume_target: bool,
-                     values: list[int]) -> None:
-
+def perform_write_registers(kernel: KernelState, inv: TCBWriteRegisters) -> list[int]:
+    """seL4's invokeTCB_WriteRegisters."""
+    target, values = inv.target, inv.values
     registers = get_registers(kernel, target)
     if values:
         # A written pc is both FaultIP and the resume pc.
@@ -351,39 +546,44 @@ def _write_registers(kernel: KernelState, target: TCB, resume_target: bool,
         registers = sanitise_registers(kernel, registers)  # seL4's sanitiseRegister
     store(kernel, target, registers)
     reset_next_pc(kernel, target)
-    if resume_target:
+    if inv.resume_target:
         restart(kernel, target)
     if target is kernel.current:
         kernel.reschedule_required()
+    return []
 
 
-def _copy_registers(kernel: KernelState, dest: TCB, source: TCB, flags: int) -> None:
-
-    if flags & _COPY_SUSPEND_SOURCE:
+def perform_copy_registers(kernel: KernelState, inv: TCBCopyRegisters) -> list[int]:
+    """seL4's invokeTCB_CopyRegisters."""
+    dest, source = inv.target, inv.source
+    if inv.suspend_source:
         suspend(kernel, source)
-    if flags & _COPY_RESUME_TARGET:
+    if inv.resume_target:
         restart(kernel, dest)
     frame = FRAME_REGISTERS[kernel.arch]
     values = user_context(kernel, source)
     registers = get_registers(kernel, dest)
-    if flags & _COPY_FRAME:
+    if inv.transfer_frame:
         registers[:frame] = values[:frame]
         dest.after_syscall = False  # setNextPC(getRestartPC): the copied pc resumes
-    if flags & _COPY_INTEGER:
+    if inv.transfer_integer:
         registers[frame:] = values[frame:]
     store(kernel, dest, registers)
     if dest is kernel.current:
         kernel.reschedule_required()
+    return []
 
 
-def _suspend(kernel: KernelState, target: TCB) -> None:
+def perform_suspend(kernel: KernelState, inv: TCBSuspend) -> list[int]:
+    """seL4's invokeTCB_Suspend."""
+    suspend(kernel, inv.target)
+    return []
 
-    suspend(kernel, target)
 
-
-def _resume(kernel: KernelState, target: TCB) -> None:
-
-    restart(kernel, target)
+def perform_resume(kernel: KernelState, inv: TCBResume) -> list[int]:
+    """seL4's invokeTCB_Resume (restart)."""
+    restart(kernel, inv.target)
+    return []
 
 
 def _install(kernel: KernelState, inv: ThreadControl, index: int, cap: Cap | None,
@@ -400,7 +600,7 @@ def _install(kernel: KernelState, inv: ThreadControl, index: int, cap: Cap | Non
         insert(cap, source, slot)
 
 
-def _thread_control(kernel: KernelState, inv: ThreadControl) -> None:
+def perform_thread_control(kernel: KernelState, inv: ThreadControl) -> list[int]:
     """seL4's invokeTCB_ThreadControl (non-MCS) for the space and buffer parts."""
     target = inv.target
     if inv.space is not None:
@@ -414,26 +614,42 @@ def _thread_control(kernel: KernelState, inv: ThreadControl) -> None:
         target.ipc_buffer = address
         if target is kernel.current:
             kernel.reschedule_required()
+    return []
 
 
-def _sched_params(kernel: KernelState, target: TCB, mcp: int | None,
-                  priority: int | None) -> None:
-
-    if mcp is not None:
-        target.mcp = mcp
-    if priority is not None:
-        set_priority(kernel, target, priority)
+def perform_set_priority(kernel: KernelState, inv: TCBSetPriority) -> list[int]:
+    """seL4's setPriority."""
+    set_priority(kernel, inv.target, inv.priority)
+    return []
 
 
-def _set_tls_base(kernel: KernelState, target: TCB, value: int) -> None:
+def perform_set_mc_priority(kernel: KernelState, inv: TCBSetMCPriority) -> list[int]:
+    """seL4's setMCPriority."""
+    inv.target.mcp = inv.mcp
+    return []
 
+
+def perform_set_sched_params(kernel: KernelState, inv: TCBSetSchedParams) -> list[int]:
+    """Non-MCS SetSchedParams (seL4's invokeTCB_ThreadControl sets the MCP, then the
+    priority)."""
+    inv.target.mcp = inv.mcp
+    set_priority(kernel, inv.target, inv.priority)
+    return []
+
+
+def perform_set_tls_base(kernel: KernelState, inv: TCBSetTLSBase) -> list[int]:
+    """seL4's invokeSetTLSBase."""
+    target = inv.target
     registers = get_registers(kernel, target)
-    registers[kernel.reg_index[_TLS_REGISTER[kernel.arch]]] = value
+    registers[kernel.reg_index[_TLS_REGISTER[kernel.arch]]] = inv.base
     store(kernel, target, registers)
     if target is kernel.current:
         kernel.reschedule_required()
+    return []
 
 
-def _set_flags(target: TCB, clear: int, set_: int) -> list[int]:
-    target.flags = (target.flags & ~clear) | (set_ & TCB_FLAG_MASK)
+def perform_set_flags(kernel: KernelState, inv: TCBSetFlags) -> list[int]:
+    """seL4's invokeSetFlags: the reply is the new flags word."""
+    target = inv.target
+    target.flags = (target.flags & ~inv.clear) | (inv.set & TCB_FLAG_MASK)
     return [target.flags]
