@@ -4,27 +4,32 @@ seL4 decodes Page_Map, Page_Unmap, Page_GetAddress, PageTable_Map and PageTable_
 separately per architecture (decodeRISCVFrameInvocation, decodeARMFrameInvocation, ...;
 abi/vspace.md), yet most of each decoder is the same on RISC-V and AArch64: the
 argument-count check, the VSpace root taken from extra cap 0, the ASID check, the
-alignment, user-limit and remap checks, the walk, and the performers. Those steps live
+alignment, user-limit and remap checks, the walk, and the records. Those steps live
 here once. What really differs is data in a :class:`VSpaceRules` record that each
-``kernel.arch.<arch>.vspace`` module builds: the label names, which cap type is a
+``kernel.arch.<arch>.vspace`` module builds: the label names of the methods, which cap type is a
 VSpace root, the last user address, the order of Page Map's placement checks (seL4
 runs them in a different order, and only RISC-V refuses a valid entry), the attribute
 word, extra labels (AArch64 cache maintenance) and whether PageTable_Unmap refuses a
 root.
 
 Every function here only reads kernel state and raises ``SyscallError`` variants; the
-performers it returns are the generic ones of ``kernel.objects.frame`` and
-``kernel.objects.page_table``.
+records it returns (``PageMapInvocation``, ``PageUnmapInvocation``, ...) are the generic
+ones of ``kernel.objects.frame`` and ``kernel.objects.page_table``, performed by the
+functions there. Labels are found through tables built once per (arch, MCS)
+(:func:`methods_by_label`) from each architecture's label names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from enum import Enum
 
+from kernel.abi.arch import Arch
 from kernel.abi.constants import PAGE_BITS, WORD_MASK
 from kernel.abi.labels import label_table
-from kernel.cspace.arguments import Performer, extra_cap_slots, message_args
+from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import is_final
 from kernel.model.caps import Cap, FrameCap, PageTableCap, Rights, VSpaceCap
 from kernel.model.errors import (
@@ -39,29 +44,29 @@ from kernel.model.errors import (
     RevokeFirst,
     TruncatedMessage,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_pool import find_vspace_for_asid
 from kernel.objects.frame import (
+    PageGetAddressInvocation,
     PageMapInvocation,
+    PageUnmapInvocation,
     cap_vm_rights,
     mask_vm_rights,
-    perform_get_address,
-    perform_page_map,
-    perform_page_unmap,
 )
 from kernel.objects.page_table import (
     PageTableMapInvocation,
+    PageTableUnmapInvocation,
     PTSlot,
     lookup_pt_slot,
-    perform_page_table_map,
-    perform_page_table_unmap,
     vspace_of_asid,
 )
 
 __all__ = [
+    "FrameMethod",
+    "LabelNames",
     "MapRequest",
+    "PageTableMethod",
     "VSpaceRules",
     "check_aligned",
     "check_remap",
@@ -69,12 +74,41 @@ __all__ = [
     "frame_slot",
     "invocation_words",
     "mapped_root",
+    "methods_by_label",
     "no_other_labels",
     "root_asid",
 ]
 
 VSpaceRoot = VSpaceCap | PageTableCap
 """A cap that can name a VSpace root: a VSpace cap on AArch64, a page table on RISC-V."""
+
+
+class FrameMethod(Enum):
+    """The frame methods both architectures have."""
+
+    MAP = "map"
+    UNMAP = "unmap"
+    GET_ADDRESS = "get_address"
+
+
+class PageTableMethod(Enum):
+    """The page-table methods."""
+
+    MAP = "map"
+    UNMAP = "unmap"
+
+
+LabelNames = tuple[tuple[str, Enum], ...]
+"""(label name, method) pairs: an architecture's names of an object's methods."""
+
+
+@functools.cache
+def methods_by_label(arch: Arch, mcs: bool, names: LabelNames) -> Mapping[int, Enum]:
+    """Label number -> method for the ``names`` of one configuration; built once per
+    (arch, MCS, names), as decoders ask at every invocation. A label not in the result
+    is not one of the object's methods."""
+    labels = label_table(arch, mcs)
+    return {labels[name]: method for name, method in names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,57 +127,66 @@ class MapRequest:
 PlaceFrame = Callable[[KernelState, FrameCap, MapRequest], PTSlot]
 """The architecture's Page Map checks after the ASID (in its own order), returning the
 slot the leaf entry goes to."""
-FrameLabels = Callable[[KernelState, FrameCap, MessageInfo, list[int]], "Performer"]
-"""Decoder for the frame labels other than Map / Unmap / GetAddress."""
+OtherFrameMethods = Callable[[KernelState, FrameCap, InvocationArgs, Enum], object]
+"""Decoder for an architecture's own frame methods (those of ``frame_labels`` that are
+not a :class:`FrameMethod`): returns the invocation record, or raises SyscallError."""
 
 
-def no_other_labels(kernel: KernelState, cap: FrameCap, info: MessageInfo,
-                    window: list[int]) -> Performer:
-    """For architectures whose frames answer only Map, Unmap and GetAddress."""
-    raise IllegalOperation()
+def no_other_labels(kernel: KernelState, cap: FrameCap, args: InvocationArgs,
+                    method: Enum) -> object:
+    """For architectures whose frames answer only Map, Unmap and GetAddress (their
+    ``frame_labels`` name no other method, so this is never reached)."""
+    raise KernelBug(f"frame method {method} without a decoder")
 
 
 @dataclass(frozen=True, slots=True)
 class VSpaceRules:
     """What one architecture's frame and page-table decoders do differently, and the
     two decoders built from it (``decode_frame_invocation`` and
-    ``decode_page_table_invocation``, each a ``kernel.entry.invocation.Decoder``).
+    ``decode_page_table_invocation``, each a ``kernel.entry.dispatch.Decoder``).
 
-    ``label_prefix`` names the labels (``<prefix>PageMap``, ``<prefix>PageTableUnmap``,
-    ...); ``root_type`` is the cap type of a VSpace root; ``last_user_vaddr`` is the
+    ``frame_labels`` / ``page_table_labels`` name the labels of the methods (a frame's
+    may include the architecture's own methods, decoded by ``other_frame_labels``);
+    ``root_type`` is the cap type of a VSpace root; ``last_user_vaddr`` is the
     inclusive user limit the Map checks compare against; ``place_frame`` runs Page Map's
     checks after the ASID; ``leaf_attributes`` turns Page Map's attribute word into
-    (executable, cacheable); ``other_frame_labels`` decodes any other frame label (or
-    raises IllegalOperation); ``unmap_refuses_root``: PageTable_Unmap of a table that is
+    (executable, cacheable); ``unmap_refuses_root``: PageTable_Unmap of a table that is
     its ASID's root is RevokeFirst (RISC-V, where roots are page-table caps).
     """
 
-    label_prefix: str
+    frame_labels: LabelNames
+    page_table_labels: LabelNames
     root_type: type[VSpaceCap] | type[PageTableCap]
     last_user_vaddr: Callable[[KernelState], int]
     place_frame: PlaceFrame
     leaf_attributes: Callable[[int], tuple[bool, bool]]
-    other_frame_labels: FrameLabels = no_other_labels
+    other_frame_labels: OtherFrameMethods = no_other_labels
     unmap_refuses_root: bool = False
 
-    def decode_frame_invocation(self, kernel: KernelState, slot: Slot, info: MessageInfo,
-                                window: list[int]) -> Performer:
-        """Validate an invocation of the frame cap in ``slot``; return its performer."""
+    def decode_frame_invocation(self, kernel: KernelState, slot: Slot,
+                                args: InvocationArgs) -> object:
+        """Validate an invocation of the frame cap in ``slot``; return its record.
+
+        A label that is not a frame method: IllegalOperation.
+        """
         cap = slot.cap
         if not isinstance(cap, FrameCap):
             raise KernelBug("decode_frame_invocation on a non-frame cap")
-        labels = label_table(kernel.arch, kernel.config.mcs)
-        if info.label == labels[self.label_prefix + "PageMap"]:
-            return _decode_page_map(self, kernel, slot, cap, info, window)
-        if info.label == labels[self.label_prefix + "PageUnmap"]:
-            return lambda: perform_page_unmap(kernel, slot)
-        if info.label == labels[self.label_prefix + "PageGetAddress"]:
-            return lambda: perform_get_address(cap)
-        return self.other_frame_labels(kernel, cap, info, window)
+        method = methods_by_label(kernel.arch, kernel.config.mcs,
+                                  self.frame_labels).get(args.label)
+        if method is FrameMethod.MAP:
+            return _decode_page_map(self, kernel, slot, cap, args)
+        if method is FrameMethod.UNMAP:
+            return PageUnmapInvocation(slot)
+        if method is FrameMethod.GET_ADDRESS:
+            return PageGetAddressInvocation(cap)
+        if method is None:
+            raise IllegalOperation()
+        return self.other_frame_labels(kernel, cap, args, method)
 
-    def decode_page_table_invocation(self, kernel: KernelState, slot: Slot, info: MessageInfo,
-                                     window: list[int]) -> Performer:
-        """Validate an invocation of the page-table cap in ``slot``; return its performer.
+    def decode_page_table_invocation(self, kernel: KernelState, slot: Slot,
+                                     args: InvocationArgs) -> object:
+        """Validate an invocation of the page-table cap in ``slot``; return its record.
 
         Unmap: not the final cap (or, with ``unmap_refuses_root``, the ASID's root):
         RevokeFirst. Map (extra cap 0 the root, MR0 vaddr, MR1 attributes, ignored):
@@ -151,47 +194,41 @@ class VSpaceRules:
         InvalidCapability 0; not a root with an ASID: InvalidCapability 1; vaddr past
         the user limit: InvalidArgument 0; ASID lookup: FailedLookup; other root:
         InvalidCapability 1; the walk reaches the last level or a valid entry:
-        DeleteFirst.
+        DeleteFirst. Any other label: IllegalOperation.
         """
         cap = slot.cap
         if not isinstance(cap, PageTableCap):
             raise KernelBug("decode_page_table_invocation on a non-page-table cap")
-        labels = label_table(kernel.arch, kernel.config.mcs)
-        if info.label == labels[self.label_prefix + "PageTableUnmap"]:
+        method = methods_by_label(kernel.arch, kernel.config.mcs,
+                                  self.page_table_labels).get(args.label)
+        if method is PageTableMethod.UNMAP:
             if not is_final(kernel, slot):
                 raise RevokeFirst()
             if (self.unmap_refuses_root and cap.is_mapped
                     and find_vspace_for_asid(kernel, cap.mapped_asid) == cap.paddr):
                 raise RevokeFirst()
-            return lambda: perform_page_table_unmap(kernel, slot)
-        if info.label != labels[self.label_prefix + "PageTableMap"]:
+            return PageTableUnmapInvocation(slot)
+        if method is not PageTableMethod.MAP:
             raise IllegalOperation()
-        return _decode_page_table_map(self, kernel, slot, cap, info, window)
+        return _decode_page_table_map(self, kernel, slot, cap, args)
 
 
 # --- steps ---------------------------------------------------------------------------
 
 
-def invocation_words(kernel: KernelState, info: MessageInfo, window: list[int],
-                     count: int) -> list[int]:
+def invocation_words(args: InvocationArgs, count: int) -> tuple[int, ...]:
     """The caller's message words; TruncatedMessage when there are fewer than ``count``."""
-    current = kernel.current
-    assert current is not None
-    args = message_args(kernel, current, info, window)
-    if len(args) < count:
+    if len(args.words) < count:
         raise TruncatedMessage()
-    return args
+    return args.words
 
 
-def _words_and_root(kernel: KernelState, info: MessageInfo, window: list[int],
-                    count: int) -> tuple[list[int], Cap]:
+def _words_and_root(args: InvocationArgs, count: int) -> tuple[tuple[int, ...], Cap]:
     """At least ``count`` message words and the cap of extra cap 0, else TruncatedMessage."""
-    args = invocation_words(kernel, info, window, count)
-    assert kernel.current is not None
-    extra = extra_cap_slots(kernel, kernel.current, info)
-    if not extra:
+    words = invocation_words(args, count)
+    if not args.extra:
         raise TruncatedMessage()
-    return args, extra[0].cap
+    return words, args.extra[0].cap
 
 
 def mapped_root(cap: Cap, root_type: type[VSpaceCap] | type[PageTableCap],
@@ -247,31 +284,29 @@ def frame_slot(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
 
 
 def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: FrameCap,
-                     info: MessageInfo, window: list[int]) -> Performer:
+                     args: InvocationArgs) -> PageMapInvocation:
     """Page Map (extra cap 0 the VSpace root, MR0 vaddr, MR1 rights, MR2 attributes):
     TruncatedMessage, the root (InvalidCapability 1), its ASID (FailedLookup,
     InvalidCapability 1), then the architecture's placement checks."""
-    args, root_cap = _words_and_root(kernel, info, window, 3)
-    vaddr, rights_word, attr = args[:3]
+    words, root_cap = _words_and_root(args, 3)
+    vaddr, rights_word, attr = words[:3]
     root = mapped_root(root_cap, rules.root_type, 1)
     req = MapRequest(vaddr, rights_word, attr, root.paddr, root_asid(kernel, root, 1))
     where = rules.place_frame(kernel, cap, req)
     rights = mask_vm_rights(cap_vm_rights(cap.rights), Rights.from_word(rights_word))
     executable, cacheable = rules.leaf_attributes(attr)
     entry = kernel.paging.leaf_entry(cap.paddr, where.level, rights, executable, cacheable)
-    inv = PageMapInvocation(slot, replace(cap, mapped_asid=req.asid, mapped_vaddr=vaddr),
-                            where, entry, req.asid)
-    return lambda: perform_page_map(kernel, inv)
+    return PageMapInvocation(slot, replace(cap, mapped_asid=req.asid, mapped_vaddr=vaddr),
+                             where, entry, req.asid)
 
 
 def _decode_page_table_map(rules: VSpaceRules, kernel: KernelState, slot: Slot,
-                           cap: PageTableCap, info: MessageInfo,
-                           window: list[int]) -> Performer:
+                           cap: PageTableCap, args: InvocationArgs) -> PageTableMapInvocation:
     """PageTable Map, in the order given in :meth:`VSpaceRules.decode_page_table_invocation`."""
-    args, root_cap = _words_and_root(kernel, info, window, 2)
+    words, root_cap = _words_and_root(args, 2)
     if cap.is_mapped:
         raise InvalidCapability(0)
-    vaddr = args[0]
+    vaddr = words[0]
     root = mapped_root(root_cap, rules.root_type, 1)
     if vaddr > rules.last_user_vaddr(kernel):
         raise InvalidArgument(0)
@@ -280,6 +315,5 @@ def _decode_page_table_map(rules: VSpaceRules, kernel: KernelState, slot: Slot,
     if where.bits_left == PAGE_BITS or kernel.paging.is_valid(where.entry):
         raise DeleteFirst()
     aligned = vaddr & ~((1 << where.bits_left) - 1)
-    inv = PageTableMapInvocation(slot, replace(cap, mapped_asid=asid, mapped_vaddr=aligned),
-                                 where)
-    return lambda: perform_page_table_map(kernel, inv)
+    return PageTableMapInvocation(slot, replace(cap, mapped_asid=asid, mapped_vaddr=aligned),
+                                  where)

@@ -7,19 +7,21 @@ buffer, each looked up with a full 64-bit implicit lookup in the caller's CSpace
 
 A caller without a usable IPC buffer has its length cut to the four register MRs and no
 extra caps. An extra cap that cannot be looked up is a cap fault on that CPtr (send
-phase), raised by :func:`kernel.entry.invocation.invoke` before any decoder runs; decoders
-then fetch the slots with :func:`extra_cap_slots`, which cannot fail.
+phase), raised by :func:`kernel.entry.invocation.invoke` before any decoder runs. Both are
+read once, into an :class:`InvocationArgs` every decoder gets.
+
+The reply of an invocation is written by one rule (:func:`reply_to_current`, called by
+the invocation path only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
 from kernel.cspace.lookup import lookup_slot
-from kernel.model.errors import LOOKUP_FAILURES, KernelBug, LookupFailure
+from kernel.model.errors import LOOKUP_FAILURES, LookupFailure
 from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
@@ -27,17 +29,11 @@ from kernel.model.tcb import TCB
 
 __all__ = [
     "InvocationArgs",
-    "Performer",
-    "extra_cap_slots",
     "lookup_extra_caps",
     "message_args",
     "read_invocation_args",
     "reply_to_current",
 ]
-
-Performer = Callable[[], list[int] | None]
-"""A decoded invocation as a closure (the older decoders' form, being replaced by
-records: see :class:`InvocationArgs`): returns the reply words (None: no reply)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +112,6 @@ def read_invocation_args(
     if isinstance(extra, tuple):
         return extra
     return InvocationArgs(info, tuple(message_args(kernel, tcb, info, window)), tuple(extra))
-
-
-def extra_cap_slots(kernel: KernelState, tcb: TCB, info: MessageInfo) -> list[Slot]:
-    """The extra caps' slots for a decoder; :func:`kernel.entry.invocation.invoke` has already
-    turned a failing lookup into a cap fault, so failure here is a kernel bug."""
-    result = lookup_extra_caps(kernel, tcb, info)
-    if isinstance(result, tuple):
-        raise KernelBug("extra cap lookup failed after invoke checked it")
-    return result
 
 
 def reply_to_current(kernel: KernelState, tcb: TCB, label: int, words: list[int]) -> None:

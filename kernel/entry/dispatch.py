@@ -7,9 +7,6 @@ RetypeInvocation, PageMapInvocation, ...) or raises a ``SyscallError``, changing
 (STYLE.md Synthesis 1-2). :data:`PERFORMERS` maps each record type to the function that
 applies it and returns the reply words; :func:`kernel.entry.invocation.invoke` writes the
 reply. Register both here, never through ``getattr`` on names.
-
-:data:`LEGACY_DECODERS` holds the decoders not converted yet, which return a closure
-(``decode(kernel, slot, info, window) -> performer``).
 """
 
 from __future__ import annotations
@@ -19,8 +16,10 @@ from typing import Any, TypeVar
 
 from kernel.abi.arch import Arch
 from kernel.arch.aarch64 import vspace as aarch64_vspace
+from kernel.arch.aarch64.vspace import CacheMaintenance, perform_cache_maintenance
 from kernel.arch.riscv64 import vspace as riscv64_vspace
-from kernel.cspace.arguments import InvocationArgs, Performer
+from kernel.arch.vspace_decode import VSpaceRules
+from kernel.cspace.arguments import InvocationArgs
 from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
@@ -33,7 +32,6 @@ from kernel.model.caps import (
     UntypedCap,
     VSpaceCap,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_control import (
@@ -58,6 +56,20 @@ from kernel.objects.cnode import (
     perform_revoke,
     perform_rotate,
     perform_save_caller,
+)
+from kernel.objects.frame import (
+    PageGetAddressInvocation,
+    PageMapInvocation,
+    PageUnmapInvocation,
+    perform_get_address,
+    perform_page_map,
+    perform_page_unmap,
+)
+from kernel.objects.page_table import (
+    PageTableMapInvocation,
+    PageTableUnmapInvocation,
+    perform_page_table_map,
+    perform_page_table_unmap,
 )
 from kernel.objects.reply import ReplyInvocation, decode_reply_invocation, perform_reply
 from kernel.objects.tcb import (
@@ -93,13 +105,10 @@ from kernel.objects.tcb import (
 )
 from kernel.objects.untyped import RetypeInvocation, decode_untyped_invocation, perform_retype
 
-__all__ = ["DECODERS", "LEGACY_DECODERS", "PERFORMERS", "Decoder", "perform"]
+__all__ = ["DECODERS", "PERFORMERS", "Decoder", "perform"]
 
 Decoder = Callable[[KernelState, Slot, InvocationArgs], object]
 """decode(kernel, invoked slot, arguments) -> an invocation record, or raise SyscallError."""
-
-LegacyDecoder = Callable[[KernelState, Slot, MessageInfo, list[int]], Performer]
-"""decode(kernel, invoked slot, message info, window) -> performer, or raise SyscallError."""
 
 Record = TypeVar("Record")
 
@@ -150,19 +159,32 @@ _performs(TCBSetTLSBase, perform_set_tls_base)
 _performs(TCBSetFlags, perform_set_flags)
 _performs(TCBUnsupported, perform_unsupported)
 
-LEGACY_DECODERS: dict[type[Cap], LegacyDecoder] = {}
 
 
-def _by_arch(riscv64: LegacyDecoder, aarch64: LegacyDecoder) -> LegacyDecoder:
-    """A decoder that hands the invocation to the rules of the kernel's architecture."""
-    def decode(kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]) -> Performer:
-        rules = riscv64 if kernel.arch is Arch.RISCV64 else aarch64
-        return rules(kernel, slot, info, window)
-    return decode
+_VSPACE_RULES: dict[Arch, VSpaceRules] = {
+    Arch.RISCV64: riscv64_vspace.RULES,
+    Arch.AARCH64: aarch64_vspace.RULES,
+}
+"""Each architecture's frame and page-table rules (its decoders of those caps)."""
 
 
-LEGACY_DECODERS[FrameCap] = _by_arch(riscv64_vspace.decode_frame_invocation,
-                              aarch64_vspace.decode_frame_invocation)
-LEGACY_DECODERS[PageTableCap] = _by_arch(riscv64_vspace.decode_page_table_invocation,
-                                  aarch64_vspace.decode_page_table_invocation)
-LEGACY_DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
+def _decode_frame(kernel: KernelState, slot: Slot, args: InvocationArgs) -> object:
+    """A frame invocation, decoded by the rules of the kernel's architecture."""
+    return _VSPACE_RULES[kernel.arch].decode_frame_invocation(kernel, slot, args)
+
+
+def _decode_page_table(kernel: KernelState, slot: Slot, args: InvocationArgs) -> object:
+    """A page-table invocation, decoded by the rules of the kernel's architecture."""
+    return _VSPACE_RULES[kernel.arch].decode_page_table_invocation(kernel, slot, args)
+
+
+DECODERS[FrameCap] = _decode_frame
+DECODERS[PageTableCap] = _decode_page_table
+# Only AArch64 has VSpace caps (a RISC-V root is a page-table cap).
+DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
+_performs(PageMapInvocation, perform_page_map)
+_performs(PageUnmapInvocation, perform_page_unmap)
+_performs(PageGetAddressInvocation, perform_get_address)
+_performs(PageTableMapInvocation, perform_page_table_map)
+_performs(PageTableUnmapInvocation, perform_page_table_unmap)
+_performs(CacheMaintenance, perform_cache_maintenance)

@@ -28,7 +28,7 @@ from kernel.core.ipc import delete_caller_cap, receive, reply, send
 from kernel.core.notifications import receive_signal, send_signal
 from kernel.cspace.arguments import read_invocation_args, reply_to_current
 from kernel.cspace.lookup import lookup_cap, lookup_slot
-from kernel.entry.dispatch import DECODERS, LEGACY_DECODERS, perform
+from kernel.entry.dispatch import DECODERS, perform
 from kernel.model.caps import (
     Cap,
     DomainCap,
@@ -92,32 +92,25 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
         _send_endpoint(kernel, current, cap, blocking, is_call)
         return
     decoder = DECODERS.get(type(cap))
-    legacy = LEGACY_DECODERS.get(type(cap))
-    if decoder is None and legacy is None and _is_own_method(kernel, cap, info.label):
+    if decoder is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
         return
     try:
-        if decoder is not None:
-            record = decoder(kernel, slot, args)
-        elif legacy is not None:
-            closure = legacy(kernel, slot, info, window)
-        else:
+        if decoder is None:
             # A null cap, or a label that is not one of this object's methods: seL4's
             # decoders answer those without knowing more of the object.
             raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
+        record = decoder(kernel, slot, args)
     except SyscallError as error:
         if is_call:
             label, words = error_reply(error)
             reply_to_current(kernel, current, label, words)
         return
-    if decoder is not None:
-        kernel.last_invocation = record
-        reply_words: list[int] | None = perform(kernel, record)
-    else:
-        reply_words = closure()
+    kernel.last_invocation = record
+    reply_words = perform(kernel, record)
     # seL4's handleInvocation: a Call is answered when the invocation left its caller
     # running (not blocked, suspended or deleted by what it did).
-    if is_call and reply_words is not None and current.state.runnable:
+    if is_call and current.state.runnable:
         reply_to_current(kernel, current, 0, reply_words)
 
 

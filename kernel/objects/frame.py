@@ -31,7 +31,9 @@ from kernel.objects.page_table import PTSlot, lookup_pt_slot
 
 __all__ = [
     "finalise_frame",
+    "PageGetAddressInvocation",
     "PageMapInvocation",
+    "PageUnmapInvocation",
     "cap_vm_rights",
     "mask_vm_rights",
     "perform_get_address",
@@ -99,8 +101,17 @@ def unmap_page(kernel: KernelState, size_bits: int, asid: int, vaddr: int, paddr
     kernel.machine.mappings_changed(asid)
 
 
-def perform_page_unmap(kernel: KernelState, slot: Slot) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class PageUnmapInvocation:
+    """A validated Page Unmap of the frame cap in ``slot`` (its mapping is read when
+    performed)."""
+
+    slot: Slot
+
+
+def perform_page_unmap(kernel: KernelState, inv: PageUnmapInvocation) -> list[int]:
     """Remove the cap's mapping if it has one (no error when it has none)."""
+    slot = inv.slot
     cap = slot.cap
     if not isinstance(cap, FrameCap):
         raise KernelBug("perform_page_unmap on a non-frame cap")
@@ -110,9 +121,16 @@ def perform_page_unmap(kernel: KernelState, slot: Slot) -> list[int]:
     return []
 
 
-def perform_get_address(cap: FrameCap) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class PageGetAddressInvocation:
+    """A validated Page GetAddress of the frame cap ``cap`` (as it was decoded)."""
+
+    cap: FrameCap
+
+
+def perform_get_address(kernel: KernelState, inv: PageGetAddressInvocation) -> list[int]:
     """Page GetAddress: MR0 is the frame's physical address."""
-    return [cap.paddr]
+    return [inv.cap.paddr]
 
 
 def finalise_frame(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:

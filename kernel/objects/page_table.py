@@ -39,6 +39,7 @@ __all__ = [
     "finalise_page_table",
     "PTSlot",
     "PageTableMapInvocation",
+    "PageTableUnmapInvocation",
     "lookup_pt_slot",
     "perform_page_table_map",
     "perform_page_table_unmap",
@@ -136,9 +137,18 @@ def unmap_page_table(kernel: KernelState, asid: int, vaddr: int, table: int) -> 
     kernel.machine.mappings_changed(asid)
 
 
-def perform_page_table_unmap(kernel: KernelState, slot: Slot) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class PageTableUnmapInvocation:
+    """A validated PageTable Unmap of the page-table cap in ``slot`` (its mapping is
+    read when performed)."""
+
+    slot: Slot
+
+
+def perform_page_table_unmap(kernel: KernelState, inv: PageTableUnmapInvocation) -> list[int]:
     """Unmap the table if it is mapped, zero it (so no mapping beneath survives to be
     reached again), and mark the cap unmapped."""
+    slot = inv.slot
     cap = slot.cap
     if not isinstance(cap, PageTableCap):
         raise KernelBug("perform_page_table_unmap on a non-page-table cap")

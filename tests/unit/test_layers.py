@@ -114,9 +114,9 @@ def test_registries_are_complete_whatever_is_imported_first(first: str) -> None:
     program = (
         f"import {first}\n"
         "from kernel.objects.deletion import FINALISERS\n"
-        "from kernel.entry.dispatch import DECODERS, LEGACY_DECODERS\n"
+        "from kernel.entry.dispatch import DECODERS\n"
         "print(sorted(t.__name__ for t in FINALISERS))\n"
-        "print(sorted(t.__name__ for t in {**DECODERS, **LEGACY_DECODERS}))\n"
+        "print(sorted(t.__name__ for t in DECODERS))\n"
     )
     # Importing the table modules after ``first`` must not add entries: check the
     # finaliser table right after ``first`` alone, too.

@@ -35,10 +35,15 @@ emulator has no caches that could disagree with RAM.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+
 from kernel.abi.constants import ArmVMAttributes
-from kernel.abi.labels import label_table
 from kernel.arch.vspace_decode import (
+    FrameMethod,
+    LabelNames,
     MapRequest,
+    PageTableMethod,
     VSpaceRules,
     check_aligned,
     check_remap,
@@ -46,9 +51,10 @@ from kernel.arch.vspace_decode import (
     frame_slot,
     invocation_words,
     mapped_root,
+    methods_by_label,
     root_asid,
 )
-from kernel.cspace.arguments import Performer
+from kernel.cspace.arguments import InvocationArgs
 from kernel.model.caps import FrameCap, VSpaceCap
 from kernel.model.errors import (
     IllegalOperation,
@@ -57,7 +63,6 @@ from kernel.model.errors import (
     KernelBug,
     RangeError,
 )
-from kernel.model.message import MessageInfo
 from kernel.model.paging import PteKind, VMRights
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
@@ -65,26 +70,62 @@ from kernel.objects.page_table import PTSlot, lookup_pt_slot, vspace_of_asid
 
 __all__ = [
     "RULES",
+    "CacheMaintenance",
+    "CacheOp",
     "decode_frame_invocation",
     "decode_page_table_invocation",
     "decode_vspace_invocation",
+    "perform_cache_maintenance",
     "user_top",
 ]
 
-_PAGE_FLUSHES = ("ARMPageClean_Data", "ARMPageInvalidate_Data",
-                 "ARMPageCleanInvalidate_Data", "ARMPageUnify_Instruction")
-_VSPACE_FLUSHES = ("ARMVSpaceClean_Data", "ARMVSpaceInvalidate_Data",
-                   "ARMVSpaceCleanInvalidate_Data", "ARMVSpaceUnify_Instruction")
+
+class CacheOp(Enum):
+    """The cache-maintenance operations of frames and VSpaces."""
+
+    CLEAN_DATA = "clean_data"
+    INVALIDATE_DATA = "invalidate_data"
+    CLEAN_INVALIDATE_DATA = "clean_invalidate_data"
+    UNIFY_INSTRUCTION = "unify_instruction"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheMaintenance:
+    """A validated cache-maintenance call (seL4's performPageFlush / performVSpaceFlush):
+    ``op`` over the virtual range [``start``, ``end``) of ``asid``'s VSpace, whose first
+    byte is at physical ``pstart``. An empty range (``start == end``): a VSpace call
+    whose start has no page, which seL4 answers without flushing."""
+
+    op: CacheOp
+    asid: int
+    start: int
+    end: int
+    pstart: int
+
+
+def perform_cache_maintenance(kernel: KernelState, inv: CacheMaintenance) -> list[int]:
+    """Nothing to do: the emulator has no caches that could disagree with RAM. Returns
+    the (empty) reply words."""
+    return []
+
+
+_PAGE_FLUSHES: LabelNames = (
+    ("ARMPageClean_Data", CacheOp.CLEAN_DATA),
+    ("ARMPageInvalidate_Data", CacheOp.INVALIDATE_DATA),
+    ("ARMPageCleanInvalidate_Data", CacheOp.CLEAN_INVALIDATE_DATA),
+    ("ARMPageUnify_Instruction", CacheOp.UNIFY_INSTRUCTION),
+)
+_VSPACE_FLUSHES: LabelNames = (
+    ("ARMVSpaceClean_Data", CacheOp.CLEAN_DATA),
+    ("ARMVSpaceInvalidate_Data", CacheOp.INVALIDATE_DATA),
+    ("ARMVSpaceCleanInvalidate_Data", CacheOp.CLEAN_INVALIDATE_DATA),
+    ("ARMVSpaceUnify_Instruction", CacheOp.UNIFY_INSTRUCTION),
+)
 
 
 def user_top(kernel: KernelState) -> int:
     """The last user virtual address (inclusive, as seL4's AArch64 USER_TOP)."""
     return min(kernel.abi.user_top, kernel.paging.va_limit) - 1
-
-
-def _nothing() -> list[int]:
-    """The performer of a cache-maintenance call: no caches to maintain."""
-    return []
 
 
 def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
@@ -103,45 +144,23 @@ def _leaf_attributes(attr: int) -> tuple[bool, bool]:
             bool(attr & ArmVMAttributes.seL4_ARM_PageCacheable))
 
 
-def _decode_page_flush(kernel: KernelState, cap: FrameCap, info: MessageInfo,
-                       window: list[int]) -> Performer:
-    """The frame labels besides Map / Unmap / GetAddress: cache maintenance."""
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    if info.label not in (labels[name] for name in _PAGE_FLUSHES):
-        raise IllegalOperation()
-    invalidate = info.label == labels["ARMPageInvalidate_Data"]
-    _check_page_flush(kernel, cap, info, window, invalidate)
-    return _nothing
+def _decode_page_flush(kernel: KernelState, cap: FrameCap, args: InvocationArgs,
+                       method: Enum) -> CacheMaintenance:
+    """The frame methods besides Map / Unmap / GetAddress: cache maintenance.
 
-
-RULES = VSpaceRules(
-    label_prefix="ARM",
-    root_type=VSpaceCap,
-    last_user_vaddr=user_top,
-    place_frame=_place_frame,
-    leaf_attributes=_leaf_attributes,
-    other_frame_labels=_decode_page_flush,
-)
-"""AArch64's frame and page-table rules: a VSpace root is a VSpace cap."""
-
-decode_frame_invocation = RULES.decode_frame_invocation
-decode_page_table_invocation = RULES.decode_page_table_invocation
-
-
-def _check_page_flush(kernel: KernelState, cap: FrameCap, info: MessageInfo, window: list[int],
-                      invalidate: bool) -> None:
-    """Page cache maintenance: (MR0 start, MR1 end) are offsets within the frame.
-
-    TruncatedMessage (length < 2); frame not mapped: IllegalOperation; its ASID does
-    not resolve: FailedLookup; end <= start: InvalidArgument 1; range outside the
-    frame: InvalidArgument 0; the cap's mapping is stale: InvalidCapability 0;
-    Invalidate_Data of a mapping without write: IllegalOperation.
+    (MR0 start, MR1 end) are offsets within the frame. TruncatedMessage (length < 2);
+    frame not mapped: IllegalOperation; its ASID does not resolve: FailedLookup;
+    end <= start: InvalidArgument 1; range outside the frame: InvalidArgument 0; the
+    cap's mapping is stale: InvalidCapability 0; Invalidate_Data of a mapping without
+    write: IllegalOperation.
     """
-    args = invocation_words(kernel, info, window, 2)
+    if not isinstance(method, CacheOp):
+        raise KernelBug(f"frame method {method} is not a cache operation")
+    words = invocation_words(args, 2)
     if not cap.is_mapped:
         raise IllegalOperation()
     root = vspace_of_asid(kernel, cap.mapped_asid)
-    start, end = args[:2]
+    start, end = words[:2]
     if end <= start:
         raise InvalidArgument(1)
     size = 1 << cap.size_bits
@@ -151,42 +170,69 @@ def _check_page_flush(kernel: KernelState, cap: FrameCap, info: MessageInfo, win
     kind, base = kernel.paging.decode(where.entry, where.level)
     if where.bits_left != cap.size_bits or kind is not PteKind.LEAF or base != cap.paddr:
         raise InvalidCapability(0)
-    if invalidate and kernel.paging.leaf_rights(where.entry) is not VMRights.READ_WRITE:
+    if (method is CacheOp.INVALIDATE_DATA
+            and kernel.paging.leaf_rights(where.entry) is not VMRights.READ_WRITE):
         raise IllegalOperation()
+    return CacheMaintenance(method, cap.mapped_asid, cap.mapped_vaddr + start,
+                            cap.mapped_vaddr + end, cap.paddr + start)
+
+
+RULES = VSpaceRules(
+    frame_labels=(
+        ("ARMPageMap", FrameMethod.MAP),
+        ("ARMPageUnmap", FrameMethod.UNMAP),
+        ("ARMPageGetAddress", FrameMethod.GET_ADDRESS),
+        *_PAGE_FLUSHES,
+    ),
+    page_table_labels=(
+        ("ARMPageTableMap", PageTableMethod.MAP),
+        ("ARMPageTableUnmap", PageTableMethod.UNMAP),
+    ),
+    root_type=VSpaceCap,
+    last_user_vaddr=user_top,
+    place_frame=_place_frame,
+    leaf_attributes=_leaf_attributes,
+    other_frame_labels=_decode_page_flush,
+)
+"""AArch64's frame and page-table rules: a VSpace root is a VSpace cap; frames have
+the cache operations besides Map, Unmap and GetAddress."""
+
+decode_frame_invocation = RULES.decode_frame_invocation
+decode_page_table_invocation = RULES.decode_page_table_invocation
 
 
 def decode_vspace_invocation(
-    kernel: KernelState, slot: Slot, info: MessageInfo, window: list[int]
-) -> Performer:
+    kernel: KernelState, slot: Slot, args: InvocationArgs
+) -> CacheMaintenance:
     """VSpace cache maintenance over (MR0 start, MR1 end) virtual addresses.
 
     Order (seL4): label (IllegalOperation); length < 2 (TruncatedMessage); end <= start
     (InvalidArgument 1); end > user top (IllegalOperation); the VSpace has no ASID
     (InvalidCapability 0); ASID lookup (FailedLookup); another root (InvalidCapability
-    0); no page at start: success, nothing to do; range crossing the page:
-    RangeError(start, last byte of the page); Invalidate_Data of a mapping without
-    write: IllegalOperation. Then nothing to do on an emulator.
+    0); no page at start: success, nothing to do (an empty range); range crossing the
+    page: RangeError(start, last byte of the page); Invalidate_Data of a mapping without
+    write: IllegalOperation.
     """
     cap = slot.cap
     if not isinstance(cap, VSpaceCap):
         raise KernelBug("decode_vspace_invocation on a non-VSpace cap")
-    labels = label_table(kernel.arch, kernel.config.mcs)
-    if info.label not in (labels[name] for name in _VSPACE_FLUSHES):
+    op = methods_by_label(kernel.arch, kernel.config.mcs, _VSPACE_FLUSHES).get(args.label)
+    if not isinstance(op, CacheOp):
         raise IllegalOperation()
-    start, end = invocation_words(kernel, info, window, 2)[:2]
+    start, end = invocation_words(args, 2)[:2]
     if end <= start:
         raise InvalidArgument(1)
     if end > user_top(kernel):
         raise IllegalOperation()
-    root_asid(kernel, mapped_root(cap, VSpaceCap, 0), 0)
+    asid = root_asid(kernel, mapped_root(cap, VSpaceCap, 0), 0)
     where = lookup_pt_slot(kernel, cap.paddr, start)
-    kind, _ = kernel.paging.decode(where.entry, where.level)
+    kind, base = kernel.paging.decode(where.entry, where.level)
     if kind is not PteKind.LEAF:
-        return _nothing
+        return CacheMaintenance(op, asid, start, start, 0)
     mask = (1 << where.bits_left) - 1
     if start & ~mask != (end - 1) & ~mask:
         raise RangeError(start, (start & ~mask) + mask)
-    if (info.label == labels["ARMVSpaceInvalidate_Data"]
+    if (op is CacheOp.INVALIDATE_DATA
             and kernel.paging.leaf_rights(where.entry) is not VMRights.READ_WRITE):
         raise IllegalOperation()
-    return _nothing
+    return CacheMaintenance(op, asid, start, end, base + (start & mask))

@@ -3,8 +3,8 @@ decodeRISCVFrameInvocation / decodeRISCVPageTableInvocation, abi/vspace.md).
 
 The steps RISC-V shares with AArch64 are in ``kernel.arch.vspace_decode``; this module
 holds what is RISC-V's own, as a :class:`~kernel.arch.vspace_decode.VSpaceRules`. The
-checks run in seL4's order and change nothing; the performers are the generic ones of
-``kernel.objects.frame`` and ``kernel.objects.page_table``.
+checks run in seL4's order and change nothing; the records they return are the generic
+ones of ``kernel.objects.frame`` and ``kernel.objects.page_table``.
 
 Page Map (vspace = extra cap 0, MR0 vaddr, MR1 rights, MR2 attributes):
  1. length < 3 or no extra cap: TruncatedMessage;
@@ -32,7 +32,9 @@ from __future__ import annotations
 
 from kernel.abi.constants import RiscvVMAttributes
 from kernel.arch.vspace_decode import (
+    FrameMethod,
     MapRequest,
+    PageTableMethod,
     VSpaceRules,
     check_aligned,
     check_remap,
@@ -70,7 +72,15 @@ def _leaf_attributes(attr: int) -> tuple[bool, bool]:
 
 
 RULES = VSpaceRules(
-    label_prefix="RISCV",
+    frame_labels=(
+        ("RISCVPageMap", FrameMethod.MAP),
+        ("RISCVPageUnmap", FrameMethod.UNMAP),
+        ("RISCVPageGetAddress", FrameMethod.GET_ADDRESS),
+    ),
+    page_table_labels=(
+        ("RISCVPageTableMap", PageTableMethod.MAP),
+        ("RISCVPageTableUnmap", PageTableMethod.UNMAP),
+    ),
     root_type=PageTableCap,
     last_user_vaddr=_last_user_vaddr,
     place_frame=_place_frame,
