@@ -19,8 +19,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kernel.abi.constants import CNODE_CAPDATA, PAGE_BITS, SLOT_BITS, WORD_BITS
-from kernel.model.asid_pool import ASID_POOL_BITS
+from kernel.abi.constants import (
+    ASID_POOL_BITS,
+    CNODE_CAPDATA,
+    ENDPOINT_BITS,
+    NOTIFICATION_BITS,
+    PAGE_TABLE_BITS,
+    SLOT_BITS,
+    VSPACE_BITS,
+    WORD_BITS,
+)
 from kernel.model.caps import (
     NULL_CAP,
     ASIDControlCap,
@@ -50,8 +58,6 @@ __all__ = [
     "update_cap_data",
 ]
 
-ENDPOINT_BITS = 4
-NOTIFICATION_BITS = 5  # non-MCS
 _GUARD_SIZE = CNODE_CAPDATA["guardSize"]
 _GUARD = CNODE_CAPDATA["guard"]
 
@@ -72,8 +78,10 @@ def object_size_bits(cap: Cap, tcb_bits: int) -> int | None:
             return NOTIFICATION_BITS
         case ThreadCap():
             return tcb_bits
-        case PageTableCap() | VSpaceCap():
-            return PAGE_BITS
+        case PageTableCap():
+            return PAGE_TABLE_BITS
+        case VSpaceCap():
+            return VSPACE_BITS
         case ASIDPoolCap():
             return ASID_POOL_BITS
     return None
