@@ -46,6 +46,7 @@ from kernel.model.caps import (
     ThreadCap,
     UntypedCap,
     VSpaceCap,
+    mask_vm_rights,
 )
 
 __all__ = [
@@ -138,7 +139,7 @@ def mask_cap_rights(rights: Rights, cap: Cap) -> Cap:
         case ReplyCap():
             return replace(cap, can_grant=cap.can_grant and rights.grant)
         case FrameCap():
-            return replace(cap, rights=_mask_vm_rights(cap.rights, rights))
+            return replace(cap, rights=mask_vm_rights(cap.rights, rights))
     return cap
 
 
@@ -148,17 +149,6 @@ def _rights_mask_for(cap: EndpointCap | NotificationCap, rights: Rights) -> Righ
     if isinstance(cap, NotificationCap):
         return Rights(rights.write, rights.read, True, True)
     return rights
-
-
-def _mask_vm_rights(vm: Rights, mask: Rights) -> Rights:
-    """seL4's maskVMRights on a frame's (read, write) pair.
-
-    Frames hold one of kernel-only, read-only or read-write. A mask without read always
-    gives kernel-only: there are no write-only mappings.
-    """
-    read = vm.read and mask.read
-    write = read and vm.write and mask.write
-    return Rights(write=write, read=read, grant=vm.grant, grant_reply=vm.grant_reply)
 
 
 def update_cap_data(preserve: bool, data: int, cap: Cap) -> Cap:

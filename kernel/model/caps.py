@@ -35,6 +35,7 @@ __all__ = [
     "UntypedCap",
     "VSpaceCap",
     "NULL_CAP",
+    "mask_vm_rights",
 ]
 
 
@@ -73,6 +74,19 @@ class Rights:
 
 
 ALL_RIGHTS = Rights()
+
+
+def mask_vm_rights(vm: Rights, mask: Rights) -> Rights:
+    """seL4's maskVMRights, on the (read, write) pair of a frame cap's rights.
+
+    The result is one of kernel-only (neither), read-only or read-write: no mask
+    without read leaves any access, because there are no write-only mappings. The
+    grant bits of ``vm`` pass through untouched (a frame cap keeps what it was given).
+    Used both when a frame cap is copied or minted and when Page Map limits a mapping.
+    """
+    read = vm.read and mask.read
+    write = read and vm.write and mask.write
+    return Rights(write=write, read=read, grant=vm.grant, grant_reply=vm.grant_reply)
 
 
 @dataclass(frozen=True, slots=True)
