@@ -37,6 +37,7 @@ __all__ = [
     "Syscall",
     "SyscallMCS",
     "WORD_BITS",
+    "WORD_BYTES",
     "WORD_MASK",
     "MSG_MAX_LENGTH",
     "MSG_MAX_EXTRA_CAPS",
@@ -66,6 +67,8 @@ __all__ = [
 ]
 
 WORD_BITS = 64
+WORD_BYTES = WORD_BITS // 8
+"""sizeof(seL4_Word): the unit of IPC-buffer and message-register offsets."""
 WORD_MASK = (1 << WORD_BITS) - 1
 
 MSG_MAX_LENGTH = 120

@@ -17,6 +17,7 @@ restarts put FaultIP in the pc and clear the flag.
 from __future__ import annotations
 
 from kernel.abi.arch import Arch
+from kernel.abi.constants import WORD_MASK
 from kernel.core.cancel import cancel_ipc
 from kernel.model.caps import PageTableCap, VSpaceCap
 from kernel.model.state import KernelState
@@ -89,7 +90,7 @@ def set_registers(kernel: KernelState, tcb: TCB, registers: list[int]) -> None:
 def restart_pc(tcb: TCB, pc: int) -> int:
     """seL4's getRestartPC (FaultIP) of ``tcb`` whose resume pc is ``pc``."""
     if tcb.after_syscall and tcb.fault is None and tcb.state is not ThreadState.RESTART:
-        return (pc - _TRAP_SIZE) & ((1 << 64) - 1)
+        return (pc - _TRAP_SIZE) & WORD_MASK
     return pc
 
 

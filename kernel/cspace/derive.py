@@ -28,6 +28,7 @@ from kernel.abi.constants import (
     SLOT_BITS,
     VSPACE_BITS,
     WORD_BITS,
+    CapRights,
 )
 from kernel.model.caps import (
     NULL_CAP,
@@ -188,4 +189,4 @@ def is_cap_revocable(new: Cap, src: Cap) -> bool:
 
 def has_cancel_send_rights(cap: Cap) -> bool:
     """An endpoint cap with all four rights (CNode CancelBadgedSends needs one)."""
-    return isinstance(cap, EndpointCap) and cap.rights.to_word() == 0xF
+    return isinstance(cap, EndpointCap) and cap.rights.to_word() == CapRights.seL4_AllRights

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.abi.constants import MIN_UNTYPED_BITS, CapTag
+from kernel.abi.constants import MIN_UNTYPED_BITS, CapRights, CapTag
 
 __all__ = [
     "ASIDControlCap",
@@ -39,9 +39,17 @@ __all__ = [
 ]
 
 
+# The seL4_CapRights_t bits as plain ints (kernel.abi.constants.CapRights): decodes read them.
+_CAN_WRITE = int(CapRights.seL4_CanWrite)
+_CAN_READ = int(CapRights.seL4_CanRead)
+_CAN_GRANT = int(CapRights.seL4_CanGrant)
+_CAN_GRANT_REPLY = int(CapRights.seL4_CanGrantReply)
+
+
 @dataclass(frozen=True, slots=True)
 class Rights:
-    """seL4_CapRights_t: write (bit 0), read (1), grant (2), grant-reply (3)."""
+    """seL4_CapRights_t: write (bit 0), read (1), grant (2), grant-reply (3); the
+    bits are ``kernel.abi.constants.CapRights``."""
 
     write: bool = True
     read: bool = True
@@ -50,12 +58,13 @@ class Rights:
 
     @classmethod
     def from_word(cls, word: int) -> Rights:
-        return cls(bool(word & 1), bool(word & 2), bool(word & 4), bool(word & 8))
+        return cls(bool(word & _CAN_WRITE), bool(word & _CAN_READ), bool(word & _CAN_GRANT),
+                   bool(word & _CAN_GRANT_REPLY))
 
     def to_word(self) -> int:
-        return int(self.write) | int(self.read) << 1 | int(self.grant) << 2 | int(
-            self.grant_reply
-        ) << 3
+        return ((_CAN_WRITE if self.write else 0) | (_CAN_READ if self.read else 0)
+                | (_CAN_GRANT if self.grant else 0)
+                | (_CAN_GRANT_REPLY if self.grant_reply else 0))
 
     def __and__(self, other: Rights) -> Rights:
         return Rights(

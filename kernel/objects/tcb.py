@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import IPC_BUFFER_SIZE_BITS
+from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, WORD_MASK
 from kernel.abi.labels import label_table
 from kernel.core.notifications import bind_notification, unbind_notification
 from kernel.core.threads import (
@@ -346,7 +346,7 @@ def _write_registers(kernel: KernelState, target: TCB, resume_target: bool,
         # A written pc is both FaultIP and the resume pc.
         target.after_syscall = False
     for index, value in enumerate(values):
-        registers[index] = value & ((1 << 64) - 1)
+        registers[index] = value & WORD_MASK
     if kernel.arch is Arch.AARCH64 and kernel.reg_index["spsr"] < len(values):
         registers = sanitise_registers(kernel, registers)  # seL4's sanitiseRegister
     store(kernel, target, registers)
