@@ -17,7 +17,7 @@ restarts put FaultIP in the pc and clear the flag.
 from __future__ import annotations
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import WORD_MASK
+from kernel.abi.constants import ASID_POOL_INDEX_BITS, WORD_MASK
 from kernel.core.cancel import cancel_ipc
 from kernel.model.caps import PageTableCap, VSpaceCap
 from kernel.model.state import KernelState
@@ -62,7 +62,7 @@ def vspace_root_of(kernel: KernelState, tcb: TCB) -> tuple[int, int]:
     result = (0, 0)
     if isinstance(cap, (PageTableCap, VSpaceCap)) and cap.mapped_asid:
         asid = cap.mapped_asid
-        pool = kernel.asid_table.get(asid >> 9)
+        pool = kernel.asid_table.get(asid >> ASID_POOL_INDEX_BITS)
         if pool is not None and pool.roots.get(asid) == cap.paddr:
             result = (cap.paddr, asid)
     tcb.vspace_cache = (cap, kernel.asid_epoch, result)

@@ -60,7 +60,7 @@ class PagingFormat:
     @property
     def va_limit(self) -> int:
         """First virtual address the root table cannot reach."""
-        return 1 << (self.shifts[0] + 9)
+        return 1 << (self.shifts[0] + PAGE_TABLE_INDEX_BITS)
 
     def index(self, level: int, vaddr: int) -> int:
         return (vaddr >> self.shifts[level]) & (ENTRIES_PER_TABLE - 1)
