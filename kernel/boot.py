@@ -18,13 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import MIN_UNTYPED_BITS, PAGE_BITS, InitialCap
+from kernel.abi.constants import (
+    ASID_POOL_BITS,
+    MIN_UNTYPED_BITS,
+    PAGE_BITS,
+    PAGE_TABLE_BITS,
+    VSPACE_BITS,
+    InitialCap,
+)
 from kernel.bootinfo import BootInfo, UntypedDesc
 from kernel.core.threads import install_thread
 from kernel.cspace.cdt import derive_cap, insert_child, insert_root
 from kernel.image import RootTaskImage
 from kernel.kernel import Kernel
-from kernel.model.asid_pool import ASID_POOL_BITS, ASIDPool
+from kernel.model.asid_pool import ASIDPool
 from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
@@ -136,13 +143,13 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     cnode_bits = config.root_cnode_bits
     cnode = CNode(new_object("root CNode", cnode_object_bits(cnode_bits)), cnode_bits)
     kernel.objects[cnode.paddr] = cnode
-    vspace_root = new_object("VSpace root", PAGE_BITS)
+    vspace_root = new_object("VSpace root", VSPACE_BITS)
     tables: dict[tuple[int, int], int] = {}
     for level in range(1, fmt.levels):
         span_bits = fmt.shifts[level - 1]
         first, last = v_start >> span_bits, (v_end - 1) >> span_bits
         for n in range(first, last + 1):
-            tables[(level, n << span_bits)] = new_object(f"page table (level {level})", PAGE_BITS)
+            tables[(level, n << span_bits)] = new_object(f"page table (level {level})", PAGE_TABLE_BITS)
     pool = ASIDPool(new_object("ASID pool", ASID_POOL_BITS), asid_base=0)
     pool.roots[ROOT_ASID] = vspace_root
     register_pool(kernel, pool)

@@ -37,6 +37,7 @@ __all__ = [
     "Syscall",
     "SyscallMCS",
     "WORD_BITS",
+    "WORD_BYTES",
     "WORD_MASK",
     "MSG_MAX_LENGTH",
     "MSG_MAX_EXTRA_CAPS",
@@ -52,6 +53,8 @@ __all__ = [
     "RETYPE_FAN_OUT_LIMIT",
     "ENDPOINT_BITS",
     "NOTIFICATION_BITS",
+    "NOTIFICATION_BITS_MCS",
+    "REPLY_BITS_MCS",
     "LARGE_PAGE_BITS",
     "HUGE_PAGE_BITS",
     "PAGE_TABLE_BITS",
@@ -64,6 +67,8 @@ __all__ = [
 ]
 
 WORD_BITS = 64
+WORD_BYTES = WORD_BITS // 8
+"""sizeof(seL4_Word): the unit of IPC-buffer and message-register offsets."""
 WORD_MASK = (1 << WORD_BITS) - 1
 
 MSG_MAX_LENGTH = 120
@@ -80,9 +85,15 @@ NUM_PRIORITIES = 256
 RETYPE_FAN_OUT_LIMIT = 256
 
 # Object sizes (log2 bytes), the same on riscv64 and aarch64 in the configurations we
-# support (non-MCS, no hypervisor); seL4_TCBBits differs and lives in ``arch``.
+# support (no hypervisor); seL4_TCBBits differs and lives in ``arch``. The kernel takes
+# every object size from here: no module keeps a copy.
 ENDPOINT_BITS = 4
 NOTIFICATION_BITS = 5
+"""seL4_NotificationBits of the non-MCS kernel."""
+NOTIFICATION_BITS_MCS = 6
+"""seL4_NotificationBits of the MCS kernel (a notification also names a scheduling context)."""
+REPLY_BITS_MCS = 5
+"""seL4_ReplyBits: reply objects exist only in the MCS kernel."""
 LARGE_PAGE_BITS = 21
 HUGE_PAGE_BITS = 30
 PAGE_TABLE_BITS = 12
@@ -92,7 +103,9 @@ VSPACE_BITS = 12
 """The VSpace root: a page table on riscv64, a VSpace object on aarch64 (no hypervisor)."""
 ASID_POOL_BITS = 12
 ASID_POOL_INDEX_BITS = 9
+"""The low ASID bits, which index a pool: 512 ASIDs per pool."""
 NUM_ASID_POOLS_BITS = 7
+"""The high ASID bits, which index the ASID table: 128 pools, 2^16 ASIDs in all."""
 
 
 class Syscall(IntEnum):

@@ -31,7 +31,7 @@ from kernel.abi.constants import PAGE_BITS, WORD_MASK
 from kernel.abi.labels import label_table
 from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import is_final
-from kernel.model.caps import Cap, FrameCap, PageTableCap, Rights, VSpaceCap
+from kernel.model.caps import Cap, FrameCap, PageTableCap, Rights, VSpaceCap, mask_vm_rights
 from kernel.model.errors import (
     AlignmentError,
     DeleteFirst,
@@ -52,7 +52,6 @@ from kernel.objects.frame import (
     PageMapInvocation,
     PageUnmapInvocation,
     cap_vm_rights,
-    mask_vm_rights,
 )
 from kernel.objects.page_table import (
     PageTableMapInvocation,
@@ -293,7 +292,7 @@ def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: F
     root = mapped_root(root_cap, rules.root_type, 1)
     req = MapRequest(vaddr, rights_word, attr, root.paddr, root_asid(kernel, root, 1))
     where = rules.place_frame(kernel, cap, req)
-    rights = mask_vm_rights(cap_vm_rights(cap.rights), Rights.from_word(rights_word))
+    rights = cap_vm_rights(mask_vm_rights(cap.rights, Rights.from_word(rights_word)))
     executable, cacheable = rules.leaf_attributes(attr)
     entry = kernel.paging.leaf_entry(cap.paddr, where.level, rights, executable, cacheable)
     return PageMapInvocation(slot, replace(cap, mapped_asid=req.asid, mapped_vaddr=vaddr),

@@ -33,14 +33,13 @@ from kernel.core.cancel import leave_endpoint, restart_all_cancelled, restart_ca
 from kernel.core.fault_reply import handle_fault_reply
 from kernel.core.ipc_transfer import BADGE, set_window, transfer
 from kernel.core.notifications import complete_signal
-from kernel.cspace.cdt import delete_reply_cap as consume
-from kernel.cspace.cdt import insert_child, insert_root
+from kernel.cspace.cdt import delete_reply_cap, insert_reply_cap
 from kernel.model.caps import ReplyCap
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.notification import NotificationState
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
-from kernel.model.tcb import CALLER, REPLY, TCB, Blocking, ThreadState
+from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 
 __all__ = [
     "cancel_all_ipc",
@@ -129,21 +128,11 @@ def receive(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_grant: b
 
 def setup_caller_cap(kernel: KernelState, sender: TCB, receiver: TCB, can_grant: bool) -> None:
     """``sender`` waits BlockedOnReply; ``receiver``'s caller slot gets a reply cap to
-    it, a CDT child of ``sender``'s master reply cap.
-
-    seL4 creates the master reply cap (setupReplyMaster) when the thread is started;
-    capsule creates it here, on first use, when the reply slot is still empty.
-    """
+    it (:func:`kernel.cspace.cdt.insert_reply_cap`, which the fastpath uses too)."""
     if sender is kernel.current:
         kernel.save_current()
     kernel.set_thread_state(sender, ThreadState.BLOCKED_ON_REPLY)
-    master = sender.slots[REPLY]
-    if master.is_empty:
-        insert_root(master, ReplyCap(sender.paddr, can_grant=True, is_master=True))
-    # cteInsert of a reply cap under its master: never revocable, no untyped to mark,
-    # and the caller slot is empty (a Recv deletes what it held first).
-    insert_child(master, receiver.slots[CALLER], ReplyCap(sender.paddr, can_grant=can_grant),
-                 False)
+    insert_reply_cap(sender, receiver, can_grant)
 
 
 def delete_caller_cap(kernel: KernelState, tcb: TCB) -> None:
@@ -152,7 +141,7 @@ def delete_caller_cap(kernel: KernelState, tcb: TCB) -> None:
     which has no finaliser: emptying the slot is the whole of cteDelete for it)."""
     slot = tcb.slots[CALLER]
     if not slot.is_empty:
-        consume(slot)
+        delete_reply_cap(slot)
 
 
 def reply(kernel: KernelState, replier: TCB, slot: Slot | None = None) -> None:
@@ -172,14 +161,14 @@ def reply(kernel: KernelState, replier: TCB, slot: Slot | None = None) -> None:
     caller = kernel.objects.get(cap.tcb_paddr)
     assert isinstance(caller, TCB)
     if caller.state is not ThreadState.BLOCKED_ON_REPLY:
-        consume(slot)
+        delete_reply_cap(slot)
         return
     if caller.fault is None:
         transfer(kernel, replier, None, 0, cap.can_grant, caller)
-        consume(slot)
+        delete_reply_cap(slot)
         _wake(kernel, caller)
         return
-    consume(slot)
+    delete_reply_cap(slot)
     restart = handle_fault_reply(kernel, caller, replier)
     caller.fault = None
     if restart:

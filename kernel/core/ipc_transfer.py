@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_EXTRA_CAPS, WORD_MASK
+from kernel.abi.constants import (
+    FAST_MESSAGE_REGISTERS,
+    IPC_BUFFER,
+    MSG_MAX_EXTRA_CAPS,
+    WORD_BYTES,
+    WORD_MASK,
+)
 from kernel.cspace.arguments import lookup_extra_caps
 from kernel.cspace.cdt import derive_cap, insert
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
@@ -46,9 +52,9 @@ __all__ = [
 
 BADGE, INFO, MR0 = 0, 1, 2
 """Window positions: badge / cap register, msginfo register, first message register."""
-_MSG_WORD = IPC_BUFFER.offset("msg") // 8
-_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // 8
-_RECV_WORD = IPC_BUFFER.offset("receiveCNode") // 8
+_MSG_WORD = IPC_BUFFER.offset("msg") // WORD_BYTES
+_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
+_RECV_WORD = IPC_BUFFER.offset("receiveCNode") // WORD_BYTES
 
 
 def get_window(kernel: KernelState, tcb: TCB) -> list[int]:

@@ -16,6 +16,7 @@ restarts put FaultIP in the pc and clear the flag.
 
 from __future__ import annotations
 
+from kernel.abi.constants import ASID_POOL_INDEX_BITS, WORD_MASK
 from kernel.core.cancel import cancel_ipc
 from kernel.model.caps import PageTableCap, VSpaceCap
 from kernel.model.state import KernelState
@@ -56,7 +57,7 @@ def vspace_root_of(kernel: KernelState, tcb: TCB) -> tuple[int, int]:
     result = (0, 0)
     if isinstance(cap, (PageTableCap, VSpaceCap)) and cap.mapped_asid:
         asid = cap.mapped_asid
-        pool = kernel.asid_table.get(asid >> 9)
+        pool = kernel.asid_table.get(asid >> ASID_POOL_INDEX_BITS)
         if pool is not None and pool.roots.get(asid) == cap.paddr:
             result = (cap.paddr, asid)
     tcb.vspace_cache = (cap, kernel.asid_epoch, result)
@@ -84,7 +85,7 @@ def set_registers(kernel: KernelState, tcb: TCB, registers: list[int]) -> None:
 def restart_pc(tcb: TCB, pc: int) -> int:
     """seL4's getRestartPC (FaultIP) of ``tcb`` whose resume pc is ``pc``."""
     if tcb.after_syscall and tcb.fault is None and tcb.state is not ThreadState.RESTART:
-        return (pc - _TRAP_SIZE) & ((1 << 64) - 1)
+        return (pc - _TRAP_SIZE) & WORD_MASK
     return pc
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH
+from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH, WORD_BYTES
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
 from kernel.cspace.lookup import lookup_slot
 from kernel.model.errors import LOOKUP_FAILURES, LookupFailure
@@ -54,10 +54,9 @@ class InvocationArgs:
     def label(self) -> int:
         return self.info.label
 
-_WORD = 8
-_MSG_WORD = IPC_BUFFER.offset("msg") // _WORD
+_MSG_WORD = IPC_BUFFER.offset("msg") // WORD_BYTES
 """Word index of msg[0] in the IPC buffer (1: after the tag)."""
-_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // _WORD
+_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
 """Word index of caps_or_badges[0] in the IPC buffer (122)."""
 _WINDOW_MR0 = 2
 """MR0 is the third register of the syscall window (a2 / x2)."""

@@ -40,6 +40,7 @@ from kernel.model.caps import (
 from kernel.model.errors import IllegalOperation, KernelBug, RevokeFirst
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
+from kernel.model.tcb import CALLER, REPLY, TCB
 
 __all__ = [
     "derive_cap",
@@ -49,6 +50,7 @@ __all__ = [
     "has_children",
     "insert",
     "insert_child",
+    "insert_reply_cap",
     "insert_root",
     "is_final",
     "is_mdb_parent_of",
@@ -137,6 +139,23 @@ def swap(cap1: Cap, slot1: Slot, cap2: Cap, slot2: Slot) -> None:
         slot1.mdb_prev.mdb_next = slot1
     if slot1.mdb_next is not None:
         slot1.mdb_next.mdb_prev = slot1
+
+
+def insert_reply_cap(caller: TCB, receiver: TCB, can_grant: bool) -> None:
+    """The reply-cap half of seL4's setupCallerCap: ``receiver``'s caller slot gets a
+    reply cap to ``caller`` (with Grant if ``can_grant``), a CDT child of ``caller``'s
+    master reply cap. The general path and the fastpath both link through here.
+
+    seL4 makes the master reply cap when the thread starts (setupReplyMaster); capsule
+    makes it here, on first use, when the reply slot is still empty.
+    Precondition: the caller slot is empty (a Recv deletes what it held first).
+    """
+    master = caller.slots[REPLY]
+    if master.is_empty:
+        insert_root(master, ReplyCap(caller.paddr, can_grant=True, is_master=True))
+    # cteInsert of a reply cap under its master: never revocable, no untyped to mark.
+    insert_child(master, receiver.slots[CALLER], ReplyCap(caller.paddr, can_grant=can_grant),
+                 False)
 
 
 def _link_after(parent: Slot, slot: Slot) -> None:

@@ -19,8 +19,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kernel.abi.constants import CNODE_CAPDATA, PAGE_BITS, SLOT_BITS, WORD_BITS
-from kernel.model.asid_pool import ASID_POOL_BITS
+from kernel.abi.constants import (
+    ASID_POOL_BITS,
+    CNODE_CAPDATA,
+    ENDPOINT_BITS,
+    NOTIFICATION_BITS,
+    PAGE_TABLE_BITS,
+    SLOT_BITS,
+    VSPACE_BITS,
+    WORD_BITS,
+    CapRights,
+)
 from kernel.model.caps import (
     NULL_CAP,
     ASIDControlCap,
@@ -38,6 +47,7 @@ from kernel.model.caps import (
     ThreadCap,
     UntypedCap,
     VSpaceCap,
+    mask_vm_rights,
 )
 
 __all__ = [
@@ -50,8 +60,6 @@ __all__ = [
     "update_cap_data",
 ]
 
-ENDPOINT_BITS = 4
-NOTIFICATION_BITS = 5  # non-MCS
 _GUARD_SIZE = CNODE_CAPDATA["guardSize"]
 _GUARD = CNODE_CAPDATA["guard"]
 
@@ -72,8 +80,10 @@ def object_size_bits(cap: Cap, tcb_bits: int) -> int | None:
             return NOTIFICATION_BITS
         case ThreadCap():
             return tcb_bits
-        case PageTableCap() | VSpaceCap():
-            return PAGE_BITS
+        case PageTableCap():
+            return PAGE_TABLE_BITS
+        case VSpaceCap():
+            return VSPACE_BITS
         case ASIDPoolCap():
             return ASID_POOL_BITS
     return None
@@ -130,7 +140,7 @@ def mask_cap_rights(rights: Rights, cap: Cap) -> Cap:
         case ReplyCap():
             return replace(cap, can_grant=cap.can_grant and rights.grant)
         case FrameCap():
-            return replace(cap, rights=_mask_vm_rights(cap.rights, rights))
+            return replace(cap, rights=mask_vm_rights(cap.rights, rights))
     return cap
 
 
@@ -140,17 +150,6 @@ def _rights_mask_for(cap: EndpointCap | NotificationCap, rights: Rights) -> Righ
     if isinstance(cap, NotificationCap):
         return Rights(rights.write, rights.read, True, True)
     return rights
-
-
-def _mask_vm_rights(vm: Rights, mask: Rights) -> Rights:
-    """seL4's maskVMRights on a frame's (read, write) pair.
-
-    Frames hold one of kernel-only, read-only or read-write. A mask without read always
-    gives kernel-only: there are no write-only mappings.
-    """
-    read = vm.read and mask.read
-    write = read and vm.write and mask.write
-    return Rights(write=write, read=read, grant=vm.grant, grant_reply=vm.grant_reply)
 
 
 def update_cap_data(preserve: bool, data: int, cap: Cap) -> Cap:
@@ -190,4 +189,4 @@ def is_cap_revocable(new: Cap, src: Cap) -> bool:
 
 def has_cancel_send_rights(cap: Cap) -> bool:
     """An endpoint cap with all four rights (CNode CancelBadgedSends needs one)."""
-    return isinstance(cap, EndpointCap) and cap.rights.to_word() == 0xF
+    return isinstance(cap, EndpointCap) and cap.rights.to_word() == CapRights.seL4_AllRights

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, MESSAGE_INFO
 from kernel.core.threads import install_thread
-from kernel.cspace.cdt import delete_reply_cap, insert_child, insert_root
+from kernel.cspace.cdt import delete_reply_cap, insert_reply_cap
 from kernel.cspace.lookup import lookup_slot
 from kernel.model.caps import EndpointCap, ReplyCap
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
-from kernel.model.tcb import CALLER, REPLY, TCB, Blocking, ThreadState
+from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 
 __all__ = ["fastpath_call", "fastpath_reply_recv"]
 
@@ -106,12 +106,7 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
         endpoint.state = EndpointState.IDLE
     receiver.blocking = None
     current.state = ThreadState.BLOCKED_ON_REPLY
-    master = current.slots[REPLY]
-    if master.is_empty:
-        insert_root(master, ReplyCap(current.paddr, can_grant=True, is_master=True))
-    # cteInsert of a reply cap under its master: never revocable, no untyped to mark.
-    insert_child(master, receiver.slots[CALLER],
-                 ReplyCap(current.paddr, can_grant=blocking.can_grant), False)
+    insert_reply_cap(current, receiver, blocking.can_grant)
     _switch_to(kernel, receiver, _message(window, length, cap.badge))
     return True
 

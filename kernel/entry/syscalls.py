@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kernel.abi.constants import WORD_BITS, CapTag, Syscall
+from kernel.abi.constants import (
+    IPC_BUFFER,
+    MSG_MAX_LENGTH,
+    WORD_BITS,
+    WORD_BYTES,
+    WORD_MASK,
+    CapTag,
+    Syscall,
+)
 from kernel.config import KernelConfig
 from kernel.core.fault_delivery import handle_fault
 from kernel.cspace.ipc_buffer import read_ipc_buffer
@@ -33,10 +41,9 @@ Handler = Callable[[KernelState, list[int]], None]
 CAPSULE_EXIT_MAGIC = 0x4341_5053_554C_4521
 """In a1/x1 at seL4_DebugHalt, says that a0/x0 holds an exit status (capsule's runtime)."""
 
-_NAME_MAX = 960
-
-
-_WORD_MASK = (1 << WORD_BITS) - 1
+# seL4_DebugNameThread takes the name from the IPC buffer's message words (960 bytes).
+_NAME_OFFSET = IPC_BUFFER.offset("msg")
+_NAME_MAX = MSG_MAX_LENGTH * WORD_BYTES
 
 
 def signed_word(word: int) -> int:
@@ -73,7 +80,7 @@ def sys_debug_name_thread(kernel: KernelState, window: list[int]) -> None:
         # The debug kernel halts here; we report it and stop the run the same way.
         kernel.stop_with_message("seL4_DebugNameThread: invalid TCB cap or no IPC buffer")
         return
-    raw = read_ipc_buffer(kernel, current, 8, _NAME_MAX)
+    raw = read_ipc_buffer(kernel, current, _NAME_OFFSET, _NAME_MAX)
     if raw is None or b"\0" not in raw:
         kernel.stop_with_message("seL4_DebugNameThread: name not NUL-terminated in 960 bytes")
         return
@@ -160,7 +167,7 @@ class SyscallTable:
     a kernel entry looks its handler up without converting the word."""
 
     def __post_init__(self) -> None:
-        unsigned = {number & _WORD_MASK: handler for number, handler in self.handlers.items()}
+        unsigned = {number & WORD_MASK: handler for number, handler in self.handlers.items()}
         object.__setattr__(self, "by_register", unsigned)
 
     @classmethod

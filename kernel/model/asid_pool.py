@@ -9,19 +9,20 @@ riscvKSASIDTable / armKSASIDTable) is ``KernelState.asid_table``, the live pools
 
 from __future__ import annotations
 
+from kernel.abi.constants import ASID_POOL_INDEX_BITS, NUM_ASID_POOLS_BITS
+
 __all__ = [
     "ASIDPool",
-    "ASID_LOW_BITS",
-    "ASID_POOL_BITS",
+    "ASID_BITS",
     "ASIDS_PER_POOL",
     "NUM_ASID_POOLS",
 ]
 
-
-ASID_POOL_BITS = 12
-ASID_LOW_BITS = 9
-ASIDS_PER_POOL = 1 << ASID_LOW_BITS
-NUM_ASID_POOLS = 1 << 7
+# Derived from the ABI's ASID split (kernel.abi.constants), not declared here.
+ASIDS_PER_POOL = 1 << ASID_POOL_INDEX_BITS
+NUM_ASID_POOLS = 1 << NUM_ASID_POOLS_BITS
+ASID_BITS = ASID_POOL_INDEX_BITS + NUM_ASID_POOLS_BITS
+"""Width of an ASID: pool index bits above the index-in-pool bits (2^16 ASIDs in all)."""
 
 
 class ASIDPool:

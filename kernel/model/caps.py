@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.abi.constants import MIN_UNTYPED_BITS, CapTag
+from kernel.abi.constants import MIN_UNTYPED_BITS, CapRights, CapTag
 
 __all__ = [
     "ASIDControlCap",
@@ -35,12 +35,21 @@ __all__ = [
     "UntypedCap",
     "VSpaceCap",
     "NULL_CAP",
+    "mask_vm_rights",
 ]
+
+
+# The seL4_CapRights_t bits as plain ints (kernel.abi.constants.CapRights): decodes read them.
+_CAN_WRITE = int(CapRights.seL4_CanWrite)
+_CAN_READ = int(CapRights.seL4_CanRead)
+_CAN_GRANT = int(CapRights.seL4_CanGrant)
+_CAN_GRANT_REPLY = int(CapRights.seL4_CanGrantReply)
 
 
 @dataclass(frozen=True, slots=True)
 class Rights:
-    """seL4_CapRights_t: write (bit 0), read (1), grant (2), grant-reply (3)."""
+    """seL4_CapRights_t: write (bit 0), read (1), grant (2), grant-reply (3); the
+    bits are ``kernel.abi.constants.CapRights``."""
 
     write: bool = True
     read: bool = True
@@ -49,12 +58,13 @@ class Rights:
 
     @classmethod
     def from_word(cls, word: int) -> Rights:
-        return cls(bool(word & 1), bool(word & 2), bool(word & 4), bool(word & 8))
+        return cls(bool(word & _CAN_WRITE), bool(word & _CAN_READ), bool(word & _CAN_GRANT),
+                   bool(word & _CAN_GRANT_REPLY))
 
     def to_word(self) -> int:
-        return int(self.write) | int(self.read) << 1 | int(self.grant) << 2 | int(
-            self.grant_reply
-        ) << 3
+        return ((_CAN_WRITE if self.write else 0) | (_CAN_READ if self.read else 0)
+                | (_CAN_GRANT if self.grant else 0)
+                | (_CAN_GRANT_REPLY if self.grant_reply else 0))
 
     def __and__(self, other: Rights) -> Rights:
         return Rights(
@@ -73,6 +83,19 @@ class Rights:
 
 
 ALL_RIGHTS = Rights()
+
+
+def mask_vm_rights(vm: Rights, mask: Rights) -> Rights:
+    """seL4's maskVMRights, on the (read, write) pair of a frame cap's rights.
+
+    The result is one of kernel-only (neither), read-only or read-write: no mask
+    without read leaves any access, because there are no write-only mappings. The
+    grant bits of ``vm`` pass through untouched (a frame cap keeps what it was given).
+    Used both when a frame cap is copied or minted and when Page Map limits a mapping.
+    """
+    read = vm.read and mask.read
+    write = read and vm.write and mask.write
+    return Rights(write=write, read=read, grant=vm.grant, grant_reply=vm.grant_reply)
 
 
 @dataclass(frozen=True, slots=True)

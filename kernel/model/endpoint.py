@@ -17,10 +17,7 @@ if TYPE_CHECKING:
     # here hold TCBs; at run time neither module needs the other.
     from kernel.model.tcb import TCB
 
-__all__ = ["ENDPOINT_BITS", "Endpoint", "EndpointState"]
-
-ENDPOINT_BITS = 4
-"""seL4_EndpointBits: log2 of an endpoint's size in bytes."""
+__all__ = ["Endpoint", "EndpointState"]
 
 
 class EndpointState(Enum):

@@ -21,10 +21,7 @@ if TYPE_CHECKING:
     # here hold TCBs; at run time neither module needs the other.
     from kernel.model.tcb import TCB
 
-__all__ = ["NOTIFICATION_BITS", "Notification", "NotificationState"]
-
-NOTIFICATION_BITS = 5
-"""seL4_NotificationBits (non-MCS): log2 of a notification's size in bytes."""
+__all__ = ["Notification", "NotificationState"]
 
 
 class NotificationState(Enum):

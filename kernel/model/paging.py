@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from kernel.abi.constants import PAGE_TABLE_INDEX_BITS
+
 __all__ = ["Access", "PagingFormat", "PteKind", "RV64_SV39", "AARCH64_4K", "VMRights"]
 
-ENTRIES_PER_TABLE = 512
-TABLE_BITS = 12
+# A hardware table is the seL4 page-table object: 2^seL4_PageTableIndexBits entries.
+ENTRIES_PER_TABLE = 1 << PAGE_TABLE_INDEX_BITS
 
 
 class VMRights(Enum):
@@ -58,7 +60,7 @@ class PagingFormat:
     @property
     def va_limit(self) -> int:
         """First virtual address the root table cannot reach."""
-        return 1 << (self.shifts[0] + 9)
+        return 1 << (self.shifts[0] + PAGE_TABLE_INDEX_BITS)
 
     def index(self, level: int, vaddr: int) -> int:
         return (vaddr >> self.shifts[level]) & (ENTRIES_PER_TABLE - 1)

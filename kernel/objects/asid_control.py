@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import MIN_UNTYPED_BITS
+from kernel.abi.constants import ASID_POOL_BITS, ASID_POOL_INDEX_BITS, MIN_UNTYPED_BITS
 from kernel.abi.labels import label_table
 from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import has_children, insert_child
 from kernel.cspace.lookup import lookup_target_slot
-from kernel.model.asid_pool import ASID_LOW_BITS, ASID_POOL_BITS, NUM_ASID_POOLS, ASIDPool
+from kernel.model.asid_pool import NUM_ASID_POOLS, ASIDPool
 from kernel.model.caps import ASIDControlCap, ASIDPoolCap, UntypedCap
 from kernel.model.errors import (
     DeleteFirst,
@@ -83,7 +83,7 @@ def decode_asid_control_invocation(
     free = [i for i in range(NUM_ASID_POOLS) if i not in used]
     if not free:
         raise DeleteFirst()
-    asid_base = free[0] << ASID_LOW_BITS
+    asid_base = free[0] << ASID_POOL_INDEX_BITS
     untyped = untyped_slot.cap
     if (
         not isinstance(untyped, UntypedCap)

@@ -27,10 +27,11 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from kernel.abi.arch import Arch
+from kernel.abi.constants import ASID_POOL_INDEX_BITS
 from kernel.abi.labels import label_table
 from kernel.core.threads import vspace_root_of
 from kernel.cspace.arguments import InvocationArgs
-from kernel.model.asid_pool import ASID_LOW_BITS, ASIDS_PER_POOL, NUM_ASID_POOLS, ASIDPool
+from kernel.model.asid_pool import ASID_BITS, ASIDS_PER_POOL, NUM_ASID_POOLS, ASIDPool
 from kernel.model.caps import ASIDPoolCap, Cap, PageTableCap, VSpaceCap
 from kernel.model.errors import (
     DeleteFirst,
@@ -64,15 +65,15 @@ def asid_table(kernel: KernelState) -> dict[int, ASIDPool]:
 def register_pool(kernel: KernelState, pool: ASIDPool) -> None:
     """Make ``pool`` a kernel object and enter it in the ASID table."""
     kernel.objects[pool.paddr] = pool
-    kernel.asid_table[pool.asid_base >> ASID_LOW_BITS] = pool
+    kernel.asid_table[pool.asid_base >> ASID_POOL_INDEX_BITS] = pool
     kernel.asid_epoch += 1
 
 
 def find_vspace_for_asid(kernel: KernelState, asid: int) -> int | None:
     """seL4's findVSpaceForASID: the root assigned to ``asid``, or None (the caller's
     error is then FailedLookup with an InvalidRoot lookup failure)."""
-    pool = kernel.asid_table.get((asid >> ASID_LOW_BITS) & (NUM_ASID_POOLS - 1))
-    if pool is None or asid >> 16:
+    pool = kernel.asid_table.get((asid >> ASID_POOL_INDEX_BITS) & (NUM_ASID_POOLS - 1))
+    if pool is None or asid >> ASID_BITS:
         return None
     return pool.roots.get(asid)
 
@@ -117,7 +118,7 @@ def decode_asid_pool_invocation(
     root_type = PageTableCap if kernel.arch is Arch.RISCV64 else VSpaceCap
     if not isinstance(root, root_type) or root.is_mapped:
         raise InvalidCapability(1)
-    pool = kernel.asid_table.get(cap.asid_base >> ASID_LOW_BITS)
+    pool = kernel.asid_table.get(cap.asid_base >> ASID_POOL_INDEX_BITS)
     if pool is None:
         raise FailedLookup(False, InvalidRoot())
     if pool.paddr != cap.paddr:
@@ -161,7 +162,7 @@ def delete_asid(kernel: KernelState, asid: int, root_paddr: int) -> None:
     A deleted VSpace root gives its ASID back to its pool; the machine forgets what it
     cached for that ASID and the current thread's address space is re-installed.
     """
-    pool = kernel.asid_table.get(asid >> ASID_LOW_BITS)
+    pool = kernel.asid_table.get(asid >> ASID_POOL_INDEX_BITS)
     if pool is not None and pool.roots.get(asid) == root_paddr:
         del pool.roots[asid]
         kernel.asid_epoch += 1
@@ -177,7 +178,7 @@ def finalise_asid_pool(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]
     pool = kernel.objects.get(cap.paddr)
     if final and isinstance(pool, ASIDPool):
         del kernel.objects[cap.paddr]
-        index = pool.asid_base >> ASID_LOW_BITS
+        index = pool.asid_base >> ASID_POOL_INDEX_BITS
         if kernel.asid_table.get(index) is pool:
             del kernel.asid_table[index]
             kernel.asid_epoch += 1

@@ -35,7 +35,6 @@ __all__ = [
     "PageMapInvocation",
     "PageUnmapInvocation",
     "cap_vm_rights",
-    "mask_vm_rights",
     "perform_get_address",
     "perform_page_map",
     "perform_page_unmap",
@@ -48,18 +47,6 @@ def cap_vm_rights(rights: Rights) -> VMRights:
     if rights.read:
         return VMRights.READ_WRITE if rights.write else VMRights.READ_ONLY
     return VMRights.KERNEL_ONLY
-
-
-def mask_vm_rights(vm_rights: VMRights, mask: Rights) -> VMRights:
-    """seL4's maskVMRights: ``vm_rights`` limited by the rights word ``mask``.
-
-    Without read in the mask the result is kernel-only (a write-only request included).
-    """
-    if not mask.read or vm_rights is VMRights.KERNEL_ONLY:
-        return VMRights.KERNEL_ONLY
-    if vm_rights is VMRights.READ_WRITE and mask.write:
-        return VMRights.READ_WRITE
-    return VMRights.READ_ONLY
 
 
 @dataclass(frozen=True, slots=True)

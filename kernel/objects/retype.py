@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 
 from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
-from kernel.abi.constants import PAGE_BITS, SLOT_BITS
+from kernel.abi.constants import (
+    ENDPOINT_BITS,
+    HUGE_PAGE_BITS,
+    LARGE_PAGE_BITS,
+    NOTIFICATION_BITS,
+    PAGE_BITS,
+    PAGE_TABLE_BITS,
+    SLOT_BITS,
+    VSPACE_BITS,
+)
 from kernel.machine import Machine
 from kernel.model.caps import (
     Cap,
@@ -34,9 +43,9 @@ from kernel.model.caps import (
     VSpaceCap,
 )
 from kernel.model.cnode import CNode
-from kernel.model.endpoint import ENDPOINT_BITS, Endpoint
+from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug
-from kernel.model.notification import NOTIFICATION_BITS, Notification
+from kernel.model.notification import Notification
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
@@ -50,10 +59,6 @@ __all__ = [
     "zero_phys",
 ]
 
-LARGE_PAGE_BITS = 21
-HUGE_PAGE_BITS = 30
-PAGE_TABLE_BITS = 12
-VSPACE_BITS = 12
 _ZERO_CHUNK = 1 << 20
 _ZEROS = bytes(_ZERO_CHUNK)
 

@@ -61,7 +61,7 @@ from types import MappingProxyType
 from typing import assert_never
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import IPC_BUFFER_SIZE_BITS
+from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, WORD_MASK
 from kernel.abi.labels import label_table
 from kernel.core.notifications import bind_notification, unbind_notification
 from kernel.core.threads import (
@@ -541,7 +541,7 @@ def perform_write_registers(kernel: KernelState, inv: TCBWriteRegisters) -> list
         # A written pc is both FaultIP and the resume pc.
         target.after_syscall = False
     for index, value in enumerate(values):
-        registers[index] = value & ((1 << 64) - 1)
+        registers[index] = value & WORD_MASK
     if kernel.arch is Arch.AARCH64 and kernel.reg_index["spsr"] < len(values):
         registers = sanitise_registers(kernel, registers)  # seL4's sanitiseRegister
     store(kernel, target, registers)

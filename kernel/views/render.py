@@ -21,10 +21,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kernel.abi.constants import PAGE_BITS, SLOT_BITS, InitialCap
+from kernel.abi.constants import (
+    ASID_POOL_BITS,
+    ENDPOINT_BITS,
+    NOTIFICATION_BITS,
+    PAGE_TABLE_BITS,
+    SLOT_BITS,
+    VSPACE_BITS,
+    InitialCap,
+)
 from kernel.cspace.cdt import is_mdb_parent_of
 from kernel.kernel import Kernel
-from kernel.model.asid_pool import ASID_POOL_BITS, ASIDPool
+from kernel.model.asid_pool import ASIDPool
 from kernel.model.caps import (
     ASIDPoolCap,
     Cap,
@@ -38,8 +46,8 @@ from kernel.model.caps import (
     VSpaceCap,
 )
 from kernel.model.cnode import CNode
-from kernel.model.endpoint import ENDPOINT_BITS, Endpoint
-from kernel.model.notification import NOTIFICATION_BITS, Notification
+from kernel.model.endpoint import Endpoint
+from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 
@@ -244,9 +252,9 @@ def _cap_object(cap: Cap) -> tuple[str, int, int] | None:
     if isinstance(cap, FrameCap):
         return "Frame", cap.paddr, 1 << cap.size_bits
     if isinstance(cap, PageTableCap):
-        return "PageTable", cap.paddr, 1 << PAGE_BITS
+        return "PageTable", cap.paddr, 1 << PAGE_TABLE_BITS
     if isinstance(cap, VSpaceCap):
-        return "VSpace", cap.paddr, 1 << PAGE_BITS
+        return "VSpace", cap.paddr, 1 << VSPACE_BITS
     return None
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, Error, Syscall
+from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, WORD_BYTES, Error, Syscall
 from kernel.abi.labels import label_table
 from kernel.abi.methods import Method, methods_for
 from kernel.core.ipc_transfer import get_window
@@ -40,7 +40,7 @@ from kernel.views.invocations import describe_invocation
 
 __all__ = ["TraceRecord", "Tracer", "format_record"]
 
-_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // 8
+_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
 _INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
 _RECEIVING = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
 _NOTIFICATION_OPS: dict[int, str] = {
