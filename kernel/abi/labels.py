@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from enum import IntEnum
+from enum import Enum, IntEnum
 from types import MappingProxyType
 
 from kernel.abi.arch import Arch
@@ -19,15 +19,21 @@ from kernel.abi.arch import Arch
 __all__ = ["Condition", "label_table", "label_enum"]
 
 
-class Condition:
+class Condition(Enum):
     """Method conditions: a method is present when its condition holds."""
 
     ALWAYS = "always"
     NON_MCS = "non_mcs"
     MCS = "mcs"
 
+    def holds(self, mcs: bool) -> bool:
+        """Whether a method with this condition exists in the (non-)MCS configuration."""
+        if self is Condition.ALWAYS:
+            return True
+        return mcs if self is Condition.MCS else not mcs
 
-_GENERIC: tuple[tuple[str, str], ...] = (
+
+_GENERIC: tuple[tuple[str, Condition], ...] = (
     ("UntypedRetype", Condition.ALWAYS),
     ("TCBReadRegisters", Condition.ALWAYS),
     ("TCBWriteRegisters", Condition.ALWAYS),
@@ -69,7 +75,7 @@ _GENERIC: tuple[tuple[str, str], ...] = (
     ("SchedContextYieldTo", Condition.MCS),
 )
 
-_ARCH: dict[Arch, tuple[tuple[str, str], ...]] = {
+_ARCH: dict[Arch, tuple[tuple[str, Condition], ...]] = {
     Arch.RISCV64: (
         ("RISCVPageTableMap", Condition.ALWAYS),
         ("RISCVPageTableUnmap", Condition.ALWAYS),
@@ -105,12 +111,6 @@ _ARCH: dict[Arch, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _holds(condition: str, mcs: bool) -> bool:
-    if condition == Condition.ALWAYS:
-        return True
-    return mcs if condition == Condition.MCS else not mcs
-
-
 @functools.cache
 def label_table(arch: Arch, mcs: bool) -> Mapping[str, int]:
     """Label numbers of ``arch`` in the non-MCS (``mcs=False``) or MCS configuration.
@@ -118,7 +118,7 @@ def label_table(arch: Arch, mcs: bool) -> Mapping[str, int]:
     Built once per configuration (decoders ask at every invocation) and read-only."""
     table: dict[str, int] = {"InvalidInvocation": 0}
     for name, condition in _GENERIC + _ARCH[arch]:
-        if _holds(condition, mcs) and name not in table:
+        if condition.holds(mcs) and name not in table:
             table[name] = len(table)
     return MappingProxyType(table)
 

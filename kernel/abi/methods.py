@@ -110,7 +110,7 @@ class Method:
     """Its invocation label's name in ``kernel.abi.labels``."""
     params: tuple[Param, ...]
     """Parameters after the invoked cap, in C signature order."""
-    condition: str = Condition.ALWAYS
+    condition: Condition = Condition.ALWAYS
     outputs: tuple[Param, ...] = ()
     """What a successful reply carries, packed from MR0 by the same rule as ``params``.
     A struct output is filled through a pointer parameter; scalar outputs are returned
@@ -315,8 +315,6 @@ ARCH_CAP_TYPES: dict[Arch, tuple[str, ...]] = {
 def methods_for(arch: Arch, mcs: bool = False) -> tuple[Method, ...]:
     """The declared methods present in ``arch``'s configuration, generic ones first."""
     def holds(m: Method) -> bool:
-        if m.condition == Condition.ALWAYS:
-            return True
-        return mcs if m.condition == Condition.MCS else not mcs
+        return m.condition.holds(mcs)
 
     return tuple(m for m in _GENERIC + _GENERIC_TCB + _ARCH[arch] if holds(m))
