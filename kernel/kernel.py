@@ -20,6 +20,7 @@ from kernel.config import KernelConfig
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.threads import install_thread
 from kernel.entry.syscalls import SyscallTable
+from kernel.entry.variant import variant_for
 from kernel.machine import Machine
 from kernel.model.faults import UserExceptionFault, VMFault
 from kernel.model.paging import Access
@@ -42,7 +43,9 @@ class Kernel(KernelState):
         self.exit_observers: list[Callable[[Kernel], None]] = []
         """Called after every kernel entry, once its effects are complete (tests hook the
         invariant checker here; tracing will too). Empty in normal runs."""
-        self.syscalls = SyscallTable.for_config(config)
+        self.variant = variant_for(config)
+        """Where the non-MCS and MCS configurations differ (kernel.entry.variant)."""
+        self.syscalls: SyscallTable = self.variant.syscalls
 
     # --- entry points ------------------------------------------------------------------
 
@@ -105,12 +108,7 @@ class Kernel(KernelState):
         current = self.current
         if current is not None:
             current.after_syscall = False
-        if current is not None and current.state.runnable:
-            current.time_slice -= 1
-            if current.time_slice <= 0:
-                current.time_slice = self.config.time_slice_ticks
-                self.scheduler.enqueue(current)
-                self.reschedule_required()
+            self.variant.charge_tick(self, current)
         self._exit_kernel()
 
     # --- threads -------------------------------------------------------------------------

@@ -172,7 +172,7 @@ class SyscallTable:
 
     @classmethod
     def for_config(cls, config: KernelConfig) -> SyscallTable:
-        # Only the non-MCS table exists; KernelConfig.validate refuses MCS images.
+        # The non-MCS table; an MCS one is the MCS variant's (kernel.entry.variant).
         fast = _FASTPATH_HANDLERS if config.fastpath else {}
         return cls({**_API_HANDLERS, **fast, **_DEBUG_HANDLERS})
 

@@ -1,0 +1,45 @@
+"""Where seL4's two configurations differ, chosen once per kernel from its configuration.
+
+seL4 is built either without or with MCS (mixed-criticality scheduling), and the two
+differ in a few places that reach through the whole kernel: the system-call numbers and
+their handlers, which also decide how a Call is answered (non-MCS: a reply cap in the
+receiver's caller slot; MCS: a reply object the receiver names), and how a timer tick
+charges the running thread (non-MCS: a round-robin time slice; MCS: the budget of its
+scheduling context). A :class:`Variant` bundles those choices; :func:`variant_for` picks
+one from the :class:`~kernel.config.KernelConfig` when the kernel is made, and the entry
+points use it instead of testing the configuration.
+
+Only the non-MCS variant exists. MCS arrives as a second variant made of its own modules
+(its syscall table, reply objects, scheduling contexts); images asking for it are refused
+at validation until then (``KernelConfig.validate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kernel.config import KernelConfig
+from kernel.core.round_robin import charge_time_slice
+from kernel.entry.syscalls import SyscallTable
+from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
+
+__all__ = ["Variant", "variant_for"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration's choices (see the module docstring)."""
+
+    name: str
+    syscalls: SyscallTable
+    """System-call number -> handler; the handlers decide how IPC is answered."""
+    charge_tick: Callable[[KernelState, TCB], None]
+    """What one timer tick costs the running thread (and whether it must give way)."""
+
+
+def variant_for(config: KernelConfig) -> Variant:
+    """The variant of ``config``: non-MCS (the only one so far; ``config`` has been
+    validated, which refuses MCS)."""
+    return Variant("non-MCS", SyscallTable.for_config(config), charge_time_slice)
