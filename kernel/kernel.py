@@ -45,7 +45,7 @@ class Kernel(KernelState):
         invariant checker here; tracing will too). Empty in normal runs."""
         self.variant = variant_for(config)
         """Where the non-MCS and MCS configurations differ (kernel.entry.variant)."""
-        self.syscalls: SyscallTable = self.variant.syscalls
+        self.syscalls: SyscallTable = self.variant.syscalls  # read at every syscall entry
 
     # --- entry points ------------------------------------------------------------------
 
