@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: all install dev demo test bench images headers lint typecheck clean
+.PHONY: all install dev demo test compiled test-compiled bench images headers lint typecheck clean
 
 all: install
 
@@ -18,6 +18,31 @@ demo: install       ## run the built-in demo image on both architectures
 
 test: dev           ## the whole suite (pytest exit 5, "no tests ran", counts as failure)
 	$(PYTHON) -m pytest -q -n 2
+
+# The kernel compiled with mypyc, as an option beside the pure-Python kernel (which stays
+# the default, the reference and what `make test` runs). mypyc works on a copy of kernel/
+# in $(COMPILED), so no .so lands next to the sources; rebuilt when a kernel source changes.
+COMPILED := build/compiled
+KERNEL_SOURCES := $(shell find kernel -name '*.py')
+
+compiled: dev $(COMPILED)/.built  ## kernel/ compiled with mypyc into build/compiled/kernel
+
+$(COMPILED)/.built: $(KERNEL_SOURCES)
+	rm -rf $(COMPILED) && mkdir -p $(COMPILED)
+	cp -R kernel $(COMPILED)/kernel && find $(COMPILED) -name __pycache__ -prune -exec rm -rf {} +
+	cd $(COMPILED) && $(PYTHON) -m mypyc kernel/
+	touch $@
+
+# The guest, ABI and CLI tests against the compiled kernel. It must come first on every
+# path: PYTHONPATH for the `python -m emulator.cli` subprocesses, with PYTHONSAFEPATH so
+# that they do not put the current directory (the sources) before it; pytest's own
+# pythonpath and --import-mode=append so that pytest does not either. CAPSULE_COMPILED=1
+# makes tests/conftest.py refuse to run unless every kernel module, in pytest and in a
+# subprocess, is a compiled extension.
+test-compiled: compiled  ## guest, ABI and CLI tests against build/compiled
+	CAPSULE_COMPILED=1 PYTHONSAFEPATH=1 PYTHONPATH="$(CURDIR)/$(COMPILED):$(CURDIR)" \
+	    $(PYTHON) -m pytest -q -n 2 --import-mode=append -o pythonpath="$(COMPILED) ." \
+	    tests/guest tests/abi tests/cli
 
 bench: dev          ## benchmarks with their raw-Unicorn floors: table on stdout, bench/results.json
 	$(PYTHON) -m bench.run

@@ -2,10 +2,20 @@
 
 Tests run them in-process through :class:`emulator.session.Session` (fast, and the
 kernel's state stays inspectable) or through the real ``capsule`` command.
+
+With ``CAPSULE_COMPILED=1`` (``make test-compiled``) the session refuses to start unless
+the kernel it imports, and the one a ``python -m emulator.cli`` subprocess imports, is the
+mypyc-compiled one, so that run can never quietly test the pure-Python kernel instead.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import os
+import pkgutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +57,40 @@ def run_guest(guest_elves: dict[str, dict[str, Path]]):  # type: ignore[no-untyp
 
 
 ARCHES = ["riscv64", "aarch64"]
+
+
+COMPILED = os.environ.get("CAPSULE_COMPILED") == "1"
+"""Whether this run is meant to test the mypyc-compiled kernel (``make test-compiled``).
+Compiled functions call each other directly, so a test that replaces a kernel function
+by assignment sees no calls in this mode."""
+
+
+def _is_extension(path: str | None) -> bool:
+    return path is not None and path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def _pure_python_kernel_modules() -> list[str]:
+    """The kernel modules, all imported here, that did not load from a compiled extension."""
+    import kernel
+
+    names = ["kernel"] + [info.name for info in pkgutil.walk_packages(kernel.__path__, "kernel.")]
+    return [name for name in names
+            if not _is_extension(getattr(importlib.import_module(name), "__file__", None))]
+
+
+_SUBPROCESS_KERNEL = "import emulator.cli, kernel.kernel; print(kernel.kernel.__file__)"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not COMPILED:
+        return
+    pure = _pure_python_kernel_modules()
+    if pure:
+        raise pytest.UsageError(f"CAPSULE_COMPILED=1 but these kernel modules are pure Python: "
+                                f"{', '.join(pure)} (run make test-compiled)")
+    child = subprocess.run([sys.executable, "-c", _SUBPROCESS_KERNEL], capture_output=True,
+                           text=True, timeout=60, check=False)
+    if not _is_extension(child.stdout.strip()):
+        raise pytest.UsageError("CAPSULE_COMPILED=1 but a subprocess imports the kernel from "
+                                f"{child.stdout.strip() or child.stderr.strip()!r} "
+                                "(run make test-compiled)")

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from kernel.abi.constants import Error, LookupFailureType
 
@@ -94,7 +95,7 @@ def lookup_failure_words(failure: LookupFailure) -> list[int]:
 class SyscallError(Exception):
     """An invocation was refused; the caller gets ``error_reply(self)`` on Call."""
 
-    code: Error = Error.seL4_NoError
+    code: ClassVar[Error] = Error.seL4_NoError
 
     def words(self) -> list[int]:
         """The reply's message words (MR0...), as abi/errors.md lists them."""

@@ -24,7 +24,9 @@ class CapFault:
     in_receive_phase: bool
     failure: LookupFailure
 
-    label = FaultLabel.seL4_Fault_CapFault
+    @property
+    def label(self) -> FaultLabel:
+        return FaultLabel.seL4_Fault_CapFault
 
     def message(self, abi: ArchABI) -> list[int]:
         return [self.ip, self.address, int(self.in_receive_phase),
@@ -44,7 +46,9 @@ class VMFault:
     fsr: int
     access: Access
 
-    label = FaultLabel.seL4_Fault_VMFault
+    @property
+    def label(self) -> FaultLabel:
+        return FaultLabel.seL4_Fault_VMFault
 
     def message(self, abi: ArchABI) -> list[int]:
         return [self.ip, self.address, int(self.prefetch), self.fsr]
@@ -62,7 +66,9 @@ class UserExceptionFault:
     sp: int = 0
     spsr: int = 0
 
-    label = FaultLabel.seL4_Fault_UserException
+    @property
+    def label(self) -> FaultLabel:
+        return FaultLabel.seL4_Fault_UserException
 
     def message(self, abi: ArchABI) -> list[int]:
         values = {"FaultIP": self.ip, "SP": self.sp, "SPSR": self.spsr,
@@ -81,7 +87,9 @@ class UnknownSyscallFault:
     registers: list[int]
     """The thread's register file at the trap, seL4_UserContext order."""
 
-    label = FaultLabel.seL4_Fault_UnknownSyscall
+    @property
+    def label(self) -> FaultLabel:
+        return FaultLabel.seL4_Fault_UnknownSyscall
 
     def message(self, abi: ArchABI) -> list[int]:
         index = {name: i for i, name in enumerate(abi.user_context)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from kernel.abi.constants import PAGE_TABLE_INDEX_BITS
 
@@ -98,7 +99,14 @@ class PagingFormat:
 class _Sv39(PagingFormat):
     """RISC-V Sv39 PTE: V R W X U G A D in bits 0-7, PPN from bit 10."""
 
-    V, R, W, X, U, G, A, D = (1 << i for i in range(8))
+    V: Final = 1 << 0
+    R: Final = 1 << 1
+    W: Final = 1 << 2
+    X: Final = 1 << 3
+    U: Final = 1 << 4
+    G: Final = 1 << 5
+    A: Final = 1 << 6
+    D: Final = 1 << 7
 
     def table_entry(self, table_paddr: int) -> int:
         return ((table_paddr >> 12) << 10) | self.V
@@ -149,12 +157,12 @@ class _AArch64(PagingFormat):
     (per-ASID), UXN bit 54 from the ExecuteNever attribute.
     """
 
-    ADDR_MASK = ((1 << 48) - 1) & ~0xFFF
-    AF = 1 << 10
-    NG = 1 << 11
-    SH_INNER = 0b11 << 8
-    PXN = 1 << 53
-    UXN = 1 << 54
+    ADDR_MASK: Final = ((1 << 48) - 1) & ~0xFFF
+    AF: Final = 1 << 10
+    NG: Final = 1 << 11
+    SH_INNER: Final = 0b11 << 8
+    PXN: Final = 1 << 53
+    UXN: Final = 1 << 54
 
     def table_entry(self, table_paddr: int) -> int:
         return (table_paddr & self.ADDR_MASK) | 0b11

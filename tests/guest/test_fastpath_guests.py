@@ -4,7 +4,9 @@ Every multi-threaded guest runs twice per architecture, with ``KernelConfig.fast
 on and off, traced: the console output, the result, the exact instruction count and
 every trace record (thread, syscall, decoded invocation, result) must be the same. The
 guests that do Call / ReplyRecv must also have taken the fastpath, so that the
-comparison is not between two general paths.
+comparison is not between two general paths. (The compiled kernel calls the fastpath
+directly, past the counter's wrappers: ``make test-compiled`` compares the runs but
+leaves that check to the pure-Python run.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from kernel.entry import syscalls
 from kernel.kernel import Kernel
 from kernel.views.invariants import enable_invariant_checks
 from kernel.views.trace import Tracer, TraceRecord
-from tests.conftest import ARCHES
+from tests.conftest import ARCHES, COMPILED
 
 GUESTS = ["threads", "notify", "ntfnops", "ipc_callreply", "ipc_caps", "ipc_faults", "spawn"]
 """Guests with several threads, IPC or processes."""
@@ -81,7 +83,7 @@ def test_fastpath_changes_nothing_visible(guest_elves, guest: str, arch: str) ->
     assert [dataclasses.asdict(r) for r in fast_trace] == [
         dataclasses.asdict(r) for r in slow_trace]
     assert len(fast_trace) > 10
-    if guest in CALLING:
+    if guest in CALLING and not COMPILED:
         assert taken > 0
 
 
