@@ -4,7 +4,7 @@ Every refused case has a stable ID (TCB00xx) and asserts the reply label, its pa
 words and that nothing changed: every slot of every CNode and TCB (cap, links, bits),
 every thread's state, registers, priority, MCP, IPC buffer, fault endpoint and flags,
 and the ready queues. Expected values follow seL4's decodeTCBInvocation and its
-per-method decoders (kernel/objects/tcb_invocation.py lists the order).
+per-method decoders (kernel/objects/tcb.py lists the order).
 """
 
 from __future__ import annotations
