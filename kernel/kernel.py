@@ -30,7 +30,13 @@ __all__ = ["Kernel", "StopReason"]
 
 
 class Kernel(KernelState):
-    """The kernel of one machine: its state and the entry points the machine calls."""
+    """The kernel of one machine: its state and the entry points the machine calls.
+
+    Pickles as :class:`KernelState` does; the observers (not state) are left out and an
+    unpickled kernel has none, and the syscall table is rebuilt from the configuration.
+    """
+
+    _NOT_STATE = (*KernelState._NOT_STATE, "syscall_observers", "exit_observers", "syscalls")
 
     def __init__(
         self, machine: Machine, config: KernelConfig, console: Callable[[int], None]
@@ -43,6 +49,12 @@ class Kernel(KernelState):
         """Called after every kernel entry, once its effects are complete (tests hook the
         invariant checker here; tracing will too). Empty in normal runs."""
         self.syscalls = SyscallTable.for_config(config)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        super().__setstate__(state)
+        self.syscall_observers = []
+        self.exit_observers = []
+        self.syscalls = SyscallTable.for_config(self.config)
 
     # --- entry points ------------------------------------------------------------------
 
@@ -89,7 +101,7 @@ class Kernel(KernelState):
         self.kernel_entries += 1
         self._current_saved = False
         current = self.save_current()
-        regs = current.registers
+        regs = self.registers_of(current)
         spsr = regs[self.reg_index["spsr"]] if "spsr" in self.reg_index else 0
         handle_fault(self,
             current,
