@@ -258,7 +258,11 @@ class UnicornMachine:
             handle = self._next_handle
             self._next_handle += 1
             saved = self._threads[handle] = SavedCpu(self.uc, self._context_batch)
-        self._save_into(saved)
+        # _save_into inlined: this is half of every thread switch.
+        status = uclib.uc_context_save(self._uch, saved.pointer)
+        if status:
+            raise MachineError(f"uc_context_save failed with status {status}")
+        saved.root, saved.asid = self.root, self.asid
         return handle
 
     def _save_into(self, saved: SavedCpu) -> SavedCpu:
@@ -274,11 +278,19 @@ class UnicornMachine:
     def load_thread(self, handle: int, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
         self._window = None
-        saved = self._threads.get(handle) if handle else None
+        saved = self._threads.get(handle)  # no thread has handle 0
         if saved is None and registers is not None:
             saved = self._fresh
         if saved is not None:
-            self._restore(saved)
+            # _restore inlined: this is the other half of every thread switch.
+            status = uclib.uc_context_restore(self._uch, saved.pointer)
+            if status:
+                raise MachineError(f"uc_context_restore failed with status {status}")
+            if saved.root != self.root or saved.asid != self.asid:
+                # The copy carried its own translation root back into the CPU; the TLB
+                # still holds the other space's entries.
+                self.root, self.asid = saved.root, saved.asid
+                self.cpu.flush_tlb(self.uc)
         elif registers is None:
             raise MachineError(f"load_thread: no saved thread {handle} and no registers")
         if registers is not None:
@@ -287,12 +299,11 @@ class UnicornMachine:
             self._context_batch.write_positions(changes)
 
     def _restore(self, saved: SavedCpu) -> None:
+        """Make ``saved`` the CPU's state, address space included (as load_thread)."""
         status = uclib.uc_context_restore(self._uch, saved.pointer)
         if status:
             raise MachineError(f"uc_context_restore failed with status {status}")
         if saved.root != self.root or saved.asid != self.asid:
-            # The copy carried its own translation root back into the CPU; the TLB
-            # still holds the other space's entries.
             self.root, self.asid = saved.root, saved.asid
             self.cpu.flush_tlb(self.uc)
 
