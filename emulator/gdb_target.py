@@ -132,7 +132,7 @@ class GdbTarget:
     def context(self, tcb: TCB) -> list[int]:
         if tcb is self.kernel.current:
             return self.machine.save_context()
-        return list(tcb.registers)
+        return list(self.kernel.registers_of(tcb))
 
     def set_context(self, tcb: TCB, values: list[int]) -> None:
         if tcb is self.kernel.current:

@@ -31,7 +31,15 @@ __all__ = ["Kernel", "StopReason"]
 
 
 class Kernel(KernelState):
-    """The kernel of one machine: its state and the entry points the machine calls."""
+    """The kernel of one machine: its state and the entry points the machine calls.
+
+    Pickles as :class:`KernelState` does; the observers (not state) are left out and an
+    unpickled kernel has none, and the variant (with its syscall table) is rebuilt from
+    the configuration.
+    """
+
+    _NOT_STATE = (*KernelState._NOT_STATE, "syscall_observers", "exit_observers", "variant",
+                  "syscalls")
 
     def __init__(
         self, machine: Machine, config: KernelConfig, console: Callable[[int], None]
@@ -46,6 +54,13 @@ class Kernel(KernelState):
         self.variant = variant_for(config)
         """Where the non-MCS and MCS configurations differ (kernel.entry.variant)."""
         self.syscalls: SyscallTable = self.variant.syscalls  # read at every syscall entry
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        super().__setstate__(state)
+        self.syscall_observers = []
+        self.exit_observers = []
+        self.variant = variant_for(self.config)
+        self.syscalls = self.variant.syscalls
 
     # --- entry points ------------------------------------------------------------------
 
@@ -92,7 +107,7 @@ class Kernel(KernelState):
         self.kernel_entries += 1
         self._current_saved = False
         current = self.save_current()
-        regs = current.registers
+        regs = self.registers_of(current)
         spsr = regs[self.reg_index["spsr"]] if "spsr" in self.reg_index else 0
         handle_fault(self,
             current,

@@ -11,11 +11,15 @@ seL4_UserContext order (``ArchABI.user_context``), with ``pc`` the address execu
 resumes at. The *syscall window* is the eight argument registers a0-a7 / x0-x7, which is
 where both architectures put every syscall input and output.
 
-A thread that stops running is saved with :meth:`Machine.save_thread`: an opaque
-:class:`SavedThread` of the machine's own (on Unicorn, a copy of the whole CPU state),
-which the kernel turns into a register list only when it needs the words
-(:class:`kernel.model.tcb.TCB` does that lazily), so a switch costs two copies
-instead of converting the register file to and from Python integers.
+A thread that stops running is saved with :meth:`Machine.save_thread` into a copy the
+machine keeps (on Unicorn, the whole CPU state), named by a *handle*: a plain int the
+TCB holds (``TCB.cpu``; 0 names no copy), so kernel state stays plain data (DESIGN.md
+decision 7). The kernel turns a copy into a register list only when it needs the words
+(:meth:`kernel.model.state.KernelState.registers_of`), so a switch costs two copies
+instead of converting the register file to and from Python integers. A copy leaves and
+enters the machine as bytes (:meth:`Machine.export_thread` / :meth:`Machine.import_thread`)
+for checkpoints, and is dropped with :meth:`Machine.forget_thread` when its TCB's memory
+is reused.
 """
 
 from __future__ import annotations
@@ -25,15 +29,7 @@ from typing import Protocol
 
 from kernel.abi.arch import Arch
 
-__all__ = ["Machine", "SavedThread"]
-
-
-class SavedThread(Protocol):
-    """A thread's CPU state as :meth:`Machine.save_thread` saved it."""
-
-    def registers(self) -> list[int]:
-        """A new list of the saved user registers, seL4_UserContext order."""
-        ...
+__all__ = ["Machine"]
 
 
 class Machine(Protocol):
@@ -67,23 +63,40 @@ class Machine(Protocol):
         """Make ``registers`` (seL4_UserContext order) the CPU's registers."""
         ...
 
-    def save_thread(self, reuse: object | None = None) -> SavedThread:
-        """Save the current thread's whole CPU state. ``reuse``, a value this machine
-        returned before (for the same thread), may be overwritten and returned instead
-        of allocating anew."""
+    def save_thread(self, handle: int) -> int:
+        """Save the current thread's whole CPU state into the copy named ``handle`` (0:
+        into a new copy) and return the copy's handle (never 0)."""
         ...
 
-    def load_thread(self, saved: object | None, registers: Sequence[int] | None,
-                    changes: dict[int, int]) -> None:
-        """Make a thread's state the CPU's: ``saved`` (from :meth:`save_thread`; None
-        if the thread never ran, which then starts from a clean CPU state), then
-        ``registers`` over it if given (they are the truth for the user registers),
-        else the ``changes`` {position: value} made to the saved registers since. One
-        of ``saved`` and ``registers`` is given.
+    def thread_registers(self, handle: int) -> list[int]:
+        """A new list of the user registers in copy ``handle``, seL4_UserContext order."""
+        ...
 
-        The address space may be left as it was when ``saved`` was made: call
+    def load_thread(self, handle: int, registers: Sequence[int] | None,
+                    changes: dict[int, int]) -> None:
+        """Make a thread's state the CPU's: copy ``handle`` (0 if the thread never ran,
+        which then starts from a clean CPU state), then ``registers`` over it if given
+        (they are the truth for the user registers), else the ``changes``
+        {position: value} made to the copy's registers since. One of ``handle`` and
+        ``registers`` is given.
+
+        The address space may be left as it was when the copy was made: call
         :meth:`set_address_space` afterwards, never before.
         """
+        ...
+
+    def forget_thread(self, handle: int) -> None:
+        """Drop copy ``handle`` (its thread's memory is being reused); 0 is ignored."""
+        ...
+
+    def export_thread(self, handle: int) -> bytes:
+        """Copy ``handle`` as bytes that :meth:`import_thread` on a fresh machine of the
+        same architecture takes back (a checkpoint's form of it)."""
+        ...
+
+    def import_thread(self, handle: int, data: bytes) -> None:
+        """Make ``data`` (from :meth:`export_thread`) the copy named ``handle`` (not 0),
+        replacing any copy of that name; later new handles do not collide with it."""
         ...
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:

@@ -6,6 +6,7 @@ lookups, syscalls) is tested without Unicorn, and every register and byte is vis
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 from kernel.abi.arch import Arch, abi_for
@@ -22,6 +23,15 @@ class FakeSaved:
     def registers(self) -> list[int]:
         return list(self.words)
 
+    def export(self) -> bytes:
+        """root, asid, then the words: 64-bit little-endian each."""
+        return struct.pack(f"<{2 + len(self.words)}Q", self.root, self.asid, *self.words)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FakeSaved:
+        root, asid, *words = struct.unpack(f"<{len(data) // 8}Q", data)
+        return cls(words, root, asid)
+
 
 class FakeMachine:
     def __init__(self, arch: Arch, ram_size: int) -> None:
@@ -37,6 +47,9 @@ class FakeMachine:
         self.asid = 0
         self.tlb_flushes = 0
         self.saves = 0
+        self.threads: dict[int, FakeSaved] = {}
+        """Saved threads by handle, as the Machine protocol names them."""
+        self.next_handle = 1
         self.changed_asids: list[int] = []
         """Every ASID passed to ``mappings_changed``, in order."""
 
@@ -67,26 +80,43 @@ class FakeMachine:
     def load_context(self, registers: Sequence[int]) -> None:
         self.registers = list(registers)
 
-    def save_thread(self, reuse: object | None = None) -> FakeSaved:
+    def save_thread(self, handle: int) -> int:
         self.saves += 1
-        if isinstance(reuse, FakeSaved):
-            reuse.words = list(self.registers)
-            reuse.root, reuse.asid = self.root, self.asid
-            return reuse
-        return FakeSaved(self.registers, self.root, self.asid)
+        saved = self.threads.get(handle)
+        if saved is None:
+            handle, self.next_handle = self.next_handle, self.next_handle + 1
+            saved = self.threads[handle] = FakeSaved([])
+        saved.words = list(self.registers)
+        saved.root, saved.asid = self.root, self.asid
+        return handle
 
-    def load_thread(self, saved: object | None, registers: Sequence[int] | None,
+    def thread_registers(self, handle: int) -> list[int]:
+        return self.threads[handle].registers()
+
+    def load_thread(self, handle: int, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
-        if isinstance(saved, FakeSaved):
+        saved = self.threads.get(handle) if handle else None
+        if saved is not None:
             self.registers = list(saved.words)
             self.root, self.asid = saved.root, saved.asid
         elif registers is None:
-            raise AssertionError("load_thread: neither saved state nor registers")
+            raise AssertionError(f"load_thread: no saved thread {handle} and no registers")
         if registers is not None:
             self.registers = list(registers)
             return
         for position, value in changes.items():
             self.registers[position] = value
+
+    def forget_thread(self, handle: int) -> None:
+        self.threads.pop(handle, None)
+
+    def export_thread(self, handle: int) -> bytes:
+        return self.threads[handle].export()
+
+    def import_thread(self, handle: int, data: bytes) -> None:
+        assert handle > 0
+        self.threads[handle] = FakeSaved.from_bytes(data)
+        self.next_handle = max(self.next_handle, handle + 1)
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         self.root, self.asid = root_paddr, asid

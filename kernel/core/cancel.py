@@ -76,7 +76,7 @@ def _restart_pc(kernel: KernelState, tcb: TCB) -> None:
     the instruction raises the fault afresh, so capsule forgets the old one (seL4
     keeps tcbFault until it is replaced)."""
     if tcb.fault is None:
-        tcb.registers[0] -= 4
+        kernel.registers_of(tcb)[0] -= 4
     tcb.fault = None
 
 

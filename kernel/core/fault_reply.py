@@ -46,8 +46,8 @@ def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
         if name in _IGNORED_ON_REPLY:
             continue
         register = _REGISTER_OF.get(name, name.lower())
-        faulted.registers[kernel.reg_index[register]] = value
+        kernel.registers_of(faulted)[kernel.reg_index[register]] = value
     # seL4's copyMRsFaultReply passes every value through sanitiseRegister: a handler
     # cannot give the thread an AArch64 SPSR that leaves EL0.
-    sanitise_registers(kernel, faulted.registers)
+    sanitise_registers(kernel, kernel.registers_of(faulted))
     return info.label == 0

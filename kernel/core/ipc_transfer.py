@@ -61,7 +61,7 @@ def get_window(kernel: KernelState, tcb: TCB) -> list[int]:
     """``tcb``'s a0-a7 / x0-x7, wherever its registers live now."""
     if kernel.registers_live(tcb):
         return kernel.machine.read_syscall_window()
-    registers = tcb.registers
+    registers = kernel.registers_of(tcb)
     return [registers[i] for i in kernel.window_index]
 
 

@@ -71,7 +71,7 @@ def get_registers(kernel: KernelState, tcb: TCB) -> list[int]:
     """A copy of ``tcb``'s register file (seL4_UserContext order, pc = resume pc)."""
     if kernel.registers_live(tcb):
         return kernel.machine.save_context()
-    return list(tcb.registers)
+    return list(kernel.registers_of(tcb))
 
 
 def set_registers(kernel: KernelState, tcb: TCB, registers: list[int]) -> None:
@@ -169,7 +169,7 @@ def set_priority(kernel: KernelState, tcb: TCB, priority: int) -> None:
 def install_thread(kernel: KernelState, tcb: TCB) -> None:
     """Make ``tcb`` the current thread on the machine: its registers, then its VSpace
     (in that order: see ``Machine.load_thread``)."""
-    kernel.machine.load_thread(tcb.saved, tcb.register_list, tcb.changes)
+    kernel.machine.load_thread(tcb.cpu, tcb.register_list, tcb.changes)
     root, asid = vspace_root_of(kernel, tcb)
     kernel.machine.set_address_space(root, asid)
     kernel.current = tcb

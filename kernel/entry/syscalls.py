@@ -127,7 +127,7 @@ def unknown_syscall(kernel: KernelState, number: int) -> None:
     """A syscall number outside the table: an UnknownSyscall fault whose FaultIP is the
     trap instruction itself (4 bytes before the resume pc on both architectures)."""
     current = kernel.save_current()
-    registers = list(current.registers)
+    registers = list(kernel.registers_of(current))
     handle_fault(kernel, current,
                  UnknownSyscallFault(ip=registers[0] - 4, number=number, registers=registers))
 

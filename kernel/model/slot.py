@@ -6,6 +6,12 @@ relation is derived from that order by ``kernel.cspace.cdt``. Links are referenc
 slots (plain data: no Unicorn state, no closures).
 
 Invariant: an empty slot (``NullCap``) has no links and both bits clear.
+
+Pickling. A slot pickles *without* its links: pickle would follow ``mdb_next`` from
+slot to slot, one level of recursion each, and a derivation chain can be tens of
+thousands long. :class:`kernel.model.state.KernelState` pickles the links of all its
+slots as one flat list and puts them back on load; a slot pickled on its own comes
+back unlinked.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ class Slot:
     @property
     def is_empty(self) -> bool:
         return self.cap.is_null
+
+    def __getstate__(self) -> tuple[Cap, bool, bool, int, int]:
+        # No links: see the module docstring.
+        return (self.cap, self.revocable, self.first_badged, self.owner, self.index)
+
+    def __setstate__(self, state: tuple[Cap, bool, bool, int, int]) -> None:
+        self.cap, self.revocable, self.first_badged, self.owner, self.index = state
+        self.mdb_prev = self.mdb_next = None
 
     def __repr__(self) -> str:
         return f"Slot({self.owner:#x}[{self.index}]={self.cap!r})"

@@ -21,9 +21,11 @@ from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
 from kernel.machine import Machine
 from kernel.model.asid_pool import ASIDPool
+from kernel.model.cnode import CNode
 from kernel.model.paging import PagingFormat
 from kernel.model.platform import ArchModel, model_for
 from kernel.model.scheduler import Scheduler
+from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
 
 __all__ = ["KernelState", "StopReason"]
@@ -43,8 +45,14 @@ class StopReason:
     message: str
 
 
+_Links = list[tuple[Slot, Slot | None, Slot | None]]
+
+
 class KernelState:
     """All kernel state of one machine, and the scheduler operations on it."""
+
+    _NOT_STATE: tuple[str, ...] = ("machine", "console", "abi", "platform", "paging")
+    """Attributes left out of a pickle: attachments and values derived from ``arch``."""
 
     def __init__(
         self, machine: Machine, config: KernelConfig, console: Callable[[int], None]
@@ -82,10 +90,71 @@ class KernelState:
         self.window_index = [self.reg_index[f"{prefix}{i}"] for i in range(8)]
         """Positions of the syscall window (a0-a7 / x0-x7) in a saved register list."""
 
+    # --- pickling (checkpoints) --------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, object]:
+        state = {name: value for name, value in self.__dict__.items()
+                 if name not in self._NOT_STATE}
+        state["_mdb_links"] = self._mdb_links()
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        links: _Links = state.pop("_mdb_links")  # type: ignore[assignment]
+        self.__dict__.update(state)
+        self.abi = abi_for(self.arch)
+        self.platform = model_for(self.arch)
+        self.paging = self.platform.paging
+        for slot, previous, following in links:
+            slot.mdb_prev, slot.mdb_next = previous, following
+
+    def _mdb_links(self) -> _Links:
+        """Every linked slot with its links, flat (slots pickle without them: see
+        :mod:`kernel.model.slot`). Walks the slots of CNodes and TCBs, and follows links
+        too, so a linked slot anywhere is found; iterative, visiting each slot once."""
+        links: _Links = []
+        seen: set[int] = set()
+        pending: list[Slot] = []
+        for obj in self.objects.values():
+            if isinstance(obj, (CNode, TCB)):
+                pending.extend(slot for slot in obj.slots
+                               if slot.mdb_prev is not None or slot.mdb_next is not None)
+        while pending:
+            slot = pending.pop()
+            if id(slot) in seen:
+                continue
+            seen.add(id(slot))
+            links.append((slot, slot.mdb_prev, slot.mdb_next))
+            for other in (slot.mdb_prev, slot.mdb_next):
+                if other is not None and id(other) not in seen:
+                    pending.append(other)
+        return links
+
+    def attach(self, machine: Machine, console: Callable[[int], None]) -> None:
+        """Give an unpickled state the machine it runs on (of its architecture, with
+        the threads' CPU copies imported under the handles the TCBs hold) and a console."""
+        if machine.arch is not self.arch:
+            raise ValueError(f"a {self.arch.short} kernel state on a {machine.arch.short} machine")
+        self.machine = machine
+        self.console = console
+
+    # --- registers ----------------------------------------------------------------------
+
     def current_pc(self) -> int:
         if self._current_saved and self.current is not None:
-            return self.current.registers[0]
+            return self.registers_of(self.current)[0]
         return self.machine.save_context()[0]
+
+    def registers_of(self, tcb: TCB) -> list[int]:
+        """``tcb``'s saved register file (``TCB.registers``), made from the machine's copy
+        if it has not been yet; edits to the list stick. Not the live registers of the
+        current, unsaved thread (see :meth:`registers_live`)."""
+        registers = tcb.register_list
+        if registers is None:
+            registers = self.machine.thread_registers(tcb.cpu)
+            for position, value in tcb.changes.items():
+                registers[position] = value
+            tcb.registers = registers
+        return registers
 
     def save_current(self) -> TCB:
         """Save the current thread's state into its TCB, once per kernel entry.
@@ -93,12 +162,12 @@ class KernelState:
         After this, the TCB's copy is the truth (code may edit it, as fault delivery
         does with the restart pc); it is loaded back when the thread runs again. The
         save is the machine's own copy (:meth:`Machine.save_thread`); the register
-        list is made only if some code reads ``registers``.
+        list is made only if some code asks for it (:meth:`registers_of`).
         """
         current = self.current
         assert current is not None
         if not self._current_saved:
-            current.adopt_saved(self.machine.save_thread(current.saved))
+            current.adopt_cpu(self.machine.save_thread(current.cpu))
             self._current_saved = True
         return current
 

@@ -6,11 +6,13 @@ reply and caller caps (``ctable``, ``vtable``, ``ipc_buffer_frame``, ``reply``,
 copy is stale (``Kernel.save_current`` saves them when the kernel needs them or switches).
 
 The saved register file has two forms, so that a thread switch need not convert it to
-Python integers and back: ``saved`` is the machine's own copy of the thread's CPU state
-(``Machine.save_thread``), and ``registers`` a list in seL4_UserContext order made from
-it on first use. Invariant: when the list exists it is the truth for the user
-registers and ``changes`` is empty; when it does not, the registers are ``saved``'s
-with ``changes`` ({position: value}, written by :meth:`TCB.set_register`) over them.
+Python integers and back: the machine's own copy of the thread's CPU state, named by the
+plain handle ``cpu`` (``Machine.save_thread``), and ``registers``, a list in
+seL4_UserContext order made from that copy on first use
+(``KernelState.registers_of``: the TCB holds no reference to the machine).
+Invariant: when the list exists it is the truth for the user registers and ``changes``
+is empty; when it does not, the registers are the copy's with ``changes``
+({position: value}, written by :meth:`TCB.set_register`) over them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from kernel.machine import SavedThread
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
 from kernel.model.notification import Notification
@@ -68,7 +69,7 @@ class TCB:
     """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""
 
     __slots__ = (
-        "paddr", "_registers", "saved", "changes", "state", "priority", "mcp", "time_slice", "name",
+        "paddr", "_registers", "cpu", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
     )
@@ -76,9 +77,9 @@ class TCB:
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
         self.paddr = paddr
         self._registers: list[int] | None = [0] * n_registers
-        self.saved: SavedThread | None = None
-        """The machine's copy of the thread's CPU state from its last save (None: the
-        thread never ran). Opaque to the kernel: see the module docstring."""
+        self.cpu = 0
+        """Handle of the machine's copy of the thread's CPU state from its last save
+        (0: the thread never ran). Opaque to the kernel: see the module docstring."""
         self.changes: dict[int, int] = {}
         """Words written over ``saved``'s registers since (only while the list of
         :attr:`registers` has not been made)."""
@@ -121,15 +122,12 @@ class TCB:
     def registers(self) -> list[int]:
         """The saved register file, seL4_UserContext order; edits to the list stick.
 
-        Made from ``saved`` (and ``changes``) on first use after a save."""
+        Exists once set, or once ``KernelState.registers_of`` made it from the machine's
+        copy after a save: read it through that method unless it surely exists."""
         registers = self._registers
         if registers is None:
-            assert self.saved is not None
-            registers = self.saved.registers()
-            for position, value in self.changes.items():
-                registers[position] = value
-            self.changes.clear()
-            self._registers = registers
+            raise AssertionError(f"{self.name}: registers are in the machine's copy "
+                                 "(read them with KernelState.registers_of)")
         return registers
 
     @registers.setter
@@ -150,9 +148,9 @@ class TCB:
         else:
             registers[position] = value
 
-    def adopt_saved(self, saved: SavedThread) -> None:
-        """The machine just saved the running thread into ``saved``: it is the truth."""
-        self.saved = saved
+    def adopt_cpu(self, handle: int) -> None:
+        """The machine just saved the running thread into copy ``handle``: it is the truth."""
+        self.cpu = handle
         self._registers = None
         self.changes.clear()
 

@@ -173,6 +173,7 @@ def purge_region(kernel: KernelState, base: int, size: int) -> None:
                 raise KernelBug(f"retype over the live thread {obj.name}")
             if obj in kernel.threads:
                 kernel.threads.remove(obj)
+            kernel.machine.forget_thread(obj.cpu)  # the machine's copy dies with it
 
 
 def create_object(

@@ -108,7 +108,7 @@ class World:
         for obj in k.objects.values():
             if isinstance(obj, TCB):
                 regs = (k.machine.save_context() if k.registers_live(obj)
-                        else list(obj.registers))
+                        else list(k.registers_of(obj)))
                 if obj is k.current:
                     regs = regs[:1]  # the reply rewrites the caller's window
                 rows.append((obj.paddr, obj.state, regs, obj.priority, obj.mcp,

@@ -3,7 +3,8 @@
 A switch copies the whole CPU state each way: the user registers come back exactly,
 the state the register list does not hold (FP registers) comes back too, changes the
 kernel made to a saved thread are applied on load, and a saved state that carries
-another address space's translation root is adopted with a flush.
+another address space's translation root is adopted with a flush. Saved threads are
+named by handles; they leave a machine as bytes and enter another one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 from unicorn import arm64_const as A
 from unicorn import riscv_const as R
 
-from emulator.machine import SavedCpu, UnicornMachine
+from emulator.machine import MachineError, UnicornMachine
 from kernel.abi.arch import Arch
 
 FP_REGISTER = {Arch.RISCV64: R.UC_RISCV_REG_F3, Arch.AARCH64: A.UC_ARM64_REG_D3}
@@ -37,8 +38,8 @@ def test_a_saved_thread_comes_back_exactly(machine: UnicornMachine) -> None:
     first = _distinct(m, 1)
     m.load_context(first)
     m.uc.reg_write(FP_REGISTER[m.arch], 0x4009_21FB_5444_2D18)
-    saved = m.save_thread()
-    assert saved.registers() == m.save_context() == first
+    saved = m.save_thread(0)
+    assert m.thread_registers(saved) == m.save_context() == first
 
     m.load_context(_distinct(m, 2))  # another thread runs
     m.uc.reg_write(FP_REGISTER[m.arch], 7)
@@ -51,7 +52,7 @@ def test_changes_and_lists_go_over_the_saved_state(machine: UnicornMachine) -> N
     m = machine
     first = _distinct(m, 1)
     m.load_context(first)
-    saved = m.save_thread()
+    saved = m.save_thread(0)
     m.load_context(_distinct(m, 2))
 
     m.load_thread(saved, None, {1: 0xAA, 5: 0xBB})
@@ -64,16 +65,56 @@ def test_changes_and_lists_go_over_the_saved_state(machine: UnicornMachine) -> N
     assert m.save_context() == replacement
 
 
-def test_reuse_overwrites_the_same_buffer(machine: UnicornMachine) -> None:
+def test_saving_under_a_handle_overwrites_that_copy(machine: UnicornMachine) -> None:
     m = machine
     m.load_context(_distinct(m, 1))
-    saved = m.save_thread()
+    saved = m.save_thread(0)
     second = _distinct(m, 2)
     m.load_context(second)
-    again = m.save_thread(saved)
-    assert again is saved and saved.registers() == second
+    assert m.save_thread(saved) == saved and m.thread_registers(saved) == second
+    assert m.thread_handles == [saved]
+    assert m.save_thread(0) != saved  # 0 asks for a new copy
+
+
+def test_a_forgotten_thread_is_gone(machine: UnicornMachine) -> None:
+    m = machine
+    saved = m.save_thread(0)
+    m.forget_thread(saved)
+    m.forget_thread(0)  # ignored
+    assert m.thread_handles == []
+    with pytest.raises(MachineError):
+        m.load_thread(saved, None, {})
+
+
+def test_an_exported_thread_runs_on_in_another_machine(machine: UnicornMachine) -> None:
+    m = machine
+    first = _distinct(m, 1)
+    m.load_context(first)
+    m.uc.reg_write(FP_REGISTER[m.arch], 0x4009_21FB_5444_2D18)
+    m.set_address_space(m.ram_base, 5)
+    saved = m.save_thread(0)
+    data = m.export_thread(saved)
     other = UnicornMachine(m.arch, 1 << 20)
-    assert other.save_thread(saved) is not saved  # another engine's buffer is not reused
+    other.import_thread(saved, data)
+    other.load_thread(saved, None, {})
+    assert other.save_context() == first
+    assert other.uc.reg_read(FP_REGISTER[m.arch]) == 0x4009_21FB_5444_2D18
+    assert (other.root, other.asid) == (m.ram_base, 5)
+    assert other.export_thread(saved) == data  # nothing of the engine in the bytes
+    assert other.save_thread(0) > saved
+    with pytest.raises(MachineError):
+        other.import_thread(saved, data[:-1])
+
+
+def test_the_live_cpu_state_moves_between_machines(machine: UnicornMachine) -> None:
+    m = machine
+    first = _distinct(m, 1)
+    m.load_context(first)
+    m.set_address_space(m.ram_base, 2)
+    other = UnicornMachine(m.arch, 1 << 20)
+    other.import_cpu(m.export_cpu())
+    assert other.save_context() == first and (other.root, other.asid) == (m.ram_base, 2)
+    assert m.thread_handles == [] and other.thread_handles == []
 
 
 def test_loading_a_state_saved_in_another_space_adopts_that_space(
@@ -83,8 +124,7 @@ def test_loading_a_state_saved_in_another_space_adopts_that_space(
     real = m.cpu.flush_tlb
     monkeypatch.setattr(m.cpu, "flush_tlb", lambda uc: (flushes.append(1), real(uc)))
     m.set_address_space(m.ram_base, 1)
-    saved = m.save_thread()
-    assert isinstance(saved, SavedCpu) and (saved.root, saved.asid) == (m.ram_base, 1)
+    saved = m.save_thread(0)
     m.set_address_space(m.ram_base + 0x1000, 2)
     before = len(flushes)
     m.load_thread(saved, None, {})
@@ -100,7 +140,7 @@ def test_a_thread_that_never_ran_starts_with_clear_fp_state(machine: UnicornMach
     m = machine
     m.uc.reg_write(FP_REGISTER[m.arch], 0x1234)  # left by the thread that ran before
     registers = _distinct(m, 4)
-    m.load_thread(None, registers, {})
+    m.load_thread(0, registers, {})
     assert m.save_context() == registers
     assert m.uc.reg_read(FP_REGISTER[m.arch]) == 0
 
@@ -117,7 +157,7 @@ def test_the_window_read_twice_in_an_entry_sees_every_write(machine: UnicornMach
     assert m.read_syscall_window()[:2] == [5, 6]
     m.load_context(_distinct(m, 2))
     assert m.read_syscall_window() == [_distinct(m, 2)[i] for i in _window_positions(m)]
-    saved = m.save_thread()
+    saved = m.save_thread(0)
     m.load_context(_distinct(m, 3))
     m.read_syscall_window()
     m.load_thread(saved, None, {})

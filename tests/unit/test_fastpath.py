@@ -32,7 +32,7 @@ def picture(world: World) -> dict[str, Any]:
     threads = {}
     for obj in kernel.objects.values():
         if isinstance(obj, TCB):
-            regs = live if kernel.registers_live(obj) else obj.registers
+            regs = live if kernel.registers_live(obj) else kernel.registers_of(obj)
             threads[obj.paddr] = (
                 obj.state, list(regs or []), obj.priority, obj.fault,
                 obj.blocking.endpoint.paddr if obj.blocking else None,

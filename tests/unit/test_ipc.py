@@ -304,8 +304,8 @@ def test_unknown_syscall_fault_goes_to_the_handler_and_its_reply_resumes(world: 
     world.write_words(world.root, MSG + 32, reply[4:])
     world.syscall(Syscall.seL4_SysReply, 0, tag(0, len(reply)), *reply[:4])
     assert b.state is ThreadState.RESTART and b.fault is None
-    assert b.registers[0] == reply[names.index("FaultIP")]
-    assert b.registers[world.kernel.reg_index["sp"]] == reply[names.index("SP")]
+    assert world.kernel.registers_of(b)[0] == reply[names.index("FaultIP")]
+    assert world.kernel.registers_of(b)[world.kernel.reg_index["sp"]] == reply[names.index("SP")]
 
 
 def test_a_non_zero_fault_reply_label_leaves_the_thread_inactive(world: World) -> None:
@@ -329,7 +329,7 @@ def test_vm_fault_reply_restarts_at_the_faulting_instruction(world: World) -> No
     assert world.info(world.root) == MessageInfo(int(FaultLabel.seL4_Fault_VMFault), 0, 0, 4)
     assert world.window(world.root)[2:6] == [0x5000, 0xDEAD000, 0, 13]
     world.syscall(Syscall.seL4_SysReply, 0, tag(0, 0))
-    assert b.state is ThreadState.RESTART and b.registers[0] == 0x5000
+    assert b.state is ThreadState.RESTART and world.kernel.registers_of(b)[0] == 0x5000
 
 
 def test_fault_blocks_on_send_until_the_handler_receives(world: World) -> None:
@@ -356,7 +356,7 @@ def test_deleting_the_endpoint_restarts_its_waiters(world: World) -> None:
     assert b.state is ThreadState.BLOCKED_ON_SEND
     world.sys.call(CNODE, world.sys.label("CNodeDelete"), [slot, 64])
     assert ep.state is EndpointState.IDLE
-    assert b.state is ThreadState.RESTART and b.registers[0] == 0x7000  # the trap again
+    assert b.state is ThreadState.RESTART and world.kernel.registers_of(b)[0] == 0x7000  # the trap again
 
 
 def test_cancel_badged_sends_restarts_only_that_badge(world: World) -> None:
@@ -436,7 +436,7 @@ def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None
     world.write_words(world.root, MSG + 32, reply[4:])
     world.syscall(Syscall.seL4_SysReply, 0, tag(0, len(reply)), *reply[:4])
     assert b.state is ThreadState.RESTART
-    assert b.registers[world.kernel.reg_index["spsr"]] == 0xF000_0040
+    assert world.kernel.registers_of(b)[world.kernel.reg_index["spsr"]] == 0xF000_0040
 
 
 def test_cancel_all_on_an_idle_endpoint_changes_nothing() -> None:

@@ -264,7 +264,7 @@ def test_deleting_the_last_cap_restarts_the_waiters_and_unbinds(world: NtfnWorld
     assert ntfn.queue == [b] and world.kernel.current is world.root
     world.delete(slot)
     assert ntfn.state is NotificationState.IDLE and not ntfn.queue and b.waiting_on is None
-    assert b.state is ThreadState.RESTART and b.registers[0] == 0x8000  # the trap again
+    assert b.state is ThreadState.RESTART and world.kernel.registers_of(b)[0] == 0x8000  # the trap again
     assert b.bound_notification is None and ntfn.bound_tcb is None
 
 
@@ -281,7 +281,7 @@ def test_deleting_the_last_cap_restarts_every_waiter_in_order(world: NtfnWorld) 
     world.delete(slot)
     assert ntfn.state is NotificationState.IDLE and not ntfn.queue
     assert (b.state, c.state) == (ThreadState.RESTART, ThreadState.RESTART)
-    assert (b.registers[0], c.registers[0]) == (0x9000, 0xA000)
+    assert (world.kernel.registers_of(b)[0], world.kernel.registers_of(c)[0]) == (0x9000, 0xA000)
     # Both are ready; each went to the head of its queue (seL4's SCHED_ENQUEUE), so
     # the last one restarted, c, runs first.
     assert world.kernel.current is c and list(world.kernel.scheduler.queues[100]) == [b]

@@ -100,13 +100,13 @@ def test_blocked_thread_shows_the_trap_as_pc_and_restarts_its_syscall(world: Wor
     assert b.state is ThreadState.INACTIVE and ep.queue == []
     assert call(world, b_cap, "TCBReadRegisters", [0, n])[0] == 0x5000
     call(world, b_cap, "TCBResume", [])  # b (200) runs at once, from the trap again
-    assert world.kernel.current is b and b.registers[0] == 0x5000
+    assert world.kernel.current is b and world.kernel.registers_of(b)[0] == 0x5000
 
 
 def test_running_thread_suspended_continues_after_its_syscall(world: World) -> None:
     b = world.thread(5)
     b_cap = cap_slot(world, b)
-    b.registers[0] = 0x6004
+    world.kernel.registers_of(b)[0] = 0x6004
     b.after_syscall = True  # as if b's last entry were a syscall that completed
     assert call(world, b_cap, "TCBReadRegisters", [0, 1])[0] == 0x6000
     call(world, b_cap, "TCBSuspend", [])
