@@ -31,7 +31,6 @@ __all__ = [
     "InvocationArgs",
     "lookup_extra_caps",
     "message_args",
-    "read_invocation_args",
     "reply_to_current",
 ]
 
@@ -39,7 +38,7 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class InvocationArgs:
     """Everything a decoder reads of its caller besides the invoked slot, read once at
-    kernel entry (:func:`read_invocation_args`), as seL4's handleInvocation gathers the
+    kernel entry (:func:`kernel.entry.invocation.invoke`), as seL4's handleInvocation gathers the
     message and looks the extra caps up before any decoder runs.
 
     ``words`` are MR0 .. MR(length-1) as :func:`message_args` gives them (the tag's
@@ -100,17 +99,6 @@ def lookup_extra_caps(
         assert isinstance(result, Slot)
         slots.append(result)
     return slots
-
-
-def read_invocation_args(
-    kernel: KernelState, tcb: TCB, info: MessageInfo, window: list[int]
-) -> InvocationArgs | tuple[int, LookupFailure]:
-    """The invocation's arguments, or ``(cptr, failure)`` for the first extra cap whose
-    lookup failed (a cap fault on that CPtr, raised before decoding)."""
-    extra = lookup_extra_caps(kernel, tcb, info)
-    if isinstance(extra, tuple):
-        return extra
-    return InvocationArgs(info, tuple(message_args(kernel, tcb, info, window)), tuple(extra))
 
 
 def reply_to_current(kernel: KernelState, tcb: TCB, label: int, words: list[int]) -> None:

@@ -26,7 +26,7 @@ from kernel.abi.labels import label_enum
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
 from kernel.core.notifications import receive_signal, send_signal
-from kernel.cspace.arguments import read_invocation_args, reply_to_current
+from kernel.cspace.arguments import InvocationArgs, lookup_extra_caps, message_args, reply_to_current
 from kernel.cspace.lookup import lookup_cap, lookup_slot
 from kernel.entry.dispatch import DECODERS, perform
 from kernel.model.caps import (
@@ -77,11 +77,11 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
-    args = read_invocation_args(kernel, current, info, window)
-    if isinstance(args, tuple):
+    extra = lookup_extra_caps(kernel, current, info)
+    if isinstance(extra, tuple):
         # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
         if blocking:
-            cptr, failure = args
+            cptr, failure = extra
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, False, failure))
         return
     cap = slot.cap
@@ -91,6 +91,9 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
     if isinstance(cap, EndpointCap):
         _send_endpoint(kernel, current, cap, blocking, is_call)
         return
+    # Only object invocations read the message words (signals and endpoint sends move
+    # them, or not, themselves): read once here, for the decoder.
+    args = InvocationArgs(info, tuple(message_args(kernel, current, info, window)), tuple(extra))
     decoder = DECODERS.get(type(cap))
     if decoder is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
