@@ -15,6 +15,7 @@ deliver faults, and act on the scheduler's decision by installing a thread.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from kernel.config import KernelConfig
 from kernel.core.fault_delivery import handle_fault
@@ -38,8 +39,8 @@ class Kernel(KernelState):
     the configuration.
     """
 
-    _NOT_STATE = (*KernelState._NOT_STATE, "syscall_observers", "exit_observers", "variant",
-                  "syscalls")
+    _NOT_STATE: ClassVar[tuple[str, ...]] = (
+        *KernelState._NOT_STATE, "syscall_observers", "exit_observers", "variant", "syscalls")
 
     def __init__(
         self, machine: Machine, config: KernelConfig, console: Callable[[int], None]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
@@ -51,7 +52,14 @@ _Links = list[tuple[Slot, Slot | None, Slot | None]]
 class KernelState:
     """All kernel state of one machine, and the scheduler operations on it."""
 
-    _NOT_STATE: tuple[str, ...] = ("machine", "console", "abi", "platform", "paging")
+    _STATE: ClassVar[tuple[str, ...]] = (
+        "config", "arch", "objects", "asid_table", "asid_epoch", "threads", "scheduler",
+        "current", "stop", "last_invocation", "kernel_entries", "ticks", "_current_saved",
+        "reg_index", "window_index",
+    )
+    """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
+    (mypyc) kernel's objects have none."""
+    _NOT_STATE: ClassVar[tuple[str, ...]] = ("machine", "console", "abi", "platform", "paging")
     """Attributes left out of a pickle: attachments and values derived from ``arch``."""
 
     def __init__(
@@ -93,14 +101,14 @@ class KernelState:
     # --- pickling (checkpoints) --------------------------------------------------------
 
     def __getstate__(self) -> dict[str, object]:
-        state = {name: value for name, value in self.__dict__.items()
-                 if name not in self._NOT_STATE}
+        state = {name: getattr(self, name) for name in self._STATE}
         state["_mdb_links"] = self._mdb_links()
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         links: _Links = state.pop("_mdb_links")  # type: ignore[assignment]
-        self.__dict__.update(state)
+        for name, value in state.items():
+            setattr(self, name, value)
         self.abi = abi_for(self.arch)
         self.platform = model_for(self.arch)
         self.paging = self.platform.paging

