@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from kernel.abi.constants import WORD_BITS
 from kernel.model.caps import Cap, CNodeCap
-from kernel.model.cnode import CNode
 from kernel.model.errors import (
     LOOKUP_FAILURES,
     DepthMismatch,
@@ -65,8 +64,7 @@ def resolve_address_bits(
         if level > n_bits:
             return DepthMismatch(bits_left=n_bits, bits_found=level)
         index = (cptr >> (n_bits - level)) & ((1 << radix) - 1)
-        node = kernel.objects[cap.paddr]
-        assert isinstance(node, CNode)
+        node = kernel.cnode_at(cap.paddr)
         slot = node.slots[index]
         if n_bits == level:
             return slot, 0

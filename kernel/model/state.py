@@ -23,13 +23,20 @@ from kernel.config import KernelConfig
 from kernel.machine import Machine
 from kernel.model.asid_pool import ASIDPool
 from kernel.model.cnode import CNode
+from kernel.model.endpoint import Endpoint
+from kernel.model.errors import KernelBug
+from kernel.model.notification import Notification
 from kernel.model.paging import PagingFormat
 from kernel.model.platform import ArchModel, model_for
 from kernel.model.scheduler import Scheduler
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
 
-__all__ = ["KernelState", "StopReason"]
+__all__ = ["KernelObject", "KernelState", "StopReason"]
+
+KernelObject = CNode | TCB | Endpoint | Notification | ASIDPool
+"""What the object store holds: the objects whose state is more than RAM and a cap
+(frames, page tables and untypeds are their caps and their memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +80,7 @@ class KernelState:
         """What differs between the architectures in kernel behaviour, as data."""
         self.paging: PagingFormat = self.platform.paging
         self.console = console
-        self.objects: dict[int, object] = {}
+        self.objects: dict[int, KernelObject] = {}
         self.asid_table: dict[int, ASIDPool] = {}
         """seL4's ASID table: live ASID pools by pool index (ASID >> 9); each is also in
         ``objects``. Kept apart so that a thread switch finds its VSpace in O(1)."""
@@ -97,6 +104,34 @@ class KernelState:
         prefix = "x" if "x0" in self.reg_index else "a"
         self.window_index = [self.reg_index[f"{prefix}{i}"] for i in range(8)]
         """Positions of the syscall window (a0-a7 / x0-x7) in a saved register list."""
+
+    # --- typed lookups ------------------------------------------------------------------
+    # A cap names its object by address; these return the object a valid cap names, of
+    # the type the cap says. Anything else there is a kernel bug, not a guest error.
+
+    def cnode_at(self, paddr: int) -> CNode:
+        obj = self.objects.get(paddr)
+        if not isinstance(obj, CNode):
+            raise KernelBug(f"no CNode at {paddr:#x}")
+        return obj
+
+    def tcb_at(self, paddr: int) -> TCB:
+        obj = self.objects.get(paddr)
+        if not isinstance(obj, TCB):
+            raise KernelBug(f"no TCB at {paddr:#x}")
+        return obj
+
+    def endpoint_at(self, paddr: int) -> Endpoint:
+        obj = self.objects.get(paddr)
+        if not isinstance(obj, Endpoint):
+            raise KernelBug(f"no endpoint at {paddr:#x}")
+        return obj
+
+    def notification_at(self, paddr: int) -> Notification:
+        obj = self.objects.get(paddr)
+        if not isinstance(obj, Notification):
+            raise KernelBug(f"no notification at {paddr:#x}")
+        return obj
 
     # --- pickling (checkpoints) --------------------------------------------------------
 

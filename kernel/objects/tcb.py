@@ -320,8 +320,7 @@ class TCBUnsupported:
 
 def _tcb_of(kernel: KernelState, cap: Cap) -> TCB:
     assert isinstance(cap, ThreadCap)
-    tcb = kernel.objects.get(cap.paddr)
-    assert isinstance(tcb, TCB)
+    tcb = kernel.tcb_at(cap.paddr)
     return tcb
 
 
@@ -407,8 +406,7 @@ def decode_tcb_invocation(kernel: KernelState, slot: Slot, invocation: Invocatio
             ntfn_cap = extra[0].cap
             if not isinstance(ntfn_cap, NotificationCap) or not ntfn_cap.rights.read:
                 raise IllegalOperation()
-            ntfn = kernel.objects[ntfn_cap.paddr]
-            assert isinstance(ntfn, Notification)
+            ntfn = kernel.notification_at(ntfn_cap.paddr)
             if ntfn.queue or ntfn.bound_tcb is not None:
                 raise IllegalOperation()
             return TCBBindNotification(target, ntfn)
