@@ -237,6 +237,17 @@ class InitialCap(IntEnum):
     seL4_NumInitialCaps = 16
 
 
+class TCBFlag(IntEnum):
+    """seL4_TCBFlag: the flags of TCB SetFlags (facts.json)."""
+
+    seL4_TCBFlag_NoFlag = 0
+    seL4_TCBFlag_fpuDisabled = 1
+
+
+TCB_FLAG_MASK = TCBFlag.seL4_TCBFlag_fpuDisabled
+"""seL4_TCBFlag_MASK: every flag a thread may set (the FPU-disable flag is the only one)."""
+
+
 class CapRights(IntEnum):
     """Bits of the seL4_CapRights_t word."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from kernel.abi.constants import IPC_BUFFER_SIZE_BITS
+from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, WORD_BYTES
 from kernel.model.caps import FrameCap
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -45,14 +45,14 @@ def read_ipc_buffer(kernel: KernelState, tcb: TCB, offset: int, size: int) -> by
 
 def read_ipc_words(kernel: KernelState, tcb: TCB, first: int, count: int) -> list[int] | None:
     """Words ``first .. first+count-1`` of the IPC buffer (word 1 is msg[0])."""
-    raw = read_ipc_buffer(kernel, tcb, 8 * first, 8 * count)
+    raw = read_ipc_buffer(kernel, tcb, WORD_BYTES * first, WORD_BYTES * count)
     return None if raw is None else list(struct.unpack(f"<{count}Q", raw))
 
 
 def write_ipc_words(kernel: KernelState, tcb: TCB, first: int, words: list[int]) -> bool:
     """Store ``words`` from word ``first`` of the IPC buffer; False without a buffer."""
     base = ipc_buffer_paddr(kernel, tcb, for_write=True)
-    if base is None or 8 * (first + len(words)) > _IPC_BUFFER_SIZE:
+    if base is None or WORD_BYTES * (first + len(words)) > _IPC_BUFFER_SIZE:
         return False
-    kernel.machine.write_phys(base + 8 * first, struct.pack(f"<{len(words)}Q", *words))
+    kernel.machine.write_phys(base + WORD_BYTES * first, struct.pack(f"<{len(words)}Q", *words))
     return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from kernel.abi.constants import WORD_BYTES
 from kernel.machine import Machine
 from kernel.model.paging import Access, PagingFormat, PteKind
 
@@ -19,12 +20,12 @@ _WORD = struct.Struct("<Q")
 
 
 def read_entry(machine: Machine, table_paddr: int, index: int) -> int:
-    value: int = _WORD.unpack(machine.read_phys(table_paddr + 8 * index, 8))[0]
+    value: int = _WORD.unpack(machine.read_phys(table_paddr + WORD_BYTES * index, WORD_BYTES))[0]
     return value
 
 
 def write_entry(machine: Machine, table_paddr: int, index: int, entry: int) -> None:
-    machine.write_phys(table_paddr + 8 * index, _WORD.pack(entry))
+    machine.write_phys(table_paddr + WORD_BYTES * index, _WORD.pack(entry))
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,8 +61,9 @@ from types import MappingProxyType
 from typing import assert_never
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, WORD_MASK
+from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, TCB_FLAG_MASK, WORD_MASK
 from kernel.abi.labels import label_table
+from kernel.abi.methods import methods_for
 from kernel.core.notifications import bind_notification, unbind_notification
 from kernel.core.threads import (
     get_registers,
@@ -93,7 +94,6 @@ from kernel.objects.deletion import delete
 
 __all__ = [
     "FRAME_REGISTERS",
-    "TCB_FLAG_MASK",
     "TCBBindNotification",
     "TCBCopyRegisters",
     "TCBMethod",
@@ -132,16 +132,27 @@ FRAME_REGISTERS = {Arch.RISCV64: 16, Arch.AARCH64: 17}
 callee-saved set); the rest are its gpRegisters. CopyRegisters moves the two groups
 separately."""
 
-TCB_FLAG_MASK = 0x1
-"""seL4_TCBFlag_MASK: the only flag is seL4_TCBFlag_fpuDisabled (bit 0). capsule runs
-no FPU context (guests are integer-only), so the flag is kept and reported only."""
 
 _TLS_REGISTER = {Arch.RISCV64: "tp", Arch.AARCH64: "tpidr_el0"}
 """seL4's TLS_BASE register (AArch64 without the TPIDRRO_EL0 option)."""
 
-_COPY_SUSPEND_SOURCE, _COPY_RESUME_TARGET, _COPY_FRAME, _COPY_INTEGER = (1, 2, 4, 8)
-_FLAG_SUSPEND = _FLAG_RESUME = 1
-"""Bit 0 of MR0 of Read/WriteRegisters: suspend the source / resume the target."""
+def _flag(label: str, param: str) -> int:
+    """The MR0 bit of a Boolean parameter of a TCB register method, from the method
+    declarations (kernel.abi.methods; the same on both architectures)."""
+    for method in methods_for(Arch.RISCV64):
+        if method.label == label:
+            for placed in method.words:
+                if placed.param.name == param and placed.mr == 0 and placed.bits == 1:
+                    return 1 << placed.bit
+    raise LookupError(f"{label} declares no one-bit MR0 parameter {param}")
+
+
+_COPY_SUSPEND_SOURCE = _flag("TCBCopyRegisters", "suspend_source")
+_COPY_RESUME_TARGET = _flag("TCBCopyRegisters", "resume_target")
+_COPY_FRAME = _flag("TCBCopyRegisters", "transfer_frame")
+_COPY_INTEGER = _flag("TCBCopyRegisters", "transfer_integer")
+_FLAG_SUSPEND = _flag("TCBReadRegisters", "suspend_source")
+_FLAG_RESUME = _flag("TCBWriteRegisters", "resume_target")
 
 
 def _arch_flags(word: int) -> int:
