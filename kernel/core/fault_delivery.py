@@ -17,6 +17,7 @@ from __future__ import annotations
 from kernel.core.ipc import send
 from kernel.cspace.lookup import lookup_cap
 from kernel.model.caps import EndpointCap
+from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
@@ -37,7 +38,7 @@ def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
     if isinstance(handler, EndpointCap) and handler.rights.write and (
         handler.rights.grant or handler.rights.grant_reply
     ):
-        endpoint = kernel.endpoint_at(handler.paddr)
+        endpoint = kernel.object_at(handler.paddr, Endpoint)
         tcb.fault = fault
         send(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
              can_grant_reply=True, blocking=True, is_call=True)

@@ -158,7 +158,7 @@ def reply(kernel: KernelState, replier: TCB, slot: Slot | None = None) -> None:
     cap = slot.cap
     if not isinstance(cap, ReplyCap) or cap.is_master:
         return
-    caller = kernel.tcb_at(cap.tcb_paddr)
+    caller = kernel.object_at(cap.tcb_paddr, TCB)
     if caller.state is not ThreadState.BLOCKED_ON_REPLY:
         delete_reply_cap(slot)
         return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from kernel.abi.constants import WORD_BITS
 from kernel.model.caps import Cap, CNodeCap
+from kernel.model.cnode import CNode
 from kernel.model.errors import (
     LOOKUP_FAILURES,
     DepthMismatch,
@@ -64,7 +65,7 @@ def resolve_address_bits(
         if level > n_bits:
             return DepthMismatch(bits_left=n_bits, bits_found=level)
         index = (cptr >> (n_bits - level)) & ((1 << radix) - 1)
-        node = kernel.cnode_at(cap.paddr)
+        node = kernel.object_at(cap.paddr, CNode)
         slot = node.slots[index]
         if n_bits == level:
             return slot, 0

@@ -34,7 +34,7 @@ from kernel.core.threads import install_thread
 from kernel.cspace.cdt import delete_reply_cap, insert_reply_cap
 from kernel.cspace.lookup import lookup_slot
 from kernel.model.caps import EndpointCap, ReplyCap
-from kernel.model.endpoint import EndpointState
+from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
@@ -89,7 +89,7 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     rights = cap.rights
     if not rights.write or not (rights.grant or rights.grant_reply):
         return False
-    endpoint = kernel.endpoint_at(cap.paddr)
+    endpoint = kernel.object_at(cap.paddr, Endpoint)
     if endpoint.state is not EndpointState.RECV:
         return False
     receiver = endpoint.queue[0]
@@ -131,7 +131,7 @@ def fastpath_reply_recv(kernel: KernelState, window: list[int]) -> bool:
     cap = slot.cap
     if not isinstance(cap, EndpointCap) or not cap.rights.read:
         return False
-    endpoint = kernel.endpoint_at(cap.paddr)
+    endpoint = kernel.object_at(cap.paddr, Endpoint)
     if endpoint.state is EndpointState.SEND:
         return False
     # Effects: the reply consumes the reply cap; the replier waits on the endpoint; the

@@ -37,6 +37,7 @@ from kernel.model.caps import (
     NotificationCap,
     NullCap,
 )
+from kernel.model.endpoint import Endpoint
 from kernel.model.errors import (
     LOOKUP_FAILURES,
     IllegalOperation,
@@ -47,6 +48,7 @@ from kernel.model.errors import (
 )
 from kernel.model.faults import CapFault
 from kernel.model.message import MessageInfo
+from kernel.model.notification import Notification
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
@@ -148,7 +150,7 @@ def _send_endpoint(kernel: KernelState, current: TCB, cap: EndpointCap, blocking
     """Decode (the cap needs Send, else InvalidCapability 0) and perform sendIPC."""
     if not _may_send(kernel, current, cap.rights.write, is_call):
         return
-    endpoint = kernel.endpoint_at(cap.paddr)
+    endpoint = kernel.object_at(cap.paddr, Endpoint)
     send(kernel, current, endpoint, cap.badge, cap.rights.grant, cap.rights.grant_reply,
          blocking, is_call)
 
@@ -161,7 +163,7 @@ def _signal(kernel: KernelState, current: TCB, cap: NotificationCap, is_call: bo
     """
     if not _may_send(kernel, current, cap.rights.write, is_call):
         return
-    ntfn = kernel.notification_at(cap.paddr)
+    ntfn = kernel.object_at(cap.paddr, Notification)
     send_signal(kernel, ntfn, cap.badge)
     if is_call:
         reply_to_current(kernel, current, 0, [])
@@ -182,7 +184,7 @@ def _receive(kernel: KernelState, cptr: int, blocking: bool) -> None:
         handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, True, cap))
         return
     if isinstance(cap, NotificationCap) and cap.rights.read:
-        ntfn = kernel.notification_at(cap.paddr)
+        ntfn = kernel.object_at(cap.paddr, Notification)
         # Only the bound thread may wait on a bound notification; unlike an endpoint
         # receive, no caller cap is deleted.
         if ntfn.bound_tcb is None or ntfn.bound_tcb is current:
@@ -190,7 +192,7 @@ def _receive(kernel: KernelState, cptr: int, blocking: bool) -> None:
             return
     if isinstance(cap, EndpointCap) and cap.rights.read:
         delete_caller_cap(kernel, current)
-        endpoint = kernel.endpoint_at(cap.paddr)
+        endpoint = kernel.object_at(cap.paddr, Endpoint)
         receive(kernel, current, endpoint, cap.rights.grant, blocking)
         return
     handle_fault(kernel,

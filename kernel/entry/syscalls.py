@@ -32,6 +32,7 @@ from kernel.model.caps import ThreadCap
 from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.faults import UnknownSyscallFault
 from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
 
 __all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable", "signed_word"]
 
@@ -83,7 +84,7 @@ def sys_debug_name_thread(kernel: KernelState, window: list[int]) -> None:
     if raw is None or b"\0" not in raw:
         kernel.stop_with_message("seL4_DebugNameThread: name not NUL-terminated in 960 bytes")
         return
-    target = kernel.tcb_at(cap.paddr)
+    target = kernel.object_at(cap.paddr, TCB)
     target.name = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 

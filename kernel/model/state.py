@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
@@ -37,6 +37,8 @@ __all__ = ["KernelObject", "KernelState", "StopReason"]
 KernelObject = CNode | TCB | Endpoint | Notification | ASIDPool
 """What the object store holds: the objects whose state is more than RAM and a cap
 (frames, page tables and untypeds are their caps and their memory)."""
+
+Object = TypeVar("Object", CNode, TCB, Endpoint, Notification, ASIDPool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,31 +108,14 @@ class KernelState:
         """Positions of the syscall window (a0-a7 / x0-x7) in a saved register list."""
 
     # --- typed lookups ------------------------------------------------------------------
-    # A cap names its object by address; these return the object a valid cap names, of
+    # A cap names its object by address; this returns the object a valid cap names, of
     # the type the cap says. Anything else there is a kernel bug, not a guest error.
 
-    def cnode_at(self, paddr: int) -> CNode:
+    def object_at(self, paddr: int, kind: type[Object]) -> Object:
+        """The object of type ``kind`` at ``paddr``; KernelBug if there is none."""
         obj = self.objects.get(paddr)
-        if not isinstance(obj, CNode):
-            raise KernelBug(f"no CNode at {paddr:#x}")
-        return obj
-
-    def tcb_at(self, paddr: int) -> TCB:
-        obj = self.objects.get(paddr)
-        if not isinstance(obj, TCB):
-            raise KernelBug(f"no TCB at {paddr:#x}")
-        return obj
-
-    def endpoint_at(self, paddr: int) -> Endpoint:
-        obj = self.objects.get(paddr)
-        if not isinstance(obj, Endpoint):
-            raise KernelBug(f"no endpoint at {paddr:#x}")
-        return obj
-
-    def notification_at(self, paddr: int) -> Notification:
-        obj = self.objects.get(paddr)
-        if not isinstance(obj, Notification):
-            raise KernelBug(f"no notification at {paddr:#x}")
+        if not isinstance(obj, kind):
+            raise KernelBug(f"no {kind.__name__} at {paddr:#x}")
         return obj
 
     # --- pickling (checkpoints) --------------------------------------------------------

@@ -331,7 +331,7 @@ class TCBUnsupported:
 
 def _tcb_of(kernel: KernelState, cap: Cap) -> TCB:
     assert isinstance(cap, ThreadCap)
-    tcb = kernel.tcb_at(cap.paddr)
+    tcb = kernel.object_at(cap.paddr, TCB)
     return tcb
 
 
@@ -417,7 +417,7 @@ def decode_tcb_invocation(kernel: KernelState, slot: Slot, invocation: Invocatio
             ntfn_cap = extra[0].cap
             if not isinstance(ntfn_cap, NotificationCap) or not ntfn_cap.rights.read:
                 raise IllegalOperation()
-            ntfn = kernel.notification_at(ntfn_cap.paddr)
+            ntfn = kernel.object_at(ntfn_cap.paddr, Notification)
             if ntfn.queue or ntfn.bound_tcb is not None:
                 raise IllegalOperation()
             return TCBBindNotification(target, ntfn)

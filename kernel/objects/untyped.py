@@ -124,7 +124,7 @@ def decode_untyped_invocation(
         raise RangeError(1, RETYPE_FAN_OUT_LIMIT)
     if node_window > node_size - node_offset:
         raise RangeError(1, node_size - node_offset)
-    cnode = kernel.cnode_at(dest.paddr)
+    cnode = kernel.object_at(dest.paddr, CNode)
     dest_slots = tuple(cnode.slots[node_offset : node_offset + node_window])
     if any(not s.is_empty for s in dest_slots):
         raise DeleteFirst()
