@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: all install dev demo test compiled test-compiled bench images headers lint typecheck clean
+.PHONY: all install dev demo test fuzz compiled test-compiled bench images headers lint typecheck clean
 
 all: install
 
@@ -18,6 +18,14 @@ demo: install       ## run the built-in demo image on both architectures
 
 test: dev           ## the whole suite (pytest exit 5, "no tests ran", counts as failure)
 	$(PYTHON) -m pytest -q -n 2
+
+# The randomised tests (those marked `fuzz`) scaled up, one seed per round, until the time
+# budget ends; findings are kept in build/fuzz/examples, the rounds in build/fuzz/report.json.
+FUZZ_MINUTES ?= 60
+FUZZ_SCALE ?= 20
+
+fuzz: dev           ## the randomised tests scaled up for FUZZ_MINUTES (default 60)
+	$(PYTHON) -m tests.fuzz --minutes $(FUZZ_MINUTES) --scale $(FUZZ_SCALE)
 
 # The kernel compiled with mypyc, as an option beside the pure-Python kernel (which stays
 # the default, the reference and what `make test` runs). mypyc works on a copy of kernel/

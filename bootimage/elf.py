@@ -30,6 +30,11 @@ Rules, checked in this order (each failure is one ``ElfError`` line):
     reserve for boot's objects, :func:`boot_reserve`: twice the root CNode (it is
     aligned to its own size) plus 128 KiB for the other root-server objects, and never
     less than :data:`BOOT_RESERVE` (0x40000). Reject if ``span + reserve > ram_size``.
+11. The root CNode rule — ``RootCNodeTooSmall``: boot puts the initial caps, a cap for
+    each page table and each page of the image and one per device untyped in the root
+    CNode (:func:`kernel.boot.boot_caps`); reject if they alone outnumber its slots.
+    Both rules look at the headers only, so a huge image is refused before any of its
+    pages costs the host anything.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from elftools.elf.elffile import ELFFile
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import PAGE_BITS, SLOT_BITS
+from kernel.boot import boot_caps
 from kernel.config import KernelConfig
 from kernel.image import ImageSegment, RootTaskImage
 
@@ -56,6 +62,7 @@ from .errors import (
     ElfError,
     EntryOutsideText,
     OverlappingSegments,
+    RootCNodeTooSmall,
     WrongArchitecture,
     span,
 )
@@ -288,3 +295,6 @@ def _check_placement(
     reserve = boot_reserve(config)
     if end - start + reserve > config.ram_size:
         raise DoesNotFitInRAM(end - start, reserve, config.ram_size)
+    caps = boot_caps(arch, start, end, config.ram_size)
+    if caps.total > 1 << config.root_cnode_bits:
+        raise RootCNodeTooSmall(config.root_cnode_bits, caps.total, caps.image_frames)

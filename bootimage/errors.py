@@ -25,6 +25,7 @@ __all__ = [
     "FormatError",
     "ImageError",
     "OverlappingSegments",
+    "RootCNodeTooSmall",
     "TruncatedImage",
     "UnknownVersion",
     "WrongArchitecture",
@@ -128,6 +129,18 @@ class DoesNotFitInRAM(ElfError):
         super().__init__(
             f"ELF does not fit in RAM: needs {self.needed:#x} bytes ({image_bytes:#x} of "
             f"image pages + {reserve:#x} for boot objects), RAM is {ram_size:#x}"
+        )
+
+
+class RootCNodeTooSmall(ElfError):
+    """Boot's caps for the image (initial caps, page tables, image frames, device
+    untypeds) alone outnumber the root CNode's slots."""
+
+    def __init__(self, cnode_bits: int, needed: int, image_frames: int) -> None:
+        self.slots, self.needed = 1 << cnode_bits, needed
+        super().__init__(
+            f"root CNode too small: 2^{cnode_bits} slots, boot needs at least {needed} "
+            f"({image_frames} of them for the image's pages); raise root_cnode_bits"
         )
 
 

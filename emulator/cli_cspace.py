@@ -117,7 +117,7 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None, al
     try:
         snap = snapshot(session.kernel, point, thread, all_slots)
     except KeyError:
-        names = ", ".join(t.name for t in session.kernel.threads)
+        names = ", ".join(t.name for t in session.kernel.threads.values())
         raise CliError(f"no thread named {thread!r} (threads: {names})") from None
     if fmt == "json":
         click.echo(json.dumps(to_json(snap), indent=1))

@@ -277,7 +277,7 @@ class Debugger:
             self.say(f"{name:<12} {value:#018x}")
 
     def threads(self) -> None:
-        for tcb in self.kernel.threads:
+        for tcb in self.kernel.threads.values():
             mark = "*" if tcb is self.kernel.current else " "
             self.say(f"{mark} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value} "
                      f"priority={tcb.priority}")

@@ -222,7 +222,7 @@ class GdbServer:
         return self.target.thread_id(tcb)
 
     def _thread_or_current(self, tcb: TCB | None) -> TCB:
-        if tcb is not None and tcb in self.target.kernel.threads:
+        if tcb is not None and self.target.kernel.threads.get(tcb.paddr) is tcb:
             return tcb
         return self.target.thread(0)
 
@@ -368,7 +368,8 @@ class GdbServer:
             self.end = ServerEnd("exited", stop.exited)
             return b"W%02x" % (stop.exited.status & 0xFF)
         reply = b"T%02x" % stop.signal
-        tcb = stop.thread if stop.thread in self.target.kernel.threads else None
+        tcb = stop.thread if stop.thread is not None and \
+            self.target.kernel.threads.get(stop.thread.paddr) is stop.thread else None
         if tcb is None and self.target.threads():
             tcb = self.target.thread(0)
         if tcb is not None:

@@ -94,11 +94,11 @@ class GdbTarget:
     def threads(self) -> list[tuple[int, TCB]]:
         """(id, TCB) of every thread that exists now, in id order."""
         known_ids = {id(tcb) for tcb in self._known}
-        for tcb in self.kernel.threads:
+        for tcb in self.kernel.threads.values():
             if id(tcb) not in known_ids:
                 self._known.append(tcb)
                 known_ids.add(id(tcb))
-        alive = {id(tcb) for tcb in self.kernel.threads}
+        alive = {id(tcb) for tcb in self.kernel.threads.values()}
         return [(n + 1, tcb) for n, tcb in enumerate(self._known) if id(tcb) in alive]
 
     def thread_id(self, tcb: TCB) -> int:

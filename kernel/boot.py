@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.abi.arch import Arch
+from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import (
     ASID_POOL_BITS,
     MIN_UNTYPED_BITS,
@@ -47,6 +47,7 @@ from kernel.model.caps import (
 from kernel.model.cnode import CNode, cnode_object_bits
 from kernel.model.page_tables import write_entry
 from kernel.model.paging import VMRights
+from kernel.model.platform import model_for
 from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import register_pool
 
@@ -107,6 +108,39 @@ def _aligned_blocks(start: int, end: int, max_bits: int) -> list[tuple[int, int]
     return blocks
 
 
+@dataclass(frozen=True)
+class BootCaps:
+    """The caps boot puts in the root CNode before the RAM untypeds, counted from the
+    image's extent and the configuration alone (no boot needed)."""
+
+    initial: int
+    page_tables: int
+    image_frames: int
+    device_untypeds: int
+
+    @property
+    def total(self) -> int:
+        """The slots they fill: boot needs at least this many plus one per RAM untyped."""
+        return self.initial + self.page_tables + self.image_frames + self.device_untypeds
+
+
+def boot_caps(arch: Arch, image_start: int, image_end: int, ram_size: int) -> BootCaps:
+    """What boot will place for a root task whose segments span ``[image_start,
+    image_end)`` on ``arch`` with ``ram_size`` bytes of RAM (the same computation
+    :func:`boot` makes, done first so that a root CNode too small is refused before any
+    per-page work)."""
+    abi, fmt = abi_for(arch), model_for(arch).paging
+    v_start = image_start & ~(PAGE - 1)
+    v_end = ((image_end + PAGE - 1) & ~(PAGE - 1)) + 2 * PAGE  # IPC buffer, bootinfo
+    tables = sum(((v_end - 1) >> fmt.shifts[level - 1]) - (v_start >> fmt.shifts[level - 1]) + 1
+                 for level in range(1, fmt.levels))
+    ram_end = abi.ram_base + ram_size
+    devices = len(_aligned_blocks(0, abi.ram_base, abi.max_untyped_bits)) + len(
+        _aligned_blocks(ram_end, PHYS_TOP[arch], abi.max_untyped_bits))
+    return BootCaps(int(InitialCap.seL4_NumInitialCaps), tables,
+                    (v_end - 2 * PAGE - v_start) // PAGE, devices)
+
+
 def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     """Create the root task of ``image`` on ``kernel`` and make it the current thread."""
     machine, config, abi, fmt = kernel.machine, kernel.config, kernel.abi, kernel.paging
@@ -120,6 +154,10 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     v_end = bootinfo_vaddr + PAGE
     if v_end > min(abi.user_top, fmt.va_limit):
         raise BootError("root task image reaches past the user address limit")
+    needed = boot_caps(kernel.arch, image.start, image.end, machine.ram_size)
+    if needed.total > 1 << config.root_cnode_bits:
+        raise BootError(f"root CNode too small: {1 << config.root_cnode_bits} slots, boot "
+                        f"needs at least {needed.total}")
 
     # -- image frames at the base of RAM -------------------------------------------------
     image_bytes = v_image_end - v_start
@@ -142,7 +180,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
 
     cnode_bits = config.root_cnode_bits
     cnode = CNode(new_object("root CNode", cnode_object_bits(cnode_bits)), cnode_bits)
-    kernel.objects[cnode.paddr] = cnode
+    kernel.add_object(cnode)
     vspace_root = new_object("VSpace root", VSPACE_BITS)
     tables: dict[tuple[int, int], int] = {}
     for level in range(1, fmt.levels):
@@ -156,7 +194,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     ipc_paddr = new_object("IPC buffer frame", PAGE_BITS)
     bootinfo_paddr = new_object("bootinfo frame", PAGE_BITS)
     tcb = TCB(new_object("root TCB", abi.tcb_bits), len(abi.user_context), config.time_slice_ticks)
-    kernel.objects[tcb.paddr] = tcb
+    kernel.add_object(tcb)  # the first thread
 
     # -- page tables: link the tables, map every page ------------------------------------
     def table_of(level: int, vaddr: int) -> int:
@@ -265,6 +303,5 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     regs[kernel.window_index[0]] = bootinfo_vaddr  # a0 / x0
     tcb.registers = regs
     tcb.state = ThreadState.RUNNING
-    kernel.threads.append(tcb)
     install_thread(kernel, tcb)
     return BootReport(tuple(reserved), info, bootinfo_vaddr)

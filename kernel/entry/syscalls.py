@@ -90,7 +90,7 @@ def sys_debug_name_thread(kernel: KernelState, window: list[int]) -> None:
 
 def sys_debug_dump_scheduler(kernel: KernelState, window: list[int]) -> None:
     lines = ["Dumping all tcbs!", f"{'name':<24} {'state':<22} prio"]
-    for tcb in kernel.threads:
+    for tcb in kernel.threads.values():
         lines.append(f"{tcb.name:<24} {tcb.state.value:<22} {tcb.priority}")
     for byte in ("\n".join(lines) + "\n").encode():
         kernel.console(byte)

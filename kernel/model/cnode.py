@@ -1,14 +1,21 @@
 """CNode objects: 2^radix capability slots (object size 2^(radix + seL4_SlotBits)).
 
+A CNode's slots exist in Python only once something reaches them (:class:`SlotTable`):
+a slot nobody has looked at is empty and unlinked, which is what a fresh slot is, so
+it need not be built. Host memory then grows with the slots a guest uses, not with the
+radix it asks for (the host-cost budget in DESIGN.md).
+
 Their invocations are :mod:`kernel.objects.cnode`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from kernel.abi.constants import SLOT_BITS
 from kernel.model.slot import Slot
 
-__all__ = ["CNode", "cnode_object_bits"]
+__all__ = ["CNode", "SlotTable", "cnode_object_bits"]
 
 
 def cnode_object_bits(radix: int) -> int:
@@ -16,15 +23,72 @@ def cnode_object_bits(radix: int) -> int:
     return radix + SLOT_BITS
 
 
-class CNode:
-    """A CNode at ``paddr`` with ``2^radix`` slots.
+class SlotTable:
+    """The ``size`` slots of a CNode at ``owner``, each built on first access.
 
-    Invariant: ``len(slots) == 2**radix`` and ``slots[i].index == i``.
+    ``table[i]`` (``0 <= i < size``) is always the same :class:`Slot` object, with
+    ``index == i``; indexing builds it if it did not exist. Iterating yields only the
+    slots built so far, in index order: every other slot is empty and unlinked, so a
+    walk looking for caps or links loses nothing and costs what the guest has used.
+    :meth:`every` yields all ``size`` slots for displays that show empty ones too.
     """
+
+    __slots__ = ("owner", "size", "_built")
+
+    def __init__(self, owner: int, size: int) -> None:
+        self.owner = owner
+        self.size = size
+        self._built: dict[int, Slot] = {}
+
+    def __getitem__(self, index: int) -> Slot:
+        slot = self._built.get(index)
+        if slot is None:
+            if not 0 <= index < self.size:
+                raise IndexError(f"slot {index} outside a CNode of {self.size} slots")
+            slot = self._built[index] = Slot(self.owner, index)
+        return slot
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Slot]:
+        built = self._built
+        for index in sorted(built):
+            yield built[index]
+
+    @property
+    def built(self) -> int:
+        """How many slots exist in Python (the host's cost of this CNode)."""
+        return len(self._built)
+
+    def window(self, start: int, count: int) -> tuple[Slot, ...]:
+        """Slots ``start .. start + count - 1`` (built as needed)."""
+        return tuple(self[i] for i in range(start, start + count))
+
+    def every(self) -> Iterator[Slot]:
+        """All ``size`` slots in index order: built ones, and a detached empty slot for
+        each one not built (for displays; never link or store into those)."""
+        built = self._built
+        for index in range(self.size):
+            slot = built.get(index)
+            yield slot if slot is not None else Slot(self.owner, index)
+
+    def __getstate__(self) -> tuple[int, int, list[Slot]]:
+        # Every built slot, empty ones too: something else may hold one (a lookup's
+        # result), and it must come back as the table's own object.
+        return (self.owner, self.size, list(self._built.values()))
+
+    def __setstate__(self, state: tuple[int, int, list[Slot]]) -> None:
+        self.owner, self.size, slots = state
+        self._built = {slot.index: slot for slot in slots}
+
+
+class CNode:
+    """A CNode at ``paddr`` with ``2^radix`` slots (``slots``, built on first access)."""
 
     __slots__ = ("paddr", "radix", "slots")
 
     def __init__(self, paddr: int, radix: int) -> None:
         self.paddr = paddr
         self.radix = radix
-        self.slots = [Slot(paddr, i) for i in range(1 << radix)]
+        self.slots = SlotTable(paddr, 1 << radix)

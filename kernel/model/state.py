@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from sortedcontainers import SortedList
+
 from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
 from kernel.machine import Machine
@@ -62,7 +64,7 @@ class KernelState:
     """All kernel state of one machine, and the scheduler operations on it."""
 
     _STATE: ClassVar[tuple[str, ...]] = (
-        "config", "arch", "objects", "asid_table", "asid_epoch", "threads", "scheduler",
+        "config", "arch", "objects", "_addresses", "asid_table", "asid_epoch", "threads", "scheduler",
         "current", "stop", "last_invocation", "kernel_entries", "ticks", "_current_saved",
         "reg_index", "window_index",
     )
@@ -83,6 +85,11 @@ class KernelState:
         self.paging: PagingFormat = self.platform.paging
         self.console = console
         self.objects: dict[int, KernelObject] = {}
+        """Objects by physical address. Read it freely; change it only through
+        :meth:`add_object` and :meth:`remove_objects_in`, which keep the address index."""
+        self._addresses: SortedList[int] = SortedList()
+        """The keys of ``objects`` in order, so that the objects of a memory region are
+        found in time proportional to their number, not to all objects."""
         self.asid_table: dict[int, ASIDPool] = {}
         """seL4's ASID table: live ASID pools by pool index (ASID >> 9); each is also in
         ``objects``. Kept apart so that a thread switch finds its VSpace in O(1)."""
@@ -90,7 +97,8 @@ class KernelState:
         """Bumped whenever the ASID table or a pool's roots change: a thread's cached
         VSpace resolution (``kernel.core.threads.vspace_root_of``) from an older epoch is
         recomputed."""
-        self.threads: list[TCB] = []
+        self.threads: dict[int, TCB] = {}
+        """Every TCB by physical address, in creation order (what the tools list)."""
         self.scheduler = Scheduler()
         self.current: TCB | None = None
         self.stop: StopReason | None = None
@@ -117,6 +125,38 @@ class KernelState:
         if not isinstance(obj, kind):
             raise KernelBug(f"no {kind.__name__} at {paddr:#x}")
         return obj
+
+    # --- the object store -------------------------------------------------------------
+
+    def add_object(self, obj: KernelObject) -> None:
+        """Put ``obj`` in the store at its address (a TCB also joins ``threads``).
+        Precondition: no object lives there."""
+        paddr = obj.paddr
+        if paddr in self.objects:
+            raise KernelBug(f"an object already lives at {paddr:#x}")
+        self.objects[paddr] = obj
+        self._addresses.add(paddr)
+        if isinstance(obj, TCB):
+            self.threads[paddr] = obj
+
+    def remove_objects_in(self, base: int, size: int) -> list[KernelObject]:
+        """Take every object at an address in ``[base, base + size)`` out of the store
+        (and TCBs out of ``threads``) and return them, in address order. Costs
+        O(log n + k) for k objects there, whatever the total n."""
+        addresses = self._addresses
+        first = addresses.bisect_left(base)
+        last = addresses.bisect_left(base + size)
+        found = [self.objects.pop(paddr) for paddr in addresses[first:last]]
+        del addresses[first:last]
+        for obj in found:
+            if isinstance(obj, TCB):
+                del self.threads[obj.paddr]
+        return found
+
+    def addresses_consistent(self) -> bool:
+        """Whether the address index matches the store (for the invariant checker)."""
+        return list(self._addresses) == sorted(self.objects) and all(
+            self.objects.get(paddr) is tcb for paddr, tcb in self.threads.items())
 
     # --- pickling (checkpoints) --------------------------------------------------------
 

@@ -64,7 +64,7 @@ def asid_table(kernel: KernelState) -> dict[int, ASIDPool]:
 
 def register_pool(kernel: KernelState, pool: ASIDPool) -> None:
     """Make ``pool`` a kernel object and enter it in the ASID table."""
-    kernel.objects[pool.paddr] = pool
+    kernel.add_object(pool)
     kernel.asid_table[pool.asid_base >> ASID_POOL_INDEX_BITS] = pool
     kernel.asid_epoch += 1
 
@@ -177,7 +177,7 @@ def finalise_asid_pool(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]
     assert isinstance(cap, ASIDPoolCap)
     pool = kernel.objects.get(cap.paddr)
     if final and isinstance(pool, ASIDPool):
-        del kernel.objects[cap.paddr]
+        kernel.remove_objects_in(cap.paddr, 1)
         index = pool.asid_base >> ASID_POOL_INDEX_BITS
         if kernel.asid_table.get(index) is pool:
             del kernel.asid_table[index]

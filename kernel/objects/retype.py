@@ -165,14 +165,10 @@ def purge_region(kernel: KernelState, base: int, size: int) -> None:
     any more (every cap to them descended from the untyped). Raises KernelBug if a
     thread there could still run, which would mean its deletion did not suspend it.
     """
-    dead = [paddr for paddr in kernel.objects if base <= paddr < base + size]
-    for paddr in dead:
-        obj = kernel.objects.pop(paddr)
+    for obj in kernel.remove_objects_in(base, size):
         if isinstance(obj, TCB):
             if obj is kernel.current or obj.state.runnable:
                 raise KernelBug(f"retype over the live thread {obj.name}")
-            if obj in kernel.threads:
-                kernel.threads.remove(obj)
             kernel.machine.forget_thread(obj.cpu)  # the machine's copy dies with it
 
 
@@ -201,16 +197,15 @@ def create_object(
             return VSpaceCap(paddr)
         case Kind.TCB:
             tcb = TCB(paddr, len(kernel.abi.user_context), kernel.config.time_slice_ticks)
-            kernel.objects[paddr] = tcb
-            kernel.threads.append(tcb)
+            kernel.add_object(tcb)
             return ThreadCap(paddr)
         case Kind.ENDPOINT:
-            kernel.objects[paddr] = Endpoint(paddr)
+            kernel.add_object(Endpoint(paddr))
             return EndpointCap(paddr)
         case Kind.NOTIFICATION:
-            kernel.objects[paddr] = Notification(paddr)
+            kernel.add_object(Notification(paddr))
             return NotificationCap(paddr)
         case Kind.CAP_TABLE:
-            kernel.objects[paddr] = CNode(paddr, user_size)
+            kernel.add_object(CNode(paddr, user_size))
             return CNodeCap(paddr, user_size)
     raise KernelBug(f"create_object: unknown kind {otype.kind}")

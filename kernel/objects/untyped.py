@@ -125,7 +125,7 @@ def decode_untyped_invocation(
     if node_window > node_size - node_offset:
         raise RangeError(1, node_size - node_offset)
     cnode = kernel.object_at(dest.paddr, CNode)
-    dest_slots = tuple(cnode.slots[node_offset : node_offset + node_window])
+    dest_slots = cnode.slots.window(node_offset, node_window)
     if any(not s.is_empty for s in dest_slots):
         raise DeleteFirst()
 

@@ -31,6 +31,9 @@ Rules (each message starts with the rule's name):
   ``tcb.bound_notification.bound_tcb is tcb``); a bound notification's queue holds
   no thread but its bound one (seL4 binds only a notification nobody waits on, and
   then only the bound thread may wait).
+- ``object-store``: the store's address index lists exactly its addresses, and
+  ``kernel.threads`` holds exactly its TCBs; a CNode's built slots sit at their own
+  index, inside the CNode, owned by it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def check_all(kernel: Kernel) -> None:
     _check_scheduler(kernel)
     _check_endpoints(kernel)
     _check_notifications(kernel)
+    _check_object_store(kernel)
 
 
 def _fail(rule: str, detail: str) -> None:
@@ -213,7 +217,7 @@ def _check_endpoints(kernel: Kernel) -> None:
                       f"{obj.state.value} endpoint {obj.paddr:#x}")
             if tcb.blocking is None or tcb.blocking.endpoint is not obj:
                 _fail("endpoint", f"{tcb.name} queued on {obj.paddr:#x} but blocked elsewhere")
-    for tcb in kernel.threads:
+    for tcb in kernel.threads.values():
         if (tcb.blocking is not None) != (tcb.paddr in queued):
             _fail("endpoint", f"{tcb.name}: blocking set but not queued (or the reverse)")
 
@@ -239,10 +243,24 @@ def _check_notifications(kernel: Kernel) -> None:
                 _fail("notification", f"{tcb.name} ({tcb.state.value}) queued on {where}")
             if bound is not None and tcb is not bound:
                 _fail("notification", f"{tcb.name} waits on {where}, bound to {bound.name}")
-    for tcb in kernel.threads:
+    for tcb in kernel.threads.values():
         if (tcb.waiting_on is not None) != (tcb.paddr in queued):
             _fail("notification", f"{tcb.name}: waiting_on set but not queued (or the reverse)")
         ntfn = tcb.bound_notification
         if ntfn is not None and ntfn.bound_tcb is not tcb:
             _fail("notification", f"{tcb.name} is bound to notification {ntfn.paddr:#x}, "
                   "which is not bound to it")
+
+
+def _check_object_store(kernel: Kernel) -> None:
+    if not kernel.addresses_consistent():
+        _fail("object-store", "the address index or the thread table differs from the store")
+    tcbs = [paddr for paddr, obj in kernel.objects.items() if isinstance(obj, TCB)]
+    if sorted(tcbs) != sorted(kernel.threads):
+        _fail("object-store", "kernel.threads is not the set of TCBs in the store")
+    for obj in kernel.objects.values():
+        if isinstance(obj, CNode):
+            for slot in obj.slots:
+                if slot.owner != obj.paddr or not 0 <= slot.index < 1 << obj.radix \
+                        or obj.slots[slot.index] is not slot:
+                    _fail("object-store", f"CNode {obj.paddr:#x} holds a stray {slot!r}")

@@ -226,7 +226,8 @@ def _cspace(kernel: Kernel, slot: Slot, name: str | None, walk: _Walk) -> SlotVi
     walk.seen.add(cap.paddr)
     names = walk.names if node.paddr == walk.named_cnode else {}
     children = [_cspace(kernel, s, names.get(s.index), walk)
-                for s in node.slots if walk.empty_too or not s.is_empty]
+                for s in (node.slots.every() if walk.empty_too else node.slots)
+                if walk.empty_too or not s.is_empty]
     return SlotView(sid, slot.index, name, cap_view(cap),
                     CNodeView(node.paddr, node.radix, children))
 
@@ -266,7 +267,7 @@ def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
     ``all_slots_too`` includes empty slots in the CSpace trees. The root server's root
     CNode slots below ``seL4_NumInitialCaps`` are named after ``InitialCap``.
     """
-    threads = [t for t in kernel.threads if thread is None or t.name == thread]
+    threads = [t for t in kernel.threads.values() if thread is None or t.name == thread]
     if thread is not None and not threads:
         raise KeyError(thread)
     views = []

@@ -37,7 +37,7 @@ class World(System):
 
     def cnode(self, radix: int) -> CNode:
         node = CNode(self.alloc(radix + 5), radix)
-        self.kernel.objects[node.paddr] = node
+        self.kernel.add_object(node)
         return node
 
     def cnode_cap(self, radix: int, guard_size: int = 0, guard: int = 0) -> CNodeCap:
@@ -45,8 +45,7 @@ class World(System):
 
     def tcb(self, priority: int = 10) -> TCB:
         tcb = TCB(self.alloc(self.kernel.abi.tcb_bits), len(self.kernel.abi.user_context), 5)
-        self.kernel.objects[tcb.paddr] = tcb
-        self.kernel.threads.append(tcb)
+        self.kernel.add_object(tcb)
         tcb.priority = priority
         tcb.state = ThreadState.RUNNING
         self.kernel.scheduler.enqueue(tcb)
@@ -60,13 +59,16 @@ class World(System):
 
 
 def snapshot(system: System, threads: bool = True) -> list[tuple[object, ...]]:
-    """Every slot of every CNode and TCB: cap, links (by identity) and bits, plus each
+    """Every slot of every CNode and TCB that is not fresh: cap, links (by identity) and bits, plus each
     thread's state (unless ``threads`` is false). Equal snapshots mean an invocation
     changed no capability state."""
     rows: list[tuple[object, ...]] = []
     for obj in system.kernel.objects.values():
         if isinstance(obj, (CNode, TCB)):
             for slot in obj.slots:
+                if slot.is_empty and slot.mdb_prev is None and slot.mdb_next is None \
+                        and not (slot.revocable or slot.first_badged):
+                    continue  # a fresh slot, whether built or not (CNode slots are lazy)
                 rows.append((id(slot), slot.cap, id(slot.mdb_prev), id(slot.mdb_next),
                              slot.revocable, slot.first_badged))
         if threads and isinstance(obj, TCB):

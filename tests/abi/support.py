@@ -20,9 +20,8 @@ from kernel.config import KernelConfig
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr
 from kernel.kernel import Kernel
 from kernel.model.caps import Cap, UntypedCap
-from kernel.model.cnode import CNode
+from kernel.model.cnode import CNode, SlotTable
 from kernel.model.message import MessageInfo
-from kernel.model.slot import Slot
 from kernel.views.invariants import enable_invariant_checks
 from tests.fakes import FakeMachine
 from tests.unit.test_boot import make_image
@@ -62,7 +61,7 @@ class System:
         self._carved: dict[int, int] = {}
 
     @property
-    def slots(self) -> list[Slot]:
+    def slots(self) -> SlotTable:
         return self.root.slots
 
     def cap(self, index: int) -> Cap:

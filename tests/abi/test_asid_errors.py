@@ -55,7 +55,7 @@ def pools(s: System) -> dict[int, tuple[int, int, tuple[int, ...]]]:
 
 def snapshot(s: System) -> tuple[object, ...]:
     slots = tuple((x.cap, x.mdb_prev, x.mdb_next, x.revocable, x.first_badged)
-                  for x in s.slots)
+                  for x in s.slots.every())
     ram = bytearray(s.machine.ram)
     page = (s.ipc_paddr() & ~0xFFF) - s.machine.ram_base
     ram[page : page + 0x1000] = bytes(0x1000)

@@ -64,7 +64,7 @@ class Fixture:
     def state(self) -> tuple[object, ...]:
         n = self.ntfn
         slots = tuple((s.cap, s.mdb_prev, s.mdb_next, s.revocable, s.first_badged)
-                      for s in self.w.sys.slots)
+                      for s in self.w.sys.slots.every())
         return n.state, n.word, list(n.queue), n.bound_tcb, self.other.bound_notification, slots
 
     def fault_message(self) -> tuple[int, list[int]]:

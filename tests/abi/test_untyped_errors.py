@@ -144,7 +144,7 @@ def _device_bits(s: System) -> int:
 def snapshot(s: System) -> tuple[object, ...]:
     """Root CNode slots, kernel object addresses, RAM outside the IPC buffer's page."""
     slots = tuple((x.cap, x.mdb_prev, x.mdb_next, x.revocable, x.first_badged)
-                  for x in s.slots)
+                  for x in s.slots.every())
     ram = bytearray(s.machine.ram)
     page = (s.ipc_paddr() & ~0xFFF) - s.machine.ram_base
     ram[page : page + 0x1000] = bytes(0x1000)

@@ -64,7 +64,7 @@ def top(s: System) -> int:
 
 def snapshot(s: System) -> tuple[object, ...]:
     slots = tuple((x.cap, x.mdb_prev, x.mdb_next, x.revocable, x.first_badged)
-                  for x in s.slots)
+                  for x in s.slots.every())
     pools = tuple((i, p.paddr, tuple(sorted(p.roots.items())))
                   for i, p in sorted(s.kernel.asid_table.items()))
     ram = bytearray(s.machine.ram)

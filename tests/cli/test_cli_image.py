@@ -205,6 +205,11 @@ BAD_BUILDS: dict[str, tuple[bytes, tuple[str, ...], tuple[str, ...]]] = {
     "not-exec": (make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"t")], e_type=3), (), ("ET_DYN",)),
     "x86-64": (make_elf(62, TEXT, [Seg(TEXT, b"t")]), (), ("unsupported ELF machine",)),
     "no-segments": (make_elf(EM_RISCV, TEXT, []), (), ("no PT_LOAD segments",)),
+    # A 2 GiB bss with 4 GiB of RAM: refused from the headers, before any page is built.
+    "root-cnode-too-small": (make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"t", memsz=2 << 30)]),
+                             ("--ram-size", "4G"),
+                             ("root CNode too small: 2^12 slots, boot needs at least",
+                              "524288 of them for the image's pages")),
 }
 
 

@@ -68,7 +68,7 @@ def test_unmapped_read_is_a_vm_fault_naming_address_and_pc(run_guest, arch: str)
     message = run.result.message
     assert "VMFault: read at address 0x10000000" in message
     pc = int(re.search(r"at pc (0x[0-9a-f]+)", message).group(1), 16)
-    text = run.session.kernel.threads[0]
+    text = [*run.session.kernel.threads.values()][0]
     assert run.session.kernel.registers_of(text)[0] == pc  # the thread would retry the faulting load
     assert "should not get here" not in run.output
 

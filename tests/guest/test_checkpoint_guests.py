@@ -38,7 +38,7 @@ def _boot(elf: Path, program: str) -> tuple[Session, bytearray]:
 
 def _busy(kernel: Kernel, blocked: bool) -> bool:
     """At least three threads are alive, and if ``blocked``, one of them is blocked."""
-    alive = [t for t in kernel.threads if t.state is not ThreadState.INACTIVE]
+    alive = [t for t in kernel.threads.values() if t.state is not ThreadState.INACTIVE]
     return len(alive) >= 3 and (not blocked or any(t.state in BLOCKED for t in alive))
 
 

@@ -88,9 +88,9 @@ def test_spawned_children_run_in_address_spaces_of_their_own(run_guest, arch: st
     kernel = run.session.kernel
     from kernel.core.threads import vspace_root_of
 
-    spaces = [vspace_root_of(kernel, t) for t in kernel.threads if t.name == "child"]
+    spaces = [vspace_root_of(kernel, t) for t in kernel.threads.values() if t.name == "child"]
     assert len(spaces) == 5
-    root_task = vspace_root_of(kernel, kernel.threads[0])
+    root_task = vspace_root_of(kernel, [*kernel.threads.values()][0])
     assert len(set(spaces)) == 5 and root_task not in spaces
     assert all(asid != 0 for _, asid in spaces)
 

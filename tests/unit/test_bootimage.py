@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 import bootimage
@@ -28,6 +28,7 @@ from bootimage import (
     FormatError,
     ImageError,
     OverlappingSegments,
+    RootCNodeTooSmall,
     TruncatedImage,
     UnknownVersion,
     WrongArchitecture,
@@ -40,8 +41,11 @@ from bootimage import (
 from bootimage.build import encode_config
 from bootimage.format import CHECKSUM_OFFSET, HEADER_SIZE, MAGIC, pack
 from kernel.abi.arch import Arch, abi_for
+from kernel.abi.constants import InitialCap
+from kernel.boot import boot, boot_caps
 from kernel.config import KernelConfig
 from kernel.image import RootTaskImage
+from kernel.kernel import Kernel
 from tests.elfgen import (
     EM_AARCH64,
     EM_RISCV,
@@ -54,10 +58,13 @@ from tests.elfgen import (
     make_elf,
     simple_elf,
 )
+from tests.fakes import FakeMachine
+from tests.fuzzing import fuzzed
+from tests.unit.test_boot import make_image
 
 CFG = KernelConfig()
 TEXT, DATA = 0x10000, 0x11000
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzzed(300)
 
 
 def framed(elf: bytes, arch: int = EM_RISCV, config: bytes | None = None) -> bytes:
@@ -313,6 +320,28 @@ def test_elf_that_does_not_fit_in_ram() -> None:
     )
 
 
+def test_a_root_cnode_too_small_for_the_boot_caps() -> None:
+    """16 slots cannot hold seL4's initial caps plus a frame cap per image page."""
+    elf = simple_elf()
+    err = elf_error(elf, KernelConfig(root_cnode_bits=4))
+    assert isinstance(err, RootCNodeTooSmall) and err.slots == 16 and err.needed > 16
+    # The count is boot's own: with room for exactly those caps and the RAM untypeds, it boots.
+    assert load_image(build_image(elf, KernelConfig(root_cnode_bits=12))).config.root_cnode_bits == 12
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_boot_caps_counts_what_boot_places(arch: Arch) -> None:
+    cfg = KernelConfig(ram_size=16 << 20)
+    kernel = Kernel(FakeMachine(arch, cfg.ram_size), cfg, lambda byte: None)
+    image = make_image(arch)
+    info = boot(kernel, image).bootinfo
+    caps = boot_caps(arch, image.start, image.end, cfg.ram_size)
+    assert caps.initial == InitialCap.seL4_NumInitialCaps == info.user_image_paging[0]
+    assert caps.page_tables == info.user_image_paging[1] - info.user_image_paging[0]
+    assert caps.image_frames == info.user_image_frames[1] - info.user_image_frames[0]
+    assert caps.device_untypeds == sum(d.is_device for d in info.untyped_list)
+
+
 def test_overlapping_segments() -> None:
     elf = make_elf(EM_RISCV, TEXT, [
         Seg(TEXT, b"t" * 0x100),
@@ -534,7 +563,8 @@ def test_any_configuration_bytes_load_or_raise_bad_config(config: bytes) -> None
         loaded = load_image(framed(simple_elf(), config=config))
     except ImageError as err:
         # A valid configuration can still leave too little RAM for this ELF.
-        assert isinstance(err, BadConfig | DoesNotFitInRAM) and "\n" not in str(err)
+        assert isinstance(err, BadConfig | DoesNotFitInRAM | RootCNodeTooSmall)
+        assert "\n" not in str(err)
         event("refused")
         return
     event("accepted")
@@ -544,7 +574,8 @@ def test_any_configuration_bytes_load_or_raise_bad_config(config: bytes) -> None
 def test_every_failure_is_one_exception_root() -> None:
     names = [n for n in bootimage.__all__ if n.endswith("Error") or n in {
         "WrongMagic", "TruncatedImage", "UnknownVersion", "BadChecksum", "BadConfig",
-        "WrongArchitecture", "DoesNotFitInRAM", "OverlappingSegments", "EntryOutsideText"}]
+        "WrongArchitecture", "DoesNotFitInRAM", "OverlappingSegments", "EntryOutsideText",
+        "RootCNodeTooSmall"}]
     assert all(issubclass(getattr(bootimage, n), ImageError) for n in names)
     assert issubclass(ImageError, ValueError)
 

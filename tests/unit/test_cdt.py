@@ -191,5 +191,5 @@ def test_final_tcb_delete_suspends_the_thread(world: World) -> None:
     world.put(tcb.slots[0], world.cnode_cap(2))
     delete(k, cap_slot)
     assert tcb.state is ThreadState.INACTIVE and tcb.paddr not in k.scheduler.queued
-    assert all(x.is_empty for x in tcb.slots) and tcb in k.threads
+    assert all(x.is_empty for x in tcb.slots) and k.threads.get(tcb.paddr) is tcb
     check_all(k)

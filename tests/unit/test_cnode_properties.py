@@ -8,7 +8,7 @@ exception fails the test, and the invariant checker runs after every kernel entr
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
@@ -18,6 +18,7 @@ from kernel.cspace.ipc_buffer import ipc_buffer_paddr
 from kernel.model.caps import EndpointCap, UntypedCap
 from kernel.views.invariants import check_all, enable_invariant_checks
 from tests.abi.cnode_fixtures import World
+from tests.fuzzing import fuzzed, longer
 
 CNODE = int(InitialCap.seL4_CapInitThreadCNode)
 METHODS = ["CNodeRevoke", "CNodeDelete", "CNodeCancelBadgedSends", "CNodeCopy", "CNodeMint",
@@ -65,8 +66,8 @@ def build(arch: Arch) -> World:
     return w
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(arch=st.sampled_from(list(Arch)), steps=st.lists(step, min_size=1, max_size=12))
+@fuzzed(60)
+@given(arch=st.sampled_from(list(Arch)), steps=st.lists(step, min_size=1, max_size=longer(12)))
 def test_random_cnode_invocations_keep_invariants(arch: Arch, steps: list) -> None:  # type: ignore[type-arg]
     w = build(arch)
     for method, cptr, args, length, extra in steps:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
@@ -21,6 +21,7 @@ from kernel.entry import fastpath
 from kernel.model.endpoint import Endpoint
 from kernel.model.tcb import TCB, ThreadState
 from kernel.views.render import all_slots, slot_id
+from tests.fuzzing import fuzzed
 from tests.unit.test_ipc import World, tag
 from tests.unit.test_ipc_properties import SCENARIO_ARGUMENTS, Scenario, step_strategy
 
@@ -113,9 +114,7 @@ def test_round_trips_match_the_general_path(monkeypatch: pytest.MonkeyPatch, arc
     assert fast.kernel.kernel_entries == slow.kernel.kernel_entries
 
 
-@settings(max_examples=80, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@fuzzed(80, HealthCheck.function_scoped_fixture)
 @given(**SCENARIO_ARGUMENTS)
 def test_random_ipc_is_the_same_with_and_without_the_fastpath(
     data: st.DataObject, arch: Arch, priorities: list[int], grants: list[bool],

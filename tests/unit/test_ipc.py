@@ -379,7 +379,7 @@ def test_suspending_a_blocked_thread_takes_it_off_the_queue(world: World) -> Non
     b = world.thread(100)
     world.syscall(Syscall.seL4_SysYield)
     world.syscall(Syscall.seL4_SysSend, slot, tag(0, 0))
-    tcb_slot = next(i for i, s in enumerate(world.sys.slots)
+    tcb_slot = next(s.index for s in world.sys.slots
                     if s.cap.object_paddr == b.paddr and s.cap.tag.name == "thread_cap")
     world.sys.call(CNODE, world.sys.label("CNodeDelete"), [tcb_slot, 64])
     assert b.state is ThreadState.INACTIVE and ep.state is EndpointState.IDLE

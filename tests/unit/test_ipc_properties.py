@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
@@ -31,6 +31,7 @@ from kernel.model.caps import NotificationCap, Rights
 from kernel.model.message import MessageInfo
 from kernel.model.notification import Notification
 from kernel.model.tcb import TCB
+from tests.fuzzing import fuzzed, longer
 from tests.unit.test_ipc import CAPS, RECV, World
 
 S = Syscall
@@ -169,13 +170,12 @@ SCENARIO_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
 draws a test's ``data``, ``arch``, ``priorities``, ``grants`` and ``fault_handlers``."""
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@fuzzed(200)
 @given(**SCENARIO_ARGUMENTS)
 def test_random_ipc_sequences_keep_the_kernel_sound(
     data: st.DataObject, arch: Arch, priorities: list[int], grants: list[bool],
     fault_handlers: list[int],
 ) -> None:
     scenario = Scenario(arch, priorities, grants, fault_handlers)
-    steps = data.draw(st.lists(step_strategy(scenario.good_cptrs()), min_size=10, max_size=60))
+    steps = data.draw(st.lists(step_strategy(scenario.good_cptrs()), min_size=10, max_size=longer(60)))
     scenario.run(steps)

@@ -9,7 +9,7 @@ invariant checks (including the ``notification`` rule) run after every kernel en
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
@@ -23,6 +23,7 @@ from kernel.model.notification import Notification, NotificationState
 from kernel.model.tcb import TCB, ThreadState
 from kernel.views.invariants import check_all
 from tests.abi.support import CNODE
+from tests.fuzzing import fuzzed, longer
 from tests.unit.test_ipc import World, tag
 
 SIGNAL_RIGHTS = Rights(write=True, read=False, grant=False, grant_reply=False)
@@ -45,7 +46,7 @@ class NtfnWorld(World):
         return dest
 
     def tcb_slot(self, tcb: TCB) -> int:
-        return next(i for i, s in enumerate(self.sys.slots)
+        return next(s.index for s in self.sys.slots
                     if isinstance(s.cap, ThreadCap) and s.cap.paddr == tcb.paddr)
 
     def delete(self, slot: int) -> None:
@@ -434,10 +435,10 @@ class _Run:
         assert self.signalled & ~(self.received | pending) == 0
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzzed(50)
 @given(arch=st.sampled_from(list(Arch)),
        priorities=st.lists(st.sampled_from([50, 100]), min_size=2, max_size=2),
-       ops=st.lists(_op, min_size=20, max_size=50))
+       ops=st.lists(_op, min_size=20, max_size=longer(50)))
 def test_random_signal_wait_poll_bind_sequences_keep_the_invariants(
         arch: Arch, priorities: list[int], ops: list[tuple[str, int, int]]) -> None:
     run = _Run(arch, priorities)

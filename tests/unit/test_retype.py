@@ -87,7 +87,7 @@ def test_each_object_type(arch: Arch, name: str) -> None:
         paddr = cap.object_paddr
         state = kernel.objects.get(paddr)
         if cls is ThreadCap:
-            assert isinstance(state, TCB) and state in kernel.threads
+            assert isinstance(state, TCB) and kernel.threads.get(state.paddr) is state
             assert (state.state, state.priority, state.mcp) == (ThreadState.INACTIVE, 0, 0)
             assert state.time_slice == kernel.config.time_slice_ticks
         elif cls is EndpointCap:
@@ -268,7 +268,7 @@ def test_deleting_everything_gives_all_memory_back(system: System, how: str) -> 
     assert system.cap(ut).free_index == 1 << (12 - 4)
     assert system.machine.read_phys(frame.paddr, 500) == bytes(500)
     assert not [p for p in system.kernel.objects if base <= p < base + (1 << 18)]
-    assert all(not base <= t.paddr < base + (1 << 18) for t in system.kernel.threads)
+    assert all(not base <= t.paddr < base + (1 << 18) for t in system.kernel.threads.values())
 
 
 def test_deleting_an_asid_pool_frees_its_index_and_untyped(system: System) -> None:

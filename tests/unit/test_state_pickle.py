@@ -43,8 +43,8 @@ def _root_cnode(kernel: Kernel) -> CNode:
 def _chain(kernel: Kernel) -> list[Slot]:
     """A derivation chain CHAIN deep in a new CNode: each slot the child of the last."""
     node = CNode(0x7000_0000, 15)
-    kernel.objects[node.paddr] = node
-    slots = node.slots[:CHAIN]
+    kernel.add_object(node)
+    slots = node.slots.window(0, CHAIN)
     slots[0].cap, slots[0].revocable = EndpointCap(0x7100_0000), True
     for parent, child in zip(slots, slots[1:]):
         insert_child(parent, child, EndpointCap(0x7100_0000), revocable=True)
@@ -65,7 +65,7 @@ def test_a_booted_kernel_round_trips_without_its_attachments(arch: Arch) -> None
     assert copy.exit_observers == [] and copy.syscall_observers == []
     assert copy.syscalls is not None and copy.abi is kernel.abi and copy.paging is kernel.paging
     assert copy.current is not None and copy.current.cpu == kernel.current.cpu
-    assert [t.paddr for t in copy.threads] == [t.paddr for t in kernel.threads]
+    assert [t.paddr for t in copy.threads.values()] == [t.paddr for t in kernel.threads.values()]
     assert sorted(copy.objects) == sorted(kernel.objects)
     with pytest.raises(ValueError):
         copy.attach(FakeMachine(Arch.AARCH64 if arch is Arch.RISCV64 else Arch.RISCV64, 1 << 20),
@@ -85,7 +85,7 @@ def test_a_long_derivation_chain_pickles_without_recursion() -> None:
     copy = pickle.loads(pickle.dumps(kernel))
     node = copy.objects[0x7000_0000]
     assert isinstance(node, CNode)
-    copied = node.slots[:CHAIN]
+    copied = node.slots.window(0, CHAIN)
     assert copied[0].mdb_prev is None and copied[-1].mdb_next is None
     for before, slot, after in zip(copied, copied[1:], copied[2:]):
         assert slot.mdb_prev is before and slot.mdb_next is after

@@ -4,7 +4,11 @@ Hypothesis drives the root task of a booted system (fake machine) through random
 system calls: any syscall number (seL4's and others), any cap pointer (biased to the
 slots that hold one object of every type: endpoint, notification, TCB, CNode, untyped,
 frames of two sizes, page tables, a VSpace root, ASID control and pool, IRQ control,
-domain), any invocation label, message length, message words and extra caps. The only
+domain), any invocation label, message length, message words and extra caps. Two more
+threads, each in an address space of its own (a VSpace root from the ASID pool) with its
+own IPC buffer, share the root task's CSpace and priority: whichever thread is current
+makes the next call, so blocking, yields and thread switches move the calls between
+address spaces. The only
 acceptable outcomes of each call are a reply, a fault, a thread switch or a stopped
 kernel; a Python exception escaping ``Kernel.syscall`` fails the test, and the invariant
 checker runs after every kernel entry.
@@ -14,14 +18,17 @@ from __future__ import annotations
 
 import struct
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import IPC_BUFFER, InitialCap, Syscall
 from kernel.abi.labels import label_table
+from kernel.cspace import cdt
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr
+from kernel.model.tcb import TCB, ThreadState
 from tests.abi.support import CNODE, System
+from tests.fuzzing import fuzzed, longer
 
 WORD = (1 << 64) - 1
 MSG_WORD = IPC_BUFFER.offset("msg") // 8
@@ -56,8 +63,36 @@ def build(arch: Arch) -> tuple[System, list[int]]:
         made.append(slot)
     pool = s.free_slots(1)
     assert s.make_pool(made[-1], pool).label == 0  # from the 4 KiB untyped just made
+    threads = [_thread_in_own_space(s, untyped, pool) for _ in range(THREADS)]
     empty = s.free_slots(3)
-    return s, INITIAL + made + [pool, empty, empty + 1, empty + 2]
+    return s, INITIAL + made + [pool, *threads, empty, empty + 1, empty + 2]
+
+
+THREADS = 2
+
+
+def _thread_in_own_space(s: System, untyped: int, pool: int) -> int:
+    """A running thread at the root task's priority with the root CNode as its CSpace,
+    a new VSpace root (given an ASID from ``pool``) and an IPC buffer frame of its own;
+    returns the slot of its TCB cap."""
+    page = "seL4_RISCV_4K_Page" if s.arch is Arch.RISCV64 else "seL4_ARM_SmallPageObject"
+    tcb_slot = s.free_slots(3)
+    vspace, frame = tcb_slot + 1, tcb_slot + 2
+    for slot, otype in ((tcb_slot, s.otype("seL4_TCBObject")), (vspace, s.vspace_type),
+                        (frame, s.otype(page))):
+        assert s.retype(untyped, otype, 0, slot, 1).label == 0
+    assert s.assign(pool, vspace).label == 0
+    tcb = s.kernel.object_at(s.cap(tcb_slot).object_paddr, TCB)  # type: ignore[attr-defined]
+    cdt.insert_child(s.slots[CNODE], tcb.ctable, s.cap(CNODE), False)
+    cdt.insert_child(s.slots[vspace], tcb.vtable, s.cap(vspace), False)
+    cdt.insert_child(s.slots[frame], tcb.ipc_buffer_slot, s.cap(frame), False)
+    tcb.ipc_buffer = 0x7000_0000
+    root = s.kernel.current
+    assert root is not None
+    tcb.priority = root.priority
+    tcb.state = ThreadState.RUNNING
+    s.kernel.scheduler.enqueue(tcb)
+    return tcb_slot
 
 
 LABELS = sorted(set(label_table(Arch.RISCV64, False).values())
@@ -85,15 +120,17 @@ def calls(draw: st.DrawFn, slots: list[int]) -> tuple[int, ...]:
             -1 if raw_info is None else raw_info)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzzed(120)
 @given(data=st.data(), arch=st.sampled_from(list(Arch)))
 def test_any_syscall_with_any_registers_keeps_the_kernel_sound(data: st.DataObject,
                                                                arch: Arch) -> None:
     s, slots = build(arch)
-    for _ in range(data.draw(st.integers(1, 10))):
+    callers: set[int] = set()
+    for _ in range(data.draw(st.integers(1, longer(10)))):
         kernel = s.kernel
         if kernel.stop is not None or kernel.current is None:
             break
+        callers.add(kernel.current.paddr)
         base = ipc_buffer_paddr(kernel, kernel.current, for_write=True)
         if base is None:
             break  # the root task gave away its IPC buffer: nothing more to marshal
@@ -108,5 +145,6 @@ def test_any_syscall_with_any_registers_keeps_the_kernel_sound(data: st.DataObje
         if number == (int(Syscall.seL4_SysDebugHalt) & WORD):
             continue  # a halt is an outcome, not a crash; keep exploring the rest
         kernel.syscall()  # raises on any escaping exception; invariants checked at exit
+    event(f"threads that made calls: {len(callers)}")
     assert s.kernel.stop is None or s.kernel.stop.kind in {"halt", "idle", "fault",
                                                             "kernel-halt"}

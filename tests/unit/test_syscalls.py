@@ -70,7 +70,7 @@ def test_unknown_syscall_is_a_fault_not_ignored(system, number: int) -> None:
     assert f"UnknownSyscall: syscall number {number}" in kernel.stop.message
     assert "at pc 0x10100" in kernel.stop.message
     # The stopped thread would restart at the trap instruction (seL4's FaultIP).
-    assert kernel.registers_of(kernel.threads[0])[pc] == 0x10100
+    assert kernel.registers_of([*kernel.threads.values()][0])[pc] == 0x10100
 
 
 def test_call_on_empty_slot_replies_invalid_capability(system) -> None:

@@ -33,7 +33,7 @@ def new_tcb(world: World) -> tuple[int, TCB]:
 
 def cap_slot(world: World, tcb: TCB) -> int:
     """The root-CNode slot holding the cap World.thread() retyped for ``tcb``."""
-    return next(i for i, slot in enumerate(world.sys.slots)
+    return next(slot.index for slot in world.sys.slots
                 if slot.cap == ThreadCap(tcb.paddr))
 
 
