@@ -136,6 +136,8 @@ def image() -> None:
 @click.option("--root-cnode-bits", type=int, help="log2 of the root CNode's slots (default 12).")
 @click.option("--tick-instructions", type=int, help="Instructions per timer tick.")
 @click.option("--time-slice-ticks", type=int, help="Ticks per round-robin time slice.")
+@click.option("--num-domains", type=int,
+              help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
 def build(
     elf: str,
     out: str,
@@ -144,6 +146,7 @@ def build(
     root_cnode_bits: int | None,
     tick_instructions: int | None,
     time_slice_ticks: int | None,
+    num_domains: int | None,
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
 
@@ -155,6 +158,7 @@ def build(
         "root_cnode_bits": root_cnode_bits,
         "tick_instructions": tick_instructions,
         "time_slice_ticks": time_slice_ticks,
+        "num_domains": num_domains,
     }
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})

@@ -28,7 +28,7 @@ class KernelConfig:
 
     Invariants (checked by :meth:`validate`): ``ram_size`` is a page multiple between
     1 MiB and 4 GiB; ``root_cnode_bits`` is 4..24; ``tick_instructions`` and
-    ``time_slice_ticks`` are positive.
+    ``time_slice_ticks`` are positive; ``num_domains`` is 1..256.
     """
 
     ram_size: int = 32 << 20
@@ -44,6 +44,15 @@ class KernelConfig:
     fastpath: bool = True
     """CONFIG_FASTPATH: Call and ReplyRecv in their common case skip the general path
     (kernel/fastpath.py); the results are the same either way."""
+    num_domains: int = 1
+    """CONFIG_NUM_DOMAINS: scheduling domains (1..256). With more than one, the domain
+    schedule (kernel/model/domains.py) decides whose threads run."""
+
+    @property
+    def domain_schedule_length(self) -> int:
+        """CONFIG_NUM_DOMAIN_SCHEDULES: seL4's default, 100 entries with several domains
+        and 2 (one entry and its end marker) with one."""
+        return 100 if self.num_domains > 1 else 2
 
     def validate(self) -> KernelConfig:
         """Return ``self`` if every field is in range, else raise :class:`ConfigError`."""
@@ -56,6 +65,8 @@ class KernelConfig:
             raise ConfigError(f"root_cnode_bits {self.root_cnode_bits} must be in 4..24")
         if self.tick_instructions <= 0 or self.time_slice_ticks <= 0:
             raise ConfigError("tick_instructions and time_slice_ticks must be positive")
+        if not 1 <= self.num_domains <= 256:
+            raise ConfigError(f"num_domains {self.num_domains} must be in 1..256")
         if self.mcs:
             raise ConfigError("the MCS configuration is not supported yet")
         return self

@@ -155,17 +155,18 @@ class Kernel(KernelState):
         if previous is not None and was_runnable:
             scheduler.append_front(previous)
         chosen: TCB | None
+        domain = self.domains.current
         if choose_new or candidate is None:
-            chosen = scheduler.pop_highest()
+            chosen = self._choose_thread()
         else:
             fastfail = previous is None or candidate.priority < previous.priority
-            if fastfail and not scheduler.is_highest(candidate.priority):
+            if fastfail and not scheduler.is_highest(domain, candidate.priority):
                 scheduler.append_front(candidate)
-                chosen = scheduler.pop_highest()
+                chosen = self._choose_thread()
             elif (was_runnable and previous is not None
                   and candidate.priority == previous.priority):
                 scheduler.enqueue(candidate)
-                chosen = scheduler.pop_highest()
+                chosen = self._choose_thread()
             else:
                 scheduler.dequeue(candidate)
                 chosen = candidate
@@ -182,6 +183,29 @@ class Kernel(KernelState):
             self._stop_idle(previous)
             return
         install_thread(self, chosen)
+
+    def _choose_thread(self) -> TCB | None:
+        """seL4's scheduleChooseNewThread: move to the next domain if the current one's
+        time is up, then take the highest-priority thread of the current domain.
+
+        Where seL4 would run its idle thread until a later domain's turn, no instruction
+        retires here, so that idle time passes at once: its ticks are counted and the
+        schedule moves on, until a domain with a ready thread comes up. If a whole round
+        of the schedule finds none, there is none (None: every thread is blocked).
+        """
+        domains, scheduler = self.domains, self.scheduler
+        if self.config.num_domains > 1 and domains.time == 0:
+            domains.next_domain()
+        chosen = scheduler.pop_highest(domains.current)
+        if chosen is not None or self.config.num_domains == 1 or not any(scheduler.nonempty):
+            return chosen
+        for _ in range(len(domains.entries)):
+            self.ticks += domains.time  # the idle thread's turn, over at once
+            domains.next_domain()
+            chosen = scheduler.pop_highest(domains.current)
+            if chosen is not None:
+                return chosen
+        return None
 
     def _stop_idle(self, last: TCB | None) -> None:
         if last is not None and last.stop_reason is not None:

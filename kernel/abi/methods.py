@@ -178,6 +178,7 @@ def _slot(prefix: str = "") -> tuple[Param, Param]:
 
 
 _CNODE = "seL4_CNode"
+_TCB = "seL4_TCB"
 _SRC = (_cap("src_root", _CNODE), *_slot("src_"))
 
 _GENERIC: tuple[Method, ...] = (
@@ -202,6 +203,15 @@ _GENERIC: tuple[Method, ...] = (
 )
 
 
+_DOMAIN = "seL4_DomainSet"
+_DOMAIN_METHODS: tuple[Method, ...] = (
+    Method(_DOMAIN, "Set", "DomainSetSet", (_u8("domain"), _cap("thread", _TCB))),
+    Method(_DOMAIN, "ScheduleConfigure", "DomainScheduleConfigure",
+           (_word("index"), _u8("domain"), Param("duration", "seL4_Time"))),
+    Method(_DOMAIN, "ScheduleSetStart", "DomainScheduleSetStart", (_word("index"),)),
+)
+
+
 def _asid_methods(prefix: str, label_prefix: str) -> tuple[Method, ...]:
     return (
         Method(f"seL4_{prefix}_ASIDControl", "MakePool", f"{label_prefix}ASIDControlMakePool",
@@ -215,7 +225,6 @@ def _bool(name: str) -> Param:
     return Param(name, "seL4_Bool")
 
 
-_TCB = "seL4_TCB"
 _AUTHORITY = _cap("authority", _TCB)
 
 _GENERIC_TCB: tuple[Method, ...] = (
@@ -317,4 +326,4 @@ def methods_for(arch: Arch, mcs: bool = False) -> tuple[Method, ...]:
     def holds(m: Method) -> bool:
         return m.condition.holds(mcs)
 
-    return tuple(m for m in _GENERIC + _GENERIC_TCB + _ARCH[arch] if holds(m))
+    return tuple(m for m in _GENERIC + _GENERIC_TCB + _DOMAIN_METHODS + _ARCH[arch] if holds(m))

@@ -18,11 +18,12 @@ __all__ = ["charge_time_slice"]
 
 def charge_time_slice(kernel: KernelState, current: TCB) -> None:
     """One tick of ``current``'s time slice; a runnable thread whose slice ran out is
-    requeued at the back of its priority with a full slice."""
-    if not current.state.runnable:
-        return
-    current.time_slice -= 1
-    if current.time_slice <= 0:
-        current.time_slice = kernel.config.time_slice_ticks
-        kernel.scheduler.enqueue(current)
-        kernel.reschedule_required()
+    requeued at the back of its priority with a full slice. Then one tick of the
+    current domain's time (:meth:`KernelState.charge_domain_tick`)."""
+    if current.state.runnable:
+        current.time_slice -= 1
+        if current.time_slice <= 0:
+            current.time_slice = kernel.config.time_slice_ticks
+            kernel.scheduler.enqueue(current)
+            kernel.reschedule_required()
+    kernel.charge_domain_tick()

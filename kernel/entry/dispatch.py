@@ -25,6 +25,7 @@ from kernel.model.caps import (
     ASIDPoolCap,
     Cap,
     CNodeCap,
+    DomainCap,
     FrameCap,
     PageTableCap,
     ReplyCap,
@@ -56,6 +57,15 @@ from kernel.objects.cnode import (
     perform_revoke,
     perform_rotate,
     perform_save_caller,
+)
+from kernel.objects.domain import (
+    DomainScheduleConfigure,
+    DomainScheduleSetStart,
+    DomainSetSet,
+    decode_domain_invocation,
+    perform_schedule_configure,
+    perform_schedule_set_start,
+    perform_set_domain,
 )
 from kernel.objects.frame import (
     PageGetAddressInvocation,
@@ -132,6 +142,7 @@ DECODERS: dict[type[Cap], Decoder] = {
     ASIDPoolCap: decode_asid_pool_invocation,
     ReplyCap: decode_reply_invocation,
     ThreadCap: decode_tcb_invocation,
+    DomainCap: decode_domain_invocation,
 }
 _performs(RetypeInvocation, perform_retype)
 _performs(CNodeRevoke, perform_revoke)
@@ -158,6 +169,9 @@ _performs(TCBUnbindNotification, perform_unbind_notification)
 _performs(TCBSetTLSBase, perform_set_tls_base)
 _performs(TCBSetFlags, perform_set_flags)
 _performs(TCBUnsupported, perform_unsupported)
+_performs(DomainSetSet, perform_set_domain)
+_performs(DomainScheduleConfigure, perform_schedule_configure)
+_performs(DomainScheduleSetStart, perform_schedule_set_start)
 
 
 

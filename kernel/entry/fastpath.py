@@ -16,12 +16,14 @@ and the guest trace comparison check this. The conditions are seL4's:
 
 Call: no extra caps and at most ``seL4_FastMessageRegisters`` words; the cap is an
 endpoint cap with Send and (Grant or GrantReply) rights; a receiver is waiting; its
-priority is at least the caller's (so the scheduler would switch to it directly).
+priority is at least the caller's and it is in the current domain (so the scheduler
+would switch to it directly).
 
 ReplyRecv: no extra caps and at most ``seL4_FastMessageRegisters`` words; the receive
 cap is an endpoint cap with Receive rights and no sender is queued on it; the replier
 has no bound notification; its caller slot holds a reply cap to a thread waiting for a
-reply with no fault; that thread's priority is at least the replier's.
+reply with no fault; that thread's priority is at least the replier's and it is in the
+current domain.
 
 Selected by ``KernelConfig.fastpath`` (seL4's CONFIG_FASTPATH); off, every Call and
 ReplyRecv takes the general path, which is how the equivalence is tested.
@@ -93,7 +95,7 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     if endpoint.state is not EndpointState.RECV:
         return False
     receiver = endpoint.queue[0]
-    if receiver.priority < current.priority:
+    if receiver.priority < current.priority or receiver.domain != kernel.domains.current:
         return False
     blocking = receiver.blocking
     assert blocking is not None
@@ -123,7 +125,8 @@ def fastpath_reply_recv(kernel: KernelState, window: list[int]) -> bool:
         return False
     caller = kernel.objects.get(reply_cap.tcb_paddr)
     if (not isinstance(caller, TCB) or caller.state is not ThreadState.BLOCKED_ON_REPLY
-            or caller.fault is not None or caller.priority < current.priority):
+            or caller.fault is not None or caller.priority < current.priority
+            or caller.domain != kernel.domains.current):
         return False
     slot = lookup_slot(kernel, current, window[0])
     if not isinstance(slot, Slot):

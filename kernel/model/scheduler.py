@@ -1,35 +1,42 @@
-"""The scheduler: 256 priority-ordered FIFO ready queues and seL4's scheduler action.
+"""The scheduler: per domain, 256 priority-ordered FIFO ready queues, and seL4's
+scheduler action.
 
 As in seL4, the decision to run another thread is a value (:class:`SchedulerAction`) set
 by the operations that make threads runnable or stop them, and acted on once, at kernel
-exit, by :meth:`Scheduler.choose`.
+exit, by :meth:`Scheduler.choose`. seL4 keeps one set of queues per scheduling domain
+(ksReadyQueues[domain][priority]) and only ever picks from the current domain's.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict
 
 from kernel.abi.constants import NUM_PRIORITIES
 from kernel.model.tcb import TCB
 
 __all__ = ["Scheduler"]
 
+_PRIORITY_BITS = (NUM_PRIORITIES - 1).bit_length()
+
 
 class Scheduler:
-    """Ready queues.
+    """Ready queues, one per (domain, priority), made when first used.
 
-    Invariants: a thread is queued at most once, at its priority; bit p of
-    ``nonempty`` is set exactly when ``queues[p]`` is non-empty (seL4's priority
-    bitmap), so the highest ready priority is found without scanning 256 queues.
+    Invariants: a thread is queued at most once, in the queue of its domain and
+    priority; bit p of ``nonempty[d]`` is set exactly when that queue of domain d is
+    non-empty (seL4's priority bitmap), so the highest ready priority is found without
+    scanning 256 queues. Every operation is O(1) whatever the queue lengths (seL4's
+    queues are doubly linked lists; these are insertion-ordered maps by address).
     """
 
-    __slots__ = ("queues", "queued", "nonempty", "choose_new", "candidate")
+    __slots__ = ("_queues", "queued", "nonempty", "choose_new", "candidate")
 
-    def __init__(self) -> None:
-        self.queues: list[deque[TCB]] = [deque() for _ in range(NUM_PRIORITIES)]
+    def __init__(self, num_domains: int = 1) -> None:
+        self._queues: dict[int, OrderedDict[int, TCB]] = {}
         self.queued: set[int] = set()
         """Physical addresses of queued TCBs."""
-        self.nonempty = 0
+        self.nonempty: list[int] = [0] * num_domains
+        """Per domain, the bitmap of its non-empty priorities."""
         self.choose_new = False
         """seL4's ksSchedulerAction = ChooseNewThread: pick again at kernel exit."""
         self.candidate: TCB | None = None
@@ -37,38 +44,61 @@ class Scheduler:
         run (possibleSwitchTo). Not queued while it is the candidate; never set
         together with ``choose_new``."""
 
+    def _queue_of(self, tcb: TCB) -> OrderedDict[int, TCB]:
+        key = tcb.domain << _PRIORITY_BITS | tcb.priority
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = OrderedDict()
+        return queue
+
     def enqueue(self, tcb: TCB) -> None:
+        """seL4's tcbSchedAppend: to the back of its queue (if not queued already)."""
         if tcb.paddr not in self.queued:
-            self.queues[tcb.priority].append(tcb)
+            self._queue_of(tcb)[tcb.paddr] = tcb
             self.queued.add(tcb.paddr)
-            self.nonempty |= 1 << tcb.priority
+            self.nonempty[tcb.domain] |= 1 << tcb.priority
 
     def append_front(self, tcb: TCB) -> None:
+        """seL4's tcbSchedEnqueue: to the front of its queue (if not queued already)."""
         if tcb.paddr not in self.queued:
-            self.queues[tcb.priority].appendleft(tcb)
+            queue = self._queue_of(tcb)
+            queue[tcb.paddr] = tcb
+            queue.move_to_end(tcb.paddr, last=False)
             self.queued.add(tcb.paddr)
-            self.nonempty |= 1 << tcb.priority
+            self.nonempty[tcb.domain] |= 1 << tcb.priority
 
     def dequeue(self, tcb: TCB) -> None:
+        """seL4's tcbSchedDequeue. Precondition: the thread's domain and priority are the
+        ones it was queued with (callers dequeue before changing either)."""
         if tcb.paddr in self.queued:
-            queue = self.queues[tcb.priority]
-            queue.remove(tcb)
+            queue = self._queue_of(tcb)
+            del queue[tcb.paddr]
             self.queued.discard(tcb.paddr)
             if not queue:
-                self.nonempty &= ~(1 << tcb.priority)
+                self.nonempty[tcb.domain] &= ~(1 << tcb.priority)
 
-    def is_highest(self, priority: int) -> bool:
-        """seL4's isHighestPrio: no queued thread has a higher priority."""
-        return self.nonempty.bit_length() - 1 <= priority
+    def is_highest(self, domain: int, priority: int) -> bool:
+        """seL4's isHighestPrio: no thread of ``domain`` is queued at a higher priority."""
+        return self.nonempty[domain].bit_length() - 1 <= priority
 
-    def pop_highest(self) -> TCB | None:
-        """Remove and return the first thread of the highest non-empty priority."""
-        if not self.nonempty:
+    def pop_highest(self, domain: int) -> TCB | None:
+        """Remove and return the first thread of ``domain``'s highest non-empty priority."""
+        mask = self.nonempty[domain]
+        if not mask:
             return None
-        prio = self.nonempty.bit_length() - 1
-        queue = self.queues[prio]
-        tcb = queue.popleft()
+        prio = mask.bit_length() - 1
+        queue = self._queues[domain << _PRIORITY_BITS | prio]
+        _, tcb = queue.popitem(last=False)
         self.queued.discard(tcb.paddr)
         if not queue:
-            self.nonempty &= ~(1 << prio)
+            self.nonempty[domain] &= ~(1 << prio)
         return tcb
+
+    def queue(self, domain: int, priority: int) -> list[TCB]:
+        """The threads queued at ``priority`` in ``domain``, first to run first."""
+        return list(self._queues.get(domain << _PRIORITY_BITS | priority, {}).values())
+
+    def queues(self) -> list[tuple[int, int, list[TCB]]]:
+        """Every non-empty queue as (domain, priority, threads), by domain then priority."""
+        return [(key >> _PRIORITY_BITS, key & (NUM_PRIORITIES - 1), list(queue.values()))
+                for key, queue in sorted(self._queues.items()) if queue]

@@ -25,6 +25,7 @@ from kernel.config import KernelConfig
 from kernel.machine import Machine
 from kernel.model.asid_pool import ASIDPool
 from kernel.model.cnode import CNode
+from kernel.model.domains import DomainSchedule
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug
 from kernel.model.notification import Notification
@@ -64,7 +65,8 @@ class KernelState:
     """All kernel state of one machine, and the scheduler operations on it."""
 
     _STATE: ClassVar[tuple[str, ...]] = (
-        "config", "arch", "objects", "_addresses", "asid_table", "asid_epoch", "threads", "scheduler",
+        "config", "arch", "objects", "_addresses", "asid_table", "asid_epoch", "threads",
+        "scheduler", "domains",
         "current", "stop", "last_invocation", "kernel_entries", "ticks", "_current_saved",
         "reg_index", "window_index",
     )
@@ -99,7 +101,8 @@ class KernelState:
         recomputed."""
         self.threads: dict[int, TCB] = {}
         """Every TCB by physical address, in creation order (what the tools list)."""
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(config.num_domains)
+        self.domains = DomainSchedule(config.domain_schedule_length)
         self.current: TCB | None = None
         self.stop: StopReason | None = None
         self.last_invocation: object | None = None
@@ -267,16 +270,37 @@ class KernelState:
     def make_runnable(self, tcb: TCB) -> None:
         """seL4's possibleSwitchTo for a thread that just became runnable.
 
-        With no other decision pending, ``tcb`` becomes the switch candidate, decided
-        at kernel exit (:meth:`_schedule`); otherwise it goes to the front of its
-        queue and the scheduler chooses afresh.
+        A thread of another domain is queued (front) to wait for its domain. Otherwise,
+        with no other decision pending, ``tcb`` becomes the switch candidate, decided
+        at kernel exit (:meth:`_schedule`); or it goes to the front of its queue and
+        the scheduler chooses afresh.
         """
         scheduler = self.scheduler
-        if scheduler.choose_new or scheduler.candidate is not None:
+        if tcb.domain != self.domains.current:
+            scheduler.append_front(tcb)  # it waits for its domain's turn
+        elif scheduler.choose_new or scheduler.candidate is not None:
             self.reschedule_required()
             scheduler.append_front(tcb)
         else:
             scheduler.candidate = tcb
+
+    def set_domain(self, tcb: TCB, domain: int) -> None:
+        """seL4's setDomain: move ``tcb`` to ``domain``'s queues; if it is the current
+        thread, choose again."""
+        self.scheduler.dequeue(tcb)
+        tcb.domain = domain
+        if tcb.state.runnable:
+            self.scheduler.append_front(tcb)
+        if tcb is self.current:
+            self.reschedule_required()
+
+    def charge_domain_tick(self) -> None:
+        """seL4's timerTick, domain part: with several domains, one tick of the current
+        domain's time; when it runs out, choose again (the next domain, at kernel exit)."""
+        if self.config.num_domains > 1:
+            self.domains.time -= 1
+            if self.domains.time == 0:
+                self.reschedule_required()
 
     def yield_current(self) -> None:
         """seL4_Yield (non-MCS): go to the back of the current priority's queue."""

@@ -19,6 +19,9 @@ Rules (each message starts with the rule's name):
   the queued set matches them, and the priority bitmap marks exactly the non-empty
   queues.
 - ``current``: the current thread is runnable, unless the kernel has stopped.
+- ``domain``: the domain schedule keeps its length and final end marker, its start is
+  not an end marker, the current domain and every thread's domain are configured ones
+  (queues are per domain: ``run-queue`` checks each thread sits in its domain's).
 - ``endpoint``: an endpoint's queue is empty exactly when it is Idle; every queued
   thread is BlockedOnSend (Send state) / BlockedOnReceive (Recv state) with
   ``blocking.endpoint`` this endpoint; no thread is queued twice or on two endpoints;
@@ -176,22 +179,38 @@ def _check_untyped(kernel: Kernel, slots: list[Slot]) -> None:
 def _check_scheduler(kernel: Kernel) -> None:
     sched = kernel.scheduler
     seen: set[int] = set()
-    for priority, queue in enumerate(sched.queues):
+    bitmaps = [0] * kernel.config.num_domains
+    for domain, priority, queue in sched.queues():
+        bitmaps[domain] |= 1 << priority
         for tcb in queue:
             if tcb.paddr in seen:
                 _fail("run-queue", f"{tcb.name} queued twice")
             seen.add(tcb.paddr)
-            if tcb.priority != priority or not tcb.state.runnable:
-                _fail("run-queue", f"{tcb.name} ({tcb.state.value}, priority "
-                      f"{tcb.priority}) in queue {priority}")
+            if tcb.priority != priority or tcb.domain != domain or not tcb.state.runnable:
+                _fail("run-queue", f"{tcb.name} ({tcb.state.value}, priority {tcb.priority}, "
+                      f"domain {tcb.domain}) in queue {priority} of domain {domain}")
     if seen != sched.queued:
         _fail("run-queue", "queued set does not match the queues")
-    bitmap = sum(1 << p for p, queue in enumerate(sched.queues) if queue)
-    if bitmap != sched.nonempty:
-        _fail("run-queue", f"priority bitmap {sched.nonempty:#x} != non-empty queues {bitmap:#x}")
+    if bitmaps != sched.nonempty:
+        _fail("run-queue", f"priority bitmaps {sched.nonempty} != non-empty queues {bitmaps}")
+    _check_domains(kernel)
     current = kernel.current
     if current is not None and kernel.stop is None and not current.state.runnable:
         _fail("current", f"current thread {current.name} is {current.state.value}")
+
+
+def _check_domains(kernel: Kernel) -> None:
+    domains = kernel.domains
+    entries = domains.entries
+    if len(entries) != kernel.config.domain_schedule_length or entries[-1] != 0:
+        _fail("domain", "the schedule lost its length or its final end marker")
+    if domains.is_end_marker(domains.start) or not 0 <= domains.index < len(entries):
+        _fail("domain", f"start {domains.start} or index {domains.index} is not an entry")
+    if not 0 <= domains.current < kernel.config.num_domains:
+        _fail("domain", f"current domain {domains.current} out of range")
+    for tcb in kernel.threads.values():
+        if not 0 <= tcb.domain < kernel.config.num_domains:
+            _fail("domain", f"{tcb.name} is in domain {tcb.domain}")
 
 
 _BLOCKED_IN = {

@@ -116,7 +116,7 @@ class World:
                              obj.waiting_on))
             if isinstance(obj, Notification):
                 rows.append((obj.paddr, obj.state, obj.word, list(obj.queue), obj.bound_tcb))
-        rows.append([list(q) for q in k.scheduler.queues])
+        rows.append(k.scheduler.queues())
         rows.append(k.current)
         return rows
 

@@ -54,7 +54,7 @@ def picture(world: World) -> dict[str, Any]:
     return {
         "threads": threads, "endpoints": endpoints, "slots": slots,
         "current": kernel.current and kernel.current.paddr, "stop": kernel.stop,
-        "queues": [[t.paddr for t in q] for q in sched.queues],
+        "queues": [(d, p, [t.paddr for t in q]) for d, p, q in sched.queues()],
         "action": (sched.choose_new, sched.candidate and sched.candidate.paddr),
     }
 

@@ -101,7 +101,7 @@ EXPECTED_FINALISERS = sorted([
     "ThreadCap", "VSpaceCap",
 ])
 EXPECTED_DECODERS = sorted([
-    "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "FrameCap", "PageTableCap", "ReplyCap",
+    "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "DomainCap", "FrameCap", "PageTableCap", "ReplyCap",
     "ThreadCap", "UntypedCap", "VSpaceCap",
 ])
 

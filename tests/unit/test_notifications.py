@@ -285,7 +285,7 @@ def test_deleting_the_last_cap_restarts_every_waiter_in_order(world: NtfnWorld) 
     assert (world.kernel.registers_of(b)[0], world.kernel.registers_of(c)[0]) == (0x9000, 0xA000)
     # Both are ready; each went to the head of its queue (seL4's SCHED_ENQUEUE), so
     # the last one restarted, c, runs first.
-    assert world.kernel.current is c and list(world.kernel.scheduler.queues[100]) == [b]
+    assert world.kernel.current is c and world.kernel.scheduler.queue(0, 100) == [b]
 
 
 def test_deleting_a_copy_changes_nothing(world: NtfnWorld) -> None:

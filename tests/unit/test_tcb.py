@@ -67,7 +67,7 @@ def test_resume_queues_at_the_front_so_last_resumed_runs_first(world: World) -> 
         call(world, slot, "TCBSetPriority", [100], [ROOT_TCB])
         call(world, slot, "TCBResume", [])
     assert ta.state is tb.state is ThreadState.RESTART
-    assert list(world.kernel.scheduler.queues[100]) == [tb, ta]
+    assert world.kernel.scheduler.queue(0, 100) == [tb, ta]
     assert world.kernel.current is world.root  # priority 255 keeps running
     # Lowering the root task below them runs the last resumed first.
     call(world, ROOT_TCB, "TCBSetPriority", [50], [ROOT_TCB])

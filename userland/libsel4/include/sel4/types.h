@@ -30,6 +30,7 @@ typedef seL4_Word seL4_CPtr;
 typedef seL4_Word seL4_NodeId;
 typedef seL4_Word seL4_PAddr;
 typedef seL4_Word seL4_Domain;
+typedef seL4_Uint64 seL4_Time;
 typedef seL4_Word seL4_SlotPos;
 
 typedef seL4_CPtr seL4_CNode;

@@ -435,6 +435,57 @@ static inline seL4_TCB_SetFlags_t seL4_TCB_SetFlags(seL4_TCB _service, seL4_Word
     return ret;
 }
 
+static inline seL4_Error seL4_DomainSet_Set(seL4_DomainSet _service, seL4_Uint8 domain, seL4_TCB thread)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(DomainSetSet, 0, 1, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    seL4_SetCap(0, thread);
+    mr0 = ((seL4_Word)domain & 0xffull);
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_DomainSet_ScheduleConfigure(seL4_DomainSet _service, seL4_Word index, seL4_Uint8 domain, seL4_Time duration)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(DomainScheduleConfigure, 0, 0, 3);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)index;
+    mr1 = ((seL4_Word)domain & 0xffull);
+    mr2 = (seL4_Word)duration;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
+static inline seL4_Error seL4_DomainSet_ScheduleSetStart(seL4_DomainSet _service, seL4_Word index)
+{
+    seL4_MessageInfo_t tag = seL4_MessageInfo_new(DomainScheduleSetStart, 0, 0, 1);
+    seL4_Word mr0 = 0, mr1 = 0, mr2 = 0, mr3 = 0;
+    mr0 = (seL4_Word)index;
+    seL4_MessageInfo_t reply = seL4_CallWithMRs(_service, tag, &mr0, &mr1, &mr2, &mr3);
+    seL4_Error result = (seL4_Error)seL4_MessageInfo_get_label(reply);
+    if (result != seL4_NoError) {
+        seL4_SetMR(0, mr0);
+        seL4_SetMR(1, mr1);
+        seL4_SetMR(2, mr2);
+        seL4_SetMR(3, mr3);
+    }
+    return result;
+}
+
 #if defined(__riscv)
 
 typedef seL4_CPtr seL4_RISCV_Page;
