@@ -19,7 +19,6 @@ is one line with status 70.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -28,7 +27,7 @@ from bootimage import ImageError, load_image_file
 from kernel.boot import BootError
 from kernel.kernel import Kernel
 from kernel.model.errors import KernelBug
-from kernel.views.render import snapshot, to_dot, to_json, to_text
+from kernel.views.render import snapshot, to_dot, to_json_text, to_text
 
 # The one-line usage errors of ``capsule image`` (click's own print a usage block).
 from .cli_image import CliError, _Command
@@ -120,7 +119,7 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None, al
         names = ", ".join(t.name for t in session.kernel.threads.values())
         raise CliError(f"no thread named {thread!r} (threads: {names})") from None
     if fmt == "json":
-        click.echo(json.dumps(to_json(snap), indent=1))
+        click.echo(to_json_text(snap))
     elif fmt == "dot":
         click.echo(to_dot(snap), nl=False)
     else:

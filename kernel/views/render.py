@@ -14,12 +14,18 @@ What is shown and where it comes from:
   caps (frames, page tables, VSpaces, untypeds), one entry per (type, paddr).
 - derivation: the CDT parent of every non-empty slot, recovered from the mdb list order
   with :func:`kernel.cspace.cdt.is_mdb_parent_of` exactly as seL4's descendants are.
+
+A guest can chain CNodes thousands deep, so every walk here is iterative (DESIGN.md
+decision 9), and the text and JSON forms stop indenting at a fixed depth
+(:data:`TEXT_INDENT_LEVELS`, :data:`kernel.views.json_form.MAX_INDENT_LEVELS`): their size
+grows with the tree, not with the square of its depth.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from kernel.abi.constants import (
     ASID_POOL_BITS,
@@ -50,14 +56,21 @@ from kernel.model.endpoint import Endpoint
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
+from kernel.views.json_form import as_plain, json_text
 
 __all__ = [
     "CapView", "CNodeView", "Link", "ObjectView", "Snapshot", "SlotView", "ThreadView",
-    "UntypedView", "snapshot", "to_dot", "to_json", "to_text",
+    "TEXT_INDENT_LEVELS", "UntypedView", "snapshot", "to_dot", "to_json", "to_json_text", "to_text",
 ]
 
 _TCB_SLOT_NAMES = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
 _INITIAL_NAMES = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}
+
+TEXT_INDENT_LEVELS = 32
+"""Levels of a tree the text form indents (two spaces each); deeper lines keep that
+indentation and start with their level."""
+
+_Node = TypeVar("_Node")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,22 +227,37 @@ class _Walk:
     seen: set[int] = field(default_factory=set)
 
 
-def _cspace(kernel: Kernel, slot: Slot, name: str | None, walk: _Walk) -> SlotView:
-    """``slot`` with the CNode its cap names expanded (depth first, each CNode once)."""
-    cap = slot.cap
-    sid = slot_id(kernel, slot)
-    if not isinstance(cap, CNodeCap):
-        return SlotView(sid, slot.index, name, cap_view(cap))
-    node = kernel.objects.get(cap.paddr)
-    if not isinstance(node, CNode) or cap.paddr in walk.seen:
-        return SlotView(sid, slot.index, name, cap_view(cap), seen=True)
-    walk.seen.add(cap.paddr)
-    names = walk.names if node.paddr == walk.named_cnode else {}
-    children = [_cspace(kernel, s, names.get(s.index), walk)
-                for s in (node.slots.every() if walk.empty_too else node.slots)
-                if walk.empty_too or not s.is_empty]
-    return SlotView(sid, slot.index, name, cap_view(cap),
-                    CNodeView(node.paddr, node.radix, children))
+def _cspace(kernel: Kernel, root: Slot, name: str | None, walk: _Walk) -> SlotView:
+    """``root`` with the CNodes its cap names expanded, depth first in slot order, each
+    CNode once (where the walk first meets it).
+
+    Iterative: a chain of CNodes is as deep as a guest makes it (DESIGN.md decision 9).
+    The stack holds the slots still to show, each with the list its view goes into;
+    a CNode's slots are pushed last first, so they are taken, and their views appended,
+    in slot order, each one's subtree before the next.
+    """
+    top: list[SlotView] = []
+    pending: list[tuple[Slot, str | None, list[SlotView]]] = [(root, name, top)]
+    while pending:
+        slot, label, into = pending.pop()
+        cap = slot.cap
+        sid = slot_id(kernel, slot)
+        if not isinstance(cap, CNodeCap):
+            into.append(SlotView(sid, slot.index, label, cap_view(cap)))
+            continue
+        node = kernel.objects.get(cap.paddr)
+        if not isinstance(node, CNode) or cap.paddr in walk.seen:
+            into.append(SlotView(sid, slot.index, label, cap_view(cap), seen=True))
+            continue
+        walk.seen.add(cap.paddr)
+        names = walk.names if node.paddr == walk.named_cnode else {}
+        children: list[SlotView] = []
+        into.append(SlotView(sid, slot.index, label, cap_view(cap),
+                             CNodeView(node.paddr, node.radix, children)))
+        shown = list(node.slots.every()) if walk.empty_too else \
+            [s for s in node.slots if not s.is_empty]
+        pending.extend((s, names.get(s.index), children) for s in reversed(shown))
+    return top[0]
 
 
 def _object_size(kernel: Kernel, obj: object) -> tuple[str, int] | None:
@@ -322,14 +350,34 @@ def format_cap(cap: CapView | None) -> str:
     return " ".join(parts)
 
 
-def _slot_lines(view: SlotView, depth: int, out: list[str]) -> None:
-    pad = "  " * depth
+def _tree_lines(roots: list[_Node], base: int, line: Callable[[_Node], str],
+                children: Callable[[_Node], list[_Node]], out: list[str]) -> None:
+    """Append the lines of the trees below ``roots``, pre-order, a node's ``line`` indented
+    two spaces per level after ``base`` levels (roots are level 1).
+
+    Iterative, as every walk of a tree a guest shapes (DESIGN.md decision 9). Indentation
+    stops growing at :data:`TEXT_INDENT_LEVELS`; a deeper line starts with ``(level N)``
+    instead, so that the text of a chain 10,000 CNodes deep grows with the chain, not with
+    its square.
+    """
+    pending = [(node, 1) for node in reversed(roots)]
+    while pending:
+        node, level = pending.pop()
+        if level <= TEXT_INDENT_LEVELS:
+            pad = "  " * (base + level)
+        else:
+            pad = "  " * (base + TEXT_INDENT_LEVELS) + f"(level {level}) "
+        out.append(pad + line(node))
+        pending.extend((child, level + 1) for child in reversed(children(node)))
+
+
+def _slot_line(view: SlotView) -> str:
     label = f"[{view.index}]" + (f" {view.name}" if view.name else "")
-    line = f"{pad}{label}: {format_cap(view.cap)}" + (" (shown above)" if view.seen else "")
-    out.append(line)
-    if view.cnode is not None:
-        for child in view.cnode.slots:
-            _slot_lines(child, depth + 1, out)
+    return f"{label}: {format_cap(view.cap)}" + (" (shown above)" if view.seen else "")
+
+
+def _slot_children(view: SlotView) -> list[SlotView]:
+    return view.cnode.slots if view.cnode is not None else []
 
 
 def to_text(snap: Snapshot) -> str:
@@ -339,8 +387,7 @@ def to_text(snap: Snapshot) -> str:
         out.append(f"thread {t.name} tcb={t.paddr:#x} state={t.state} priority={t.priority}")
         root = t.cspace_root
         out.append(f"  cspace root (ctable): {format_cap(root.cap)}")
-        for child in root.cnode.slots if root.cnode is not None else []:
-            _slot_lines(child, 2, out)
+        _tree_lines(_slot_children(root), 1, _slot_line, _slot_children, out)
     out.append(f"objects ({len(snap.objects)}):")
     out += [f"  {o.paddr:#x} {o.type} size={o.size:#x}" for o in snap.objects]
     out.append(f"untypeds ({len(snap.untypeds)}):")
@@ -352,21 +399,25 @@ def to_text(snap: Snapshot) -> str:
     for link in snap.derivation:
         children.setdefault(link.parent, []).append(link.child)
         has_parent.add(link.child)
-
-    def tree(sid: str, depth: int) -> None:
-        out.append(f"{'  ' * depth}{sid}: {format_cap(snap.caps.get(sid))}")
-        for child in children.get(sid, []):
-            tree(child, depth + 1)
-
-    for parent in children:
-        if parent not in has_parent:
-            tree(parent, 1)
+    roots = [parent for parent in children if parent not in has_parent]
+    _tree_lines(roots, 0, lambda sid: f"{sid}: {format_cap(snap.caps.get(sid))}",
+                lambda sid: children.get(sid, []), out)
     return "\n".join(out) + "\n"
 
 
 def to_json(snap: Snapshot) -> dict[str, Any]:
-    """A JSON-able dict (``json.dumps`` works on it); paddrs are integers."""
-    return asdict(snap)
+    """A JSON-able dict (what ``dataclasses.asdict`` gives, made without recursion); paddrs
+    are integers. Write it with :func:`to_json_text`: ``json.dumps`` recurses once per
+    level, and a CSpace tree is three levels per CNode."""
+    plain: dict[str, Any] = as_plain(snap)
+    return plain
+
+
+def to_json_text(snap: Snapshot) -> str:
+    """The JSON form as text: ``json.dumps(to_json(snap), indent=1)``, written without
+    recursion (:func:`kernel.views.json_form.json_text`, which also stops indenting at
+    its depth limit)."""
+    return json_text(to_json(snap), indent=1)
 
 
 def _container(sid: str) -> str:
