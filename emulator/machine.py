@@ -46,6 +46,7 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
 from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from kernel.abi.arch import Arch
+from kernel.boot import PHYS_TOP
 from kernel.kernel import Kernel
 from kernel.model.page_tables import walk
 from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
@@ -182,8 +183,10 @@ class UnicornMachine:
         self.paging = RV64_SV39 if arch is Arch.RISCV64 else AARCH64_4K
         self.uc: Uc = self.cpu.create()
         self.uc.mem_map(self.ram_base, ram_size, UC_PROT_ALL)
-        # A zeroed page outside RAM serves as the root table of "no address space".
-        self.empty_root = self.ram_base - 0x1000
+        # A zeroed page outside RAM serves as the root table of "no address space". It
+        # lies at the end of the physical space boot hands out as device untypeds, so no
+        # guest frame can reach it (a device frame finds nothing there, as it should).
+        self.empty_root = PHYS_TOP[arch]
         self.uc.mem_map(self.empty_root, 0x1000, UC_PROT_ALL)
         self.counter = InstructionCounter()
         self._calibrate_counter()

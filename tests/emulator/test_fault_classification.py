@@ -140,9 +140,10 @@ def replace_first_instructions(session: Session, words: list[int]) -> int:
     return pc
 
 
-def map_device_block(session: Session, arch: str) -> None:
+def map_device_block(session: Session, arch: str, pa: int | None = None) -> None:
+    """Map the 1 GiB of physical addresses at ``pa`` (default DEVICE_PA) at VA."""
     machine, fmt = session.machine, session.kernel.paging
-    va, pa = VA[arch], DEVICE_PA[arch]
+    va, pa = VA[arch], DEVICE_PA[arch] if pa is None else pa
     if arch == "riscv64":
         write_entry(machine, machine.root, fmt.index(0, va),
                     fmt.leaf_entry(pa, 0, VMRights.READ_WRITE, True, False))
@@ -170,6 +171,28 @@ def test_an_access_to_device_memory_with_nothing_behind_it_is_a_vm_fault(guest_e
     fault_pc = VA[arch] + 8 if access == "execute" else pc
     assert (f"VMFault: {kind} at address {VA[arch] + 8:#x} (fsr {FSR[arch, access]:#x}) "
             f"at pc {fault_pc:#x}") in result.message
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_no_device_address_reaches_memory_the_machine_keeps(guest_elves, arch: str) -> None:  # type: ignore[no-untyped-def]
+    """The machine's own page (the root table of "no address space") is outside every
+    untyped; the last word below RAM, where it once was, is device memory with nothing
+    behind it like the rest."""
+    session = boot_hello(guest_elves, arch)
+    machine = session.machine
+    untypeds = [(u.paddr, u.paddr + (1 << u.size_bits))
+                for u in session.report.bootinfo.untyped_list]
+    assert not [u for u in untypeds if u[0] <= machine.empty_root < u[1]]
+    below_ram = machine.ram_base - (1 << 30)
+    map_device_block(session, arch, below_ram)
+    load = CODE[arch, "read"]
+    replace_first_instructions(session, [load])
+    address = VA[arch] + (1 << 30) - 8
+    address_reg = R.UC_RISCV_REG_A1 if arch == "riscv64" else A.UC_ARM64_REG_X1
+    machine.uc.reg_write(address_reg, address)
+    result = session.run(1_000)
+    assert f"VMFault: read at address {address:#x} (fsr {FSR[arch, 'read']:#x})" \
+        in result.message, result.message
 
 
 def test_aarch64_a_misaligned_first_pc_runs_nothing(guest_elves) -> None:  # type: ignore[no-untyped-def]
