@@ -15,7 +15,13 @@ from enum import Enum
 import unicorn.arm64_const as A
 import unicorn.riscv_const as R
 from unicorn import UC_ARCH_ARM64, UC_ARCH_RISCV, UC_MODE_ARM, UC_MODE_RISCV64, Uc
-from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
+from unicorn.unicorn_const import (
+    UC_CTL_IO_WRITE,
+    UC_CTL_TLB_FLUSH,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_UNMAPPED,
+)
 
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
 from kernel.model.paging import Access
@@ -28,8 +34,25 @@ __all__ = ["CpuBackend", "RiscV64Backend", "AArch64Backend", "Trap", "TrapKind",
 class TrapKind(Enum):
     SYSCALL = "syscall"
     PAGE_FAULT = "page fault"
+    """The translation refused the access (no mapping, or one without the right)."""
+    BUS_ERROR = "bus error"
+    """The translation allowed the access but nothing answers at the physical address
+    (a frame of device memory where the platform has no device): AArch64's synchronous
+    external abort, RISC-V's access fault."""
+    PC_ALIGNMENT = "pc alignment"
+    """The pc is not a multiple of the instruction alignment, found before any
+    instruction there ran."""
     ILLEGAL = "illegal instruction"
     OTHER = "other exception"
+
+
+_UNMAPPED: dict[int, Access] = {
+    UC_ERR_READ_UNMAPPED: Access.READ,
+    UC_ERR_WRITE_UNMAPPED: Access.WRITE,
+    UC_ERR_FETCH_UNMAPPED: Access.EXECUTE,
+}
+"""Unicorn's errors for an access to a physical address outside every memory region,
+by the kind of access (its page walk succeeded: a failed walk is an exception)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +62,8 @@ class Trap:
     ``fault_pc`` is the pc of the instruction that trapped (for a syscall: the trap
     instruction); ``resume_pc`` is where execution continues if the kernel just
     returns (for a syscall: the next instruction; for a fault: the instruction itself).
-    ``access`` is set for page faults when the cause tells it (RISC-V), else None.
+    ``access`` is set for page faults when the cause tells it (RISC-V) and for bus
+    errors, else None.
     """
 
     kind: TrapKind
@@ -59,10 +83,14 @@ class CpuBackend:
     syscall_regs: tuple[int, ...]
     context_regs: tuple[int, ...]
     probe_code: bytes
-    """A program that runs ``probe_instructions`` instructions, the last one a syscall."""
+    """A program that runs ``probe_instructions`` instructions, the last one a syscall,
+    in two blocks: the first ends in a jump, so it completes normally (the machine needs
+    one block to have done so, see ``UnicornMachine.__init__``)."""
     probe_instructions: int
     syscall_intno: int
     """The interrupt number of the syscall trap (the hot path skips classification)."""
+    instruction_alignment: int
+    """IALIGN in bytes: instructions start at multiples of it (Unicorn does not check)."""
 
     def __init__(self) -> None:
         self.uc: Uc | None = None
@@ -87,6 +115,28 @@ class CpuBackend:
     def classify(self, uc: Uc, intno: int) -> Trap:
         raise NotImplementedError
 
+    def classify_error(self, uc: Uc, errno: int) -> Trap | None:
+        """The trap behind a Unicorn error that ended ``emu_start``, if the guest caused
+        it; None for an error of the emulator itself.
+
+        The guest's are the accesses through a valid mapping to a physical address with
+        no memory region behind it. Unicorn has put the pc back on the faulting
+        instruction (a data access) or on the address it could not fetch; the
+        instruction has not completed, so its registers still give its address.
+        """
+        access = _UNMAPPED.get(errno)
+        if access is None:
+            return None
+        pc = uc.reg_read(self.pc_reg)
+        if access is Access.EXECUTE and pc % self.instruction_alignment:
+            return self.misaligned_pc(pc)
+        return Trap(TrapKind.BUS_ERROR, pc, pc, errno, access)
+
+    @staticmethod
+    def misaligned_pc(pc: int) -> Trap:
+        """The trap of a thread whose pc cannot hold an instruction."""
+        return Trap(TrapKind.PC_ALIGNMENT, pc, pc, 0, Access.EXECUTE)
+
     @staticmethod
     def flush_tlb(uc: Uc) -> None:
         uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
@@ -101,12 +151,18 @@ class RiscV64Backend(CpuBackend):
     pc_reg = R.UC_RISCV_REG_PC
     syscall_regs = tuple(getattr(R, f"UC_RISCV_REG_A{i}") for i in range(8))
     context_regs = tuple(getattr(R, f"UC_RISCV_REG_{n.upper()}") for n in ABI_RISCV64.user_context)
-    # addi a0, a0, 1 ; addi a0, a0, 1 ; ecall
-    probe_code = bytes.fromhex("13051500" "13051500" "73000000")
-    probe_instructions = 3
+    # addi a0, a0, 1 ; addi a0, a0, 1 ; j .+4 ; ecall
+    probe_code = bytes.fromhex("13051500" "13051500" "6f004000" "73000000")
+    probe_instructions = 4
 
     ECALL_U = 8
     syscall_intno = ECALL_U
+    # With the C extension instructions are 2-byte aligned: jalr clears bit 0 of its
+    # target and every other jump offset is even, so only the kernel can give a thread
+    # an odd pc (WriteRegisters, a fault reply), and sepc[0] is always zero (privileged
+    # spec): the thread resumes at pc & ~1. Instruction-address-misaligned (scause 0)
+    # never arises.
+    instruction_alignment = 2
     ILLEGAL_INSTRUCTION = 2
     PAGE_FAULTS = {12: Access.EXECUTE, 13: Access.READ, 15: Access.WRITE}
     ACCESS_FAULTS = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
@@ -132,6 +188,9 @@ class RiscV64Backend(CpuBackend):
         pc = uc.reg_read(R.UC_RISCV_REG_PC) - 4
         if intno == self.ECALL_U:
             return Trap(TrapKind.SYSCALL, pc, pc + 4, intno)
+        if pc % self.instruction_alignment:
+            # A fetch at an odd pc failed before any instruction there ran.
+            return self.misaligned_pc(pc)
         if intno in self.PAGE_FAULTS:
             return Trap(TrapKind.PAGE_FAULT, pc, pc, intno, self.PAGE_FAULTS[intno])
         if intno in self.ACCESS_FAULTS:
@@ -163,13 +222,14 @@ class AArch64Backend(CpuBackend):
         }.get(name) or getattr(A, f"UC_ARM64_REG_{name.upper()}")
         for name in ABI_AARCH64.user_context
     )
-    # add x0, x0, #1 ; add x0, x0, #1 ; svc #0
-    probe_code = bytes.fromhex("00040091" "00040091" "010000d4")
-    probe_instructions = 3
+    # add x0, x0, #1 ; add x0, x0, #1 ; b .+4 ; svc #0
+    probe_code = bytes.fromhex("00040091" "00040091" "01000014" "010000d4")
+    probe_instructions = 4
 
     EXCP_UDEF = 1
     EXCP_SWI = 2
     syscall_intno = EXCP_SWI
+    instruction_alignment = 4
     EXCP_PREFETCH_ABORT = 3
     EXCP_DATA_ABORT = 4
 
@@ -212,6 +272,11 @@ class AArch64Backend(CpuBackend):
         pc = uc.reg_read(A.UC_ARM64_REG_PC)
         if intno == self.EXCP_SWI:
             return Trap(TrapKind.SYSCALL, pc - 4, pc, intno)
+        if pc % self.instruction_alignment:
+            # The architecture checks the pc's alignment before fetching (ahead of any
+            # instruction abort there); Unicorn does not, and a fetch fault at the
+            # misaligned pc or the undefined word read there means the fetch was tried.
+            return self.misaligned_pc(pc)
         if intno == self.EXCP_DATA_ABORT:
             return Trap(TrapKind.PAGE_FAULT, pc, pc, intno)
         if intno == self.EXCP_PREFETCH_ABORT:

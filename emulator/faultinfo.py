@@ -49,6 +49,13 @@ class Decoder:
         insn = next(self.cs.disasm(code, pc, 1), None)
         if insn is None:
             return DataAccess(0, hint or Access.READ, False)
+        if self.arch is Arch.RISCV64 and insn.mnemonic.startswith(("amo", "lr.", "sc.")):
+            # Capstone gives the address of the A extension's instructions as a plain
+            # register, their last operand. An AMO faults as a store/AMO access whichever
+            # half failed (the privileged spec); Unicorn's AMO reads first and says so.
+            address = self._reg_value(uc, insn, insn.operands[-1].value.reg)
+            access = Access.READ if insn.mnemonic.startswith("lr.") else Access.WRITE
+            return DataAccess(address, access, True)
         mem_type = CR.RISCV_OP_MEM if self.arch is Arch.RISCV64 else CA.ARM64_OP_MEM
         for op in insn.operands:
             if op.type == mem_type:

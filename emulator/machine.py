@@ -11,6 +11,15 @@
   a tick or when the kernel stops the machine.
 - A Python exception raised inside the hook is caught, the emulation stopped, and the
   exception re-raised from :meth:`run` (Unicorn would otherwise lose it).
+- Every memory access the guest can make is the guest's business, never the machine's
+  end: an access that its page tables allow to a physical address with nothing behind
+  it (a device frame where the platform has no device) ends ``emu_start`` with a
+  Unicorn error, which :meth:`CpuBackend.classify_error` turns back into a trap for the
+  kernel (a VMFault), as the bus error it is on hardware.
+- The pc's alignment is checked where Unicorn does not (it would run instruction
+  words read at any address): a block translated at a misaligned pc is stopped before
+  it runs (:meth:`UnicornMachine._on_new_block`, called only when Unicorn translates,
+  so it costs nothing in steady state).
 - Instruction counts are exact, read from Unicorn's own counter (``emulator.icount``).
 - Checkpoints: between runs, :meth:`UnicornMachine.export_state` gives the machine's own
   state as plain data (:class:`MachineState`: RAM pages, saved threads as bytes, the live
@@ -32,11 +41,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
+from unicorn import UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
 from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from kernel.abi.arch import Arch
+from kernel.boot import PHYS_TOP
 from kernel.kernel import Kernel
 from kernel.model.page_tables import walk
 from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
@@ -53,6 +63,10 @@ __all__ = ["MachineError", "MachineState", "RunResult", "UnicornMachine"]
 
 _NEVER = 0xFFFF_FFFF_FFFF_FFFC
 """An ``until`` address no user pc can reach (not canonical on either architecture)."""
+
+_ESR_IL = 1 << 25
+"""ESR_EL1.IL, set (RES1) for the exception classes capsule reports."""
+_ESR_EC_PC_ALIGNMENT = 0x22
 
 
 class MachineError(Exception):
@@ -169,8 +183,10 @@ class UnicornMachine:
         self.paging = RV64_SV39 if arch is Arch.RISCV64 else AARCH64_4K
         self.uc: Uc = self.cpu.create()
         self.uc.mem_map(self.ram_base, ram_size, UC_PROT_ALL)
-        # A zeroed page outside RAM serves as the root table of "no address space".
-        self.empty_root = self.ram_base - 0x1000
+        # A zeroed page outside RAM serves as the root table of "no address space". It
+        # lies at the end of the physical space boot hands out as device untypeds, so no
+        # guest frame can reach it (a device frame finds nothing there, as it should).
+        self.empty_root = PHYS_TOP[arch]
         self.uc.mem_map(self.empty_root, 0x1000, UC_PROT_ALL)
         self.counter = InstructionCounter()
         self._calibrate_counter()
@@ -194,6 +210,13 @@ class UnicornMachine:
         self._stopped_in_hook = False
         self._syscall_intno = self.cpu.syscall_intno
         self._hook = add_interrupt_hook(self.uc, self._on_interrupt)
+        self._misaligned: int | None = None
+        """The misaligned pc the last ``emu_start`` stopped at, before running it."""
+        self._alignment_mask = self.cpu.instruction_alignment - 1
+        # Unicorn reports a new block only once some block has run to its end on this
+        # engine (one left by an exception does not count): the first block of the
+        # counter's probe run (above) did, before any guest instruction.
+        self.uc.hook_add(UC_HOOK_EDGE_GENERATED, self._on_new_block)
         self._slice_used = 0
         """Instructions of the current time slice already run (a pause can end an
         ``emu_start`` early; the next one finishes the same slice)."""
@@ -463,11 +486,16 @@ class UnicornMachine:
             pc = self.uc.reg_read(self.cpu.pc_reg)
             self._stopped_in_hook = self._code_stop = False
             self._hit = None
+            trap: Trap | None = None
             try:
                 self.uc.emu_start(pc, _NEVER, 0, limit)
             except UcError as error:
                 if self._pending is None:
-                    self._bus_error(error)
+                    trap = self.cpu.classify_error(self.uc, error.errno)
+                    if trap is None:
+                        self._machine_error(error)
+            if self._misaligned is not None:
+                trap = self._drop_misaligned_block(self._misaligned)
             self._window = None  # the guest ran
             self._skip_at = None
             executed = self.counter.read(limit)
@@ -482,6 +510,10 @@ class UnicornMachine:
             if self._pending is not None:
                 pending, self._pending, self._pause = self._pending, None, None
                 raise pending
+            if trap is not None:
+                # A trap that ended emu_start rather than reaching the interrupt hook:
+                # the same kernel entry, made between two runs of the guest.
+                self._dispatch(trap)
             if self._pause is not None and kernel.stop is None:
                 reason, self._pause = self._pause, None
                 result = self._result("pause", 0, reason, total)
@@ -494,11 +526,28 @@ class UnicornMachine:
         assert self.kernel is not None
         return RunResult(kind, status, message, total, self.kernel.kernel_entries, self.kernel.ticks)
 
-    def _bus_error(self, error: UcError) -> None:
-        """Unicorn refused an access outside any mapped physical memory."""
+    def _machine_error(self, error: UcError) -> None:
+        """Unicorn failed for a reason of its own (not a guest access): stop the run."""
         kernel = self.kernel
         assert kernel is not None
         kernel.stop_with_message(f"machine error at pc {self.uc.reg_read(self.cpu.pc_reg):#x}: {error}")
+
+    def _on_new_block(self, uc: Uc, block: object, _previous: object, _data: object) -> None:
+        """Unicorn has just translated ``block`` and is about to run it: stop first if it
+        starts at a misaligned pc (no instruction can be fetched there)."""
+        pc = block.pc  # type: ignore[attr-defined]
+        if pc & self._alignment_mask:
+            self._misaligned = pc
+            self._stopped_in_hook = True
+            uc.emu_stop()
+
+    def _drop_misaligned_block(self, pc: int) -> Trap:
+        """Forget the block translated at ``pc``, so that the next entry to ``pc``
+        translates it again (and so stops again, rather than finding it cached); the
+        misaligned-pc trap for the current thread."""
+        self._misaligned = None
+        self.uc.ctl_remove_cache(pc, pc + 1)
+        return self.cpu.misaligned_pc(pc)
 
     def _on_interrupt(self, intno: int) -> None:
         self._window = None  # the guest ran since the last kernel entry
@@ -525,9 +574,14 @@ class UnicornMachine:
         if trap.kind is TrapKind.SYSCALL:
             kernel.syscall()
             return
+        if trap.kind is TrapKind.PC_ALIGNMENT and self.arch is Arch.RISCV64:
+            # Not a fault on RISC-V (see RiscV64Backend): sepc cannot hold bit 0, so the
+            # return to user mode had already gone to the even address.
+            self.uc.reg_write(self.cpu.pc_reg, trap.fault_pc & ~1)
+            return
         # Faults: the thread restarts at the faulting instruction once handled.
         self.uc.reg_write(self.cpu.pc_reg, trap.fault_pc)
-        if trap.kind is TrapKind.PAGE_FAULT:
+        if trap.kind in (TrapKind.PAGE_FAULT, TrapKind.BUS_ERROR):
             address, access = self._fault_address(trap)
             kernel.vm_fault(address, access, self._fsr(trap, address, access))
         else:
@@ -557,13 +611,17 @@ class UnicornMachine:
     def _fsr(self, trap: Trap, address: int, access: Access) -> int:
         """seL4's FSR word: on RISC-V the access-fault cause seL4's handleVMFault reports
         for both page and access faults (instruction 1, load 5, store 7); the ESR_EL1
-        syndrome on AArch64."""
+        syndrome on AArch64 (ISV 0: EL1 gets no instruction syndrome), whose status
+        code names a translation or permission fault and its level, or for a bus error
+        a synchronous external abort not on a table walk (EA 0, a decode error)."""
         if self.arch is Arch.RISCV64:
             return {Access.EXECUTE: 1, Access.READ: 5, Access.WRITE: 7}[access]
         # Table levels count from the root; the architecture's from L0. The root of the
         # four-level (48-bit) walk is L0, so the two agree; a shorter walk would start lower.
         first = 4 - self.paging.levels
-        if address >= self.paging.va_limit:
+        if trap.kind is TrapKind.BUS_ERROR:
+            status = 0b010000
+        elif address >= self.paging.va_limit:
             status = 0b000100 | first  # outside the TTBR0 range: translation fault
         else:
             result = walk(self, self.paging, self.root, address)
@@ -577,7 +635,11 @@ class UnicornMachine:
         return 0x24 << 26 | 1 << 25 | (1 << 6 if access is Access.WRITE else 0) | status
 
     def _exception_number(self, trap: Trap) -> tuple[int, int]:
-        """(Number, Code) of a UserException: scause on RISC-V; ESR (EC unknown) on AArch64."""
+        """(Number, Code) of a UserException: scause on RISC-V; on AArch64 the ESR_EL1
+        syndrome seL4 passes on for every exception class it does not handle itself,
+        IL set: EC 0x22 for a misaligned pc, else EC 0 (unknown reason)."""
         if self.arch is Arch.RISCV64:
             return trap.cause, 0
-        return 1 << 25, 0  # ESR_EL1 for an undefined instruction: EC 0, IL 1
+        if trap.kind is TrapKind.PC_ALIGNMENT:
+            return _ESR_EC_PC_ALIGNMENT << 26 | _ESR_IL, 0
+        return _ESR_IL, 0

@@ -84,7 +84,9 @@ class Kernel(KernelState):
         self._exit_kernel()
 
     def vm_fault(self, address: int, access: Access, fsr: int) -> None:
-        """The current thread touched ``address`` without a mapping allowing ``access``.
+        """The current thread touched ``address`` without a mapping allowing ``access``,
+        or through one to a physical address where nothing answers (device memory with
+        no device behind it); ``fsr`` is the architecture's fault status word for it.
 
         The machine's pc is the faulting instruction (it is retried after a fix).
         """
@@ -104,7 +106,9 @@ class Kernel(KernelState):
         self._exit_kernel()
 
     def user_exception(self, number: int, code: int) -> None:
-        """An illegal instruction or similar; the machine's pc is the instruction."""
+        """An exception seL4 passes on as it is (an illegal instruction, a misaligned pc,
+        ...): ``number`` and ``code`` are the architecture's words for it. The machine's
+        pc is where it happened."""
         self.kernel_entries += 1
         self._current_saved = False
         current = self.save_current()

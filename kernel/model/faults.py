@@ -76,7 +76,9 @@ class UserExceptionFault:
         return [values[name] for name in abi.user_exception_mrs]
 
     def describe(self) -> str:
-        return (f"UserException: illegal instruction (number {self.number:#x}, "
+        # Number is the architecture's own word (scause, ESR_EL1), not only an illegal
+        # instruction's.
+        return (f"UserException (number {self.number:#x}, "
                 f"code {self.code:#x}) at pc {self.ip:#x}")
 
 
