@@ -76,7 +76,7 @@ def test_device_memory_with_nothing_behind_it_faults_in_the_thread(run_guest,  #
         (f"{DEVICE_VA:#x}", "1", f"{fsr['fetch']:#x}"),
     ]
     kernel = run.session.kernel
-    orphan = [t for t in kernel.threads if t.name == "orphan"]
+    orphan = [t for t in kernel.threads.values() if t.name == "orphan"]
     assert len(orphan) == 1 and orphan[0].state is ThreadState.INACTIVE
 
 
