@@ -113,7 +113,8 @@ class Kernel(KernelState):
         self._current_saved = False
         current = self.save_current()
         regs = self.registers_of(current)
-        spsr = regs[self.reg_index["spsr"]] if "spsr" in self.reg_index else 0
+        status = self.platform.status_register  # SPSR as saved on the hardware: EL0 bits
+        spsr = status.sanitise(regs[status.index]) if status is not None else 0
         handle_fault(self,
             current,
             UserExceptionFault(ip=regs[0], number=number, code=code,

@@ -58,6 +58,7 @@ IMAGE_CONFIGS: dict[str, dict[str, int]] = {
     # 2 GiB on RISC-V, 1 GiB on AArch64), the upper gigabyte; the lower one starts with
     # the root task's image and boot objects.
     "vspace_huge": {"ram_size": 2 << 30},
+    "domains": {"num_domains": 3},
 }
 """Per program, the kernel configuration fields its image sets away from the defaults."""
 PAGE = 4096

@@ -24,6 +24,7 @@ from kernel.abi.constants import (
 )
 from kernel.config import KernelConfig
 from kernel.core.fault_delivery import handle_fault
+from kernel.core.threads import sanitise_registers
 from kernel.cspace.ipc_buffer import read_ipc_buffer
 from kernel.cspace.lookup import lookup_cap
 from kernel.entry.fastpath import fastpath_call, fastpath_reply_recv
@@ -124,9 +125,11 @@ def sys_reply_recv_fastpath(kernel: KernelState, window: list[int]) -> None:
 
 def unknown_syscall(kernel: KernelState, number: int) -> None:
     """A syscall number outside the table: an UnknownSyscall fault whose FaultIP is the
-    trap instruction itself (4 bytes before the resume pc on both architectures)."""
+    trap instruction itself (4 bytes before the resume pc on both architectures). The
+    message carries the registers as seL4 saved them: AArch64's SPSR with its EL0 mode
+    bits, as on the hardware (the emulator keeps only NZCV)."""
     current = kernel.save_current()
-    registers = list(kernel.registers_of(current))
+    registers = sanitise_registers(kernel, list(kernel.registers_of(current)))
     handle_fault(kernel, current,
                  UnknownSyscallFault(ip=registers[0] - 4, number=number, registers=registers))
 

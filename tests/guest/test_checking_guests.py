@@ -30,6 +30,7 @@ EXPECTED: dict[str, list[str]] = {
     "ntfnops": [f"NTFNOP{i:04d}" for i in range(1, 9)],
     "notify": [f"NOTIFY{i:04d}" for i in range(1, 6)],
     "threads": [f"THREAD{i:04d}" for i in range(1, 12)],
+    "domains": [f"DOMAIN{i:04d}" for i in range(1, 8)],
 }
 
 

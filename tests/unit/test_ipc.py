@@ -439,6 +439,23 @@ def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None
     assert world.kernel.registers_of(b)[world.kernel.reg_index["spsr"]] == 0xF000_0040
 
 
+def test_an_aarch64_fault_message_reports_spsr_as_the_hardware_saved_it() -> None:
+    """The emulator keeps NZCV (and whatever its own upper bits hold); seL4's message
+    carries the saved SPSR, which has EL0t with FIQs masked (bit 6) besides the flags."""
+    world = World(Arch.AARCH64)
+    slot, _ = world.endpoint()
+    b = world.thread(100)
+    b.fault_ep = slot
+    world.syscall(Syscall.seL4_SysRecv, slot)
+    world.machine.registers[0] = 0x4004
+    world.machine.registers[world.kernel.reg_index["spsr"]] = (1 << 40) | 0x8000_0000
+    world.syscall(-99)
+    names = [n for n in world.kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+    words = world.window(world.root)[2:6] + world.read_words(world.root, MSG + 32,
+                                                             len(names) - 4)
+    assert words[names.index("SPSR")] == 0x8000_0040
+
+
 def test_cancel_all_on_an_idle_endpoint_changes_nothing() -> None:
     # seL4's cancelAllIPC does nothing for an idle endpoint: in particular no
     # rescheduleRequired, which would otherwise reorder a pending switch candidate.
