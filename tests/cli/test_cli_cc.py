@@ -235,7 +235,7 @@ def test_the_installed_package_builds_a_program_on_its_own(tmp_path: Path) -> No
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     ignore = shutil.ignore_patterns("build", "__pycache__", "*.egg-info", "*.o", "*.elf")
-    for package in ("emulator", "kernel", "bootimage", "userland"):
+    for package in ("capsule", "emulator", "kernel", "bootimage", "userland"):
         shutil.copytree(ROOT / package, source / package, ignore=ignore)
     lib = tmp_path / "lib"
     setup = subprocess.run(
@@ -261,7 +261,7 @@ def test_the_installed_package_builds_a_program_on_its_own(tmp_path: Path) -> No
         return subprocess.run([sys.executable, *args], cwd=work, env=env, capture_output=True,
                               text=True, timeout=300, check=False)
 
-    where = python("-c", "import userland.toolchain as t; print(t.USERLAND)")
+    where = python("-c", "import userland.toolchain as t, capsule; print(t.USERLAND)")
     assert where.stdout.strip() == str(lib / "userland"), where.stderr
     built = python("-m", "emulator.cli", "cc", "prog.c", "-o", "prog.img")
     assert built.returncode == 0, built.stderr
