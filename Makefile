@@ -62,7 +62,7 @@ headers: dev        ## regenerate libsel4's generated headers from kernel/abi
 	$(PYTHON) -m userland.libsel4.generate
 
 lint:
-	$(PYTHON) -m ruff check kernel emulator bootimage userland tests
+	$(PYTHON) -m ruff check capsule kernel emulator bootimage userland tests
 
 typecheck:
 	$(PYTHON) -m mypy

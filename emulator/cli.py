@@ -23,6 +23,7 @@ from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 from userland import demo_image
 
+from .cli_cc import cc
 from .cli_cspace import cspace
 from .cli_debug import debug
 from .cli_image import image
@@ -159,6 +160,7 @@ main.add_command(image)
 main.add_command(test_command)
 main.add_command(cspace)
 main.add_command(debug)
+main.add_command(cc)
 
 if __name__ == "__main__":
     main()

@@ -9,8 +9,9 @@ image ``<out>/<arch>/<name>.img`` (configured by :func:`image_config`), and the 
 programs are written to ``userland/images/<name>-<arch>.img``, the images that ship with
 the package.
 
-The compiler is the pip package ``ziglang`` (``python -m ziglang cc``). Builds are
-deterministic: the compiler runs in this directory on relative paths and every machine
+The compiler, its flags, the link scripts and the runtime sources are
+:mod:`userland.toolchain`'s, which ``capsule cc`` uses for a user's own programs too. Builds
+are deterministic: the compiler runs in this directory on relative paths and every machine
 path is mapped away, so the same sources give byte-identical ELFs anywhere.
 :func:`check_elf` verifies each ELF's layout against what the kernel and the runtime
 expect before it is accepted.
@@ -21,15 +22,29 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import IMAGES_DIR
+from .toolchain import (
+    ARCHES,
+    CFLAGS,
+    LDFLAGS,
+    PROCESS_SOURCE,
+    TARGETS,
+    USERLAND,
+    BuildError,
+    CompileError,
+    Target,
+    check_elf,
+    link_script,
+    run_compiler,
+    runtime_sources,
+    uses_process_library,
+)
 
 if TYPE_CHECKING:
     from kernel.config import KernelConfig
@@ -48,7 +63,6 @@ __all__ = [
     "programs",
 ]
 
-USERLAND = Path(__file__).resolve().parent
 DEFAULT_OUT = USERLAND / "build"
 SHIPPED = ("hello", "bootinfo")
 """Programs whose images ship with the package (userland/images/<name>-<arch>.img)."""
@@ -61,89 +75,6 @@ IMAGE_CONFIGS: dict[str, dict[str, int]] = {
     "domains": {"num_domains": 3},
 }
 """Per program, the kernel configuration fields its image sets away from the defaults."""
-PAGE = 4096
-
-
-class BuildError(Exception):
-    """A compile, link or check step failed; the message says which and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One architecture's compiler target, flags and image layout."""
-
-    arch: str
-    """Architecture name as ``kernel.abi.arch.Arch.short`` spells it."""
-    e_machine: str
-    """pyelftools' name for the ELF machine."""
-    base: int
-    """Link address of the image (where seL4's own builds put the root task)."""
-    flags: tuple[str, ...]
-
-
-TARGETS: dict[str, Target] = {
-    "riscv64": Target(
-        arch="riscv64",
-        e_machine="EM_RISCV",
-        base=0x10000,
-        # rv64imac, soft-float ABI: the kernel does not switch FP state yet. zig spells
-        # -march=rv64imac as a CPU plus features.
-        flags=("-target", "riscv64-freestanding", "-mcpu=generic_rv64+m+a+c", "-mabi=lp64"),
-    ),
-    "aarch64": Target(
-        arch="aarch64",
-        e_machine="EM_AARCH64",
-        base=0x400000,
-        flags=("-target", "aarch64-freestanding", "-mgeneral-regs-only"),
-    ),
-}
-ARCHES: tuple[str, ...] = tuple(TARGETS)
-
-CFLAGS: tuple[str, ...] = (
-    "-std=gnu11",
-    "-ffreestanding",
-    "-nostdlib",
-    "-static",
-    "-O2",
-    "-g",
-    "-fno-pic",
-    "-fno-pie",
-    "-fno-stack-protector",
-    "-fno-unwind-tables",
-    "-fno-asynchronous-unwind-tables",
-    "-ffunction-sections",
-    "-fdata-sections",
-    "-ftls-model=local-exec",  # a static executable: every TLS offset is known at link time
-    "-UNDEBUG",  # zig defines NDEBUG in optimised builds; guests keep their asserts
-    "-Wall",
-    "-Wextra",
-    "-Ilibsel4/include",
-    "-Iruntime/include",
-)
-
-LDFLAGS: tuple[str, ...] = (
-    "-nostdlib",
-    "-static",
-    "-Wl,-z,max-page-size=4096",
-    "-Wl,-z,common-page-size=4096",
-    "-Wl,--build-id=none",
-    "-Wl,--entry=_sel4_start",  # zig passes --entry _start, which beats ENTRY() in the script
-)
-
-RUNTIME_SOURCES: tuple[str, ...] = (
-    "runtime/crt0_{arch}.S",
-    "runtime/start.c",
-    "runtime/tls.c",
-    "runtime/exit.c",
-    "runtime/printf.c",
-    "runtime/string.c",
-    "runtime/thread.c",
-    "libsel4/src/bootinfo.c",
-)
-
-PROCESS_SOURCE = "runtime/process.c"
-"""The process library, linked only into the programs that include ``process.h`` (so
-that every other image stays as it was)."""
 
 
 # ---------------------------------------------------------------------------- sources
@@ -182,69 +113,14 @@ def _prefix_maps() -> list[str]:
 
 
 def _cc(args: Sequence[str]) -> None:
-    cmd = [sys.executable, "-m", "ziglang", "cc", *args]
-    proc = subprocess.run(cmd, cwd=USERLAND, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BuildError(f"{' '.join(cmd[3:])}\n{proc.stderr.strip()}")
-    if proc.stderr.strip():
-        print(proc.stderr.strip(), file=sys.stderr)
+    try:
+        run_compiler(args, USERLAND)
+    except CompileError as error:
+        raise BuildError(f"{error}\n{error.diagnostics}") from None
 
 
 def _object_name(source: str) -> str:
     return source.replace("/", "_").rsplit(".", 1)[0] + ".o"
-
-
-# ---------------------------------------------------------------------------- checks
-
-
-def check_elf(path: Path, target: Target) -> None:
-    """Verify an ELF's layout; raise :class:`BuildError` on the first violation.
-
-    Checks: machine and entry (``_sel4_start``); loadable segments page-aligned, in
-    order, not sharing pages, starting at the target's base; the TLS segment as the
-    runtime computes it from the link-script symbols (``_tdata_start``, ``_tdata_end``,
-    ``_tbss_end``, ``_tls_align``); no machine path inside the file.
-    """
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    data = path.read_bytes()
-    for machine_path in {str(USERLAND), os.path.realpath(USERLAND), str(Path.home())}:
-        if machine_path.encode() in data:
-            raise BuildError(f"{path}: contains the machine path {machine_path!r}")
-    with path.open("rb") as f:
-        elf = ELFFile(f)
-        if elf["e_machine"] != target.e_machine or elf["e_type"] != "ET_EXEC":
-            raise BuildError(f"{path}: not a static {target.arch} executable")
-        symtab = elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            raise BuildError(f"{path}: no symbol table")
-        sym = {s.name: s["st_value"] for s in symtab.iter_symbols() if s.name}
-        if elf["e_entry"] != sym.get("_sel4_start"):
-            raise BuildError(f"{path}: entry {elf['e_entry']:#x} is not _sel4_start")
-        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-        tls = [s for s in elf.iter_segments() if s["p_type"] == "PT_TLS"]
-    if not loads or loads[0]["p_vaddr"] != target.base:
-        raise BuildError(f"{path}: the image must start at {target.base:#x}")
-    prev_end = 0
-    for seg in loads:
-        start, end = seg["p_vaddr"], seg["p_vaddr"] + seg["p_memsz"]
-        if start % PAGE or start < prev_end:
-            raise BuildError(f"{path}: segment at {start:#x} is not on its own pages")
-        prev_end = -(-end // PAGE) * PAGE
-    if len(tls) != 1:
-        raise BuildError(f"{path}: expected one PT_TLS segment, found {len(tls)}")
-    t = tls[0]
-    expect = {
-        "p_vaddr": sym["_tdata_start"],
-        "p_filesz": sym["_tdata_end"] - sym["_tdata_start"],
-        "p_memsz": sym["_tbss_end"] - sym["_tdata_start"],
-    }
-    for key, value in expect.items():
-        if t[key] != value:
-            raise BuildError(f"{path}: PT_TLS {key} {t[key]:#x} != link-script value {value:#x}")
-    if t["p_align"] > 1 and (t["p_align"] != sym["_tls_align"] or t["p_vaddr"] % t["p_align"]):
-        raise BuildError(f"{path}: TLS segment alignment does not match _tls_align")
 
 
 # ---------------------------------------------------------------------------- build
@@ -271,7 +147,7 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
     obj_dir = arch_dir / "obj"
     obj_dir.mkdir(parents=True, exist_ok=True)
     cflags = [*target.flags, *CFLAGS, *maps]
-    runtime = [s.format(arch=target.arch) for s in RUNTIME_SOURCES]
+    runtime = runtime_sources(target.arch)
     sources = runtime + [PROCESS_SOURCE] + list(progs.values())
 
     def compile_one(src: str) -> Path:
@@ -285,9 +161,9 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
 
     def link_one(name: str, extra: Sequence[str] = ()) -> Path:
         elf = arch_dir / f"{name}.elf"
-        if _PROCESS_USER.search((USERLAND / progs[name]).read_text()):
+        if uses_process_library((USERLAND / progs[name]).read_text()):
             extra = [*extra, str(objects[PROCESS_SOURCE])]
-        _cc([*target.flags, *LDFLAGS, "-T", f"runtime/link_{target.arch}.ld",
+        _cc([*target.flags, *LDFLAGS, "-T", link_script(target.arch),
              str(objects[progs[name]]), *extra, *runtime_objs, "-o", str(elf)])
         check_elf(elf, target)
         return elf
@@ -309,8 +185,6 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
     return {name: built[name] for name in progs}
 
 
-_PROCESS_USER = re.compile(r"^#include <process\.h>", re.M)
-"""Programs that include the process library's header link runtime/process.c too."""
 _EMBED = re.compile(r"^CAPSULE_EMBED_ELF\((\w+)\)", re.M)
 
 

@@ -27,7 +27,8 @@ __all__ = ["deliver_fault", "handle_fault"]
 
 def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
     """Deliver ``fault`` of ``tcb`` or, failing that, stop ``tcb``."""
-
+    for observer in kernel.fault_observers:
+        observer(tcb, fault)
     # Save the registers now: the thread will not run again before a handler replies.
     if tcb is kernel.current:
         kernel.save_current()

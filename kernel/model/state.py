@@ -28,6 +28,7 @@ from kernel.model.cnode import CNode
 from kernel.model.domains import DomainSchedule
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug
+from kernel.model.faults import Fault
 from kernel.model.notification import Notification
 from kernel.model.paging import PagingFormat
 from kernel.model.platform import ArchModel, model_for
@@ -72,8 +73,10 @@ class KernelState:
     )
     """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
     (mypyc) kernel's objects have none."""
-    _NOT_STATE: ClassVar[tuple[str, ...]] = ("machine", "console", "abi", "platform", "paging")
-    """Attributes left out of a pickle: attachments and values derived from ``arch``."""
+    _NOT_STATE: ClassVar[tuple[str, ...]] = (
+        "machine", "console", "abi", "platform", "paging", "fault_observers")
+    """Attributes left out of a pickle: attachments, observers and values derived from
+    ``arch``."""
 
     def __init__(
         self, machine: Machine, config: KernelConfig, console: Callable[[int], None]
@@ -86,6 +89,11 @@ class KernelState:
         """What differs between the architectures in kernel behaviour, as data."""
         self.paging: PagingFormat = self.platform.paging
         self.console = console
+        self.fault_observers: list[Callable[[TCB, Fault], None]] = []
+        """Called with the thread and the fault each time a thread faults, before the
+        fault is delivered (``kernel.core.fault_delivery``): a cap fault, VM fault, user
+        exception or unknown syscall. Empty in normal runs; an observer must not change
+        kernel state (the entry is half done)."""
         self.objects: dict[int, KernelObject] = {}
         """Objects by physical address. Read it freely; change it only through
         :meth:`add_object` and :meth:`remove_objects_in`, which keep the address index."""
@@ -175,6 +183,7 @@ class KernelState:
         self.abi = abi_for(self.arch)
         self.platform = model_for(self.arch)
         self.paging = self.platform.paging
+        self.fault_observers = []
         for slot, previous, following in links:
             slot.mdb_prev, slot.mdb_next = previous, following
 

@@ -81,9 +81,13 @@ class TraceRecord:
 
 
 class Tracer:
-    """Collects a :class:`TraceRecord` per syscall and hands it to ``sink`` when complete."""
+    """Collects a :class:`TraceRecord` per syscall and hands it to ``sink`` when complete.
 
-    def __init__(self, kernel: Kernel, sink: Callable[[TraceRecord], None]) -> None:
+    It attaches itself to ``kernel``'s observers; with ``attach=False`` the owner calls
+    :meth:`on_syscall` and :meth:`on_exit` itself (to order them among its own)."""
+
+    def __init__(self, kernel: Kernel, sink: Callable[[TraceRecord], None],
+                 attach: bool = True) -> None:
         self.kernel = kernel
         self.sink = sink
         self.seq = 0
@@ -101,8 +105,9 @@ class Tracer:
         self.labels = {v: k for k, v in label_table(kernel.arch, kernel.config.mcs).items()}
         self.methods = {m.label: m for m in methods_for(kernel.arch, kernel.config.mcs)}
         """Label name -> the libsel4 method, whose parameter names the trace shows."""
-        kernel.syscall_observers.append(self.on_syscall)
-        kernel.exit_observers.append(self.on_exit)
+        if attach:
+            kernel.syscall_observers.append(self.on_syscall)
+            kernel.exit_observers.append(self.on_exit)
 
     def on_syscall(self, kernel: Kernel, window: list[int]) -> None:
         caller = kernel.current

@@ -174,7 +174,7 @@ _Static_assert(seL4_NilData == 0, "seL4_NilData");
 @pytest.mark.parametrize("arch", ["riscv64", "aarch64"])
 def test_stubs_have_libsel4_signatures(arch: str, tmp_path: Path) -> None:
     pytest.importorskip("ziglang")
-    from userland.build import CFLAGS, TARGETS, USERLAND
+    from userland.toolchain import CFLAGS, TARGETS, USERLAND
 
     src = tmp_path / "stubs.c"
     src.write_text(SIGNATURES)

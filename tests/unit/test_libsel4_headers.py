@@ -153,7 +153,7 @@ seL4_Uint64 (*p_mi_unwrapped)(seL4_MessageInfo_t) = seL4_MessageInfo_get_capsUnw
 
 def _compile(arch: str, source: str, tmp_path: Path) -> None:
     pytest.importorskip("ziglang")
-    from userland.build import CFLAGS, TARGETS
+    from userland.toolchain import CFLAGS, TARGETS
 
     src = tmp_path / f"check_{arch}.c"
     src.write_text(source)
@@ -177,7 +177,7 @@ def test_syscall_wrappers_have_libsel4_signatures(arch: str, tmp_path: Path) -> 
 def test_a_wrong_value_fails_to_compile(arch: str, tmp_path: Path) -> None:
     """The static assertions can fail: the check above is not vacuous."""
     pytest.importorskip("ziglang")
-    from userland.build import CFLAGS, TARGETS
+    from userland.toolchain import CFLAGS, TARGETS
 
     src = tmp_path / "wrong.c"
     src.write_text("#include <sel4/sel4.h>\n"
