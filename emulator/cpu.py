@@ -43,6 +43,9 @@ class TrapKind(Enum):
     """The pc is not a multiple of the instruction alignment, found before any
     instruction there ran."""
     ILLEGAL = "illegal instruction"
+    FP_ACCESS = "fp access"
+    """An FP or SIMD instruction of a thread whose FPU is disabled, where the machine
+    emulates the trap (AArch64: EC 0x07)."""
     OTHER = "other exception"
 
 
@@ -103,7 +106,21 @@ class CpuBackend:
         return RegBatch(uc, self.syscall_regs), RegBatch(uc, self.context_regs)
 
     def enter_user_mode(self, uc: Uc) -> None:
+        """Put the CPU at user level under the MMU, with the FPU usable."""
         raise NotImplementedError
+
+    def set_fpu(self, uc: Uc, enabled: bool) -> None:
+        """Make the live thread's floating-point (and SIMD) instructions usable or trap."""
+        raise NotImplementedError
+
+    fpu_trap_emulated = False
+    """Unicorn does not trap FP instructions when the FPU is disabled: the machine must
+    look at each instruction itself while such a thread runs."""
+
+    @staticmethod
+    def is_fp_instruction(word: int) -> bool:
+        """Whether the instruction word is one a disabled FPU traps (emulated back ends)."""
+        return False
 
     def set_address_space(self, uc: Uc, root_paddr: int, asid: int,
                           previous_asid: int | None = None) -> None:
@@ -131,6 +148,11 @@ class CpuBackend:
         if access is Access.EXECUTE and pc % self.instruction_alignment:
             return self.misaligned_pc(pc)
         return Trap(TrapKind.BUS_ERROR, pc, pc, errno, access)
+
+    @staticmethod
+    def fp_access_trap(pc: int) -> Trap:
+        """The trap of an FP instruction at ``pc`` with the FPU disabled (emulated)."""
+        return Trap(TrapKind.FP_ACCESS, pc, pc, 0)
 
     @staticmethod
     def misaligned_pc(pc: int) -> Trap:
@@ -168,6 +190,19 @@ class RiscV64Backend(CpuBackend):
     ACCESS_FAULTS = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
 
     def enter_user_mode(self, uc: Uc) -> None:
+        self.set_fpu(uc, True)
+        uc.reg_write(R.UC_RISCV_REG_PRIV, 0)
+
+    # mstatus.FS: Off makes every F/D instruction illegal; seL4 gives a thread whose FPU
+    # is enabled the Clean state at each return to user mode (set_tcb_fs_state).
+    MSTATUS_FS = 3 << 13
+    MSTATUS_FS_CLEAN = 2 << 13
+
+    def set_fpu(self, uc: Uc, enabled: bool) -> None:
+        """Let the live thread use the F and D extensions, or make them trap."""
+        uc.reg_write(R.UC_RISCV_REG_PRIV, 3)  # mstatus is writable from M mode only
+        status = uc.reg_read(R.UC_RISCV_REG_MSTATUS) & ~self.MSTATUS_FS
+        uc.reg_write(R.UC_RISCV_REG_MSTATUS, status | (self.MSTATUS_FS_CLEAN if enabled else 0))
         uc.reg_write(R.UC_RISCV_REG_PRIV, 0)
 
     def set_address_space(self, uc: Uc, root_paddr: int, asid: int,
@@ -259,6 +294,21 @@ class AArch64Backend(CpuBackend):
         uc.reg_write(A.UC_ARM64_REG_PSTATE, 0)  # EL0t
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 0, self.SCTLR))
         self.flush_tlb(uc)
+
+    def set_fpu(self, uc: Uc, enabled: bool) -> None:
+        """CPACR_EL1.FPEN: FP and SIMD usable at EL0, or trapped to EL1 (EC 0x07)."""
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 2, self.CPACR_FPEN if enabled else 0))
+
+    # Measured on Unicorn 2.1.4: FP and SIMD instructions run at EL0 whatever CPACR_EL1,
+    # CPTR_EL2 and CPTR_EL3 say, even after an eret; the register is kept (for the
+    # thread's state) and the trap is emulated by the machine.
+    fpu_trap_emulated = True
+
+    @staticmethod
+    def is_fp_instruction(word: int) -> bool:
+        """A64's top-level encoding (op0, bits 28..25): 0b x111 is scalar FP and Advanced
+        SIMD data processing, 0b x110 a load or store of an FP/SIMD register (V = 1)."""
+        return (word >> 25) & 0b111 in (0b111, 0b110)
 
     def set_address_space(self, uc: Uc, root_paddr: int, asid: int,
                           previous_asid: int | None = None) -> None:

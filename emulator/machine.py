@@ -67,6 +67,9 @@ _NEVER = 0xFFFF_FFFF_FFFF_FFFC
 _ESR_IL = 1 << 25
 """ESR_EL1.IL, set (RES1) for the exception classes capsule reports."""
 _ESR_EC_PC_ALIGNMENT = 0x22
+_ESR_FP_ACCESS = 0x07 << 26 | 1 << 25 | 1 << 24 | 0xE << 20
+"""ESR_EL1 of an FP/SIMD access trapped by CPACR_EL1.FPEN from AArch64 state: EC 0x07,
+IL, CV 1 with COND 0xE (as QEMU reports it, and what seL4 passes on under QEMU)."""
 
 
 class MachineError(Exception):
@@ -141,13 +144,16 @@ class SavedCpu:
     into this context, whose header stays its own engine's.
     """
 
-    __slots__ = ("_context", "pointer", "root", "asid", "_batch", "_data", "_size")
+    __slots__ = ("_context", "pointer", "root", "asid", "fpu", "_batch", "_data", "_size")
 
     def __init__(self, uc: Uc, batch: RegBatch) -> None:
         self._context = UcContext(uc._uch, uc._arch, uc._mode)  # freed with this object
         self.pointer = self._context.context
         self.root = 0
         self.asid = 0
+        self.fpu: bool | None = None
+        """Whether the saved state lets FP instructions run (None: not known, after an
+        import), so that a switch writes the enable bit only when it changes."""
         self._batch = batch
         total = uclib.uc_context_size(uc._uch)
         self._size = ctypes.c_size_t.from_address(self.pointer.value).value
@@ -169,6 +175,7 @@ class SavedCpu:
             raise MachineError(f"thread state of {len(data)} bytes, expected "
                                f"{_THREAD_HEADER.size + self._size}")
         self.root, self.asid = _THREAD_HEADER.unpack_from(data)
+        self.fpu = None
         ctypes.memmove(self._data, data[_THREAD_HEADER.size:], self._size)
 
 
@@ -195,6 +202,15 @@ class UnicornMachine:
         """The current thread's a0-a7 / x0-x7 as last read in this kernel entry, or
         None: forgotten at every trap and every register write."""
         self.cpu.enter_user_mode(self.uc)
+        self._fpu_live: bool | None = True
+        """Whether the live CPU state lets FP instructions run (enter_user_mode enables
+        them; None: not known)."""
+        self._fp_watch: int | None = None
+        """The code hook that emulates the FP trap (back ends with fpu_trap_emulated)."""
+        self._fp_words: dict[tuple[int, int], bool] = {}
+        """(root, vaddr) -> whether the instruction there is an FP one, while watching."""
+        self._fp_trap: int | None = None
+        """The pc of the FP instruction the last ``emu_start`` stopped before."""
         self.root = self.empty_root
         self.asid = 0
         self._uch = self.uc._uch
@@ -285,14 +301,14 @@ class UnicornMachine:
         status = uclib.uc_context_save(self._uch, saved.pointer)
         if status:
             raise MachineError(f"uc_context_save failed with status {status}")
-        saved.root, saved.asid = self.root, self.asid
+        saved.root, saved.asid, saved.fpu = self.root, self.asid, self._fpu_live
         return handle
 
     def _save_into(self, saved: SavedCpu) -> SavedCpu:
         status = uclib.uc_context_save(self._uch, saved.pointer)
         if status:
             raise MachineError(f"uc_context_save failed with status {status}")
-        saved.root, saved.asid = self.root, self.asid
+        saved.root, saved.asid, saved.fpu = self.root, self.asid, self._fpu_live
         return saved
 
     def thread_registers(self, handle: int) -> list[int]:
@@ -309,6 +325,7 @@ class UnicornMachine:
             status = uclib.uc_context_restore(self._uch, saved.pointer)
             if status:
                 raise MachineError(f"uc_context_restore failed with status {status}")
+            self._fpu_live = saved.fpu
             if saved.root != self.root or saved.asid != self.asid:
                 # The copy carried its own translation root back into the CPU; the TLB
                 # still holds the other space's entries.
@@ -326,9 +343,43 @@ class UnicornMachine:
         status = uclib.uc_context_restore(self._uch, saved.pointer)
         if status:
             raise MachineError(f"uc_context_restore failed with status {status}")
+        self._fpu_live = saved.fpu
         if saved.root != self.root or saved.asid != self.asid:
             self.root, self.asid = saved.root, saved.asid
             self.cpu.flush_tlb(self.uc)
+
+    def set_fpu_enabled(self, enabled: bool) -> None:
+        # Compared first: this runs at every thread switch, the write only on a change.
+        if enabled != self._fpu_live:
+            self.cpu.set_fpu(self.uc, enabled)
+            self._fpu_live = enabled
+        if self.cpu.fpu_trap_emulated and (self._fp_watch is None) != enabled:
+            self._watch_fp(not enabled)
+
+    def _watch_fp(self, on: bool) -> None:
+        """Look at every instruction before it runs (a code hook over all addresses)
+        while a thread whose FPU is disabled runs, where Unicorn would not trap: costly
+        (a Python call per instruction), and only for such threads."""
+        if on:
+            self._fp_words.clear()
+            self._fp_watch = self.uc.hook_add(UC_HOOK_CODE, self._on_fp_check, begin=1, end=0)
+        else:
+            assert self._fp_watch is not None
+            self.uc.hook_del(self._fp_watch)
+            self._fp_watch = None
+        self.flush_translations()
+
+    def _on_fp_check(self, uc: Uc, address: int, _size: int, _data: object) -> None:
+        key = (self.root, address)
+        is_fp = self._fp_words.get(key)
+        if is_fp is None:
+            code = self._fetch_code(address)
+            is_fp = self._fp_words[key] = len(code) == 4 and self.cpu.is_fp_instruction(
+                int.from_bytes(code, "little"))
+        if is_fp:
+            self._fp_trap = address
+            self._code_stop = True
+            uc.emu_stop()
 
     def forget_thread(self, handle: int) -> None:
         self._threads.pop(handle, None)
@@ -496,6 +547,8 @@ class UnicornMachine:
                         self._machine_error(error)
             if self._misaligned is not None:
                 trap = self._drop_misaligned_block(self._misaligned)
+            if self._fp_trap is not None:
+                trap, self._fp_trap = self.cpu.fp_access_trap(self._fp_trap), None
             self._window = None  # the guest ran
             self._skip_at = None
             executed = self.counter.read(limit)
@@ -591,12 +644,15 @@ class UnicornMachine:
         if trap.access is Access.EXECUTE:
             return trap.fault_pc, Access.EXECUTE
         code = self._fetch_code(trap.fault_pc)
+        decoded = self._decoder_for().data_access(self.uc, code, trap.fault_pc, trap.access)
+        return decoded.address, decoded.access
+
+    def _decoder_for(self) -> Decoder:
         if self._decoder is None:  # capstone loads only when a guest first faults
             from .faultinfo import Decoder
 
             self._decoder = Decoder(self.arch)
-        decoded = self._decoder.data_access(self.uc, code, trap.fault_pc, trap.access)
-        return decoded.address, decoded.access
+        return self._decoder
 
     def _fetch_code(self, vaddr: int) -> bytes:
         """The 4 bytes at user address ``vaddr`` (fewer if they cross into no mapping)."""
@@ -637,9 +693,12 @@ class UnicornMachine:
     def _exception_number(self, trap: Trap) -> tuple[int, int]:
         """(Number, Code) of a UserException: scause on RISC-V; on AArch64 the ESR_EL1
         syndrome seL4 passes on for every exception class it does not handle itself,
-        IL set: EC 0x22 for a misaligned pc, else EC 0 (unknown reason)."""
+        IL set: EC 0x22 for a misaligned pc, EC 0x07 for an FP/SIMD instruction of a
+        thread whose FPU is disabled, else EC 0 (unknown reason)."""
         if self.arch is Arch.RISCV64:
             return trap.cause, 0
         if trap.kind is TrapKind.PC_ALIGNMENT:
             return _ESR_EC_PC_ALIGNMENT << 26 | _ESR_IL, 0
+        if trap.kind is TrapKind.FP_ACCESS:
+            return _ESR_FP_ACCESS, 0
         return _ESR_IL, 0

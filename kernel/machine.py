@@ -99,6 +99,12 @@ class Machine(Protocol):
         replacing any copy of that name; later new handles do not collide with it."""
         ...
 
+    def set_fpu_enabled(self, enabled: bool) -> None:
+        """Let the thread just loaded (:meth:`load_thread`) use the FPU, or make its FP
+        instructions fault (seL4_TCBFlag_fpuDisabled): on RISC-V an illegal instruction,
+        on AArch64 an FP access trap. The setting travels with the thread's saved copy."""
+        ...
+
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         """Install the page-table root ``root_paddr`` with ``asid`` for user execution."""
         ...

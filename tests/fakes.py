@@ -118,6 +118,9 @@ class FakeMachine:
         self.threads[handle] = FakeSaved.from_bytes(data)
         self.next_handle = max(self.next_handle, handle + 1)
 
+    def set_fpu_enabled(self, enabled: bool) -> None:
+        self.fpu_enabled = enabled
+
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         self.root, self.asid = root_paddr, asid
 

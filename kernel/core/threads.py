@@ -16,7 +16,7 @@ restarts put FaultIP in the pc and clear the flag.
 
 from __future__ import annotations
 
-from kernel.abi.constants import ASID_POOL_INDEX_BITS, WORD_MASK
+from kernel.abi.constants import ASID_POOL_INDEX_BITS, WORD_MASK, TCBFlag
 from kernel.core.cancel import cancel_ipc
 from kernel.model.caps import PageTableCap, VSpaceCap
 from kernel.model.state import KernelState
@@ -167,9 +167,10 @@ def set_priority(kernel: KernelState, tcb: TCB, priority: int) -> None:
 
 
 def install_thread(kernel: KernelState, tcb: TCB) -> None:
-    """Make ``tcb`` the current thread on the machine: its registers, then its VSpace
-    (in that order: see ``Machine.load_thread``)."""
+    """Make ``tcb`` the current thread on the machine: its registers and FPU setting,
+    then its VSpace (in that order: see ``Machine.load_thread``)."""
     kernel.machine.load_thread(tcb.cpu, tcb.register_list, tcb.changes)
+    kernel.machine.set_fpu_enabled(not tcb.flags & TCBFlag.seL4_TCBFlag_fpuDisabled)
     root, asid = vspace_root_of(kernel, tcb)
     kernel.machine.set_address_space(root, asid)
     kernel.current = tcb

@@ -61,7 +61,7 @@ from types import MappingProxyType
 from typing import assert_never
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, TCB_FLAG_MASK, WORD_MASK
+from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, TCB_FLAG_MASK, WORD_MASK, TCBFlag
 from kernel.abi.labels import label_table
 from kernel.abi.methods import methods_for
 from kernel.core.notifications import bind_notification, unbind_notification
@@ -661,4 +661,8 @@ def perform_set_flags(kernel: KernelState, inv: TCBSetFlags) -> list[int]:
     """seL4's invokeSetFlags: the reply is the new flags word."""
     target = inv.target
     target.flags = (target.flags & ~inv.clear) | (inv.set & TCB_FLAG_MASK)
+    if target is kernel.current:
+        # A thread switch applies the flag to any other thread (install_thread); the
+        # caller keeps running, so its live CPU state changes now.
+        kernel.machine.set_fpu_enabled(not target.flags & TCBFlag.seL4_TCBFlag_fpuDisabled)
     return [target.flags]

@@ -219,3 +219,20 @@ def test_riscv_an_odd_pc_runs_from_the_even_address_below(guest_elves) -> None: 
     result = session.run(1_000)
     assert f"UserException (number 0x2, code 0x0) at pc {pc + 12:#x}" in result.message
     assert uc.reg_read(R.UC_RISCV_REG_A2) == 2  # the addi at pc + 4 and pc + 8 ran
+
+
+@pytest.mark.parametrize(("word", "is_fp"), [
+    (0x1E622820, True),   # fadd d0, d1, d2       (scalar FP data processing)
+    (0x9E670020, True),   # fmov d0, x1           (FP <-> general register)
+    (0x4EA11C20, True),   # mov v0.16b, v1.16b    (Advanced SIMD)
+    (0xFD400000, True),   # ldr d0, [x0]          (load of an FP register)
+    (0x6D400000, True),   # ldp d0, d1, [x0]      (pair load of FP registers)
+    (0x91000400, False),  # add x0, x0, #1
+    (0xF9400000, False),  # ldr x0, [x0]
+    (0x14000000, False),  # b .
+    (0xD4000001, False),  # svc #0
+])
+def test_the_aarch64_fp_instruction_classes(word: int, is_fp: bool) -> None:
+    """A64's top-level encoding: op0 (bits 28..25) 0bx111 is FP/SIMD data processing,
+    0bx110 a load or store with V = 1 (an FP/SIMD register)."""
+    assert AArch64Backend.is_fp_instruction(word) is is_fp

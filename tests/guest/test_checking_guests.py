@@ -31,6 +31,7 @@ EXPECTED: dict[str, list[str]] = {
     "notify": [f"NOTIFY{i:04d}" for i in range(1, 6)],
     "threads": [f"THREAD{i:04d}" for i in range(1, 12)],
     "domains": [f"DOMAIN{i:04d}" for i in range(1, 8)],
+    "fpu": [f"FPU{i:04d}" for i in range(1, 5)],
 }
 
 

@@ -159,7 +159,10 @@ def _constants() -> str:
     body += ["", "/* seL4_CapRights_t word: one bit per right */"]
     for m in C.CapRights:
         body.append(f"#define SEL4_CAPRIGHTS_{m.name.removeprefix('seL4_').upper()} {_hex(m.value)}")
-    body += ["", "/* extra bootinfo chunk ids (seL4_BootInfoHeader.id) */"]
+    body += ["", "/* seL4_TCBFlag: the flags of TCB SetFlags */"]
+    body += _enum("seL4_TCBFlag", [*((m.name, m.value) for m in C.TCBFlag),
+                                   ("seL4_TCBFlag_MASK", int(C.TCB_FLAG_MASK))])
+    body += ["/* extra bootinfo chunk ids (seL4_BootInfoHeader.id) */"]
     body += [f"#define {m.name} {m.value}" for m in C.BootInfoHeaderId]
     body += ["", "/* kernel cap tags, as seL4_DebugCapIdentify returns them */"]
     body += [f"#define CAPSULE_CAPTAG_{m.name.upper()} {m.value}" for m in C.CapTag]

@@ -60,6 +60,13 @@
 #define SEL4_CAPRIGHTS_CANGRANTREPLY 0x8ull
 #define SEL4_CAPRIGHTS_ALLRIGHTS 0xfull
 
+/* seL4_TCBFlag: the flags of TCB SetFlags */
+typedef enum {
+    seL4_TCBFlag_NoFlag = 0,
+    seL4_TCBFlag_fpuDisabled = 1,
+    seL4_TCBFlag_MASK = 1,
+} seL4_TCBFlag;
+
 /* extra bootinfo chunk ids (seL4_BootInfoHeader.id) */
 #define SEL4_BOOTINFO_HEADER_PADDING 0
 #define SEL4_BOOTINFO_HEADER_FDT 6
