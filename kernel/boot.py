@@ -154,6 +154,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     v_end = bootinfo_vaddr + PAGE
     if v_end > min(abi.user_top, fmt.va_limit):
         raise BootError("root task image reaches past the user address limit")
+    if not config.fpu and kernel.arch is Arch.AARCH64:
+        raise BootError("an AArch64 kernel always has the FPU (fpu must be true)")
     needed = boot_caps(kernel.arch, image.start, image.end, machine.ram_size)
     if needed.total > 1 << config.root_cnode_bits:
         raise BootError(f"root CNode too small: {1 << config.root_cnode_bits} slots, boot "
@@ -193,7 +195,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     register_pool(kernel, pool)
     ipc_paddr = new_object("IPC buffer frame", PAGE_BITS)
     bootinfo_paddr = new_object("bootinfo frame", PAGE_BITS)
-    tcb = TCB(new_object("root TCB", abi.tcb_bits), len(abi.user_context), config.time_slice_ticks)
+    tcb = TCB(new_object("root TCB", kernel.tcb_bits), len(abi.user_context), config.time_slice_ticks)
     kernel.add_object(tcb)  # the first thread
 
     # -- page tables: link the tables, map every page ------------------------------------

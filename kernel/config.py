@@ -44,6 +44,10 @@ class KernelConfig:
     fastpath: bool = True
     """CONFIG_FASTPATH: Call and ReplyRecv in their common case skip the general path
     (kernel/fastpath.py); the results are the same either way."""
+    fpu: bool = True
+    """CONFIG_HAVE_FPU: threads may use floating point, and the TCB holds its state
+    (seL4_TCBBits 11 on RISC-V; 10 without). Only RISC-V kernels can be built without
+    (an FP instruction is then illegal for every thread); AArch64 always has the FPU."""
     num_domains: int = 1
     """CONFIG_NUM_DOMAINS: scheduling domains (1..256). With more than one, the domain
     schedule (kernel/model/domains.py) decides whose threads run."""

@@ -84,6 +84,9 @@ class ArchABI:
     ram_base: int
     """Physical base of RAM, as on QEMU's virt machine."""
     tcb_bits: int
+    """seL4_TCBBits with the FPU (CONFIG_HAVE_FPU), seL4's default and capsule's."""
+    tcb_bits_without_fpu: int
+    """seL4_TCBBits of a kernel built without the FPU (RISC-V without F and D)."""
     max_untyped_bits: int
     user_top: int
     """First address that user mappings may not reach (exclusive bound)."""
@@ -97,7 +100,8 @@ class ArchABI:
 ABI_RISCV64 = ArchABI(
     arch=Arch.RISCV64,
     ram_base=0x8000_0000,
-    tcb_bits=10,
+    tcb_bits=11,
+    tcb_bits_without_fpu=10,
     max_untyped_bits=38,
     user_top=0x0000_003F_FFFF_F000,
     user_context=(
@@ -116,6 +120,7 @@ ABI_AARCH64 = ArchABI(
     arch=Arch.AARCH64,
     ram_base=0x4000_0000,
     tcb_bits=11,
+    tcb_bits_without_fpu=11,  # seL4 on AArch64 always has the FPU
     max_untyped_bits=47,
     user_top=0x0000_8000_0000_0000,
     user_context=(

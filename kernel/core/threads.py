@@ -166,11 +166,17 @@ def set_priority(kernel: KernelState, tcb: TCB, priority: int) -> None:
             kernel.make_runnable(tcb)
 
 
+def fpu_usable(kernel: KernelState, tcb: TCB) -> bool:
+    """Whether ``tcb`` may run FP instructions: the kernel has the FPU and the thread
+    has not set seL4_TCBFlag_fpuDisabled."""
+    return kernel.config.fpu and not tcb.flags & TCBFlag.seL4_TCBFlag_fpuDisabled
+
+
 def install_thread(kernel: KernelState, tcb: TCB) -> None:
     """Make ``tcb`` the current thread on the machine: its registers and FPU setting,
     then its VSpace (in that order: see ``Machine.load_thread``)."""
     kernel.machine.load_thread(tcb.cpu, tcb.register_list, tcb.changes)
-    kernel.machine.set_fpu_enabled(not tcb.flags & TCBFlag.seL4_TCBFlag_fpuDisabled)
+    kernel.machine.set_fpu_enabled(fpu_usable(kernel, tcb))
     root, asid = vspace_root_of(kernel, tcb)
     kernel.machine.set_address_space(root, asid)
     kernel.current = tcb

@@ -36,6 +36,7 @@ from kernel.model.caps import (
     ReplyCap,
     UntypedCap,
     VSpaceCap,
+    ZombieCap,
 )
 from kernel.model.errors import IllegalOperation, KernelBug, RevokeFirst
 from kernel.model.slot import Slot
@@ -182,7 +183,7 @@ def is_mdb_parent_of(kernel: KernelState, a: Slot, b: Slot) -> bool:
     the parent only of caps with its badge that do not start a badge of their own
     (``first_badged``); an unbadged one is the parent of everything derived from it.
     """
-    if not a.revocable or not same_region_as(a.cap, b.cap, kernel.abi.tcb_bits):
+    if not a.revocable or not same_region_as(a.cap, b.cap, kernel.tcb_bits):
         return False
     cap = a.cap
     if isinstance(cap, (EndpointCap, NotificationCap)) and cap.badge != 0:
@@ -221,7 +222,7 @@ def is_final(kernel: KernelState, slot: Slot) -> bool:
 
     Caps to one object are adjacent in the tree, so the neighbours decide it.
     """
-    bits = kernel.abi.tcb_bits
+    bits = kernel.tcb_bits
     prev, nxt = slot.mdb_prev, slot.mdb_next
     if prev is not None and same_object_as(prev.cap, slot.cap, bits):
         return False
@@ -268,7 +269,7 @@ def derive_cap(kernel: KernelState, slot: Slot, cap: Cap) -> Cap:
         IllegalOperation: an unmapped page table / VSpace root.
     """
     match cap:
-        case IRQControlCap() | ReplyCap():
+        case IRQControlCap() | ReplyCap() | ZombieCap():
             return NULL_CAP
         case UntypedCap():
             if has_children(kernel, slot):

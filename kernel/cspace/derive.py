@@ -12,7 +12,7 @@ Pure functions on cap values, in the roles seL4 gives them:
 - :func:`is_cap_revocable`: the ``revocable`` bit a derived cap gets in its new slot.
 
 Object sizes come from the cap except for TCBs, whose size depends on the architecture;
-functions that need it take ``tcb_bits`` (``kernel.abi.tcb_bits``).
+functions that need it take ``tcb_bits`` (``kernel.tcb_bits``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from kernel.model.caps import (
     ThreadCap,
     UntypedCap,
     VSpaceCap,
+    ZombieCap,
     mask_vm_rights,
 )
 
@@ -80,6 +81,8 @@ def object_size_bits(cap: Cap, tcb_bits: int) -> int | None:
             return NOTIFICATION_BITS
         case ThreadCap():
             return tcb_bits
+        case ZombieCap(radix=radix):
+            return tcb_bits if radix is None else radix + SLOT_BITS
         case PageTableCap():
             return PAGE_TABLE_BITS
         case VSpaceCap():

@@ -34,6 +34,7 @@ __all__ = [
     "ThreadCap",
     "UntypedCap",
     "VSpaceCap",
+    "ZombieCap",
     "NULL_CAP",
     "mask_vm_rights",
 ]
@@ -173,6 +174,25 @@ class ThreadCap(Cap):
     @property
     def tag(self) -> CapTag:
         return CapTag.thread_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class ZombieCap(Cap):
+    """What is left of a CNode (``radix`` set) or TCB (``radix`` None) whose last cap was
+    deleted while its container was being destroyed (seL4's Zombie): it sits in the
+    object's own first slot, in the derivation tree where that cap was, and keeps the
+    object's memory in use until it is itself deleted (by revoking the untyped)."""
+
+    paddr: int
+    radix: int | None = None
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.zombie_cap
 
     @property
     def object_paddr(self) -> int:

@@ -74,7 +74,7 @@ class KernelState:
     """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
     (mypyc) kernel's objects have none."""
     _NOT_STATE: ClassVar[tuple[str, ...]] = (
-        "machine", "console", "abi", "platform", "paging", "fault_observers")
+        "machine", "console", "abi", "platform", "paging", "tcb_bits", "fault_observers")
     """Attributes left out of a pickle: attachments, observers and values derived from
     ``arch``."""
 
@@ -88,6 +88,8 @@ class KernelState:
         self.platform: ArchModel = model_for(machine.arch)
         """What differs between the architectures in kernel behaviour, as data."""
         self.paging: PagingFormat = self.platform.paging
+        self.tcb_bits = self.abi.tcb_bits if config.fpu else self.abi.tcb_bits_without_fpu
+        """seL4_TCBBits of this configuration (the FPU's state makes TCBs larger)."""
         self.console = console
         self.fault_observers: list[Callable[[TCB, Fault], None]] = []
         """Called with the thread and the fault each time a thread faults, before the
@@ -183,6 +185,7 @@ class KernelState:
         self.abi = abi_for(self.arch)
         self.platform = model_for(self.arch)
         self.paging = self.platform.paging
+        self.tcb_bits = self.abi.tcb_bits if self.config.fpu else self.abi.tcb_bits_without_fpu
         self.fault_observers = []
         for slot, previous, following in links:
             slot.mdb_prev, slot.mdb_next = previous, following

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from kernel.core.ipc import cancel_all_ipc
 from kernel.core.notifications import cancel_all_signals, unbind_maybe_notification, unbind_notification
 from kernel.core.threads import suspend
-from kernel.cspace.cdt import empty_slot, first_child, is_final
+from kernel.cspace.cdt import empty_slot, first_child, is_final, swap
 from kernel.model.caps import (
     ASIDPoolCap,
     Cap,
@@ -52,6 +52,7 @@ from kernel.model.caps import (
     PageTableCap,
     ThreadCap,
     VSpaceCap,
+    ZombieCap,
 )
 from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
@@ -84,12 +85,25 @@ def _finalise_thread(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
     if not final:
         return []
     assert isinstance(cap, ThreadCap)
-    tcb = kernel.objects.get(cap.paddr)
-    if not isinstance(tcb, TCB):
-        raise KernelBug(f"finalise: no TCB at {cap.paddr:#x}")
+    tcb = _stop_thread(kernel, cap)
+    return list(tcb.slots)
+
+
+def _stop_thread(kernel: KernelState, cap: ThreadCap) -> TCB:
+    """The clean-up of a TCB whose last cap goes, before its slots are emptied."""
+    tcb = kernel.object_at(cap.paddr, TCB)
     unbind_notification(kernel, tcb)
     suspend(kernel, tcb)
-    return list(tcb.slots)
+    return tcb
+
+
+def _finalise_zombie(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
+    """A zombie deleted where it lies (its object's first slot): the object's remaining
+    slots are deleted now; its clean-up happened when the zombie was made."""
+    assert isinstance(cap, ZombieCap)
+    if cap.radix is None:
+        return list(kernel.object_at(cap.paddr, TCB).slots)
+    return list(kernel.object_at(cap.paddr, CNode).slots)
 
 
 def _finalise_endpoint(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
@@ -123,6 +137,7 @@ FINALISERS: dict[type[Cap], Finaliser] = {
     VSpaceCap: finalise_vspace,
     FrameCap: finalise_frame,
     ASIDPoolCap: finalise_asid_pool,
+    ZombieCap: _finalise_zombie,
 }
 """Cap type -> finaliser. Types without an entry need no clean-up (yet)."""
 
@@ -139,18 +154,49 @@ def delete(kernel: KernelState, slot: Slot) -> None:
     Finalising may empty further slots (a CNode's contents, a TCB's own slots); they
     are deleted the same way, last slot first as seL4's zombies do. The cap's children
     stay: they now follow the deleted cap's parent. An empty slot is left alone.
+
+    seL4's zombies: a slot emptied because its container is being destroyed (not the
+    slot the caller named) that holds the last cap to a CNode or TCB does not destroy
+    that object in turn. The object becomes a zombie in its own first slot, taking the
+    cap's place in the derivation tree, and what that first slot held is deleted in the
+    container's slot instead; the object's other slots stay as they are. So its memory
+    stays in use (its untyped keeps a child) until the zombie is deleted, by revoking
+    the untyped (:func:`_make_zombie`).
     """
-    work = [slot]
+    work: list[tuple[Slot, bool]] = [(slot, True)]
     while work:
-        current = work.pop()
+        current, exposed = work.pop()
         if current.is_empty:
             continue
         cap = current.cap
         final = is_final(kernel, current)
+        if final and not exposed and isinstance(cap, CNodeCap | ThreadCap):
+            if _make_zombie(kernel, current, cap):
+                work.append((current, False))  # now holding the first slot's old cap
+            continue
         # Unlink first: the object's contents may hold caps whose deletion must not see
         # this slot again (a CNode holding a cap to itself, a cycle of CNodes).
         empty_slot(current)
-        work.extend(finalise_cap(kernel, cap, final))
+        work.extend((inner, False) for inner in finalise_cap(kernel, cap, final))
+
+
+def _make_zombie(kernel: KernelState, slot: Slot, cap: CNodeCap | ThreadCap) -> bool:
+    """Turn the object of ``cap`` (the last cap to it, in ``slot``) into a zombie in its
+    own first slot (seL4's finaliseCap making a Zombie, then reduceZombie's swap of it
+    into that slot). Returns whether ``slot`` must be deleted again: it then holds what
+    the first slot held. A zombie that lands in ``slot`` itself (a CNode whose first
+    slot holds its own last cap) stays there: seL4's cyclic zombie."""
+    if isinstance(cap, ThreadCap):
+        first = _stop_thread(kernel, cap).slots[0]
+        zombie = ZombieCap(cap.paddr)
+    else:
+        first = kernel.object_at(cap.paddr, CNode).slots[0]
+        zombie = ZombieCap(cap.paddr, cap.radix)
+    if first is slot:
+        slot.cap = zombie
+        return False
+    swap(zombie, slot, first.cap, first)
+    return True
 
 
 def revoke(kernel: KernelState, slot: Slot) -> None:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import cache
 
-from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
+from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64
 from kernel.abi.constants import (
     ENDPOINT_BITS,
     HUGE_PAGE_BITS,
@@ -112,28 +113,26 @@ def _generic(tcb_bits: int) -> dict[str, tuple[Kind, int | None]]:
     }
 
 
-_TYPES: dict[Arch, dict[int, ObjectType]] = {
-    Arch.RISCV64: _table(ObjectTypeRV64, {
-        **_generic(abi_for(Arch.RISCV64).tcb_bits),
-        "seL4_RISCV_Giga_Page": (Kind.FRAME, HUGE_PAGE_BITS),
-        "seL4_RISCV_4K_Page": (Kind.FRAME, PAGE_BITS),
-        "seL4_RISCV_Mega_Page": (Kind.FRAME, LARGE_PAGE_BITS),
-        "seL4_RISCV_PageTableObject": (Kind.PAGE_TABLE, PAGE_TABLE_BITS),
-    }),
-    Arch.AARCH64: _table(ObjectTypeAArch64, {
-        **_generic(abi_for(Arch.AARCH64).tcb_bits),
+@cache
+def object_types(arch: Arch, tcb_bits: int) -> dict[int, ObjectType]:
+    """The retype types of ``arch``, by number (0 .. seL4_ObjectTypeCount - 1), for a
+    configuration whose TCBs are 2^``tcb_bits`` bytes."""
+    if arch is Arch.RISCV64:
+        return _table(ObjectTypeRV64, {
+            **_generic(tcb_bits),
+            "seL4_RISCV_Giga_Page": (Kind.FRAME, HUGE_PAGE_BITS),
+            "seL4_RISCV_4K_Page": (Kind.FRAME, PAGE_BITS),
+            "seL4_RISCV_Mega_Page": (Kind.FRAME, LARGE_PAGE_BITS),
+            "seL4_RISCV_PageTableObject": (Kind.PAGE_TABLE, PAGE_TABLE_BITS),
+        })
+    return _table(ObjectTypeAArch64, {
+        **_generic(tcb_bits),
         "seL4_ARM_HugePageObject": (Kind.FRAME, HUGE_PAGE_BITS),
         "seL4_ARM_VSpaceObject": (Kind.VSPACE, VSPACE_BITS),
         "seL4_ARM_SmallPageObject": (Kind.FRAME, PAGE_BITS),
         "seL4_ARM_LargePageObject": (Kind.FRAME, LARGE_PAGE_BITS),
         "seL4_ARM_PageTableObject": (Kind.PAGE_TABLE, PAGE_TABLE_BITS),
-    }),
-}
-
-
-def object_types(arch: Arch) -> dict[int, ObjectType]:
-    """The retype types of ``arch``, by number (0 .. seL4_ObjectTypeCount - 1)."""
-    return _TYPES[arch]
+    })
 
 
 def object_size_bits(otype: ObjectType, user_size: int) -> int:

@@ -61,11 +61,12 @@ from types import MappingProxyType
 from typing import assert_never
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, TCB_FLAG_MASK, WORD_MASK, TCBFlag
+from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, TCB_FLAG_MASK, WORD_MASK
 from kernel.abi.labels import label_table
 from kernel.abi.methods import methods_for
 from kernel.core.notifications import bind_notification, unbind_notification
 from kernel.core.threads import (
+    fpu_usable,
     get_registers,
     reset_next_pc,
     restart,
@@ -602,7 +603,7 @@ def _install(kernel: KernelState, inv: ThreadControl, index: int, cap: Cap | Non
 
     slot = inv.target.slots[index]
     delete(kernel, slot)
-    bits = kernel.abi.tcb_bits
+    bits = kernel.tcb_bits
     if (cap is not None and source is not None
             and same_object_as(cap, source.cap, bits)
             and same_object_as(ThreadCap(inv.target.paddr), inv.slot.cap, bits)):
@@ -664,5 +665,5 @@ def perform_set_flags(kernel: KernelState, inv: TCBSetFlags) -> list[int]:
     if target is kernel.current:
         # A thread switch applies the flag to any other thread (install_thread); the
         # caller keeps running, so its live CPU state changes now.
-        kernel.machine.set_fpu_enabled(not target.flags & TCBFlag.seL4_TCBFlag_fpuDisabled)
+        kernel.machine.set_fpu_enabled(fpu_usable(kernel, target))
     return [target.flags]

@@ -139,7 +139,7 @@ def _group_key(cap: Cap) -> tuple[type, int | None]:
 
 
 def _check_final(kernel: Kernel, slots: list[Slot]) -> None:
-    bits = kernel.abi.tcb_bits
+    bits = kernel.tcb_bits
     groups: dict[tuple[type, int | None], list[Slot]] = defaultdict(list)
     for slot in slots:
         if not slot.is_empty:
@@ -157,7 +157,7 @@ def _check_final(kernel: Kernel, slots: list[Slot]) -> None:
 
 
 def _check_untyped(kernel: Kernel, slots: list[Slot]) -> None:
-    bits = kernel.abi.tcb_bits
+    bits = kernel.tcb_bits
     for slot in slots:
         cap = slot.cap
         if not isinstance(cap, UntypedCap):

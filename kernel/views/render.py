@@ -264,7 +264,7 @@ def _object_size(kernel: Kernel, obj: object) -> tuple[str, int] | None:
     if isinstance(obj, CNode):
         return "CNode", 1 << (obj.radix + SLOT_BITS)
     if isinstance(obj, TCB):
-        return "TCB", 1 << kernel.abi.tcb_bits
+        return "TCB", 1 << kernel.tcb_bits
     if isinstance(obj, Endpoint):
         return "Endpoint", 1 << ENDPOINT_BITS
     if isinstance(obj, Notification):

@@ -25,7 +25,7 @@ from kernel.abi.constants import WORD_BITS
 from kernel.cspace.cdt import derive_cap, descendants, has_children, insert, insert_child
 from kernel.cspace.lookup import resolve_address_bits
 from kernel.kernel import Kernel
-from kernel.model.caps import CNodeCap, EndpointCap
+from kernel.model.caps import CNodeCap, EndpointCap, ZombieCap
 from kernel.model.cnode import CNode
 from kernel.objects.deletion import revoke
 from kernel.views.invariants import check_all
@@ -206,14 +206,21 @@ def assert_all_gone(chain: Chain) -> None:
     check_all(chain.kernel)
 
 
-def test_deleting_the_cap_to_the_holder_empties_the_whole_chain() -> None:
+def test_deleting_the_cap_to_the_holder_leaves_zombies_that_revoking_removes() -> None:
     """CNode_Delete of the last cap to the holder: its originals go (not final: each has
-    its copy in the chain), then the cap to the top CNode, final, and with it the chain,
-    each CNode's copy of the next one final in turn."""
+    its copy in the chain), then the cap to the top CNode, final. As on seL4, each CNode
+    whose last cap goes with the one above becomes a zombie in its own slot 0 (level by
+    level, without recursion), keeping the untyped's memory in use until it is revoked."""
     chain = build_chain()
     system = chain.system
     with shallow_stack():
         reply = system.call(CNODE, system.label("CNodeDelete"), [chain.holder, WORD_BITS])
+    assert reply.label == 0
+    assert all(node.slots[0].cap == ZombieCap(node.paddr, 1) for node in chain.nodes[1:])
+    assert has_children(chain.kernel, system.slots[chain.untyped])
+    with shallow_stack():
+        check_all(chain.kernel)
+        reply = system.call(CNODE, system.label("CNodeRevoke"), [chain.untyped, WORD_BITS])
     assert reply.label == 0
     with shallow_stack():
         assert_all_gone(chain)

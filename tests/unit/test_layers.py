@@ -98,7 +98,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 EXPECTED_FINALISERS = sorted([
     "ASIDPoolCap", "CNodeCap", "EndpointCap", "FrameCap", "NotificationCap", "PageTableCap",
-    "ThreadCap", "VSpaceCap",
+    "ThreadCap", "VSpaceCap", "ZombieCap",
 ])
 EXPECTED_DECODERS = sorted([
     "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "DomainCap", "FrameCap", "PageTableCap", "ReplyCap",

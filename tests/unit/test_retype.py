@@ -6,6 +6,9 @@ import pytest
 
 from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
 from kernel.abi.constants import MIN_UNTYPED_BITS, Error, InitialCap
+from kernel.boot import BootError, boot
+from kernel.config import KernelConfig
+from kernel.kernel import Kernel
 from kernel.model.caps import (
     CNodeCap,
     EndpointCap,
@@ -22,6 +25,8 @@ from kernel.model.notification import Notification, NotificationState
 from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.untyped import untyped_free_bytes
 from tests.abi.support import CNODE, System
+from tests.fakes import FakeMachine
+from tests.unit.test_boot import make_image
 
 
 @pytest.fixture(params=list(Arch), ids=lambda a: a.short)
@@ -285,3 +290,24 @@ def test_deleting_an_asid_pool_frees_its_index_and_untyped(system: System) -> No
     again = system.free_slots(1)
     assert system.make_pool(ut, again).label == 0
     assert system.cap(again).asid_base == 512
+
+
+@pytest.mark.parametrize(("fpu", "tcb_bits"), [(True, 11), (False, 10)])
+def test_a_riscv_tcb_is_larger_with_the_fpu(fpu: bool, tcb_bits: int) -> None:
+    """seL4_TCBBits on RISC-V: 11 with CONFIG_HAVE_FPU (the default, as sel4test's
+    builds), 10 without (abi/objects.md); the FPU's state is part of the TCB."""
+
+    cfg = KernelConfig(fpu=fpu)
+    machine = FakeMachine(Arch.RISCV64, cfg.ram_size)
+    kernel = Kernel(machine, cfg, lambda byte: None)
+    boot(kernel, make_image(Arch.RISCV64))
+    assert kernel.tcb_bits == tcb_bits
+    assert machine.fpu_enabled is fpu  # the root task's FP instructions run, or trap
+
+
+def test_an_aarch64_kernel_always_has_the_fpu() -> None:
+
+    cfg = KernelConfig(fpu=False)
+    kernel = Kernel(FakeMachine(Arch.AARCH64, cfg.ram_size), cfg, lambda byte: None)
+    with pytest.raises(BootError, match="always has the FPU"):
+        boot(kernel, make_image(Arch.AARCH64))

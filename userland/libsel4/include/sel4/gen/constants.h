@@ -92,7 +92,7 @@ typedef enum {
 #if defined(__riscv)
 
 #define CAPSULE_ARCH_NAME "riscv64"
-#define seL4_TCBBits 10
+#define seL4_TCBBits 11
 #define seL4_MaxUntypedBits 38
 #define seL4_UserTop 0x3ffffff000ull
 
