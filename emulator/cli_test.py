@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .cli_image import CliError
+from .cli_errors import CliError, Command
 from .testrunner import (
     Kind,
     SuiteError,
@@ -40,18 +39,7 @@ __all__ = ["test_command"]
 EXIT_FAILED = 1
 
 
-class _Command(click.Command):
-    """Usage errors as one ``capsule: ...`` line, like every other capsule command."""
-
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as err:
-            raise CliError(err.format_message()) from None
-
-
-@click.command("test", cls=_Command)
+@click.command("test", cls=Command)
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Cases run at once, each in its own process [default: CPU count].")

@@ -38,6 +38,8 @@ from pathlib import Path
 
 from bootimage import ImageError, load_image_file
 
+from .exitstatus import ExitStatus
+
 __all__ = [
     "Case",
     "Outcome",
@@ -57,7 +59,7 @@ __all__ = [
 
 IMAGE_SUFFIX = ".img"
 SIDECARS = (".expected", ".status", ".args")
-EXIT_INTERNAL = 70
+EXIT_INTERNAL = int(ExitStatus.INTERNAL)
 """``capsule run``'s status for a bug in capsule: an error verdict, never a pass."""
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _STDERR_LINES = 20
@@ -203,7 +205,7 @@ def run_case(case: Case, timeout: float,
     elapsed = time.monotonic() - start
     if proc.returncode == EXIT_INTERNAL and case.expected_status != EXIT_INTERNAL:
         return Outcome(proc.stdout, proc.stderr, proc.returncode, elapsed,
-                       "capsule internal error (exit status 70)")
+                       f"capsule internal error (exit status {EXIT_INTERNAL})")
     return Outcome(proc.stdout, proc.stderr, proc.returncode, elapsed)
 
 

@@ -38,7 +38,7 @@ def suite(guest_elves: dict[str, dict[str, Path]], tmp_path: Path) -> Path:
             (directory / f"{name}-{arch}.img").write_bytes(build_image(elf, KernelConfig()))
         (directory / f"hello-{arch}.expected").write_text(f"Hello from capsule on {arch}!\n")
         (directory / f"fault_unmapped-{arch}.expected").write_text("")
-        (directory / f"fault_unmapped-{arch}.status").write_text("3\n")
+        (directory / f"fault_unmapped-{arch}.status").write_text("121\n")
         (directory / f"bootinfo-{arch}.args").write_text("--max-instructions 50000000\n")
     return directory
 
@@ -88,7 +88,7 @@ def test_a_wrong_status_is_reported(suite: Path) -> None:
     (suite / "fault_unmapped-riscv64.status").write_text("0\n")
     proc = capsule("test", str(suite))
     assert proc.returncode == 1
-    assert "FAIL fault_unmapped-riscv64: exit status 3, expected 0\n" in proc.stdout
+    assert "FAIL fault_unmapped-riscv64: exit status 121, expected 0\n" in proc.stdout
     assert "no fault handler" in proc.stdout  # the run's stderr is shown under the failure
 
 
@@ -101,7 +101,7 @@ def test_update_blesses_actual_output(suite: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[-1] == "6 passed, 0 failed"
     assert (suite / "hello-riscv64.expected").read_text() == "Hello from capsule on riscv64!\n"
-    assert (suite / "fault_unmapped-aarch64.status").read_text() == "3\n"
+    assert (suite / "fault_unmapped-aarch64.status").read_text() == "121\n"
     assert (suite / "fault_unmapped-aarch64.expected").read_bytes() == b""
     assert not (suite / "hello-riscv64.status").exists()
     again = capsule("test", str(suite))
@@ -119,7 +119,7 @@ def test_an_image_that_does_not_load_is_an_error_not_a_crash(suite: Path) -> Non
 def test_an_instruction_limit_in_args_is_the_guard(suite: Path) -> None:
     (suite / "hello-riscv64.args").write_text("--max-instructions 10\n")
     proc = capsule("test", str(suite))
-    assert "FAIL hello-riscv64: exit status 6, expected 0" in proc.stdout
+    assert "FAIL hello-riscv64: exit status 124, expected 0" in proc.stdout
 
 
 @pytest.mark.parametrize("setup, fragment", [

@@ -191,9 +191,27 @@ def test_stop_at_syscalls_stops_right_after_each_trap(arch: str, image, stubs) -
     assert len(set(pcs)) == 1  # DebugPutChar in a loop: the same trap each time
     client.send(b"k")
     status, stdout, stderr = stub.finish()
-    assert status == 0, stderr
+    assert status == 119, stderr  # killed from gdb: capsule's own status, not a guest's
     assert stdout == "Hel"  # three characters, each stop after its syscall
     assert stderr.splitlines()[-1] == "capsule: the guest was killed by gdb"
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_max_instructions_holds_under_gdb(image, stubs, detach: bool) -> None:  # type: ignore[no-untyped-def]
+    """``spin`` never ends by itself: the instruction limit ends it, gdb attached or not,
+    with the status and the line ``capsule run`` gives without gdb."""
+    path, _ = image("spin", "riscv64")
+    stub = Stub(path, "--max-instructions", "300000")
+    stubs.append(stub)
+    client = Client(stub.port)
+    if detach:
+        assert client.ask(b"D") == b"OK"
+    else:
+        assert client.ask(b"c") == b"W%02x" % 124  # gdb hears the status capsule exits with
+    status, stdout, stderr = stub.finish()
+    assert status == 124, stderr
+    assert stdout == "spinning\nforever"
+    assert stderr.splitlines()[-1] == "capsule: instruction limit 300000 reached"
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -229,7 +247,7 @@ def test_dropped_connection_is_one_line_and_non_zero(image, stubs) -> None:  # t
     assert client.ask(b"qC") == b"QC1"
     client.sock.close()
     status, stdout, stderr = stub.finish()
-    assert status == 8
+    assert status == 120
     assert stdout == ""
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "capsule: gdb connection lost: gdb closed the connection"
