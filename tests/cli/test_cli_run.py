@@ -15,11 +15,14 @@ from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 from tests.conftest import ARCHES
 
+PROJECT = Path(__file__).resolve().parents[2]
 
-def capsule(*args: str) -> subprocess.CompletedProcess[str]:
+
+def capsule(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``capsule ARGS...`` as a subprocess (run from ``cwd``, the project by default)."""
     return subprocess.run(
         [sys.executable, "-m", "emulator.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=120, check=False, cwd=cwd or PROJECT,
     )
 
 
