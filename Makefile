@@ -23,10 +23,10 @@ demo: install       ## run the built-in demo image on both architectures
 	capsule run --arch riscv64
 	capsule run --arch aarch64
 
-# The suite takes about 5 minutes on an idle 2-core machine (longer under load): the first
+# The suite takes about 4 minutes on an idle 2-core machine (longer under load): the first
 # minute builds the guest programs, then pytest shows its progress; the time is printed.
 test: dev           ## the whole suite (pytest exit 5, "no tests ran", counts as failure)
-	@echo "make test: running the suite on 2 workers: about 5 minutes on an idle 2-core" \
+	@echo "make test: running the suite on 2 workers: about 4 minutes on an idle 2-core" \
 	    "machine, longer under load; the guest programs are built first (about a minute)"
 	@start=$$(date +%s); status=0; \
 	$(PYTHON) -m pytest -q -n 2 || status=$$?; \
