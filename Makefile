@@ -2,22 +2,37 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
+# pip refuses to install into Debian's (and others') system Python (PEP 668): say what to do.
+PIP_HINT := { echo "make: pip could not install into $(PYTHON)'s environment; on Debian and" \
+	"Ubuntu, make a virtual environment first: python3 -m venv .venv && . .venv/bin/activate" >&2; \
+	exit 1; }
+
 .PHONY: all install dev demo test fuzz compiled test-compiled bench images headers lint typecheck clean
 
 all: install
 
 install:            ## what running needs: unicorn, capstone, pyelftools, click
-	$(PIP) install -q -e .
+	@echo "make: installing capsule (unicorn, capstone, pyelftools, click) with $(PYTHON)"
+	@$(PIP) install -q -e . || $(PIP_HINT)
 
 dev:                ## what building guests and testing need as well (cross clang, pytest, ...)
-	$(PIP) install -q -e '.[dev]'
+	@echo "make: installing capsule and its dev tools (ziglang, pytest, ...) with $(PYTHON)"
+	@$(PIP) install -q -e '.[dev]' || $(PIP_HINT)
 
 demo: install       ## run the built-in demo image on both architectures
 	capsule run --arch riscv64
 	capsule run --arch aarch64
 
+# The suite takes about 4 minutes on an idle 2-core machine (longer under load): the first
+# minute builds the guest programs, then pytest shows its progress; the time is printed.
 test: dev           ## the whole suite (pytest exit 5, "no tests ran", counts as failure)
-	$(PYTHON) -m pytest -q -n 2
+	@echo "make test: running the suite on 2 workers: about 4 minutes on an idle 2-core" \
+	    "machine, longer under load; the guest programs are built first (about a minute)"
+	@start=$$(date +%s); status=0; \
+	$(PYTHON) -m pytest -q -n 2 || status=$$?; \
+	echo "make test: finished in $$(( ($$(date +%s) - start) / 60 )) min" \
+	    "$$(( ($$(date +%s) - start) % 60 )) s (pytest exit status $$status)"; \
+	exit $$status
 
 # The randomised tests (those marked `fuzz`) scaled up, one seed per round, until the time
 # budget ends; findings are kept in build/fuzz/examples, the rounds in build/fuzz/report.json.

@@ -9,6 +9,7 @@ Public API::
     build_image(elf: bytes, config: KernelConfig, arch: Arch | None = None) -> bytes
     load_image(data: bytes) -> LoadedImage
     load_image_file(path: str | os.PathLike[str]) -> LoadedImage
+    extract_elf(data: bytes) -> bytes
     inspect_image(data: bytes) -> ImageDescription
 """
 
@@ -33,7 +34,7 @@ from .errors import (
     WrongMagic,
 )
 from .format import MAGIC, VERSION
-from .load import LoadedImage, load_image, load_image_file
+from .load import LoadedImage, extract_elf, load_image, load_image_file
 
 __all__ = [
     "BOOT_RESERVE",
@@ -56,6 +57,7 @@ __all__ = [
     "WrongArchitecture",
     "WrongMagic",
     "build_image",
+    "extract_elf",
     "inspect_image",
     "load_image",
     "load_image_file",

@@ -27,6 +27,7 @@ __all__ = [
     "LoadedImage",
     "check_image",
     "decode_config",
+    "extract_elf",
     "load_image",
     "load_image_file",
     "read_file",
@@ -82,6 +83,19 @@ def load_image_file(path: str | os.PathLike[str]) -> LoadedImage:
         ImageError: as :func:`load_image`, or the file cannot be read.
     """
     return load_image(read_file(path, "image"))
+
+
+def extract_elf(data: bytes) -> bytes:
+    """The root task's ELF in image ``data``, byte for byte as it was packaged.
+
+    Only the framing and the checksum are checked (``format.unpack``): the bytes are
+    the ones packaged, and an image whose configuration or ELF the loader refuses still
+    gives its ELF back (to debug it).
+
+    Raises:
+        ImageError (or a subclass): the framing or the checksum is bad.
+    """
+    return unpack(bytes(data)).elf
 
 
 def read_file(path: str | os.PathLike[str], what: str) -> bytes:

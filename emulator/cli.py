@@ -1,161 +1,36 @@
-"""The ``capsule`` command line.
+"""The ``capsule`` command line: the group and its commands, one module each.
 
-Every failure a user can cause (a bad image, a bad argument) ends with one line on
-stderr, ``capsule: <what is wrong>``, and a non-zero status; never a traceback.
+    capsule run      emulator.cli_run      capsule debug    emulator.cli_debug
+    capsule test     emulator.cli_test     capsule cspace   emulator.cli_cspace
+    capsule image    emulator.cli_image     capsule cc       emulator.cli_cc
 
-Exit status of ``capsule run``: the guest's own status when it halts (seL4_DebugHalt;
-0 unless capsule's runtime passed one), otherwise: 2 bad input, 3 the guest stopped on
-a fault nobody handles, 4 no thread can run any more, 5 the kernel halted on a guest
-error (as seL4's debug kernel does), 6 the instruction limit was reached, 70 internal
-error (a bug in capsule: please report it).
+Every failure a user can cause (a bad image, a bad argument, a usage error) ends with
+one line on stderr, ``capsule: <what is wrong>``, and status 2; never a traceback nor a
+usage block (``emulator.cli_errors``). Exit statuses: ``emulator.exitstatus``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
-
-from bootimage import ImageError, load_image_file
-from kernel.abi.arch import Arch
-from kernel.boot import BootError
-from kernel.model.errors import KernelBug
-from userland import demo_image
 
 from .cli_cc import cc
 from .cli_cspace import cspace
 from .cli_debug import debug
+from .cli_errors import Group
 from .cli_image import image
+from .cli_run import run
 from .cli_test import test_command
-from .machine import MachineError
-from .session import Session
 
 __all__ = ["main"]
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 70
 
-
-class _Console:
-    """Guest bytes to stdout, flushed at each newline so output interleaves sanely."""
-
-    def __init__(self) -> None:
-        self.out = sys.stdout.buffer
-        self.buffer = bytearray()
-
-    def __call__(self, byte: int) -> None:
-        self.buffer.append(byte)
-        if byte == 0x0A:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.out.write(self.buffer)
-            self.out.flush()
-            self.buffer.clear()
-
-
-def fail(message: str, status: int = EXIT_BAD_INPUT) -> None:
-    click.echo(f"capsule: {message}", err=True)
-    sys.exit(status)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="capsule")
 def main() -> None:
     """capsule: seL4's user ABI on a Python kernel, running RV64 and AArch64 guests."""
 
 
-@main.command()
-@click.argument("image_path", metavar="[IMAGE]", required=False, type=click.Path(path_type=Path))
-@click.option("--arch", type=click.Choice([a.short for a in Arch]), default="riscv64",
-              show_default=True, help="Architecture of the built-in demo (when no IMAGE).")
-@click.option("--max-instructions", type=click.IntRange(min=1), default=None,
-              help="Stop after this many guest instructions (exit status 6).")
-@click.option("--stats", is_flag=True, help="Print instruction and kernel-entry counts to stderr.")
-@click.option("--trace", "trace_text", is_flag=True,
-              help="One decoded line per system call on stderr, like strace.")
-@click.option("--trace-json", is_flag=True, help="The trace as one JSON object per line on stderr.")
-@click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
-              help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
-                   "is printed on stderr) and let it debug the guest: threads are TCBs, "
-                   "memory is the selected thread's VSpace. Detach lets the run finish.")
-@click.option("--gdb-stop-at-syscalls", is_flag=True,
-              help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
-                   "default, as it makes 'continue' stop at each one.")
-def run(image_path: Path | None, arch: str, max_instructions: int | None, stats: bool,
-        trace_text: bool, trace_json: bool, gdb_address: str | None,
-        gdb_stop_at_syscalls: bool) -> None:
-    """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
-    from .gdb_run import GdbListener, GdbRunError, serve
-
-    path = image_path if image_path is not None else demo_image(arch)
-    try:
-        loaded = load_image_file(path)
-    except ImageError as error:
-        fail(str(error))
-    if gdb_stop_at_syscalls and gdb_address is None:
-        fail("--gdb-stop-at-syscalls needs --gdb")
-    listener = None
-    if gdb_address is not None:
-        try:
-            listener = GdbListener.open(gdb_address)
-        except GdbRunError as error:
-            fail(str(error), error.status)
-    console = _Console()
-    try:
-        session = Session.boot(loaded.root, loaded.config, console)
-        if trace_text or trace_json:
-            _attach_tracer(session, console, as_json=trace_json)
-        if listener is None:
-            result = session.run(max_instructions)
-        else:
-            def say(line: str) -> None:
-                console.flush()
-                click.echo(f"capsule: {line}", err=True)
-
-            gdb_result = serve(listener, session, gdb_stop_at_syscalls, say)
-            if gdb_result is None:
-                console.flush()
-                sys.exit(0)
-            result = gdb_result
-    except BootError as error:
-        fail(f"cannot boot {path}: {error}")
-    except GdbRunError as error:
-        console.flush()
-        fail(str(error), error.status)
-    except (KernelBug, MachineError) as error:
-        console.flush()
-        fail(f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL)
-    console.flush()
-    if result.kind != "halt":
-        click.echo(f"capsule: {result.message}", err=True)
-    if stats:
-        count = "unknown" if result.instructions is None else str(result.instructions)
-        click.echo(
-            f"capsule: {count} instructions, {result.kernel_entries} kernel entries, "
-            f"{result.ticks} ticks",
-            err=True,
-        )
-    sys.exit(result.status)
-
-
-def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
-    """Trace lines go to stderr; guest output is flushed first so the two interleave."""
-    import json
-
-    from kernel.views.trace import Tracer, format_record
-    from kernel.views.trace import as_json as record_json
-
-    def sink(record: object) -> None:
-        console.flush()
-        line = json.dumps(record_json(record)) if as_json else format_record(record)  # type: ignore[arg-type]
-        click.echo(line, err=True)
-
-    Tracer(session.kernel, sink)
-
-
+main.add_command(run)
 main.add_command(image)
 main.add_command(test_command)
 main.add_command(cspace)

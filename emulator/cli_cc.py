@@ -27,12 +27,13 @@ from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
 from userland.toolchain import ARCHES, BuildError, CompileError, build_program
 
-from .cli_image import CliError, _Command, _size_option, _write
+from .cli_errors import CliError, Command
+from .cli_image import _size_option, _write
 
 __all__ = ["cc"]
 
 
-@click.command(cls=_Command)
+@click.command(cls=Command)
 @click.argument("sources", metavar="SOURCE...", nargs=-1, required=True,
                 type=click.Path(path_type=Path))
 @click.option("--arch", type=click.Choice(ARCHES), default="riscv64", show_default=True,

@@ -11,10 +11,10 @@ out of Unicorn and re-raises it from ``run`` (its documented contract), so the c
 catches it there. Nothing in the kernel changes: no ``stop`` value is invented, and the
 state rendered is exactly what the guest would see on return from that syscall.
 
-Error contract (as ``capsule image``): every failure a user can cause — a bad image, a
-bad option, an N the run never reaches, an unknown thread — is one line
+Error contract (``emulator.cli_errors``): every failure a user can cause — a bad image,
+a bad option, an N the run never reaches, an unknown thread — is one line
 ``capsule: <message>`` on stderr with exit status 2, never a traceback; a bug in capsule
-is one line with status 70.
+is one line with status 125.
 """
 
 from __future__ import annotations
@@ -29,19 +29,11 @@ from kernel.kernel import Kernel
 from kernel.model.errors import KernelBug
 from kernel.views.render import snapshot, to_dot, to_json_text, to_text
 
-# The one-line usage errors of ``capsule image`` (click's own print a usage block).
-from .cli_image import CliError, _Command
+from .cli_errors import CliError, Command, InternalError
 from .machine import MachineError
 from .session import Session
 
 __all__ = ["cspace"]
-
-EXIT_INTERNAL = 70
-
-
-class _InternalError(CliError):
-    exit_code = EXIT_INTERNAL
-
 
 class _Paused(Exception):
     """Raised by the exit observer to end the run after the chosen syscall."""
@@ -79,7 +71,7 @@ def _parse_count(text: str | None) -> int | None:
     return value
 
 
-@click.command(cls=_Command)
+@click.command(cls=Command)
 @click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
 @click.option("--after-syscall", "after", metavar="N", default=None,
               help="Stop right after the Nth system call (default: the end of the run).")
@@ -112,7 +104,7 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None, al
     except _Paused:
         point = f"after syscall {stop_at} (kernel entry {session.kernel.kernel_entries})"
     except (KernelBug, MachineError) as error:
-        raise _InternalError(f"internal error: {type(error).__name__}: {error}") from None
+        raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
     try:
         snap = snapshot(session.kernel, point, thread, all_slots)
     except KeyError:

@@ -6,8 +6,15 @@ When the commands run out (without ``quit``) the run continues to its end, break
 disabled. Everything goes to stdout: guest output is flushed before each debugger line
 (ended with a newline if the guest left a line open, so debugger lines stay whole).
 
-Exit status: the guest's, as ``capsule run`` (0 after ``quit``). A bad IMAGE or an
-unreadable script is one line ``capsule: ...`` with status 2; a bug in capsule, 70.
+Ctrl-C (SIGINT, ``emulator.interrupt``) while the guest runs (``continue``, ``step``,
+``stepi``) stops it where it is and shows the thread and the pc. At the prompt of an
+interactive session the debugger then waits for the next command (as gdb does; Ctrl-C
+at the prompt just gives a fresh prompt); with commands from a script or a pipe, the
+session ends there with status 130, as ``capsule run`` does.
+
+Exit status: as ``capsule run`` (``emulator.exitstatus``; 0 after ``quit`` before the
+end). A bad IMAGE or an unreadable script is one line ``capsule: ...`` with status 2; a
+bug in capsule, 125.
 """
 
 from __future__ import annotations
@@ -22,16 +29,14 @@ from bootimage import ImageError, load_image_file
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 
-from .cli_image import CliError, _Command
+from .cli_errors import CliError, Command, InternalError
 from .debugger import HELP, Debugger
+from .exitstatus import ExitStatus, exit_status
+from .interrupt import interrupts_stop
 from .machine import MachineError
 from .session import Session
 
 __all__ = ["debug"]
-
-
-class _InternalError(CliError):
-    exit_code = 70
 
 
 class _Output:
@@ -62,7 +67,7 @@ class _Output:
         sys.stdout.flush()
 
 
-def _commands(script: Path | None) -> Iterator[str]:
+def _commands(script: Path | None, interactive: bool) -> Iterator[str]:
     if script is not None:
         try:
             lines = script.read_text().splitlines()
@@ -70,17 +75,22 @@ def _commands(script: Path | None) -> Iterator[str]:
             raise CliError(f"cannot read script {script}: {error}") from None
         yield from lines
         return
-    interactive = sys.stdin.isatty()
     while True:
-        if interactive:
-            click.echo("(capsule) ", nl=False)
-        line = sys.stdin.readline()
+        try:
+            if interactive:
+                click.echo("(capsule) ", nl=False)
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:
+            if not interactive:
+                raise
+            click.echo()  # Ctrl-C at the prompt: a fresh prompt
+            continue
         if not line:
             return
         yield line
 
 
-@click.command(cls=_Command, epilog="\b\nCommands:\n" + HELP)
+@click.command(cls=Command, epilog="\b\nCommands:\n" + HELP)
 @click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
 @click.option("--script", type=click.Path(path_type=Path), default=None,
               help="Read debugger commands from FILE (default: stdin).")
@@ -90,7 +100,8 @@ def debug(image_path: Path, script: Path | None) -> None:
         loaded = load_image_file(image_path)
     except ImageError as error:
         raise CliError(str(error)) from None
-    commands = _commands(script)
+    interactive = script is None and sys.stdin.isatty()
+    commands = _commands(script, interactive)
     if script is not None:
         commands = iter(list(commands))  # read the whole script now: errors before the run
     out = _Output()
@@ -100,14 +111,24 @@ def debug(image_path: Path, script: Path | None) -> None:
         raise CliError(f"cannot boot {image_path}: {error}") from None
     debugger = Debugger(session, out.say)
     try:
-        for line in commands:
-            debugger.execute(line)
-            if debugger.quit:
-                out.say("quit" + ("" if debugger.result else " before the end of the run"))
-                sys.exit(debugger.result.status if debugger.result else 0)
-        result = debugger.finish()
+        with interrupts_stop(session.machine):
+            for line in commands:
+                try:
+                    debugger.execute(line)
+                except KeyboardInterrupt:  # not while the guest ran: in a command's own work
+                    if not interactive:
+                        raise
+                    out.say("interrupted")
+                    continue
+                if debugger.interrupted is not None and not interactive:
+                    out.flush()
+                    sys.exit(ExitStatus.INTERRUPTED)
+                if debugger.quit:
+                    out.say("quit" + ("" if debugger.result else " before the end of the run"))
+                    sys.exit(exit_status(debugger.result) if debugger.result else 0)
+            result = debugger.finish()
     except (KernelBug, MachineError) as error:
         out.flush()
-        raise _InternalError(f"internal error: {type(error).__name__}: {error}") from None
+        raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
     out.flush()
-    sys.exit(result.status)
+    sys.exit(exit_status(result))

@@ -1,92 +1,30 @@
-"""``capsule image build|inspect``: the boot-image format on the command line.
+"""``capsule image build|inspect|extract``: the boot-image format on the command line.
 
 The lead CLI registers :data:`image` as a subcommand of ``capsule``; it also works on
 its own (``image(prog_name="capsule image")``).
 
-Error contract (DESIGN.md decision 5): every failure — an ``ImageError``, an
+Error contract (``emulator.cli_errors``): every failure — an ``ImageError``, an
 ``OSError``, a bad option or argument — prints exactly one line, ``capsule: <message>``,
-on stderr and exits with status 2; never a traceback. This holds whichever click group
-runs the command, because the errors are ``click.ClickException``s whose ``show`` prints
-that line: click's standalone mode calls ``show`` and exits with ``exit_code``.
+on stderr and exits with status 2; never a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import IO, Any
 
 import click
 
-from bootimage import ImageError, build_image, inspect_image
+from bootimage import ImageError, build_image, extract_elf, inspect_image
 from bootimage.load import read_file
 from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
 
-__all__ = ["CliError", "image", "parse_size"]
+from .cli_errors import CliError, Group
 
-EXIT_ERROR = 2
+__all__ = ["image", "parse_size"]
+
 _SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-# click >= 8.2 raises this (a UsageError) for a bare group: let it show the help text.
-_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(
-    click.exceptions, "NoArgsIsHelpError", ()
-)
-
-
-class CliError(click.ClickException):
-    """A failure reported as one ``capsule: <message>`` line, exit status 2."""
-
-    exit_code = EXIT_ERROR
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.splitlines()))
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"capsule: {self.format_message()}", err=True)
-
-
-class _Command(click.Command):
-    """A command whose usage errors are one line (click's show a usage block)."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as err:
-            raise CliError(err.format_message()) from None
-
-
-class _Group(click.Group):
-    """A group whose unknown-subcommand and option errors are one line too."""
-
-    command_class = _Command
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except _NO_ARGS_IS_HELP:
-            raise  # bare `capsule image`: the help text, as click shows it
-        except click.UsageError as err:
-            raise CliError(err.format_message()) from None
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as err:
-            raise CliError(err.format_message()) from None
 
 
 def parse_size(text: str) -> int:
@@ -119,7 +57,7 @@ def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(err), ctx, param) from None
 
 
-@click.group(cls=_Group, no_args_is_help=True)
+@click.group(cls=Group, no_args_is_help=True)
 def image() -> None:
     """Build and inspect capsule boot images (kernel configuration + root task ELF)."""
 
@@ -187,6 +125,23 @@ def inspect(path: str, as_json: bool) -> None:
         click.echo(json.dumps(description.to_dict(), indent=2))
     else:
         click.echo(description.to_text(), nl=False)
+
+
+@image.command()
+@click.argument("path", metavar="IMAGE")
+@click.option("-o", "--output", "out", required=True, metavar="OUT", help="ELF file to write.")
+def extract(path: str, out: str) -> None:
+    """Write IMAGE's root task ELF to OUT, byte for byte as it was built (for gdb).
+
+    Only the image's framing and checksum are checked, so the ELF of an image that
+    does not boot still comes out.
+    """
+    try:
+        elf = extract_elf(read_file(path, "image"))
+    except ImageError as err:
+        raise CliError(str(err)) from None
+    _write(out, elf)
+    click.echo(f"{out}: {len(elf)} bytes")
 
 
 def _write(path: str, data: bytes) -> None:

@@ -39,6 +39,7 @@ from kernel.model.paging import PteKind
 from kernel.views.render import snapshot, to_text
 from kernel.views.trace import Tracer, TraceRecord, format_record
 
+from .exitstatus import exit_status
 from .machine import RunResult
 from .session import Session
 
@@ -53,7 +54,8 @@ HELP = """\
 step | s              run to the end of the next system call, show its trace line and
                       the invocation record the kernel decoded ("decoded:")
 stepi [N] | si [N]    run N instructions (default 1), show the next one
-continue | c          run to the next breakpoint or the end of the run
+continue | c          run to the next breakpoint or the end of the run (Ctrl-C
+                      stops it where it is and comes back to the prompt)
 break KIND NAME       stop after syscalls matching: label (e.g. UntypedRetype), thread,
                       cap (a cap tag such as untyped_cap), syscall (e.g. DebugPutChar)
 break *ADDR           stop before the instruction at ADDR executes (any thread)
@@ -121,6 +123,10 @@ class Debugger:
         self.say = say
         self.breakpoints: list[Breakpoint] = []
         self.result: RunResult | None = None
+        """How the run ended, once it has."""
+        self.interrupted: RunResult | None = None
+        """The last command's run was interrupted (Ctrl-C: ``emulator.interrupt``) here;
+        the run can go on."""
         self.quit = False
         self._stepping = False
         self._stopped_at: TraceRecord | None = None
@@ -143,8 +149,16 @@ class Debugger:
         if self.result is not None:
             raise DebugError(f"the run has ended ({self.result.message})")
         self._stepping, self._stopped_at, self._hit = stepping, None, None
+        self.interrupted = None
         try:
             result = self.session.run(instructions)
+            if result.kind == "interrupt":
+                self.interrupted = result
+                count = self.session.instructions
+                self.say(f"{result.message}, "
+                         f"{'unknown' if count is None else count} instructions run")
+                self._show_pc()
+                return
             if result.kind == "pause" and result.breakpoint is not None:
                 self.say(f"breakpoint *{result.breakpoint:#x}:")
                 self._show_pc()
@@ -185,13 +199,16 @@ class Debugger:
     def end_message(self) -> str:
         result = self.result
         assert result is not None
-        return f"run ended: {result.kind} (status {result.status}): {result.message}"
+        return f"run ended: {result.kind} (status {exit_status(result)}): {result.message}"
 
     def finish(self) -> RunResult:
-        """Run to the end, breakpoints disabled (the script ran out)."""
+        """Run to the end, breakpoints disabled (the script ran out). An interrupted
+        run's result is of kind ``"interrupt"``."""
         self.breakpoints.clear()
         if self.result is None:
             self._resume(stepping=False)
+        if self.interrupted is not None:
+            return self.interrupted
         assert self.result is not None
         return self.result
 

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .exitstatus import ExitStatus
 from .gdb_protocol import Connection, ConnectionClosed
 from .gdb_server import GdbServer, listen, parse_address
 from .gdb_target import GdbTarget
@@ -19,7 +20,7 @@ from .session import Session
 
 __all__ = ["EXIT_GDB_LOST", "GdbRunError", "GdbListener", "serve"]
 
-EXIT_GDB_LOST = 8
+EXIT_GDB_LOST = ExitStatus.GDB_LOST
 """Exit status when the gdb connection is dropped before the session ended."""
 
 
@@ -43,19 +44,21 @@ class GdbListener:
         try:
             host, port = parse_address(address)
         except ValueError as error:
-            raise GdbRunError(f"--gdb: {error}", 2) from None
+            raise GdbRunError(f"--gdb: {error}", ExitStatus.USAGE) from None
         try:
             sock = listen(host, port)
         except (OSError, UnicodeError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            raise GdbRunError(f"--gdb: cannot listen on {host}:{port}: {reason}", 2) from None
+            raise GdbRunError(f"--gdb: cannot listen on {host}:{port}: {reason}",
+                              ExitStatus.USAGE) from None
         return cls(sock, host, sock.getsockname()[1])
 
 
 def serve(listener: GdbListener, session: Session, stop_at_syscalls: bool,
-          say: Callable[[str], None]) -> RunResult | None:
+          say: Callable[[str], None], max_instructions: int | None = None) -> RunResult | None:
     """Wait for gdb on ``listener`` and serve it. Returns how the run ended, or None when
-    gdb killed the guest. Raises GdbRunError if the connection fails."""
+    gdb killed the guest. Raises GdbRunError if the connection fails. The run ends at
+    ``max_instructions`` guest instructions, whether gdb is attached or detached."""
     say(f"waiting for gdb on {listener.host}:{listener.port}")
     try:
         client, peer = listener.sock.accept()
@@ -64,7 +67,7 @@ def serve(listener: GdbListener, session: Session, stop_at_syscalls: bool,
     finally:
         listener.sock.close()
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    target = GdbTarget(session, stop_at_syscalls)
+    target = GdbTarget(session, stop_at_syscalls, max_instructions)
     server = GdbServer(Connection(client), target)
     try:
         end = server.serve()

@@ -17,7 +17,8 @@ Stops are ``T05`` (SIGTRAP) with ``thread:`` and, at our breakpoints, ``swbreak:
 gdb announced it understands that; ``T02`` after a Ctrl-C. With ``stop_at_syscalls``
 the target also stops right after each system call (plain SIGTRAP in the thread that made
 it: gdb's ``catch syscall`` needs an OS ABI that bare-metal gdb targets lack). The end of
-the run is ``W`` with the guest's exit status.
+the run is ``W`` with the exit status ``capsule run`` will exit with
+(``emulator.exitstatus``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from kernel.model.tcb import TCB
 
+from .exitstatus import exit_status
 from .gdb_protocol import Connection, escape, unescape
 from .gdb_target import EINVAL, GdbTarget, Stop, TargetError
 from .machine import RunResult
@@ -366,7 +368,7 @@ class GdbServer:
     def _stop_reply(self, stop: Stop) -> bytes:
         if stop.exited is not None:
             self.end = ServerEnd("exited", stop.exited)
-            return b"W%02x" % (stop.exited.status & 0xFF)
+            return b"W%02x" % exit_status(stop.exited)
         reply = b"T%02x" % stop.signal
         tcb = stop.thread if stop.thread is not None and \
             self.target.kernel.threads.get(stop.thread.paddr) is stop.thread else None

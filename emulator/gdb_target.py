@@ -30,7 +30,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernel.core.threads import vspace_root_of
 from kernel.model.page_tables import walk
@@ -77,8 +77,12 @@ class Stop:
 class GdbTarget:
     """The kernel's threads and memory as gdb sees them."""
 
-    def __init__(self, session: Session, stop_at_syscalls: bool = False) -> None:
+    def __init__(self, session: Session, stop_at_syscalls: bool = False,
+                 max_instructions: int | None = None) -> None:
         self.session = session
+        self.max_instructions = max_instructions
+        """The run ends (kind ``"limit"``) once the guest has run this many instructions
+        in all (as ``capsule run --max-instructions`` without gdb)."""
         self.kernel = session.kernel
         self.machine = session.machine
         self.layout: RegisterLayout = layout_for(self.kernel.arch)
@@ -214,14 +218,14 @@ class GdbTarget:
         stepped = self.kernel.current
         while True:
             self._caller = None
-            result = self.session.run(1 if step else RUN_CHUNK)
+            result = self._run(1 if step else RUN_CHUNK)
             if result.kind == "pause":
                 if result.breakpoint is not None:
                     return Stop(thread=self.kernel.current, breakpoint=True)
                 return Stop(thread=self._caller, syscall=True)
-            if result.kind != "limit":
-                self.result = result
-                return Stop(exited=result)
+            if result.kind != "limit" or self._limit_reached():
+                self.result = self._ended(result)
+                return Stop(exited=self.result)
             if step:
                 return Stop(thread=stepped)
             if interrupted():
@@ -234,7 +238,26 @@ class GdbTarget:
             self.kernel.syscall_observers.remove(self._on_syscall)
             self.kernel.exit_observers.remove(self._on_exit)
         while self.result is None:
-            result = self.session.run()
+            result = self._run(None)
             if result.kind != "pause":
-                self.result = result
+                self.result = self._ended(result)
         return self.result
+
+    def _run(self, chunk: int | None) -> RunResult:
+        """``session.run`` for at most ``chunk`` instructions (None: no bound) and no
+        further than the instruction limit."""
+        if self.max_instructions is not None and self.session.instructions is not None:
+            left = max(0, self.max_instructions - self.session.instructions)
+            chunk = left if chunk is None else min(chunk, left)
+        return self.session.run(chunk)
+
+    def _limit_reached(self) -> bool:
+        return (self.max_instructions is not None and self.session.instructions is not None
+                and self.session.instructions >= self.max_instructions)
+
+    def _ended(self, result: RunResult) -> RunResult:
+        """The run's end as ``capsule run`` reports it: instructions counted over the
+        whole run (not the last chunk's), a limit reached the instruction limit's."""
+        if result.kind == "limit":
+            result = replace(result, message=f"instruction limit {self.max_instructions} reached")
+        return replace(result, instructions=self.session.instructions)

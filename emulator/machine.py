@@ -31,6 +31,10 @@
   without breakpoints has no code hook at all. A run that pauses returns a
   :class:`RunResult` of kind ``"pause"`` and can be resumed by calling :meth:`run` again;
   the time slice carries over, so pausing never changes what the guest does.
+- Interrupts (Ctrl-C): :meth:`UnicornMachine.interrupt`, called from a signal handler,
+  ends the run in progress with a result of kind ``"interrupt"`` (the run can be resumed
+  like a pause); :meth:`UnicornMachine.kick`, from any thread, brings a long time slice
+  back to Python so that the handler gets to run (``emulator.interrupt``).
 """
 
 from __future__ import annotations
@@ -81,9 +85,13 @@ class RunResult:
     """How a run ended. ``instructions`` is None only if counting was unavailable.
 
     ``kind`` is ``"pause"`` when :meth:`UnicornMachine.request_pause` or a breakpoint
-    ended the run early (``message`` says which; the run can be resumed), ``"limit"``
-    when ``max_instructions`` ran, else the kernel's stop kind (``kernel.StopReason``).
-    ``instructions`` counts this call to ``run`` only.
+    ended the run early (``message`` says which; the run can be resumed), ``"interrupt"``
+    when :meth:`UnicornMachine.interrupt` did (``message`` names the thread and pc; the
+    run can be resumed too), ``"limit"`` when ``max_instructions`` ran, else the kernel's
+    stop kind (``kernel.StopReason``). ``status`` is the guest's own exit status for a
+    ``"halt"``; for the other kinds it is an internal code, and the exit status of a
+    ``capsule`` command comes from ``emulator.exitstatus``. ``instructions`` counts this
+    call to ``run`` only.
     """
 
     kind: str
@@ -244,6 +252,10 @@ class UnicornMachine:
         """Breakpoint address -> Unicorn hook handle."""
         self._skip_at: int | None = None
         self._hit: int | None = None
+        self._running = False
+        """A :meth:`run` is in progress (read by other threads: see :meth:`kick`)."""
+        self._interrupt: str | None = None
+        """Why :meth:`interrupt` asked the run in progress to end, until it has."""
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -468,6 +480,34 @@ class UnicornMachine:
         self._pause = reason
         self.uc.emu_stop()
 
+    def interrupt(self, reason: str) -> bool:
+        """End the run in progress as soon as possible, with a result of kind
+        ``"interrupt"``; False (and nothing happens) when no run is in progress.
+
+        Call it on the thread that runs the machine (a signal handler does: Python runs
+        it there, inside the machine's hook or between two slices); from other threads,
+        :meth:`kick`. A kernel entry in progress completes first: the kernel is never
+        cut mid-entry.
+        """
+        if not self._running:
+            return False
+        self._interrupt = reason
+        self.uc.emu_stop()
+        return True
+
+    def kick(self) -> None:
+        """Make the run in progress come back to Python at once, then carry on.
+
+        Callable from any thread: it calls ``uc_emu_stop``, as Unicorn's own
+        ``emu_start`` timeout does from its timer thread. Harmless on its own: the time
+        slice resumes where it stopped, so the guest sees nothing (when instructions
+        cannot be counted, the slice ends early). Its use: a signal handler waiting to
+        run on the machine's thread while the guest computes in C for a long slice
+        (``emulator.interrupt``).
+        """
+        if self._running:
+            self.uc.emu_stop()
+
     @property
     def breakpoints(self) -> frozenset[int]:
         return frozenset(self._breakpoints)
@@ -517,12 +557,23 @@ class UnicornMachine:
         kernel = self.kernel
         if kernel is None:
             raise MachineError("no kernel attached")
+        self._interrupt = None
+        self._running = True
+        try:
+            return self._run(kernel, max_instructions)
+        finally:
+            self._running = False
+            self._interrupt = None
+
+    def _run(self, kernel: Kernel, max_instructions: int | None) -> RunResult:
         tick = kernel.config.tick_instructions
         total: int | None = 0
         self._window = None  # registers may have been written directly between runs
         pc = self.uc.reg_read(self.cpu.pc_reg)
         self._skip_at = pc if pc in self._breakpoints else None
         while kernel.stop is None:
+            if self._interrupt is not None:
+                return self._interrupted(total)
             if self._slice_used >= tick:
                 self._slice_used = 0
                 kernel.timer_tick()
@@ -555,7 +606,8 @@ class UnicornMachine:
             if executed is not None and self._code_stop:
                 executed = max(0, executed - 1)  # the breakpoint's instruction did not run
             if executed is None:  # counting unavailable: each full emu_start is a slice
-                if not (self._stopped_in_hook or self._code_stop or self._pause):
+                if not (self._stopped_in_hook or self._code_stop or self._pause
+                        or self._interrupt):
                     self._slice_used = tick
             else:
                 self._slice_used += executed
@@ -567,6 +619,9 @@ class UnicornMachine:
                 # A trap that ended emu_start rather than reaching the interrupt hook:
                 # the same kernel entry, made between two runs of the guest.
                 self._dispatch(trap)
+            if self._interrupt is not None and kernel.stop is None:
+                self._pause = None
+                return self._interrupted(total)
             if self._pause is not None and kernel.stop is None:
                 reason, self._pause = self._pause, None
                 result = self._result("pause", 0, reason, total)
@@ -574,6 +629,13 @@ class UnicornMachine:
             self._pause = None
         stop = kernel.stop
         return self._result(stop.kind, stop.status, stop.message, total)
+
+    def _interrupted(self, total: int | None) -> RunResult:
+        assert self.kernel is not None
+        current = self.kernel.current
+        where = "no current thread" if current is None else f'thread "{current.name}"'
+        pc = self.uc.reg_read(self.cpu.pc_reg)
+        return self._result("interrupt", 0, f"{self._interrupt}: {where} at pc {pc:#x}", total)
 
     def _result(self, kind: str, status: int, message: str, total: int | None) -> RunResult:
         assert self.kernel is not None

@@ -8,9 +8,11 @@ Stages, each a function with its own contract:
 
 - :func:`discover` reads DIR into :class:`Case` records, or raises :class:`SuiteError`
   (bad input: the CLI exits 2). It never runs anything.
-- :func:`run_case` runs one case in its own process (``python -m emulator.cli run``)
-  and returns an :class:`Outcome`; :func:`run_suite` does that for every case on a
-  thread pool, ``jobs`` processes at a time, results in input order.
+- :func:`run_suite` runs every case as ``capsule run`` would, each in a process of its
+  own forked from this one (``emulator.forkpool``: isolation without an interpreter
+  start-up per case), ``jobs`` at a time, under a limit of CPU time per case, and judges
+  them, verdicts in input order; :func:`run_case` runs one and returns its
+  :class:`Outcome`.
 - :func:`judge` compares an outcome with a case's expectations: a pure function.
 - :func:`format_report`, :func:`summary_line`, :func:`junit_xml` and :func:`bless`
   present or record the verdicts.
@@ -23,20 +25,21 @@ for that case only.
 from __future__ import annotations
 
 import difflib
-import os
+import math
 import re
 import shlex
-import subprocess
-import sys
-import time
+import signal
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from bootimage import ImageError, load_image_file
+
+from .cli_run import run
+from .exitstatus import ExitStatus
+from .forkpool import Finished, run_forked
 
 __all__ = [
     "Case",
@@ -50,6 +53,7 @@ __all__ = [
     "format_report",
     "judge",
     "junit_xml",
+    "run_capsule",
     "run_case",
     "run_suite",
     "summary_line",
@@ -57,9 +61,10 @@ __all__ = [
 
 IMAGE_SUFFIX = ".img"
 SIDECARS = (".expected", ".status", ".args")
-EXIT_INTERNAL = 70
+EXIT_INTERNAL = int(ExitStatus.INTERNAL)
 """``capsule run``'s status for a bug in capsule: an error verdict, never a pass."""
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WALL_FACTOR = 10
+"""A case may take this many times its CPU-time limit in wall time (a backstop)."""
 _STDERR_LINES = 20
 
 
@@ -172,52 +177,96 @@ def _read_optional(path: Path) -> bytes | None:
 # --- running --------------------------------------------------------------------------
 
 
-def capsule_command(case: Case) -> list[str]:
-    """The argv that runs ``case``: this interpreter's ``capsule run IMAGE ARGS...``."""
-    return [sys.executable, "-m", "emulator.cli", "run", str(case.image), *case.args]
+def run_capsule(case: Case) -> int:
+    """A case's job, in its own process (``emulator.forkpool``): ``capsule run IMAGE
+    ARGS...``, exactly as the command runs it (it ends with ``SystemExit``)."""
+    run.main([str(case.image), *case.args], prog_name="capsule run", standalone_mode=True)
+    return 0
 
 
-def run_case(case: Case, timeout: float,
-             command: Callable[[Case], list[str]] = capsule_command) -> Outcome:
-    """Run ``case`` in a child process, killed after ``timeout`` seconds of wall time.
-
-    The image is loaded here first so that a bad image is an error verdict with the
-    loader's own message. Never raises for anything the case does.
-    """
-    start = time.monotonic()
-    try:
-        load_image_file(case.image)
-    except ImageError as err:
-        return Outcome(b"", b"", -1, 0.0, f"image does not load: {err}")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    try:
-        proc = subprocess.run(command(case), capture_output=True, timeout=timeout,
-                              check=False, env=env, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as err:
-        return Outcome(err.stdout or b"", err.stderr or b"", -1, time.monotonic() - start,
-                       f"timed out after {timeout:g} s")
-    except OSError as err:
-        return Outcome(b"", b"", -1, time.monotonic() - start, f"cannot start: {err}")
-    elapsed = time.monotonic() - start
-    if proc.returncode == EXIT_INTERNAL and case.expected_status != EXIT_INTERNAL:
-        return Outcome(proc.stdout, proc.stderr, proc.returncode, elapsed,
-                       "capsule internal error (exit status 70)")
-    return Outcome(proc.stdout, proc.stderr, proc.returncode, elapsed)
+def run_case(case: Case, timeout: float, target: Callable[[Case], int] = run_capsule,
+             wall_limit: float | None = None) -> Outcome:
+    """Run ``case`` alone (:func:`run_suite` with one case). Never raises for anything
+    the case does."""
+    outcomes: dict[int, Outcome] = {}
+    for index, outcome in _run_all([case], 1, timeout, target, wall_limit, None):
+        outcomes[index] = outcome
+    return outcomes[0]
 
 
 def run_suite(cases: Sequence[Case], jobs: int, timeout: float,
-              execute: Callable[[Case, float], Outcome] = run_case) -> Iterator[Verdict]:
-    """Verdicts for ``cases`` in input order, computed ``jobs`` at a time.
+              target: Callable[[Case], int] = run_capsule, wall_limit: float | None = None,
+              progress: Callable[[int, int, list[str]], None] | None = None,
+              ) -> Iterator[Verdict]:
+    """Verdicts for ``cases`` in input order, ``jobs`` cases at a time, each in a process
+    of its own forked from this one (``emulator.forkpool``: no interpreter start-up per
+    case) running ``target(case)``.
 
-    A generator: each verdict is yielded as soon as it and all before it are done, so a
-    report can stream while staying deterministic.
+    ``timeout`` is the CPU time a case may use (its own: the load on the machine does not
+    count), in whole seconds rounded up; ``wall_limit`` (default :data:`WALL_FACTOR`
+    times that) is the backstop in wall time. A generator: each verdict is yielded as
+    soon as it and all before it are done, so a report can stream while staying
+    deterministic. ``progress(done, total, running_names)`` is called as cases start
+    and end.
     """
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        outcomes = pool.map(lambda case: execute(case, timeout), cases)
-        for case, outcome in zip(cases, outcomes):
-            yield judge(case, outcome)
+    done: dict[int, Outcome] = {}
+    next_index = 0
+    for index, outcome in _run_all(cases, jobs, timeout, target, wall_limit, progress):
+        done[index] = outcome
+        while next_index in done:
+            yield judge(cases[next_index], done.pop(next_index))
+            next_index += 1
+
+
+def _run_all(cases: Sequence[Case], jobs: int, timeout: float, target: Callable[[Case], int],
+             wall_limit: float | None,
+             progress: Callable[[int, int, list[str]], None] | None,
+             ) -> Iterator[tuple[int, Outcome]]:
+    """``(index, outcome)`` of every case, in the order they end. An image that does not
+    load is an error outcome at once, with the loader's message (no process)."""
+    runnable: list[int] = []
+    for index, case in enumerate(cases):
+        try:
+            load_image_file(case.image)
+        except ImageError as err:
+            yield index, Outcome(b"", b"", -1, 0.0, f"image does not load: {err}")
+            continue
+        runnable.append(index)
+    cpu_limit = max(1, math.ceil(timeout))
+    wall = WALL_FACTOR * cpu_limit if wall_limit is None else wall_limit
+    skipped = len(cases) - len(runnable)
+
+    def report(finished: int, running: list[int]) -> None:
+        if progress is not None:
+            progress(skipped + finished, len(cases),
+                     [cases[runnable[i]].name for i in running])
+
+    jobs_ = [_job(target, cases[index]) for index in runnable]
+    for position, finished in run_forked(jobs_, jobs, cpu_limit, wall, report):
+        index = runnable[position]
+        yield index, _outcome(cases[index], finished, cpu_limit, wall)
+
+
+def _job(target: Callable[[Case], int], case: Case) -> Callable[[], int]:
+    return lambda: target(case)
+
+
+def _outcome(case: Case, finished: Finished, cpu_limit: int, wall: float) -> Outcome:
+    """What a case's process did, as an :class:`Outcome` (errors named, one line)."""
+    stdout, stderr, seconds = finished.stdout, finished.stderr, finished.seconds
+    if finished.timed_out == "cpu":
+        error = f"timed out after {cpu_limit} s of CPU time"
+    elif finished.timed_out == "wall":
+        error = (f"timed out after {wall:g} s of wall time "
+                 f"({finished.cpu_seconds:.1f} s of CPU time)")
+    elif finished.status is None:
+        name = signal.Signals(finished.signal or 0).name if finished.signal else "a signal"
+        error = f"killed by {name}"
+    elif finished.status == EXIT_INTERNAL and case.expected_status != EXIT_INTERNAL:
+        error = f"capsule internal error (exit status {EXIT_INTERNAL})"
+    else:
+        return Outcome(stdout, stderr, finished.status, seconds)
+    return Outcome(stdout, stderr, -1, seconds, error)
 
 
 # --- comparison -----------------------------------------------------------------------

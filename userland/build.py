@@ -1,6 +1,6 @@
 """Cross-build the guest programs for both architectures.
 
-    python -m userland.build [--out DIR] [--no-images] [--no-ship]
+    python -m userland.build [--out DIR] [--no-images] [--no-ship] [--reproducible]
 
 Every ``apps/*.c``, ``tests/*.c`` and ``bench/*.c`` is one program, linked with the runtime and
 libsel4 into ``<out>/<arch>/<name>.elf`` (default ``userland/build``). If the module
@@ -10,9 +10,18 @@ programs are written to ``userland/images/<name>-<arch>.img``, the images that s
 the package.
 
 The compiler, its flags, the link scripts and the runtime sources are
-:mod:`userland.toolchain`'s, which ``capsule cc`` uses for a user's own programs too. Builds
-are deterministic: the compiler runs in this directory on relative paths and every machine
-path is mapped away, so the same sources give byte-identical ELFs anywhere.
+:mod:`userland.toolchain`'s, which ``capsule cc`` uses for a user's own programs too; the
+compiler runs in this directory on relative paths. Two kinds of build:
+
+- A local build (the default) names the sources by their absolute path on this machine
+  in the debug info, so that ``gdb-multiarch prog.elf`` lists source lines from any
+  directory (``capsule image extract`` gives the ELF back from an image). Such ELFs hold
+  a machine path and are never committed.
+- A reproducible build (``reproducible=True``: the shipped images, which are committed)
+  maps every machine path away (the sources become ``userland/...``), so the same
+  sources give byte-identical ELFs anywhere; gdb then finds the sources when run from
+  the top of the repository, or with ``directory <repository>/userland``.
+
 :func:`check_elf` verifies each ELF's layout against what the kernel and the runtime
 expect before it is accepted.
 """
@@ -100,11 +109,14 @@ def image_config(name: str) -> KernelConfig:
     return KernelConfig.from_dict(IMAGE_CONFIGS.get(name, {}))
 
 
-def _prefix_maps() -> list[str]:
-    """Map every machine path that could reach the debug info to a fixed name."""
+def _prefix_maps(reproducible: bool) -> list[str]:
+    """Map the machine paths that could reach the debug info to fixed names: the
+    compiler's own (its headers), and in a reproducible build ``userland/`` as well."""
     import ziglang  # the dev extra; imported here so that `import userland.build` works without
 
-    pairs = {USERLAND: "userland", Path(ziglang.__file__).parent: "zig"}
+    pairs = {Path(ziglang.__file__).parent: "zig"}
+    if reproducible:
+        pairs[USERLAND] = "userland"
     maps = []
     for path, name in pairs.items():
         for form in {str(path), os.path.realpath(path)}:
@@ -142,11 +154,11 @@ def _write_if_changed(path: Path, data: bytes) -> None:
 
 
 def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
-                progs: dict[str, str], maps: list[str]) -> dict[str, Path]:
+                progs: dict[str, str], reproducible: bool) -> dict[str, Path]:
     """Compile the runtime and every program for one target, then link and check each."""
     obj_dir = arch_dir / "obj"
     obj_dir.mkdir(parents=True, exist_ok=True)
-    cflags = [*target.flags, *CFLAGS, *maps]
+    cflags = [*target.flags, *CFLAGS, *_prefix_maps(reproducible)]
     runtime = runtime_sources(target.arch)
     sources = runtime + [PROCESS_SOURCE] + list(progs.values())
 
@@ -165,7 +177,7 @@ def _build_arch(pool: ThreadPoolExecutor, target: Target, arch_dir: Path,
             extra = [*extra, str(objects[PROCESS_SOURCE])]
         _cc([*target.flags, *LDFLAGS, "-T", link_script(target.arch),
              str(objects[progs[name]]), *extra, *runtime_objs, "-o", str(elf)])
-        check_elf(elf, target)
+        check_elf(elf, target, reproducible)
         return elf
 
     def link_embedder(name: str) -> Path:
@@ -210,23 +222,30 @@ def _embed_source(elves: dict[str, bytes]) -> str:
 
 
 def build_all(out_dir: Path = DEFAULT_OUT, *, images: bool = True, ship: bool = False,
-              jobs: int | None = None, quiet: bool = True) -> dict[str, dict[str, Path]]:
-    """Build every program for every architecture.
+              jobs: int | None = None, quiet: bool = True, reproducible: bool = False,
+              only: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
+    """Build every program (or those named in ``only``) for every architecture.
 
-    Returns ``{arch: {program: elf_path}}``; ELFs are ``out_dir/<arch>/<program>.elf``.
-    With ``images``, also writes ``out_dir/<arch>/<program>.img`` when the bootimage
-    module is available (skipped with a message otherwise). With ``ship``, also writes
-    the shipped demo images into ``userland/images/``.
+    Returns ``{arch: {program: elf_path}}``; ELFs are ``out_dir/<arch>/<program>.elf``,
+    a local build unless ``reproducible`` (module docstring). With ``images``, also
+    writes ``out_dir/<arch>/<program>.img`` when the bootimage module is available
+    (skipped with a message otherwise). With ``ship``, also writes the shipped demo
+    images into ``userland/images/``, from a reproducible build of the shipped programs
+    in ``out_dir/reproducible``.
 
     Raises:
-        BuildError: a compile, link or layout check failed.
+        BuildError: a compile, link or layout check failed, or ``only`` names no program.
     """
     out_dir = Path(out_dir).resolve()
     progs = programs()
-    maps = _prefix_maps()
+    if only is not None:
+        unknown = sorted(set(only) - set(progs))
+        if unknown:
+            raise BuildError(f"no such programs: {', '.join(unknown)}")
+        progs = {name: progs[name] for name in only}
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         result = {
-            arch: _build_arch(pool, target, out_dir / arch, progs, maps)
+            arch: _build_arch(pool, target, out_dir / arch, progs, reproducible)
             for arch, target in TARGETS.items()
         }
     if not quiet:
@@ -234,27 +253,35 @@ def build_all(out_dir: Path = DEFAULT_OUT, *, images: bool = True, ship: bool = 
             for elf in elves.values():
                 print(f"built {elf}")
     if images:
-        _write_images(result, out_dir, ship=ship, quiet=quiet)
+        _write_images(result, out_dir, quiet=quiet)
+    if ship:
+        shipped = result if reproducible and only is None else build_all(
+            out_dir / "reproducible", images=False, jobs=jobs, reproducible=True, only=SHIPPED)
+        _write_images(shipped, None, quiet=quiet)
     return result
 
 
-def _write_images(elves: dict[str, dict[str, Path]], out_dir: Path, *, ship: bool,
+def _write_images(elves: dict[str, dict[str, Path]], out_dir: Path | None, *,
                   quiet: bool) -> None:
+    """Boot images of ``elves``: ``out_dir/<arch>/<name>.img``, or with ``out_dir`` None
+    the shipped images of the programs in :data:`SHIPPED`."""
     build_image, why = _load_image_builder()
     if build_image is None:
         print(f"skipping boot images: {why}", file=sys.stderr)
         return
     for arch, progs in elves.items():
         for name, elf in progs.items():
+            if out_dir is None and name not in SHIPPED:
+                continue
             try:
                 image = build_image(elf.read_bytes(), image_config(name))  # type: ignore[operator]
             except Exception as exc:  # another module's failure, reported with context
                 raise BuildError(f"bootimage.build_image failed for {elf}: {exc}") from exc
-            _write_if_changed(out_dir / arch / f"{name}.img", image)
-            if ship and name in SHIPPED:
-                _write_if_changed(IMAGES_DIR / f"{name}-{arch}.img", image)
+            path = (IMAGES_DIR / f"{name}-{arch}.img" if out_dir is None
+                    else out_dir / arch / f"{name}.img")
+            _write_if_changed(path, image)
             if not quiet:
-                print(f"image {out_dir / arch / f'{name}.img'}")
+                print(f"image {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,11 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-images", action="store_true", help="build ELFs only")
     parser.add_argument("--no-ship", action="store_true",
                         help="do not update the shipped images in userland/images/")
+    parser.add_argument("--reproducible", action="store_true",
+                        help="map every machine path away (as the shipped images are built)")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel compiler runs")
     args = parser.parse_args(argv)
     try:
         build_all(args.out, images=not args.no_images, ship=not args.no_ship, jobs=args.jobs,
-                  quiet=False)
+                  quiet=False, reproducible=args.reproducible)
     except BuildError as exc:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1

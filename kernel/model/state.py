@@ -329,8 +329,8 @@ class KernelState:
     def unsupported(self, feature: str) -> None:
         """Stop the run where the guest needs a kernel feature capsule lacks so far.
 
-        Not seL4 behaviour, and said so: the run ends (exit status 5) with a message
-        naming the feature, instead of pretending or crashing.
+        Not seL4 behaviour, and said so: the run ends (kind ``"kernel-halt"``) with a
+        message naming the feature, instead of pretending or crashing.
         """
         self.stop_with_message(f"not implemented in capsule yet: {feature}")
 

@@ -186,6 +186,39 @@ def test_inspect_bad_image(run: Runner, kind: str, tmp_path: Path) -> None:
     assert out.stdout == ""
 
 
+# -- extracting the ELF ------------------------------------------------------------------------
+
+
+@RUNNERS
+def test_extract_gives_back_the_elf_that_was_built(run: Runner, tmp_path: Path) -> None:
+    elf = simple_elf(EM_AARCH64, base=0x400000, symbols=4)
+    image_path = tmp_path / "a.img"
+    assert run("build", write(tmp_path / "a.elf", elf), "-o", str(image_path)).status == 0
+    out = run("extract", str(image_path), "-o", str(tmp_path / "out.elf"))
+    assert out.status == 0, out.stderr
+    assert out.stdout == f"{tmp_path / 'out.elf'}: {len(elf)} bytes\n"
+    assert (tmp_path / "out.elf").read_bytes() == elf
+
+
+def test_extract_works_on_an_image_that_does_not_load(tmp_path: Path) -> None:
+    """Only the framing and the checksum must hold: the ELF of an image the loader
+    refuses (here, RAM too small for it) still comes out, to be debugged."""
+    elf = make_elf(EM_RISCV, TEXT, [Seg(TEXT, b"t", memsz=1 << 20)])
+    bad = write(tmp_path / "bad.img", _framed(elf, config=KernelConfig(ram_size=1 << 20)))
+    assert_one_line_error(in_process("inspect", bad), "does not fit in RAM")
+    assert in_process("extract", bad, "-o", str(tmp_path / "out.elf")).status == 0
+    assert (tmp_path / "out.elf").read_bytes() == elf
+
+
+@RUNNERS
+@pytest.mark.parametrize("kind", ["wrong-magic", "truncated", "bad-checksum"])
+def test_extract_refuses_a_broken_container(run: Runner, kind: str, tmp_path: Path) -> None:
+    make, fragments = BAD_IMAGES[kind]
+    out = run("extract", write(tmp_path / "bad.img", make()), "-o", str(tmp_path / "out.elf"))
+    assert_one_line_error(out, *fragments)
+    assert not (tmp_path / "out.elf").exists()
+
+
 # -- one test per kind of bad ELF, through `build` ----------------------------------------------
 
 BAD_BUILDS: dict[str, tuple[bytes, tuple[str, ...], tuple[str, ...]]] = {
@@ -243,6 +276,8 @@ def test_build_bad_elf(run: Runner, kind: str, tmp_path: Path) -> None:
     (("inspect", "{dir}/missing.img"), ("cannot read image", "missing.img")),
     (("inspect", "{elf}"), ("wrong magic", "capsule image build")),
     (("inspect", "{dir}"), ("cannot read image",)),
+    (("extract", "{dir}/missing.img", "-o", "{out}"), ("cannot read image", "missing.img")),
+    (("extract", "{elf}", "-o", "{out}"), ("wrong magic",)),
     (("frobnicate",), ("No such command 'frobnicate'",)),
     (("build", "{elf}", "-o", "{out}", "--colour"), ("No such option",)),
 ])

@@ -15,11 +15,14 @@ from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 from tests.conftest import ARCHES
 
+PROJECT = Path(__file__).resolve().parents[2]
 
-def capsule(*args: str) -> subprocess.CompletedProcess[str]:
+
+def capsule(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``capsule ARGS...`` as a subprocess (run from ``cwd``, the project by default)."""
     return subprocess.run(
         [sys.executable, "-m", "emulator.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=120, check=False, cwd=cwd or PROJECT,
     )
 
 
@@ -56,7 +59,7 @@ def images(guest_elves: dict[str, dict[str, Path]], tmp_path_factory: pytest.Tem
 @pytest.mark.parametrize("arch", ARCHES)
 def test_fault_ends_the_run_with_a_clear_message(images, arch: str) -> None:
     proc = capsule("run", str(images[("fault_unmapped", arch)]))
-    assert proc.returncode == 3
+    assert proc.returncode == 121
     assert proc.stdout == ""
     line = proc.stderr.strip()
     assert line.startswith('capsule: thread "rootserver" stopped: VMFault: read at address 0x10000000')
@@ -75,7 +78,7 @@ def test_stats_are_deterministic(images, arch: str) -> None:
 
 def test_instruction_limit_exit_status(images) -> None:
     proc = capsule("run", "--max-instructions", "50", str(images[("hello", "riscv64")]))
-    assert proc.returncode == 6
+    assert proc.returncode == 124
     assert "instruction limit 50 reached" in proc.stderr
 
 
@@ -105,7 +108,7 @@ def test_image_that_cannot_boot_is_one_line(guest_elves, tmp_path: Path) -> None
     assert_one_line_error(capsule("run", str(image)), "root CNode too small")
 
 
-def test_internal_error_is_one_line_and_status_70(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_is_one_line_and_status_125(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel bug must still reach the user as one line, never a traceback."""
     from click.testing import CliRunner
 
@@ -118,7 +121,7 @@ def test_internal_error_is_one_line_and_status_70(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(Session, "run", broken_run)
     result = CliRunner().invoke(cli.main, ["run", "--arch", "riscv64"])
-    assert result.exit_code == 70
+    assert result.exit_code == 125
     assert "Traceback" not in result.output
     assert result.output.strip().splitlines() == [
         "capsule: internal error: KernelBug: mdb-symmetry: made up for this test"]

@@ -38,7 +38,7 @@ def suite(guest_elves: dict[str, dict[str, Path]], tmp_path: Path) -> Path:
             (directory / f"{name}-{arch}.img").write_bytes(build_image(elf, KernelConfig()))
         (directory / f"hello-{arch}.expected").write_text(f"Hello from capsule on {arch}!\n")
         (directory / f"fault_unmapped-{arch}.expected").write_text("")
-        (directory / f"fault_unmapped-{arch}.status").write_text("3\n")
+        (directory / f"fault_unmapped-{arch}.status").write_text("121\n")
         (directory / f"bootinfo-{arch}.args").write_text("--max-instructions 50000000\n")
     return directory
 
@@ -88,7 +88,7 @@ def test_a_wrong_status_is_reported(suite: Path) -> None:
     (suite / "fault_unmapped-riscv64.status").write_text("0\n")
     proc = capsule("test", str(suite))
     assert proc.returncode == 1
-    assert "FAIL fault_unmapped-riscv64: exit status 3, expected 0\n" in proc.stdout
+    assert "FAIL fault_unmapped-riscv64: exit status 121, expected 0\n" in proc.stdout
     assert "no fault handler" in proc.stdout  # the run's stderr is shown under the failure
 
 
@@ -101,7 +101,7 @@ def test_update_blesses_actual_output(suite: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[-1] == "6 passed, 0 failed"
     assert (suite / "hello-riscv64.expected").read_text() == "Hello from capsule on riscv64!\n"
-    assert (suite / "fault_unmapped-aarch64.status").read_text() == "3\n"
+    assert (suite / "fault_unmapped-aarch64.status").read_text() == "121\n"
     assert (suite / "fault_unmapped-aarch64.expected").read_bytes() == b""
     assert not (suite / "hello-riscv64.status").exists()
     again = capsule("test", str(suite))
@@ -119,7 +119,55 @@ def test_an_image_that_does_not_load_is_an_error_not_a_crash(suite: Path) -> Non
 def test_an_instruction_limit_in_args_is_the_guard(suite: Path) -> None:
     (suite / "hello-riscv64.args").write_text("--max-instructions 10\n")
     proc = capsule("test", str(suite))
-    assert "FAIL hello-riscv64: exit status 6, expected 0" in proc.stdout
+    assert "FAIL hello-riscv64: exit status 124, expected 0" in proc.stdout
+
+
+def test_an_unwritable_junit_path_is_refused_before_any_case_runs(suite: Path,
+                                                                    tmp_path: Path) -> None:
+    for junit, reason in [(tmp_path / "no" / "such" / "dir" / "out.xml", "No such file or directory"),
+                          (tmp_path, "Is a directory")]:
+        proc = capsule("test", str(suite), "--junit", str(junit))
+        assert proc.returncode == 2, proc
+        assert proc.stdout == ""  # no case ran
+        assert proc.stderr == f"capsule: cannot write {str(junit)!r}: {reason}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite"]  # nothing left behind
+
+
+def test_a_case_over_its_cpu_time_is_an_error_the_others_pass(suite: Path, guest_elves) -> None:  # type: ignore[no-untyped-def]
+    """``spin`` never ends: with --timeout 1 it is stopped after a second of its own CPU
+    time, however loaded the machine, while the other cases pass."""
+    (suite / "spin-riscv64.img").write_bytes(
+        build_image(guest_elves["riscv64"]["spin"].read_bytes(), KernelConfig()))
+    proc = capsule("test", str(suite), "-j", "4", "--timeout", "1")
+    assert proc.returncode == 1
+    assert "ERROR spin-riscv64: timed out after 1 s of CPU time\n" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "6 passed, 0 failed, 1 errors"
+
+
+def test_progress_is_shown_on_a_terminal_only(suite: Path) -> None:
+    import os
+    import pty
+
+    assert "capsule test:" not in capsule("test", str(suite)).stderr  # not a terminal
+    master, slave = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "emulator.cli", "test", str(suite), "-j", "2"],
+                          stdout=subprocess.PIPE, stderr=slave) as proc:
+        os.close(slave)
+        stdout, _ = proc.communicate(timeout=300)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"capsule test: 0/6 done, running " in seen
+    assert b"capsule test: 5/6 done" in seen
+    assert stdout.decode().splitlines()[-1] == "6 passed, 0 failed"  # stdout is the report
 
 
 @pytest.mark.parametrize("setup, fragment", [

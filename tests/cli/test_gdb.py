@@ -1,10 +1,13 @@
 """``capsule run --gdb`` driven for real: gdb-multiarch in batch mode, and a raw socket
-for what batch gdb cannot show (Ctrl-C, a dropped connection, stops at system calls)."""
+for what batch gdb cannot show (Ctrl-C, a dropped connection, stops at system calls).
+
+The tests that run gdb-multiarch itself skip when it is not installed, with the reason;
+CI installs it and sets ``CAPSULE_REQUIRE_GDB=1``, which turns that skip into a failure
+(``tests/cli/conftest.py``)."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,10 +20,10 @@ from elftools.elf.elffile import ELFFile
 
 from bootimage import build_image, load_image_file
 from kernel.config import KernelConfig
+from tests.cli.conftest import REQUIRE_GDB, gdb_or_skip
 from tests.cli.test_cli_run import assert_one_line_error, capsule
 from tests.conftest import ARCHES
 
-GDB = shutil.which("gdb-multiarch")
 GDB_ARCH = {"riscv64": "riscv:rv64", "aarch64": "aarch64"}
 TRAP = {"riscv64": bytes.fromhex("73000000"), "aarch64": bytes.fromhex("010000d4")}
 """ecall / svc #0."""
@@ -76,9 +79,8 @@ def stubs() -> Iterator[list[Stub]]:
         stub.kill()
 
 
-def gdb_batch(arch: str, elf: Path, port: int, *commands: str) -> str:
-    assert GDB is not None, "gdb-multiarch is not installed (.ci/run installs it from Debian)"
-    args = [GDB, "-batch", "-nx", "-ex", f"set architecture {GDB_ARCH[arch]}",
+def gdb_batch(gdb: str, arch: str, elf: Path, port: int, *commands: str) -> str:
+    args = [gdb, "-batch", "-nx", "-ex", f"set architecture {GDB_ARCH[arch]}",
             "-ex", f"file {elf}", "-ex", f"target remote 127.0.0.1:{port}"]
     for command in commands:
         args += ["-ex", command]
@@ -87,14 +89,15 @@ def gdb_batch(arch: str, elf: Path, port: int, *commands: str) -> str:
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_gdb_threads_registers_global_breakpoint_step(arch: str, image, stubs) -> None:  # type: ignore[no-untyped-def]
+def test_gdb_threads_registers_global_breakpoint_step(arch: str, image, stubs,  # type: ignore[no-untyped-def]
+                                                      gdb_multiarch: str) -> None:
     path, elf = image("hello", arch)
     syms = symbols(elf)
     bootinfo_vaddr = _bootinfo_vaddr(path)
     stub = Stub(path)
     stubs.append(stub)
     out = gdb_batch(
-        arch, elf, stub.port,
+        gdb_multiarch, arch, elf, stub.port,
         "info threads", "printf \"entry=%#lx\\n\", $pc",
         "break main", "continue",
         "printf \"bootinfo=%#lx\\n\", sel4_bootinfo",
@@ -115,6 +118,42 @@ def test_gdb_threads_registers_global_breakpoint_step(arch: str, image, stubs) -
     assert status == 0, stderr
     assert stdout == f"Hello from capsule on {arch}!\n"
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_extracted_elf_lists_its_sources_from_any_directory(arch: str, image, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            gdb_multiarch: str) -> None:
+    """``capsule image extract`` gives back the ELF that was built, and gdb run from a
+    directory that is not the repository's finds its source lines."""
+    path, elf = image("hello", arch)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    extracted = capsule("image", "extract", str(path), "-o", "prog.elf", cwd=elsewhere)
+    assert extracted.returncode == 0, extracted.stderr
+    assert (elsewhere / "prog.elf").read_bytes() == elf.read_bytes()
+    proc = subprocess.run([gdb_multiarch, "-batch", "-nx", "-ex", "list main", "prog.elf"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False)
+    assert 'printf("Hello from capsule on %s!\\n", CAPSULE_ARCH_NAME);' in proc.stdout, \
+        proc.stdout + proc.stderr
+
+
+def test_without_gdb_multiarch_its_tests_skip_unless_required(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    """gdb-multiarch missing from PATH: a skip with the reason on a developer's machine,
+    a failure under CI (which sets CAPSULE_REQUIRE_GDB=1 and installs gdb)."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(REQUIRE_GDB, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="gdb-multiarch is not installed"):
+        gdb_or_skip()
+    monkeypatch.setenv(REQUIRE_GDB, "1")
+    with pytest.raises(pytest.fail.Exception, match=f"{REQUIRE_GDB}=1 requires it"):
+        gdb_or_skip()
+
+
+def test_ci_installs_gdb_and_requires_it() -> None:
+    script = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq gdb-multiarch" in script
+    assert f"export {REQUIRE_GDB}=1" in script
 
 
 def _bootinfo_vaddr(path: Path) -> int:
@@ -191,9 +230,27 @@ def test_stop_at_syscalls_stops_right_after_each_trap(arch: str, image, stubs) -
     assert len(set(pcs)) == 1  # DebugPutChar in a loop: the same trap each time
     client.send(b"k")
     status, stdout, stderr = stub.finish()
-    assert status == 0, stderr
+    assert status == 119, stderr  # killed from gdb: capsule's own status, not a guest's
     assert stdout == "Hel"  # three characters, each stop after its syscall
     assert stderr.splitlines()[-1] == "capsule: the guest was killed by gdb"
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_max_instructions_holds_under_gdb(image, stubs, detach: bool) -> None:  # type: ignore[no-untyped-def]
+    """``spin`` never ends by itself: the instruction limit ends it, gdb attached or not,
+    with the status and the line ``capsule run`` gives without gdb."""
+    path, _ = image("spin", "riscv64")
+    stub = Stub(path, "--max-instructions", "300000")
+    stubs.append(stub)
+    client = Client(stub.port)
+    if detach:
+        assert client.ask(b"D") == b"OK"
+    else:
+        assert client.ask(b"c") == b"W%02x" % 124  # gdb hears the status capsule exits with
+    status, stdout, stderr = stub.finish()
+    assert status == 124, stderr
+    assert stdout == "spinning\nforever"
+    assert stderr.splitlines()[-1] == "capsule: instruction limit 300000 reached"
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -229,7 +286,7 @@ def test_dropped_connection_is_one_line_and_non_zero(image, stubs) -> None:  # t
     assert client.ask(b"qC") == b"QC1"
     client.sock.close()
     status, stdout, stderr = stub.finish()
-    assert status == 8
+    assert status == 120
     assert stdout == ""
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "capsule: gdb connection lost: gdb closed the connection"

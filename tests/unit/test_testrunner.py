@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -175,17 +174,40 @@ def test_junit_counts_and_marks_each_case() -> None:
 # --- running --------------------------------------------------------------------------
 
 
+HELLO = Path(__file__).resolve().parents[2] / "userland" / "images" / "hello-riscv64.img"
+
+
 def test_run_suite_keeps_input_order_whatever_finishes_first() -> None:
     import time
 
-    cases = [case(f"c{i}") for i in range(6)]
+    cases = [Case(f"c{i}", HELLO, b"hi\n", i, ()) for i in range(6)]
 
-    def execute(c: Case, timeout: float) -> Outcome:
+    def target(c: Case) -> int:  # in the case's own process
         time.sleep(0.05 * (6 - int(c.name[1:])))  # later cases finish first
-        return ran()
+        print("hi")
+        return c.expected_status
 
-    verdicts = list(run_suite(cases, jobs=6, timeout=1, execute=execute))
+    verdicts = list(run_suite(cases, jobs=6, timeout=5, target=target))
     assert [v.case.name for v in verdicts] == [c.name for c in cases]
+    assert all(v.kind is Kind.PASS for v in verdicts), [v.message for v in verdicts]
+
+
+def test_each_case_runs_in_a_process_of_its_own() -> None:
+    """A case cannot see what an earlier one did to the interpreter."""
+    import os
+
+    cases = [Case(f"c{i}", HELLO, None, 0, ()) for i in range(3)]
+    seen = []
+
+    def target(c: Case) -> int:
+        seen.append(c.name)  # in the child's copy only
+        print(os.getpid(), len(seen))
+        return 0
+
+    outputs = [v.outcome.stdout.split() for v in run_suite(cases, jobs=1, timeout=5, target=target)]
+    assert [count for _, count in outputs] == [b"1", b"1", b"1"]
+    assert len({pid for pid, _ in outputs} | {str(os.getpid()).encode()}) == 4
+    assert seen == []
 
 
 def test_run_case_bad_image_is_an_error(tmp_path: Path) -> None:
@@ -195,12 +217,52 @@ def test_run_case_bad_image_is_an_error(tmp_path: Path) -> None:
     assert outcome.error is not None and outcome.error.startswith("image does not load: ")
 
 
-def test_run_case_timeout_is_an_error(tmp_path: Path) -> None:
-    hello = Path(__file__).resolve().parents[2] / "userland" / "images" / "hello-riscv64.img"
-    c = Case("slow", hello, None, 0, ())
-    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
-    outcome = run_case(c, timeout=0.5, command=lambda _: sleeper)
-    assert outcome.error == "timed out after 0.5 s"
+def test_run_case_counts_cpu_time_not_wall_time() -> None:
+    """A case that computes past its CPU time is an error; one that waits is not stopped
+    by the CPU limit, only by the wall-clock backstop."""
+    import time
+
+    c = Case("slow", HELLO, None, 0, ())
+
+    def spin(_: Case) -> int:
+        while True:
+            pass
+
+    def sleep(_: Case) -> int:
+        time.sleep(30)
+        return 0
+
+    assert run_case(c, timeout=0.5, target=spin).error == "timed out after 1 s of CPU time"
+    waited = run_case(c, timeout=0.5, target=sleep, wall_limit=1.5)
+    assert waited.error is not None
+    assert waited.error.startswith("timed out after 1.5 s of wall time (")
+
+
+def test_a_crashing_or_killed_case_is_an_error_not_a_crash() -> None:
+    import os
+    import signal
+
+    c = Case("c", HELLO, None, 0, ())
+
+    def crash(_: Case) -> int:
+        raise RuntimeError("made up for this test")
+
+    def killed(_: Case) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    crashed = run_case(c, timeout=5, target=crash)
+    assert crashed.error == "capsule internal error (exit status 125)"
+    assert b"RuntimeError: made up for this test" in crashed.stderr
+    assert run_case(c, timeout=5, target=killed).error == "killed by SIGTERM"
+
+
+def test_run_case_runs_capsule_run() -> None:
+    outcome = run_case(Case("hello", HELLO, None, 0, ("--max-instructions", "10")), timeout=30)
+    assert (outcome.status, outcome.error) == (124, None)
+    assert outcome.stderr == b"capsule: instruction limit 10 reached\n"
+    hello = run_case(Case("hello", HELLO, None, 0, ()), timeout=30)
+    assert (hello.status, hello.stdout, hello.stderr) == (0, b"Hello from capsule on riscv64!\n", b"")
 
 
 # --- bless ----------------------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""``capsule run [IMAGE]``: boot an image and run it to its end, guest output on stdout.
+
+Every failure a user can cause (a bad image, a bad argument, a usage error) ends with
+one line on stderr, ``capsule: <what is wrong>``, and status 2; never a traceback nor a
+usage block (``emulator.cli_errors``).
+
+Exit status (``emulator.exitstatus``; the one table is in the README): the guest's own
+status when it halted by itself, unless that status is one of capsule's own codes (2,
+118-125, 130: then 118); 2 bad input; 119 killed from gdb; 120 the gdb connection was
+lost; 121 a fault nobody handles; 122 no thread can run; 123 the kernel halted on a
+guest error; 124 the instruction limit; 125 an internal error (a bug in capsule: please
+report it); 130 interrupted by SIGINT (Ctrl-C). Every status but the guest's own comes
+with one line on stderr saying what happened.
+
+``capsule test`` runs each case through this command (``emulator.testrunner``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from bootimage import ImageError, load_image_file
+from kernel.abi.arch import Arch
+from kernel.boot import BootError
+from kernel.model.errors import KernelBug
+from userland import demo_image
+
+from .cli_errors import Command
+from .exitstatus import ExitStatus, exit_status, stop_line
+from .gdb_run import GdbListener, GdbRunError, serve
+from .interrupt import interrupts_stop
+from .machine import MachineError
+from .session import Session
+
+__all__ = ["run"]
+
+
+class _Console:
+    """Guest bytes to stdout, flushed at each newline so output interleaves sanely."""
+
+    def __init__(self) -> None:
+        self.out = sys.stdout.buffer
+        self.buffer = bytearray()
+        self.open_line = False
+        """The guest's last byte written was not a newline."""
+
+    def __call__(self, byte: int) -> None:
+        self.buffer.append(byte)
+        if byte == 0x0A:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.out.write(self.buffer)
+            self.out.flush()
+            self.open_line = self.buffer[-1] != 0x0A
+            self.buffer.clear()
+
+    def say(self, line: str) -> None:
+        """``capsule: line`` on stderr, after the guest's pending output. On a terminal,
+        a line the guest left open is ended first (on stderr: stdout stays the guest's)."""
+        self.flush()
+        start = "\n" if self.open_line and sys.stdout.isatty() and sys.stderr.isatty() else ""
+        click.echo(f"{start}capsule: {line}", err=True)
+
+
+def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
+    click.echo(f"capsule: {message}", err=True)
+    sys.exit(status)
+
+
+@click.command(cls=Command, epilog="\b\nExit status: the guest's own when it halts by itself; "
+              "capsule's own codes are 2, 118-125 and 130 (see the README).")
+@click.argument("image_path", metavar="[IMAGE]", required=False, type=click.Path(path_type=Path))
+@click.option("--arch", type=click.Choice([a.short for a in Arch]), default=None,
+              help="Architecture of the built-in demo (when no IMAGE) [default: riscv64]; "
+                   "with IMAGE, the architecture it must be for.")
+@click.option("--max-instructions", type=click.IntRange(min=1), default=None,
+              help="Stop after this many guest instructions (exit status 124).")
+@click.option("--stats", is_flag=True, help="Print instruction and kernel-entry counts to stderr.")
+@click.option("--trace", "trace_text", is_flag=True,
+              help="One decoded line per system call on stderr, like strace.")
+@click.option("--trace-json", is_flag=True, help="The trace as one JSON object per line on stderr.")
+@click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
+              help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
+                   "is printed on stderr) and let it debug the guest: threads are TCBs, "
+                   "memory is the selected thread's VSpace. Detach lets the run finish.")
+@click.option("--gdb-stop-at-syscalls", is_flag=True,
+              help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
+                   "default, as it makes 'continue' stop at each one.")
+def run(image_path: Path | None, arch: str | None, max_instructions: int | None, stats: bool,
+        trace_text: bool, trace_json: bool, gdb_address: str | None,
+        gdb_stop_at_syscalls: bool) -> None:
+    """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
+    path = image_path if image_path is not None else demo_image(arch or Arch.RISCV64.short)
+    try:
+        loaded = load_image_file(path)
+    except ImageError as error:
+        fail(str(error))
+    if arch is not None and loaded.arch.short != arch:
+        fail(f"--arch {arch}: {path} is a {loaded.arch.short} image")
+    if gdb_stop_at_syscalls and gdb_address is None:
+        fail("--gdb-stop-at-syscalls needs --gdb")
+    listener = None
+    if gdb_address is not None:
+        try:
+            listener = GdbListener.open(gdb_address)
+        except GdbRunError as error:
+            fail(str(error), error.status)
+    console = _Console()
+    session: Session | None = None
+    try:
+        session = Session.boot(loaded.root, loaded.config, console)
+        if trace_text or trace_json:
+            _attach_tracer(session, console, as_json=trace_json)
+        if listener is None:
+            with interrupts_stop(session.machine):
+                result = session.run(max_instructions)
+        else:
+            gdb_result = serve(listener, session, gdb_stop_at_syscalls, console.say,
+                               max_instructions)
+            if gdb_result is None:
+                console.flush()
+                sys.exit(ExitStatus.GDB_KILLED)
+            result = gdb_result
+    except BootError as error:
+        fail(f"cannot boot {path}: {error}")
+    except GdbRunError as error:
+        console.flush()
+        fail(str(error), error.status)
+    except (KernelBug, MachineError) as error:
+        console.flush()
+        fail(f"internal error: {type(error).__name__}: {error}", ExitStatus.INTERNAL)
+    except KeyboardInterrupt:  # outside a run (booting, waiting for gdb)
+        console.say("interrupted (SIGINT)" + _where(session))
+        sys.exit(ExitStatus.INTERRUPTED)
+    console.flush()
+    line = stop_line(result)
+    if result.kind == "interrupt":
+        line = f"{line}, {_count(session.instructions)} instructions run"
+    if line is not None:
+        console.say(line)
+    if stats:
+        console.say(f"{_count(result.instructions)} instructions, {result.kernel_entries} "
+                    f"kernel entries, {result.ticks} ticks")
+    sys.exit(exit_status(result))
+
+
+def _count(instructions: int | None) -> str:
+    return "unknown" if instructions is None else str(instructions)
+
+
+def _where(session: Session | None) -> str:
+    """Where a session stands, for a stop outside a run: the current thread and its pc."""
+    if session is None:
+        return " before the guest started"
+    current = session.kernel.current
+    if current is None:
+        return ": no current thread"
+    pc = session.machine.uc.reg_read(session.machine.cpu.pc_reg)
+    return f': thread "{current.name}" at pc {pc:#x}, {_count(session.instructions)} instructions run'
+
+
+def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
+    """Trace lines go to stderr; guest output is flushed first so the two interleave."""
+    import json
+
+    from kernel.views.trace import Tracer, format_record
+    from kernel.views.trace import as_json as record_json
+
+    def sink(record: object) -> None:
+        console.flush()
+        line = json.dumps(record_json(record)) if as_json else format_record(record)  # type: ignore[arg-type]
+        click.echo(line, err=True)
+
+    Tracer(session.kernel, sink)
+
+
