@@ -28,6 +28,7 @@ from .cli_cspace import cspace
 from .cli_debug import debug
 from .cli_image import image
 from .cli_test import test_command
+from .cli_trace import TraceRequest, attach_trace, trace_options
 from .machine import MachineError
 from .session import Session
 
@@ -74,9 +75,7 @@ def main() -> None:
 @click.option("--max-instructions", type=click.IntRange(min=1), default=None,
               help="Stop after this many guest instructions (exit status 6).")
 @click.option("--stats", is_flag=True, help="Print instruction and kernel-entry counts to stderr.")
-@click.option("--trace", "trace_text", is_flag=True,
-              help="One decoded line per system call on stderr, like strace.")
-@click.option("--trace-json", is_flag=True, help="The trace as one JSON object per line on stderr.")
+@trace_options
 @click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
               help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
                    "is printed on stderr) and let it debug the guest: threads are TCBs, "
@@ -85,7 +84,7 @@ def main() -> None:
               help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
                    "default, as it makes 'continue' stop at each one.")
 def run(image_path: Path | None, arch: str, max_instructions: int | None, stats: bool,
-        trace_text: bool, trace_json: bool, gdb_address: str | None,
+        trace: TraceRequest | None, gdb_address: str | None,
         gdb_stop_at_syscalls: bool) -> None:
     """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
     from .gdb_run import GdbListener, GdbRunError, serve
@@ -106,8 +105,8 @@ def run(image_path: Path | None, arch: str, max_instructions: int | None, stats:
     console = _Console()
     try:
         session = Session.boot(loaded.root, loaded.config, console)
-        if trace_text or trace_json:
-            _attach_tracer(session, console, as_json=trace_json)
+        if trace is not None:
+            attach_trace(trace, session)
         if listener is None:
             result = session.run(max_instructions)
         else:
@@ -139,21 +138,6 @@ def run(image_path: Path | None, arch: str, max_instructions: int | None, stats:
             err=True,
         )
     sys.exit(result.status)
-
-
-def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
-    """Trace lines go to stderr; guest output is flushed first so the two interleave."""
-    import json
-
-    from kernel.views.trace import Tracer, format_record
-    from kernel.views.trace import as_json as record_json
-
-    def sink(record: object) -> None:
-        console.flush()
-        line = json.dumps(record_json(record)) if as_json else format_record(record)  # type: ignore[arg-type]
-        click.echo(line, err=True)
-
-    Tracer(session.kernel, sink)
 
 
 main.add_command(image)

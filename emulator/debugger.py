@@ -55,7 +55,7 @@ step | s              run to the end of the next system call, show its trace lin
 stepi [N] | si [N]    run N instructions (default 1), show the next one
 continue | c          run to the next breakpoint or the end of the run
 break KIND NAME       stop after syscalls matching: label (e.g. UntypedRetype), thread,
-                      cap (a cap tag such as untyped_cap), syscall (e.g. DebugPutChar)
+                      cap (a cap type such as untyped), syscall (e.g. DebugPutChar)
 break *ADDR           stop before the instruction at ADDR executes (any thread)
 patch ADDR "INSN"     assemble INSN (AArch64 only: keystone-engine has no RISC-V) and
                       write it at ADDR of the current thread's address space
@@ -84,7 +84,8 @@ class Breakpoint:
     def matches(self, record: TraceRecord) -> bool:
         if self.kind == "address":
             return False  # a code hook in the machine, not a syscall record
-        value = {"label": record.label, "thread": record.thread, "cap": record.cap,
+        cap = None if record.cap is None else record.cap.removesuffix("_cap")
+        value = {"label": record.label, "thread": record.thread, "cap": cap,
                  "syscall": record.syscall}[self.kind]
         return value == self.name
 
@@ -252,7 +253,10 @@ class Debugger:
         if kind == "label":
             known = set(label_table(self.kernel.arch, self.kernel.config.mcs))
         elif kind == "cap":
-            known = {tag.name for tag in CapTag}
+            # Caps are named as the trace and the cspace view name them (endpoint); the
+            # tag's own name (endpoint_cap) is accepted too.
+            name = name.removesuffix("_cap")
+            known = {tag.name.removesuffix("_cap") for tag in CapTag}
         elif kind == "syscall":
             known = {s.name.removeprefix("seL4_Sys") for s in Syscall}
         elif kind == "thread":

@@ -34,6 +34,7 @@ from kernel.abi.constants import (
     PAGE_TABLE_BITS,
     SLOT_BITS,
     VSPACE_BITS,
+    CapTag,
     InitialCap,
 )
 from kernel.cspace.cdt import is_mdb_parent_of
@@ -169,10 +170,12 @@ def slot_id(kernel: Kernel, slot: Slot) -> str:
     return f"{slot.owner:#x}[{slot.index}]"
 
 
-def cap_type_name(cap: Cap) -> str:
-    """The name the views give ``cap``'s type: its seL4 cap tag without ``_cap``
-    (``endpoint``, ``untyped``, ``thread``, ``null``); the trace uses it too."""
-    return cap.tag.name.removesuffix("_cap")
+def cap_type_name(cap: Cap | CapTag) -> str:
+    """The name the views give a cap's type (``cap``'s or that tag's): the seL4 cap tag
+    without ``_cap`` (``endpoint``, ``untyped``, ``thread``, ``null``); the trace's text
+    uses it too."""
+    tag = cap if isinstance(cap, CapTag) else cap.tag
+    return tag.name.removesuffix("_cap")
 
 
 def cap_view(cap: Cap, kernel: Kernel | None = None) -> CapView | None:
