@@ -1,9 +1,9 @@
 """Narrowing a :class:`~kernel.views.render.Snapshot` to what a user asks about.
 
-``capsule cspace`` shows a whole system by default, and a whole system is mostly what
-boot made: a cap for every page of the root task's image, for its page tables, and one
-per untyped region. These functions take a snapshot and return a smaller one (plain data
-in, plain data out; nothing here reads the kernel):
+A snapshot of a whole system is mostly what boot made: a cap for every page of the root
+task's image, for its page tables, and one per untyped region. These functions take a
+snapshot and return a smaller one (plain data in, plain data out; nothing here reads the
+kernel); ``capsule cspace`` applies :func:`hide_boot_caps` unless asked for everything:
 
 - :func:`hide_boot_caps`: leave out the caps boot made for the root task's own image
   (seL4_BootInfo's ``userImageFrames`` and ``userImagePaging`` regions) and the untyped
