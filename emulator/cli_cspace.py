@@ -4,6 +4,19 @@ Runs IMAGE (guest output is discarded) and renders the kernel state with
 :mod:`kernel.views.render`, either at the end of the run (halt, fault, idle, limit) or right
 after the Nth kernel entry that is a system call (``--after-syscall N``).
 
+What is shown (filters of :mod:`kernel.views.narrow`, applied in this order):
+
+- ``--thread NAME``: that thread's CSpace only (its tree, its TCB's slots, the objects and
+  links among them). Two threads of one name: ``NAME#N`` picks the Nth (creation order),
+  ``0xADDRESS`` a TCB by address; a bare shared name is an error listing them.
+- ``--subtree SLOT|OBJECT``: the derivation subtree of one slot (``0x80040000[66]``,
+  ``0x81000400.ctable``: slot ids as the output writes them) or of every cap to the object
+  at an address: those caps, their objects and links, and the CSpace paths to them.
+- by default the caps boot made for the root task's own image (a frame cap per page, its
+  page tables) and the untypeds nothing was retyped from are left out, and one line says
+  how many; ``--all-caps`` shows them (``--subtree`` always shows its whole subtree).
+- ``--hide TYPE[,TYPE...]`` (repeatable): leave out every cap of these types too.
+
 How the run is paused: a syscall observer counts syscall entries and an exit observer,
 called once that entry's effects are complete (scheduling included), raises the private
 :class:`_Paused`. ``UnicornMachine`` carries any exception raised inside a kernel entry
@@ -24,10 +37,20 @@ from pathlib import Path
 import click
 
 from bootimage import ImageError, load_image_file
+from kernel.abi.constants import CapTag
 from kernel.boot import BootError
 from kernel.kernel import Kernel
 from kernel.model.errors import KernelBug
-from kernel.views.render import snapshot, to_dot, to_json_text, to_text
+from kernel.views.narrow import (
+    BootCaps,
+    ChoiceError,
+    choose_thread,
+    hide_boot_caps,
+    hide_types,
+    only_subtree,
+    only_thread,
+)
+from kernel.views.render import Snapshot, snapshot, to_dot, to_json_text, to_text
 
 from .cli_errors import CliError, Command, InternalError
 from .machine import MachineError
@@ -71,6 +94,37 @@ def _parse_count(text: str | None) -> int | None:
     return value
 
 
+_CAP_TYPES = [tag.name.removesuffix("_cap") for tag in CapTag if tag is not CapTag.null_cap]
+
+
+def _parse_types(values: tuple[str, ...]) -> set[str]:
+    types = {t.strip().removesuffix("_cap") for value in values for t in value.split(",") if t.strip()}
+    unknown = sorted(types - set(_CAP_TYPES))
+    if unknown:
+        raise CliError(f"--hide: no cap type {', '.join(unknown)} (types: {', '.join(_CAP_TYPES)})")
+    return types
+
+
+def _narrow(snap: Snapshot, boot: BootCaps, thread: str | None, subtree: str | None,
+            all_caps: bool, hidden_types: set[str]) -> Snapshot:
+    """The filters of the module docstring, in its order."""
+    try:
+        if thread is not None:
+            snap = only_thread(snap, choose_thread(snap, thread))
+        if subtree is not None:
+            snap = only_subtree(snap, subtree)
+    except ChoiceError as error:
+        option = "--thread" if thread is not None and subtree is None else "--subtree"
+        if thread is not None and subtree is not None:
+            option = "--thread/--subtree"
+        raise CliError(f"{option}: {error}") from None
+    if not all_caps and subtree is None:
+        snap = hide_boot_caps(snap, boot)
+    if hidden_types:
+        snap = hide_types(snap, hidden_types)
+    return snap
+
+
 @click.command(cls=Command)
 @click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
 @click.option("--after-syscall", "after", metavar="N", default=None,
@@ -78,14 +132,30 @@ def _parse_count(text: str | None) -> int | None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text",
               show_default=True, help="Output form (dot: Graphviz, derivation links as edges).")
 @click.option("--thread", "thread", metavar="NAME", default=None,
-              help="Show only this thread's CSpace.")
+              help="Show only this thread's CSpace. NAME#N: the Nth thread of that name; "
+                   "0xADDRESS: the thread whose TCB is there.")
+@click.option("--subtree", metavar="SLOT|OBJECT", default=None,
+              help="Show only the derivation subtree of this slot (0xCNODE[INDEX], "
+                   "0xTCB.ctable) or of every cap to the object at 0xADDRESS.")
+@click.option("--all-caps", is_flag=True,
+              help="Also show the root task's image frame and page-table caps and the "
+                   "untypeds nothing was retyped from (hidden by default).")
+@click.option("--hide", "hide", metavar="TYPE[,TYPE...]", multiple=True,
+              help="Leave out every cap of these types (frame, untyped, endpoint, ...); "
+                   "repeatable.")
 @click.option("--all-slots", is_flag=True, help="Show empty slots in CSpace trees too.")
 @click.option("--max-instructions", type=click.IntRange(min=1), default=None,
               help="Stop the run after this many guest instructions.")
-def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None, all_slots: bool,
+def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None,
+           subtree: str | None, all_caps: bool, hide: tuple[str, ...], all_slots: bool,
            max_instructions: int | None) -> None:
-    """Show kernel objects, each thread's CSpace and the derivation tree of IMAGE's run."""
+    """Show kernel objects, each thread's CSpace and the derivation tree of IMAGE's run.
+
+    By default the caps boot made for the root task's image and the untypeds nothing was
+    retyped from are left out (one line counts them); --all-caps shows them.
+    """
     stop_at = _parse_count(after)
+    hidden_types = _parse_types(hide)
     try:
         loaded = load_image_file(image_path)
     except ImageError as error:
@@ -105,11 +175,9 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None, al
         point = f"after syscall {stop_at} (kernel entry {session.kernel.kernel_entries})"
     except (KernelBug, MachineError) as error:
         raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
-    try:
-        snap = snapshot(session.kernel, point, thread, all_slots)
-    except KeyError:
-        names = ", ".join(t.name for t in session.kernel.threads.values())
-        raise CliError(f"no thread named {thread!r} (threads: {names})") from None
+    boot = BootCaps.of(session.report.bootinfo, session.report.root_cnode)
+    snap = _narrow(snapshot(session.kernel, point, None, all_slots), boot, thread, subtree,
+                   all_caps, hidden_types)
     if fmt == "json":
         click.echo(to_json_text(snap))
     elif fmt == "dot":

@@ -1,7 +1,14 @@
 """``capsule debug IMAGE [--script FILE]``: a syscall-level debugger (see emulator.debugger).
 
-Commands come from ``--script FILE``, else from stdin (with a prompt when stdin is a
-terminal). The run stops at the end of each syscall chosen by ``step`` or a breakpoint.
+Commands come from ``--script FILE``, else from stdin. When stdin is a terminal there
+is a prompt with line editing and history (Python's ``readline``: the arrow keys recall
+earlier commands, Tab completes command names); the history is kept across sessions in
+``$XDG_STATE_HOME/capsule/debug_history`` (``~/.local/state/...``) when that file can be
+written. There, an empty line repeats the last ``step``, ``stepi``, ``nexti`` or
+``continue`` and goes on after ``disas`` or ``mem``, as in gdb (a script's empty lines
+do nothing). Addresses are named by the root task's ELF symbols, which the image
+carries (:mod:`bootimage.symbols`). The run stops at the end of each syscall chosen by
+``step`` or a breakpoint.
 When the commands run out (without ``quit``) the run continues to its end, breakpoints
 disabled. Everything goes to stdout: guest output is flushed before each debugger line
 (ended with a newline if the guest left a line open, so debugger lines stay whole).
@@ -19,13 +26,15 @@ bug in capsule, 125.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
 from bootimage import ImageError, load_image_file
+from bootimage.symbols import SymbolTable, read_symbols
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 
@@ -35,6 +44,11 @@ from .exitstatus import ExitStatus, exit_status
 from .interrupt import interrupts_stop
 from .machine import MachineError
 from .session import Session
+
+try:
+    import readline
+except ImportError:  # a Python built without it: plain lines, no history
+    readline = None  # type: ignore[assignment]
 
 __all__ = ["debug"]
 
@@ -59,6 +73,13 @@ class _Output:
             self.open_line = self.buffer[-1] != 0x0A
             self.buffer.clear()
 
+    def settle(self) -> None:
+        """Flush guest output and end a line it left open (before a prompt)."""
+        self.flush()
+        if self.open_line:
+            click.echo()
+            self.open_line = False
+
     def say(self, line: str) -> None:
         self.flush()
         if self.open_line:
@@ -67,7 +88,59 @@ class _Output:
         sys.stdout.flush()
 
 
-def _commands(script: Path | None, interactive: bool) -> Iterator[str]:
+PROMPT = "(capsule) "
+HISTORY_LENGTH = 1000
+COMMANDS = ("step", "stepi", "nexti", "continue", "break", "patch", "regs", "mem", "disas",
+            "threads", "thread", "cspace", "objects", "cdt", "untyped", "state", "help", "quit")
+
+
+def history_path() -> Path:
+    """Where the debugger's history is kept: the user's state directory (XDG)."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                             ".local", "state")
+    return Path(state) / "capsule" / "debug_history"
+
+
+def _complete(text: str, state: int) -> str | None:
+    matches = [c + " " for c in COMMANDS if c.startswith(text)]
+    return matches[state] if state < len(matches) else None
+
+
+def _interactive(before_prompt: Callable[[], None]) -> Iterator[str]:
+    """Lines typed at the prompt, with readline's editing and history; an empty line is
+    yielded as it is (the caller decides what it repeats). Ctrl-C at the prompt drops the
+    line typed so far; end of input (Ctrl-D) ends."""
+    saved = history_path()
+    if readline is not None:
+        readline.set_history_length(HISTORY_LENGTH)
+        readline.set_completer(_complete)
+        readline.parse_and_bind("tab: complete")
+        try:
+            readline.read_history_file(saved)
+        except OSError:
+            pass  # no history yet (or unreadable: start a new one)
+    try:
+        while True:
+            before_prompt()
+            try:
+                line = input(PROMPT)
+            except KeyboardInterrupt:
+                click.echo()
+                continue
+            except EOFError:
+                click.echo()
+                return
+            yield line
+    finally:
+        if readline is not None:
+            try:
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(saved)
+            except OSError:
+                pass  # history is a convenience: a read-only home keeps none
+
+
+def _commands(script: Path | None, before_prompt: Callable[[], None]) -> Iterator[str]:
     if script is not None:
         try:
             lines = script.read_text().splitlines()
@@ -75,19 +148,24 @@ def _commands(script: Path | None, interactive: bool) -> Iterator[str]:
             raise CliError(f"cannot read script {script}: {error}") from None
         yield from lines
         return
+    if sys.stdin.isatty():
+        yield from _interactive(before_prompt)
+        return
     while True:
-        try:
-            if interactive:
-                click.echo("(capsule) ", nl=False)
-            line = sys.stdin.readline()
-        except KeyboardInterrupt:
-            if not interactive:
-                raise
-            click.echo()  # Ctrl-C at the prompt: a fresh prompt
-            continue
+        line = sys.stdin.readline()
         if not line:
             return
         yield line
+
+
+def _symbols(elf: bytes) -> SymbolTable:
+    """The root task's symbols; a symbol table that cannot be read is one note, not an
+    end (the debugger works on addresses without it)."""
+    try:
+        return read_symbols(elf)
+    except ImageError as error:
+        click.echo(f"capsule: no symbols: {error}", err=True)
+        return SymbolTable([])
 
 
 @click.command(cls=Command, epilog="\b\nCommands:\n" + HELP)
@@ -101,18 +179,22 @@ def debug(image_path: Path, script: Path | None) -> None:
     except ImageError as error:
         raise CliError(str(error)) from None
     interactive = script is None and sys.stdin.isatty()
-    commands = _commands(script, interactive)
+    out = _Output()
+    commands = _commands(script, out.settle)
     if script is not None:
         commands = iter(list(commands))  # read the whole script now: errors before the run
-    out = _Output()
     try:
         session = Session.boot(loaded.root, loaded.config, out.guest)
     except BootError as error:
         raise CliError(f"cannot boot {image_path}: {error}") from None
-    debugger = Debugger(session, out.say)
+    debugger = Debugger(session, out.say, _symbols(loaded.elf))
+    repeat = script is None and sys.stdin.isatty()
+    last: str | None = None
     try:
         with interrupts_stop(session.machine):
             for line in commands:
+                if repeat and not line.strip():
+                    line = last or ""  # an empty line at the prompt repeats, as in gdb
                 try:
                     debugger.execute(line)
                 except KeyboardInterrupt:  # not while the guest ran: in a command's own work
@@ -120,6 +202,7 @@ def debug(image_path: Path, script: Path | None) -> None:
                         raise
                     out.say("interrupted")
                     continue
+                last = debugger.repeat_of(line) if repeat else None
                 if debugger.interrupted is not None and not interactive:
                     out.flush()
                     sys.exit(ExitStatus.INTERRUPTED)

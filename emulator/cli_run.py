@@ -30,6 +30,7 @@ from kernel.model.errors import KernelBug
 from userland import demo_image
 
 from .cli_errors import Command
+from .cli_trace import TraceRequest, attach_trace, trace_options
 from .exitstatus import ExitStatus, exit_status, stop_line
 from .gdb_run import GdbListener, GdbRunError, serve
 from .interrupt import interrupts_stop
@@ -82,9 +83,7 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
 @click.option("--max-instructions", type=click.IntRange(min=1), default=None,
               help="Stop after this many guest instructions (exit status 124).")
 @click.option("--stats", is_flag=True, help="Print instruction and kernel-entry counts to stderr.")
-@click.option("--trace", "trace_text", is_flag=True,
-              help="One decoded line per system call on stderr, like strace.")
-@click.option("--trace-json", is_flag=True, help="The trace as one JSON object per line on stderr.")
+@trace_options
 @click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
               help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
                    "is printed on stderr) and let it debug the guest: threads are TCBs, "
@@ -93,7 +92,7 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
               help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
                    "default, as it makes 'continue' stop at each one.")
 def run(image_path: Path | None, arch: str | None, max_instructions: int | None, stats: bool,
-        trace_text: bool, trace_json: bool, gdb_address: str | None,
+        trace: TraceRequest | None, gdb_address: str | None,
         gdb_stop_at_syscalls: bool) -> None:
     """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
     path = image_path if image_path is not None else demo_image(arch or Arch.RISCV64.short)
@@ -115,8 +114,8 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
     session: Session | None = None
     try:
         session = Session.boot(loaded.root, loaded.config, console)
-        if trace_text or trace_json:
-            _attach_tracer(session, console, as_json=trace_json)
+        if trace is not None:
+            attach_trace(trace, session)
         if listener is None:
             with interrupts_stop(session.machine):
                 result = session.run(max_instructions)
@@ -163,20 +162,3 @@ def _where(session: Session | None) -> str:
         return ": no current thread"
     pc = session.machine.uc.reg_read(session.machine.cpu.pc_reg)
     return f': thread "{current.name}" at pc {pc:#x}, {_count(session.instructions)} instructions run'
-
-
-def _attach_tracer(session: Session, console: _Console, as_json: bool) -> None:
-    """Trace lines go to stderr; guest output is flushed first so the two interleave."""
-    import json
-
-    from kernel.views.trace import Tracer, format_record
-    from kernel.views.trace import as_json as record_json
-
-    def sink(record: object) -> None:
-        console.flush()
-        line = json.dumps(record_json(record)) if as_json else format_record(record)  # type: ignore[arg-type]
-        click.echo(line, err=True)
-
-    Tracer(session.kernel, sink)
-
-

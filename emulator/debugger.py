@@ -9,37 +9,57 @@ for the syscall is already done, so resuming is just calling ``run`` again. ``st
 therefore runs to the END of the next syscall and shows its decoded record.
 
 Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``stepi [N]``/``si``,
-``continue``/``c``, ``break label|thread|cap|syscall NAME``, ``break *ADDR``,
-``patch ADDR "insn"`` / ``patch ADDR hex:BYTES``, ``regs``, ``mem ADDR [N]``,
-``disas [ADDR] [N]``, ``threads``, ``cspace``, ``objects``, ``cdt``, ``untyped``,
-``state`` (all of kernel.views.render's text), ``help``, ``quit``. A bad command, number or
-address prints one ``error: ...`` line and changes nothing.
+``nexti [N]``/``ni``, ``continue``/``c``, ``break label|thread|cap|syscall NAME``,
+``break SYMBOL``, ``break *ADDR``, ``patch ADDR "insn"`` / ``patch ADDR hex:BYTES``,
+``regs``, ``mem ADDR [N]``, ``disas [ADDR] [N]``, ``threads``, ``thread [N|NAME]``,
+``cspace [all]``, ``objects``, ``cdt``, ``untyped``, ``state`` (kernel.views.render's
+text), ``help``, ``quit``. A bad command, number or address prints one ``error: ...``
+line and changes nothing. Wherever an address is asked for, a symbol of the root task's
+ELF does too (``main``, ``main+0x10``); addresses are shown with the symbol they fall in
+(``<main+0x10>``).
+
+Threads: ``threads`` lists them with the numbers gdb's stub gives them
+(:class:`emulator.gdb_target.GdbTarget`); ``thread N`` selects the thread whose
+registers, memory and code ``regs``, ``mem``, ``disas`` and ``patch`` show. A stop
+selects the thread it concerns: after a syscall the thread that made it, at a
+breakpoint or after ``stepi`` the thread on the machine.
 
 Instruction-level stops use the machine's pauses (``emulator.machine``): ``stepi`` runs a
 counted number of instructions, ``break *ADDR`` is a code hook on exactly ADDR, and the
-time slice carries over a pause, so stopping never changes what the guest does. ``patch``
-writes through the current thread's page tables into the physical frame (whatever the
-mapping's rights) and drops Unicorn's translated code so the new bytes are executed;
-AArch64 instructions are assembled with keystone-engine, which has no RISC-V: there the
-patch is given as raw bytes (``hex:13000000`` is ``nop``).
+time slice carries over a pause, so stopping never changes what the guest does. ``nexti``
+is ``stepi`` except that a call runs to its return (a temporary breakpoint there, which
+only the same thread stops at). ``patch`` writes through the selected thread's page
+tables into the physical frame (whatever the mapping's rights) and drops Unicorn's
+translated code so the new bytes are executed; AArch64 instructions are assembled with
+keystone-engine (an optional package: without it, one line says so), which has no
+RISC-V: there the patch is given as raw bytes (``hex:13000000`` is ``nop``).
+
+:meth:`Debugger.repeat_of` says what an empty line repeats, as gdb: the last ``step``,
+``stepi``, ``nexti`` or ``continue``, and ``disas`` / ``mem`` go on from where they
+stopped.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import capstone
 
+from bootimage.symbols import SymbolTable
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, Syscall
 from kernel.abi.labels import label_table
-from kernel.model.page_tables import walk
-from kernel.model.paging import PteKind
-from kernel.views.render import snapshot, to_text
+from kernel.core.threads import vspace_root_of
+from kernel.model.tcb import TCB
+from kernel.views.narrow import BootCaps, hide_boot_caps
+from kernel.views.render import hidden_line, snapshot, to_text
 from kernel.views.trace import Tracer, TraceRecord, format_record
 
 from .exitstatus import exit_status
+from .gdb_target import GdbTarget, TargetError
 from .machine import RunResult
 from .session import Session
 
@@ -54,20 +74,26 @@ HELP = """\
 step | s              run to the end of the next system call, show its trace line and
                       the invocation record the kernel decoded ("decoded:")
 stepi [N] | si [N]    run N instructions (default 1), show the next one
+nexti [N] | ni [N]    as stepi, but a call runs until it returns
 continue | c          run to the next breakpoint or the end of the run (Ctrl-C
                       stops it where it is and comes back to the prompt)
+(empty line)          repeat the last step, stepi, nexti or continue; go on after disas, mem
 break KIND NAME       stop after syscalls matching: label (e.g. UntypedRetype), thread,
-                      cap (a cap tag such as untyped_cap), syscall (e.g. DebugPutChar)
-break *ADDR           stop before the instruction at ADDR executes (any thread)
-patch ADDR "INSN"     assemble INSN (AArch64 only: keystone-engine has no RISC-V) and
-                      write it at ADDR of the current thread's address space
+                      cap (a cap type such as untyped), syscall (e.g. DebugPutChar)
+break SYMBOL | *ADDR  stop before the instruction at a symbol (main, main+0x10) or an
+                      address executes (any thread)
+patch ADDR "INSN"     assemble INSN (AArch64, with keystone-engine: RISC-V has none) and
+                      write it at ADDR of the selected thread's address space
 patch ADDR hex:BYTES  write raw bytes instead (the way on RISC-V: hex:13000000 is nop)
-regs                  the current thread's registers, in seL4_UserContext order
-mem ADDR [N]          hex dump of N bytes (default 64) of the current thread's memory
-disas [ADDR] [N]      N instructions (default 8) from ADDR (default: the pc)
-threads               every thread, its state and priority (* = current)
-cspace | objects | cdt | untyped | state   kernel state (state: all of it)
-quit                  stop debugging"""
+regs                  the selected thread's registers, in seL4_UserContext order
+mem ADDR [N]          hex dump of N bytes (default 64) of the selected thread's memory
+disas [ADDR] [N]      N instructions (default 8) from ADDR (default: the selected pc)
+threads               every thread: number, name, state, priority, pc (* = selected)
+thread [N | NAME]     select thread N (as threads numbers them); without N: which is
+cspace [all]          the CSpaces (all: also boot's image caps and unused untypeds)
+objects | cdt | untyped | state   more kernel state (state: all of it)
+quit                  stop debugging
+ADDR may be a number or a symbol of the root task (main, main+0x10)."""
 
 
 class DebugError(Exception):
@@ -78,6 +104,16 @@ class _Paused(Exception):
     """Raised from the tracer's sink to stop the machine after a syscall."""
 
 
+class _Stop(Enum):
+    """Why :meth:`Debugger._resume` returned."""
+
+    SYSCALL = "syscall"
+    BREAKPOINT = "breakpoint"
+    STEPPED = "stepped"
+    INTERRUPTED = "interrupted"
+    ENDED = "ended"
+
+
 @dataclass(frozen=True, slots=True)
 class Breakpoint:
     kind: str
@@ -86,7 +122,8 @@ class Breakpoint:
     def matches(self, record: TraceRecord) -> bool:
         if self.kind == "address":
             return False  # a code hook in the machine, not a syscall record
-        value = {"label": record.label, "thread": record.thread, "cap": record.cap,
+        cap = None if record.cap is None else record.cap.removesuffix("_cap")
+        value = {"label": record.label, "thread": record.thread, "cap": cap,
                  "syscall": record.syscall}[self.kind]
         return value == self.name
 
@@ -113,14 +150,22 @@ def parse_number(text: str, what: str) -> int:
     return value
 
 
-class Debugger:
-    """Drives ``session`` one command at a time; every line goes to ``say``."""
+_SYMBOL_EXPRESSION = re.compile(r"([A-Za-z_.$][\w.$]*)(?:\+(\w+))?")
+_REPEATED = frozenset({"step", "s", "stepi", "si", "nexti", "ni", "continue", "c"})
 
-    def __init__(self, session: Session, say: Callable[[str], None]) -> None:
+
+class Debugger:
+    """Drives ``session`` one command at a time; every line goes to ``say``. ``symbols``
+    are the root task's (:func:`bootimage.symbols.read_symbols`)."""
+
+    def __init__(self, session: Session, say: Callable[[str], None],
+                 symbols: SymbolTable | None = None) -> None:
         self.session = session
         self.kernel = session.kernel
         self.machine = session.machine
         self.say = say
+        self.symbols = symbols if symbols is not None else SymbolTable([])
+        self.target = GdbTarget(session)
         self.breakpoints: list[Breakpoint] = []
         self.result: RunResult | None = None
         """How the run ended, once it has."""
@@ -128,10 +173,19 @@ class Debugger:
         """The last command's run was interrupted (Ctrl-C: ``emulator.interrupt``) here;
         the run can go on."""
         self.quit = False
+        self.selected: TCB | None = None
+        """The thread ``regs``/``mem``/``disas`` show; None: the one on the machine."""
         self._stepping = False
         self._stopped_at: TraceRecord | None = None
         self._hit: Breakpoint | None = None
+        self._temporary: set[int] = set()
+        """Breakpoint addresses ``nexti`` set, which stop without a message."""
+        self._next: dict[str, tuple[int, int]] = {}
+        """``disas`` / ``mem``: where an empty line goes on (address, count)."""
         self._cs: capstone.Cs | None = None
+        root = self.kernel.current
+        self._image_root = vspace_root_of(self.kernel, root)[0] if root is not None else 0
+        """The root task's VSpace: the symbols name addresses in it."""
         Tracer(self.kernel, self._on_record)
 
     # --- running ----------------------------------------------------------------------
@@ -145,11 +199,15 @@ class Debugger:
                 self._stopped_at, self._hit = record, point
                 raise _Paused
 
-    def _resume(self, stepping: bool, instructions: int | None = None) -> None:
+    def _resume(self, stepping: bool, instructions: int | None = None,
+                quiet: bool = False) -> _Stop:
+        """Run on; say where it stopped (``quiet``: not after counted instructions or
+        at a ``nexti`` breakpoint, which the caller shows)."""
         if self.result is not None:
             raise DebugError(f"the run has ended ({self.result.message})")
         self._stepping, self._stopped_at, self._hit = stepping, None, None
         self.interrupted = None
+        self.selected = None
         try:
             result = self.session.run(instructions)
             if result.kind == "interrupt":
@@ -158,14 +216,17 @@ class Debugger:
                 self.say(f"{result.message}, "
                          f"{'unknown' if count is None else count} instructions run")
                 self._show_pc()
-                return
+                return _Stop.INTERRUPTED
             if result.kind == "pause" and result.breakpoint is not None:
-                self.say(f"breakpoint *{result.breakpoint:#x}:")
+                if result.breakpoint in self._temporary:
+                    return _Stop.BREAKPOINT
+                self.say(f"breakpoint *{result.breakpoint:#x}{self._where(result.breakpoint)}:")
                 self._show_pc()
-                return
+                return _Stop.BREAKPOINT
             if result.kind == "limit" and instructions is not None:
-                self._show_pc()
-                return
+                if not quiet:
+                    self._show_pc()
+                return _Stop.STEPPED
             self.result = result
         except _Paused:
             record = self._stopped_at
@@ -175,26 +236,72 @@ class Debugger:
             self.say(format_record(record))
             if record.decoded is not None:
                 self.say(f"  decoded: {record.decoded}")
-            return
+            caller = self.kernel.objects.get(record.tcb)
+            if isinstance(caller, TCB):
+                self.selected = caller
+                pc = self.target.context(caller)[0]
+                self.say(f"  at {pc:#x}{self._where(pc, caller)}")
+            return _Stop.SYSCALL
         finally:
             self._stepping = False
         self.say(self.end_message())
+        return _Stop.ENDED
 
     def _show_pc(self) -> None:
-        """The current thread's name and the instruction it runs next."""
-        current = self.kernel.current
-        if current is None:
-            raise DebugError("no current thread")
-        self.say(f"thread {current.name}")
+        """The selected thread's name and the instruction it runs next."""
+        thread = self._thread()
+        self.say(f"thread {thread.name}")
         self.disas(["1"], at_pc=True)
 
-    def stepi(self, args: list[str]) -> None:
+    def step(self) -> None:
+        self._resume(stepping=True)
+
+    def cont(self) -> None:
+        self._resume(stepping=False)
+
+    def _count(self, args: list[str], usage: str) -> int:
         if len(args) > 1:
-            raise DebugError("usage: stepi [N]")
+            raise DebugError(f"usage: {usage}")
         count = parse_number(args[0], "count") if args else 1
         if count < 1:
             raise DebugError("count must be at least 1")
-        self._resume(stepping=False, instructions=count)
+        return count
+
+    def stepi(self, args: list[str]) -> None:
+        self._resume(stepping=False, instructions=self._count(args, "stepi [N]"))
+
+    def nexti(self, args: list[str]) -> None:
+        """Instructions of the thread on the machine, a call with all it calls."""
+        for _ in range(self._count(args, "nexti [N]")):
+            thread = self._thread(current=True)
+            pc = self.target.context(thread)[0]
+            call = self._decode(thread, pc)
+            if call is None or not call.group(capstone.CS_GRP_CALL):
+                stop = self._resume(stepping=False, instructions=1, quiet=True)
+            else:
+                stop = self._run_to(pc + call.size, thread)
+            if stop is not _Stop.STEPPED:
+                return  # a syscall breakpoint, a breakpoint or the end: already shown
+        self._show_pc()
+
+    def _run_to(self, address: int, thread: TCB) -> _Stop:
+        """Run until ``thread`` reaches ``address`` (other threads pass it); STEPPED when
+        it did."""
+        added = self.machine.add_breakpoint(address)
+        self._temporary.add(address)
+        try:
+            while True:
+                stop = self._resume(stepping=False, quiet=True)
+                current = self.kernel.current
+                if (stop is not _Stop.BREAKPOINT or current is None
+                        or self.target.context(current)[0] != address):
+                    return stop
+                if current is thread:
+                    return _Stop.STEPPED
+        finally:
+            self._temporary.discard(address)
+            if added:
+                self.machine.remove_breakpoint(address)
 
     def end_message(self) -> str:
         result = self.result
@@ -205,6 +312,8 @@ class Debugger:
         """Run to the end, breakpoints disabled (the script ran out). An interrupted
         run's result is of kind ``"interrupt"``."""
         self.breakpoints.clear()
+        for address in self.machine.breakpoints:
+            self.machine.remove_breakpoint(address)
         if self.result is None:
             self._resume(stepping=False)
         if self.interrupted is not None:
@@ -224,10 +333,22 @@ class Debugger:
         except DebugError as error:
             self.say(f"error: {error}")
 
+    def repeat_of(self, line: str) -> str | None:
+        """What an empty line after ``line`` does (None: nothing), as gdb: run commands
+        repeat, ``disas`` and ``mem`` go on after what they showed."""
+        words = _strip_comment(line).split()
+        if not words:
+            return None
+        if words[0] in _REPEATED:
+            return line
+        if words[0] in self._next:
+            address, count = self._next[words[0]]
+            return f"{words[0]} {address:#x} {count}"
+        return None
+
     def _dispatch(self, name: str, args: list[str]) -> None:
         simple: dict[str, Callable[[], None]] = {
-            "step": lambda: self._resume(True), "s": lambda: self._resume(True),
-            "continue": lambda: self._resume(False), "c": lambda: self._resume(False),
+            "step": self.step, "s": self.step, "continue": self.cont, "c": self.cont,
             "regs": self.regs, "threads": self.threads, "help": lambda: self.say(HELP),
             "quit": self._quit, "q": self._quit,
         }
@@ -235,14 +356,22 @@ class Debugger:
             if args:
                 raise DebugError(f"{name} takes no arguments")
             simple[name]()
-        elif name in ("cspace", "objects", "cdt", "untyped", "state"):
+        elif name in ("objects", "cdt", "untyped", "state"):
             if args:
                 raise DebugError(f"{name} takes no arguments")
             self.state(name)
+        elif name == "cspace":
+            if args not in ([], ["all"]):
+                raise DebugError("usage: cspace [all]")
+            self.cspace(show_all=bool(args))
         elif name == "break":
             self.add_break(args)
         elif name in ("stepi", "si"):
             self.stepi(args)
+        elif name in ("nexti", "ni"):
+            self.nexti(args)
+        elif name == "thread":
+            self.thread(args)
         elif name == "patch":
             self.patch(args)
         elif name == "mem":
@@ -256,20 +385,24 @@ class Debugger:
         self.quit = True
 
     def add_break(self, args: list[str]) -> None:
-        if len(args) == 1 and args[0].startswith("*"):
-            address = self._address(args[0][1:])
+        if len(args) == 1:
+            address = self._address(args[0].removeprefix("*"))
             if not self.machine.add_breakpoint(address):
                 raise DebugError(f"there already is a breakpoint at {address:#x}")
             self.breakpoints.append(Breakpoint("address", f"{address:#x}"))
-            self.say(f"breakpoint {len(self.breakpoints)}: *{address:#x}")
+            self.say(f"breakpoint {len(self.breakpoints)}: *{address:#x}{self._where(address)}")
             return
         if len(args) != 2:
-            raise DebugError("usage: break label|thread|cap|syscall NAME, or break *ADDR")
+            raise DebugError("usage: break label|thread|cap|syscall NAME, break SYMBOL, "
+                             "or break *ADDR")
         kind, name = args
         if kind == "label":
             known = set(label_table(self.kernel.arch, self.kernel.config.mcs))
         elif kind == "cap":
-            known = {tag.name for tag in CapTag}
+            # Caps are named as the trace and the cspace view name them (endpoint); the
+            # tag's own name (endpoint_cap) is accepted too.
+            name = name.removesuffix("_cap")
+            known = {tag.name.removesuffix("_cap") for tag in CapTag}
         elif kind == "syscall":
             known = {s.name.removeprefix("seL4_Sys") for s in Syscall}
         elif kind == "thread":
@@ -281,23 +414,75 @@ class Debugger:
         self.breakpoints.append(Breakpoint(kind, name))
         self.say(f"breakpoint {len(self.breakpoints)}: {kind} {name}")
 
-    def _live_registers(self) -> list[int]:
+    # --- threads ------------------------------------------------------------------------
+
+    def _thread(self, current: bool = False) -> TCB:
+        """The selected thread (``current``: the one on the machine)."""
+        chosen = None if current else self.selected
+        if chosen is not None and self.kernel.threads.get(chosen.paddr) is chosen:
+            return chosen
         if self.kernel.current is None:
             raise DebugError("no current thread")
-        return self.machine.save_context()
-
-    def regs(self) -> None:
-        values = self._live_registers()
-        assert self.kernel.current is not None
-        self.say(f"thread {self.kernel.current.name}")
-        for name, value in zip(self.kernel.abi.user_context, values, strict=False):
-            self.say(f"{name:<12} {value:#018x}")
+        return self.kernel.current
 
     def threads(self) -> None:
-        for tcb in self.kernel.threads.values():
-            mark = "*" if tcb is self.kernel.current else " "
-            self.say(f"{mark} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value} "
-                     f"priority={tcb.priority}")
+        try:
+            selected: TCB | None = self._thread()
+        except DebugError:
+            selected = None
+        for number, tcb in self.target.threads():
+            mark = "*" if tcb is selected else " "
+            pc = self.target.context(tcb)[0]
+            note = " (current)" if tcb is self.kernel.current else ""
+            self.say(f"{mark} {number} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value} "
+                     f"priority={tcb.priority} pc={pc:#x}{self._where(pc, tcb)}{note}")
+
+    def thread(self, args: list[str]) -> None:
+        if len(args) > 1:
+            raise DebugError("usage: thread [N | NAME]")
+        numbered = self.target.threads()
+        if args:
+            spec = args[0]
+            if spec.isdigit():
+                found = [(n, t) for n, t in numbered if n == int(spec)]
+                if not found:
+                    raise DebugError(f"no thread {spec} (threads lists them)")
+            else:
+                found = [(n, t) for n, t in numbered if t.name == spec]
+                if not found:
+                    raise DebugError(f"no thread named {spec!r} (threads lists them)")
+                if len(found) > 1:
+                    listed = ", ".join(str(n) for n, _ in found)
+                    raise DebugError(f"{len(found)} threads are named {spec!r}: {listed}; "
+                                     "choose one by number")
+            self.selected = found[0][1]
+        tcb = self._thread()
+        number = next(n for n, t in numbered if t is tcb)
+        self.say(f"thread {number} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value}")
+        self.disas(["1"], at_pc=True)
+
+    def regs(self) -> None:
+        tcb = self._thread()
+        self.say(f"thread {tcb.name}")
+        names = self.kernel.abi.user_context
+        for name, value in zip(names, self.target.context(tcb), strict=False):
+            where = self._where(value, tcb) if name in ("pc", "ra", "x30") else ""
+            self.say(f"{name:<12} {value:#018x}{where}")
+
+    # --- kernel state -------------------------------------------------------------------
+
+    def cspace(self, show_all: bool) -> None:
+        snap = snapshot(self.kernel)
+        if not show_all:
+            report = self.session.report
+            snap = hide_boot_caps(snap, BootCaps.of(report.bootinfo, report.root_cnode))
+        lines = to_text(snap).splitlines()
+        heads = [i for i, line in enumerate(lines) if line.startswith("objects (")]
+        hidden = hidden_line(snap)
+        for line in lines[: heads[0]] if heads else lines:
+            self.say(line)
+        if hidden is not None:
+            self.say(f"({hidden}: cspace all shows them)")
 
     def state(self, section: str) -> None:
         text = to_text(snapshot(self.kernel))
@@ -305,37 +490,45 @@ class Debugger:
             starts = {"objects": "objects (", "untyped": "untypeds (", "cdt": "derivation ("}
             lines = text.splitlines()
             heads = [i for i, line in enumerate(lines) if line.startswith(tuple(starts.values()))]
-            if section == "cspace":
-                lines = lines[: heads[0]] if heads else lines
-            else:
-                first = next(i for i in heads if lines[i].startswith(starts[section]))
-                later = [i for i in heads if i > first]
-                lines = lines[first : later[0] if later else len(lines)]
-            text = "\n".join(lines) + "\n"
+            first = next(i for i in heads if lines[i].startswith(starts[section]))
+            later = [i for i in heads if i > first]
+            text = "\n".join(lines[first : later[0] if later else len(lines)]) + "\n"
         for line in text.rstrip("\n").splitlines():
             self.say(line)
 
     # --- guest memory -----------------------------------------------------------------
 
-    def read_virtual(self, vaddr: int, size: int, partial: bool = False) -> bytes:
-        """``size`` bytes of the current address space at ``vaddr``, page by page."""
-        self._live_registers()
-        fmt, out = self.machine.paging, bytearray()
-        page = 1 << fmt.shifts[-1]
-        address = vaddr
-        while len(out) < size:
-            result = walk(self.machine, fmt, self.machine.root, address)
-            if result.kind is not PteKind.LEAF:
-                if partial and out:
-                    break
-                raise DebugError(f"address {address:#x} is not mapped")
-            chunk = min(size - len(out), page - address % page)
-            out += self.machine.read_phys(result.paddr, chunk)
-            address += chunk
-        return bytes(out)
+    def _where(self, address: int, tcb: TCB | None = None) -> str:
+        """`` <symbol+off>`` for an address of the root task's image ('' if none: in
+        another address space, the root task's symbols do not apply)."""
+        if tcb is not None and vspace_root_of(self.kernel, tcb)[0] != self._image_root:
+            return ""
+        name = self.symbols.describe(address)
+        return "" if name is None else f" <{name}>"
+
+    def _read(self, tcb: TCB, vaddr: int, size: int, partial: bool = False) -> bytes:
+        """``size`` bytes of ``tcb``'s memory at ``vaddr`` (``partial``: fewer, up to the
+        first unmapped page)."""
+        try:
+            data = self.target.read_memory(tcb, vaddr, size)
+        except TargetError:
+            data = b""
+        if not data or (len(data) < size and not partial):
+            raise DebugError(f"address {vaddr + len(data):#x} is not mapped")
+        return data
 
     def _address(self, text: str) -> int:
-        value = parse_number(text, "address")
+        """A number, or a symbol of the root task with an optional ``+offset``."""
+        symbol = _SYMBOL_EXPRESSION.fullmatch(text)
+        if symbol is not None and not text[0].isdigit():
+            base = self.symbols.address_of(symbol.group(1))
+            if base is None:
+                hint = "" if len(self.symbols) else " (the image's ELF has no symbols)"
+                raise DebugError(f"address: {text!r} is not a number or a symbol{hint}")
+            offset = parse_number(symbol.group(2), "offset") if symbol.group(2) else 0
+            value = base + offset
+        else:
+            value = parse_number(text, "address")
         if value >= 1 << 64:
             raise DebugError(f"address {value:#x} does not fit in 64 bits")
         return value
@@ -347,29 +540,48 @@ class Debugger:
         size = parse_number(args[1], "size") if len(args) > 1 else 64
         if not 1 <= size <= MAX_DUMP:
             raise DebugError(f"size must be 1..{MAX_DUMP}")
-        data = self.read_virtual(address, size)
+        data = self._read(self._thread(), address, size)
         for offset in range(0, len(data), 16):
             row = data[offset : offset + 16]
             text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
             self.say(f"{address + offset:#018x}: {row.hex(' '):<47}  |{text}|")
+        self._next["mem"] = (address + size, size)
 
     def disas(self, args: list[str], at_pc: bool = False) -> None:
         if len(args) > 2:
             raise DebugError("usage: disas [ADDR] [N]")
+        tcb = self._thread()
         if at_pc:
-            address, count = self._live_registers()[0], parse_number(args[0], "count")
+            address, count = self.target.context(tcb)[0], parse_number(args[0], "count")
         else:
-            address = self._address(args[0]) if args else self._live_registers()[0]
+            address = self._address(args[0]) if args else self.target.context(tcb)[0]
             count = parse_number(args[1], "count") if len(args) > 1 else 8
         if not 1 <= count <= MAX_DISAS:
             raise DebugError(f"count must be 1..{MAX_DISAS}")
-        code = self.read_virtual(address, 4 * count, partial=True)
-        shown = 0
+        code = self._read(tcb, address, 4 * count, partial=True)
+        end = address
         for insn in self._capstone().disasm(code, address, count):
-            self.say(f"{insn.address:#018x}: {insn.bytes.hex():<8}  {insn.mnemonic} {insn.op_str}".rstrip())
-            shown += 1
-        if shown == 0:
+            self.say(self._insn_line(insn, tcb))
+            end = insn.address + insn.size
+        if end == address:
             raise DebugError(f"no instruction decodes at {address:#x}")
+        if not at_pc:
+            self._next["disas"] = (end, count)
+
+    def _insn_line(self, insn: capstone.CsInsn, tcb: TCB) -> str:
+        text = f"{insn.mnemonic} {insn.op_str}".rstrip()
+        target = re.search(r"#(0x[0-9a-f]+)$", insn.op_str)  # AArch64 branch targets
+        if target is not None and (insn.group(capstone.CS_GRP_JUMP)
+                                   or insn.group(capstone.CS_GRP_CALL)):
+            text += self._where(int(target.group(1), 16), tcb)
+        return f"{insn.address:#018x}{self._where(insn.address, tcb)}: {insn.bytes.hex():<8}  {text}"
+
+    def _decode(self, tcb: TCB, pc: int) -> capstone.CsInsn | None:
+        try:
+            code = self.target.read_memory(tcb, pc, 4)
+        except TargetError:
+            return None
+        return next(self._capstone().disasm(code, pc, 1), None)
 
     def _capstone(self) -> capstone.Cs:
         if self._cs is None:
@@ -378,6 +590,7 @@ class Debugger:
                 self._cs = capstone.Cs(capstone.CS_ARCH_RISCV, mode)
             else:
                 self._cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+            self._cs.detail = True  # instruction groups: calls and jumps
         return self._cs
 
     # --- patching ---------------------------------------------------------------------
@@ -394,8 +607,11 @@ class Debugger:
         if self.kernel.arch is not Arch.AARCH64:
             raise DebugError("keystone-engine cannot assemble RISC-V: give the encoding "
                              "as hex:BYTES (e.g. hex:13000000 for nop)")
-        import keystone
-
+        try:
+            import keystone  # optional: the dev extra installs it
+        except (ImportError, OSError):
+            raise DebugError("assembling needs keystone-engine (pip install keystone-engine); "
+                             "or give the encoding as hex:BYTES (hex:1f2003d5 is nop)") from None
         try:
             encoding, _ = keystone.Ks(keystone.KS_ARCH_ARM64, keystone.KS_MODE_LITTLE_ENDIAN).asm(
                 text, address)
@@ -415,16 +631,8 @@ class Debugger:
         if len(text) >= 2 and text[0] == text[-1] == '"':
             text = text[1:-1].strip()
         code = self._assemble(text, address)
-        pieces = []
-        for offset in range(len(code)):  # every byte's frame, checked before any write
-            result = walk(self.machine, self.machine.paging, self.machine.root, address + offset)
-            if result.kind is not PteKind.LEAF:
-                raise DebugError(f"address {address + offset:#x} is not mapped")
-            pieces.append(result.paddr)
-        self._live_registers()
-        old = self.read_virtual(address, len(code))
-        for paddr, byte in zip(pieces, code, strict=True):
-            self.machine.write_phys(paddr, bytes((byte,)))
-        self.machine.flush_translations()  # Unicorn keeps translated code otherwise
+        tcb = self._thread()
+        old = self._read(tcb, address, len(code))  # every byte mapped, before any write
+        self.target.write_memory(tcb, address, code)  # drops translated code too
         self.say(f"patched {address:#x}: {old.hex()} -> {code.hex()}")
         self.disas([f"{address:#x}", "1"])

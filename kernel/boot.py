@@ -68,12 +68,14 @@ class BootReport:
     """What boot did, for tests and inspection.
 
     ``reserved`` lists ``(what, paddr, size)`` for every byte of RAM boot kept for the
-    root task; ``sum(size) + untyped RAM bytes == ram_size`` always holds.
+    root task; ``sum(size) + untyped RAM bytes == ram_size`` always holds. ``root_cnode``
+    is the address of the root task's CNode, which the bootinfo's slot regions index.
     """
 
     reserved: tuple[tuple[str, int, int], ...]
     bootinfo: BootInfo
     bootinfo_vaddr: int
+    root_cnode: int
 
     @property
     def reserved_bytes(self) -> int:
@@ -306,4 +308,4 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     tcb.registers = regs
     tcb.state = ThreadState.RUNNING
     install_thread(kernel, tcb)
-    return BootReport(tuple(reserved), info, bootinfo_vaddr)
+    return BootReport(tuple(reserved), info, bootinfo_vaddr, cnode.paddr)

@@ -43,7 +43,7 @@ def _value(kernel: Kernel, value: object, nested: bool) -> str:
     if isinstance(value, Rights):
         return str(value)
     if isinstance(value, Cap):
-        return "{" + format_cap(cap_view(value)) + "}"
+        return "{" + format_cap(cap_view(value, kernel)) + "}"
     if isinstance(value, TCB):
         return f"tcb {value.name!r}"
     if isinstance(value, Enum):

@@ -34,6 +34,7 @@ from kernel.abi.constants import (
     PAGE_TABLE_BITS,
     SLOT_BITS,
     VSPACE_BITS,
+    CapTag,
     InitialCap,
 )
 from kernel.cspace.cdt import is_mdb_parent_of
@@ -48,6 +49,7 @@ from kernel.model.caps import (
     NotificationCap,
     PageTableCap,
     ReplyCap,
+    ThreadCap,
     UntypedCap,
     VSpaceCap,
 )
@@ -60,7 +62,8 @@ from kernel.views.json_form import as_plain, json_text
 
 __all__ = [
     "CapView", "CNodeView", "Link", "ObjectView", "Snapshot", "SlotView", "ThreadView",
-    "TEXT_INDENT_LEVELS", "UntypedView", "snapshot", "to_dot", "to_json", "to_json_text", "to_text",
+    "TEXT_INDENT_LEVELS", "UntypedView", "cap_type_name", "cap_view", "format_cap", "slot_id",
+    "snapshot", "to_dot", "to_json", "to_json_text", "to_text",
 ]
 
 _TCB_SLOT_NAMES = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
@@ -140,7 +143,11 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything shown. ``caps`` maps every non-empty slot id to its cap."""
+    """Everything shown. ``caps`` maps every non-empty slot id to its cap.
+
+    ``thread_names`` maps each TCB's address (as slot ids write it) to its thread's name,
+    for labels; ``hidden`` counts what a filter (:mod:`kernel.views.narrow`) left out, by
+    kind, empty when nothing was."""
 
     point: str
     threads: list[ThreadView]
@@ -148,6 +155,8 @@ class Snapshot:
     untypeds: list[UntypedView]
     derivation: list[Link]
     caps: dict[str, CapView] = field(default_factory=dict)
+    thread_names: dict[str, str] = field(default_factory=dict)
+    hidden: dict[str, int] = field(default_factory=dict)
 
 
 # --- reading kernel state ------------------------------------------------------------
@@ -161,11 +170,24 @@ def slot_id(kernel: Kernel, slot: Slot) -> str:
     return f"{slot.owner:#x}[{slot.index}]"
 
 
-def cap_view(cap: Cap) -> CapView | None:
-    """The view of ``cap``; None for the null cap."""
+def cap_type_name(cap: Cap | CapTag) -> str:
+    """The name the views give a cap's type (``cap``'s or that tag's): the seL4 cap tag
+    without ``_cap`` (``endpoint``, ``untyped``, ``thread``, ``null``); the trace's text
+    uses it too."""
+    tag = cap if isinstance(cap, CapTag) else cap.tag
+    return tag.name.removesuffix("_cap")
+
+
+def cap_view(cap: Cap, kernel: Kernel | None = None) -> CapView | None:
+    """The view of ``cap``; None for the null cap. With ``kernel``, a thread cap also
+    carries the ``name`` of its thread."""
     if cap.is_null:
         return None
     f: dict[str, int | str | bool] = {}
+    if isinstance(cap, ThreadCap) and kernel is not None:
+        tcb = kernel.objects.get(cap.paddr)
+        if isinstance(tcb, TCB):
+            f.update(name=tcb.name)
     if isinstance(cap, CNodeCap):
         f.update(radix=cap.radix, guard_size=cap.guard_size, guard=cap.guard)
     elif isinstance(cap, UntypedCap):
@@ -182,7 +204,7 @@ def cap_view(cap: Cap) -> CapView | None:
         f.update(asid_base=cap.asid_base)
     elif isinstance(cap, ReplyCap):
         f.update(can_grant=cap.can_grant, is_master=cap.is_master)
-    return CapView(cap.tag.name.removesuffix("_cap"), cap.object_paddr, f)
+    return CapView(cap_type_name(cap), cap.object_paddr, f)
 
 
 def all_slots(kernel: Kernel) -> list[Slot]:
@@ -243,16 +265,16 @@ def _cspace(kernel: Kernel, root: Slot, name: str | None, walk: _Walk) -> SlotVi
         cap = slot.cap
         sid = slot_id(kernel, slot)
         if not isinstance(cap, CNodeCap):
-            into.append(SlotView(sid, slot.index, label, cap_view(cap)))
+            into.append(SlotView(sid, slot.index, label, cap_view(cap, kernel)))
             continue
         node = kernel.objects.get(cap.paddr)
         if not isinstance(node, CNode) or cap.paddr in walk.seen:
-            into.append(SlotView(sid, slot.index, label, cap_view(cap), seen=True))
+            into.append(SlotView(sid, slot.index, label, cap_view(cap, kernel), seen=True))
             continue
         walk.seen.add(cap.paddr)
         names = walk.names if node.paddr == walk.named_cnode else {}
         children: list[SlotView] = []
-        into.append(SlotView(sid, slot.index, label, cap_view(cap),
+        into.append(SlotView(sid, slot.index, label, cap_view(cap, kernel),
                              CNodeView(node.paddr, node.radix, children)))
         shown = list(node.slots.every()) if walk.empty_too else \
             [s for s in node.slots if not s.is_empty]
@@ -319,7 +341,7 @@ def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
     for link in links:
         child_count[link.parent] = child_count.get(link.parent, 0) + 1
     for slot in slots:
-        view = cap_view(slot.cap)
+        view = cap_view(slot.cap, kernel)
         if view is None:
             continue
         sid = slot_id(kernel, slot)
@@ -332,22 +354,33 @@ def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
             untypeds.append(UntypedView(sid, cap.paddr, cap.size_bits, cap.is_device,
                                         cap.free_bytes, child_count.get(sid, 0)))
     objects = [ObjectView(t, p, s) for (t, p), s in sorted(found.items(), key=lambda i: (i[0][1], i[0][0]))]
-    return Snapshot(point, views, objects, untypeds, links, caps)
+    names = {f"{paddr:#x}": tcb.name for paddr, tcb in kernel.threads.items()}
+    return Snapshot(point, views, objects, untypeds, links, caps, names)
 
 
 # --- rendering ---------------------------------------------------------------------------
 
 
 def format_cap(cap: CapView | None) -> str:
-    """``type paddr key=value ...``; ``(empty)`` for no cap."""
+    """``type paddr key=value ...``; ``(empty)`` for no cap. Addresses, guards, badges and
+    byte counts are hex, rights are seL4's letters (``WRGg``: write, read, grant,
+    grant-reply; :class:`kernel.model.caps.Rights`), a name with a space is quoted."""
     if cap is None:
         return "(empty)"
     parts = [cap.type] + ([f"{cap.paddr:#x}"] if cap.paddr is not None else [])
-    for key, value in cap.fields.items():
-        shown = f"{value:#x}" if key in ("vaddr", "guard", "badge", "free_bytes") and isinstance(value, int) \
-            and not isinstance(value, bool) else str(value)
-        parts.append(f"{key}={shown}")
+    parts += [f"{key}={_field(key, value)}" for key, value in cap.fields.items()]
     return " ".join(parts)
+
+
+_HEX_FIELDS = frozenset({"vaddr", "guard", "badge", "free_bytes"})
+
+
+def _field(key: str, value: int | str | bool) -> str:
+    if key in _HEX_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:#x}"
+    if isinstance(value, str) and (not value or any(c.isspace() or c in "='\"" for c in value)):
+        return repr(value)
+    return str(value)
 
 
 def _tree_lines(roots: list[_Node], base: int, line: Callable[[_Node], str],
@@ -380,9 +413,28 @@ def _slot_children(view: SlotView) -> list[SlotView]:
     return view.cnode.slots if view.cnode is not None else []
 
 
+def _slot_title(snap: Snapshot, sid: str) -> str:
+    """``sid``, and the thread's name after the id of a TCB's own slot."""
+    if "." in sid:
+        name = snap.thread_names.get(_container(sid))
+        if name is not None:
+            return f"{sid} ({name})"
+    return sid
+
+
+def hidden_line(snap: Snapshot) -> str | None:
+    """What a filter left out, as one line (None when nothing was)."""
+    if not snap.hidden:
+        return None
+    return "hidden: " + ", ".join(f"{count} {what}" for what, count in snap.hidden.items())
+
+
 def to_text(snap: Snapshot) -> str:
     """The human form: threads with CSpace trees, objects, untypeds, derivation tree."""
     out = [f"# {snap.point}"] if snap.point else []
+    hidden = hidden_line(snap)
+    if hidden is not None:
+        out.append(f"# {hidden}")
     for t in snap.threads:
         out.append(f"thread {t.name} tcb={t.paddr:#x} state={t.state} priority={t.priority}")
         root = t.cspace_root
@@ -400,7 +452,7 @@ def to_text(snap: Snapshot) -> str:
         children.setdefault(link.parent, []).append(link.child)
         has_parent.add(link.child)
     roots = [parent for parent in children if parent not in has_parent]
-    _tree_lines(roots, 0, lambda sid: f"{sid}: {format_cap(snap.caps.get(sid))}",
+    _tree_lines(roots, 0, lambda sid: f"{_slot_title(snap, sid)}: {format_cap(snap.caps.get(sid))}",
                 lambda sid: children.get(sid, []), out)
     return "\n".join(out) + "\n"
 
@@ -424,21 +476,118 @@ def _container(sid: str) -> str:
     return sid.split("[", 1)[0].split(".", 1)[0]
 
 
+DOT_RUN = 4
+"""Consecutive slots of one container holding caps alike (same type and fields but for
+addresses, badges and names) that the picture draws as one node."""
+DOT_COLUMN = 24
+"""Nodes a container stacks in one column of the picture before starting the next."""
+DOT_TCB_COLUMN = 6
+"""TCBs the picture stacks in one column before starting the next."""
+
+_RUN_VARYING = frozenset({"vaddr", "badge", "free_bytes", "name"})
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _index(sid: str) -> int | None:
+    """A CNode slot's index (None for a TCB's own slot)."""
+    if not sid.endswith("]"):
+        return None
+    return int(sid[sid.index("[") + 1 : -1])
+
+
+def _run_key(cap: CapView) -> tuple[object, ...]:
+    return (cap.type, tuple((k, v) for k, v in cap.fields.items() if k not in _RUN_VARYING))
+
+
+def _runs(snap: Snapshot, sids: list[str]) -> list[list[str]]:
+    """``sids`` (one container's, in slot order) cut into runs of alike caps in
+    consecutive slots; a run shorter than :data:`DOT_RUN` is cut into single slots."""
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for sid in sids:
+        index = _index(sid)
+        if current:
+            last = _index(current[-1])
+            if (index is not None and last is not None and index == last + 1
+                    and _run_key(snap.caps[sid]) == _run_key(snap.caps[current[-1]])):
+                current.append(sid)
+                continue
+            runs.extend([current] if len(current) >= DOT_RUN else [[x] for x in current])
+        current = [sid]
+    if current:
+        runs.extend([current] if len(current) >= DOT_RUN else [[x] for x in current])
+    return runs
+
+
+def _span(first: int | str | bool | None, last: int | str | bool | None, hex_: bool) -> str:
+    show = (lambda v: f"{v:#x}") if hex_ else str
+    return show(first) if first == last else f"{show(first)}..{show(last)}"
+
+
+def _run_label(snap: Snapshot, container: str, run: list[str]) -> str:
+    if len(run) == 1:
+        return run[0][len(container):] + " " + format_cap(snap.caps[run[0]])
+    first, last = snap.caps[run[0]], snap.caps[run[-1]]
+    parts = [f"[{_index(run[0])}..{_index(run[-1])}] {len(run)}x {first.type}"]
+    if first.paddr is not None:
+        parts.append(_span(first.paddr, last.paddr, True))
+    for key, value in first.fields.items():
+        if key in _RUN_VARYING and last.fields.get(key) != value:
+            parts.append(f"{key}={_span(value, last.fields.get(key), key in _HEX_FIELDS)}")
+        else:
+            parts.append(f"{key}={_field(key, value)}")
+    return " ".join(parts)
+
+
 def to_dot(snap: Snapshot) -> str:
-    """A Graphviz digraph: one node per non-empty slot, clustered by the CNode or TCB that
-    holds it; one ``->`` edge per derivation link (parent to child), nothing else."""
-    out = ["digraph capsule {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    """A Graphviz digraph of the caps and their derivation: a node per non-empty slot,
+    clustered by the CNode or TCB that holds it (a TCB's cluster named after its
+    thread), and an edge from each derivation parent to its child.
+
+    Drawn to stay readable with hundreds of caps: :data:`DOT_RUN` or more alike caps in
+    consecutive slots (a retype's objects, a copied image's frames) are one node
+    ``[first..last] Nx type ...`` named after the first slot, the edges between two
+    nodes are one edge labelled with their count (links inside one run are not drawn),
+    a container's nodes stand in columns of :data:`DOT_COLUMN` and the TCBs in columns
+    of :data:`DOT_TCB_COLUMN` (invisible edges, ``style=invis``, hold columns apart).
+    """
+    out = ["digraph capsule {", "  rankdir=LR;", "  ranksep=0.5;", "  nodesep=0.06;",
+           '  node [shape=box, fontname="monospace", fontsize=10, height=0.2, '
+           'margin="0.06,0.02"];', "  edge [arrowsize=0.6];"]
     kinds = {f"{o.paddr:#x}": o.type for o in snap.objects if o.type in ("CNode", "TCB")}
     clusters: dict[str, list[str]] = {}
     for sid in snap.caps:
         clusters.setdefault(_container(sid), []).append(sid)
+    node_of: dict[str, str] = {}
+    tcb_firsts: list[str] = []
     for n, (container, sids) in enumerate(clusters.items()):
-        out.append(f"  subgraph cluster_{n} {{")
-        out.append(f'    label="{kinds.get(container, "")} {container}";')
-        for sid in sids:
-            label = sid[len(container):] + " " + format_cap(snap.caps[sid])
-            out.append(f'    "{sid}" [label="{label}"];')
+        sids.sort(key=lambda sid: (_index(sid) is not None, _index(sid) or 0))
+        name = snap.thread_names.get(container)
+        title = f"TCB {name} {container}" if name is not None else \
+            f"{kinds.get(container, '')} {container}".strip()
+        out += [f"  subgraph cluster_{n} {{", f'    label="{_dot_text(title)}";',
+                '    style=rounded;']
+        nodes = []
+        for run in _runs(snap, sids):
+            for sid in run:
+                node_of[sid] = run[0]
+            nodes.append(run[0])
+            out.append(f'    "{run[0]}" [label="{_dot_text(_run_label(snap, container, run))}"];')
+        out += [f'    "{a}" -> "{b}" [style=invis];' for a, b in zip(nodes, nodes[DOT_COLUMN:])]
         out.append("  }")
-    out += [f'  "{link.parent}" -> "{link.child}";' for link in snap.derivation]
+        if name is not None:
+            tcb_firsts.append(nodes[0])
+    out += [f'  "{a}" -> "{b}" [style=invis];'
+            for a, b in zip(tcb_firsts, tcb_firsts[DOT_TCB_COLUMN:])]
+    edges: dict[tuple[str, str], int] = {}
+    for link in snap.derivation:
+        parent, child = node_of.get(link.parent), node_of.get(link.child)
+        if parent is not None and child is not None and parent != child:
+            edges[(parent, child)] = edges.get((parent, child), 0) + 1
+    for (parent, child), count in edges.items():
+        out.append(f'  "{parent}" -> "{child}"' + (f' [label="{count}"];' if count > 1 else ";"))
     out.append("}")
     return "\n".join(out) + "\n"

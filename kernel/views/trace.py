@@ -15,6 +15,18 @@ received it, or says that the sender blocked or (NBSend) that the message was dr
 Reply and ReplyRecv show the reply and the thread it went to. A receive that completes
 in the same kernel entry shows what arrived (badge, label, words, extra caps and
 unwrapped caps); one that blocks says so (the message shows on the sender's line).
+
+Besides the syscalls, a :class:`kernel.views.trace_events.EventTracer` reports the other
+kernel events, each as one record, after the record of the entry that caused it: a
+blocked call completing (a Recv that got its message, a Call its reply, a Wait its
+signal), a fault delivered to its handler or stopping its thread, and the machine
+switching to another thread.
+
+The records hold what was read (the cap's tag, ``endpoint_cap``; arguments as numbers),
+for JSON and the Python API; the text form names caps as the cspace view names them
+(:func:`kernel.views.render.cap_type_name`: ``endpoint``, ``untyped``, ``null``) and
+rights arguments as it writes rights (``WRGg``, :class:`kernel.model.caps.Rights`): one
+formatter each.
 """
 
 from __future__ import annotations
@@ -23,7 +35,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, WORD_BYTES, Error, Syscall
+from kernel.abi.arch import Arch
+from kernel.abi.constants import (
+    FAST_MESSAGE_REGISTERS,
+    IPC_BUFFER,
+    WORD_BYTES,
+    CapTag,
+    Error,
+    Syscall,
+)
 from kernel.abi.labels import label_table
 from kernel.abi.methods import Method, methods_for
 from kernel.core.ipc_transfer import get_window
@@ -31,14 +51,16 @@ from kernel.cspace.ipc_buffer import read_ipc_words
 from kernel.cspace.lookup import lookup_cap
 from kernel.entry.syscalls import signed_word
 from kernel.kernel import Kernel
-from kernel.model.caps import EndpointCap, NotificationCap, ReplyCap
+from kernel.model.caps import EndpointCap, NotificationCap, ReplyCap, Rights
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.message import MessageInfo
 from kernel.model.tcb import CALLER, TCB, ThreadState
 from kernel.views.invocations import describe_invocation
+from kernel.views.render import cap_type_name
 
-__all__ = ["TraceRecord", "Tracer", "format_record"]
+__all__ = ["TraceRecord", "Tracer", "as_json", "cap_text", "format_record", "named_args",
+           "received", "rights_text"]
 
 _CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
 _INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
@@ -57,6 +79,8 @@ class TraceRecord:
     thread: str
     syscall: str
     number: int
+    tcb: int = 0
+    """The calling thread's TCB address (names need not be unique)."""
     cptr: int | None = None
     cap: str | None = None
     label: str | None = None
@@ -93,6 +117,9 @@ class Tracer:
         self.seq = 0
         self.pending: TraceRecord | None = None
         self.caller: TCB | None = None
+        self.last_caller: TCB | None = None
+        """The thread whose syscall :meth:`complete` finished last (None after an entry
+        that was not a syscall)."""
         self.receiver: TCB | None = None
         """Endpoint sends: the thread waiting to receive when the send began."""
         self.replied_to: TCB | None = None
@@ -118,7 +145,7 @@ class Tracer:
         except ValueError:
             name = f"unknown({number})"
         self.seq += 1
-        record = TraceRecord(self.seq, caller.name, name, number)
+        record = TraceRecord(self.seq, caller.name, name, number, caller.paddr)
         self.receiver = self.replied_to = None
         self.sender_waiting = False
         self.decoded_before = kernel.last_invocation
@@ -179,9 +206,17 @@ class Tracer:
         return words
 
     def on_exit(self, kernel: Kernel) -> None:
+        record = self.complete(kernel)
+        if record is not None:
+            self.sink(record)
+
+    def complete(self, kernel: Kernel) -> TraceRecord | None:
+        """At a kernel exit: the record of the syscall this entry handled, its result
+        filled in (None after an entry that was not a syscall)."""
         record, caller = self.pending, self.caller
+        self.last_caller = caller
         if record is None or caller is None:
-            return
+            return None
         self.pending = self.caller = None
         decoded = kernel.last_invocation
         if decoded is not None and decoded is not self.decoded_before:
@@ -202,7 +237,7 @@ class Tracer:
                 record.result = Error(info.label).name if info.label < len(Error) else str(info.label)
         else:
             record.result = self._ipc_result(kernel, record, caller)
-        self.sink(record)
+        return record
 
     def _ipc_result(self, kernel: Kernel, record: TraceRecord, caller: TCB) -> str:
         """Where an endpoint message went and what the caller got, after the entry."""
@@ -226,29 +261,30 @@ class Tracer:
             elif record.number == Syscall.seL4_SysNBRecv and not self.sender_waiting:
                 steps.append("nothing (badge 0)")
             elif caller.state.runnable:
-                steps.append(self._received(kernel, record, caller))
+                text, record.reply = received(kernel, caller)
+                steps.append(text)
         return ", ".join(steps)
 
-    @staticmethod
-    def _received(kernel: Kernel, record: TraceRecord, caller: TCB) -> str:
-        """The message now in ``caller``'s registers (and IPC buffer), as text; its
-        words go to ``record.reply``."""
-        window = get_window(kernel, caller)
-        info = MessageInfo.from_word(window[1])
-        record.reply = Tracer._message(kernel, caller, window, info.length)
-        text = f"badge={window[0]:#x} label={info.label:#x} length={info.length}"
-        if info.extra_caps:
-            text += f" extra_caps={info.extra_caps}"
-        if info.caps_unwrapped:
-            text += f" unwrapped={info.caps_unwrapped:#b}"
-        return text
+
+def received(kernel: Kernel, tcb: TCB) -> tuple[str, list[int]]:
+    """The message now in ``tcb``'s registers (and IPC buffer) after a receive: as text
+    (badge, label, length, extra and unwrapped caps), and its words."""
+    window = get_window(kernel, tcb)
+    info = MessageInfo.from_word(window[1])
+    words = Tracer._message(kernel, tcb, window, info.length)
+    text = f"badge={window[0]:#x} label={info.label:#x} length={info.length}"
+    if info.extra_caps:
+        text += f" extra_caps={info.extra_caps}"
+    if info.caps_unwrapped:
+        text += f" unwrapped={info.caps_unwrapped:#b}"
+    return text, words
 
 
 def format_record(record: TraceRecord) -> str:
     """The text form: ``#seq thread Syscall(details) -> result``."""
     parts: list[str] = []
     if record.cptr is not None:
-        parts.append(f"cap={record.cptr:#x} {record.cap}")
+        parts.append(f"cap={record.cptr:#x} {cap_text(record.cap)}")
     if record.label is not None:
         parts.append(record.label)
     if record.badge is not None:
@@ -258,7 +294,9 @@ def format_record(record: TraceRecord) -> str:
     if record.syscall == "DebugPutChar" and record.mrs:
         parts.append(repr(chr(record.mrs[0])))
     elif record.args is not None:
-        parts.extend(f"{name}={_value(value)}" for name, value in record.args.items())
+        rights = _RIGHTS_PARAMS.get(record.label or "", frozenset())
+        parts.extend(f"{name}={_arg_text(value, name in rights)}"
+                     for name, value in record.args.items())
     elif record.mrs:
         parts.append("mrs=[" + ", ".join(f"{w:#x}" for w in record.mrs) + "]")
     if record.extra_caps and record.args is None:
@@ -271,10 +309,49 @@ def format_record(record: TraceRecord) -> str:
     return line
 
 
+def _arg_text(value: int | list[int], is_rights: bool) -> str:
+    return rights_text(value) if is_rights and isinstance(value, int) else _value(value)
+
+
 def _value(value: int | list[int]) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(f"{w:#x}" for w in value) + "]"
     return f"{value:#x}"
+
+
+_RIGHTS_BITS = Rights().to_word()
+
+
+
+def _rights_params() -> dict[str, frozenset[str]]:
+    """Label -> its seL4_CapRights_t parameters, from every configuration's methods."""
+    found: dict[str, set[str]] = {}
+    for arch in Arch:
+        for mcs in (False, True):
+            for method in methods_for(arch, mcs):
+                for param in method.params:
+                    if param.c_type == "seL4_CapRights_t":
+                        found.setdefault(method.label, set()).add(param.name)
+    return {label: frozenset(names) for label, names in found.items()}
+
+
+_RIGHTS_PARAMS = _rights_params()
+
+
+def cap_text(cap: str | None) -> str:
+    """A record's ``cap`` (a cap tag's name, or a lookup failure's) as the text shows it:
+    a tag as the cspace view names its type (``endpoint_cap`` -> ``endpoint``)."""
+    if cap is None:
+        return ""
+    tag = CapTag.__members__.get(cap)
+    return cap if tag is None else cap_type_name(tag)
+
+
+def rights_text(word: int) -> str:
+    """A seL4_CapRights_t word as the cspace view writes rights (``WRGg``, ``-`` for
+    none; :class:`kernel.model.caps.Rights`), with any bits seL4 ignores after a ``+``."""
+    text = str(Rights.from_word(word))
+    return text if not word & ~_RIGHTS_BITS else f"{text}+{word & ~_RIGHTS_BITS:#x}"
 
 
 def named_args(method: Method, mrs: list[int], extra: list[int]) -> dict[str, int | list[int]]:
@@ -302,5 +379,5 @@ def named_args(method: Method, mrs: list[int], extra: list[int]) -> dict[str, in
 
 
 def as_json(record: TraceRecord) -> dict[str, Any]:
-
-    return asdict(record)
+    """The JSON form of a syscall record: ``kind`` ``"syscall"`` and its fields."""
+    return {"kind": "syscall", **asdict(record)}

@@ -2,11 +2,11 @@
 
 Every multi-threaded guest runs twice per architecture, with ``KernelConfig.fastpath``
 on and off, traced: the console output, the result, the exact instruction count and
-every trace record (thread, syscall, decoded invocation, result) must be the same. The
-guests that do Call / ReplyRecv must also have taken the fastpath, so that the
-comparison is not between two general paths. (The compiled kernel calls the fastpath
-directly, past the counter's wrappers: ``make test-compiled`` compares the runs but
-leaves that check to the pure-Python run.)
+every trace record (thread, syscall, decoded invocation, result; every completion, fault
+and thread switch) must be the same. The guests that do Call / ReplyRecv must also have
+taken the fastpath, so that the comparison is not between two general paths. (The
+compiled kernel calls the fastpath directly, past the counter's wrappers: ``make
+test-compiled`` compares the runs but leaves that check to the pure-Python run.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from kernel.config import KernelConfig
 from kernel.entry import syscalls
 from kernel.kernel import Kernel
 from kernel.views.invariants import enable_invariant_checks
-from kernel.views.trace import Tracer, TraceRecord
+from kernel.views.trace_events import EventTracer, TraceLine
 from tests.conftest import ARCHES, COMPILED
 
 GUESTS = ["threads", "notify", "ntfnops", "ipc_callreply", "ipc_caps", "ipc_faults", "spawn"]
@@ -59,13 +59,13 @@ class FastpathCounter:
         return counting
 
 
-def traced_run(elf: bytes, fastpath: bool) -> tuple[str, RunResult, list[TraceRecord], int]:
+def traced_run(elf: bytes, fastpath: bool) -> tuple[str, RunResult, list[TraceLine], int]:
     loaded = load_image(build_image(elf, KernelConfig(fastpath=fastpath)))
     out = bytearray()
     session = Session.boot(loaded.root, loaded.config, out.append)
     enable_invariant_checks(session.kernel)
-    records: list[TraceRecord] = []
-    Tracer(session.kernel, records.append)
+    records: list[TraceLine] = []
+    EventTracer(session.kernel, records.append)  # completions, faults and switches too
     with FastpathCounter() as counter:
         result = session.run(50_000_000)
     return out.decode(), result, records, counter.taken

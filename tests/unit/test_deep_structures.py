@@ -29,6 +29,7 @@ from kernel.model.caps import CNodeCap, EndpointCap, ZombieCap
 from kernel.model.cnode import CNode
 from kernel.objects.deletion import revoke
 from kernel.views.invariants import check_all
+from kernel.views.narrow import only_subtree
 from kernel.views.render import (
     TEXT_INDENT_LEVELS,
     CNodeView,
@@ -164,6 +165,21 @@ def test_dot_has_a_node_for_the_deepest_cap(chain: Chain) -> None:
         dot = to_dot(snapshot(chain.kernel))
     last = chain.nodes[-2].slots[0]
     assert f'"{last.owner:#x}[0]" [label="[0] cnode {chain.nodes[-1].paddr:#x} radix=1 ' in dot
+
+
+def test_narrowing_to_the_deepest_cap_keeps_the_path_to_it(chain: Chain) -> None:
+    """The subtree of the cap to the deepest CNode: the CSpace tree keeps the whole
+    chain of CNode slots that leads to it (pruned without recursion)."""
+    last = chain.nodes[-2].slots[0]
+    sid = f"{last.owner:#x}[0]"
+    with shallow_stack():
+        snap = only_subtree(snapshot(chain.kernel), sid)
+        text = to_text(snap)
+    assert set(snap.caps) == {sid} and snap.derivation == []
+    pad = "  " * (1 + TEXT_INDENT_LEVELS)
+    assert f"\n{pad}(level {DEPTH + 1}) [0]: cnode {chain.nodes[-1].paddr:#x} radix=1 " in text
+    # one line per level of the path: the holder, then each CNode of the chain
+    assert len([line for line in text.splitlines() if "[0]: cnode " in line]) == DEPTH
 
 
 def test_invariants_hold(chain: Chain) -> None:

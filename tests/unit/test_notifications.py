@@ -467,9 +467,9 @@ def test_signal_wait_and_poll_are_traced_as_such(world: NtfnWorld) -> None:
     world.syscall(Syscall.seL4_SysRecv, slot)
     lines = [format_record(r).split(" ", 2)[2] for r in records]
     assert lines == [
-        f"NBRecv(cap={slot:#x} notification_cap, Poll) -> badge=0x0",
-        f"Call(cap={badged:#x} notification_cap, Signal, badge=0x11) -> seL4_NoError",
-        f"NBSend(cap={badged:#x} notification_cap, Signal, badge=0x11)",
-        f"Recv(cap={slot:#x} notification_cap, Wait) -> badge=0x11",
-        f"Recv(cap={slot:#x} notification_cap, Wait) -> blocked",
+        f"NBRecv(cap={slot:#x} notification, Poll) -> badge=0x0",
+        f"Call(cap={badged:#x} notification, Signal, badge=0x11) -> seL4_NoError",
+        f"NBSend(cap={badged:#x} notification, Signal, badge=0x11)",
+        f"Recv(cap={slot:#x} notification, Wait) -> badge=0x11",
+        f"Recv(cap={slot:#x} notification, Wait) -> blocked",
     ]

@@ -93,8 +93,11 @@ def test_cnode_copy_appears_as_child_in_derivation(arch: Arch) -> None:
     copied = root_view(snap)[dest]
     assert copied.cap is not None and copied.cap.type == "thread" and copied.name is None
     lines = to_text(snap).splitlines()
-    at = lines.index(f"  {parent}: thread {copied.cap.paddr:#x}")
-    assert lines[at + 1] == f"    {child}: thread {copied.cap.paddr:#x}"
+    # A thread cap names its thread (the root server's TCB is the one copied).
+    shown = f"thread {copied.cap.paddr:#x} name=rootserver"
+    assert copied.cap.fields["name"] == "rootserver"
+    at = lines.index(f"  {parent}: {shown}")
+    assert lines[at + 1] == f"    {child}: {shown}"
 
 
 def test_retyped_objects_show_under_their_untyped(arch: Arch) -> None:
@@ -128,6 +131,28 @@ def test_json_round_trips(arch: Arch) -> None:
     assert len(again["derivation"]) == 3
 
 
+def dot_nodes(dot: str) -> dict[str, str]:
+    """Node name -> label of a DOT text (edges and attributes left out)."""
+    return dict(re.findall(r'^\s+"([^"]+)" \[label="((?:[^"\\]|\\.)*)"\];$', dot, re.M))
+
+
+def dot_edges(dot: str) -> set[tuple[str, str]]:
+    """The visible edges of a DOT text (not the invisible ones that make columns)."""
+    return {(a, b) for a, b, attrs in re.findall(r'^\s+"([^"]+)" -> "([^"]+)"(.*);$', dot, re.M)
+            if "invis" not in attrs}
+
+
+def covered(label: str, sid: str) -> list[str]:
+    """The slot ids a node stands for: its own, or those of a run ``[a..b] Nx ...``."""
+    run = re.match(r"\[(\d+)\.\.(\d+)\] (\d+)x ", label)
+    if run is None:
+        return [sid]
+    first, last, count = (int(g) for g in run.groups())
+    assert count == last - first + 1
+    container = sid.split("[", 1)[0]
+    return [f"{container}[{i}]" for i in range(first, last + 1)]
+
+
 def test_dot_is_a_digraph_with_one_edge_per_derivation_link(arch: Arch) -> None:
     system = System(arch)
     dest = system.free_slots(1)
@@ -136,11 +161,33 @@ def test_dot_is_a_digraph_with_one_edge_per_derivation_link(arch: Arch) -> None:
     dot = to_dot(snap)
     assert dot.startswith("digraph capsule {") and dot.rstrip().endswith("}")
     assert dot.count("{") == dot.count("}")
-    nodes = set(re.findall(r'^\s+"([^"]+)" \[label=', dot, re.M))
-    edges = re.findall(r'^\s+"([^"]+)" -> "([^"]+)";$', dot, re.M)
-    assert dot.count("->") == len(edges) == len(snap.derivation) == 4
-    assert nodes == set(snap.caps)
-    assert all(a in nodes and b in nodes for a, b in edges)
+    nodes = dot_nodes(dot)
+    node_of = {slot: node for node, label in nodes.items() for slot in covered(label, node)}
+    assert set(node_of) == set(snap.caps)  # every cap drawn exactly once
+    assert len(node_of) == sum(len(covered(label, node)) for node, label in nodes.items())
+    # The boot image's frames (one per page, in consecutive slots) are one node.
+    assert any(re.match(r"\[\d+\.\.\d+\] \d+x frame ", label) for label in nodes.values())
+    expected = {(node_of[link.parent], node_of[link.child]) for link in snap.derivation}
+    assert dot_edges(dot) == expected and len(snap.derivation) == 4
+    tcb = system.kernel.current
+    assert tcb is not None
+    assert f'label="TCB {tcb.name} {tcb.paddr:#x}";' in dot
+
+
+def test_dot_stacks_a_container_in_columns() -> None:
+    """A CNode with more nodes than DOT_COLUMN: invisible edges join node i to i + DOT_COLUMN."""
+    from kernel.views.render import DOT_COLUMN
+
+    system = System(Arch.RISCV64)
+    ut = system.untyped(16)
+    first = system.free_slots(2 * DOT_COLUMN)
+    types = ["seL4_EndpointObject", "seL4_NotificationObject"]
+    for i in range(2 * DOT_COLUMN):  # alternating types: no runs
+        assert system.retype(ut, system.otype(types[i % 2]), 0, first + i, 1).label == 0
+    dot = to_dot(snapshot(system.kernel))
+    invisible = re.findall(r'^\s+"([^"]+)" -> "([^"]+)" \[style=invis\];$', dot, re.M)
+    nodes = list(dot_nodes(dot))
+    assert invisible and all(nodes.index(b) - nodes.index(a) == DOT_COLUMN for a, b in invisible)
 
 
 def test_thread_filter(arch: Arch) -> None:

@@ -18,7 +18,7 @@ def test_call_on_an_empty_slot_is_traced_with_its_error(system) -> None:  # noqa
     assert record.label == "CNodeRevoke" and record.mrs == [5, 6]
     assert record.result == "seL4_InvalidCapability" and record.reply == [0]
     assert format_record(record) == (
-        "#1 rootserver Call(cap=0x64 null_cap, CNodeRevoke, index=0x5, depth=0x6)"
+        "#1 rootserver Call(cap=0x64 null, CNodeRevoke, index=0x5, depth=0x6)"
         " -> seL4_InvalidCapability [0x0]"
     )
 
@@ -52,7 +52,7 @@ def test_endpoint_ipc_is_traced_as_messages_and_where_they_went() -> None:
     world.syscall(Syscall.seL4_SysReply, 0, tag(0, 0))  # b: nobody to reply to
     world.syscall(Syscall.seL4_SysNBRecv, slot)  # b: nothing queued
     lines = [format_record(r) for r in records[1:]]
-    name, cap, badged_cap = b.name, f"cap={slot:#x} endpoint_cap", f"cap={badged:#x} endpoint_cap"
+    name, cap, badged_cap = b.name, f"cap={slot:#x} endpoint", f"cap={badged:#x} endpoint"
     assert lines == [
         f"#2 {name} Send({badged_cap}, badge=0x55, label=0x5, mrs=[0x7], extra_caps=1)"
         " -> blocked",
@@ -81,3 +81,35 @@ def test_invocation_arguments_are_named_by_the_method_declaration() -> None:
     write = methods["TCBWriteRegisters"]
     assert named_args(write, [1, 3, 10, 11, 12], []) == {
         "resume_target": 1, "arch_flags": 0, "count": 3, "regs": [10, 11, 12]}
+
+
+def test_filters_keep_and_drop_by_key() -> None:
+    """Values of one key are alternatives, keys all apply; a record without a value for
+    a key fails that key's include and passes its exclude."""
+    import pytest
+
+    from kernel.views.trace_events import FilterError, SwitchRecord, TraceFilter
+
+    put = TraceRecord(1, "root", "DebugPutChar", -9)
+    call = TraceRecord(2, "echo", "Call", 1, cap="endpoint_cap")
+    switch = SwitchRecord("root", "echo")
+    only = TraceFilter.parse(["syscall=Call,DebugPutChar", "thread=echo"])
+    assert [only.accepts(r) for r in (put, call, switch)] == [False, True, False]
+    drop = TraceFilter.parse(["syscall!=DebugPutChar"])
+    assert [drop.accepts(r) for r in (put, call, switch)] == [False, True, True]
+    typed = TraceFilter.parse(["type=endpoint"])  # as the text names it; endpoint_cap too
+    assert [typed.accepts(r) for r in (put, call, switch)] == [False, True, False]
+    both = TraceFilter.parse(["thread=echo", "event=switch"])  # a switch names two threads
+    assert [both.accepts(r) for r in (put, call, switch)] == [False, False, True]
+    for bad in ("syscall", "who=me", "syscall=Cal", "label=", "type=gizmo"):
+        with pytest.raises(FilterError):
+            TraceFilter.parse([bad])
+
+
+def test_rights_are_written_as_the_cspace_view_writes_them() -> None:
+    from kernel.model.caps import Rights
+    from kernel.views.trace import rights_text
+
+    assert rights_text(0xF) == str(Rights()) == "WRGg"
+    assert rights_text(0b0011) == "WR" and rights_text(0) == "-"
+    assert rights_text(0x13) == "WR+0x10"  # bits seL4 ignores are shown, not dropped
