@@ -50,6 +50,7 @@ from kernel.model.paging import VMRights
 from kernel.model.platform import model_for
 from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import register_pool
+from kernel.objects.retype import zero_phys
 
 __all__ = ["BootError", "BootReport", "boot"]
 
@@ -168,7 +169,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     if image_bytes >= machine.ram_size:
         raise BootError("root task image does not fit in RAM")
     image_paddr = ram_base
-    machine.write_phys(image_paddr, bytes(image_bytes))
+    zero_phys(machine, image_paddr, image_bytes)
     for seg in image.segments:
         machine.write_phys(image_paddr + seg.vaddr - v_start, seg.data)
     reserved.append(("root task image", image_paddr, image_bytes))
@@ -178,7 +179,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
 
     def new_object(what: str, size_bits: int) -> int:
         paddr = alloc.alloc(size_bits)
-        machine.write_phys(paddr, bytes(1 << size_bits))
+        zero_phys(machine, paddr, 1 << size_bits)
         reserved.append((what, paddr, 1 << size_bits))
         return paddr
 

@@ -62,6 +62,7 @@ __all__ = [
 
 _ZERO_CHUNK = 1 << 20
 _ZEROS = bytes(_ZERO_CHUNK)
+_PAGE = 1 << PAGE_BITS
 
 
 class Kind(Enum):
@@ -149,11 +150,22 @@ def object_size_bits(otype: ObjectType, user_size: int) -> int:
 
 
 def zero_phys(machine: Machine, paddr: int, size: int) -> None:
-    """Write ``size`` zero bytes at ``paddr`` (RAM only), one megabyte at a time."""
+    """Make ``size`` bytes at ``paddr`` (RAM only) zero, writing only the pages that are
+    not zero already.
+
+    Guest RAM is memory the host backs only where it was written: writing zeros over
+    memory nobody used would make the host back it all (a retype of a 1 GiB untyped, the
+    root task's bss). Reading it costs no host memory, so each megabyte is read first
+    and only its non-zero pages are written (DESIGN.md's host-cost budget)."""
     end = paddr + size
     while paddr < end:
         n = min(_ZERO_CHUNK, end - paddr)
-        machine.write_phys(paddr, _ZEROS if n == _ZERO_CHUNK else bytes(n))
+        data = machine.read_phys(paddr, n)
+        if data != _ZEROS[:n]:
+            for offset in range(0, n, _PAGE):
+                page = data[offset : offset + _PAGE]
+                if page.count(0) != len(page):
+                    machine.write_phys(paddr + offset, bytes(len(page)))
         paddr += n
 
 

@@ -125,3 +125,24 @@ def test_internal_error_is_one_line_and_status_125(monkeypatch: pytest.MonkeyPat
     assert "Traceback" not in result.output
     assert result.output.strip().splitlines() == [
         "capsule: internal error: KernelBug: mdb-symmetry: made up for this test"]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_large_declared_machine_costs_what_the_guest_uses(
+        guest_elves: dict[str, dict[str, Path]], arch: str, tmp_path: Path) -> None:
+    """4 GiB of RAM and a 2^24-slot root CNode (512 MiB of it) for hello: the host backs
+    only the RAM that is written and builds only the slots boot fills (kernel/BUDGET.md).
+    A loose guard on the peak resident set of the `capsule run` process, not a benchmark:
+    writing the CNode's zeros alone would pass 500 MB."""
+    image = tmp_path / "big.img"
+    image.write_bytes(build_image(guest_elves[arch]["hello"].read_bytes(),
+                                  KernelConfig(ram_size=4 << 30, root_cnode_bits=24)))
+    probe = ("import resource, subprocess, sys\n"
+             "proc = subprocess.run([sys.executable, '-m', 'emulator.cli', 'run', sys.argv[1]],"
+             " capture_output=True, text=True)\n"
+             "print(proc.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(image)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    status, peak_kib = int(out[0]), int(out[1])
+    assert status == 0
+    assert peak_kib < 400 << 10  # under 400 MB
