@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bootimage import load_image
+from tests.cli.test_cli_run import assert_one_line_error
 from tests.conftest import ARCHES
 
 pytest.importorskip("ziglang")
@@ -150,16 +151,6 @@ def test_several_sources_includes_defines_and_the_configuration(arch: str, tmp_p
 
 
 # --- errors: one line, exit status 2 ---------------------------------------------------------
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert proc.returncode == 2, proc
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("capsule: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture

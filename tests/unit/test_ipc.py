@@ -419,17 +419,25 @@ def test_call_on_a_saved_reply_cap_gets_an_empty_success_reply(world: World) -> 
     assert world.window(b)[:3] == [0, tag(3, 1), 0x99]
 
 
-def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None:
-    """seL4's copyMRsFaultReply sanitises each register: SPSR keeps NZCV only and
-    gets the user-mode bits, whatever the handler's reply says."""
+def _aarch64_unknown_syscall(spsr: int = 0) -> tuple[World, TCB, list[str]]:
+    """An AArch64 thread (SPSR ``spsr`` in the machine) makes an unknown syscall; the
+    root task, receiving on its fault endpoint, gets the fault message. Returns the
+    world, the thread and the names of the message's registers."""
     world = World(Arch.AARCH64)
     slot, _ = world.endpoint()
     b = world.thread(100)
     b.fault_ep = slot
     world.syscall(Syscall.seL4_SysRecv, slot)
     world.machine.registers[0] = 0x4004
+    world.machine.registers[world.kernel.reg_index["spsr"]] = spsr
     world.syscall(-99)
-    names = [n for n in world.kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+    return world, b, [n for n in world.kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+
+
+def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None:
+    """seL4's copyMRsFaultReply sanitises each register: SPSR keeps NZCV only and
+    gets the user-mode bits, whatever the handler's reply says."""
+    world, b, names = _aarch64_unknown_syscall()
     reply = [0] * len(names)
     reply[names.index("FaultIP")] = 0x4004
     reply[names.index("SPSR")] = 0xF000_03C5  # all flags, EL1h, DAIF masked
@@ -442,15 +450,7 @@ def test_a_fault_reply_cannot_give_an_aarch64_thread_a_privileged_spsr() -> None
 def test_an_aarch64_fault_message_reports_spsr_as_the_hardware_saved_it() -> None:
     """The emulator keeps NZCV (and whatever its own upper bits hold); seL4's message
     carries the saved SPSR, which has EL0t with FIQs masked (bit 6) besides the flags."""
-    world = World(Arch.AARCH64)
-    slot, _ = world.endpoint()
-    b = world.thread(100)
-    b.fault_ep = slot
-    world.syscall(Syscall.seL4_SysRecv, slot)
-    world.machine.registers[0] = 0x4004
-    world.machine.registers[world.kernel.reg_index["spsr"]] = (1 << 40) | 0x8000_0000
-    world.syscall(-99)
-    names = [n for n in world.kernel.abi.unknown_syscall_mrs if n != "Syscall"]
+    world, _, names = _aarch64_unknown_syscall(spsr=(1 << 40) | 0x8000_0000)
     words = world.window(world.root)[2:6] + world.read_words(world.root, MSG + 32,
                                                              len(names) - 4)
     assert words[names.index("SPSR")] == 0x8000_0040
