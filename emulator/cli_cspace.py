@@ -36,7 +36,9 @@ from pathlib import Path
 
 import click
 
-from bootimage import ImageError, load_image_file
+from bootimage import ImageError
+from bootimage.foreign import load_runnable
+from bootimage.load import read_file
 from kernel.abi.constants import CapTag
 from kernel.boot import BootError
 from kernel.kernel import Kernel
@@ -157,7 +159,7 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None,
     stop_at = _parse_count(after)
     hidden_types = _parse_types(hide)
     try:
-        loaded = load_image_file(image_path)
+        loaded = load_runnable(read_file(image_path, "image"))
     except ImageError as error:
         raise CliError(str(error)) from None
     try:

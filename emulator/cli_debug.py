@@ -33,7 +33,9 @@ from pathlib import Path
 
 import click
 
-from bootimage import ImageError, load_image_file
+from bootimage import ImageError
+from bootimage.foreign import load_runnable
+from bootimage.load import read_file
 from bootimage.symbols import SymbolTable, read_symbols
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
@@ -175,7 +177,7 @@ def _symbols(elf: bytes) -> SymbolTable:
 def debug(image_path: Path, script: Path | None) -> None:
     """Debug IMAGE at system-call level: step (to the end of the next syscall), break, inspect."""
     try:
-        loaded = load_image_file(image_path)
+        loaded = load_runnable(read_file(image_path, "image"))
     except ImageError as error:
         raise CliError(str(error)) from None
     interactive = script is None and sys.stdin.isatty()

@@ -23,13 +23,16 @@ from typing import NoReturn
 
 import click
 
-from bootimage import ImageError, load_image_file
+from bootimage import ImageError
+from bootimage.foreign import load_runnable
+from bootimage.load import read_file
 from kernel.abi.arch import Arch
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 from userland import demo_image
 
 from .cli_errors import Command
+from .cli_image import _size_option
 from .cli_trace import TraceRequest, attach_trace, trace_options
 from .exitstatus import ExitStatus, exit_status, stop_line
 from .gdb_run import GdbListener, GdbRunError, serve
@@ -83,6 +86,12 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
 @click.option("--max-instructions", type=click.IntRange(min=1), default=None,
               help="Stop after this many guest instructions (exit status 124).")
 @click.option("--stats", is_flag=True, help="Print instruction and kernel-entry counts to stderr.")
+@click.option("--ram-size", callback=_size_option,
+              help="For an ELF input: guest RAM, e.g. 512M (default: as QEMU's virt platform "
+                   "under seL4's simulate, or an elfloader image's device tree).")
+@click.option("--root-cnode-bits", type=int,
+              help="For an ELF input: log2 of the root CNode's slots (default: 12, or more "
+                   "if boot needs the room).")
 @trace_options
 @click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
               help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
@@ -92,12 +101,17 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
               help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
                    "default, as it makes 'continue' stop at each one.")
 def run(image_path: Path | None, arch: str | None, max_instructions: int | None, stats: bool,
+        ram_size: int | None, root_cnode_bits: int | None,
         trace: TraceRequest | None, gdb_address: str | None,
         gdb_stop_at_syscalls: bool) -> None:
-    """Run IMAGE (default: the built-in demo) to completion; guest output on stdout."""
+    """Run IMAGE (default: the built-in demo) to completion; guest output on stdout.
+
+    IMAGE is a capsule image, a root task's ELF or the elfloader image seL4's build
+    system gives QEMU (its root task runs; RAM as its device tree says)."""
     path = image_path if image_path is not None else demo_image(arch or Arch.RISCV64.short)
     try:
-        loaded = load_image_file(path)
+        loaded = load_runnable(read_file(path, "image"), ram_size=ram_size,
+                               root_cnode_bits=root_cnode_bits)
     except ImageError as error:
         fail(str(error))
     if arch is not None and loaded.arch.short != arch:

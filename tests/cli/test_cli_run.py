@@ -14,6 +14,8 @@ from bootimage.format import pack
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 from tests.conftest import ARCHES
+from tests.unit.test_foreign import elfloader_image
+from userland import demo_image
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -146,3 +148,20 @@ def test_a_large_declared_machine_costs_what_the_guest_uses(
     status, peak_kib = int(out[0]), int(out[1])
     assert status == 0
     assert peak_kib < 400 << 10  # under 400 MB
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_root_task_elf_and_an_elfloader_image_run_directly(
+        guest_elves: dict[str, dict[str, Path]], arch: str, tmp_path: Path) -> None:
+    """What seL4's build system gives QEMU runs with no conversion step."""
+    elf = guest_elves[arch]["hello"]
+    direct = capsule("run", str(elf))
+    assert (direct.returncode, direct.stdout) == (0, f"Hello from capsule on {arch}!\n")
+    image = tmp_path / "sel4-image"
+    image.write_bytes(elfloader_image(Arch.from_name(arch), elf.read_bytes(), 64 << 20))
+    loaded = capsule("run", str(image))
+    assert (loaded.returncode, loaded.stdout) == (0, f"Hello from capsule on {arch}!\n")
+    small = capsule("run", "--ram-size", "16M", "--root-cnode-bits", "13", str(elf))
+    assert small.returncode == 0
+    assert_one_line_error(capsule("run", "--ram-size", "16M", str(demo_image(arch))),
+                          "carries its own configuration")

@@ -1,0 +1,106 @@
+"""Inputs from seL4's build system (bootimage.foreign): a root task's ELF on its own and an
+elfloader image (an ELF carrying a CPIO archive of kernel.elf, kernel.dtb and the root
+task). The elfloader images here are made by the test: an ELF segment holding a newc
+archive, and a device tree built with the fdt library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fdt
+import pytest
+
+from bootimage import ImageError, build_image
+from bootimage.foreign import QEMU_RAM, load_runnable
+from kernel.abi.arch import Arch, abi_for
+from kernel.config import KernelConfig
+from tests.elfgen import EM_AARCH64, EM_RISCV, Seg, make_elf
+
+MACHINES = {Arch.RISCV64: EM_RISCV, Arch.AARCH64: EM_AARCH64}
+
+
+def cpio(entries: list[tuple[str, bytes]]) -> bytes:
+    """A newc archive of ``entries``, with its trailer (as the elfloader's build makes)."""
+    out = bytearray()
+    for name, body in [*entries, ("TRAILER!!!", b"")]:
+        raw = name.encode() + b"\0"
+        fields = [0, 0o100644, 0, 0, 1, 0, len(body), 0, 0, 0, 0, len(raw), 0]
+        out += b"070701" + b"".join(b"%08X" % f for f in fields) + raw
+        out += bytes(-len(out) % 4)  # the body starts 4-aligned, as the next header does
+        out += body
+        out += bytes(-len(out) % 4)
+    return bytes(out)
+
+
+def dtb(base: int, size: int) -> bytes:
+    tree = fdt.FDT()
+    tree.set_property("#address-cells", 2)
+    tree.set_property("#size-cells", 2)
+    memory = fdt.Node(f"memory@{base:x}")
+    memory.append(fdt.PropWords("reg", base >> 32, base & 0xFFFF_FFFF, size >> 32,
+                                size & 0xFFFF_FFFF))
+    memory.append(fdt.PropStrings("device_type", "memory"))
+    tree.add_item(memory)
+    return bytes(tree.to_dtb(version=17))
+
+
+def elfloader_image(arch: Arch, root: bytes, ram: int, base: int | None = None) -> bytes:
+    archive = cpio([("kernel.elf", make_elf(MACHINES[arch], 0x1000, [Seg(0x1000, b"k")])),
+                    ("kernel.dtb", dtb(abi_for(arch).ram_base if base is None else base, ram)),
+                    ("rootserver", root)])
+    return make_elf(MACHINES[arch], 0x10000, [Seg(0x10000, b"\x13" * 16 + archive)])
+
+
+@pytest.fixture
+def hello(guest_elves: dict[str, dict[str, Path]]):  # type: ignore[no-untyped-def]
+    return lambda arch: guest_elves[arch.short]["hello"].read_bytes()
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_a_root_task_elf_gets_qemus_ram_and_a_root_cnode_that_fits(hello, arch: Arch) -> None:
+    loaded = load_runnable(hello(arch))
+    assert loaded.arch is arch and loaded.elf == hello(arch) and loaded.version == 0
+    assert loaded.config.ram_size == QEMU_RAM[arch]
+    assert loaded.config.root_cnode_bits == KernelConfig().root_cnode_bits
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_an_elfloader_image_runs_its_root_task_with_its_device_trees_ram(
+        hello, arch: Arch) -> None:
+    loaded = load_runnable(elfloader_image(arch, hello(arch), 96 << 20))
+    assert loaded.elf == hello(arch) and loaded.config.ram_size == 96 << 20
+
+
+def test_explicit_settings_win_and_a_capsule_image_keeps_its_own(hello) -> None:
+    elf = hello(Arch.RISCV64)
+    assert load_runnable(elf, ram_size=64 << 20, root_cnode_bits=14).config == KernelConfig(
+        ram_size=64 << 20, root_cnode_bits=14)
+    image = build_image(elf, KernelConfig())
+    with pytest.raises(ImageError, match="carries its own configuration"):
+        load_runnable(image, ram_size=64 << 20)
+
+
+def test_a_large_image_gets_a_root_cnode_with_room() -> None:
+    """Boot places a frame cap per image page: 12 MiB of bss needs more than 2^12 slots."""
+    elf = make_elf(EM_RISCV, 0x10000, [Seg(0x10000, b"\x13" * 16, memsz=12 << 20)])
+    bits = load_runnable(elf).config.root_cnode_bits
+    assert 1 << bits >= 2 * (12 << 20) // 4096
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    (b"#!/bin/sh\n", "neither a capsule image's magic"),
+    (make_elf(EM_RISCV, 0x10000, [Seg(0x10000, b"\x13" * 4 + cpio(
+        [("kernel.elf", b"k"), ("kernel.dtb", b"d")]))]), "holds no root task"),
+    (make_elf(EM_RISCV, 0x10000, [Seg(0x10000, b"\x13" * 4 + cpio(
+        [("kernel.elf", b"k")])[:-40])]), "elfloader image"),
+])
+def test_bad_inputs_are_one_image_error(data: bytes, fragment: str) -> None:
+    with pytest.raises(ImageError, match=fragment) as caught:
+        load_runnable(data)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_device_tree_with_ram_elsewhere_is_refused(hello) -> None:
+    image = elfloader_image(Arch.RISCV64, hello(Arch.RISCV64), 64 << 20, base=0x4000_0000)
+    with pytest.raises(ImageError, match="RAM at 0x40000000 in its device tree"):
+        load_runnable(image)
