@@ -41,6 +41,7 @@ from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 
 from .cli_errors import CliError, Command, InternalError
+from .cli_kernel_log import attach_kernel_log, kernel_log_option
 from .debugger import HELP, Debugger
 from .exitstatus import ExitStatus, exit_status
 from .interrupt import interrupts_stop
@@ -174,7 +175,8 @@ def _symbols(elf: bytes) -> SymbolTable:
 @click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
 @click.option("--script", type=click.Path(path_type=Path), default=None,
               help="Read debugger commands from FILE (default: stdin).")
-def debug(image_path: Path, script: Path | None) -> None:
+@kernel_log_option
+def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
     """Debug IMAGE at system-call level: step (to the end of the next syscall), break, inspect."""
     try:
         loaded = load_runnable(read_file(image_path, "image"))
@@ -189,6 +191,8 @@ def debug(image_path: Path, script: Path | None) -> None:
         session = Session.boot(loaded.root, loaded.config, out.guest)
     except BootError as error:
         raise CliError(f"cannot boot {image_path}: {error}") from None
+    if kernel_log:
+        attach_kernel_log(session, out.flush)
     debugger = Debugger(session, out.say, _symbols(loaded.elf))
     repeat = script is None and sys.stdin.isatty()
     last: str | None = None

@@ -33,6 +33,7 @@ from userland import demo_image
 
 from .cli_errors import Command
 from .cli_image import _size_option
+from .cli_kernel_log import attach_kernel_log, kernel_log_option
 from .cli_trace import TraceRequest, attach_trace, trace_options
 from .exitstatus import ExitStatus, exit_status, stop_line
 from .gdb_run import GdbListener, GdbRunError, serve
@@ -93,6 +94,7 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
               help="For an ELF input: log2 of the root CNode's slots (default: 12, or more "
                    "if boot needs the room).")
 @trace_options
+@kernel_log_option
 @click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
               help="Wait for gdb-multiarch on HOST:PORT (port 0: any free port; the port "
                    "is printed on stderr) and let it debug the guest: threads are TCBs, "
@@ -102,7 +104,7 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
                    "default, as it makes 'continue' stop at each one.")
 def run(image_path: Path | None, arch: str | None, max_instructions: int | None, stats: bool,
         ram_size: int | None, root_cnode_bits: int | None,
-        trace: TraceRequest | None, gdb_address: str | None,
+        trace: TraceRequest | None, kernel_log: bool, gdb_address: str | None,
         gdb_stop_at_syscalls: bool) -> None:
     """Run IMAGE (default: the built-in demo) to completion; guest output on stdout.
 
@@ -130,6 +132,8 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
         session = Session.boot(loaded.root, loaded.config, console)
         if trace is not None:
             attach_trace(trace, session)
+        if kernel_log:
+            attach_kernel_log(session, console.flush)
         if listener is None:
             with interrupts_stop(session.machine):
                 result = session.run(max_instructions)

@@ -3,8 +3,10 @@
 Non-MCS seL4 looks the TCB's fault-endpoint CPtr up in the faulting thread's own CSpace
 when the fault happens. If that does not yield an endpoint cap with Send and Grant or
 GrantReply, the fault cannot be delivered ("double fault") and the thread becomes
-Inactive; the debug kernel prints what happened, and so do we (on the console, as one
-line, also kept in ``tcb.stop_reason`` for the run's final report).
+Inactive; the debug kernel prints what happened ("Caught <the handler's cap fault> while
+trying to handle: <the fault>"). We keep one line in ``tcb.stop_reason`` for the run's
+final report and tell ``KernelState.no_handler_observers`` (the kernel log prints
+seL4's text).
 
 Otherwise the fault is sent as a Call through that endpoint (seL4's sendFaultIPC:
 blocking, with GrantReply, the cap's badge and Grant right): ``tcb.fault`` holds it
@@ -18,7 +20,8 @@ from kernel.core.ipc import send
 from kernel.cspace.lookup import lookup_cap
 from kernel.model.caps import EndpointCap
 from kernel.model.endpoint import Endpoint
-from kernel.model.faults import Fault
+from kernel.model.errors import LOOKUP_FAILURES, MissingCapability
+from kernel.model.faults import CapFault, Fault
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
 
@@ -44,6 +47,12 @@ def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
         send(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
              can_grant_reply=True, blocking=True, is_call=True)
         return
+    # seL4's sendFaultIPC: the second fault is a cap fault on the handler's CPtr, with the
+    # lookup's failure, or MissingCapability 0 when the cap found is not a usable endpoint.
+    failure = handler if isinstance(handler, LOOKUP_FAILURES) else MissingCapability(0)
+    double = CapFault(fault.ip, tcb.fault_ep, False, failure)
+    for no_handler_observer in kernel.no_handler_observers:
+        no_handler_observer(tcb, fault, double)
     reason = (f'thread "{tcb.name}" stopped: {fault.describe()}; '
               f"no fault handler (fault endpoint cptr {tcb.fault_ep:#x} is not a usable endpoint)")
     tcb.stop_reason = reason

@@ -9,7 +9,8 @@ the notification not bound to another thread, else a cap fault: MissingCapabilit
 
 Follows seL4's handleInvocation in three stages (STYLE.md Synthesis 1):
 1. lookup of the invoked cap: a failure is a cap fault, delivered to the fault handler;
-2. decode: a refused invocation is a SyscallError, replied on Call, dropped otherwise;
+2. decode: a refused invocation is a SyscallError, told to ``error_observers`` (the
+   kernel log) and replied on Call, dropped otherwise (``_refuse``, the one place);
 3. perform: cannot fail.
 
 Object decoders are registered per cap type in ``kernel.entry.dispatch.DECODERS``.
@@ -49,7 +50,7 @@ from kernel.model.errors import (
 from kernel.model.faults import CapFault
 from kernel.model.message import MessageInfo
 from kernel.model.notification import Notification
-from kernel.model.state import KernelState
+from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
 __all__ = ["invoke"]
@@ -86,10 +87,10 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
         return
     cap = slot.cap
     if isinstance(cap, NotificationCap):
-        _signal(kernel, current, cap, is_call)
+        _signal(kernel, current, cap, info.label, is_call)
         return
     if isinstance(cap, EndpointCap):
-        _send_endpoint(kernel, current, cap, blocking, is_call)
+        _send_endpoint(kernel, current, cap, info.label, blocking, is_call)
         return
     # Only object invocations read the message words (signals and endpoint sends move
     # them, or not, themselves): read once here, for the decoder.
@@ -105,9 +106,7 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
             raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
         record = decoder(kernel, slot, args)
     except SyscallError as error:
-        if is_call:
-            label, words = error_reply(error)
-            reply_to_current(kernel, current, label, words)
+        _refuse(kernel, current, cap, info.label, error, is_call)
         return
     kernel.last_invocation = record
     reply_words = perform(kernel, record)
@@ -136,32 +135,47 @@ def _is_own_method(kernel: KernelState, cap: Cap, label: int) -> bool:
     return name.startswith(prefixes)
 
 
-def _may_send(kernel: KernelState, current: TCB, write: bool, is_call: bool) -> bool:
-    """Whether a cap with Write (``write``) may be sent on; without it a Call gets
-    InvalidCapability 0 as its reply and Send/NBSend get nothing."""
-    if not write and is_call:
-        label, words = error_reply(InvalidCapability(0))
-        reply_to_current(kernel, current, label, words)
-    return write
+def _refuse(kernel: KernelState, current: TCB, cap: Cap, label: int, error: SyscallError,
+            is_call: bool) -> None:
+    """The one place a refused invocation ends: the error observers hear of it (seL4's
+    userError, printed for every send kind), then a Call gets the error as its reply
+    and Send/NBSend get nothing."""
+    if kernel.error_observers:
+        refused = RefusedInvocation(current, _fault_ip(kernel), cap, label, error)
+        for observer in kernel.error_observers:
+            observer(refused)
+    if is_call:
+        reply_label, words = error_reply(error)
+        reply_to_current(kernel, current, reply_label, words)
 
 
-def _send_endpoint(kernel: KernelState, current: TCB, cap: EndpointCap, blocking: bool,
-                   is_call: bool) -> None:
+def _may_send(kernel: KernelState, current: TCB, cap: EndpointCap | NotificationCap,
+              label: int, is_call: bool) -> bool:
+    """Whether ``cap`` has Write, so that it may be sent on; without it the invocation
+    is refused with InvalidCapability 0."""
+    if not cap.rights.write:
+        _refuse(kernel, current, cap, label, InvalidCapability(0), is_call)
+    return cap.rights.write
+
+
+def _send_endpoint(kernel: KernelState, current: TCB, cap: EndpointCap, label: int,
+                   blocking: bool, is_call: bool) -> None:
     """Decode (the cap needs Send, else InvalidCapability 0) and perform sendIPC."""
-    if not _may_send(kernel, current, cap.rights.write, is_call):
+    if not _may_send(kernel, current, cap, label, is_call):
         return
     endpoint = kernel.object_at(cap.paddr, Endpoint)
     send(kernel, current, endpoint, cap.badge, cap.rights.grant, cap.rights.grant_reply,
          blocking, is_call)
 
 
-def _signal(kernel: KernelState, current: TCB, cap: NotificationCap, is_call: bool) -> None:
+def _signal(kernel: KernelState, current: TCB, cap: NotificationCap, label: int,
+            is_call: bool) -> None:
     """Decode (the cap needs Send, else InvalidCapability 0) and perform sendSignal.
 
     The label, length and extra caps of the message do not matter. A Call gets the
     empty reply of an invocation that completed; Send and NBSend get nothing.
     """
-    if not _may_send(kernel, current, cap.rights.write, is_call):
+    if not _may_send(kernel, current, cap, label, is_call):
         return
     ntfn = kernel.object_at(cap.paddr, Notification)
     send_signal(kernel, ntfn, cap.badge)

@@ -24,11 +24,12 @@ from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
 from kernel.machine import Machine
 from kernel.model.asid_pool import ASIDPool
+from kernel.model.caps import Cap
 from kernel.model.cnode import CNode
 from kernel.model.domains import DomainSchedule
 from kernel.model.endpoint import Endpoint
-from kernel.model.errors import KernelBug
-from kernel.model.faults import Fault
+from kernel.model.errors import KernelBug, SyscallError
+from kernel.model.faults import CapFault, Fault
 from kernel.model.notification import Notification
 from kernel.model.paging import PagingFormat
 from kernel.model.platform import ArchModel, model_for
@@ -36,7 +37,7 @@ from kernel.model.scheduler import Scheduler
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
 
-__all__ = ["KernelObject", "KernelState", "StopReason"]
+__all__ = ["KernelObject", "KernelState", "RefusedInvocation", "StopReason"]
 
 KernelObject = CNode | TCB | Endpoint | Notification | ASIDPool
 """What the object store holds: the objects whose state is more than RAM and a cap
@@ -59,6 +60,21 @@ class StopReason:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedInvocation:
+    """An invocation a decoder refused (what seL4's debug kernel reports with userError).
+
+    ``thread`` invoked ``cap`` with message label ``label`` from the trap instruction at
+    ``pc`` (its restart pc) and got ``error``; replied on Call, dropped otherwise.
+    """
+
+    thread: TCB
+    pc: int
+    cap: Cap
+    label: int
+    error: SyscallError
+
+
 _Links = list[tuple[Slot, Slot | None, Slot | None]]
 
 
@@ -74,7 +90,8 @@ class KernelState:
     """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
     (mypyc) kernel's objects have none."""
     _NOT_STATE: ClassVar[tuple[str, ...]] = (
-        "machine", "console", "abi", "platform", "paging", "tcb_bits", "fault_observers")
+        "machine", "console", "abi", "platform", "paging", "tcb_bits", "fault_observers",
+        "error_observers", "no_handler_observers")
     """Attributes left out of a pickle: attachments, observers and values derived from
     ``arch``."""
 
@@ -96,6 +113,14 @@ class KernelState:
         fault is delivered (``kernel.core.fault_delivery``): a cap fault, VM fault, user
         exception or unknown syscall. Empty in normal runs; an observer must not change
         kernel state (the entry is half done)."""
+        self.error_observers: list[Callable[[RefusedInvocation], None]] = []
+        """Called each time an invocation is refused with a SyscallError, before the
+        error reply (``kernel.entry.invocation``; the kernel log). Not for cap faults
+        of the invoked cap: those go to ``fault_observers``. Must not change state."""
+        self.no_handler_observers: list[Callable[[TCB, Fault, CapFault], None]] = []
+        """Called when a fault of a thread finds no fault handler, with the thread, its
+        fault and the cap fault of the handler's lookup (seL4's double fault), before
+        the thread stops (``kernel.core.fault_delivery``). Must not change state."""
         self.objects: dict[int, KernelObject] = {}
         """Objects by physical address. Read it freely; change it only through
         :meth:`add_object` and :meth:`remove_objects_in`, which keep the address index."""
@@ -187,6 +212,8 @@ class KernelState:
         self.paging = self.platform.paging
         self.tcb_bits = self.abi.tcb_bits if self.config.fpu else self.abi.tcb_bits_without_fpu
         self.fault_observers = []
+        self.error_observers = []
+        self.no_handler_observers = []
         for slot, previous, following in links:
             slot.mdb_prev, slot.mdb_next = previous, following
 
