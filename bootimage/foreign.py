@@ -11,7 +11,8 @@ Two inputs besides capsule's own images (:mod:`bootimage.load`):
   OpenSBI with the elfloader as its payload) that carries seL4's kernel, its device tree
   and the root task in a CPIO archive (``newc``). The root task is the archive's first
   ELF after ``kernel.elf``; RAM is the size of the device tree's ``/memory`` node, which
-  must start where capsule's platform has RAM. The kernel ELF itself is not used.
+  must start where capsule's platform has RAM, and the device tree is handed to the root
+  task as extra bootinfo, as seL4 does. The kernel ELF itself is not used.
 
 Either can be given explicit ``ram_size`` / ``root_cnode_bits``. Every failure is one
 :class:`~bootimage.errors.ImageError` line.
@@ -24,7 +25,7 @@ from dataclasses import replace
 import fdt
 
 from kernel.abi.arch import Arch, abi_for
-from kernel.boot import boot_caps
+from kernel.boot import boot_caps, extra_bootinfo
 from kernel.config import ConfigError, KernelConfig
 
 from .elf import read_root_elf
@@ -78,14 +79,15 @@ def _from_elf(elf: bytes, ram_size: int | None, root_cnode_bits: int | None,
     if ram_size is None:
         ram_size = _dtb_ram(dtb, arch) if dtb is not None else QEMU_RAM[arch]
     if root_cnode_bits is None:
-        needed = boot_caps(arch, probe.root.start, probe.root.end, ram_size).total
+        needed = boot_caps(arch, probe.root.start, probe.root.end, ram_size,
+                           len(extra_bootinfo(dtb))).total
         root_cnode_bits = max(KernelConfig().root_cnode_bits, (2 * needed - 1).bit_length())
     try:
         config = replace(KernelConfig(), ram_size=ram_size,
                          root_cnode_bits=root_cnode_bits).validate()
     except ConfigError as error:
         raise BadConfig(f"bad kernel configuration: {error}") from None
-    root = read_root_elf(elf, config, arch).root
+    root = replace(read_root_elf(elf, config, arch).root, device_tree=dtb)
     return LoadedImage(arch, config, root, elf, 0)
 
 

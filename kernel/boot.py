@@ -15,6 +15,7 @@ slot seL4_NumInitialCaps on, in that order.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from kernel.abi.arch import Arch, abi_for
@@ -24,6 +25,7 @@ from kernel.abi.constants import (
     PAGE_BITS,
     PAGE_TABLE_BITS,
     VSPACE_BITS,
+    BootInfoHeaderId,
     InitialCap,
 )
 from kernel.bootinfo import BootInfo, UntypedDesc
@@ -55,6 +57,8 @@ from kernel.objects.retype import zero_phys
 __all__ = ["BootError", "BootReport", "boot"]
 
 PAGE = 1 << PAGE_BITS
+_HEADER_BYTES = 16
+"""sizeof(seL4_BootInfoHeader): id and len, a word each."""
 ROOT_ASID = 1
 PHYS_TOP = {Arch.RISCV64: 1 << 39, Arch.AARCH64: 1 << 40}
 """End of the physical address space described by device untypeds."""
@@ -120,28 +124,49 @@ class BootCaps:
     page_tables: int
     image_frames: int
     device_untypeds: int
+    extra_frames: int = 0
 
     @property
     def total(self) -> int:
         """The slots they fill: boot needs at least this many plus one per RAM untyped."""
-        return self.initial + self.page_tables + self.image_frames + self.device_untypeds
+        return (self.initial + self.page_tables + self.image_frames + self.device_untypeds
+                + self.extra_frames)
 
 
-def boot_caps(arch: Arch, image_start: int, image_end: int, ram_size: int) -> BootCaps:
+def extra_bootinfo(device_tree: bytes | None) -> bytes:
+    """seL4's extra bootinfo: one chunk, seL4_BootInfoHeader {id FDT, len} and the device
+    tree (abi/boot.md, "Extra bootinfo"); empty without a device tree."""
+    if device_tree is None:
+        return b""
+    return struct.pack("<QQ", BootInfoHeaderId.SEL4_BOOTINFO_HEADER_FDT,
+                       _HEADER_BYTES + len(device_tree)) + device_tree
+
+
+def extra_bootinfo_bits(extra_len: int) -> int:
+    """log2 of the region seL4 maps for ``extra_len`` bytes of extra bootinfo after the
+    bootinfo frame: the power of two that holds them, at least a page (0: none)."""
+    return 0 if extra_len == 0 else max(PAGE_BITS, (extra_len - 1).bit_length())
+
+
+def boot_caps(arch: Arch, image_start: int, image_end: int, ram_size: int,
+              extra_len: int = 0) -> BootCaps:
     """What boot will place for a root task whose segments span ``[image_start,
     image_end)`` on ``arch`` with ``ram_size`` bytes of RAM (the same computation
     :func:`boot` makes, done first so that a root CNode too small is refused before any
     per-page work)."""
     abi, fmt = abi_for(arch), model_for(arch).paging
     v_start = image_start & ~(PAGE - 1)
-    v_end = ((image_end + PAGE - 1) & ~(PAGE - 1)) + 2 * PAGE  # IPC buffer, bootinfo
+    extra_size = 1 << extra_bootinfo_bits(extra_len) if extra_len else 0
+    # The IPC buffer, the bootinfo frame, then the extra bootinfo region: a frame each.
+    v_end = ((image_end + PAGE - 1) & ~(PAGE - 1)) + 2 * PAGE + extra_size
     tables = sum(((v_end - 1) >> fmt.shifts[level - 1]) - (v_start >> fmt.shifts[level - 1]) + 1
                  for level in range(1, fmt.levels))
     ram_end = abi.ram_base + ram_size
     devices = len(_aligned_blocks(0, abi.ram_base, abi.max_untyped_bits)) + len(
         _aligned_blocks(ram_end, PHYS_TOP[arch], abi.max_untyped_bits))
-    return BootCaps(int(InitialCap.seL4_NumInitialCaps), tables,
-                    (v_end - 2 * PAGE - v_start) // PAGE, devices)
+    image_frames = (((image_end + PAGE - 1) & ~(PAGE - 1)) - v_start) // PAGE
+    return BootCaps(int(InitialCap.seL4_NumInitialCaps), tables, image_frames, devices,
+                    extra_size // PAGE)
 
 
 def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
@@ -150,16 +175,19 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     ram_base, ram_end = machine.ram_base, machine.ram_base + machine.ram_size
     reserved: list[tuple[str, int, int]] = []
 
-    # -- virtual layout: image pages, then IPC buffer, then bootinfo ---------------------
+    # -- virtual layout: image pages, then IPC buffer, bootinfo, extra bootinfo -----------
     v_start = image.start & ~(PAGE - 1)
     v_image_end = (image.end + PAGE - 1) & ~(PAGE - 1)
     ipc_vaddr, bootinfo_vaddr = v_image_end, v_image_end + PAGE
-    v_end = bootinfo_vaddr + PAGE
+    extra = extra_bootinfo(image.device_tree)
+    extra_size = 1 << extra_bootinfo_bits(len(extra)) if extra else 0
+    extra_vaddr = bootinfo_vaddr + PAGE
+    v_end = extra_vaddr + extra_size
     if v_end > min(abi.user_top, fmt.va_limit):
         raise BootError("root task image reaches past the user address limit")
     if not config.fpu and kernel.arch is Arch.AARCH64:
         raise BootError("an AArch64 kernel always has the FPU (fpu must be true)")
-    needed = boot_caps(kernel.arch, image.start, image.end, machine.ram_size)
+    needed = boot_caps(kernel.arch, image.start, image.end, machine.ram_size, len(extra))
     if needed.total > 1 << config.root_cnode_bits:
         raise BootError(f"root CNode too small: {1 << config.root_cnode_bits} slots, boot "
                         f"needs at least {needed.total}")
@@ -198,6 +226,9 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     register_pool(kernel, pool)
     ipc_paddr = new_object("IPC buffer frame", PAGE_BITS)
     bootinfo_paddr = new_object("bootinfo frame", PAGE_BITS)
+    extra_paddr = new_object("extra bootinfo", extra_bootinfo_bits(len(extra))) if extra else 0
+    if extra:
+        machine.write_phys(extra_paddr, extra)
     tcb = TCB(new_object("root TCB", kernel.tcb_bits), len(abi.user_context), config.time_slice_ticks)
     kernel.add_object(tcb)  # the first thread
 
@@ -222,6 +253,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         map_page(v, image_paddr + v - v_start)
     map_page(ipc_vaddr, ipc_paddr)
     map_page(bootinfo_vaddr, bootinfo_paddr)
+    for offset in range(0, extra_size, PAGE):
+        map_page(extra_vaddr + offset, extra_paddr + offset)
     machine.page_tables_changed()
 
     # -- caps ------------------------------------------------------------------------------
@@ -262,6 +295,12 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         PageTableCap(paddr, mapped_asid=ROOT_ASID, mapped_vaddr=base)
         for (_, base), paddr in sorted(tables.items())
     ])
+    # seL4's order: the image's page tables, the extra bootinfo frames, the image frames.
+    extra_region = region([
+        FrameCap(extra_paddr + offset, PAGE_BITS, mapped_asid=ROOT_ASID,
+                 mapped_vaddr=extra_vaddr + offset)
+        for offset in range(0, extra_size, PAGE)
+    ]) if extra else (0, 0)
     frames_region = region([
         FrameCap(image_paddr + v - v_start, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=v)
         for v in range(v_start, v_image_end, PAGE)
@@ -289,6 +328,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         user_image_paging=paging_region,
         untyped=untyped_region,
         untyped_list=descs,
+        extra_len=len(extra),
+        extra_pages=extra_region,
     )
     machine.write_phys(bootinfo_paddr, info.encode())
 

@@ -29,6 +29,7 @@ class BootInfo:
     untyped: tuple[int, int] = (0, 0)
     untyped_list: list[UntypedDesc] = field(default_factory=list)
     extra_len: int = 0
+    extra_pages: tuple[int, int] = (0, 0)
     node_id: int = 0
     num_nodes: int = 1
 
@@ -54,7 +55,7 @@ class BootInfo:
         region("userImageFrames", self.user_image_frames)
         region("userImagePaging", self.user_image_paging)
         region("ioSpaceCaps", (0, 0))
-        region("extraBIPages", (0, 0))
+        region("extraBIPages", self.extra_pages)
         word("initThreadCNodeSizeBits", self.cnode_size_bits)
         word("initThreadDomain", 0)
         region("untyped", self.untyped)

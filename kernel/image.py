@@ -45,6 +45,9 @@ class RootTaskImage:
     arch: Arch
     entry: int
     segments: tuple[ImageSegment, ...]
+    device_tree: bytes | None = None
+    """The platform's device tree, handed to the root task as extra bootinfo (seL4 does
+    when its loader passes one: an elfloader image carries it); None: no extra bootinfo."""
 
     @property
     def start(self) -> int:

@@ -14,7 +14,7 @@ from bootimage.format import pack
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 from tests.conftest import ARCHES
-from tests.unit.test_foreign import elfloader_image
+from tests.unit.test_foreign import dtb, elfloader_image
 from userland import demo_image
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -165,3 +165,18 @@ def test_a_root_task_elf_and_an_elfloader_image_run_directly(
     assert small.returncode == 0
     assert_one_line_error(capsule("run", "--ram-size", "16M", str(demo_image(arch))),
                           "carries its own configuration")
+
+
+def test_the_bootinfo_guest_sees_the_device_tree_of_an_elfloader_image(
+        guest_elves: dict[str, dict[str, Path]], tmp_path: Path) -> None:
+    image = tmp_path / "sel4-image"
+    elf = guest_elves["riscv64"]["bootinfo"].read_bytes()
+    image.write_bytes(elfloader_image(Arch.RISCV64, elf, 64 << 20))
+    run = capsule("run", str(image))
+    assert run.returncode == 0, run.stderr
+    extra = 16 + len(dtb(0x8000_0000, 64 << 20))
+    assert f"extraLen: {extra}\n" in run.stdout
+    lines = dict(line.split(": ", 1) for line in run.stdout.splitlines() if ": " in line)
+    start, end = (int(n) for n in lines["extraBIPages"].split(".."))
+    assert end - start == (1 << max(12, (extra - 1).bit_length())) // 4096
+    assert lines["userImageFrames"].startswith(f"{end}..")

@@ -5,6 +5,7 @@ archive, and a device tree built with the fdt library."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import fdt
@@ -13,8 +14,13 @@ import pytest
 from bootimage import ImageError, build_image
 from bootimage.foreign import QEMU_RAM, load_runnable
 from kernel.abi.arch import Arch, abi_for
+from kernel.boot import boot, boot_caps
 from kernel.config import KernelConfig
+from kernel.kernel import Kernel
+from kernel.model.caps import FrameCap
+from kernel.model.cnode import CNode
 from tests.elfgen import EM_AARCH64, EM_RISCV, Seg, make_elf
+from tests.fakes import FakeMachine
 
 MACHINES = {Arch.RISCV64: EM_RISCV, Arch.AARCH64: EM_AARCH64}
 
@@ -104,3 +110,27 @@ def test_a_device_tree_with_ram_elsewhere_is_refused(hello) -> None:
     image = elfloader_image(Arch.RISCV64, hello(Arch.RISCV64), 64 << 20, base=0x4000_0000)
     with pytest.raises(ImageError, match="RAM at 0x40000000 in its device tree"):
         load_runnable(image)
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_the_device_tree_reaches_the_root_task_as_extra_bootinfo(hello, arch: Arch) -> None:
+    """abi/boot.md, "Extra bootinfo": after the bootinfo frame, a chunk {id 6 (FDT), len
+    including the 16-byte header} and the blob; frame caps for the 2^n-byte region in
+    extraBIPages, between the image's page tables and its frames."""
+    tree = dtb(abi_for(arch).ram_base, 64 << 20)
+    loaded = load_runnable(elfloader_image(arch, hello(arch), 64 << 20))
+    assert loaded.root.device_tree == tree
+    kernel = Kernel(FakeMachine(arch, loaded.config.ram_size), loaded.config, lambda b: None)
+    report = boot(kernel, loaded.root)
+    info = report.bootinfo
+    assert info.extra_len == 16 + len(tree)
+    pages = (1 << max(12, (info.extra_len - 1).bit_length())) // 4096
+    assert info.extra_pages == (info.user_image_paging[1], info.user_image_paging[1] + pages)
+    assert info.user_image_frames[0] == info.extra_pages[1]
+    root = kernel.object_at(kernel.current.ctable.cap.paddr, CNode)  # type: ignore[union-attr]
+    first = root.slots[info.extra_pages[0]].cap
+    assert isinstance(first, FrameCap) and first.mapped_vaddr == report.bootinfo_vaddr + 4096
+    chunk = kernel.machine.read_phys(first.paddr, 16 + len(tree))
+    assert struct.unpack_from("<QQ", chunk) == (6, 16 + len(tree)) and chunk[16:] == tree
+    assert boot_caps(arch, loaded.root.start, loaded.root.end, loaded.config.ram_size,
+                     info.extra_len).extra_frames == pages
