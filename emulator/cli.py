@@ -3,6 +3,7 @@
     capsule run      emulator.cli_run      capsule debug    emulator.cli_debug
     capsule test     emulator.cli_test     capsule cspace   emulator.cli_cspace
     capsule image    emulator.cli_image     capsule cc       emulator.cli_cc
+    capsule resume   emulator.cli_resume
 
 Every failure a user can cause (a bad image, a bad argument, a usage error) ends with
 one line on stderr, ``capsule: <what is wrong>``, and status 2; never a traceback nor a
@@ -18,6 +19,7 @@ from .cli_cspace import cspace
 from .cli_debug import debug
 from .cli_errors import Group
 from .cli_image import image
+from .cli_resume import resume
 from .cli_run import run
 from .cli_test import test_command
 
@@ -31,6 +33,7 @@ def main() -> None:
 
 
 main.add_command(run)
+main.add_command(resume)
 main.add_command(image)
 main.add_command(test_command)
 main.add_command(cspace)
