@@ -16,7 +16,9 @@ What it offers (each is documented where it is defined):
   :meth:`~Machine.registers` / :meth:`~Machine.set_registers`, :meth:`~Machine.read` /
   :meth:`~Machine.write` through a thread's VSpace, :meth:`~Machine.symbol`,
   :meth:`~Machine.cap` / :meth:`~Machine.cspace` / :meth:`~Machine.snapshot`,
-  :meth:`~Machine.on_syscall` / :meth:`~Machine.on_fault` hooks.
+  :meth:`~Machine.on_syscall` / :meth:`~Machine.on_fault` hooks,
+  :meth:`~Machine.checkpoint` / :meth:`~Machine.restore` and :meth:`~Machine.save` /
+  :meth:`~Machine.from_snapshot` (snapshot files, as ``capsule resume`` takes them).
 - Stop conditions (:mod:`capsule.conditions`): :class:`AfterSyscall`,
   :class:`AfterInvocation`, :class:`AfterFault`, :class:`ThreadScheduled`,
   :class:`AtAddress`, :class:`AfterInstructions`.
