@@ -109,7 +109,7 @@ def test_the_same_point_is_the_same_file_whatever_the_hash_seed(
     for seed in ("1", "2"):
         saved = tmp_path / f"seed{seed}.snap"
         proc = subprocess.run(
-            [sys.executable, "-m", "emulator.cli", "run", "--snapshot-at", "60000", "--save",
+            [sys.executable, "-m", "capsule.cli", "run", "--snapshot-at", "60000", "--save",
              str(saved), "--stop-after-save", str(spawn_images["aarch64"])],
             capture_output=True, text=True, timeout=120, check=False, cwd=PROJECT,
             env={**os.environ, "PYTHONHASHSEED": seed})

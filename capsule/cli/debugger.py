@@ -59,6 +59,18 @@ import capstone
 
 from bootimage import ImageError
 from bootimage.symbols import SymbolTable, read_symbols
+from emulator.exitstatus import exit_status
+from emulator.gdb_target import GdbTarget, TargetError
+from emulator.machine import RunResult
+from emulator.session import Session
+from emulator.snapshot import (
+    Snapshot,
+    SnapshotError,
+    load_snapshot,
+    restore_snapshot,
+    save_snapshot,
+    snapshot_of,
+)
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, InitialCap, Syscall
 from kernel.abi.labels import label_table
@@ -69,12 +81,6 @@ from kernel.model.tcb import TCB
 from kernel.views.narrow import BootCaps, hide_boot_caps
 from kernel.views.render import hidden_line, snapshot, to_text
 from kernel.views.trace import Tracer, TraceRecord, format_record
-
-from .exitstatus import exit_status
-from .gdb_target import GdbTarget, TargetError
-from .machine import RunResult
-from .session import Session
-from .snapshot import Snapshot, SnapshotError, load_snapshot, restore_snapshot, save_snapshot, snapshot_of
 
 __all__ = ["DebugError", "Debugger", "HELP"]
 

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import click
 
+from emulator.exitstatus import ExitStatus
+from emulator.interrupt import interrupts_stop
+from emulator.machine import MachineError
+from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot
 from kernel.model.errors import KernelBug
 
-from .cli_errors import Command
-from .cli_kernel_log import attach_kernel_log, kernel_log_option
-from .cli_run import Console, fail, finish
-from .cli_trace import TraceRequest, attach_trace, trace_options
-from .exitstatus import ExitStatus
-from .interrupt import interrupts_stop
-from .machine import MachineError
-from .snapshot import SnapshotError, load_snapshot, restore_snapshot
+from .errors import Command
+from .kernel_log import attach_kernel_log, kernel_log_option
+from .run import Console, fail, finish
+from .trace import TraceRequest, attach_trace, trace_options
 
 __all__ = ["resume"]
 

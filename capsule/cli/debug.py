@@ -1,4 +1,4 @@
-"""``capsule debug IMAGE [--script FILE]``: a syscall-level debugger (see emulator.debugger).
+"""``capsule debug IMAGE [--script FILE]``: a syscall-level debugger (see capsule.cli.debugger).
 
 Commands come from ``--script FILE``, else from stdin. When stdin is a terminal there
 is a prompt with line editing and history (Python's ``readline``: the arrow keys recall
@@ -37,17 +37,17 @@ from bootimage import ImageError
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
 from bootimage.symbols import SymbolTable, read_symbols
+from emulator.exitstatus import ExitStatus, exit_status
+from emulator.interrupt import interrupts_stop
+from emulator.machine import MachineError
+from emulator.session import Session
+from emulator.snapshot import SnapshotError, decode_snapshot, is_snapshot, restore_snapshot
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 
-from .cli_errors import CliError, Command, InternalError
-from .cli_kernel_log import attach_kernel_log, kernel_log_option
 from .debugger import HELP, Debugger
-from .exitstatus import ExitStatus, exit_status
-from .interrupt import interrupts_stop
-from .machine import MachineError
-from .session import Session
-from .snapshot import SnapshotError, decode_snapshot, is_snapshot, restore_snapshot
+from .errors import CliError, Command, InternalError
+from .kernel_log import attach_kernel_log, kernel_log_option
 
 try:
     import readline

@@ -2,7 +2,7 @@
 
 Every failure a user can cause (a bad image, a bad argument, a usage error) ends with
 one line on stderr, ``capsule: <what is wrong>``, and status 2; never a traceback nor a
-usage block (``emulator.cli_errors``).
+usage block (``capsule.cli.errors``).
 
 Exit status (``emulator.exitstatus``; the one table is in the README): the guest's own
 status when it halted by itself, unless that status is one of capsule's own codes (2,
@@ -12,7 +12,7 @@ guest error; 124 the instruction limit; 125 an internal error (a bug in capsule:
 report it); 130 interrupted by SIGINT (Ctrl-C). Every status but the guest's own comes
 with one line on stderr saying what happened.
 
-``capsule test`` runs each case through this command (``emulator.testrunner``).
+``capsule test`` runs each case through this command (``capsule.cli.testrunner``).
 """
 
 from __future__ import annotations
@@ -27,21 +27,21 @@ import click
 from bootimage import ImageError
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
+from emulator.exitstatus import ExitStatus, exit_status, stop_line
+from emulator.gdb_run import GdbListener, GdbRunError, serve
+from emulator.interrupt import interrupts_stop
+from emulator.machine import MachineError, RunResult
+from emulator.session import Session
+from emulator.snapshot import save_snapshot, snapshot_of
 from kernel.abi.arch import Arch
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 from userland import demo_image
 
-from .cli_errors import Command
-from .cli_image import _size_option
-from .cli_kernel_log import attach_kernel_log, kernel_log_option
-from .cli_trace import TraceRequest, attach_trace, trace_options
-from .exitstatus import ExitStatus, exit_status, stop_line
-from .gdb_run import GdbListener, GdbRunError, serve
-from .interrupt import interrupts_stop
-from .machine import MachineError, RunResult
-from .session import Session
-from .snapshot import save_snapshot, snapshot_of
+from .errors import Command
+from .image import _size_option
+from .kernel_log import attach_kernel_log, kernel_log_option
+from .trace import TraceRequest, attach_trace, trace_options
 
 __all__ = ["run"]
 
