@@ -144,7 +144,7 @@ class Tracer:
             name = Syscall(number).name.removeprefix("seL4_Sys")
         except ValueError:
             name = f"unknown({number})"
-        self.seq += 1
+        self.seq = kernel.syscall_entries  # since boot, whenever the tracer was attached
         record = TraceRecord(self.seq, caller.name, name, number, caller.paddr)
         self.receiver = self.replied_to = None
         self.sender_waiting = False
