@@ -8,7 +8,7 @@ flags throughout its code.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from kernel.abi.constants import PAGE_BITS
 
@@ -51,6 +51,14 @@ class KernelConfig:
     num_domains: int = 1
     """CONFIG_NUM_DOMAINS: scheduling domains (1..256). With more than one, the domain
     schedule (kernel/model/domains.py) decides whose threads run."""
+    checkpoint_object: bool = False
+    """capsule's checkpoint object extension, **not seL4** (kernel/abi/extensions.py):
+    Untyped_Retype makes checkpoint objects, whose caps read cspaces slot by slot and
+    install caps at given slots. Off, the type number and labels are refused as seL4
+    refuses unknown ones."""
+
+    EXTENSIONS: ClassVar[tuple[str, ...]] = ("checkpoint_object",)
+    """The fields that turn on extensions beyond seL4 (DESIGN.md decision 10)."""
 
     @property
     def domain_schedule_length(self) -> int:
@@ -76,7 +84,13 @@ class KernelConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, except extensions that are off: an image without extensions
+        carries exactly the configuration it carried before they existed."""
+        data = asdict(self)
+        for name in self.EXTENSIONS:
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KernelConfig:
