@@ -167,6 +167,10 @@ CHECKPOINT_METHODS: tuple[Method, ...] = (
   badge)``: CNode_Mint's rules and errors, the destination named through the extra cap
   ``dest_root``: a derived copy of the source cap, rights masked, badge (or a CNode's
   guard data) applied, in the empty target slot, as a derivation child of the source.
+  seL4's CNode_Mint invoked on the target CNode cap does the same; Install is the
+  counterpart of Fiasco.OC's ``l4_task_map`` that RTCR is written against, so that a
+  checkpointer's restore uses one interface with the reads. It confers nothing new: it
+  needs the very caps Mint needs, and the checkpoint cap besides.
 """
 
 
