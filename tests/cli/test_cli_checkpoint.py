@@ -50,10 +50,10 @@ def test_cc_builds_the_checkpointer_with_and_without_the_extension(tmp_path: Pat
     assert built.returncode == 0, built.stderr
     run = shell("capsule run on.img", tmp_path, env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "verdict: 10 passed, 0 failed" in run.stdout
+    assert "verdict: 11 passed, 0 failed" in run.stdout
     built = shell(f"capsule cc {source} -I {include} -o off.img", tmp_path, env)
     assert built.returncode == 0, built.stderr
     run = shell("capsule run off.img", tmp_path, env)
-    assert run.returncode == 9, run.stdout + run.stderr
+    assert run.returncode == 10, run.stdout + run.stderr
     first = run.stdout.splitlines()[0]
     assert first.startswith("CKPTG0001 FAIL") and "InvalidArgument" in first

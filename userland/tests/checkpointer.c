@@ -3,11 +3,14 @@
  * NOT seL4: sel4/gen/capsule_checkpoint.h; its image turns the extension on).
  *
  * The root task builds a small component: its own CNode holding an endpoint, a badged
- * copy of it with fewer rights, a badged notification, a read-only frame with data and
- * a guarded child CNode (a notification cap with another badge, an endpoint cap). Its
- * objects all come from one untyped. Then, as a checkpointer:
+ * copy of it with fewer rights, a badged notification, a read-only frame with data, a
+ * guarded child CNode (a notification cap with another badge, an endpoint cap) and the
+ * cap to the component's thread, whose CSpace is that CNode and which waits on its
+ * notification (CPtr 3) in a loop. Its objects all come from one untyped (the thread's
+ * stack and IPC buffer are in the root task's image). Then, as a checkpointer:
  *
- *   save     walk the component's cspace with capsule_Checkpoint_NextSlot only (child
+ *   save     suspend the thread and read its registers (seL4_TCB_ReadRegisters); walk
+ *            the component's cspace with capsule_Checkpoint_NextSlot only (child
  *            CNodes as they are found), record every slot (its address, cap type,
  *            rights, badge, size, guard, flags, object identity), and copy each frame's
  *            contents out through the component's own frame cap (Install, then map);
@@ -17,7 +20,10 @@
  *            (capsule_Checkpoint_Install from the new originals), write frame data back;
  *   verify   walk again and compare slot by slot (identities: the same sharing as
  *            before), signal through the restored notification caps, read the restored
- *            frame through the restored cap.
+ *            frame through the restored cap; configure the new TCB as the old one was
+ *            (the checkpointer made it: seL4 has no getters for a TCB's spaces), write
+ *            the saved registers back and resume it: the thread goes on waiting in its
+ *            restored cspace and wakes to signals there.
  *
  * The saved table is printed ("saved ..." lines) for the test to compare. Output and
  * exit status: see checks.h.
@@ -48,6 +54,9 @@
 #define DATA_BYTES 64
 #define MAX_RECORDS 32
 #define MAX_NODES 8
+#define COMP_NTFN 3 /* the component's notification: a CPtr in its own cspace */
+#define COMP_TCB 7  /* the component's cap to its thread */
+#define NREGS (sizeof(seL4_UserContext) / sizeof(seL4_Word))
 
 static const char frame_text[DATA_BYTES] = "the component's frame, saved and restored";
 
@@ -67,6 +76,41 @@ struct record {
 
 static struct record saved[MAX_RECORDS];
 static unsigned long n_saved;
+
+static struct thread_storage comp_storage;
+static struct thread comp_thread;
+static seL4_UserContext comp_regs; /* the thread's registers, saved */
+static seL4_CPtr kick;             /* a badged cap to the component's notification */
+static volatile seL4_Word woke[8]; /* the badges the component's thread woke with */
+static volatile unsigned long wakes;
+
+/* The component's thread: wait on its notification (CPtr 3 of its own cspace) and
+ * note each badge. */
+static void component_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        seL4_Word badge = 0;
+        seL4_Wait(COMP_NTFN, &badge);
+        if (wakes < 8) {
+            woke[wakes] = badge;
+        }
+        wakes++;
+    }
+}
+
+/* The component thread's CSpace root: its CNode with a guard making CPtrs 64 bits. */
+static seL4_Word comp_cspace_data(void)
+{
+    return seL4_CNode_CapData_new(0, seL4_WordBits - COMP_BITS).words[0];
+}
+
+/* Signal `cap` and let the component's thread (same priority) run until it waits. */
+static void signal_component(seL4_CPtr cap)
+{
+    seL4_Signal(cap);
+    seL4_Yield();
+}
 
 /* The new object made for each recorded identity, and the slot of its original cap. */
 static seL4_Word old_ids[MAX_RECORDS], new_slots[MAX_RECORDS];
@@ -198,6 +242,20 @@ static int build_component(void)
     EXPECT_OK(seL4_CNode_Mint(comp, 6, COMP_BITS, ROOT, child, DEPTH, seL4_AllRights, guard));
     EXPECT_OK(seL4_CNode_Mint(child, 1, CHILD_BITS, ROOT, ntfn, DEPTH, seL4_CanWrite, 0x9));
     EXPECT_OK(seL4_CNode_Mint(child, 2, CHILD_BITS, ROOT, ep, DEPTH, seL4_CanRead, 0));
+
+    EXPECT_OK(thread_create(&comp_thread, &comp_storage, comp_ut, "component", component_main,
+                            0, seL4_MaxPrio));
+    EXPECT_OK(seL4_TCB_SetSpace(comp_thread.tcb, 0, comp, comp_cspace_data(),
+                                seL4_CapInitThreadVSpace, 0));
+    EXPECT_OK(seL4_CNode_Mint(comp, COMP_TCB, COMP_BITS, ROOT, comp_thread.tcb, DEPTH,
+                              seL4_AllRights, 0));
+    kick = alloc_slot();
+    EXPECT_OK(seL4_CNode_Mint(ROOT, kick, DEPTH, ROOT, ntfn, DEPTH, seL4_CanWrite, 0x40));
+    EXPECT_OK(thread_start(&comp_thread));
+    seL4_Yield(); /* it runs until it waits */
+    signal_component(kick);
+    EXPECT_EQ(wakes, 1);
+    EXPECT_EQ(woke[0], 0x40);
     return 0;
 }
 
@@ -217,13 +275,15 @@ static int record_slot(seL4_Word index, seL4_Word depth, const capsule_Checkpoin
 
 static int save(void)
 {
+    EXPECT_OK(seL4_TCB_Suspend(comp_thread.tcb));
+    EXPECT_OK(seL4_TCB_ReadRegisters(comp_thread.tcb, 0, 0, NREGS, &comp_regs));
     capsule_Checkpoint_ReadSlot_t self = capsule_Checkpoint_ReadSlot(ckpt, ROOT, comp, DEPTH);
     EXPECT_OK(self.error);
     EXPECT_EQ(self.type, CAPSULE_CAPTAG_CNODE_CAP);
     EXPECT_EQ(self.size_bits, COMP_BITS);
     comp_identity = self.object;
     EXPECT_PASS(walk(record_slot));
-    EXPECT_EQ(n_saved, 7);
+    EXPECT_EQ(n_saved, 8);
     for (unsigned long i = 0; i < n_saved; i++) {
         const struct record *r = &saved[i];
         printf("saved %#lx/%lu: type %lu rights %#lx badge %#lx size %lu guard %lu flags %#lx"
@@ -250,8 +310,8 @@ static int read_agrees_with_walk(void)
     }
     /* Slot 1, 2 and the child's slot 2 name one endpoint; the notifications another. */
     EXPECT_EQ(saved[1].object, saved[0].object);
-    EXPECT_EQ(saved[6].object, saved[0].object);
-    EXPECT_EQ(saved[5].object, saved[2].object);
+    EXPECT_EQ(saved[7].object, saved[0].object);
+    EXPECT_EQ(saved[6].object, saved[2].object);
     if (saved[2].object == saved[0].object || saved[3].object == saved[0].object) {
         return fail("different objects share an identity");
     }
@@ -291,6 +351,9 @@ static int new_object_for(const struct record *r, seL4_CPtr *slot)
         type = seL4_CapTableObject;
         size_bits = r->size_bits;
         break;
+    case CAPSULE_CAPTAG_THREAD_CAP:
+        type = seL4_TCBObject;
+        break;
     case CAPSULE_CAPTAG_FRAME_CAP:
         if (r->size_bits != seL4_PageBits) {
             return fail("only 4 KiB frames are restored");
@@ -326,7 +389,7 @@ static int recreate_objects(void)
         seL4_CPtr slot;
         EXPECT_PASS(new_object_for(&saved[i], &slot));
     }
-    EXPECT_EQ(n_objects, 5); /* root CNode, endpoint, notification, frame, child CNode */
+    EXPECT_EQ(n_objects, 6); /* root CNode, endpoint, notification, frame, TCB, child CNode */
     return 0;
 }
 
@@ -424,6 +487,53 @@ static int restored_frame(void)
     return 0;
 }
 
+static seL4_CPtr restored_original(seL4_Word type)
+{
+    for (unsigned long i = 0; i < n_saved; i++) {
+        seL4_CPtr slot;
+        if (saved[i].type == type && new_object_for(&saved[i], &slot) == 0) {
+            return slot;
+        }
+    }
+    return 0;
+}
+
+static int restored_thread(void)
+{
+    seL4_CPtr tcb = restored_original(CAPSULE_CAPTAG_THREAD_CAP);
+    seL4_CPtr ntfn = restored_original(CAPSULE_CAPTAG_NOTIFICATION_CAP);
+    if (tcb == 0 || ntfn == 0) {
+        return fail("no restored TCB or notification");
+    }
+    seL4_Word buffer = (seL4_Word)&comp_storage.ipc_buffer;
+    EXPECT_OK(seL4_TCB_Configure(tcb, 0, comp, comp_cspace_data(), seL4_CapInitThreadVSpace,
+                                 0, buffer, image_frame_cap(&comp_storage.ipc_buffer)));
+    EXPECT_OK(seL4_TCB_SetPriority(tcb, seL4_CapInitThreadTCB, seL4_MaxPrio));
+    EXPECT_OK(seL4_TCB_WriteRegisters(tcb, 0, 0, NREGS, &comp_regs));
+    seL4_UserContext back;
+    EXPECT_OK(seL4_TCB_ReadRegisters(tcb, 0, 0, NREGS, &back));
+    if (memcmp(&back, &comp_regs, sizeof back) != 0) {
+        return fail("the new thread's registers differ from the saved ones");
+    }
+    EXPECT_OK(seL4_TCB_Resume(tcb));
+    seL4_Yield(); /* it goes on with its Wait, now on the restored notification */
+    EXPECT_EQ(wakes, 1);
+    kick = alloc_slot();
+    EXPECT_OK(seL4_CNode_Mint(ROOT, kick, DEPTH, ROOT, ntfn, DEPTH, seL4_CanWrite, 0x40));
+    signal_component(kick);
+    EXPECT_EQ(wakes, 2);
+    EXPECT_EQ(woke[1], 0x40);
+    /* and through the component's own restored badged cap (slot 3, badge 3) */
+    seL4_CPtr own = copy_out(COMP_NTFN, COMP_BITS);
+    if (own == 0) {
+        return fail("could not copy the restored notification cap out");
+    }
+    signal_component(own);
+    EXPECT_EQ(wakes, 3);
+    EXPECT_EQ(woke[2], 0x3);
+    return 0;
+}
+
 static int errors_through_the_stubs(void)
 {
     capsule_Checkpoint_ReadSlot_t r = capsule_Checkpoint_ReadSlot(ckpt, comp, 1, 0);
@@ -462,6 +572,8 @@ static const struct check checks[] = {
      restored_notifications},
     {"CKPTG0009", "the restored frame holds the saved data", restored_frame},
     {"CKPTG0010", "refused invocations through the stubs", errors_through_the_stubs},
+    {"CKPTG0011", "the restored thread, registers written back, waits and wakes in the "
+                  "restored cspace", restored_thread},
 };
 
 int main(void)
