@@ -8,14 +8,19 @@ flags throughout its code.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from typing import Any
 
 from kernel.abi.constants import PAGE_BITS
 
-__all__ = ["ConfigError", "KernelConfig"]
+__all__ = ["EXTENSION_FIELDS", "ConfigError", "KernelConfig"]
 
 MIN_RAM = 1 << 20
 MAX_RAM = 1 << 32
+
+
+EXTENSION_FIELDS = ("checkpoint_object",)
+"""The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
+decision 10); each is off by default."""
 
 
 class ConfigError(ValueError):
@@ -57,9 +62,6 @@ class KernelConfig:
     install caps at given slots. Off, the type number and labels are refused as seL4
     refuses unknown ones."""
 
-    EXTENSIONS: ClassVar[tuple[str, ...]] = ("checkpoint_object",)
-    """The fields that turn on extensions beyond seL4 (DESIGN.md decision 10)."""
-
     @property
     def domain_schedule_length(self) -> int:
         """CONFIG_NUM_DOMAIN_SCHEDULES: seL4's default, 100 entries with several domains
@@ -87,7 +89,7 @@ class KernelConfig:
         """Every field, except extensions that are off: an image without extensions
         carries exactly the configuration it carried before they existed."""
         data = asdict(self)
-        for name in self.EXTENSIONS:
+        for name in EXTENSION_FIELDS:
             if not data[name]:
                 del data[name]
         return data
