@@ -162,10 +162,8 @@ def _decode_next_slot(kernel: KernelState, args: tuple[int, ...],
     end = 1 << node.radix
     if start > end:
         raise RangeError(0, end)
-    cnode = kernel.object_at(node.paddr, CNode)
-    # Only slots that were ever reached exist in Python; every other one is empty.
-    found = [s for s in cnode.slots if s.index >= start and not s.is_empty]
-    return CheckpointNextSlot(node, start, found[0] if found else None, end)
+    found = kernel.object_at(node.paddr, CNode).slots.first_full(start)
+    return CheckpointNextSlot(node, start, found, end)
 
 
 # --- reading a slot -------------------------------------------------------------------

@@ -105,3 +105,18 @@ def test_a_kernel_with_checkpoint_caps_pickles() -> None:
     state = pickle.loads(pickle.dumps(w.kernel))
     assert state.config.checkpoint_object
     assert type(state.objects[w.slots[L2].cap.object_paddr]).__name__ == "CNode"
+
+
+def test_first_full_finds_the_next_cap_without_building_slots() -> None:
+    from kernel.model.caps import EndpointCap
+    from kernel.model.cnode import SlotTable
+
+    table = SlotTable(0x1000, 1 << 20)
+    for index in (900_000, 7, 12):
+        table[index].cap = EndpointCap(0x2000)
+    table[3]  # built, empty
+    assert table.built == 4
+    assert [table.first_full(i).index for i in (0, 7, 8, 13)] == \
+        [7, 7, 12, 900_000]  # type: ignore[union-attr]
+    assert table.first_full(900_001) is None
+    assert table.built == 4
