@@ -28,10 +28,11 @@ from kernel.cspace.cdt import descendants, has_children, insert
 from kernel.cspace.lookup import lookup_slot
 from kernel.model.caps import CNodeCap, EndpointCap, FrameCap, NotificationCap, UntypedCap
 from kernel.model.endpoint import Endpoint
-from kernel.model.slot import Slot
 from kernel.model.page_tables import translate
 from kernel.model.paging import Access
+from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
+from kernel.objects.deletion import delete
 from kernel.objects.page_table import lookup_pt_slot
 from kernel.views.invariants import check_all
 from tests.abi.support import CNODE, System
@@ -162,7 +163,7 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
                       "size_bits", "mapped_vaddr"):
             assert getattr(new, field, None) == getattr(old, field, None), (i, field)
         if i in (1, 2, 3):  # caps to the external endpoint: the same object
-            assert new.paddr == old.paddr  # type: ignore[attr-defined]
+            assert new.object_paddr == old.object_paddr
         elif old.object_paddr is not None:
             assert new.object_paddr != old.object_paddr  # owned objects: fresh ones
     # The restored objects lie in the new untyped, which is their derivation parent.
@@ -401,10 +402,15 @@ def test_a_component_with_its_own_vspace(arch: Arch) -> None:
     assert translate(s.machine, s.kernel.paging, root.object_paddr or 0, FREE_VA,
                      Access.WRITE) == frame.object_paddr  # type: ignore[union-attr]
     assert s.machine.read_phys(frame.object_paddr or 0, len(DATA)) == DATA
-    assert list(done.asids.values()) == [root.mapped_asid]  # type: ignore[attr-defined]
+    assert list(done.asids.values()) == [root.mapped_asid]  # type: ignore[union-attr]
     # A mapping made through a cap outside the component is refused at capture.
     extra = make(s, s.otype(frame_name))
-    assert page_map(s, extra, lookup_index(s, new, 2), FREE_VA + 0x1000).label == 0
+    copy = lookup_index(s, new, 2)
+    assert page_map(s, extra, copy, FREE_VA + 0x1000).label == 0
+    with pytest.raises(ComponentError, match=r"(vspace|pt)_\d+ \(\w+ at 0x[0-9a-f]+, reached by "
+                       r"tcb_0.vtable\) has a cap outside the component"):
+        capture(s.kernel, new)
+    delete(s.kernel, s.slots[copy])
     with pytest.raises(ComponentError, match="through no cap of the component"):
         capture(s.kernel, new)
 
