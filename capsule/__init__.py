@@ -16,7 +16,9 @@ What it offers (each is documented where it is defined):
   :meth:`~Machine.registers` / :meth:`~Machine.set_registers`, :meth:`~Machine.read` /
   :meth:`~Machine.write` through a thread's VSpace, :meth:`~Machine.symbol`,
   :meth:`~Machine.cap` / :meth:`~Machine.cspace` / :meth:`~Machine.snapshot`,
-  :meth:`~Machine.on_syscall` / :meth:`~Machine.on_fault` hooks.
+  :meth:`~Machine.on_syscall` / :meth:`~Machine.on_fault` hooks,
+  :meth:`~Machine.capture_component` / :meth:`~Machine.restore_component` (one thread's
+  capability space, slot for slot; :func:`component_to_json`, :func:`component_to_capdl`).
 - Stop conditions (:mod:`capsule.conditions`): :class:`AfterSyscall`,
   :class:`AfterInvocation`, :class:`AfterFault`, :class:`ThreadScheduled`,
   :class:`AtAddress`, :class:`AfterInstructions`.
@@ -31,6 +33,7 @@ import-linter contract in pyproject.toml).
 
 from __future__ import annotations
 
+from kernel.component import Component, Restored, from_json, to_capdl, to_json
 from kernel.config import KernelConfig
 
 from .conditions import (
@@ -45,6 +48,7 @@ from .conditions import (
 from .errors import (
     CapLookupError,
     CapsuleError,
+    ComponentError,
     InternalError,
     LoadError,
     MemoryAccessError,
@@ -65,6 +69,8 @@ __all__ = [
     "CapInfo",
     "CapLookupError",
     "CapsuleError",
+    "Component",
+    "ComponentError",
     "Condition",
     "FaultEvent",
     "Hook",
@@ -75,6 +81,7 @@ __all__ = [
     "MemoryAccessError",
     "NoSuchSymbol",
     "NoSuchThread",
+    "Restored",
     "RunEnded",
     "SlotInfo",
     "Stop",
@@ -84,4 +91,14 @@ __all__ = [
     "ThreadRef",
     "ThreadScheduled",
     "UsageError",
+    "component_from_json",
+    "component_to_capdl",
+    "component_to_json",
 ]
+
+component_to_json = to_json
+"""A captured :class:`Component` in capsule's own format (deterministic JSON text)."""
+component_from_json = from_json
+"""A :class:`Component` read back from :func:`component_to_json`'s text."""
+component_to_capdl = to_capdl
+"""A captured :class:`Component` as capDL text (objects, caps and cdt sections)."""
