@@ -3,6 +3,7 @@
     capsule run      emulator.cli_run      capsule debug    emulator.cli_debug
     capsule test     emulator.cli_test     capsule cspace   emulator.cli_cspace
     capsule image    emulator.cli_image     capsule cc       emulator.cli_cc
+    capsule component  emulator.cli_component
 
 Every failure a user can cause (a bad image, a bad argument, a usage error) ends with
 one line on stderr, ``capsule: <what is wrong>``, and status 2; never a traceback nor a
@@ -14,6 +15,7 @@ from __future__ import annotations
 import click
 
 from .cli_cc import cc
+from .cli_component import component
 from .cli_cspace import cspace
 from .cli_debug import debug
 from .cli_errors import Group
@@ -36,6 +38,7 @@ main.add_command(test_command)
 main.add_command(cspace)
 main.add_command(debug)
 main.add_command(cc)
+main.add_command(component)
 
 if __name__ == "__main__":
     main()
