@@ -251,7 +251,8 @@ class _Capture:
                         "Call is received or after the reply")
                 found = object_key(cap)
                 if found is None:
-                    raise ComponentError(f"{where} holds a {cap.tag.name} cap: capture "
+                    raise ComponentError(f"{where} holds a cap of type "
+                                         f"{cap.tag.name.removesuffix('_cap')}: capture "
                                          "restores objects, and this cap names none")
                 self.reach(found, cap, where, pending)
                 self.slots.append((container, index, in_tcb, slot))
