@@ -23,11 +23,14 @@ from kernel.abi.arch import Arch
 from kernel.abi.constants import MIN_UNTYPED_BITS, InitialCap
 from kernel.component import ComponentError, capture, from_json, restore, to_capdl, to_json
 from kernel.component.model import Component
+from kernel.core.cancel import cancel_ipc
 from kernel.core.ipc import receive
-from kernel.cspace.cdt import descendants, has_children, insert
+from kernel.core.notifications import send_signal
+from kernel.cspace.cdt import descendants, has_children, insert, insert_reply_cap
 from kernel.cspace.lookup import lookup_slot
 from kernel.model.caps import CNodeCap, EndpointCap, FrameCap, NotificationCap, UntypedCap
 from kernel.model.endpoint import Endpoint
+from kernel.model.notification import Notification, NotificationState
 from kernel.model.page_tables import translate
 from kernel.model.paging import Access
 from kernel.model.slot import Slot
@@ -85,6 +88,8 @@ def _server(s: System) -> Server:
     # Configure: CSpace = the server CNode with a 60-bit guard, the root task's VSpace,
     # the server's frame as IPC buffer.
     _op(s, "TCBConfigure", t, [0, 60, 0, FREE_VA], [cn, VSPACE, f])
+    _op(s, "TCBBindNotification", t, [], [n])
+    send_signal(s.kernel, s.kernel.object_at(s.cap(n).object_paddr or 0, Notification), 0x40)
     depth = 4
     _op(s, "CNodeCopy", cn, [1, depth, ep, 64, RWGP], [CNODE])               # external ep
     _op(s, "CNodeMint", cn, [2, depth, ep, 64, RW, 0x11], [CNODE])           # badged, parent outside
@@ -189,6 +194,10 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
     ut_slot = lookup_slot(s.kernel, tcb, 11)
     assert isinstance(badged, Slot) and isinstance(ut_slot, Slot)
     assert id(badged) in {id(d) for d in descendants(s.kernel, ut_slot)}
+    # The bound notification, with its pending word.
+    ntfn = tcb.bound_notification
+    assert ntfn is not None and ntfn.paddr == done.objects[by_type(before, "notification")]
+    assert (ntfn.word, ntfn.state) == (0x40, NotificationState.ACTIVE)
     # The thread: registers, priority, name, state.
     assert tcb.registers == server.tcb.registers or tcb.registers[0] == 0x1000
     assert (tcb.priority, tcb.mcp, tcb.state) == (100, 50, ThreadState.INACTIVE)
@@ -196,6 +205,34 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
     _op(s, "CNodeRevoke", CNODE, [ub, 64], [])
     check_all(s.kernel)
     assert reaches(s, VSPACE, FREE_VA) is None
+
+
+def by_type(component: Component, kind: str) -> str:
+    """The identity of the component's one object of ``kind``."""
+    (name,) = [o.name for o in component.objects if o.type == kind]
+    return name
+
+
+def test_exchanges_with_outside_threads_are_refused(server: Server) -> None:
+    s = server.s
+    other_slot = make(s, s.otype("seL4_TCBObject"))
+    other = s.kernel.object_at(s.cap(other_slot).object_paddr or 0, TCB)
+    other.name = "outsider"
+    # A thread outside queued on an endpoint the server owns.
+    inner = lookup_slot(s.kernel, server.tcb, 6)
+    assert isinstance(inner, Slot)
+    owned_ep = s.kernel.object_at(inner.cap.object_paddr or 0, Endpoint)
+    other.state = ThreadState.RUNNING
+    receive(s.kernel, other, owned_ep, True, True)
+    with pytest.raises(ComponentError, match=r"thread 'outsider', outside the component, "
+                       r"waits on ep_\d+"):
+        capture(s.kernel, server.tcb, _externals(server))
+    cancel_ipc(s.kernel, other)
+    # The server holding the reply cap of an outside caller: it is answering a Call.
+    insert_reply_cap(other, server.tcb, True)
+    with pytest.raises(ComponentError, match=r"tcb_0.caller holds the reply cap of thread "
+                       r"'outsider': the component is answering a Call"):
+        capture(s.kernel, server.tcb, _externals(server))
 
 
 def test_capture_is_deterministic_and_json_round_trips(server: Server) -> None:
@@ -239,6 +276,9 @@ def test_blocked_receive_is_captured_as_restart_and_reply_wait_refused(server: S
     tcb.state = ThreadState.RUNNING
     s.kernel.scheduler.enqueue(tcb)
     endpoint = s.kernel.object_at(s.cap(server.ep).object_paddr or 0, Endpoint)
+    bound = tcb.bound_notification
+    assert bound is not None  # its pending signal would complete the receive at once
+    bound.state, bound.word = NotificationState.IDLE, 0
     receive(s.kernel, tcb, endpoint, True, True)
     assert tcb.state is ThreadState.BLOCKED_ON_RECEIVE
     c = capture(s.kernel, tcb, _externals(server))
