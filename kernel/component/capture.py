@@ -93,7 +93,7 @@ from .model import (
     slot_id,
 )
 
-__all__ = ["Key", "capture", "object_key"]
+__all__ = ["Key", "capture", "describe_slot", "object_key", "walk_to"]
 
 Key = tuple[str, int, int]
 """An object as capture tells objects apart: (type, physical address, size bits);
@@ -448,9 +448,7 @@ class _Capture:
     def _frame_mapping(self, cap: FrameCap, slot: Slot) -> MappingRecord:
         kernel = self.kernel
         root, vspace = self._root_name(cap.mapped_asid, slot)
-        # Reuse seL4's walk (lookupPTSlot) as unmapPage does.
-        from_walk = _walk_to(kernel, root, cap.mapped_vaddr)
-        level, entry = from_walk
+        level, entry = walk_to(kernel, root, cap.mapped_vaddr)
         kind, base = kernel.paging.decode(entry, level)
         if kind is not PteKind.LEAF or base != cap.paddr \
                 or kernel.paging.shifts[level] != cap.size_bits:
@@ -518,7 +516,7 @@ class _Capture:
                         "through no cap of the component: its cap is outside")
 
 
-def _walk_to(kernel: KernelState, root: int, vaddr: int) -> tuple[int, int]:
+def walk_to(kernel: KernelState, root: int, vaddr: int) -> tuple[int, int]:
     """(level, entry) where a walk towards ``vaddr`` stops: a leaf, an invalid entry or
     the last level (seL4's lookupPTSlot)."""
     fmt = kernel.paging

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from kernel.abi.constants import MIN_UNTYPED_BITS, PAGE_BITS, SLOT_BITS
+from kernel.abi.constants import ASID_POOL_INDEX_BITS, MIN_UNTYPED_BITS, PAGE_BITS, SLOT_BITS
 from kernel.core.notifications import bind_notification
 from kernel.cspace.cdt import has_children, insert_child
 from kernel.model.asid_pool import ASIDS_PER_POOL, ASIDPool
@@ -66,7 +66,7 @@ from kernel.objects.asid_pool import find_vspace_for_asid
 from kernel.objects.retype import Kind, ObjectType, create_object, object_types
 from kernel.objects.untyped import reset_untyped
 
-from .capture import object_key
+from .capture import object_key, walk_to
 from .model import CapRecord, Component, ComponentError, ExternalRecord, ObjectRecord
 
 __all__ = ["Restored", "restore"]
@@ -231,7 +231,7 @@ class _Plan:
             raise ComponentError(f"the component has its own VSpace ({', '.join(roots)}): "
                                  "restore needs an ASID pool cap to assign it an ASID")
         pool_cap = asid_pool.cap
-        pool = kernel.asid_table.get(pool_cap.asid_base >> 9)
+        pool = kernel.asid_table.get(pool_cap.asid_base >> ASID_POOL_INDEX_BITS)
         if pool is None or pool.paddr != pool_cap.paddr:
             raise ComponentError("the ASID pool given is no longer in the ASID table")
         free = (a for a in range(pool_cap.asid_base, pool_cap.asid_base + ASIDS_PER_POOL)
@@ -256,7 +256,7 @@ class _Plan:
             if m is None or m.level < 0 or m.vspace in self.objects:
                 continue
             root = self.bases[m.vspace].paddr
-            level, entry = _walk_to(kernel, root, m.vaddr)
+            level, entry = walk_to(kernel, root, m.vaddr)
             if level == m.level and not fmt.is_valid(entry):
                 continue
             if level < m.level and not fmt.is_valid(entry) and all(
@@ -314,18 +314,6 @@ class _Plan:
             case "asid_pool":
                 return ASIDPoolCap(base.paddr, base.asid_base)
         raise ComponentError(f"{record.slot}: unknown cap type {record.type!r}")
-
-
-def _walk_to(kernel: KernelState, root: int, vaddr: int) -> tuple[int, int]:
-    fmt = kernel.paging
-    table = root
-    for level in range(fmt.levels):
-        entry = read_entry(kernel.machine, table, fmt.index(level, vaddr))
-        kind, target = fmt.decode(entry, level)
-        if kind is not PteKind.TABLE or level == fmt.levels - 1:
-            return level, entry
-        table = target
-    raise AssertionError("unreachable")
 
 
 def _table_at(kernel: KernelState, root: int, vaddr: int, level: int) -> int:

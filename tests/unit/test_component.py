@@ -15,7 +15,9 @@ frame byte for byte and register for register.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 
 import pytest
 
@@ -26,17 +28,19 @@ from kernel.component.model import Component
 from kernel.core.cancel import cancel_ipc
 from kernel.core.ipc import receive
 from kernel.core.notifications import send_signal
-from kernel.cspace.cdt import descendants, has_children, insert, insert_reply_cap
+from kernel.cspace.cdt import descendants, has_children, insert, insert_child, insert_reply_cap
 from kernel.cspace.lookup import lookup_slot
-from kernel.model.caps import CNodeCap, EndpointCap, FrameCap, NotificationCap, UntypedCap
+from kernel.model.caps import Cap, CNodeCap, EndpointCap, FrameCap, NotificationCap, UntypedCap
+from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.page_tables import translate
 from kernel.model.paging import Access
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
-from kernel.objects.deletion import delete
+from kernel.objects.deletion import delete, revoke
 from kernel.objects.page_table import lookup_pt_slot
+from kernel.objects.retype import Kind, ObjectType, create_object, object_size_bits, object_types
 from kernel.views.invariants import check_all
 from tests.abi.support import CNODE, System
 from tests.abi.vspace_support import (
@@ -462,3 +466,50 @@ def lookup_index(s: System, tcb: TCB, cptr: int) -> int:
     dest = s.free_slots(1)
     insert(slot.cap, slot, s.slots[dest])
     return dest
+
+
+def test_a_deep_component_walks_without_recursion() -> None:
+    """A thread whose CSpace is a chain of 3,000 CNodes: capture, the formats, deletion
+    and restore all work with explicit work lists (DESIGN.md decision 9)."""
+    s = System(Arch.RISCV64)
+    kernel = s.kernel
+    made_from = s.slots[s.ram_untyped(20)]
+    types = object_types(kernel.arch, kernel.tcb_bits)
+    cnode_type = next(t for t in types.values() if t.kind is Kind.CAP_TABLE)
+    tcb_type = next(t for t in types.values() if t.kind is Kind.TCB)
+    first = made_from.cap
+    assert isinstance(first, UntypedCap)
+    free = first.paddr
+
+    def carve(otype: ObjectType, user_size: int) -> Cap:
+        nonlocal free
+        bits = object_size_bits(otype, user_size)
+        start = -(-free >> bits) << bits
+        free = start + (1 << bits)
+        made_from.cap = dc_replace(made_from.cap, free_index=(free - first.paddr) >> 4)
+        return create_object(kernel, otype, start, user_size, False)
+
+    n = 3000
+    thread_cap = carve(tcb_type, 0)
+    nodes = [carve(cnode_type, 1) for _ in range(n)]
+    tables = [kernel.object_at(cap.object_paddr or 0, CNode) for cap in nodes]
+    for i in range(1, n):
+        insert_child(made_from, tables[i - 1].slots[0], nodes[i], True)
+    insert_child(made_from, tables[-1].slots[0], thread_cap, True)
+    insert_child(made_from, tables[-1].slots[1], nodes[0], True)
+    tcb = kernel.object_at(thread_cap.object_paddr or 0, TCB)
+    tcb.name = "deep"
+    insert(nodes[0], tables[-1].slots[1], tcb.ctable)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)
+    try:
+        c = capture(kernel, tcb)
+        assert len(c.objects) == n + 1 and len(c.caps) == n + 2
+        assert from_json(to_json(c)) == c
+        assert to_capdl(c).count(" = cnode (1 bits)") == n
+        revoke(kernel, made_from)
+        done = restore(kernel, c, s.slots[s.ram_untyped(19)])
+        assert capture(kernel, kernel.threads[done.thread]) == c
+    finally:
+        sys.setrecursionlimit(limit)
+    check_all(kernel)
