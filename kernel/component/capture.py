@@ -19,8 +19,8 @@ What capture refuses, each with a one-line :class:`ComponentError`:
 - a thread waiting for a reply (BlockedOnReply: its Call has been received, so it cannot
   be re-run), handling a fault, or holding a reply cap (it is answering a Call): the
   other party may be outside, and the exchange cannot be replayed from one side;
-- a thread or another thread outside the component queued on an owned endpoint or
-  notification, or a notification bound to a thread outside;
+- a thread outside the component queued on an endpoint or notification the component
+  owns, or an owned notification bound to a thread outside;
 - device frames and device untypeds (their bytes are a device's), ASID pools that are
   not external, and caps with no object to capture (ASID control, IRQ control, domain,
   zombies);

@@ -119,6 +119,7 @@ class _Plan:
         if component.arch != kernel.arch.short:
             raise ComponentError(f"a {component.arch} component cannot be restored on "
                                  f"{kernel.arch.short}")
+        self._check_references()
         self._externals(component.externals, identities)
         self.addresses, self.reset, self.watermark = self._memory()
         for name, paddr in self.addresses.items():
@@ -127,6 +128,31 @@ class _Plan:
         self._vspaces(asid_pool)
         self._check_external_entries()
         self._threads()
+
+    def _check_references(self) -> None:
+        """Every name a cap, an object or a mapping uses is declared (a component read
+        from a file may have been edited)."""
+        component = self.component
+        names = set(self.objects) | {e.name for e in component.externals}
+        if len(names) != len(component.objects) + len(component.externals):
+            raise ComponentError("an identity is declared twice in the component")
+        if component.thread not in self.objects or self.objects[component.thread].thread is None:
+            raise ComponentError(f"the component's thread {component.thread!r} is not one of "
+                                 "its TCBs")
+        slots = {cap.slot for cap in component.caps}
+        if len(slots) != len(component.caps):
+            raise ComponentError("two caps of the component are in one slot")
+        for cap in component.caps:
+            for what, name in (("object", cap.object), ("container", cap.container),
+                               ("VSpace", cap.mapping.vspace if cap.mapping else cap.object)):
+                if name not in names:
+                    raise ComponentError(f"{cap.slot}: its {what} {name!r} is not declared")
+            if cap.parent is not None and cap.parent not in slots:
+                raise ComponentError(f"{cap.slot}: its parent {cap.parent} holds no cap")
+        for record in component.objects:
+            if record.type not in _KIND:
+                raise ComponentError(f"{record.name}: objects of type {record.type!r} are not "
+                                     "restored")
 
     def _externals(self, externals: tuple[ExternalRecord, ...],
                    identities: Mapping[str, Slot]) -> None:

@@ -211,6 +211,12 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
     assert reaches(s, VSPACE, FREE_VA) is None
 
 
+def replace_caps(component: Component, **changes: object) -> Component:
+    """``component`` with its last cap changed (a hand-edited file)."""
+    caps = component.caps[:-1] + (dc_replace(component.caps[-1], **changes),)  # type: ignore[arg-type]
+    return dc_replace(component, caps=caps)
+
+
 def by_type(component: Component, kind: str) -> str:
     """The identity of the component's one object of ``kind``."""
     (name,) = [o.name for o in component.objects if o.type == kind]
@@ -319,6 +325,11 @@ def test_restore_refusals_change_nothing(server: Server) -> None:
         restore(s.kernel, c, big, {"client_ep": s.slots[VSPACE], "shared_vspace": s.slots[VSPACE]})
     with pytest.raises(ComponentError, match="names nope"):
         restore(s.kernel, c, big, {**_externals(server), "nope": s.slots[VSPACE]})
+    broken = replace_caps(c, object="nowhere")
+    with pytest.raises(ComponentError, match=r"its object 'nowhere' is not declared"):
+        restore(s.kernel, broken, big, _externals(server))
+    with pytest.raises(ComponentError, match="holds no cap"):
+        restore(s.kernel, replace_caps(c, parent="cnode_1[15]"), big, _externals(server))
     with pytest.raises(ComponentError, match="cannot be restored on"):
         restore(s.kernel, Component("sparc", c.thread, c.objects, c.externals, c.caps),
                 big, _externals(server))
