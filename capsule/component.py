@@ -10,6 +10,7 @@ its errors into :class:`~capsule.errors.ComponentError`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from kernel.component import Component, ComponentError, Restored, capture, restore
 from kernel.cspace.lookup import lookup_slot
@@ -26,7 +27,8 @@ CapRef = tuple[object, int]
 """A cap as ``(thread, cptr)``: the thread (a name, a ThreadInfo, or None for the thread
 that runs next) and a CPtr in its CSpace."""
 
-TcbOf = Callable[[object], TCB]
+TcbOf = Callable[[Any], TCB]
+"""How the machine finds a thread's TCB from a ThreadRef (``Machine._tcb``)."""
 
 
 def _slot(kernel: Kernel, tcb_of: TcbOf, ref: CapRef, what: str) -> Slot:

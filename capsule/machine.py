@@ -637,7 +637,7 @@ class Machine:
                 the middle of a Call, ...).
             CapLookupError: a CPtr of ``external`` names no cap.
         """
-        return capture_component(self._kernel, self._tcb, thread, external)  # type: ignore[arg-type]
+        return capture_component(self._kernel, self._tcb, thread, external)
 
     def restore_component(self, component: Component, *, untyped: CapRef,
                           identities: Mapping[str, CapRef] | None = None,
@@ -649,7 +649,7 @@ class Machine:
         ``asid_pool`` gives the ASIDs of a VSpace of its own. Returns the new objects'
         addresses by identity. Changes nothing if it raises ComponentError.
         """
-        return restore_component(self._kernel, self._tcb, component, untyped,  # type: ignore[arg-type]
+        return restore_component(self._kernel, self._tcb, component, untyped,
                                  identities, asid_pool)
 
     def snapshot(self) -> Snapshot:
