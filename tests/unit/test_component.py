@@ -120,6 +120,20 @@ def _externals(srv: Server) -> dict[str, Slot]:
     return {"client_ep": srv.s.slots[srv.ep], "shared_vspace": srv.s.slots[VSPACE]}
 
 
+def _descendant_pairs(s: System, tcb: TCB) -> set[tuple[str, str]]:
+    """The derivation tree restricted to the server's slots, as the kernel's own
+    ``descendants`` walk sees it: (ancestor, descendant) by place (``c<cptr>`` for the
+    server's CNode, ``t<index>`` for its TCB's own slots)."""
+    found = {f"t{i}": slot for i, slot in enumerate(tcb.slots) if not slot.is_empty}
+    for cptr in range(16):
+        slot = lookup_slot(s.kernel, tcb, cptr)
+        if isinstance(slot, Slot) and not slot.is_empty:
+            found[f"c{cptr}"] = slot
+    place = {id(slot): name for name, slot in found.items()}
+    return {(name, place[id(d)]) for name, slot in found.items()
+            for d in descendants(s.kernel, slot) if id(d) in place}
+
+
 def _destroy(srv: Server) -> None:
     _op(srv.s, "CNodeRevoke", CNODE, [srv.made_from, 64], [])
     assert not srv.tcb.ctable.cap.tag or srv.tcb.ctable.is_empty
@@ -147,6 +161,8 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
         .replace("PageTableCap", "page_table").replace("VSpaceCap", "vspace")}
     old_cptrs = {i: lookup_slot(s.kernel, server.tcb, i).cap  # type: ignore[union-attr]
                  for i in range(16)}
+    old_tree = _descendant_pairs(s, server.tcb)
+    assert ("c2", "c3") in old_tree and ("c11", "c7") in old_tree
     _destroy(server)
     check_all(s.kernel)
     assert reaches(s, VSPACE, FREE_VA) is None  # the frame went with its cap
@@ -162,6 +178,7 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
 
     after = capture(s.kernel, tcb, _externals(server))
     assert after == before
+    assert _descendant_pairs(s, tcb) == old_tree  # seL4's descendants, not capture's parents
     assert to_json(after) == to_json(before)
 
     # Every CPtr of the server resolves to a cap of the same type, rights, badge, guard.
