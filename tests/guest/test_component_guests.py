@@ -29,6 +29,9 @@ import pytest
 import capsule
 from bootimage import build_image
 from kernel.component.model import Component
+from kernel.cspace.cdt import descendants
+from kernel.cspace.lookup import lookup_slot
+from kernel.model.slot import Slot
 from kernel.views.invariants import check_all, enable_invariant_checks
 from tests.conftest import ARCHES
 from userland.build import image_config
@@ -53,6 +56,21 @@ def _info(machine: capsule.Machine) -> tuple[int, int, int, int]:
     ep, ipc, server_ut, restore_ut = struct.unpack(
         "<4Q", machine.read(machine.symbol("component_info"), 32, "rootserver"))
     return ep, ipc, server_ut, restore_ut
+
+
+def _descendant_pairs(machine: capsule.Machine, tcb_paddr: int) -> set[tuple[str, str]]:
+    """The derivation tree restricted to the server's slots, by the kernel's own
+    ``descendants`` walk: (ancestor, descendant) as ``c<cptr>`` / ``t<TCB slot index>``."""
+    kernel = machine.session.kernel
+    tcb = kernel.threads[tcb_paddr]
+    found = {f"t{i}": slot for i, slot in enumerate(tcb.slots) if not slot.is_empty}
+    for cptr in SERVER_SLOTS:
+        slot = lookup_slot(kernel, tcb, cptr)
+        assert isinstance(slot, Slot)
+        found[f"c{cptr}"] = slot
+    place = {id(slot): name for name, slot in found.items()}
+    return {(name, place[id(d)]) for name, slot in found.items()
+            for d in descendants(kernel, slot) if id(d) in place}
 
 
 def _without_restart_notes(component: Component) -> Component:
@@ -80,6 +98,9 @@ def test_a_restored_server_keeps_serving_its_clients(
     component = machine.capture_component("server", external=external)
     before = {slot.cptr: slot.cap for slot in machine.cspace("server")}
     assert sorted(before) == list(SERVER_SLOTS)
+    old_server = next(t for t in machine.threads if t.name == "server")
+    tree = _descendant_pairs(machine, old_server.tcb)
+    assert {("c2", "c3"), ("c4", "c5"), ("c8", "c9"), ("c9", "c10"), ("c11", "t0")} <= tree
     frame_before = machine.read(SERVER_DATA, 4096, "rootserver")
     assert frame_before[64:82] == b"the server's frame"
     frame = next(o for o in component.objects if o.type == "frame")
@@ -124,6 +145,7 @@ def test_a_restored_server_keeps_serving_its_clients(
     again = machine.capture_component(new, external=external)
     assert again == _without_restart_notes(component)
     assert [c.parent for c in again.caps] == [c.parent for c in component.caps]
+    assert _descendant_pairs(machine, restored.thread) == tree
     assert any(c.parent is not None for c in component.caps)
     assert machine.read(SERVER_DATA, 4096, "rootserver") == frame_before
 
