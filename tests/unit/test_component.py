@@ -541,3 +541,34 @@ def test_a_deep_component_walks_without_recursion() -> None:
     finally:
         sys.setrecursionlimit(limit)
     check_all(kernel)
+
+
+def test_two_restored_copies_from_one_untyped(server: Server) -> None:
+    """Restore twice from one untyped: the second goes above the first's watermark (the
+    untyped has children then, so it is not reset), and both copies are whole."""
+    s = server.s
+    c = capture(s.kernel, server.tcb, _externals(server))
+    frame_cptr = 10
+    _destroy(server)
+    source = s.slots[s.ram_untyped(16)]
+    first = restore(s.kernel, c, source, _externals(server))
+    watermark = source.cap.free_index  # type: ignore[attr-defined]
+    frame = lookup_slot(s.kernel, s.kernel.threads[first.thread], frame_cptr).cap  # type: ignore[union-attr]
+    assert isinstance(frame, FrameCap)
+    # The second copy cannot map its frame where the first one's is.
+    with pytest.raises(ComponentError, match="already mapped at 0x40000000"):
+        restore(s.kernel, c, source, _externals(server))
+    assert source.cap.free_index == watermark  # type: ignore[attr-defined]
+    delete(s.kernel, lookup_slot(s.kernel, s.kernel.threads[first.thread], frame_cptr))  # type: ignore[arg-type]
+    second = restore(s.kernel, c, source, _externals(server))
+    check_all(s.kernel)
+    assert source.cap.free_index > watermark  # type: ignore[attr-defined]
+    assert set(first.objects.values()).isdisjoint(second.objects.values())
+    assert capture(s.kernel, s.kernel.threads[second.thread], _externals(server)) == c
+
+
+def test_an_mcs_kernel_is_refused_until_its_objects_have_records(server: Server) -> None:
+    kernel = server.s.kernel
+    kernel.config = dc_replace(kernel.config, mcs=True)
+    with pytest.raises(ComponentError, match="MCS kernel are not captured yet"):
+        capture(kernel, server.tcb, _externals(server))
