@@ -74,6 +74,33 @@ def test_the_file_is_the_component_and_restores(images: dict[str, Path], arch: s
     assert (end.kind, end.status) == (capsule.StopKind.HALT, 0)
 
 
+def test_capture_in_one_run_restore_in_another(images: dict[str, Path], tmp_path: Path) -> None:
+    """The command line alone: capture the server to a file in one run; in another,
+    restore it from the file where the guest destroyed it, and run to the end."""
+    _, external, restore_ut = _at_capture(images["riscv64"])
+    image, saved = str(images["riscv64"]), tmp_path / "server.json"
+    proc = capsule_cli("component", image, "--thread", "server", "--at", "component_sync",
+                       *_options(external), "-o", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    identities = [arg.replace("--external", "--identity") for arg in _options(external)]
+    restore = ("component", image, "--restore", str(saved), "--at", "component_sync",
+               "--hit", "2", "--untyped", f"rootserver:{restore_ut:#x}", *identities)
+    proc = capsule_cli(*restore, "--set", "host_restored=1")
+    assert proc.returncode == 0, proc.stderr
+    for client in (1, 2):
+        assert f"client {client}: badge {client}, call 4\n" in proc.stdout
+    assert proc.stdout.endswith("verdict: 3 passed, 0 failed\n")
+    # Without --set the guest does not know and says so (its status: one check failed).
+    proc = capsule_cli(*restore)
+    assert proc.returncode == 1 and "no host restored the server" in proc.stdout
+    assert_one_line_error(capsule_cli(*restore[:-2]), "cannot restore the component",
+                          "does not say which existing object the external 'root_vspace'")
+    assert_one_line_error(capsule_cli(*restore[:4], "--untyped", "1", *identities),
+                          "--restore needs a point")
+    assert_one_line_error(capsule_cli("component", image, "--restore", str(saved), "--at",
+                                      "component_sync", "--untyped", "0x7777"), "names no cap")
+
+
 def test_capdl_output_and_determinism(images: dict[str, Path]) -> None:
     _, external, _ = _at_capture(images["riscv64"])
     args = ("component", str(images["riscv64"]), "--thread", "server", "--at", "component_sync",
@@ -109,3 +136,6 @@ def test_mistakes_are_one_line(images: dict[str, Path]) -> None:
                                       "--external", "ep"), "expected NAME=[THREAD:]CPTR")
     assert_one_line_error(capsule_cli("component", image, "--thread", "server", *at,
                                       "--external", "ep=0x7777"), "names no cap")
+    assert_one_line_error(capsule_cli("component", image, *at), "--thread: say whose")
+    assert_one_line_error(capsule_cli("component", image, "--thread", "server", *at,
+                                      "--after-syscall", "x"), "not a number")
