@@ -95,6 +95,20 @@ def _cap_text(record: CapRecord, mapping_note: bool) -> str:
     return text + (f" -- {'; '.join(notes)}" if notes else "")
 
 
+_VM_RIGHTS = {"read-write": "RW", "read-only": "R", "kernel-only": ""}
+
+
+def _entry_text(cap: CapRecord) -> str:
+    """A table entry: the object it maps, with the mapping's VM rights (a frame) and
+    whether it is executable (a comment: capDL has no word for it)."""
+    m = cap.mapping
+    if cap.type != "frame" or m is None:
+        return cap.object
+    rights = _VM_RIGHTS.get(m.rights, "")
+    return cap.object + (f" ({rights})" if rights else "") + (" -- executable" if m.executable
+                                                             else "")
+
+
 def to_capdl(component: Component) -> str:
     """``component`` as capDL text (see the module docstring)."""
     lines = [f"-- the component of thread {component.thread} captured by capsule "
@@ -142,7 +156,7 @@ def to_capdl(component: Component) -> str:
     for table in sorted(owned_tables, key=lambda t: [o.name for o in component.objects].index(t)):
         lines.append(f"  {table} {{")
         for index, cap in sorted(tables[table]):
-            lines.append(f"    {index:#x}: {_cap_text(cap, False)}")
+            lines.append(f"    {index:#x}: {_entry_text(cap)}")
         lines.append("  }")
     lines += ["}", "", "cdt {"]
     children: dict[str, list[CapRecord]] = {}

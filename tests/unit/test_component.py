@@ -460,6 +460,15 @@ def test_a_component_with_its_own_vspace(arch: Arch) -> None:
     assert not c.externals
     mapped = [cap for cap in c.caps if cap.mapping is not None]
     assert {cap.mapping.level for cap in mapped if cap.mapping} >= {-1, len(tables)}
+    # capDL states the mapping as table contents: root -> ... -> the frame, one entry a level.
+    objects, caps, _ = _parse_capdl(to_capdl(c))
+    node = next(cap.object for cap in c.caps if cap.mapping and cap.mapping.level == -1)
+    levels = 0
+    while objects[node] in ("pt", "pgd"):
+        (node,) = caps[node].values()
+        levels += 1
+    assert objects[node] == "frame" and levels == s.kernel.paging.levels
+    assert re.search(rf"^    0x[0-9a-f]+: {node} \(RW\)( -- executable)?$", to_capdl(c), re.M)
     _op(s, "CNodeRevoke", CNODE, [ua, 64], [])
     check_all(s.kernel)
     with pytest.raises(ComponentError, match="needs an ASID pool"):
