@@ -57,7 +57,7 @@ $(COMPILED)/.built: $(KERNEL_SOURCES)
 	touch $@
 
 # The guest, ABI and CLI tests against the compiled kernel. It must come first on every
-# path: PYTHONPATH for the `python -m emulator.cli` subprocesses, with PYTHONSAFEPATH so
+# path: PYTHONPATH for the `python -m capsule.cli` subprocesses, with PYTHONSAFEPATH so
 # that they do not put the current directory (the sources) before it; pytest's own
 # pythonpath and --import-mode=append so that pytest does not either. CAPSULE_COMPILED=1
 # makes tests/conftest.py refuse to run unless every kernel module, in pytest and in a

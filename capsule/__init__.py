@@ -17,6 +17,8 @@ What it offers (each is documented where it is defined):
   :meth:`~Machine.write` through a thread's VSpace, :meth:`~Machine.symbol`,
   :meth:`~Machine.cap` / :meth:`~Machine.cspace` / :meth:`~Machine.snapshot`,
   :meth:`~Machine.on_syscall` / :meth:`~Machine.on_fault` hooks,
+  :meth:`~Machine.checkpoint` / :meth:`~Machine.restore` and :meth:`~Machine.save` /
+  :meth:`~Machine.from_snapshot` (snapshot files, as ``capsule resume`` takes them),
   :meth:`~Machine.capture_component` / :meth:`~Machine.restore_component` (one thread's
   capability space, slot for slot; :func:`component_to_json`, :func:`component_to_capdl`).
 - Stop conditions (:mod:`capsule.conditions`): :class:`AfterSyscall`,

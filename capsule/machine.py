@@ -25,6 +25,8 @@ from bootimage import ImageError, build_image, load_image
 from emulator.gdb_target import MAX_ACCESS, GdbTarget, TargetError
 from emulator.machine import MachineError, RunResult, UnicornMachine
 from emulator.session import Session
+from emulator.snapshot import Snapshot as SavedSystem
+from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot, save_snapshot, snapshot_of
 from kernel.abi.constants import CapTag, InitialCap, Syscall
 from kernel.abi.labels import label_table
 from kernel.boot import BootError
@@ -184,15 +186,62 @@ class Machine:
                 loaded = load_image(build_image(loaded.elf, config, loaded.arch))
         except ImageError as error:
             raise LoadError(str(error)) from None
-        sink: Callable[[int], None] = ((lambda byte: console(bytes((byte,))))
-                                       if console is not None else (lambda byte: None))
         try:
-            session = Session.boot(loaded.root, loaded.config, sink)
+            session = Session.boot(loaded.root, loaded.config, _byte_sink(console))
         except BootError as error:
             raise LoadError(f"cannot boot: {error}") from None
         return cls(session, loaded.elf)
 
+    @classmethod
+    def from_snapshot(cls, path: str | os.PathLike[str], *,
+                      console: Callable[[bytes], None] | None = None) -> Machine:
+        """The system saved in the snapshot file at ``path`` (:meth:`save`, ``capsule run
+        --snapshot-at N --save FILE``, the debugger's ``snapshot FILE``), ready to run
+        on from where it was saved. Its :attr:`output` starts with what the guest had
+        printed before; ``console`` gets what it prints from now on.
+
+        Raises:
+            LoadError: the file cannot be read or is not a snapshot this capsule can
+                take up (another version, truncated, damaged: the message says which).
+        """
+        try:
+            saved = load_snapshot(Path(path))
+        except SnapshotError as error:
+            raise LoadError(str(error)) from None
+        return cls.restore(saved, console=console)
+
+    @classmethod
+    def restore(cls, saved: SavedSystem, *,
+                console: Callable[[bytes], None] | None = None) -> Machine:
+        """A fresh machine and kernel in the state :meth:`checkpoint` saved; the
+        original machine is untouched (both can go on, independently). Hooks are not
+        part of the state: add them again.
+
+        Raises:
+            LoadError: ``saved`` does not restore (it did not come from :meth:`checkpoint`).
+        """
+        try:
+            session = restore_snapshot(saved, _byte_sink(console))
+        except SnapshotError as error:
+            raise LoadError(str(error)) from None
+        return cls(session, saved.elf)
+
     # --- the machine as a whole -----------------------------------------------------------
+
+    def checkpoint(self) -> SavedSystem:
+        """The whole system now (RAM, every thread's CPU state, the kernel's state, the
+        output and the instruction count), in memory: :meth:`restore` makes a machine
+        that goes on from here exactly as this one would. Call between runs."""
+        return snapshot_of(self._session, self._elf, "")
+
+    def save(self, path: str | os.PathLike[str]) -> int:
+        """Write :meth:`checkpoint` to the snapshot file ``path`` (``capsule resume``
+        and :meth:`from_snapshot` take it up); the bytes written.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+        return save_snapshot(Path(path), self.checkpoint())
 
     @property
     def arch(self) -> str:
@@ -657,6 +706,13 @@ class Machine:
         model ``capsule cspace`` renders (:mod:`kernel.views.render`; its ``to_text``,
         ``to_json`` and ``to_dot`` render it)."""
         return snapshot(self._kernel)
+
+
+def _byte_sink(console: Callable[[bytes], None] | None) -> Callable[[int], None]:
+    """The kernel's console (a byte at a time) for a user's ``console`` (bytes)."""
+    if console is None:
+        return lambda byte: None
+    return lambda byte: console(bytes((byte,)))
 
 
 # --- records from kernel data ---------------------------------------------------------------

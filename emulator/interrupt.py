@@ -29,7 +29,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -53,12 +53,15 @@ class _Handled:
 
 
 @contextmanager
-def interrupts_stop(machine: UnicornMachine) -> Iterator[None]:
-    """While active, SIGINT ends ``machine``'s run in progress (module docstring).
+def interrupts_stop(machine: UnicornMachine | Callable[[], UnicornMachine]) -> Iterator[None]:
+    """While active, SIGINT ends ``machine``'s run in progress (module docstring); given
+    a function instead, the machine it returns at the time (the debugger's changes when
+    it restores a snapshot).
 
     Outside the main thread (where Python cannot install signal handlers) this does
     nothing and Python's usual ``KeyboardInterrupt`` applies.
     """
+    current = machine if not isinstance(machine, UnicornMachine) else _constant(machine)
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -66,7 +69,7 @@ def interrupts_stop(machine: UnicornMachine) -> Iterator[None]:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         handled.count += 1
-        if not machine.interrupt(REASON):
+        if not current().interrupt(REASON):
             raise KeyboardInterrupt
 
     reader, writer = socket.socketpair()
@@ -80,7 +83,7 @@ def interrupts_stop(machine: UnicornMachine) -> Iterator[None]:
         writer.close()
         raise
     closing = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(machine, handled, reader, closing),
+    watcher = threading.Thread(target=_watch, args=(current, handled, reader, closing),
                                name="capsule-sigint", daemon=True)
     watcher.start()
     try:
@@ -94,7 +97,11 @@ def interrupts_stop(machine: UnicornMachine) -> Iterator[None]:
         reader.close()
 
 
-def _watch(machine: UnicornMachine, handled: _Handled, reader: socket.socket,
+def _constant(machine: UnicornMachine) -> Callable[[], UnicornMachine]:
+    return lambda: machine
+
+
+def _watch(machine: Callable[[], UnicornMachine], handled: _Handled, reader: socket.socket,
            closing: threading.Event) -> None:
     """The watcher thread: after each SIGINT, kick the machine until the handler ran."""
     while not closing.is_set():
@@ -109,6 +116,6 @@ def _watch(machine: UnicornMachine, handled: _Handled, reader: socket.socket,
         before = handled.count
         deadline = time.monotonic() + _KICK_FOR_SECONDS
         while handled.count == before and time.monotonic() < deadline:
-            machine.kick()
+            machine().kick()
             if closing.wait(_KICK_SECONDS):
                 return

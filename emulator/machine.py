@@ -110,6 +110,9 @@ _THREAD_HEADER = struct.Struct("<QQ")
 
 _PAGE = 0x1000
 _ZERO_PAGE = bytes(_PAGE)
+_EXPORT_CHUNK = 1 << 20
+"""RAM is scanned for non-zero pages this many bytes at a time."""
+_ZERO_CHUNK = bytes(_EXPORT_CHUNK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,10 @@ class UnicornMachine:
         self._skip_at: int | None = None
         self._hit: int | None = None
         self._running = False
+        self.ran: int | None = 0
+        """Guest instructions of the latest :meth:`run` so far (None: counting
+        unavailable), kept up to date at every slice: it is what that run executed when
+        an exception a kernel observer raised ended it (a debugger's stop)."""
         """A :meth:`run` is in progress (read by other threads: see :meth:`kick`)."""
         self._interrupt: str | None = None
         """Why :meth:`interrupt` asked the run in progress to end, until it has."""
@@ -417,10 +424,19 @@ class UnicornMachine:
     def export_state(self) -> MachineState:
         """This machine's state (see :class:`MachineState`). Call between runs only: the
         CPU state is then the current thread's at a kernel exit."""
-        ram = memoryview(self.uc.mem_read(self.ram_base, self.ram_size))
-        pages = {offset: bytes(ram[offset:offset + _PAGE])
-                 for offset in range(0, self.ram_size, _PAGE)
-                 if ram[offset:offset + _PAGE] != _ZERO_PAGE}
+        pages: dict[int, bytes] = {}
+        # In chunks: a guest with gigabytes of RAM that touched little costs the host
+        # what it touched (plus one chunk), not a copy of all of it.
+        for start in range(0, self.ram_size, _EXPORT_CHUNK):
+            chunk = self.uc.mem_read(self.ram_base + start,
+                                     min(_EXPORT_CHUNK, self.ram_size - start))
+            if chunk == _ZERO_CHUNK[:len(chunk)]:
+                continue
+            view = memoryview(chunk)
+            for offset in range(0, len(chunk), _PAGE):
+                page = view[offset:offset + _PAGE]
+                if page != _ZERO_PAGE:
+                    pages[start + offset] = bytes(page)
         threads = {handle: saved.export() for handle, saved in self._threads.items()}
         return MachineState(self.arch, self.ram_size, pages, threads, self._next_handle,
                             self.export_cpu(), self._slice_used)
@@ -568,6 +584,7 @@ class UnicornMachine:
     def _run(self, kernel: Kernel, max_instructions: int | None) -> RunResult:
         tick = kernel.config.tick_instructions
         total: int | None = 0
+        self.ran = 0
         self._window = None  # registers may have been written directly between runs
         pc = self.uc.reg_read(self.cpu.pc_reg)
         self._skip_at = pc if pc in self._breakpoints else None
@@ -612,6 +629,7 @@ class UnicornMachine:
             else:
                 self._slice_used += executed
             total = None if executed is None or total is None else total + executed
+            self.ran = total
             if self._pending is not None:
                 pending, self._pending, self._pause = self._pending, None, None
                 raise pending

@@ -17,6 +17,7 @@ from kernel.config import KernelConfig
 from kernel.image import RootTaskImage
 from kernel.kernel import Kernel
 
+from . import safe_pickle
 from .machine import MachineState, RunResult, UnicornMachine
 
 __all__ = ["Checkpoint", "Session"]
@@ -43,8 +44,9 @@ class Checkpoint:
     (pickled: :class:`kernel.model.state.KernelState`), what boot reported, the console
     output so far and the instructions run so far (None if counting is unavailable).
 
-    :meth:`to_bytes` / :meth:`from_bytes` give its stored form (pickle: load only
-    checkpoints you made, as with any pickle).
+    :meth:`to_bytes` / :meth:`from_bytes` give its stored form (a pickle, loaded by
+    :func:`emulator.safe_pickle.loads`, which builds capsule's own classes only); the
+    snapshot files of :mod:`emulator.snapshot` wrap it with a version and a digest.
     """
 
     machine: MachineState
@@ -58,7 +60,7 @@ class Checkpoint:
 
     @staticmethod
     def from_bytes(data: bytes) -> Checkpoint:
-        checkpoint = pickle.loads(data)
+        checkpoint = safe_pickle.loads(data)
         if not isinstance(checkpoint, Checkpoint):
             raise ValueError("not a capsule checkpoint")
         return checkpoint
@@ -94,15 +96,24 @@ class Session:
         return cls(machine, kernel, report, 0, recorder)
 
     @property
+    def console(self) -> Callable[[int], None]:
+        """Where the guest's bytes go (what :meth:`boot` or :meth:`restore` was given)."""
+        return self._console.sink
+
+    @property
     def output(self) -> bytes:
         """Every byte the guest printed so far (before a restore too)."""
         return bytes(self._console.output)
 
     def run(self, max_instructions: int | None = None) -> RunResult:
-        result = self.machine.run(max_instructions)
-        if self.instructions is not None:
-            self.instructions = (None if result.instructions is None
-                                 else self.instructions + result.instructions)
+        """Run the machine (:meth:`UnicornMachine.run`), counting its instructions, also
+        when an exception from a kernel observer ends the run (a debugger's stop)."""
+        try:
+            result = self.machine.run(max_instructions)
+        finally:
+            if self.instructions is not None:
+                ran = self.machine.ran
+                self.instructions = None if ran is None else self.instructions + ran
         return result
 
     def checkpoint(self) -> Checkpoint:
@@ -117,7 +128,7 @@ class Session:
         what the guest prints from now on (the output before is :attr:`output`'s
         start). Observers (tracing, invariant checks) are not state: add them again."""
         machine = UnicornMachine.from_state(checkpoint.machine)
-        kernel = pickle.loads(checkpoint.kernel)
+        kernel = safe_pickle.loads(checkpoint.kernel)
         if not isinstance(kernel, Kernel):
             raise ValueError("the checkpoint's kernel part is not a kernel")
         recorder = _Recorder(console, checkpoint.output)

@@ -4,7 +4,7 @@ Tests run them in-process through :class:`emulator.session.Session` (fast, and t
 kernel's state stays inspectable) or through the real ``capsule`` command.
 
 With ``CAPSULE_COMPILED=1`` (``make test-compiled``) the session refuses to start unless
-the kernel it imports, and the one a ``python -m emulator.cli`` subprocess imports, is the
+the kernel it imports, and the one a ``python -m capsule.cli`` subprocess imports, is the
 mypyc-compiled one, so that run can never quietly test the pure-Python kernel instead.
 """
 
@@ -78,7 +78,7 @@ def _pure_python_kernel_modules() -> list[str]:
             if not _is_extension(getattr(importlib.import_module(name), "__file__", None))]
 
 
-_SUBPROCESS_KERNEL = "import emulator.cli, kernel.kernel; print(kernel.kernel.__file__)"
+_SUBPROCESS_KERNEL = "import capsule.cli, kernel.kernel; print(kernel.kernel.__file__)"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

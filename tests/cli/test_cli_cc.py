@@ -65,7 +65,7 @@ def command_path(tmp_path: Path) -> dict[str, str]:
         bindir = tmp_path / "bin"
         bindir.mkdir()
         shim = bindir / "capsule"
-        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m emulator.cli "$@"\n')
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m capsule.cli "$@"\n')
         shim.chmod(0o755)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
@@ -253,8 +253,8 @@ def test_the_installed_package_builds_a_program_on_its_own(tmp_path: Path) -> No
 
     where = python("-c", "import userland.toolchain as t, capsule; print(t.USERLAND)")
     assert where.stdout.strip() == str(lib / "userland"), where.stderr
-    built = python("-m", "emulator.cli", "cc", "prog.c", "-o", "prog.img")
+    built = python("-m", "capsule.cli", "cc", "prog.c", "-o", "prog.img")
     assert built.returncode == 0, built.stderr
-    ran = python("-m", "emulator.cli", "run", "prog.img")
+    ran = python("-m", "capsule.cli", "run", "prog.img")
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("Hello! Endpoint in slot ")

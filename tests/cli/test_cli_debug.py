@@ -327,7 +327,7 @@ def test_patch_without_keystone_is_one_line(tmp_path: Path, hello_built) -> None
     script = tmp_path / "script.txt"
     script.write_text(f'patch {syms["main"]:#x} "nop"\npatch main hex:1f2003d5\nquit\n')
     code = ("import sys; sys.modules['keystone'] = None; "
-            "from emulator.cli import main; main()")
+            "from capsule.cli import main; main()")
     proc = subprocess.run([sys.executable, "-c", code, "debug", image, "--script", str(script)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr
@@ -360,7 +360,7 @@ def test_break_on_a_cap_type(tmp_path: Path, retype_images: dict[str, str]) -> N
 
 def _prompted(image: str, state: Path):  # type: ignore[no-untyped-def]
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(sys.executable, ["-m", "emulator.cli", "debug", image],
+    child = pexpect.spawn(sys.executable, ["-m", "capsule.cli", "debug", image],
                           env={**os.environ, "XDG_STATE_HOME": str(state)},
                           encoding="utf-8", timeout=60)
     child.expect_exact("(capsule) ")

@@ -1,5 +1,5 @@
 """``capsule image build|inspect``: in-process through click's runner, and for real as
-``python -m emulator.cli image ...``. Every failure is one ``capsule: ...`` line on stderr
+``python -m capsule.cli image ...``. Every failure is one ``capsule: ...`` line on stderr
 with exit status 2 and no traceback."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from bootimage import build_image
 from bootimage.build import encode_config
 from bootimage.format import pack
-from emulator.cli_image import image, parse_size
+from capsule.cli.image import image, parse_size
 from kernel.config import KernelConfig
 from tests.elfgen import EM_AARCH64, EM_RISCV, PF_R, PF_W, PF_X, Seg, make_elf, simple_elf
 
@@ -39,7 +39,7 @@ def in_process(*args: str) -> Outcome:
 
 def subprocess_capsule(*args: str) -> Outcome:
     proc = subprocess.run(
-        [sys.executable, "-m", "emulator.cli", "image", *args],
+        [sys.executable, "-m", "capsule.cli", "image", *args],
         capture_output=True, text=True, timeout=120, check=False,
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr)

@@ -72,7 +72,7 @@ def spin(guest_elves: dict[str, dict[str, Path]], tmp_path_factory: pytest.TempP
 @pytest.mark.parametrize("arch", ARCHES)
 def test_sigint_stops_run_with_output_and_where(spin, arch: str, tick: int) -> None:
     image, main = spin(arch, tick)
-    proc = subprocess.Popen([sys.executable, "-m", "emulator.cli", "run", "--stats", image],
+    proc = subprocess.Popen([sys.executable, "-m", "capsule.cli", "run", "--stats", image],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -105,7 +105,7 @@ class Terminal:
     def __init__(self, image: str) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child
-            os.execv(sys.executable, [sys.executable, "-m", "emulator.cli", "debug", image])
+            os.execv(sys.executable, [sys.executable, "-m", "capsule.cli", "debug", image])
         self.seen = b""
 
     def send(self, data: bytes) -> None:
@@ -192,3 +192,53 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(spin, terminals, arch: str
     term.send(b"quit\r")
     term.expect(rb"quit before the end of the run")
     assert term.wait() == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_ctrl_c_stops_a_machine_the_debugger_restored(spin, terminals) -> None:  # type: ignore[no-untyped-def]
+    """After ``restore`` the debugger runs a new machine: Ctrl-C must stop that one."""
+    image, main = spin("riscv64", HUGE_TICK)
+    term = Terminal(image)
+    terminals.append(term)
+    term.expect(PROMPT)
+    term.send(b"snapshot\r")
+    term.expect(rb"snapshot 1: instruction 0, kernel entry 0\r\n")
+    term.expect(PROMPT)
+    term.send(b"restore 1\r")
+    term.expect(rb"restored snapshot 1: ")
+    term.expect(PROMPT)
+    term.send(b"continue\r")
+    term.expect(rb"spinning\r\n")
+    wait_until_spinning(term.pid)
+    term.send(b"\x03")
+    stop = term.expect(rb'interrupted \(SIGINT\): thread "rootserver" at pc (0x[0-9a-f]+), ')
+    assert int(stop.group(1), 16) in main
+    term.expect(PROMPT)
+    term.send(b"quit\r")
+    term.expect(rb"quit before the end of the run")
+    assert term.wait() == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_sigint_stops_a_resumed_snapshot(spin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    image, main = spin("aarch64", HUGE_TICK)
+    saved = tmp_path / "start.snap"
+    made = subprocess.run([sys.executable, "-m", "capsule.cli", "run", "--snapshot-at", "0",
+                           "--save", str(saved), "--stop-after-save", image],
+                          capture_output=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "capsule.cli", "resume", "--stats",
+                             str(saved)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"spinning\n"
+        wait_until_spinning(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, stderr
+    assert stdout == b"forever"
+    match = STOP_LINE.fullmatch(stderr.decode().splitlines()[0])
+    assert match and int(match.group(1), 16) in main

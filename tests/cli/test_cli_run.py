@@ -23,7 +23,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def capsule(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``capsule ARGS...`` as a subprocess (run from ``cwd``, the project by default)."""
     return subprocess.run(
-        [sys.executable, "-m", "emulator.cli", *args],
+        [sys.executable, "-m", "capsule.cli", *args],
         capture_output=True, text=True, timeout=120, check=False, cwd=cwd or PROJECT,
     )
 
@@ -114,7 +114,7 @@ def test_internal_error_is_one_line_and_status_125(monkeypatch: pytest.MonkeyPat
     """A kernel bug must still reach the user as one line, never a traceback."""
     from click.testing import CliRunner
 
-    from emulator import cli
+    from capsule import cli
     from emulator.session import Session
     from kernel.model.errors import KernelBug
 
@@ -140,7 +140,7 @@ def test_a_large_declared_machine_costs_what_the_guest_uses(
     image.write_bytes(build_image(guest_elves[arch]["hello"].read_bytes(),
                                   KernelConfig(ram_size=4 << 30, root_cnode_bits=24)))
     probe = ("import resource, subprocess, sys\n"
-             "proc = subprocess.run([sys.executable, '-m', 'emulator.cli', 'run', sys.argv[1]],"
+             "proc = subprocess.run([sys.executable, '-m', 'capsule.cli', 'run', sys.argv[1]],"
              " capture_output=True, text=True)\n"
              "print(proc.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     out = subprocess.run([sys.executable, "-c", probe, str(image)], capture_output=True,

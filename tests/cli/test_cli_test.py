@@ -22,7 +22,7 @@ PROGRAMS = ("hello", "bootinfo", "fault_unmapped")
 
 def capsule(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "emulator.cli", *args],
+        [sys.executable, "-m", "capsule.cli", *args],
         capture_output=True, text=True, timeout=300, check=False,
     )
 
@@ -150,7 +150,7 @@ def test_progress_is_shown_on_a_terminal_only(suite: Path) -> None:
 
     assert "capsule test:" not in capsule("test", str(suite)).stderr  # not a terminal
     master, slave = pty.openpty()
-    with subprocess.Popen([sys.executable, "-m", "emulator.cli", "test", str(suite), "-j", "2"],
+    with subprocess.Popen([sys.executable, "-m", "capsule.cli", "test", str(suite), "-j", "2"],
                           stdout=subprocess.PIPE, stderr=slave) as proc:
         os.close(slave)
         stdout, _ = proc.communicate(timeout=300)

@@ -310,7 +310,7 @@ def test_trace_lines_never_join_guest_output_in_a_terminal() -> None:
     import sys
 
     text = "Hello from capsule on riscv64!"
-    child = pexpect.spawn(sys.executable, ["-m", "emulator.cli", "run", "--trace"],
+    child = pexpect.spawn(sys.executable, ["-m", "capsule.cli", "run", "--trace"],
                           encoding="utf-8", timeout=60)
     child.expect(pexpect.EOF)
     child.close()

@@ -51,7 +51,7 @@ class Stub:
 
     def __init__(self, image: Path, *options: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator.cli", "run", "--gdb", "127.0.0.1:0", *options,
+            [sys.executable, "-m", "capsule.cli", "run", "--gdb", "127.0.0.1:0", *options,
              str(image)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -1,4 +1,4 @@
-"""emulator.testrunner on synthetic directories: discovery, comparison, reports, JUnit, bless."""
+"""capsule.cli.testrunner on synthetic directories: discovery, comparison, reports, JUnit, bless."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.testrunner import (
+from capsule.cli.testrunner import (
     Case,
     Kind,
     Outcome,

@@ -13,16 +13,24 @@ Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``stepi [N]``/`
 ``break SYMBOL``, ``break *ADDR``, ``patch ADDR "insn"`` / ``patch ADDR hex:BYTES``,
 ``regs``, ``mem ADDR [N]``, ``disas [ADDR] [N]``, ``threads``, ``thread [N|NAME]``,
 ``cspace [all]``, ``objects``, ``cdt``, ``untyped``, ``state`` (kernel.views.render's
-text), ``help``, ``quit``. A bad command, number or address prints one ``error: ...``
-line and changes nothing. Wherever an address is asked for, a symbol of the root task's
-ELF does too (``main``, ``main+0x10``); addresses are shown with the symbol they fall in
-(``<main+0x10>``).
+text), ``snapshot [FILE]``, ``restore [N|FILE]``, ``snapshots``, ``help``, ``quit``.
+A bad command, number or address prints one ``error: ...`` line and changes nothing.
+Wherever an address is asked for, a symbol of the root task's ELF does too (``main``,
+``main+0x10``); addresses are shown with the symbol they fall in (``<main+0x10>``).
 
 Threads: ``threads`` lists them with the numbers gdb's stub gives them
 (:class:`emulator.gdb_target.GdbTarget`); ``thread N`` selects the thread whose
 registers, memory and code ``regs``, ``mem``, ``disas`` and ``patch`` show. A stop
 selects the thread it concerns: after a syscall the thread that made it, at a
 breakpoint or after ``stepi`` the thread on the machine.
+
+Going back: ``snapshot`` keeps the whole system as it is now (numbered 1, 2, ...; with
+FILE also written as a snapshot file, :mod:`emulator.snapshot`), ``restore N`` (default:
+the last) replaces the session with a fresh machine and kernel in that state, so a user
+can go back to an earlier system call and try again (a patched instruction, another
+breakpoint); ``restore FILE`` takes up a snapshot file. Breakpoints stay; the guest's
+output from that point on is printed again as it runs again. What was attached to the
+kernel from outside (the kernel log) is attached again through ``on_session``.
 
 Instruction-level stops use the machine's pauses (``emulator.machine``): ``stepi`` runs a
 counted number of instructions, ``break *ADDR`` is a code hook on exactly ADDR, and the
@@ -45,23 +53,34 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import capstone
 
-from bootimage.symbols import SymbolTable
+from bootimage import ImageError
+from bootimage.symbols import SymbolTable, read_symbols
+from emulator.exitstatus import exit_status
+from emulator.gdb_target import GdbTarget, TargetError
+from emulator.machine import RunResult
+from emulator.session import Session
+from emulator.snapshot import (
+    Snapshot,
+    SnapshotError,
+    load_snapshot,
+    restore_snapshot,
+    save_snapshot,
+    snapshot_of,
+)
 from kernel.abi.arch import Arch
-from kernel.abi.constants import CapTag, Syscall
+from kernel.abi.constants import CapTag, InitialCap, Syscall
 from kernel.abi.labels import label_table
 from kernel.core.threads import vspace_root_of
+from kernel.model.caps import ThreadCap
+from kernel.model.cnode import CNode
 from kernel.model.tcb import TCB
 from kernel.views.narrow import BootCaps, hide_boot_caps
 from kernel.views.render import hidden_line, snapshot, to_text
 from kernel.views.trace import Tracer, TraceRecord, format_record
-
-from .exitstatus import exit_status
-from .gdb_target import GdbTarget, TargetError
-from .machine import RunResult
-from .session import Session
 
 __all__ = ["DebugError", "Debugger", "HELP"]
 
@@ -92,6 +111,10 @@ threads               every thread: number, name, state, priority, pc (* = selec
 thread [N | NAME]     select thread N (as threads numbers them); without N: which is
 cspace [all]          the CSpaces (all: also boot's image caps and unused untypeds)
 objects | cdt | untyped | state   more kernel state (state: all of it)
+snapshot [FILE]       keep the whole system as it is now, numbered (FILE: also save it
+                      there, for capsule resume or capsule debug FILE)
+restore [N | FILE]    go back to snapshot N (default: the last) or to a snapshot file
+snapshots             list the snapshots kept
 quit                  stop debugging
 ADDR may be a number or a symbol of the root task (main, main+0x10)."""
 
@@ -128,6 +151,19 @@ class Breakpoint:
         return value == self.name
 
 
+def _describe(taken: Snapshot) -> str:
+    info = taken.info
+    count = "unknown" if info.instructions is None else info.instructions
+    return f"instruction {count}, kernel entry {info.kernel_entries}"
+
+
+def _read_symbols(elf: bytes) -> SymbolTable:
+    try:
+        return read_symbols(elf)
+    except ImageError:
+        return SymbolTable([])
+
+
 def _strip_comment(line: str) -> str:
     """``line`` without its ``#`` comment; a ``#`` inside double quotes is kept (AArch64
     immediates in ``patch ADDR "mov x0, #1"``)."""
@@ -159,12 +195,20 @@ class Debugger:
     are the root task's (:func:`bootimage.symbols.read_symbols`)."""
 
     def __init__(self, session: Session, say: Callable[[str], None],
-                 symbols: SymbolTable | None = None) -> None:
+                 symbols: SymbolTable | None = None, *, elf: bytes = b"", image: str = "",
+                 on_session: Callable[[Session], None] | None = None) -> None:
         self.session = session
         self.kernel = session.kernel
         self.machine = session.machine
         self.say = say
         self.symbols = symbols if symbols is not None else SymbolTable([])
+        self.elf, self.image = elf, image
+        """The root task's ELF and the image's name, kept in snapshots."""
+        self.on_session = on_session
+        """Called with the new session after a ``restore`` (to attach observers again)."""
+        self.snapshots: list[tuple[Snapshot, int]] = []
+        """The snapshots taken, each with the number of syscalls traced before it (the
+        trace's numbering goes on from there after a restore)."""
         self.target = GdbTarget(session)
         self.breakpoints: list[Breakpoint] = []
         self.result: RunResult | None = None
@@ -183,10 +227,20 @@ class Debugger:
         self._next: dict[str, tuple[int, int]] = {}
         """``disas`` / ``mem``: where an empty line goes on (address, count)."""
         self._cs: capstone.Cs | None = None
-        root = self.kernel.current
-        self._image_root = vspace_root_of(self.kernel, root)[0] if root is not None else 0
+        self._image_root = self._root_task_vspace()
         """The root task's VSpace: the symbols name addresses in it."""
-        Tracer(self.kernel, self._on_record)
+        self._tracer = Tracer(self.kernel, self._on_record)
+
+    def _root_task_vspace(self) -> int:
+        """The VSpace of the root task's thread (boot put its cap in the root CNode);
+        failing that, of the thread on the machine."""
+        root = self.kernel.current
+        cnode = self.kernel.objects.get(self.session.report.root_cnode)
+        if isinstance(cnode, CNode):
+            cap = cnode.slots[InitialCap.seL4_CapInitThreadTCB].cap
+            if isinstance(cap, ThreadCap):
+                root = self.kernel.threads.get(cap.paddr, root)
+        return vspace_root_of(self.kernel, root)[0] if root is not None else 0
 
     # --- running ----------------------------------------------------------------------
 
@@ -366,6 +420,14 @@ class Debugger:
             self.cspace(show_all=bool(args))
         elif name == "break":
             self.add_break(args)
+        elif name == "snapshot":
+            self.take_snapshot(args)
+        elif name == "restore":
+            self.restore(args)
+        elif name == "snapshots":
+            if args:
+                raise DebugError("snapshots takes no arguments")
+            self.list_snapshots()
         elif name in ("stepi", "si"):
             self.stepi(args)
         elif name in ("nexti", "ni"):
@@ -413,6 +475,73 @@ class Debugger:
             raise DebugError(f"no {kind} named {name!r}")
         self.breakpoints.append(Breakpoint(kind, name))
         self.say(f"breakpoint {len(self.breakpoints)}: {kind} {name}")
+
+    # --- going back -------------------------------------------------------------------
+
+    def take_snapshot(self, args: list[str]) -> None:
+        if len(args) > 1:
+            raise DebugError("usage: snapshot [FILE]")
+        taken = snapshot_of(self.session, self.elf, self.image)
+        if args:
+            try:
+                size = save_snapshot(Path(args[0]), taken)
+            except OSError as error:
+                raise DebugError(f"cannot write {args[0]}: {error.strerror or error}") from None
+            self.say(f"saved to {args[0]} ({size} bytes)")
+        self.snapshots.append((taken, self._tracer.seq))
+        self.say(f"snapshot {len(self.snapshots)}: {_describe(taken)}")
+
+    def list_snapshots(self) -> None:
+        if not self.snapshots:
+            self.say("no snapshots (snapshot takes one)")
+        for number, (taken, _) in enumerate(self.snapshots, 1):
+            self.say(f"{number}: {_describe(taken)}")
+
+    def restore(self, args: list[str]) -> None:
+        if len(args) > 1:
+            raise DebugError("usage: restore [N | FILE]")
+        if not args:
+            if not self.snapshots:
+                raise DebugError("no snapshots to go back to (snapshot takes one)")
+            (chosen, traced), name = self.snapshots[-1], f"snapshot {len(self.snapshots)}"
+        elif args[0].isdigit():
+            number = int(args[0])
+            if not 1 <= number <= len(self.snapshots):
+                raise DebugError(f"no snapshot {number} (snapshots lists them)")
+            (chosen, traced), name = self.snapshots[number - 1], f"snapshot {number}"
+        else:
+            try:
+                chosen = load_snapshot(Path(args[0]))
+            except SnapshotError as error:
+                raise DebugError(str(error)) from None
+            name, traced = args[0], 0
+        try:
+            session = restore_snapshot(chosen, self.session.console)
+        except SnapshotError as error:
+            raise DebugError(f"{name}: {error}") from None
+        self._adopt(session, chosen, traced)
+        self.say(f"restored {name}: {_describe(chosen)}")
+
+    def _adopt(self, session: Session, origin: Snapshot, traced: int) -> None:
+        """Debug ``session`` from now on, breakpoints kept; the trace numbers syscalls
+        from ``traced`` + 1."""
+        addresses = self.machine.breakpoints
+        self.session, self.kernel, self.machine = session, session.kernel, session.machine
+        self.target = GdbTarget(session)
+        for address in addresses:
+            self.machine.add_breakpoint(address)
+        if origin.elf and origin.elf != self.elf:
+            self.elf, self.image = origin.elf, origin.info.image
+            self.symbols = _read_symbols(origin.elf)
+        self.result = self.interrupted = self.selected = None
+        self._stopped_at = self._hit = None
+        self._next.clear()
+        self._cs = None
+        self._image_root = self._root_task_vspace()
+        self._tracer = Tracer(self.kernel, self._on_record)
+        self._tracer.seq = traced
+        if self.on_session is not None:
+            self.on_session(session)
 
     # --- threads ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ call, each blocked call completing, each fault delivery, each thread switch. Opt
   A filter or a trace file alone means ``--trace``.
 
 Guest output stays apart from the trace: the console writes the guest's bytes to stdout
-a whole line at a time (``emulator.cli``), and a trace line never waits for a guest line
+a whole line at a time (``capsule.cli``), and a trace line never waits for a guest line
 or cuts into one, so in a terminal every trace line starts on a line of its own; the
 characters of a guest line show after the trace lines of their ``DebugPutChar``.
 """
@@ -28,6 +28,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from emulator.session import Session
 from kernel.views.trace_events import (
     EventTracer,
     FilterError,
@@ -37,8 +38,7 @@ from kernel.views.trace_events import (
     line_json,
 )
 
-from .cli_image import CliError
-from .session import Session
+from .errors import CliError
 
 __all__ = ["TraceRequest", "attach_trace", "trace_options"]
 

@@ -23,7 +23,7 @@ is about to run (``--at SYMBOL [--hit K]``, a breakpoint); a capture without one
 the end of the run. A capture or restore that cannot be faithful (an object shared with
 a cap outside the component and not named external, a thread in the middle of a Call,
 an untyped too small, ...) is refused: one line ``capsule: ...`` and exit status 2, as
-for every mistake a user can make (``emulator.cli_errors``).
+for every mistake a user can make (``capsule.cli.errors``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from bootimage.errors import ElfError
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
 from bootimage.symbols import read_symbols
+from emulator.exitstatus import exit_status, stop_line
+from emulator.machine import MachineError
+from emulator.session import Session
 from kernel.boot import BootError
 from kernel.component import ComponentError, capture, from_json, restore, to_capdl, to_json
 from kernel.core.threads import vspace_root_of
@@ -50,10 +53,7 @@ from kernel.model.paging import Access
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 
-from .cli_errors import CliError, Command, InternalError
-from .exitstatus import exit_status, stop_line
-from .machine import MachineError
-from .session import Session
+from .errors import CliError, Command, InternalError
 
 __all__ = ["component"]
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import click
 
-from .exitstatus import ExitStatus
+from emulator.exitstatus import ExitStatus
 
 __all__ = ["CliError", "Command", "Group", "InternalError", "Interrupted"]
 

@@ -24,7 +24,7 @@ out of Unicorn and re-raises it from ``run`` (its documented contract), so the c
 catches it there. Nothing in the kernel changes: no ``stop`` value is invented, and the
 state rendered is exactly what the guest would see on return from that syscall.
 
-Error contract (``emulator.cli_errors``): every failure a user can cause — a bad image,
+Error contract (``capsule.cli.errors``): every failure a user can cause — a bad image,
 a bad option, an N the run never reaches, an unknown thread — is one line
 ``capsule: <message>`` on stderr with exit status 2, never a traceback; a bug in capsule
 is one line with status 125.
@@ -39,6 +39,8 @@ import click
 from bootimage import ImageError
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
+from emulator.machine import MachineError
+from emulator.session import Session
 from kernel.abi.constants import CapTag
 from kernel.boot import BootError
 from kernel.kernel import Kernel
@@ -54,9 +56,7 @@ from kernel.views.narrow import (
 )
 from kernel.views.render import Snapshot, snapshot, to_dot, to_json_text, to_text
 
-from .cli_errors import CliError, Command, InternalError
-from .machine import MachineError
-from .session import Session
+from .errors import CliError, Command, InternalError
 
 __all__ = ["cspace"]
 

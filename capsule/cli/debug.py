@@ -1,4 +1,4 @@
-"""``capsule debug IMAGE [--script FILE]``: a syscall-level debugger (see emulator.debugger).
+"""``capsule debug IMAGE [--script FILE]``: a syscall-level debugger (see capsule.cli.debugger).
 
 Commands come from ``--script FILE``, else from stdin. When stdin is a terminal there
 is a prompt with line editing and history (Python's ``readline``: the arrow keys recall
@@ -37,16 +37,17 @@ from bootimage import ImageError
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
 from bootimage.symbols import SymbolTable, read_symbols
+from emulator.exitstatus import ExitStatus, exit_status
+from emulator.interrupt import interrupts_stop
+from emulator.machine import MachineError
+from emulator.session import Session
+from emulator.snapshot import SnapshotError, decode_snapshot, is_snapshot, restore_snapshot
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 
-from .cli_errors import CliError, Command, InternalError
-from .cli_kernel_log import attach_kernel_log, kernel_log_option
 from .debugger import HELP, Debugger
-from .exitstatus import ExitStatus, exit_status
-from .interrupt import interrupts_stop
-from .machine import MachineError
-from .session import Session
+from .errors import CliError, Command, InternalError
+from .kernel_log import attach_kernel_log, kernel_log_option
 
 try:
     import readline
@@ -94,7 +95,8 @@ class _Output:
 PROMPT = "(capsule) "
 HISTORY_LENGTH = 1000
 COMMANDS = ("step", "stepi", "nexti", "continue", "break", "patch", "regs", "mem", "disas",
-            "threads", "thread", "cspace", "objects", "cdt", "untyped", "state", "help", "quit")
+            "threads", "thread", "cspace", "objects", "cdt", "untyped", "state", "snapshot",
+            "snapshots", "restore", "help", "quit")
 
 
 def history_path() -> Path:
@@ -177,27 +179,47 @@ def _symbols(elf: bytes) -> SymbolTable:
               help="Read debugger commands from FILE (default: stdin).")
 @kernel_log_option
 def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
-    """Debug IMAGE at system-call level: step (to the end of the next syscall), break, inspect."""
+    """Debug IMAGE at system-call level: step (to the end of the next syscall), break, inspect.
+
+    IMAGE may also be a snapshot file (capsule run --snapshot-at N --save FILE, or the
+    debugger's snapshot FILE): debugging starts where it was taken."""
     try:
-        loaded = load_runnable(read_file(image_path, "image"))
+        data = read_file(image_path, "image")
+        snapshot = decode_snapshot(data) if is_snapshot(data) else None
+        loaded = None if snapshot is not None else load_runnable(data)
     except ImageError as error:
         raise CliError(str(error)) from None
+    except SnapshotError as error:
+        raise CliError(f"{image_path}: {error}") from None
     interactive = script is None and sys.stdin.isatty()
     out = _Output()
     commands = _commands(script, out.settle)
     if script is not None:
         commands = iter(list(commands))  # read the whole script now: errors before the run
     try:
-        session = Session.boot(loaded.root, loaded.config, out.guest)
+        if snapshot is not None:
+            session = restore_snapshot(snapshot, out.guest)
+            elf = snapshot.elf
+        else:
+            assert loaded is not None
+            session = Session.boot(loaded.root, loaded.config, out.guest)
+            elf = loaded.elf
     except BootError as error:
         raise CliError(f"cannot boot {image_path}: {error}") from None
-    if kernel_log:
-        attach_kernel_log(session, out.flush)
-    debugger = Debugger(session, out.say, _symbols(loaded.elf))
+    except SnapshotError as error:
+        raise CliError(f"{image_path}: {error}") from None
+
+    def attach(session: Session) -> None:
+        if kernel_log:
+            attach_kernel_log(session, out.flush)
+
+    attach(session)
+    name = snapshot.info.image if snapshot is not None else image_path.name
+    debugger = Debugger(session, out.say, _symbols(elf), elf=elf, image=name, on_session=attach)
     repeat = script is None and sys.stdin.isatty()
     last: str | None = None
     try:
-        with interrupts_stop(session.machine):
+        with interrupts_stop(lambda: debugger.machine):
             for line in commands:
                 if repeat and not line.strip():
                     line = last or ""  # an empty line at the prompt repeats, as in gdb

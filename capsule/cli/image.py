@@ -3,7 +3,7 @@
 The lead CLI registers :data:`image` as a subcommand of ``capsule``; it also works on
 its own (``image(prog_name="capsule image")``).
 
-Error contract (``emulator.cli_errors``): every failure — an ``ImageError``, an
+Error contract (``capsule.cli.errors``): every failure — an ``ImageError``, an
 ``OSError``, a bad option or argument — prints exactly one line, ``capsule: <message>``,
 on stderr and exits with status 2; never a traceback.
 """
@@ -20,7 +20,7 @@ from bootimage.load import read_file
 from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
 
-from .cli_errors import CliError, Group
+from .errors import CliError, Group
 
 __all__ = ["image", "parse_size"]
 

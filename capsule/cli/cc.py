@@ -27,8 +27,8 @@ from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
 from userland.toolchain import ARCHES, BuildError, CompileError, build_program
 
-from .cli_errors import CliError, Command
-from .cli_image import _size_option, _write
+from .errors import CliError, Command
+from .image import _size_option, _write
 
 __all__ = ["cc"]
 

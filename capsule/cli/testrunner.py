@@ -1,6 +1,6 @@
 """The regression runner behind ``capsule test DIR``: discover, run, compare, report.
 
-The test-case format is documented in ``emulator/TESTFORMAT.md``. In short: each
+The test-case format is documented in ``capsule/cli/TESTFORMAT.md``. In short: each
 ``NAME.img`` in DIR is a case; ``NAME.expected`` (exact stdout), ``NAME.status`` (exit
 status, default 0) and ``NAME.args`` (extra ``capsule run`` options) are optional.
 
@@ -9,7 +9,7 @@ Stages, each a function with its own contract:
 - :func:`discover` reads DIR into :class:`Case` records, or raises :class:`SuiteError`
   (bad input: the CLI exits 2). It never runs anything.
 - :func:`run_suite` runs every case as ``capsule run`` would, each in a process of its
-  own forked from this one (``emulator.forkpool``: isolation without an interpreter
+  own forked from this one (``capsule.cli.forkpool``: isolation without an interpreter
   start-up per case), ``jobs`` at a time, under a limit of CPU time per case, and judges
   them, verdicts in input order; :func:`run_case` runs one and returns its
   :class:`Outcome`.
@@ -36,10 +36,10 @@ from enum import Enum
 from pathlib import Path
 
 from bootimage import ImageError, load_image_file
+from emulator.exitstatus import ExitStatus
 
-from .cli_run import run
-from .exitstatus import ExitStatus
 from .forkpool import Finished, run_forked
+from .run import run
 
 __all__ = [
     "Case",
@@ -178,7 +178,7 @@ def _read_optional(path: Path) -> bytes | None:
 
 
 def run_capsule(case: Case) -> int:
-    """A case's job, in its own process (``emulator.forkpool``): ``capsule run IMAGE
+    """A case's job, in its own process (``capsule.cli.forkpool``): ``capsule run IMAGE
     ARGS...``, exactly as the command runs it (it ends with ``SystemExit``)."""
     run.main([str(case.image), *case.args], prog_name="capsule run", standalone_mode=True)
     return 0
@@ -199,7 +199,7 @@ def run_suite(cases: Sequence[Case], jobs: int, timeout: float,
               progress: Callable[[int, int, list[str]], None] | None = None,
               ) -> Iterator[Verdict]:
     """Verdicts for ``cases`` in input order, ``jobs`` cases at a time, each in a process
-    of its own forked from this one (``emulator.forkpool``: no interpreter start-up per
+    of its own forked from this one (``capsule.cli.forkpool``: no interpreter start-up per
     case) running ``target(case)``.
 
     ``timeout`` is the CPU time a case may use (its own: the load on the machine does not

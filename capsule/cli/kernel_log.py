@@ -14,9 +14,8 @@ from typing import TypeVar
 
 import click
 
+from emulator.session import Session
 from kernel.views.kernel_log import KernelLog
-
-from .session import Session
 
 __all__ = ["attach_kernel_log", "kernel_log_option"]
 

@@ -34,7 +34,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .exitstatus import ExitStatus
+from emulator.exitstatus import ExitStatus
 
 __all__ = ["Finished", "run_forked"]
 

@@ -1,7 +1,7 @@
 """``capsule test DIR``: run a directory of guest images as a regression suite.
 
-The case format is in ``emulator/TESTFORMAT.md``; the work is done by
-:mod:`emulator.testrunner`. This module only parses options and prints.
+The case format is in ``capsule/cli/TESTFORMAT.md``; the work is done by
+:mod:`capsule.cli.testrunner`. This module only parses options and prints.
 
 Output (stdout): one report block per case in name order (``PASS NAME`` or
 ``FAIL NAME: why`` / ``ERROR NAME: why`` followed by a unified diff and the run's stderr
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import click
 
-from .cli_errors import CliError, Command
+from .errors import CliError, Command
 from .testrunner import (
     WALL_FACTOR,
     Kind,

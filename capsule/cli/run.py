@@ -2,7 +2,7 @@
 
 Every failure a user can cause (a bad image, a bad argument, a usage error) ends with
 one line on stderr, ``capsule: <what is wrong>``, and status 2; never a traceback nor a
-usage block (``emulator.cli_errors``).
+usage block (``capsule.cli.errors``).
 
 Exit status (``emulator.exitstatus``; the one table is in the README): the guest's own
 status when it halted by itself, unless that status is one of capsule's own codes (2,
@@ -12,12 +12,13 @@ guest error; 124 the instruction limit; 125 an internal error (a bug in capsule:
 report it); 130 interrupted by SIGINT (Ctrl-C). Every status but the guest's own comes
 with one line on stderr saying what happened.
 
-``capsule test`` runs each case through this command (``emulator.testrunner``).
+``capsule test`` runs each case through this command (``capsule.cli.testrunner``).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,25 +27,26 @@ import click
 from bootimage import ImageError
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
+from emulator.exitstatus import ExitStatus, exit_status, stop_line
+from emulator.gdb_run import GdbListener, GdbRunError, serve
+from emulator.interrupt import interrupts_stop
+from emulator.machine import MachineError, RunResult
+from emulator.session import Session
+from emulator.snapshot import save_snapshot, snapshot_of
 from kernel.abi.arch import Arch
 from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 from userland import demo_image
 
-from .cli_errors import Command
-from .cli_image import _size_option
-from .cli_kernel_log import attach_kernel_log, kernel_log_option
-from .cli_trace import TraceRequest, attach_trace, trace_options
-from .exitstatus import ExitStatus, exit_status, stop_line
-from .gdb_run import GdbListener, GdbRunError, serve
-from .interrupt import interrupts_stop
-from .machine import MachineError
-from .session import Session
+from .errors import Command
+from .image import _size_option
+from .kernel_log import attach_kernel_log, kernel_log_option
+from .trace import TraceRequest, attach_trace, trace_options
 
 __all__ = ["run"]
 
 
-class _Console:
+class Console:
     """Guest bytes to stdout, flushed at each newline so output interleaves sanely."""
 
     def __init__(self) -> None:
@@ -102,10 +104,18 @@ def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
 @click.option("--gdb-stop-at-syscalls", is_flag=True,
               help="With --gdb: also stop (SIGTRAP) right after every system call. Off by "
                    "default, as it makes 'continue' stop at each one.")
+@click.option("--snapshot-at", type=click.IntRange(min=0), default=None, metavar="N",
+              help="After N guest instructions, save the whole system to --save FILE "
+                   "(capsule resume FILE goes on from there); the run then goes on.")
+@click.option("--save", "save_path", type=click.Path(path_type=Path), default=None,
+              metavar="FILE", help="Where --snapshot-at writes its snapshot.")
+@click.option("--stop-after-save", is_flag=True,
+              help="With --snapshot-at: end once the snapshot is saved (status 0).")
 def run(image_path: Path | None, arch: str | None, max_instructions: int | None, stats: bool,
         ram_size: int | None, root_cnode_bits: int | None,
         trace: TraceRequest | None, kernel_log: bool, gdb_address: str | None,
-        gdb_stop_at_syscalls: bool) -> None:
+        gdb_stop_at_syscalls: bool, snapshot_at: int | None, save_path: Path | None,
+        stop_after_save: bool) -> None:
     """Run IMAGE (default: the built-in demo) to completion; guest output on stdout.
 
     IMAGE is a capsule image, a root task's ELF or the elfloader image seL4's build
@@ -120,13 +130,14 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
         fail(f"--arch {arch}: {path} is a {loaded.arch.short} image")
     if gdb_stop_at_syscalls and gdb_address is None:
         fail("--gdb-stop-at-syscalls needs --gdb")
+    saving = _snapshot_request(snapshot_at, save_path, stop_after_save, gdb_address)
     listener = None
     if gdb_address is not None:
         try:
             listener = GdbListener.open(gdb_address)
         except GdbRunError as error:
             fail(str(error), error.status)
-    console = _Console()
+    console = Console()
     session: Session | None = None
     try:
         session = Session.boot(loaded.root, loaded.config, console)
@@ -136,7 +147,11 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
             attach_kernel_log(session, console.flush)
         if listener is None:
             with interrupts_stop(session.machine):
-                result = session.run(max_instructions)
+                if saving is not None:
+                    result = _run_saving(session, saving, max_instructions, console,
+                                         loaded.elf, path.name if image_path else "demo")
+                else:
+                    result = session.run(max_instructions)
         else:
             gdb_result = serve(listener, session, gdb_stop_at_syscalls, console.say,
                                max_instructions)
@@ -155,6 +170,12 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
     except KeyboardInterrupt:  # outside a run (booting, waiting for gdb)
         console.say("interrupted (SIGINT)" + _where(session))
         sys.exit(ExitStatus.INTERRUPTED)
+    finish(console, session, result, stats)
+
+
+def finish(console: Console, session: Session, result: RunResult, stats: bool) -> NoReturn:
+    """End the command for a run that ended as ``result``: its stop line, the counts
+    (``stats``: instructions since boot, snapshots included) and its exit status."""
     console.flush()
     line = stop_line(result)
     if result.kind == "interrupt":
@@ -162,9 +183,63 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
     if line is not None:
         console.say(line)
     if stats:
-        console.say(f"{_count(result.instructions)} instructions, {result.kernel_entries} "
+        console.say(f"{_count(session.instructions)} instructions, {result.kernel_entries} "
                     f"kernel entries, {result.ticks} ticks")
     sys.exit(exit_status(result))
+
+
+@dataclass(frozen=True, slots=True)
+class _Saving:
+    at: int
+    path: Path
+    stop: bool
+
+
+def _snapshot_request(at: int | None, path: Path | None, stop: bool,
+                      gdb_address: str | None) -> _Saving | None:
+    """The snapshot asked for, its options checked (before the run: a usage error must
+    not cost a run)."""
+    if at is None:
+        if path is not None or stop:
+            fail("--save and --stop-after-save go with --snapshot-at N")
+        return None
+    if path is None:
+        fail("--snapshot-at needs --save FILE")
+    if gdb_address is not None:
+        fail("--snapshot-at and --gdb: choose one (gdb has the run)")
+    if not path.parent.is_dir():
+        fail(f"--save {path}: {path.parent} is not a directory")
+    return _Saving(at, path, stop)
+
+
+def _run_saving(session: Session, saving: _Saving, max_instructions: int | None,
+                console: Console, elf: bytes, image: str) -> RunResult:
+    """Run to instruction ``saving.at``, save the snapshot there, then (unless
+    ``saving.stop``) run on to the end. Taking the snapshot changes nothing the guest
+    does: the output, the status and the counts are those of a run without it."""
+    if max_instructions is not None and max_instructions <= saving.at:
+        result = session.run(max_instructions)
+        if result.kind not in ("interrupt", "limit"):
+            console.say(f"the run ended before instruction {saving.at}: no snapshot saved")
+        return result
+    result = session.run(saving.at)
+    if result.kind != "limit":
+        if result.kind != "interrupt":
+            console.say(f"the run ended before instruction {saving.at}: no snapshot saved")
+        return result
+    try:
+        size = save_snapshot(saving.path, snapshot_of(session, elf, image))
+    except OSError as error:
+        console.flush()
+        fail(f"cannot write snapshot {saving.path}: {error.strerror or error}")
+    console.say(f"snapshot at instruction {saving.at} saved to {saving.path} ({size} bytes)")
+    if saving.stop:
+        return replace(result, kind="pause", status=0, message="stopped after the snapshot")
+    rest = None if max_instructions is None else max_instructions - saving.at
+    result = session.run(rest)
+    if result.kind == "limit":
+        result = replace(result, message=f"instruction limit {max_instructions} reached")
+    return result
 
 
 def _count(instructions: int | None) -> str:

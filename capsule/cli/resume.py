@@ -1,0 +1,74 @@
+"""``capsule resume FILE``: take up a snapshot (``capsule run --snapshot-at N --save FILE``,
+or the debugger's ``snapshot FILE``) and run it to its end, in a fresh process.
+
+The guest goes on exactly as the run it was taken from would have: the same output from
+there on, the same status, and the same counts (``--stats`` gives instructions since
+boot, the ones before the snapshot included). Guest output printed before the snapshot
+is in the file; ``--replay-output`` prints it first, so stdout is the whole run's.
+
+A file that is not a snapshot this capsule can take up (another format or capsule
+version, truncated, damaged) is one line ``capsule: FILE: ...`` and status 2
+(``emulator.snapshot``). Exit statuses otherwise as ``capsule run``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from emulator.exitstatus import ExitStatus
+from emulator.interrupt import interrupts_stop
+from emulator.machine import MachineError
+from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot
+from kernel.model.errors import KernelBug
+
+from .errors import Command
+from .kernel_log import attach_kernel_log, kernel_log_option
+from .run import Console, fail, finish
+from .trace import TraceRequest, attach_trace, trace_options
+
+__all__ = ["resume"]
+
+
+@click.command(cls=Command, epilog="\b\nExit status: as capsule run (see the README).")
+@click.argument("snapshot_path", metavar="FILE", type=click.Path(path_type=Path))
+@click.option("--max-instructions", type=click.IntRange(min=1), default=None,
+              help="Stop after this many more guest instructions (exit status 124).")
+@click.option("--stats", is_flag=True,
+              help="Print instruction (since boot), kernel-entry and tick counts to stderr.")
+@click.option("--replay-output", is_flag=True,
+              help="Print the guest output from before the snapshot first.")
+@trace_options
+@kernel_log_option
+def resume(snapshot_path: Path, max_instructions: int | None, stats: bool,
+           replay_output: bool, trace: TraceRequest | None, kernel_log: bool) -> None:
+    """Take up the snapshot in FILE and run it to its end; guest output on stdout."""
+    try:
+        snapshot = load_snapshot(snapshot_path)
+    except SnapshotError as error:
+        fail(str(error))
+    console = Console()
+    if replay_output:
+        console.out.write(snapshot.checkpoint.output)
+        console.out.flush()
+        console.open_line = not snapshot.checkpoint.output.endswith(b"\n")
+    try:
+        session = restore_snapshot(snapshot, console)
+    except SnapshotError as error:
+        fail(f"{snapshot_path}: {error}")
+    try:
+        if trace is not None:
+            attach_trace(trace, session)
+        if kernel_log:
+            attach_kernel_log(session, console.flush)
+        with interrupts_stop(session.machine):
+            result = session.run(max_instructions)
+    except (KernelBug, MachineError) as error:
+        console.flush()
+        fail(f"internal error: {type(error).__name__}: {error}", ExitStatus.INTERNAL)
+    except KeyboardInterrupt:
+        console.say("interrupted (SIGINT)")
+        sys.exit(ExitStatus.INTERRUPTED)
+    finish(console, session, result, stats)
