@@ -104,6 +104,7 @@ _PREFIX = {"tcb": "tcb", "cnode": "cnode", "endpoint": "ep", "notification": "nt
            "frame": "frame", "page_table": "pt", "vspace": "vspace", "untyped": "ut",
            "asid_pool": "asid_pool"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GENERATED = re.compile(rf"(?:{'|'.join(_PREFIX.values())})_\d+")
 _BLOCKED = {ThreadState.BLOCKED_ON_RECEIVE, ThreadState.BLOCKED_ON_SEND,
             ThreadState.BLOCKED_ON_NOTIFICATION}
 _TABLE = struct.Struct(f"<{ENTRIES_PER_TABLE}Q")
@@ -184,6 +185,9 @@ class _Capture:
             if not _NAME.fullmatch(name):
                 raise ComponentError(f"external name {name!r} is not an identifier "
                                      "(letters, digits and _, not starting with a digit)")
+            if _GENERATED.fullmatch(name):
+                raise ComponentError(f"external name {name!r} has the form of capture's own "
+                                     "identities; choose another")
             key = object_key(slot.cap)
             if key is None:
                 raise ComponentError(f"external {name!r}: the cap given for it names no "

@@ -294,6 +294,9 @@ def test_derivation_links_are_captured(server: Server) -> None:
 def test_a_shared_object_not_named_external_is_refused(server: Server) -> None:
     with pytest.raises(ComponentError, match=r"ep_\d+ \(endpoint at 0x[0-9a-f]+.*cap outside"):
         capture(server.s.kernel, server.tcb, {"shared_vspace": server.s.slots[VSPACE]})
+    for bad, why in (("ep_3", "form of capture's own"), ("3ep", "not an identifier")):
+        with pytest.raises(ComponentError, match=why):
+            capture(server.s.kernel, server.tcb, {bad: server.s.slots[server.ep]})
 
 
 def test_blocked_receive_is_captured_as_restart_and_reply_wait_refused(server: Server) -> None:
