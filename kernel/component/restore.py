@@ -153,6 +153,24 @@ class _Plan:
             if record.type not in _KIND:
                 raise ComponentError(f"{record.name}: objects of type {record.type!r} are not "
                                      "restored")
+        declared = {o.name: o.type for o in component.objects}
+        declared.update((e.name, e.type) for e in component.externals)
+        self.types = {record.name: _object_type(self.kernel, record)
+                      for record in component.objects}
+        for cap in component.caps:
+            container = self.objects.get(cap.container)
+            kind, size = ("tcb", 5) if cap.in_tcb else ("cnode", 0)
+            if container is not None and kind == "cnode":
+                size = 1 << container.size_bits
+            if container is None or container.type != kind or not 0 <= cap.index < size:
+                raise ComponentError(f"{cap.slot}: not a slot of an owned {kind}")
+            if declared[cap.object] != cap.type:
+                raise ComponentError(f"{cap.slot}: a {cap.type} cap to {cap.object}, a "
+                                     f"{declared[cap.object]}")
+            if cap.mapping is not None and declared[cap.mapping.vspace] not in (
+                    "page_table", "vspace"):
+                raise ComponentError(f"{cap.slot}: mapped in {cap.mapping.vspace}, which is "
+                                     "no VSpace")
 
     def _externals(self, externals: tuple[ExternalRecord, ...],
                    identities: Mapping[str, Slot]) -> None:
@@ -391,7 +409,7 @@ def restore(kernel: KernelState, component: Component, untyped: Slot,
     for record in component.objects:
         paddr = plan.addresses[record.name]
         user_size = record.size_bits if record.type in ("cnode", "untyped") else 0
-        create_object(kernel, _object_type(kernel, record), paddr, user_size, False)
+        create_object(kernel, plan.types[record.name], paddr, user_size, False)
         made[record.name] = paddr
     # 2. contents
     for record in component.objects:
@@ -439,18 +457,10 @@ def restore(kernel: KernelState, component: Component, untyped: Slot,
 def _install_caps(kernel: KernelState, plan: _Plan, made: dict[str, int]) -> None:
     component = plan.component
     slots: dict[str, Slot] = {}
-    for record in component.caps:
-        container = made.get(record.container)
-        if container is None:
-            raise ComponentError(f"{record.slot}: its container is not an owned object")
-        owner = kernel.objects.get(container)
-        if record.in_tcb and isinstance(owner, TCB):
-            slots[record.slot] = owner.slots[record.index]
-        elif not record.in_tcb and isinstance(owner, CNode):
-            slots[record.slot] = owner.slots[record.index]
-        else:
-            raise ComponentError(f"{record.slot}: the container is not a "
-                                 f"{'TCB' if record.in_tcb else 'CNode'}")
+    for record in component.caps:  # containers and indices were checked by the plan
+        owner = kernel.objects.get(made[record.container])
+        assert isinstance(owner, TCB if record.in_tcb else CNode)
+        slots[record.slot] = owner.slots[record.index]
     children: dict[str, list[CapRecord]] = {}
     groups: dict[int, tuple[Slot, list[CapRecord]]] = {}
     for record in component.caps:

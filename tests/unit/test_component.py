@@ -229,8 +229,11 @@ def test_capture_destroy_restore_is_the_same_component(server: Server) -> None:
 
 
 def replace_caps(component: Component, **changes: object) -> Component:
-    """``component`` with its last cap changed (a hand-edited file)."""
-    caps = component.caps[:-1] + (dc_replace(component.caps[-1], **changes),)  # type: ignore[arg-type]
+    """``component`` with the cap in its CNode's slot 12 changed (a hand-edited file); no
+    cap derives from that one."""
+    target = f"{by_type(component, 'cnode')}[12]"
+    caps = tuple(dc_replace(cap, **changes) if cap.slot == target else cap  # type: ignore[arg-type]
+                 for cap in component.caps)
     return dc_replace(component, caps=caps)
 
 
@@ -350,6 +353,10 @@ def test_restore_refusals_change_nothing(server: Server) -> None:
         restore(s.kernel, broken, big, _externals(server))
     with pytest.raises(ComponentError, match="holds no cap"):
         restore(s.kernel, replace_caps(c, parent="cnode_1[15]"), big, _externals(server))
+    with pytest.raises(ComponentError, match="not a slot of an owned cnode"):
+        restore(s.kernel, replace_caps(c, index=16), big, _externals(server))
+    with pytest.raises(ComponentError, match="a notification cap to client_ep, a endpoint"):
+        restore(s.kernel, replace_caps(c, object="client_ep"), big, _externals(server))
     with pytest.raises(ComponentError, match="cannot be restored on"):
         restore(s.kernel, Component("sparc", c.thread, c.objects, c.externals, c.caps),
                 big, _externals(server))
