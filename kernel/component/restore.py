@@ -157,6 +157,23 @@ class _Plan:
         declared.update((e.name, e.type) for e in component.externals)
         self.types = {record.name: _object_type(self.kernel, record)
                       for record in component.objects}
+        for record in component.objects:
+            if (record.data is not None) != (record.type == "frame") or (
+                    record.data is not None and len(record.data) != 1 << record.size_bits):
+                raise ComponentError(f"{record.name}: its bytes do not fit a "
+                                     f"{record.size_bits}-bit {record.type}")
+            thread = record.thread
+            if (thread is not None) != (record.type == "tcb"):
+                raise ComponentError(f"{record.name}: a {record.type} with"
+                                     f"{'out' if thread is None else ''} thread state")
+            if thread is not None and not (
+                    0 <= thread.domain < self.kernel.config.num_domains
+                    and 0 <= thread.priority <= 255 and 0 <= thread.mcp <= 255
+                    and (thread.bound_notification is None
+                         or declared.get(thread.bound_notification) == "notification")):
+                raise ComponentError(f"{record.name}: its domain, priority, MCP or bound "
+                                     "notification is not one this kernel can have")
+        self._check_forest()
         for cap in component.caps:
             container = self.objects.get(cap.container)
             kind, size = ("tcb", 5) if cap.in_tcb else ("cnode", 0)
@@ -171,6 +188,23 @@ class _Plan:
                     "page_table", "vspace"):
                 raise ComponentError(f"{cap.slot}: mapped in {cap.mapping.vspace}, which is "
                                      "no VSpace")
+
+    def _check_forest(self) -> None:
+        """The caps' parents form a forest: every cap leads up to a root (no cycle), so
+        restore places every one of them."""
+        parent = {cap.slot: cap.parent for cap in self.component.caps}
+        rooted: set[str] = set()
+        for start in parent:
+            path: list[str] = []
+            seen: set[str] = set()
+            slot: str | None = start
+            while slot is not None and slot not in rooted:
+                if slot in seen:
+                    raise ComponentError(f"{slot}: its derivation parents form a cycle")
+                seen.add(slot)
+                path.append(slot)
+                slot = parent[slot]
+            rooted.update(path)
 
     def _externals(self, externals: tuple[ExternalRecord, ...],
                    identities: Mapping[str, Slot]) -> None:
@@ -238,11 +272,15 @@ class _Plan:
             left = []
             for record in pending:
                 assert record.inside is not None
+                holder = self.objects.get(record.inside)
+                bits = _region_bits(record)
+                if holder is None or holder.type != "untyped" or record.offset % (1 << bits) \
+                        or not 0 <= record.offset <= (1 << holder.size_bits) - (1 << bits):
+                    raise ComponentError(f"{record.name} lies in {record.inside} at "
+                                         f"{record.offset:#x}, which is no place in an "
+                                         "untyped of the component")
                 container = addresses.get(record.inside)
                 if container is None:
-                    if record.inside not in self.objects:
-                        raise ComponentError(f"{record.name} lies in {record.inside}, which "
-                                             "the component does not hold")
                     left.append(record)
                     continue
                 addresses[record.name] = container + record.offset

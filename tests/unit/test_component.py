@@ -357,6 +357,17 @@ def test_restore_refusals_change_nothing(server: Server) -> None:
         restore(s.kernel, replace_caps(c, index=16), big, _externals(server))
     with pytest.raises(ComponentError, match="a notification cap to client_ep, a endpoint"):
         restore(s.kernel, replace_caps(c, object="client_ep"), big, _externals(server))
+    cnode = by_type(c, "cnode")
+    cyclic = dc_replace(c, caps=tuple(
+        dc_replace(cap, parent=f"{cnode}[3]") if cap.slot == f"{cnode}[2]" else cap
+        for cap in c.caps))
+    with pytest.raises(ComponentError, match="derivation parents form a cycle"):
+        restore(s.kernel, cyclic, big, _externals(server))
+    frame = by_type(c, "frame")
+    short = dc_replace(c, objects=tuple(dc_replace(o, data=b"x") if o.name == frame else o
+                                        for o in c.objects))
+    with pytest.raises(ComponentError, match="bytes do not fit a 12-bit frame"):
+        restore(s.kernel, short, big, _externals(server))
     with pytest.raises(ComponentError, match="cannot be restored on"):
         restore(s.kernel, Component("sparc", c.thread, c.objects, c.externals, c.caps),
                 big, _externals(server))
