@@ -208,12 +208,6 @@ class _Plan:
 
     def _externals(self, externals: tuple[ExternalRecord, ...],
                    identities: Mapping[str, Slot]) -> None:
-        known = {e.name for e in externals}
-        unknown = sorted(set(identities) - known)
-        if unknown:
-            raise ComponentError(f"the identity map names {', '.join(unknown)}, which the "
-                                 f"component has no external of (externals: "
-                                 f"{', '.join(sorted(known)) or 'none'})")
         for external in externals:
             slot = identities.get(external.name)
             if slot is None:
@@ -426,7 +420,8 @@ def restore(kernel: KernelState, component: Component, untyped: Slot,
 
     ``identities`` maps each external identity of the component to a slot holding a
     cap to the existing object it stands for (restored caps to it become that cap's
-    derivation children); ``asid_pool`` is an ASID pool cap's slot, needed only when the
+    derivation children; names the component does not use are ignored, as capture
+    ignores external names it does not meet); ``asid_pool`` is an ASID pool cap's slot, needed only when the
     component has its own VSpace. Changes nothing if it raises.
 
     Raises:

@@ -171,12 +171,12 @@ def test_restore_refuses_an_untyped_too_small_and_changes_nothing(
                 "root_vspace": ("rootserver", VSPACE)}
     component = machine.capture_component("server", external=external)
     machine.run(until=sync)
-    # The clients' endpoint is no untyped; an identity for a name the component lacks.
+    # The clients' endpoint is no untyped; the IPC-buffer frame is no endpoint.
     with pytest.raises(capsule.ComponentError, match="RAM untyped"):
         machine.restore_component(component, untyped=("rootserver", ep), identities=external)
-    with pytest.raises(capsule.ComponentError, match="has no external of"):
+    with pytest.raises(capsule.ComponentError, match="'clients_ep' is a endpoint"):
         machine.restore_component(component, untyped=("rootserver", restore_ut),
-                                  identities={**external, "other": ("rootserver", ep)})
+                                  identities={**external, "clients_ep": ("rootserver", ipc)})
     assert len(machine.threads) == len({t.tcb for t in machine.threads})
     unused = machine.cap(restore_ut, "rootserver")
     assert unused is not None and unused.fields["free_bytes"] == 1 << 16
