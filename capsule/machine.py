@@ -22,6 +22,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from bootimage import ImageError, build_image, load_image
+from bootimage.foreign import load_runnable
+from bootimage.load import read_file
+from emulator.exitstatus import exit_status, stop_line
 from emulator.gdb_target import MAX_ACCESS, GdbTarget, TargetError
 from emulator.machine import MachineError, RunResult, UnicornMachine
 from emulator.session import Session
@@ -151,7 +154,8 @@ class Machine:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, config: KernelConfig | None = None,
-             console: Callable[[bytes], None] | None = None) -> Machine:
+             console: Callable[[bytes], None] | None = None, ram_size: int | None = None,
+             root_cnode_bits: int | None = None) -> Machine:
         """Boot the image or ELF file at ``path`` (see :meth:`from_bytes`).
 
         Raises:
@@ -159,29 +163,36 @@ class Machine:
                 boot.
         """
         try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise LoadError(f"cannot read {os.fspath(path)!r}: {error.strerror or error}") from None
-        return cls.from_bytes(data, config=config, console=console)
+            data = read_file(path, "image")
+        except ImageError as error:
+            raise LoadError(str(error)) from None
+        return cls._boot(data, config, console, ram_size, root_cnode_bits, os.fspath(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, config: KernelConfig | None = None,
-                   console: Callable[[bytes], None] | None = None) -> Machine:
-        """Boot ``data``: a boot image (``capsule cc`` / ``capsule image build``) or a
-        root-task ELF (as ``capsule cc --elf`` writes it).
+                   console: Callable[[bytes], None] | None = None, ram_size: int | None = None,
+                   root_cnode_bits: int | None = None) -> Machine:
+        """Boot ``data``: whatever ``capsule run`` runs: a boot image (``capsule cc`` /
+        ``capsule image build``), a root task's ELF (``capsule cc --elf``, or seL4's
+        build system's), or the elfloader image seL4's build gives QEMU (its root task).
 
-        ``config`` is the kernel configuration (default: the image's own, or the
-        defaults for an ELF). ``console`` gets each byte the guest prints as it prints
+        ``config`` is the kernel configuration (default: the image's own; for an ELF,
+        capsule's defaults with RAM as QEMU's virt platform, or as an elfloader image's
+        device tree says, and ``ram_size`` / ``root_cnode_bits`` if given: those two are
+        for ELF inputs only). ``console`` gets each byte the guest prints as it prints
         it; every byte is also kept in :attr:`output`.
 
         Raises:
             LoadError: not a valid image or ELF, or it cannot boot in ``config``.
         """
+        return cls._boot(data, config, console, ram_size, root_cnode_bits, None)
+
+    @classmethod
+    def _boot(cls, data: bytes, config: KernelConfig | None,
+              console: Callable[[bytes], None] | None, ram_size: int | None,
+              root_cnode_bits: int | None, name: str | None) -> Machine:
         try:
-            if data[:4] == b"\x7fELF":
-                data = build_image(data, config or KernelConfig())
-                config = None
-            loaded = load_image(data)
+            loaded = load_runnable(data, ram_size=ram_size, root_cnode_bits=root_cnode_bits)
             if config is not None and config != loaded.config:
                 loaded = load_image(build_image(loaded.elf, config, loaded.arch))
         except ImageError as error:
@@ -189,7 +200,8 @@ class Machine:
         try:
             session = Session.boot(loaded.root, loaded.config, _byte_sink(console))
         except BootError as error:
-            raise LoadError(f"cannot boot: {error}") from None
+            where = f" {name}" if name is not None else ""
+            raise LoadError(f"cannot boot{where}: {error}") from None
         return cls(session, loaded.elf)
 
     @classmethod
@@ -262,6 +274,16 @@ class Machine:
     def instructions(self) -> int | None:
         """Guest instructions run since boot (None if Unicorn could not count them)."""
         return self._session.instructions
+
+    @property
+    def kernel_entries(self) -> int:
+        """Kernel entries since boot (system calls, faults, timer ticks)."""
+        return self._kernel.kernel_entries
+
+    @property
+    def ticks(self) -> int:
+        """Timer ticks since boot (time in capsule is instructions retired)."""
+        return self._kernel.ticks
 
     @property
     def ended(self) -> Stop | None:
@@ -375,6 +397,10 @@ class Machine:
         met, self._met = self._met, None
         current = self._kernel.current
         pc = self._target.context(current)[0] if current is not None else None
+        if result.kind == "interrupt":
+            return Stop(StopKind.INTERRUPT, None, current.name if current is not None else None,
+                        pc, None, None, exit_status(result), result.message,
+                        self._session.instructions)
         ended = result.kind not in ("pause", "limit")
         if met is None and not ended:
             if result.kind == "pause":
@@ -393,12 +419,14 @@ class Machine:
         condition = met.condition if met is not None else None
         if ended:
             self._end = Stop(StopKind(result.kind), condition, thread, pc, syscall, fault,
-                             result.status, result.message, self._session.instructions)
+                             exit_status(result), stop_line(result) or result.message,
+                             self._session.instructions)
             return self._end
         assert met is not None
         message = (f"{condition}" if condition is not None
                    else result.message if met.kind is StopKind.LIMIT else "a hook asked to stop")
-        return Stop(met.kind, condition, thread, pc, syscall, fault, 0, message,
+        status = exit_status(result) if met.kind is StopKind.LIMIT else 0
+        return Stop(met.kind, condition, thread, pc, syscall, fault, status, message,
                     self._session.instructions)
 
     # --- hooks -------------------------------------------------------------------------
@@ -701,11 +729,12 @@ class Machine:
         return restore_component(self._kernel, self._tcb, component, untyped,
                                  identities, asid_pool)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, *, point: str = "", empty_slots: bool = False) -> Snapshot:
         """Every thread's CSpace, every object, untyped and derivation link now: the
         model ``capsule cspace`` renders (:mod:`kernel.views.render`; its ``to_text``,
-        ``to_json`` and ``to_dot`` render it)."""
-        return snapshot(self._kernel)
+        ``to_json`` and ``to_dot`` render it). ``point`` labels when it was taken;
+        ``empty_slots`` puts the empty slots into the CSpace trees too."""
+        return snapshot(self._kernel, point, None, empty_slots)
 
 
 def _byte_sink(console: Callable[[bytes], None] | None) -> Callable[[int], None]:

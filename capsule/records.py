@@ -160,6 +160,9 @@ class StopKind(Enum):
     KERNEL_HALT = "kernel-halt"
     """The kernel stopped on a guest error, as seL4's debug kernel does, or on a
     feature capsule does not have yet. Over."""
+    INTERRUPT = "interrupt"
+    """SIGINT (Ctrl-C) ended the run where it was, under the command line's
+    ``emulator.interrupt.interrupts_stop``; the run can go on."""
 
 
 _ENDED = frozenset({StopKind.HALT, StopKind.FAULT, StopKind.IDLE, StopKind.KERNEL_HALT})
@@ -184,9 +187,14 @@ class Stop:
     """The fault that met the condition or made a hook stop the run; for a stop of kind
     FAULT, the fault that stopped the last thread."""
     status: int
-    """The exit status ``capsule run`` would give (the guest's own on a halt; 3 fault,
-    4 idle, 5 kernel halt); 0 while the run can go on."""
+    """The exit status ``capsule run`` gives for a run that ends so (README, "Exit
+    status"): the guest's own on a halt (118 if that is one of capsule's codes), 121
+    fault, 122 idle, 123 kernel halt, 124 the instruction limit, 130 an interrupt; 0 at
+    a condition or a hook."""
     message: str
+    """One line: what ``capsule run`` says on stderr when a run ends so (the condition
+    met, the limit, the fault, why the kernel halted, an interrupt with its thread and
+    pc; a halt's message is the kernel's)."""
     instructions: int | None
     """Guest instructions run since boot (None if Unicorn could not count them)."""
 

@@ -20,7 +20,9 @@ happened), and runs on to the end: the guest's output on stdout, its exit status
 The point: right after the Nth system call (``--after-syscall N``, counted as ``capsule
 cspace`` counts them), or the Kth time an instruction at a symbol of the root task's ELF
 is about to run (``--at SYMBOL [--hit K]``, a breakpoint); a capture without one is at
-the end of the run. A capture or restore that cannot be faithful (an object shared with
+the end of the run. Like the other commands, this one works through the Python API
+(:meth:`capsule.Machine.capture_component`, :meth:`capsule.Machine.restore_component`,
+stop conditions and hooks). A capture or restore that cannot be faithful (an object shared with
 a cap outside the component and not named external, a thread in the middle of a Call,
 an untyped too small, ...) is refused: one line ``capsule: ...`` and exit status 2, as
 for every mistake a user can make (``capsule.cli.errors``).
@@ -34,38 +36,40 @@ from pathlib import Path
 
 import click
 
-from bootimage import ImageError
-from bootimage.errors import ElfError
-from bootimage.foreign import load_runnable
-from bootimage.load import read_file
-from bootimage.symbols import read_symbols
-from emulator.exitstatus import exit_status, stop_line
-from emulator.machine import MachineError
-from emulator.session import Session
-from kernel.boot import BootError
-from kernel.component import ComponentError, capture, from_json, restore, to_capdl, to_json
-from kernel.core.threads import vspace_root_of
-from kernel.cspace.lookup import lookup_slot
-from kernel.kernel import Kernel
-from kernel.model.errors import KernelBug
-from kernel.model.page_tables import translate
-from kernel.model.paging import Access
-from kernel.model.slot import Slot
-from kernel.model.tcb import TCB
+from capsule.component import CapRef
+from capsule.conditions import AtAddress
+from capsule.errors import (
+    CapLookupError,
+    ComponentError,
+    InternalError,
+    LoadError,
+    MemoryAccessError,
+    NoSuchSymbol,
+)
+from capsule.machine import Machine
+from capsule.records import StopKind, SyscallEvent, ThreadInfo
+from emulator.exitstatus import ExitStatus
+from kernel.component import ComponentError as FileError
+from kernel.component import from_json, to_capdl, to_json
 
-from .errors import CliError, Command, InternalError
+from .errors import CliError, Command
+from .errors import InternalError as CliCrash
+from .run import internal_error
 
 __all__ = ["component"]
 
-def _thread(kernel: Kernel, spec: str, option: str) -> TCB:
+_CAP = re.compile(r"(?:(.+):)?(0[xX][0-9a-fA-F]+|\d+)")
+
+
+def _thread(machine: Machine, spec: str, option: str) -> ThreadInfo:
     """``spec``: a thread's name (unique), ``NAME#N`` (the Nth of that name, in creation
     order) or its TCB's address ``0x...``."""
-    threads = list(kernel.threads.values())
+    threads = machine.threads
     if re.fullmatch(r"0[xX][0-9a-fA-F]+", spec):
-        found = kernel.threads.get(int(spec, 16))
-        if found is None:
-            raise CliError(f"{option}: no thread has its TCB at {spec}")
-        return found
+        for info in threads:
+            if info.tcb == int(spec, 16):
+                return info
+        raise CliError(f"{option}: no thread has its TCB at {spec}")
     numbered = re.fullmatch(r"(.*)#(\d+)", spec)
     name, number = (numbered.group(1), int(numbered.group(2))) if numbered else (spec, 0)
     named = [t for t in threads if t.name == name]
@@ -74,104 +78,40 @@ def _thread(kernel: Kernel, spec: str, option: str) -> TCB:
     if not numbered and len(named) == 1:
         return named[0]
     if len(named) > 1 and not numbered:
-        listing = ", ".join(f"{name}#{i} (tcb {t.paddr:#x})" for i, t in enumerate(named, 1))
+        listing = ", ".join(f"{name}#{i} (tcb {t.tcb:#x})" for i, t in enumerate(named, 1))
         raise CliError(f"{option}: {len(named)} threads are named {name!r}: {listing}")
     raise CliError(f"{option}: no thread {spec!r} (threads: "
                    f"{', '.join(t.name for t in threads) or 'none'})")
 
 
-_CAP = re.compile(r"(?:(.+):)?(0[xX][0-9a-fA-F]+|\d+)")
-
-
-def _cap_slot(kernel: Kernel, spec: str, option: str) -> Slot:
-    """``[THREAD:]CPTR``: the slot CPTR names in THREAD's CSpace (default: the root task's)."""
+def _cap(machine: Machine, spec: str, option: str) -> CapRef:
+    """``[THREAD:]CPTR``: a cap of THREAD's CSpace (default: the root task's)."""
     match = _CAP.fullmatch(spec)
     if match is None:
         raise CliError(f"{option} {spec!r}: expected [THREAD:]CPTR, such as rootserver:0x20")
     thread, cptr_text = match.groups()
-    tcb = next(iter(kernel.threads.values())) if thread is None else _thread(kernel, thread, option)
+    info = machine.threads[0] if thread is None else _thread(machine, thread, option)
     cptr = int(cptr_text, 0)
-    slot = lookup_slot(kernel, tcb, cptr)
-    if not isinstance(slot, Slot) or slot.is_empty:
-        raise CliError(f"{option} {spec}: cptr {cptr:#x} names no cap in thread {tcb.name!r}'s "
-                       "CSpace")
-    return slot
+    try:
+        found = machine.cap(cptr, info)
+    except CapLookupError as error:
+        raise CliError(f"{option} {spec}: {error}") from None
+    if found is None:
+        raise CliError(f"{option} {spec}: cptr {cptr:#x} names no cap in thread "
+                       f"{info.name!r}'s CSpace")
+    return (info, cptr)
 
 
-def _named_caps(kernel: Kernel, specs: tuple[str, ...], option: str) -> dict[str, Slot]:
+def _named_caps(machine: Machine, specs: tuple[str, ...], option: str) -> dict[str, CapRef]:
     """``NAME=[THREAD:]CPTR`` each: the identity map's entries."""
-    out: dict[str, Slot] = {}
+    out: dict[str, CapRef] = {}
     for spec in specs:
         name, equals, cap = spec.partition("=")
         if not equals or not re.fullmatch(r"[A-Za-z_]\w*", name):
             raise CliError(f"{option} {spec!r}: expected NAME=[THREAD:]CPTR, such as "
                            "server_ep=rootserver:0x20")
-        out[name] = _cap_slot(kernel, cap, f"{option} {name}:")
+        out[name] = _cap(machine, cap, f"{option} {name}:")
     return out
-
-
-class _Point:
-    """Where the run stops: after the Nth syscall, at the Kth hit of a symbol, or (no
-    point) at the end of the run. Pauses the machine there (``request_pause``), so the
-    run can go on afterwards."""
-
-    def __init__(self, session: Session, elf: bytes, after: str | None, symbol: str | None,
-                 hits: int) -> None:
-        self.session = session
-        self.after = _count(after)
-        if self.after is not None and symbol is not None:
-            raise CliError("--after-syscall and --at choose the same thing: give one")
-        self.symbol, self.hits = symbol, hits
-        self.address: int | None = None
-        if symbol is not None:
-            try:
-                self.address = read_symbols(elf).address_of(symbol)
-            except ElfError as error:
-                raise CliError(f"--at: cannot read the ELF's symbols: {error}") from None
-            if self.address is None:
-                raise CliError(f"--at: no symbol {symbol!r} in the root task's ELF")
-        self.syscalls = 0
-        self._in_syscall = False
-        session.kernel.syscall_observers.append(self._on_syscall)
-        session.kernel.exit_observers.append(self._on_exit)
-
-    def _on_syscall(self, kernel: Kernel, window: list[int]) -> None:
-        self.syscalls += 1
-        self._in_syscall = True
-
-    def _on_exit(self, kernel: Kernel) -> None:
-        was_syscall, self._in_syscall = self._in_syscall, False
-        if was_syscall and self.syscalls == self.after:
-            self.session.machine.request_pause("--after-syscall")
-
-    @property
-    def given(self) -> bool:
-        return self.after is not None or self.symbol is not None
-
-    def run_to(self, max_instructions: int | None) -> None:
-        """Run until the point (the end of the run if there is none)."""
-        machine = self.session.machine
-        if self.address is not None:
-            machine.add_breakpoint(self.address)
-        seen = 0
-        try:
-            while True:
-                result = self.session.run(max_instructions)
-                if result.kind != "pause":
-                    break
-                if self.address is None or result.breakpoint == self.address:
-                    seen += 1
-                    if self.address is None or seen == self.hits:
-                        return
-        finally:
-            if self.address is not None:
-                machine.remove_breakpoint(self.address)
-        if self.after is not None:
-            raise CliError(f"--after-syscall {self.after}: the run ended ({result.message}) "
-                           f"after {self.syscalls} syscalls")
-        if self.symbol is not None:
-            raise CliError(f"--at {self.symbol}: the run ended ({result.message}) after "
-                           f"{seen} of {self.hits} hits")
 
 
 def _count(text: str | None) -> int | None:
@@ -186,23 +126,48 @@ def _count(text: str | None) -> int | None:
     return value
 
 
-def _poke(session: Session, elf: bytes, spec: str) -> None:
+def _run_to(machine: Machine, after: int | None, symbol: str | None, hits: int,
+            max_instructions: int | None) -> None:
+    """Run to the point: the end of the run, right after the ``after``th system call, or
+    the ``hits``th time an instruction at ``symbol`` is about to run."""
+    if symbol is not None:
+        try:
+            where = AtAddress(machine.symbol(symbol))
+        except NoSuchSymbol as error:
+            raise CliError(f"--at: {error}") from None
+        for seen in range(hits):
+            stop = machine.run(until=where, max_instructions=max_instructions)
+            if stop.kind is not StopKind.CONDITION:
+                raise CliError(f"--at {symbol}: the run ended ({stop.message}) after {seen} "
+                               f"of {hits} hits")
+        return
+    syscalls = 0
+
+    def count(event: SyscallEvent) -> bool:
+        nonlocal syscalls
+        syscalls += 1
+        return syscalls == after
+
+    hook = machine.on_syscall(count) if after is not None else None
+    stop = machine.run(max_instructions=max_instructions)
+    if hook is not None:
+        hook.remove()
+        if stop.kind is not StopKind.HOOK:
+            raise CliError(f"--after-syscall {after}: the run ended ({stop.message}) after "
+                           f"{syscalls} syscalls")
+
+
+def _poke(machine: Machine, spec: str) -> None:
     """``--set SYMBOL=VALUE``: write the 64-bit word VALUE at SYMBOL of the root task."""
     match = re.fullmatch(r"(\w+)=(0[xX][0-9a-fA-F]+|\d+)", spec)
-    if match is None:
-        raise CliError(f"--set {spec!r}: expected SYMBOL=VALUE, such as ready=1")
-    address = read_symbols(elf).address_of(match.group(1))
-    if address is None:
-        raise CliError(f"--set: no symbol {match.group(1)!r} in the root task's ELF")
-    kernel = session.kernel
-    root_task = next(iter(kernel.threads.values()))
-    root, _ = vspace_root_of(kernel, root_task)
-    paddr = translate(kernel.machine, kernel.paging, root, address, Access.WRITE)
-    value = int(match.group(2), 0)
-    if paddr is None or address % 8 or not 0 <= value < 1 << 64:
-        raise CliError(f"--set {spec}: not a writable, aligned word of the root task or "
-                       "not a 64-bit value")
-    kernel.machine.write_phys(paddr, value.to_bytes(8, "little"))
+    value = int(match.group(2), 0) if match else -1
+    if match is None or not 0 <= value < 1 << 64:
+        raise CliError(f"--set {spec!r}: expected SYMBOL=VALUE (a 64-bit word), such as ready=1")
+    try:
+        machine.write(machine.symbol(match.group(1)), value.to_bytes(8, "little"),
+                      machine.threads[0])
+    except (NoSuchSymbol, MemoryAccessError) as error:
+        raise CliError(f"--set {spec}: {error}") from None
 
 
 @click.command(cls=Command)
@@ -244,76 +209,62 @@ def component(image_path: Path, thread: str | None, after: str | None, at_symbol
               max_instructions: int | None) -> None:
     """Capture one thread's component of IMAGE's run (its CSpace slot for slot, the
     objects it owns, the derivation links among its caps), or restore one (--restore)."""
+    stop_at = _count(after)
+    if stop_at is not None and at_symbol is not None:
+        raise CliError("--after-syscall and --at choose the same thing: give one")
     if restore_from is None and thread is None:
         raise CliError("--thread: say whose component to capture (or --restore FILE)")
     if restore_from is not None and (untyped is None or thread is not None):
         raise CliError("--restore takes --untyped (where to make the objects), not --thread")
-    text = None
+    if restore_from is not None and stop_at is None and at_symbol is None:
+        raise CliError("--restore needs a point to restore at: --at SYMBOL or --after-syscall N")
+    saved = None
     if restore_from is not None:
         try:
-            text = restore_from.read_text()
+            saved = from_json(restore_from.read_text())
         except OSError as error:
             raise CliError(f"cannot read {restore_from}: {error.strerror or error}") from None
+        except FileError as error:
+            raise CliError(f"{restore_from}: {error}") from None
     try:
-        loaded = load_runnable(read_file(image_path, "image"))
-    except ImageError as error:
+        machine = Machine.load(image_path)
+    except LoadError as error:
         raise CliError(str(error)) from None
-    out = bytearray()
     try:
-        session = Session.boot(loaded.root, loaded.config, out.append)
-    except BootError as error:
-        raise CliError(f"cannot boot {image_path}: {error}") from None
-    point = _Point(session, loaded.elf, after, at_symbol, hit)
-    if text is not None and not point.given:
-        raise CliError("--restore needs a point to restore at: --at SYMBOL or --after-syscall N")
-    try:
-        point.run_to(max_instructions)
-    except (KernelBug, MachineError) as error:
-        raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
-    kernel = session.kernel
-    if text is not None:
-        assert untyped is not None
-        _restore(session, loaded.elf, text, untyped, asid_pool, identities, pokes,
-                 max_instructions, out)
-        return
-    assert thread is not None
-    tcb = _thread(kernel, thread, "--thread")
-    try:
-        captured = capture(kernel, tcb, _named_caps(kernel, externals, "--external"))
-    except ComponentError as error:
-        raise CliError(f"cannot capture the component of thread {tcb.name!r}: {error}") from None
-    result_text = to_json(captured) if fmt == "json" else to_capdl(captured)
+        _run_to(machine, stop_at, at_symbol, hit, max_instructions)
+        if saved is not None:
+            assert untyped is not None
+            try:
+                machine.restore_component(
+                    saved, untyped=_cap(machine, untyped, "--untyped"),
+                    identities=_named_caps(machine, identities, "--identity"),
+                    asid_pool=None if asid_pool is None else _cap(machine, asid_pool,
+                                                                   "--asid-pool"))
+            except ComponentError as error:
+                raise CliError(f"cannot restore the component: {error}") from None
+            for spec in pokes:
+                _poke(machine, spec)
+            stop = machine.run(max_instructions=max_instructions)
+            sys.stdout.buffer.write(machine.output)
+            sys.stdout.flush()
+            if stop.kind is not StopKind.HALT or stop.status == ExitStatus.GUEST_RESERVED:
+                click.echo(f"capsule: {stop.message}", err=True)
+            sys.exit(stop.status)
+        assert thread is not None
+        info = _thread(machine, thread, "--thread")
+        try:
+            captured = machine.capture_component(
+                info, external=_named_caps(machine, externals, "--external"))
+        except ComponentError as error:
+            raise CliError(f"cannot capture the component of thread {info.name!r}: "
+                           f"{error}") from None
+    except InternalError as error:
+        raise CliCrash(internal_error(error)) from None
+    text = to_json(captured) if fmt == "json" else to_capdl(captured)
     if output is None:
-        click.echo(result_text, nl=False)
+        click.echo(text, nl=False)
         return
     try:
-        output.write_text(result_text)
+        output.write_text(text)
     except OSError as error:
         raise CliError(f"cannot write {output}: {error.strerror or error}") from None
-
-
-def _restore(session: Session, elf: bytes, text: str, untyped: str, asid_pool: str | None,
-             identities: tuple[str, ...], pokes: tuple[str, ...],
-             max_instructions: int | None, out: bytearray) -> None:
-    """Restore the component ``text`` now, run on to the end, and exit as ``capsule run``
-    does: the guest's output on stdout, its status (or capsule's with a line)."""
-    kernel = session.kernel
-    source = _cap_slot(kernel, untyped, "--untyped")
-    pool = None if asid_pool is None else _cap_slot(kernel, asid_pool, "--asid-pool")
-    named = _named_caps(kernel, identities, "--identity")
-    try:
-        restore(kernel, from_json(text), source, named, pool)
-    except ComponentError as error:
-        raise CliError(f"cannot restore the component: {error}") from None
-    for spec in pokes:
-        _poke(session, elf, spec)
-    try:
-        result = session.run(max_instructions)
-    except (KernelBug, MachineError) as error:
-        raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
-    sys.stdout.buffer.write(bytes(out))
-    sys.stdout.flush()
-    line = stop_line(result)
-    if line is not None:
-        click.echo(f"capsule: {line}", err=True)
-    sys.exit(exit_status(result))

@@ -17,12 +17,10 @@ What is shown (filters of :mod:`kernel.views.narrow`, applied in this order):
   how many; ``--all-caps`` shows them (``--subtree`` always shows its whole subtree).
 - ``--hide TYPE[,TYPE...]`` (repeatable): leave out every cap of these types too.
 
-How the run is paused: a syscall observer counts syscall entries and an exit observer,
-called once that entry's effects are complete (scheduling included), raises the private
-:class:`_Paused`. ``UnicornMachine`` carries any exception raised inside a kernel entry
-out of Unicorn and re-raises it from ``run`` (its documented contract), so the command
-catches it there. Nothing in the kernel changes: no ``stop`` value is invented, and the
-state rendered is exactly what the guest would see on return from that syscall.
+How the run is paused: through the Python API, a :class:`capsule.Machine` with a syscall
+hook that counts the system calls and asks to stop after the Nth; the API stops once that
+kernel entry's effects are complete (scheduling included), so the state rendered is
+exactly what the guest would see on return from that syscall.
 
 Error contract (``capsule.cli.errors``): every failure a user can cause — a bad image,
 a bad option, an N the run never reaches, an unknown thread — is one line
@@ -36,15 +34,10 @@ from pathlib import Path
 
 import click
 
-from bootimage import ImageError
-from bootimage.foreign import load_runnable
-from bootimage.load import read_file
-from emulator.machine import MachineError
-from emulator.session import Session
+from capsule.errors import InternalError, LoadError
+from capsule.machine import Machine
+from capsule.records import StopKind, SyscallEvent
 from kernel.abi.constants import CapTag
-from kernel.boot import BootError
-from kernel.kernel import Kernel
-from kernel.model.errors import KernelBug
 from kernel.views.narrow import (
     BootCaps,
     ChoiceError,
@@ -54,35 +47,13 @@ from kernel.views.narrow import (
     only_subtree,
     only_thread,
 )
-from kernel.views.render import Snapshot, snapshot, to_dot, to_json_text, to_text
+from kernel.views.render import Snapshot, to_dot, to_json_text, to_text
 
-from .errors import CliError, Command, InternalError
+from .errors import CliError, Command
+from .errors import InternalError as CliCrash
+from .run import internal_error
 
 __all__ = ["cspace"]
-
-class _Paused(Exception):
-    """Raised by the exit observer to end the run after the chosen syscall."""
-
-
-class _SyscallCounter:
-    """Counts syscall entries; raises :class:`_Paused` at the exit of the ``stop_at``th."""
-
-    def __init__(self, kernel: Kernel, stop_at: int | None) -> None:
-        self.count = 0
-        self.stop_at = stop_at
-        self._in_syscall = False
-        kernel.syscall_observers.append(self._on_syscall)
-        kernel.exit_observers.append(self._on_exit)
-
-    def _on_syscall(self, kernel: Kernel, window: list[int]) -> None:
-        self.count += 1
-        self._in_syscall = True
-
-    def _on_exit(self, kernel: Kernel) -> None:
-        was_syscall, self._in_syscall = self._in_syscall, False
-        if was_syscall and self.count == self.stop_at:
-            raise _Paused
-
 
 def _parse_count(text: str | None) -> int | None:
     if text is None:
@@ -159,26 +130,31 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None,
     stop_at = _parse_count(after)
     hidden_types = _parse_types(hide)
     try:
-        loaded = load_runnable(read_file(image_path, "image"))
-    except ImageError as error:
+        machine = Machine.load(image_path)
+    except LoadError as error:
         raise CliError(str(error)) from None
+    syscalls = 0
+
+    def count(event: SyscallEvent) -> bool:
+        nonlocal syscalls
+        syscalls += 1
+        return syscalls == stop_at
+
+    machine.on_syscall(count)
     try:
-        session = Session.boot(loaded.root, loaded.config, lambda byte: None)
-    except BootError as error:
-        raise CliError(f"cannot boot {image_path}: {error}") from None
-    counter = _SyscallCounter(session.kernel, stop_at)
-    try:
-        result = session.run(max_instructions)
-        if stop_at is not None:
-            raise CliError(f"--after-syscall {stop_at}: the run ended ({result.message}) "
-                           f"after {counter.count} syscalls")
-        point = f"end of run ({result.kind}): {result.message}, {counter.count} syscalls"
-    except _Paused:
-        point = f"after syscall {stop_at} (kernel entry {session.kernel.kernel_entries})"
-    except (KernelBug, MachineError) as error:
-        raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
-    boot = BootCaps.of(session.report.bootinfo, session.report.root_cnode)
-    snap = _narrow(snapshot(session.kernel, point, None, all_slots), boot, thread, subtree,
+        stop = machine.run(max_instructions=max_instructions)
+    except InternalError as error:
+        raise CliCrash(internal_error(error)) from None
+    if stop.kind is StopKind.HOOK:
+        point = f"after syscall {stop_at} (kernel entry {machine.kernel_entries})"
+    elif stop_at is not None:
+        raise CliError(f"--after-syscall {stop_at}: the run ended ({stop.message}) "
+                       f"after {syscalls} syscalls")
+    else:
+        point = f"end of run ({stop.kind.value}): {stop.message}, {syscalls} syscalls"
+    report = machine.session.report
+    snap = _narrow(machine.snapshot(point=point, empty_slots=all_slots),
+                   BootCaps.of(report.bootinfo, report.root_cnode), thread, subtree,
                    all_caps, hidden_types)
     if fmt == "json":
         click.echo(to_json_text(snap))

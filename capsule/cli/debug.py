@@ -34,15 +34,15 @@ from pathlib import Path
 import click
 
 from bootimage import ImageError
-from bootimage.foreign import load_runnable
 from bootimage.load import read_file
 from bootimage.symbols import SymbolTable, read_symbols
+from capsule.errors import LoadError
+from capsule.machine import Machine
 from emulator.exitstatus import ExitStatus, exit_status
 from emulator.interrupt import interrupts_stop
 from emulator.machine import MachineError
 from emulator.session import Session
-from emulator.snapshot import SnapshotError, decode_snapshot, is_snapshot, restore_snapshot
-from kernel.boot import BootError
+from emulator.snapshot import is_snapshot
 from kernel.model.errors import KernelBug
 
 from .debugger import HELP, Debugger
@@ -64,9 +64,9 @@ class _Output:
         self.buffer = bytearray()
         self.open_line = False
 
-    def guest(self, byte: int) -> None:
-        self.buffer.append(byte)
-        if byte == 0x0A:
+    def guest(self, data: bytes) -> None:
+        self.buffer += data
+        if 0x0A in data:
             self.flush()
 
     def flush(self) -> None:
@@ -183,39 +183,28 @@ def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
 
     IMAGE may also be a snapshot file (capsule run --snapshot-at N --save FILE, or the
     debugger's snapshot FILE): debugging starts where it was taken."""
+    out = _Output()
     try:
         data = read_file(image_path, "image")
-        snapshot = decode_snapshot(data) if is_snapshot(data) else None
-        loaded = None if snapshot is not None else load_runnable(data)
-    except ImageError as error:
+        if is_snapshot(data):
+            machine = Machine.from_snapshot(image_path, console=out.guest)
+        else:
+            machine = Machine.load(image_path, console=out.guest)
+    except (ImageError, LoadError) as error:
         raise CliError(str(error)) from None
-    except SnapshotError as error:
-        raise CliError(f"{image_path}: {error}") from None
     interactive = script is None and sys.stdin.isatty()
-    out = _Output()
     commands = _commands(script, out.settle)
     if script is not None:
         commands = iter(list(commands))  # read the whole script now: errors before the run
-    try:
-        if snapshot is not None:
-            session = restore_snapshot(snapshot, out.guest)
-            elf = snapshot.elf
-        else:
-            assert loaded is not None
-            session = Session.boot(loaded.root, loaded.config, out.guest)
-            elf = loaded.elf
-    except BootError as error:
-        raise CliError(f"cannot boot {image_path}: {error}") from None
-    except SnapshotError as error:
-        raise CliError(f"{image_path}: {error}") from None
+    session = machine.session
 
     def attach(session: Session) -> None:
         if kernel_log:
             attach_kernel_log(session, out.flush)
 
     attach(session)
-    name = snapshot.info.image if snapshot is not None else image_path.name
-    debugger = Debugger(session, out.say, _symbols(elf), elf=elf, image=name, on_session=attach)
+    debugger = Debugger(session, out.say, _symbols(machine.elf), elf=machine.elf,
+                        image=image_path.name, on_session=attach)
     repeat = script is None and sys.stdin.isatty()
     last: str | None = None
     try:

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import click
 
+from capsule.errors import InternalError, LoadError
+from capsule.machine import Machine
 from emulator.exitstatus import ExitStatus
 from emulator.interrupt import interrupts_stop
 from emulator.machine import MachineError
-from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot
 from kernel.model.errors import KernelBug
 
 from .errors import Command
 from .kernel_log import attach_kernel_log, kernel_log_option
-from .run import Console, fail, finish
+from .run import Console, fail, finish, internal_error
 from .trace import TraceRequest, attach_trace, trace_options
 
 __all__ = ["resume"]
@@ -45,30 +46,26 @@ __all__ = ["resume"]
 def resume(snapshot_path: Path, max_instructions: int | None, stats: bool,
            replay_output: bool, trace: TraceRequest | None, kernel_log: bool) -> None:
     """Take up the snapshot in FILE and run it to its end; guest output on stdout."""
-    try:
-        snapshot = load_snapshot(snapshot_path)
-    except SnapshotError as error:
-        fail(str(error))
     console = Console()
+    try:
+        machine = Machine.from_snapshot(snapshot_path, console=console)
+    except LoadError as error:
+        fail(str(error))
     if replay_output:
-        console.out.write(snapshot.checkpoint.output)
+        console.out.write(machine.output)
         console.out.flush()
-        console.open_line = not snapshot.checkpoint.output.endswith(b"\n")
+        console.open_line = not machine.output.endswith(b"\n")
+    if trace is not None:
+        attach_trace(trace, machine.session)
+    if kernel_log:
+        attach_kernel_log(machine.session, console.flush)
     try:
-        session = restore_snapshot(snapshot, console)
-    except SnapshotError as error:
-        fail(f"{snapshot_path}: {error}")
-    try:
-        if trace is not None:
-            attach_trace(trace, session)
-        if kernel_log:
-            attach_kernel_log(session, console.flush)
-        with interrupts_stop(session.machine):
-            result = session.run(max_instructions)
-    except (KernelBug, MachineError) as error:
+        with interrupts_stop(machine.session.machine):
+            stop = machine.run(max_instructions=max_instructions)
+    except (InternalError, KernelBug, MachineError) as error:
         console.flush()
-        fail(f"internal error: {type(error).__name__}: {error}", ExitStatus.INTERNAL)
+        fail(internal_error(error), ExitStatus.INTERNAL)
     except KeyboardInterrupt:
         console.say("interrupted (SIGINT)")
         sys.exit(ExitStatus.INTERRUPTED)
-    finish(console, session, result, stats)
+    finish(console, machine, stop, stats, max_instructions)

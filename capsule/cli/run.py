@@ -13,28 +13,30 @@ report it); 130 interrupted by SIGINT (Ctrl-C). Every status but the guest's own
 with one line on stderr saying what happened.
 
 ``capsule test`` runs each case through this command (``capsule.cli.testrunner``).
+
+The command is a user of the Python API: :class:`capsule.Machine` loads, boots and runs
+the image (``capsule resume`` takes a snapshot up the same way); what it adds is the
+output (the console, the stop line, the counts), the trace and kernel-log sinks, Ctrl-C
+and the GDB stub, which serves the machine's session.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from bootimage import ImageError
-from bootimage.foreign import load_runnable
-from bootimage.load import read_file
+from capsule.errors import InternalError, LoadError, NoSuchThread
+from capsule.machine import Machine
+from capsule.records import Stop, StopKind
 from emulator.exitstatus import ExitStatus, exit_status, stop_line
 from emulator.gdb_run import GdbListener, GdbRunError, serve
 from emulator.interrupt import interrupts_stop
-from emulator.machine import MachineError, RunResult
-from emulator.session import Session
-from emulator.snapshot import save_snapshot, snapshot_of
+from emulator.machine import MachineError
 from kernel.abi.arch import Arch
-from kernel.boot import BootError
 from kernel.model.errors import KernelBug
 from userland import demo_image
 
@@ -43,7 +45,7 @@ from .image import _size_option
 from .kernel_log import attach_kernel_log, kernel_log_option
 from .trace import TraceRequest, attach_trace, trace_options
 
-__all__ = ["run"]
+__all__ = ["Console", "fail", "finish", "internal_error", "run"]
 
 
 class Console:
@@ -55,9 +57,9 @@ class Console:
         self.open_line = False
         """The guest's last byte written was not a newline."""
 
-    def __call__(self, byte: int) -> None:
-        self.buffer.append(byte)
-        if byte == 0x0A:
+    def __call__(self, data: bytes) -> None:
+        self.buffer += data
+        if 0x0A in data:
             self.flush()
 
     def flush(self) -> None:
@@ -78,6 +80,13 @@ class Console:
 def fail(message: str, status: int = ExitStatus.USAGE) -> NoReturn:
     click.echo(f"capsule: {message}", err=True)
     sys.exit(status)
+
+
+def internal_error(error: BaseException) -> str:
+    """The one line for a bug in capsule (``error``: the API's InternalError, or the
+    kernel's or the machine's own exception)."""
+    cause = error.__cause__ if isinstance(error, InternalError) and error.__cause__ else error
+    return f"internal error: {type(cause).__name__}: {cause}"
 
 
 @click.command(cls=Command, epilog="\b\nExit status: the guest's own when it halts by itself; "
@@ -121,70 +130,88 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
     IMAGE is a capsule image, a root task's ELF or the elfloader image seL4's build
     system gives QEMU (its root task runs; RAM as its device tree says)."""
     path = image_path if image_path is not None else demo_image(arch or Arch.RISCV64.short)
-    try:
-        loaded = load_runnable(read_file(path, "image"), ram_size=ram_size,
-                               root_cnode_bits=root_cnode_bits)
-    except ImageError as error:
-        fail(str(error))
-    if arch is not None and loaded.arch.short != arch:
-        fail(f"--arch {arch}: {path} is a {loaded.arch.short} image")
     if gdb_stop_at_syscalls and gdb_address is None:
         fail("--gdb-stop-at-syscalls needs --gdb")
     saving = _snapshot_request(snapshot_at, save_path, stop_after_save, gdb_address)
+    console = Console()
+    machine: Machine | None = None
+    try:
+        machine = Machine.load(path, console=console, ram_size=ram_size,
+                               root_cnode_bits=root_cnode_bits)
+    except LoadError as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        console.say("interrupted (SIGINT) before the guest started")
+        sys.exit(ExitStatus.INTERRUPTED)
+    if arch is not None and machine.arch != arch:
+        fail(f"--arch {arch}: {path} is a {machine.arch} image")
     listener = None
     if gdb_address is not None:
         try:
             listener = GdbListener.open(gdb_address)
         except GdbRunError as error:
             fail(str(error), error.status)
-    console = Console()
-    session: Session | None = None
+    if trace is not None:
+        attach_trace(trace, machine.session)
+    if kernel_log:
+        attach_kernel_log(machine.session, console.flush)
     try:
-        session = Session.boot(loaded.root, loaded.config, console)
-        if trace is not None:
-            attach_trace(trace, session)
-        if kernel_log:
-            attach_kernel_log(session, console.flush)
-        if listener is None:
-            with interrupts_stop(session.machine):
-                if saving is not None:
-                    result = _run_saving(session, saving, max_instructions, console,
-                                         loaded.elf, path.name if image_path else "demo")
-                else:
-                    result = session.run(max_instructions)
-        else:
-            gdb_result = serve(listener, session, gdb_stop_at_syscalls, console.say,
-                               max_instructions)
-            if gdb_result is None:
-                console.flush()
-                sys.exit(ExitStatus.GDB_KILLED)
-            result = gdb_result
-    except BootError as error:
-        fail(f"cannot boot {path}: {error}")
+        if listener is not None:
+            _serve_gdb(machine, listener, gdb_stop_at_syscalls, max_instructions, console, stats)
+        with interrupts_stop(machine.session.machine):
+            if saving is not None:
+                stop = _run_saving(machine, saving, max_instructions, console, stats)
+            else:
+                stop = machine.run(max_instructions=max_instructions)
     except GdbRunError as error:
         console.flush()
         fail(str(error), error.status)
-    except (KernelBug, MachineError) as error:
+    except (InternalError, KernelBug, MachineError) as error:
         console.flush()
-        fail(f"internal error: {type(error).__name__}: {error}", ExitStatus.INTERNAL)
-    except KeyboardInterrupt:  # outside a run (booting, waiting for gdb)
-        console.say("interrupted (SIGINT)" + _where(session))
+        fail(internal_error(error), ExitStatus.INTERNAL)
+    except KeyboardInterrupt:  # outside a run (waiting for gdb)
+        console.say("interrupted (SIGINT)" + _where(machine))
         sys.exit(ExitStatus.INTERRUPTED)
-    finish(console, session, result, stats)
+    finish(console, machine, stop, stats)
 
 
-def finish(console: Console, session: Session, result: RunResult, stats: bool) -> NoReturn:
-    """End the command for a run that ended as ``result``: its stop line, the counts
-    (``stats``: instructions since boot, snapshots included) and its exit status."""
+def finish(console: Console, machine: Machine, stop: Stop, stats: bool,
+           limit: int | None = None) -> NoReturn:
+    """End the command for a run that stopped as ``stop``: its line on stderr, the
+    counts (``stats``: instructions since boot, snapshots included) and its exit status
+    (:attr:`capsule.Stop.status`, the README's table). ``limit``: the whole run's
+    instruction limit, named in the line when it ran out."""
     console.flush()
-    line = stop_line(result)
-    if result.kind == "interrupt":
-        line = f"{line}, {_count(session.instructions)} instructions run"
+    line: str | None = stop.message
+    if stop.kind is StopKind.HALT and stop.status != ExitStatus.GUEST_RESERVED:
+        line = None  # the guest's own status says it all
+    elif stop.kind is StopKind.INTERRUPT:
+        line = f"{stop.message}, {_count(machine.instructions)} instructions run"
+    elif stop.kind is StopKind.LIMIT and limit is not None:
+        line = f"instruction limit {limit} reached"
     if line is not None:
         console.say(line)
+    _stats(console, machine, stats)
+    sys.exit(stop.status)
+
+
+def _stats(console: Console, machine: Machine, stats: bool) -> None:
     if stats:
-        console.say(f"{_count(session.instructions)} instructions, {result.kernel_entries} "
-                    f"kernel entries, {result.ticks} ticks")
+        console.say(f"{_count(machine.instructions)} instructions, {machine.kernel_entries} "
+                    f"kernel entries, {machine.ticks} ticks")
+
+
+def _serve_gdb(machine: Machine, listener: GdbListener, stop_at_syscalls: bool,
+               max_instructions: int | None, console: Console, stats: bool) -> NoReturn:
+    """Let gdb drive the machine's session to its end (the stub runs it itself)."""
+    result = serve(listener, machine.session, stop_at_syscalls, console.say, max_instructions)
+    console.flush()
+    if result is None:
+        sys.exit(ExitStatus.GDB_KILLED)
+    line = stop_line(result)
+    if line is not None:
+        console.say(line)
+    _stats(console, machine, stats)
     sys.exit(exit_status(result))
 
 
@@ -212,46 +239,46 @@ def _snapshot_request(at: int | None, path: Path | None, stop: bool,
     return _Saving(at, path, stop)
 
 
-def _run_saving(session: Session, saving: _Saving, max_instructions: int | None,
-                console: Console, elf: bytes, image: str) -> RunResult:
+def _run_saving(machine: Machine, saving: _Saving, max_instructions: int | None,
+                console: Console, stats: bool) -> Stop:
     """Run to instruction ``saving.at``, save the snapshot there, then (unless
     ``saving.stop``) run on to the end. Taking the snapshot changes nothing the guest
     does: the output, the status and the counts are those of a run without it."""
-    if max_instructions is not None and max_instructions <= saving.at:
-        result = session.run(max_instructions)
-        if result.kind not in ("interrupt", "limit"):
-            console.say(f"the run ended before instruction {saving.at}: no snapshot saved")
-        return result
-    result = session.run(saving.at)
-    if result.kind != "limit":
-        if result.kind != "interrupt":
-            console.say(f"the run ended before instruction {saving.at}: no snapshot saved")
-        return result
+    late = max_instructions is not None and max_instructions <= saving.at
+    if late or saving.at > 0:
+        stop = machine.run(max_instructions=max_instructions if late else saving.at)
+        if late or stop.kind is not StopKind.LIMIT:
+            if stop.kind not in (StopKind.LIMIT, StopKind.INTERRUPT):
+                console.say(f"the run ended before instruction {saving.at}: no snapshot saved")
+            return stop
     try:
-        size = save_snapshot(saving.path, snapshot_of(session, elf, image))
+        size = machine.save(saving.path)
     except OSError as error:
         console.flush()
         fail(f"cannot write snapshot {saving.path}: {error.strerror or error}")
     console.say(f"snapshot at instruction {saving.at} saved to {saving.path} ({size} bytes)")
     if saving.stop:
-        return replace(result, kind="pause", status=0, message="stopped after the snapshot")
+        console.say("stopped after the snapshot")
+        _stats(console, machine, stats)
+        sys.exit(0)  # on purpose, the run not over: as a pause
     rest = None if max_instructions is None else max_instructions - saving.at
-    result = session.run(rest)
-    if result.kind == "limit":
-        result = replace(result, message=f"instruction limit {max_instructions} reached")
-    return result
+    stop = machine.run(max_instructions=rest)
+    if stop.kind is StopKind.LIMIT:
+        return Stop(stop.kind, stop.condition, stop.thread, stop.pc, stop.syscall, stop.fault,
+                    stop.status, f"instruction limit {max_instructions} reached",
+                    stop.instructions)
+    return stop
 
 
 def _count(instructions: int | None) -> str:
     return "unknown" if instructions is None else str(instructions)
 
 
-def _where(session: Session | None) -> str:
-    """Where a session stands, for a stop outside a run: the current thread and its pc."""
-    if session is None:
-        return " before the guest started"
-    current = session.kernel.current
-    if current is None:
-        return ": no current thread"
-    pc = session.machine.uc.reg_read(session.machine.cpu.pc_reg)
-    return f': thread "{current.name}" at pc {pc:#x}, {_count(session.instructions)} instructions run'
+def _where(machine: Machine) -> str:
+    """Where a machine stands, for a stop outside a run: the current thread and its pc."""
+    try:
+        thread = machine.thread()
+    except NoSuchThread:
+        return ": no thread"
+    pc = machine.registers()["pc"]
+    return f': thread "{thread.name}" at pc {pc:#x}, {_count(machine.instructions)} instructions run'

@@ -189,7 +189,7 @@ def test_faults_delivered_to_a_handler_are_reported(guest_elves, arch: str) -> N
 def test_an_unhandled_fault_ends_the_run_and_names_the_fault(guest_elves, arch: str) -> None:
     machine = guest(guest_elves, "fault_unmapped", arch)
     stop = machine.run()
-    assert (stop.kind, stop.status, stop.ended) == (capsule.StopKind.FAULT, 3, True)
+    assert (stop.kind, stop.status, stop.ended) == (capsule.StopKind.FAULT, 121, True)
     assert stop.fault is not None and stop.thread == "rootserver"
     assert (stop.fault.kind, stop.fault.access, stop.fault.address) == ("VMFault", "read", 0x10000000)
     assert machine.ended == stop
@@ -327,3 +327,31 @@ def test_bad_conditions_are_usage_errors_and_change_nothing(walkthrough, until: 
     with pytest.raises(capsule.UsageError):
         machine.run(max_instructions=0)
     assert machine.run().kind is capsule.StopKind.HALT
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_api_runs_what_capsule_run_runs(
+        guest_elves: dict[str, dict[str, Path]], arch: str) -> None:
+    """An elfloader image and an ELF with RAM and CNode sizes given, as the command's
+    --ram-size / --root-cnode-bits; the exit statuses are the command's own."""
+    from kernel.abi.arch import Arch
+    from tests.unit.test_foreign import elfloader_image
+
+    elf = guest_elves[arch]["bootinfo"].read_bytes()
+    from_loader = capsule.Machine.from_bytes(elfloader_image(Arch.from_name(arch), elf, 48 << 20))
+    assert from_loader.config.ram_size == 48 << 20
+    end = from_loader.run()
+    assert (end.kind, end.status) == (capsule.StopKind.HALT, 0), from_loader.output.decode()
+    assert from_loader.kernel_entries > 0 and from_loader.ticks >= 0
+
+    sized = capsule.Machine.from_bytes(elf, ram_size=24 << 20, root_cnode_bits=14)
+    assert (sized.config.ram_size, sized.config.root_cnode_bits) == (24 << 20, 14)
+    with pytest.raises(capsule.LoadError, match="carries its own configuration"):
+        capsule.Machine.from_bytes(build_image(elf, KernelConfig()), ram_size=24 << 20)
+
+    faulting = guest(guest_elves, "fault_unmapped", arch)
+    stop = faulting.run()
+    assert (stop.kind, stop.status) == (capsule.StopKind.FAULT, 121)
+    limited = guest(guest_elves, "spin", arch)
+    stop = limited.run(max_instructions=5000)
+    assert (stop.kind, stop.status, stop.ended) == (capsule.StopKind.LIMIT, 124, False)

@@ -98,7 +98,8 @@ def test_capture_in_one_run_restore_in_another(images: dict[str, Path], tmp_path
     assert_one_line_error(capsule_cli(*restore[:4], "--untyped", "1", *identities),
                           "--restore needs a point")
     assert_one_line_error(capsule_cli("component", image, "--restore", str(saved), "--at",
-                                      "component_sync", "--untyped", "0x7777"), "names no cap")
+                                      "component_sync", "--untyped", "0x7777"),
+                          "--untyped 0x7777: cptr 0x7777")
 
 
 def test_capdl_output_and_determinism(images: dict[str, Path]) -> None:
@@ -135,7 +136,7 @@ def test_mistakes_are_one_line(images: dict[str, Path]) -> None:
     assert_one_line_error(capsule_cli("component", image, "--thread", "server", *at,
                                       "--external", "ep"), "expected NAME=[THREAD:]CPTR")
     assert_one_line_error(capsule_cli("component", image, "--thread", "server", *at,
-                                      "--external", "ep=0x7777"), "names no cap")
+                                      "--external", "ep=0x7777"), "--external ep: 0x7777: cptr 0x7777")
     assert_one_line_error(capsule_cli("component", image, *at), "--thread: say whose")
     assert_one_line_error(capsule_cli("component", image, "--thread", "server", *at,
                                       "--after-syscall", "x"), "not a number")
