@@ -54,7 +54,11 @@ class NoSuchSymbol(CapsuleError, LookupError):
 
 class MemoryAccessError(CapsuleError):
     """An address in the range is not mapped in the thread's VSpace (or the thread has
-    no VSpace). Nothing was written."""
+    no VSpace); :attr:`address` is the first such address. Nothing was written."""
+
+    def __init__(self, message: str, address: int) -> None:
+        super().__init__(message)
+        self.address = address
 
 
 class CapLookupError(CapsuleError, LookupError):

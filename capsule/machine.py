@@ -120,9 +120,12 @@ class Machine:
     condition if you like, inspect, change, and :meth:`run` again to continue.
     """
 
-    def __init__(self, session: Session, elf: bytes) -> None:
-        """Wrap a booted ``session`` whose root task is ``elf``. Prefer :meth:`load`."""
+    def __init__(self, session: Session, elf: bytes,
+                 console: Callable[[bytes], None] | None = None) -> None:
+        """Wrap a booted ``session`` whose root task is ``elf`` and whose output goes to
+        ``console``. Prefer :meth:`load`."""
         self._session = session
+        self._console = console
         self._kernel: Kernel = session.kernel
         self._machine: UnicornMachine = session.machine
         self._target = GdbTarget(session)
@@ -202,7 +205,7 @@ class Machine:
         except BootError as error:
             where = f" {name}" if name is not None else ""
             raise LoadError(f"cannot boot{where}: {error}") from None
-        return cls(session, loaded.elf)
+        return cls(session, loaded.elf, console)
 
     @classmethod
     def from_snapshot(cls, path: str | os.PathLike[str], *,
@@ -236,15 +239,16 @@ class Machine:
             session = restore_snapshot(saved, _byte_sink(console))
         except SnapshotError as error:
             raise LoadError(str(error)) from None
-        return cls(session, saved.elf)
+        return cls(session, saved.elf, console)
 
     # --- the machine as a whole -----------------------------------------------------------
 
-    def checkpoint(self) -> SavedSystem:
+    def checkpoint(self, name: str = "") -> SavedSystem:
         """The whole system now (RAM, every thread's CPU state, the kernel's state, the
         output and the instruction count), in memory: :meth:`restore` makes a machine
-        that goes on from here exactly as this one would. Call between runs."""
-        return snapshot_of(self._session, self._elf, "")
+        that goes on from here exactly as this one would. Call between runs. ``name``
+        (the image's, say) is kept in its description."""
+        return snapshot_of(self._session, self._elf, name)
 
     def save(self, path: str | os.PathLike[str]) -> int:
         """Write :meth:`checkpoint` to the snapshot file ``path`` (``capsule resume``
@@ -264,6 +268,11 @@ class Machine:
     def config(self) -> KernelConfig:
         """The kernel configuration it booted with."""
         return self._kernel.config
+
+    @property
+    def console(self) -> Callable[[bytes], None] | None:
+        """Where the guest's output goes as it prints (the ``console`` it was made with)."""
+        return self._console
 
     @property
     def output(self) -> bytes:
@@ -595,8 +604,9 @@ class Machine:
                 chunk = b""
             out += chunk
             if len(chunk) < want:
-                raise MemoryAccessError(f"address {vaddr + len(out):#x} is not mapped in "
-                                        f"thread {tcb.name!r}'s VSpace")
+                missing = vaddr + len(out)
+                raise MemoryAccessError(f"address {missing:#x} is not mapped in "
+                                        f"thread {tcb.name!r}'s VSpace", missing)
         return bytes(out)
 
     def write(self, vaddr: int, data: bytes, thread: ThreadRef = None) -> None:
@@ -760,7 +770,8 @@ def _cap_info(slot: Slot) -> CapInfo | None:
 def _syscall_event(kernel: Kernel, record: TraceRecord) -> SyscallEvent:
     args = {name: tuple(value) if isinstance(value, list) else value
             for name, value in (record.args or {}).items()}
-    return SyscallEvent(kernel.kernel_entries, record.thread, record.syscall, record.number,
+    return SyscallEvent(kernel.kernel_entries, record.thread, record.tcb, record.syscall,
+                        record.number,
                         record.cptr, record.cap, record.label, args, tuple(record.mrs),
                         record.result, tuple(record.reply), record.decoded,
                         format_record(record))

@@ -29,6 +29,8 @@ class SyscallEvent:
     """Kernel entries since boot, this one included (it orders events)."""
     thread: str
     """The calling thread's name."""
+    tcb: int
+    """The calling thread's TCB address (:attr:`ThreadInfo.tcb`: unique while it exists)."""
     syscall: str
     """The syscall without the ``seL4_Sys`` prefix: ``Call``, ``Send``, ``Recv``,
     ``DebugPutChar``, ...; ``unknown(N)`` for a number seL4 does not have."""

@@ -12,10 +12,15 @@ from typing import Any
 
 from kernel.abi.constants import PAGE_BITS
 
-__all__ = ["ConfigError", "KernelConfig"]
+__all__ = ["EXTENSION_FIELDS", "ConfigError", "KernelConfig"]
 
 MIN_RAM = 1 << 20
 MAX_RAM = 1 << 32
+
+
+EXTENSION_FIELDS = ("checkpoint_object",)
+"""The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
+decision 10); each is off by default."""
 
 
 class ConfigError(ValueError):
@@ -51,6 +56,11 @@ class KernelConfig:
     num_domains: int = 1
     """CONFIG_NUM_DOMAINS: scheduling domains (1..256). With more than one, the domain
     schedule (kernel/model/domains.py) decides whose threads run."""
+    checkpoint_object: bool = False
+    """capsule's checkpoint object extension, **not seL4** (kernel/abi/extensions.py):
+    Untyped_Retype makes checkpoint objects, whose caps read cspaces slot by slot and
+    install caps at given slots. Off, the type number and labels are refused as seL4
+    refuses unknown ones."""
 
     @property
     def domain_schedule_length(self) -> int:
@@ -76,7 +86,13 @@ class KernelConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, except extensions that are off: an image without extensions
+        carries exactly the configuration it carried before they existed."""
+        data = asdict(self)
+        for name in EXTENSION_FIELDS:
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KernelConfig:

@@ -68,6 +68,7 @@ class Kernel(KernelState):
     def syscall(self) -> None:
         """A syscall trap of the current thread; the machine's pc is past the trap."""
         self.kernel_entries += 1
+        self.syscall_entries += 1
         self._current_saved = False
         current = self.current
         if current is not None:

@@ -1,7 +1,8 @@
 """``capsule cc``: build a user's own program into a boot image.
 
     capsule cc prog.c [more.c ...] [--arch riscv64|aarch64] -o prog.img [--elf prog.elf]
-               [--ram-size 32M] [--root-cnode-bits 12] [-I DIR] [-D NAME[=VALUE]]
+               [--ram-size 32M] [--root-cnode-bits 12] [--checkpoint-object]
+               [-I DIR] [-D NAME[=VALUE]]
 
 The sources are compiled and linked with capsule's libsel4 and runtime exactly as the
 shipped programs are (:func:`userland.toolchain.build_program`: the same compiler, flags,
@@ -44,16 +45,19 @@ __all__ = ["cc"]
               help="Also keep the linked ELF here (for gdb-multiarch, symbols).")
 @click.option("--ram-size", callback=_size_option, help="Guest RAM, e.g. 32M (default 32M).")
 @click.option("--root-cnode-bits", type=int, help="log2 of the root CNode's slots (default 12).")
+@click.option("--checkpoint-object", is_flag=True, default=None,
+              help="Turn on capsule's checkpoint object extension in the image (not seL4).")
 @click.option("-I", "include_dirs", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="Also search DIR for headers (repeatable).")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VALUE]",
               help="Define a preprocessor macro (repeatable).")
 def cc(sources: tuple[Path, ...], arch: str, out: Path, elf: Path | None,
-       ram_size: int | None, root_cnode_bits: int | None,
+       ram_size: int | None, root_cnode_bits: int | None, checkpoint_object: bool | None,
        include_dirs: tuple[Path, ...], defines: tuple[str, ...]) -> None:
     """Compile SOURCE... (C or assembly) with capsule's libsel4 and runtime into a boot
     image: a root task that `capsule run` runs."""
-    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits}
+    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits,
+              "checkpoint_object": checkpoint_object}
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
     except ConfigError as err:

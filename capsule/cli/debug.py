@@ -36,18 +36,19 @@ import click
 from bootimage import ImageError
 from bootimage.load import read_file
 from bootimage.symbols import SymbolTable, read_symbols
+from capsule.errors import InternalError as CapsuleInternalError
 from capsule.errors import LoadError
 from capsule.machine import Machine
-from emulator.exitstatus import ExitStatus, exit_status
+from emulator.exitstatus import ExitStatus
 from emulator.interrupt import interrupts_stop
 from emulator.machine import MachineError
-from emulator.session import Session
 from emulator.snapshot import is_snapshot
 from kernel.model.errors import KernelBug
 
 from .debugger import HELP, Debugger
 from .errors import CliError, Command, InternalError
 from .kernel_log import attach_kernel_log, kernel_log_option
+from .run import internal_error
 
 try:
     import readline
@@ -196,19 +197,18 @@ def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
     commands = _commands(script, out.settle)
     if script is not None:
         commands = iter(list(commands))  # read the whole script now: errors before the run
-    session = machine.session
 
-    def attach(session: Session) -> None:
+    def attach(machine: Machine) -> None:
         if kernel_log:
-            attach_kernel_log(session, out.flush)
+            attach_kernel_log(machine.session, out.flush)
 
-    attach(session)
-    debugger = Debugger(session, out.say, _symbols(machine.elf), elf=machine.elf,
-                        image=image_path.name, on_session=attach)
+    attach(machine)
+    debugger = Debugger(machine, out.say, _symbols(machine.elf), image=image_path.name,
+                        on_machine=attach)
     repeat = script is None and sys.stdin.isatty()
     last: str | None = None
     try:
-        with interrupts_stop(lambda: debugger.machine):
+        with interrupts_stop(lambda: debugger.machine.session.machine):
             for line in commands:
                 if repeat and not line.strip():
                     line = last or ""  # an empty line at the prompt repeats, as in gdb
@@ -225,10 +225,10 @@ def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
                     sys.exit(ExitStatus.INTERRUPTED)
                 if debugger.quit:
                     out.say("quit" + ("" if debugger.result else " before the end of the run"))
-                    sys.exit(exit_status(debugger.result) if debugger.result else 0)
+                    sys.exit(debugger.result.status if debugger.result else 0)
             result = debugger.finish()
-    except (KernelBug, MachineError) as error:
+    except (CapsuleInternalError, KernelBug, MachineError) as error:
         out.flush()
-        raise InternalError(f"internal error: {type(error).__name__}: {error}") from None
+        raise InternalError(internal_error(error)) from None
     out.flush()
-    sys.exit(exit_status(result))
+    sys.exit(result.status)

@@ -1,12 +1,19 @@
-"""A syscall-level debugger over a :class:`~emulator.session.Session` (no click here).
+"""A syscall-level debugger over a :class:`capsule.Machine` (no click here).
 
-The run stops right AFTER a system call, once the kernel has handled it (scheduling
-included): a :class:`kernel.views.trace.Tracer` decodes each syscall with the kernel's own code
-and hands the complete record, result included, to :meth:`Debugger._on_record`, which
-raises the private :class:`_Paused` when the run should stop there. ``UnicornMachine``
-carries that exception out of Unicorn and re-raises it from ``run``; the kernel's work
-for the syscall is already done, so resuming is just calling ``run`` again. ``step``
-therefore runs to the END of the next syscall and shows its decoded record.
+It drives the machine through the Python API: every run command is one
+:meth:`capsule.Machine.run` with stop conditions (``step``: the next system call;
+breakpoints: :class:`capsule.AfterSyscall`, :class:`capsule.AfterInvocation` and
+:class:`capsule.AtAddress`; ``stepi``: an instruction count), registers and memory go
+through :meth:`~capsule.Machine.registers`, :meth:`~capsule.Machine.read` and
+:meth:`~capsule.Machine.write`, the kernel state through
+:meth:`~capsule.Machine.snapshot`, snapshots through :meth:`~capsule.Machine.checkpoint`
+and :meth:`~capsule.Machine.restore`. Below the API it reads only what it shows that the
+API does not model: the thread numbers gdb's stub gives (:class:`emulator.gdb_target.GdbTarget`)
+and which VSpace a thread runs in (the root task's symbols apply in its own only).
+
+A syscall stop is right AFTER the system call, once the kernel has handled it
+(scheduling included), so ``step`` runs to the END of the next syscall and shows its
+trace line (numbered since boot) and the record the kernel decoded.
 
 Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``stepi [N]``/``si``,
 ``nexti [N]``/``ni``, ``continue``/``c``, ``break label|thread|cap|syscall NAME``,
@@ -30,11 +37,11 @@ the last) replaces the session with a fresh machine and kernel in that state, so
 can go back to an earlier system call and try again (a patched instruction, another
 breakpoint); ``restore FILE`` takes up a snapshot file. Breakpoints stay; the guest's
 output from that point on is printed again as it runs again. What was attached to the
-kernel from outside (the kernel log) is attached again through ``on_session``.
+kernel from outside (the kernel log) is attached again through ``on_machine``.
 
-Instruction-level stops use the machine's pauses (``emulator.machine``): ``stepi`` runs a
-counted number of instructions, ``break *ADDR`` is a code hook on exactly ADDR, and the
-time slice carries over a pause, so stopping never changes what the guest does. ``nexti``
+Stopping never changes what the guest does (the API's promise: the time slice carries
+over a stop): ``stepi`` runs a counted number of instructions, ``break *ADDR`` stops
+before the instruction at exactly ADDR. ``nexti``
 is ``stepi`` except that a call runs to its return (a temporary breakpoint there, which
 only the same thread stops at). ``patch`` writes through the selected thread's page
 tables into the physical frame (whatever the mapping's rights) and drops Unicorn's
@@ -59,17 +66,16 @@ import capstone
 
 from bootimage import ImageError
 from bootimage.symbols import SymbolTable, read_symbols
-from emulator.exitstatus import exit_status
-from emulator.gdb_target import GdbTarget, TargetError
-from emulator.machine import RunResult
-from emulator.session import Session
+from capsule.conditions import AfterInvocation, AfterSyscall, AtAddress, Condition
+from capsule.errors import CapsuleError, LoadError, MemoryAccessError, RunEnded
+from capsule.machine import Machine
+from capsule.records import Stop, StopKind, ThreadInfo
+from emulator.gdb_target import GdbTarget
 from emulator.snapshot import (
     Snapshot,
     SnapshotError,
     load_snapshot,
-    restore_snapshot,
     save_snapshot,
-    snapshot_of,
 )
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, InitialCap, Syscall
@@ -79,8 +85,7 @@ from kernel.model.caps import ThreadCap
 from kernel.model.cnode import CNode
 from kernel.model.tcb import TCB
 from kernel.views.narrow import BootCaps, hide_boot_caps
-from kernel.views.render import hidden_line, snapshot, to_text
-from kernel.views.trace import Tracer, TraceRecord, format_record
+from kernel.views.render import hidden_line, to_text
 
 __all__ = ["DebugError", "Debugger", "HELP"]
 
@@ -123,16 +128,14 @@ class DebugError(Exception):
     """A command that cannot be carried out; shown as one ``error:`` line."""
 
 
-class _Paused(Exception):
-    """Raised from the tracer's sink to stop the machine after a syscall."""
-
-
 class _Stop(Enum):
     """Why :meth:`Debugger._resume` returned."""
 
     SYSCALL = "syscall"
     BREAKPOINT = "breakpoint"
     STEPPED = "stepped"
+    REACHED = "reached"
+    """A condition the caller gave (``until``) was met: nothing said."""
     INTERRUPTED = "interrupted"
     ENDED = "ended"
 
@@ -142,13 +145,17 @@ class Breakpoint:
     kind: str
     name: str
 
-    def matches(self, record: TraceRecord) -> bool:
+    def condition(self) -> Condition:
+        """The API's stop condition for this breakpoint."""
         if self.kind == "address":
-            return False  # a code hook in the machine, not a syscall record
-        cap = None if record.cap is None else record.cap.removesuffix("_cap")
-        value = {"label": record.label, "thread": record.thread, "cap": cap,
-                 "syscall": record.syscall}[self.kind]
-        return value == self.name
+            return AtAddress(int(self.name, 16))
+        if self.kind == "label":
+            return AfterInvocation(self.name)
+        if self.kind == "thread":
+            return AfterSyscall(thread=self.name)
+        if self.kind == "cap":
+            return AfterSyscall(cap=f"{self.name}_cap")
+        return AfterSyscall(name=self.name)
 
 
 def _describe(taken: Snapshot) -> str:
@@ -191,51 +198,49 @@ _REPEATED = frozenset({"step", "s", "stepi", "si", "nexti", "ni", "continue", "c
 
 
 class Debugger:
-    """Drives ``session`` one command at a time; every line goes to ``say``. ``symbols``
-    are the root task's (:func:`bootimage.symbols.read_symbols`)."""
+    """Drives ``machine`` one command at a time; every line goes to ``say``. ``symbols``
+    are the root task's (:func:`bootimage.symbols.read_symbols`); ``image`` names the
+    image in the snapshots taken; ``on_machine`` is called with the machine a
+    ``restore`` makes (to attach output sinks to it again)."""
 
-    def __init__(self, session: Session, say: Callable[[str], None],
-                 symbols: SymbolTable | None = None, *, elf: bytes = b"", image: str = "",
-                 on_session: Callable[[Session], None] | None = None) -> None:
-        self.session = session
-        self.kernel = session.kernel
-        self.machine = session.machine
+    def __init__(self, machine: Machine, say: Callable[[str], None],
+                 symbols: SymbolTable | None = None, *, image: str = "",
+                 on_machine: Callable[[Machine], None] | None = None) -> None:
         self.say = say
         self.symbols = symbols if symbols is not None else SymbolTable([])
-        self.elf, self.image = elf, image
-        """The root task's ELF and the image's name, kept in snapshots."""
-        self.on_session = on_session
-        """Called with the new session after a ``restore`` (to attach observers again)."""
-        self.snapshots: list[tuple[Snapshot, int]] = []
-        """The snapshots taken, each with the number of syscalls traced before it (the
-        trace's numbering goes on from there after a restore)."""
-        self.target = GdbTarget(session)
+        self.image = image
+        self.on_machine = on_machine
+        self.snapshots: list[Snapshot] = []
         self.breakpoints: list[Breakpoint] = []
-        self.result: RunResult | None = None
+        self.result: Stop | None = None
         """How the run ended, once it has."""
-        self.interrupted: RunResult | None = None
+        self._ending: Stop | None = None
+        """The run ended in the very kernel entry of the last stop: said at the next run."""
+        self.interrupted: Stop | None = None
         """The last command's run was interrupted (Ctrl-C: ``emulator.interrupt``) here;
         the run can go on."""
         self.quit = False
         self.selected: TCB | None = None
         """The thread ``regs``/``mem``/``disas`` show; None: the one on the machine."""
-        self._stepping = False
-        self._stopped_at: TraceRecord | None = None
-        self._hit: Breakpoint | None = None
-        self._temporary: set[int] = set()
-        """Breakpoint addresses ``nexti`` set, which stop without a message."""
         self._next: dict[str, tuple[int, int]] = {}
         """``disas`` / ``mem``: where an empty line goes on (address, count)."""
         self._cs: capstone.Cs | None = None
+        self._use(machine)
+
+    def _use(self, machine: Machine) -> None:
+        """Debug ``machine`` from now on."""
+        self.machine = machine
+        self.kernel = machine.session.kernel
+        self.target = GdbTarget(machine.session)
+        """gdb's thread numbers and a thread's context, as the stub gives them."""
         self._image_root = self._root_task_vspace()
         """The root task's VSpace: the symbols name addresses in it."""
-        self._tracer = Tracer(self.kernel, self._on_record)
 
     def _root_task_vspace(self) -> int:
         """The VSpace of the root task's thread (boot put its cap in the root CNode);
         failing that, of the thread on the machine."""
         root = self.kernel.current
-        cnode = self.kernel.objects.get(self.session.report.root_cnode)
+        cnode = self.kernel.objects.get(self.machine.session.report.root_cnode)
         if isinstance(cnode, CNode):
             cap = cnode.slots[InitialCap.seL4_CapInitThreadTCB].cap
             if isinstance(cap, ThreadCap):
@@ -244,62 +249,62 @@ class Debugger:
 
     # --- running ----------------------------------------------------------------------
 
-    def _on_record(self, record: TraceRecord) -> None:
-        if self._stepping:
-            self._stopped_at = record
-            raise _Paused
-        for point in self.breakpoints:
-            if point.matches(record):
-                self._stopped_at, self._hit = record, point
-                raise _Paused
-
-    def _resume(self, stepping: bool, instructions: int | None = None,
-                quiet: bool = False) -> _Stop:
-        """Run on; say where it stopped (``quiet``: not after counted instructions or
-        at a ``nexti`` breakpoint, which the caller shows)."""
+    def _resume(self, stepping: bool, instructions: int | None = None, quiet: bool = False,
+                until: tuple[Condition, ...] = ()) -> _Stop:
+        """Run on to the next syscall (``stepping``), ``instructions`` instructions, a
+        breakpoint, a condition in ``until`` or the end; say where it stopped
+        (``quiet``: not after counted instructions nor at an ``until`` condition, which
+        the caller shows)."""
         if self.result is not None:
             raise DebugError(f"the run has ended ({self.result.message})")
-        self._stepping, self._stopped_at, self._hit = stepping, None, None
         self.interrupted = None
         self.selected = None
+        if self._ending is not None:
+            self.result, self._ending = self._ending, None
+            self.say(self.end_message())
+            return _Stop.ENDED
+        points = {point.condition(): point for point in self.breakpoints
+                  if stepping is False or point.kind == "address"}
+        conditions = ((AfterSyscall(),) if stepping else ()) + until + tuple(points)
         try:
-            result = self.session.run(instructions)
-            if result.kind == "interrupt":
-                self.interrupted = result
-                count = self.session.instructions
-                self.say(f"{result.message}, "
-                         f"{'unknown' if count is None else count} instructions run")
-                self._show_pc()
-                return _Stop.INTERRUPTED
-            if result.kind == "pause" and result.breakpoint is not None:
-                if result.breakpoint in self._temporary:
-                    return _Stop.BREAKPOINT
-                self.say(f"breakpoint *{result.breakpoint:#x}{self._where(result.breakpoint)}:")
-                self._show_pc()
-                return _Stop.BREAKPOINT
-            if result.kind == "limit" and instructions is not None:
-                if not quiet:
-                    self._show_pc()
-                return _Stop.STEPPED
-            self.result = result
-        except _Paused:
-            record = self._stopped_at
-            assert record is not None
-            if self._hit is not None:
-                self.say(f"breakpoint {self._hit.kind} {self._hit.name}:")
-            self.say(format_record(record))
-            if record.decoded is not None:
-                self.say(f"  decoded: {record.decoded}")
-            caller = self.kernel.objects.get(record.tcb)
-            if isinstance(caller, TCB):
+            stop = self.machine.run(conditions, max_instructions=instructions)
+        except RunEnded as error:
+            raise DebugError(str(error)) from None
+        if stop.kind is StopKind.INTERRUPT:
+            self.interrupted = stop
+            count = stop.instructions
+            self.say(f"{stop.message}, {'unknown' if count is None else count} instructions run")
+            self._show_pc()
+            return _Stop.INTERRUPTED
+        if stop.syscall is not None:
+            point = points.get(stop.condition) if stop.condition is not None else None
+            if point is not None and not stepping:
+                self.say(f"breakpoint {point.kind} {point.name}:")
+            self.say(stop.syscall.text)
+            if stop.syscall.decoded is not None:
+                self.say(f"  decoded: {stop.syscall.decoded}")
+            caller = self.kernel.threads.get(stop.syscall.tcb)
+            if caller is not None:
                 self.selected = caller
                 pc = self.target.context(caller)[0]
                 self.say(f"  at {pc:#x}{self._where(pc, caller)}")
+            if stop.ended:
+                self._ending = stop
             return _Stop.SYSCALL
-        finally:
-            self._stepping = False
-        self.say(self.end_message())
-        return _Stop.ENDED
+        if stop.ended:
+            self.result = stop
+            self.say(self.end_message())
+            return _Stop.ENDED
+        if stop.condition is not None and stop.condition in until:
+            return _Stop.REACHED
+        if isinstance(stop.condition, AtAddress):
+            address = stop.condition.vaddr
+            self.say(f"breakpoint *{address:#x}{self._where(address)}:")
+            self._show_pc()
+            return _Stop.BREAKPOINT
+        if not quiet:  # an instruction count ran out
+            self._show_pc()
+        return _Stop.STEPPED
 
     def _show_pc(self) -> None:
         """The selected thread's name and the instruction it runs next."""
@@ -339,35 +344,25 @@ class Debugger:
         self._show_pc()
 
     def _run_to(self, address: int, thread: TCB) -> _Stop:
-        """Run until ``thread`` reaches ``address`` (other threads pass it); STEPPED when
-        it did."""
-        added = self.machine.add_breakpoint(address)
-        self._temporary.add(address)
-        try:
-            while True:
-                stop = self._resume(stepping=False, quiet=True)
-                current = self.kernel.current
-                if (stop is not _Stop.BREAKPOINT or current is None
-                        or self.target.context(current)[0] != address):
-                    return stop
-                if current is thread:
-                    return _Stop.STEPPED
-        finally:
-            self._temporary.discard(address)
-            if added:
-                self.machine.remove_breakpoint(address)
+        """Run until ``thread`` reaches ``address`` (other threads, and threads of its
+        name in other VSpaces, pass it); STEPPED when it did."""
+        until = AtAddress(address, thread.name)
+        while True:
+            stop = self._resume(stepping=False, quiet=True, until=(until,))
+            if stop is not _Stop.REACHED:
+                return stop  # a breakpoint of the user's, a syscall one, the end: shown
+            if self.kernel.current is thread:
+                return _Stop.STEPPED
 
     def end_message(self) -> str:
         result = self.result
         assert result is not None
-        return f"run ended: {result.kind} (status {exit_status(result)}): {result.message}"
+        return f"run ended: {result.kind.value} (status {result.status}): {result.message}"
 
-    def finish(self) -> RunResult:
+    def finish(self) -> Stop:
         """Run to the end, breakpoints disabled (the script ran out). An interrupted
-        run's result is of kind ``"interrupt"``."""
+        run's result is of kind INTERRUPT."""
         self.breakpoints.clear()
-        for address in self.machine.breakpoints:
-            self.machine.remove_breakpoint(address)
         if self.result is None:
             self._resume(stepping=False)
         if self.interrupted is not None:
@@ -449,7 +444,7 @@ class Debugger:
     def add_break(self, args: list[str]) -> None:
         if len(args) == 1:
             address = self._address(args[0].removeprefix("*"))
-            if not self.machine.add_breakpoint(address):
+            if Breakpoint("address", f"{address:#x}") in self.breakpoints:
                 raise DebugError(f"there already is a breakpoint at {address:#x}")
             self.breakpoints.append(Breakpoint("address", f"{address:#x}"))
             self.say(f"breakpoint {len(self.breakpoints)}: *{address:#x}{self._where(address)}")
@@ -481,20 +476,20 @@ class Debugger:
     def take_snapshot(self, args: list[str]) -> None:
         if len(args) > 1:
             raise DebugError("usage: snapshot [FILE]")
-        taken = snapshot_of(self.session, self.elf, self.image)
+        taken = self.machine.checkpoint(self.image)
         if args:
             try:
                 size = save_snapshot(Path(args[0]), taken)
             except OSError as error:
                 raise DebugError(f"cannot write {args[0]}: {error.strerror or error}") from None
             self.say(f"saved to {args[0]} ({size} bytes)")
-        self.snapshots.append((taken, self._tracer.seq))
+        self.snapshots.append(taken)
         self.say(f"snapshot {len(self.snapshots)}: {_describe(taken)}")
 
     def list_snapshots(self) -> None:
         if not self.snapshots:
             self.say("no snapshots (snapshot takes one)")
-        for number, (taken, _) in enumerate(self.snapshots, 1):
+        for number, taken in enumerate(self.snapshots, 1):
             self.say(f"{number}: {_describe(taken)}")
 
     def restore(self, args: list[str]) -> None:
@@ -503,45 +498,31 @@ class Debugger:
         if not args:
             if not self.snapshots:
                 raise DebugError("no snapshots to go back to (snapshot takes one)")
-            (chosen, traced), name = self.snapshots[-1], f"snapshot {len(self.snapshots)}"
+            chosen, name = self.snapshots[-1], f"snapshot {len(self.snapshots)}"
         elif args[0].isdigit():
             number = int(args[0])
             if not 1 <= number <= len(self.snapshots):
                 raise DebugError(f"no snapshot {number} (snapshots lists them)")
-            (chosen, traced), name = self.snapshots[number - 1], f"snapshot {number}"
+            chosen, name = self.snapshots[number - 1], f"snapshot {number}"
         else:
             try:
                 chosen = load_snapshot(Path(args[0]))
             except SnapshotError as error:
                 raise DebugError(str(error)) from None
-            name, traced = args[0], 0
+            name = args[0]
         try:
-            session = restore_snapshot(chosen, self.session.console)
-        except SnapshotError as error:
+            machine = Machine.restore(chosen, console=self.machine.console)
+        except LoadError as error:
             raise DebugError(f"{name}: {error}") from None
-        self._adopt(session, chosen, traced)
-        self.say(f"restored {name}: {_describe(chosen)}")
-
-    def _adopt(self, session: Session, origin: Snapshot, traced: int) -> None:
-        """Debug ``session`` from now on, breakpoints kept; the trace numbers syscalls
-        from ``traced`` + 1."""
-        addresses = self.machine.breakpoints
-        self.session, self.kernel, self.machine = session, session.kernel, session.machine
-        self.target = GdbTarget(session)
-        for address in addresses:
-            self.machine.add_breakpoint(address)
-        if origin.elf and origin.elf != self.elf:
-            self.elf, self.image = origin.elf, origin.info.image
-            self.symbols = _read_symbols(origin.elf)
-        self.result = self.interrupted = self.selected = None
-        self._stopped_at = self._hit = None
+        if chosen.elf and chosen.elf != self.machine.elf:
+            self.symbols = _read_symbols(chosen.elf)
+        self._use(machine)
+        self.result = self._ending = self.interrupted = self.selected = None
         self._next.clear()
         self._cs = None
-        self._image_root = self._root_task_vspace()
-        self._tracer = Tracer(self.kernel, self._on_record)
-        self._tracer.seq = traced
-        if self.on_session is not None:
-            self.on_session(session)
+        if self.on_machine is not None:
+            self.on_machine(machine)
+        self.say(f"restored {name}: {_describe(chosen)}")
 
     # --- threads ------------------------------------------------------------------------
 
@@ -593,17 +574,20 @@ class Debugger:
     def regs(self) -> None:
         tcb = self._thread()
         self.say(f"thread {tcb.name}")
-        names = self.kernel.abi.user_context
-        for name, value in zip(names, self.target.context(tcb), strict=False):
+        for name, value in self.machine.registers(self._info(tcb)).items():
             where = self._where(value, tcb) if name in ("pc", "ra", "x30") else ""
             self.say(f"{name:<12} {value:#018x}{where}")
+
+    def _info(self, tcb: TCB) -> ThreadInfo:
+        """The API's name for ``tcb`` (by its TCB's address: names need not be unique)."""
+        return next(info for info in self.machine.threads if info.tcb == tcb.paddr)
 
     # --- kernel state -------------------------------------------------------------------
 
     def cspace(self, show_all: bool) -> None:
-        snap = snapshot(self.kernel)
+        snap = self.machine.snapshot()
         if not show_all:
-            report = self.session.report
+            report = self.machine.session.report
             snap = hide_boot_caps(snap, BootCaps.of(report.bootinfo, report.root_cnode))
         lines = to_text(snap).splitlines()
         heads = [i for i, line in enumerate(lines) if line.startswith("objects (")]
@@ -614,7 +598,7 @@ class Debugger:
             self.say(f"({hidden}: cspace all shows them)")
 
     def state(self, section: str) -> None:
-        text = to_text(snapshot(self.kernel))
+        text = to_text(self.machine.snapshot())
         if section != "state":
             starts = {"objects": "objects (", "untyped": "untypeds (", "cdt": "derivation ("}
             lines = text.splitlines()
@@ -639,12 +623,13 @@ class Debugger:
         """``size`` bytes of ``tcb``'s memory at ``vaddr`` (``partial``: fewer, up to the
         first unmapped page)."""
         try:
-            data = self.target.read_memory(tcb, vaddr, size)
-        except TargetError:
-            data = b""
-        if not data or (len(data) < size and not partial):
-            raise DebugError(f"address {vaddr + len(data):#x} is not mapped")
-        return data
+            return self.machine.read(vaddr, size, self._info(tcb))
+        except MemoryAccessError as error:
+            if not partial or error.address == vaddr:
+                raise DebugError(f"address {error.address:#x} is not mapped") from None
+            return self.machine.read(vaddr, error.address - vaddr, self._info(tcb))
+        except CapsuleError as error:
+            raise DebugError(str(error)) from None
 
     def _address(self, text: str) -> int:
         """A number, or a symbol of the root task with an optional ``+offset``."""
@@ -707,8 +692,8 @@ class Debugger:
 
     def _decode(self, tcb: TCB, pc: int) -> capstone.CsInsn | None:
         try:
-            code = self.target.read_memory(tcb, pc, 4)
-        except TargetError:
+            code = self.machine.read(pc, 4, self._info(tcb))
+        except CapsuleError:
             return None
         return next(self._capstone().disasm(code, pc, 1), None)
 
@@ -762,6 +747,6 @@ class Debugger:
         code = self._assemble(text, address)
         tcb = self._thread()
         old = self._read(tcb, address, len(code))  # every byte mapped, before any write
-        self.target.write_memory(tcb, address, code)  # drops translated code too
+        self.machine.write(address, code, self._info(tcb))  # drops translated code too
         self.say(f"patched {address:#x}: {old.hex()} -> {code.hex()}")
         self.disas([f"{address:#x}", "1"])

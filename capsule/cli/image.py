@@ -76,6 +76,8 @@ def image() -> None:
 @click.option("--time-slice-ticks", type=int, help="Ticks per round-robin time slice.")
 @click.option("--num-domains", type=int,
               help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
+@click.option("--checkpoint-object", is_flag=True, default=None,
+              help="Turn on capsule's checkpoint object extension (not seL4; see README).")
 def build(
     elf: str,
     out: str,
@@ -85,6 +87,7 @@ def build(
     tick_instructions: int | None,
     time_slice_ticks: int | None,
     num_domains: int | None,
+    checkpoint_object: bool | None,
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
 
@@ -97,6 +100,7 @@ def build(
         "tick_instructions": tick_instructions,
         "time_slice_ticks": time_slice_ticks,
         "num_domains": num_domains,
+        "checkpoint_object": checkpoint_object,
     }
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})

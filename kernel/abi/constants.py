@@ -259,7 +259,12 @@ class CapRights(IntEnum):
 
 
 class CapTag(IntEnum):
-    """Kernel cap tags, the value seL4_DebugCapIdentify returns."""
+    """Kernel cap tags, the value seL4_DebugCapIdentify returns.
+
+    ``checkpoint_cap`` is not seL4: the tag of capsule's checkpoint object
+    (``kernel.abi.extensions``), which only images with that extension can create. It
+    takes an even number (seL4's generic caps are even, arch caps odd) above seL4's.
+    """
 
     null_cap = 0
     frame_cap = 1
@@ -277,6 +282,7 @@ class CapTag(IntEnum):
     irq_handler_cap = 16
     zombie_cap = 18
     domain_cap = 20
+    checkpoint_cap = 30
 
 
 class RiscvVMAttributes(IntEnum):

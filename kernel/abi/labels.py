@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from kernel.abi.arch import Arch
 
-__all__ = ["Condition", "label_table", "label_enum"]
+__all__ = ["Condition", "label_enum", "label_name", "label_table"]
 
 
 class Condition(Enum):
@@ -121,6 +121,19 @@ def label_table(arch: Arch, mcs: bool) -> Mapping[str, int]:
         if condition.holds(mcs) and name not in table:
             table[name] = len(table)
     return MappingProxyType(table)
+
+
+@functools.cache
+def _label_names(arch: Arch, mcs: bool) -> Mapping[int, str]:
+    return MappingProxyType({number: name for name, number in label_table(arch, mcs).items()})
+
+
+def label_name(arch: Arch, mcs: bool, label: int) -> str | None:
+    """The name of label number ``label`` in a configuration, None if it names none.
+
+    (A plain lookup rather than ``label_enum``: the functional IntEnum does not survive
+    mypyc, so the invocation path does not build one.)"""
+    return _label_names(arch, mcs).get(label)
 
 
 _ENUM_CACHE: dict[tuple[Arch, bool], type[IntEnum]] = {}

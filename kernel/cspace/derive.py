@@ -30,11 +30,13 @@ from kernel.abi.constants import (
     WORD_BITS,
     CapRights,
 )
+from kernel.abi.extensions import CHECKPOINT_BITS
 from kernel.model.caps import (
     NULL_CAP,
     ASIDControlCap,
     ASIDPoolCap,
     Cap,
+    CheckpointCap,
     CNodeCap,
     DomainCap,
     EndpointCap,
@@ -89,6 +91,8 @@ def object_size_bits(cap: Cap, tcb_bits: int) -> int | None:
             return VSPACE_BITS
         case ASIDPoolCap():
             return ASID_POOL_BITS
+        case CheckpointCap():
+            return CHECKPOINT_BITS
     return None
 
 
@@ -115,7 +119,7 @@ def same_region_as(a: Cap, b: Cap, tcb_bits: int) -> bool:
         case CNodeCap():
             return isinstance(b, CNodeCap) and (b.paddr, b.radix) == (a.paddr, a.radix)
         case (EndpointCap() | NotificationCap() | ThreadCap() | ReplyCap() | PageTableCap()
-              | VSpaceCap() | ASIDPoolCap()):
+              | VSpaceCap() | ASIDPoolCap() | CheckpointCap()):
             return type(b) is type(a) and b.object_paddr == a.object_paddr
         case DomainCap() | ASIDControlCap() | IRQControlCap():
             return type(b) is type(a)

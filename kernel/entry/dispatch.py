@@ -24,6 +24,7 @@ from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
     Cap,
+    CheckpointCap,
     CNodeCap,
     DomainCap,
     FrameCap,
@@ -41,6 +42,15 @@ from kernel.objects.asid_control import (
     perform_make_pool,
 )
 from kernel.objects.asid_pool import AssignInvocation, decode_asid_pool_invocation, perform_assign
+from kernel.objects.checkpoint import (
+    CheckpointInstall,
+    CheckpointNextSlot,
+    CheckpointReadSlot,
+    decode_checkpoint_invocation,
+    perform_install,
+    perform_next_slot,
+    perform_read_slot,
+)
 from kernel.objects.cnode import (
     CNodeCancelBadgedSends,
     CNodeDelete,
@@ -143,6 +153,8 @@ DECODERS: dict[type[Cap], Decoder] = {
     ReplyCap: decode_reply_invocation,
     ThreadCap: decode_tcb_invocation,
     DomainCap: decode_domain_invocation,
+    # capsule's extension (not seL4): only an image with checkpoint_object makes these caps.
+    CheckpointCap: decode_checkpoint_invocation,
 }
 _performs(RetypeInvocation, perform_retype)
 _performs(CNodeRevoke, perform_revoke)
@@ -172,6 +184,9 @@ _performs(TCBUnsupported, perform_unsupported)
 _performs(DomainSetSet, perform_set_domain)
 _performs(DomainScheduleConfigure, perform_schedule_configure)
 _performs(DomainScheduleSetStart, perform_schedule_set_start)
+_performs(CheckpointReadSlot, perform_read_slot)
+_performs(CheckpointNextSlot, perform_next_slot)
+_performs(CheckpointInstall, perform_install)
 
 
 

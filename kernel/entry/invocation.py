@@ -23,7 +23,7 @@ seL4; one of its methods stops the run with a message naming what is missing
 from __future__ import annotations
 
 from kernel.abi.constants import Syscall
-from kernel.abi.labels import label_enum
+from kernel.abi.labels import label_name
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
 from kernel.core.notifications import receive_signal, send_signal
@@ -128,11 +128,8 @@ def _is_own_method(kernel: KernelState, cap: Cap, label: int) -> bool:
     prefixes = _OWN_METHODS.get(type(cap))
     if prefixes is None:
         return False
-    try:
-        name = label_enum(kernel.arch, kernel.config.mcs)(label).name
-    except ValueError:
-        return False
-    return name.startswith(prefixes)
+    name = label_name(kernel.arch, kernel.config.mcs, label)
+    return name is not None and name.startswith(prefixes)
 
 
 def _refuse(kernel: KernelState, current: TCB, cap: Cap, label: int, error: SyscallError,

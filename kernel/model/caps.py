@@ -21,6 +21,7 @@ __all__ = [
     "ASIDControlCap",
     "ASIDPoolCap",
     "Cap",
+    "CheckpointCap",
     "CNodeCap",
     "DomainCap",
     "EndpointCap",
@@ -344,3 +345,20 @@ class DomainCap(Cap):
     @property
     def tag(self) -> CapTag:
         return CapTag.domain_cap
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointCap(Cap):
+    """capsule's checkpoint object (not seL4; ``kernel.abi.extensions``): it reads the
+    cspaces its invoker names by CNode caps and installs caps into them. No rights, no
+    badge: it is copied as it is."""
+
+    paddr: int
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.checkpoint_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr

@@ -61,6 +61,15 @@ class SlotTable:
         """How many slots exist in Python (the host's cost of this CNode)."""
         return len(self._built)
 
+    def first_full(self, start: int) -> Slot | None:
+        """The non-empty slot of the lowest index ``>= start``, or None. One pass over
+        the built slots (an unbuilt slot is empty), without building any."""
+        best: Slot | None = None
+        for index, slot in self._built.items():
+            if index >= start and not slot.is_empty and (best is None or index < best.index):
+                best = slot
+        return best
+
     def window(self, start: int, count: int) -> tuple[Slot, ...]:
         """Slots ``start .. start + count - 1`` (built as needed)."""
         return tuple(self[i] for i in range(start, start + count))

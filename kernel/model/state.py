@@ -84,7 +84,8 @@ class KernelState:
     _STATE: ClassVar[tuple[str, ...]] = (
         "config", "arch", "objects", "_addresses", "asid_table", "asid_epoch", "threads",
         "scheduler", "domains",
-        "current", "stop", "last_invocation", "kernel_entries", "ticks", "_current_saved",
+        "current", "stop", "last_invocation", "kernel_entries", "syscall_entries", "ticks",
+        "_current_saved",
         "reg_index", "window_index",
     )
     """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
@@ -145,6 +146,8 @@ class KernelState:
         CNodeInsert or RetypeInvocation; None before the first): what the trace and the
         debugger show of it."""
         self.kernel_entries = 0
+        self.syscall_entries = 0
+        """Kernel entries that were system calls (the trace numbers them from 1)."""
         self.ticks = 0
         self._current_saved = False
         """The current thread's registers were copied into its TCB during this entry."""

@@ -76,6 +76,7 @@ __all__ = [
     "CNodeSaveCaller",
     "cnode_methods",
     "decode_cnode_invocation",
+    "decode_mint",
     "perform_cancel_badged_sends",
     "perform_delete",
     "perform_insert",
@@ -247,6 +248,17 @@ def _decode_copy_like(kernel: KernelState, method: CNodeMethod, args: tuple[int,
     if method in (CNodeMethod.COPY, CNodeMethod.MINT):
         return CNodeInsert(new_cap, src, dest)
     return CNodeMove(new_cap, src, dest)
+
+
+def decode_mint(kernel: KernelState, args: tuple[int, ...], extra: tuple[Slot, ...],
+                dest: Slot) -> CNodeInsert:
+    """CNode_Mint's checks after its target slot ``dest`` was looked up: ``args`` are
+    Mint's words (dest index and depth, src index and depth, rights, badge) and
+    ``extra[0]`` the source root. For invocations that mint by CNode_Mint's rules with
+    the target named some other way (the checkpoint object's Install)."""
+    record = _decode_copy_like(kernel, CNodeMethod.MINT, args, extra, dest)
+    assert isinstance(record, CNodeInsert)
+    return record
 
 
 def _decode_rotate(kernel: KernelState, extra: tuple[Slot, ...], args: tuple[int, ...],

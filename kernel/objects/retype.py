@@ -31,9 +31,11 @@ from kernel.abi.constants import (
     SLOT_BITS,
     VSPACE_BITS,
 )
+from kernel.abi.extensions import CHECKPOINT_BITS, CHECKPOINT_OBJECT_NAME, CHECKPOINT_OBJECT_TYPE
 from kernel.machine import Machine
 from kernel.model.caps import (
     Cap,
+    CheckpointCap,
     CNodeCap,
     EndpointCap,
     FrameCap,
@@ -76,6 +78,8 @@ class Kind(Enum):
     FRAME = "Frame"
     PAGE_TABLE = "PageTable"
     VSPACE = "VSpace"
+    CHECKPOINT = "Checkpoint"
+    """capsule's checkpoint object (an extension, not seL4: kernel.abi.extensions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +118,20 @@ def _generic(tcb_bits: int) -> dict[str, tuple[Kind, int | None]]:
     }
 
 
+_CHECKPOINT = ObjectType(CHECKPOINT_OBJECT_TYPE, CHECKPOINT_OBJECT_NAME, Kind.CHECKPOINT,
+                         CHECKPOINT_BITS)
+
+
 @cache
-def object_types(arch: Arch, tcb_bits: int) -> dict[int, ObjectType]:
+def object_types(arch: Arch, tcb_bits: int, checkpoint: bool = False) -> dict[int, ObjectType]:
     """The retype types of ``arch``, by number (0 .. seL4_ObjectTypeCount - 1), for a
-    configuration whose TCBs are 2^``tcb_bits`` bytes."""
+    configuration whose TCBs are 2^``tcb_bits`` bytes; with ``checkpoint`` (the
+    extension is on) also capsule's checkpoint object, at its own number."""
+    types = _sel4_types(arch, tcb_bits)
+    return {**types, _CHECKPOINT.number: _CHECKPOINT} if checkpoint else types
+
+
+def _sel4_types(arch: Arch, tcb_bits: int) -> dict[int, ObjectType]:
     if arch is Arch.RISCV64:
         return _table(ObjectTypeRV64, {
             **_generic(tcb_bits),
@@ -219,4 +233,6 @@ def create_object(
         case Kind.CAP_TABLE:
             kernel.add_object(CNode(paddr, user_size))
             return CNodeCap(paddr, user_size)
+        case Kind.CHECKPOINT:
+            return CheckpointCap(paddr)  # stateless: its cap and its (zeroed) memory
     raise KernelBug(f"create_object: unknown kind {otype.kind}")

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kernel.abi.constants import WORD_MASK
-from kernel.abi.labels import label_enum
+from kernel.abi.extensions import configured_labels
 from kernel.entry.dispatch import DECODERS
 from kernel.model.errors import (
     DepthMismatch,
@@ -75,10 +75,9 @@ def refused_line(kernel: KernelState, refused: RefusedInvocation) -> str:
     cap_type = type(refused.cap).__name__
     decoder = DECODERS.get(type(refused.cap))
     where = decoder.__name__.lstrip("_") if decoder is not None else cap_type
-    try:
-        method = label_enum(kernel.arch, kernel.config.mcs)(refused.label).name
-    except ValueError:
-        method = f"label {refused.label}"
+    names = {number: name for name, number in configured_labels(
+        kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object).items()}
+    method = names.get(refused.label, f"label {refused.label}")
     thread = refused.thread
     return (f'<<seL4(CPU 0) [{where} T{thread.paddr:#x} "{thread.name}" @{refused.pc:x}]: '
             f"{cap_type}: {method}: {error_text(refused.error)}.>>")

@@ -37,12 +37,14 @@ from kernel.abi.constants import (
     CapTag,
     InitialCap,
 )
+from kernel.abi.extensions import CHECKPOINT_BITS
 from kernel.cspace.cdt import is_mdb_parent_of
 from kernel.kernel import Kernel
 from kernel.model.asid_pool import ASIDPool
 from kernel.model.caps import (
     ASIDPoolCap,
     Cap,
+    CheckpointCap,
     CNodeCap,
     EndpointCap,
     FrameCap,
@@ -306,6 +308,8 @@ def _cap_object(cap: Cap) -> tuple[str, int, int] | None:
         return "PageTable", cap.paddr, 1 << PAGE_TABLE_BITS
     if isinstance(cap, VSpaceCap):
         return "VSpace", cap.paddr, 1 << VSPACE_BITS
+    if isinstance(cap, CheckpointCap):  # capsule's extension, not seL4
+        return "Checkpoint", cap.paddr, 1 << CHECKPOINT_BITS
     return None
 
 

@@ -44,8 +44,8 @@ from kernel.abi.constants import (
     Error,
     Syscall,
 )
-from kernel.abi.labels import label_table
-from kernel.abi.methods import Method, methods_for
+from kernel.abi.extensions import configured_labels, configured_methods
+from kernel.abi.methods import Method
 from kernel.core.ipc_transfer import get_window
 from kernel.cspace.ipc_buffer import read_ipc_words
 from kernel.cspace.lookup import lookup_cap
@@ -129,8 +129,11 @@ class Tracer:
         self.decoded_before: object | None = None
         """``kernel.last_invocation`` when the syscall began: a different record at exit
         is the one this syscall's invocation decoded to."""
-        self.labels = {v: k for k, v in label_table(kernel.arch, kernel.config.mcs).items()}
-        self.methods = {m.label: m for m in methods_for(kernel.arch, kernel.config.mcs)}
+        config = kernel.config
+        self.labels = {v: k for k, v in configured_labels(
+            kernel.arch, config.mcs, config.checkpoint_object).items()}
+        self.methods = {m.label: m for m in configured_methods(
+            kernel.arch, config.mcs, config.checkpoint_object)}
         """Label name -> the libsel4 method, whose parameter names the trace shows."""
         if attach:
             kernel.syscall_observers.append(self.on_syscall)
@@ -144,7 +147,7 @@ class Tracer:
             name = Syscall(number).name.removeprefix("seL4_Sys")
         except ValueError:
             name = f"unknown({number})"
-        self.seq += 1
+        self.seq = kernel.syscall_entries  # since boot, whenever the tracer was attached
         record = TraceRecord(self.seq, caller.name, name, number, caller.paddr)
         self.receiver = self.replied_to = None
         self.sender_waiting = False
@@ -328,7 +331,7 @@ def _rights_params() -> dict[str, frozenset[str]]:
     found: dict[str, set[str]] = {}
     for arch in Arch:
         for mcs in (False, True):
-            for method in methods_for(arch, mcs):
+            for method in configured_methods(arch, mcs, checkpoint=True):
                 for param in method.params:
                     if param.c_type == "seL4_CapRights_t":
                         found.setdefault(method.label, set()).add(param.name)

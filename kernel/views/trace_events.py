@@ -33,7 +33,7 @@ from typing import Any
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, Error, Syscall
-from kernel.abi.labels import label_table
+from kernel.abi.extensions import configured_labels
 from kernel.core.ipc_transfer import get_window
 from kernel.cspace.lookup import lookup_cap
 from kernel.kernel import Kernel
@@ -255,7 +255,7 @@ def _names() -> dict[str, frozenset[str]]:
     labels = {"Signal", "Wait", "Poll"}
     for arch in Arch:
         for mcs in (False, True):
-            labels |= set(label_table(arch, mcs))
+            labels |= set(configured_labels(arch, mcs, checkpoint=True))
     return {
         "syscall": frozenset(s.name.removeprefix("seL4_Sys") for s in Syscall),
         "label": frozenset(labels),

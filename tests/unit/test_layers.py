@@ -101,7 +101,8 @@ EXPECTED_FINALISERS = sorted([
     "ThreadCap", "VSpaceCap", "ZombieCap",
 ])
 EXPECTED_DECODERS = sorted([
-    "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "DomainCap", "FrameCap", "PageTableCap", "ReplyCap",
+    "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "CheckpointCap", "DomainCap", "FrameCap",
+    "PageTableCap", "ReplyCap",
     "ThreadCap", "UntypedCap", "VSpaceCap",
 ])
 

@@ -44,6 +44,7 @@ def test_endpoint_ipc_is_traced_as_messages_and_where_they_went() -> None:
     b = world.thread(100)
     records: list[TraceRecord] = []
     Tracer(world.kernel, records.append)
+    n = world.kernel.syscall_entries  # records are numbered since boot, not since attaching
     world.syscall(Syscall.seL4_SysYield)
     world.write_words(b, CAPS, [badged])
     world.syscall(Syscall.seL4_SysSend, badged, tag(5, 1, extra=1), 7)  # b blocks
@@ -54,13 +55,13 @@ def test_endpoint_ipc_is_traced_as_messages_and_where_they_went() -> None:
     lines = [format_record(r) for r in records[1:]]
     name, cap, badged_cap = b.name, f"cap={slot:#x} endpoint", f"cap={badged:#x} endpoint"
     assert lines == [
-        f"#2 {name} Send({badged_cap}, badge=0x55, label=0x5, mrs=[0x7], extra_caps=1)"
+        f"#{n + 2} {name} Send({badged_cap}, badge=0x55, label=0x5, mrs=[0x7], extra_caps=1)"
         " -> blocked",
-        f"#3 rootserver NBRecv({cap}) -> badge=0x55 label=0x5 length=1 extra_caps=1"
+        f"#{n + 3} rootserver NBRecv({cap}) -> badge=0x55 label=0x5 length=1 extra_caps=1"
         " unwrapped=0b1 [0x7]",
-        f"#4 {name} NBSend({cap}, badge=0x0, label=0x6) -> dropped",
-        f"#5 {name} Reply(label=0x0) -> nobody to reply to",
-        f"#6 {name} NBRecv({cap}) -> nothing (badge 0)",
+        f"#{n + 4} {name} NBSend({cap}, badge=0x0, label=0x6) -> dropped",
+        f"#{n + 5} {name} Reply(label=0x0) -> nobody to reply to",
+        f"#{n + 6} {name} NBRecv({cap}) -> nothing (badge 0)",
     ]
 
 

@@ -22,6 +22,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from kernel.abi import constants as C
+from kernel.abi import extensions as X
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI, ObjectTypeAArch64, ObjectTypeRV64
 from kernel.abi.labels import label_table
 from kernel.abi.methods import ARCH_CAP_TYPES, Method, Param, methods_for
@@ -351,6 +352,34 @@ def _stubs() -> str:
                    "names and signatures", body)
 
 
+def _checkpoint() -> str:
+    """capsule's checkpoint object extension (not seL4): not included by sel4/sel4.h; a
+    program that uses it includes this header, and its image turns the extension on."""
+    body = [
+        "/* NOT seL4: capsule's checkpoint object extension (kernel/abi/extensions.py).",
+        " * Only images built with the checkpoint_object configuration (capsule image",
+        " * build --checkpoint-object) have it; elsewhere the type is refused by",
+        " * seL4_Untyped_Retype and the labels are illegal operations. */",
+        "#include <sel4/sel4.h>",
+        "",
+        f"#define {X.CHECKPOINT_OBJECT_NAME} {X.CHECKPOINT_OBJECT_TYPE}",
+        f"#define capsule_CheckpointBits {X.CHECKPOINT_BITS}",
+        "",
+    ]
+    body += _enum("capsule_checkpoint_label", ((m.name, m.value) for m in X.CheckpointLabel),
+                  typedef=False)
+    flags = X.CheckpointSlotFlag.__members__.items()
+    body += _enum("capsule_SlotFlag", ((name, int(m)) for name, m in flags))
+    body += ["/* the low bits of a slot reading's object identity: the object's kind */"]
+    body += _enum("capsule_ObjectKind", ((m.name, m.value) for m in X.IdentityKind))
+    body += ["#define capsule_ObjectKindMask 0xfull", "",
+             "typedef seL4_CPtr capsule_Checkpoint;", ""]
+    for m in X.CHECKPOINT_METHODS:
+        body += _stub(m)
+    return _header("capsule_checkpoint.h", "capsule's checkpoint object extension: numbers "
+                   "and stubs (not seL4)", body)
+
+
 _RENDERERS: dict[str, Callable[[], str]] = {
     "syscalls.h": _syscalls,
     "errors.h": _errors,
@@ -362,6 +391,7 @@ _RENDERERS: dict[str, Callable[[], str]] = {
     "user_context.h": _user_context,
     "layout.h": _layouts,
     "invocation_stubs.h": _stubs,
+    "capsule_checkpoint.h": _checkpoint,
 }
 
 

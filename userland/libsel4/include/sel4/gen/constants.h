@@ -88,6 +88,7 @@ typedef enum {
 #define CAPSULE_CAPTAG_IRQ_HANDLER_CAP 16
 #define CAPSULE_CAPTAG_ZOMBIE_CAP 18
 #define CAPSULE_CAPTAG_DOMAIN_CAP 20
+#define CAPSULE_CAPTAG_CHECKPOINT_CAP 30
 
 #if defined(__riscv)
 

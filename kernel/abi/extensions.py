@@ -1,0 +1,195 @@
+"""capsule's extensions of the seL4 ABI, declared once: numbers, layouts and methods.
+
+**Not seL4.** Everything here exists only in images whose kernel configuration turns the
+extension on (``KernelConfig.checkpoint_object``); with it off, capsule is seL4 16.0.0:
+the object type number below is an invalid ``Untyped_Retype`` type (InvalidArgument 0)
+and the labels are illegal operations on every object (DESIGN.md decision 10). The
+kernel (``kernel.objects.checkpoint``), the views and the libsel4 generator
+(``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``) all take their
+numbers from here.
+
+The checkpoint object
+---------------------
+Genode's proposal for a user-level checkpointer (RTCR) in seL4 terms: the checkpointer
+must *read* a component's capability space (on Fiasco.OC it asks the kernel which
+object each capability names) and *put* capabilities back at given slots (Fiasco.OC's
+``l4_task_map``). A cap to a checkpoint object authorises the reading; the cspace read is
+named by a CNode cap the checkpointer holds, as CNode invocations name slots, so
+authority stays capability-based: without a CNode cap to a cspace, no reading of it.
+
+- It is retyped from untyped (:data:`CHECKPOINT_OBJECT_TYPE`), not handed to the root
+  task at boot: boot's initial slots and bootinfo are seL4's ABI and stay as they are,
+  and a retyped object is revocable and delegable like any other.
+- It is 2^:data:`CHECKPOINT_BITS` = 16 bytes, the smallest object untyped memory hands
+  out: it holds no state (each invocation names everything it needs, so none is
+  preemptible or needs a cursor kept between calls), and only needs an address.
+- Its numbers are fixed, the same on both architectures and in every configuration,
+  far above seL4's (which number types and labels consecutively, so theirs shift with
+  the configuration): a checkpointer binary's constants do not depend on the kernel's.
+
+Slot reading (ReadSlot, NextSlot) replies with :data:`SLOT_WORDS`:
+``type`` the cap's tag (seL4's cap tag numbers, ``CapTag``; 0 for an empty slot),
+``rights`` its seL4_CapRights_t word (seL4_AllRights for a cap type without rights, which
+no mask reduces), ``badge`` (endpoint and notification badge; a CNode cap's guard),
+``size_bits`` (log2 size of a frame or untyped; a CNode's radix), ``guard_size``
+(CNode), ``flags`` (:class:`CheckpointSlotFlag`), ``object`` (:func:`object_identity`)
+and ``mapped_vaddr`` (a mapped frame's or page table's virtual address, else 0).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+
+from kernel.abi.arch import Arch
+from kernel.abi.labels import label_table
+from kernel.abi.methods import Method, Param, methods_for
+
+__all__ = [
+    "CHECKPOINT_BITS",
+    "CHECKPOINT_METHODS",
+    "CHECKPOINT_OBJECT_TYPE",
+    "CheckpointLabel",
+    "CheckpointSlotFlag",
+    "IdentityKind",
+    "SLOT_WORDS",
+    "configured_labels",
+    "configured_methods",
+    "extension_labels",
+    "extension_methods",
+    "object_identity",
+]
+
+CHECKPOINT_OBJECT_TYPE = 0x100
+"""``capsule_CheckpointObject``: the Untyped_Retype type number of a checkpoint object."""
+CHECKPOINT_OBJECT_NAME = "capsule_CheckpointObject"
+CHECKPOINT_BITS = 4
+"""log2 of a checkpoint object's size (``capsule_CheckpointBits``)."""
+
+
+class CheckpointLabel(IntEnum):
+    """Invocation labels of a checkpoint cap (message label; any other is IllegalOperation)."""
+
+    capsule_CheckpointReadSlot = 0x1000
+    capsule_CheckpointNextSlot = 0x1001
+    capsule_CheckpointInstall = 0x1002
+
+
+class CheckpointSlotFlag(IntFlag):
+    """Bits of a slot reading's ``flags`` word."""
+
+    capsule_SlotHasChildren = 0x1
+    """The slot's cap has children in the derivation tree (copies, minted caps, objects)."""
+    capsule_SlotIsDevice = 0x2
+    """A frame or untyped cap of device memory."""
+    capsule_SlotMapped = 0x4
+    """A frame, page table or VSpace cap that is mapped (or, a root, has an ASID)."""
+    capsule_SlotRevocable = 0x8
+    """The slot is a revocable derivation parent (an original, a badged minted cap)."""
+
+
+class IdentityKind(IntEnum):
+    """The low 4 bits of an object identity: which kind of object the address is of.
+
+    Needed because objects of different kinds share addresses (an untyped and the first
+    object retyped from it start at the same byte)."""
+
+    capsule_ObjectNone = 0
+    capsule_ObjectUntyped = 1
+    capsule_ObjectTCB = 2
+    capsule_ObjectEndpoint = 3
+    capsule_ObjectNotification = 4
+    capsule_ObjectCNode = 5
+    capsule_ObjectFrame = 6
+    capsule_ObjectPageTable = 7
+    capsule_ObjectVSpace = 8
+    capsule_ObjectASIDPool = 9
+    capsule_ObjectCheckpoint = 10
+    capsule_ObjectASIDControl = 11
+    capsule_ObjectIRQControl = 12
+    capsule_ObjectDomain = 13
+
+
+_KIND_BITS = 4
+
+
+def object_identity(kind: IdentityKind, paddr: int) -> int:
+    """The ``object`` word of a slot reading: the object's physical address (16-byte
+    aligned at least, the smallest object) with its kind in the low 4 bits.
+
+    Equal for every cap to the same object (a reply cap names its thread, so it has the
+    thread's identity) and stable while the object lives; two live objects of one kind
+    never share it, except untyped regions nested at one base, which ``size_bits`` tells
+    apart. It exposes physical addresses, which seL4 already gives untyped holders
+    (bootinfo) and frame holders (Page_GetAddress), to a thread that holds a checkpoint
+    cap and a CNode cap; an address confers no authority.
+    """
+    return (paddr & ~((1 << _KIND_BITS) - 1)) | int(kind)
+
+
+def _word(name: str) -> Param:
+    return Param(name, "seL4_Word")
+
+
+def _cnode(name: str) -> Param:
+    return Param(name, "seL4_CNode", is_cap=True)
+
+
+SLOT_WORDS: tuple[Param, ...] = (
+    _word("type"), _word("rights"), _word("badge"), _word("size_bits"), _word("guard_size"),
+    _word("flags"), _word("object"), _word("mapped_vaddr"),
+)
+"""A slot reading, MR0.. of the reply (module docstring)."""
+
+_CKPT = "capsule_Checkpoint"
+
+CHECKPOINT_METHODS: tuple[Method, ...] = (
+    Method(_CKPT, "ReadSlot", CheckpointLabel.capsule_CheckpointReadSlot.name,
+           (_cnode("root"), _word("index"), Param("depth", "seL4_Uint8")),
+           outputs=SLOT_WORDS),
+    Method(_CKPT, "NextSlot", CheckpointLabel.capsule_CheckpointNextSlot.name,
+           (_cnode("root"), _word("node_index"), Param("node_depth", "seL4_Uint8"),
+            _word("start")),
+           outputs=(_word("index"), *SLOT_WORDS)),
+    Method(_CKPT, "Install", CheckpointLabel.capsule_CheckpointInstall.name,
+           (_cnode("dest_root"), _word("dest_index"), Param("dest_depth", "seL4_Uint8"),
+            _cnode("src_root"), _word("src_index"), Param("src_depth", "seL4_Uint8"),
+            Param("rights", "seL4_CapRights_t"), _word("badge"))),
+)
+"""The checkpoint cap's libsel4 stubs (``capsule_Checkpoint_<name>``):
+
+- ``ReadSlot(root, index, depth)``: the slot ``index``/``depth`` names from the CNode
+  cap ``root`` (as a CNode operation's target), read (:data:`SLOT_WORDS`).
+- ``NextSlot(root, node_index, node_depth, start)``: in the CNode named as
+  Untyped_Retype names its destination (``node_depth`` 0: ``root`` itself), the first
+  non-empty slot at or after ``start``: its ``index``, then its reading; ``index`` is
+  the CNode's slot count when there is none.
+- ``Install(dest_root, dest_index, dest_depth, src_root, src_index, src_depth, rights,
+  badge)``: CNode_Mint's rules and errors, the destination named through the extra cap
+  ``dest_root``: a derived copy of the source cap, rights masked, badge (or a CNode's
+  guard data) applied, in the empty target slot, as a derivation child of the source.
+  seL4's CNode_Mint invoked on the target CNode cap does the same; Install is the
+  counterpart of Fiasco.OC's ``l4_task_map`` that RTCR is written against, so that a
+  checkpointer's restore uses one interface with the reads. It confers nothing new: it
+  needs the very caps Mint needs, and the checkpoint cap besides.
+"""
+
+
+def extension_labels(checkpoint: bool) -> dict[str, int]:
+    """Label name -> number of the extensions a configuration turns on."""
+    return {m.name: int(m) for m in CheckpointLabel} if checkpoint else {}
+
+
+def extension_methods(checkpoint: bool) -> tuple[Method, ...]:
+    """The libsel4 methods of the extensions a configuration turns on."""
+    return CHECKPOINT_METHODS if checkpoint else ()
+
+
+def configured_labels(arch: Arch, mcs: bool, checkpoint: bool) -> dict[str, int]:
+    """Label name -> number in a configuration: seL4's, then its extensions' (for the
+    views, which name every label the kernel answers)."""
+    return {**label_table(arch, mcs), **extension_labels(checkpoint)}
+
+
+def configured_methods(arch: Arch, mcs: bool, checkpoint: bool) -> tuple[Method, ...]:
+    """The libsel4 methods of a configuration: seL4's, then its extensions'."""
+    return (*methods_for(arch, mcs), *extension_methods(checkpoint))
