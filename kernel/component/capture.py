@@ -22,8 +22,8 @@ What capture refuses, each with a one-line :class:`ComponentError`:
 - a thread outside the component queued on an endpoint or notification the component
   owns, or an owned notification bound to a thread outside;
 - device frames and device untypeds (their bytes are a device's), ASID pools that are
-  not external, and caps with no object to capture (ASID control, IRQ control, domain,
-  zombies);
+  not external, and caps of other kinds (ASID control, IRQ control, domain, zombies, the
+  checkpoint extension's);
 - a mapping that went stale, a frame or page table mapped in a VSpace the component does
   not reach, or a table of an owned VSpace mapping something through no cap of the
   component.
@@ -257,7 +257,8 @@ class _Capture:
                 if found is None:
                     raise ComponentError(f"{where} holds a cap of type "
                                          f"{cap.tag.name.removesuffix('_cap')}: capture "
-                                         "restores objects, and this cap names none")
+                                         "restores CNodes, TCBs, endpoints, notifications, "
+                                         "frames, page tables and untypeds, not this")
                 self.reach(found, cap, where, pending)
                 self.slots.append((container, index, in_tcb, slot))
                 self.slot_ids[id(slot)] = where
