@@ -18,7 +18,9 @@ What it offers (each is documented where it is defined):
   :meth:`~Machine.cap` / :meth:`~Machine.cspace` / :meth:`~Machine.snapshot`,
   :meth:`~Machine.on_syscall` / :meth:`~Machine.on_fault` hooks,
   :meth:`~Machine.checkpoint` / :meth:`~Machine.restore` and :meth:`~Machine.save` /
-  :meth:`~Machine.from_snapshot` (snapshot files, as ``capsule resume`` takes them).
+  :meth:`~Machine.from_snapshot` (snapshot files, as ``capsule resume`` takes them),
+  :meth:`~Machine.capture_component` / :meth:`~Machine.restore_component` (one thread's
+  capability space, slot for slot; :func:`component_to_json`, :func:`component_to_capdl`).
 - Stop conditions (:mod:`capsule.conditions`): :class:`AfterSyscall`,
   :class:`AfterInvocation`, :class:`AfterFault`, :class:`ThreadScheduled`,
   :class:`AtAddress`, :class:`AfterInstructions`.
@@ -33,6 +35,7 @@ import-linter contract in pyproject.toml).
 
 from __future__ import annotations
 
+from kernel.component import Component, Restored, from_json, to_capdl, to_json
 from kernel.config import KernelConfig
 
 from .conditions import (
@@ -47,6 +50,7 @@ from .conditions import (
 from .errors import (
     CapLookupError,
     CapsuleError,
+    ComponentError,
     InternalError,
     LoadError,
     MemoryAccessError,
@@ -67,6 +71,8 @@ __all__ = [
     "CapInfo",
     "CapLookupError",
     "CapsuleError",
+    "Component",
+    "ComponentError",
     "Condition",
     "FaultEvent",
     "Hook",
@@ -77,6 +83,7 @@ __all__ = [
     "MemoryAccessError",
     "NoSuchSymbol",
     "NoSuchThread",
+    "Restored",
     "RunEnded",
     "SlotInfo",
     "Stop",
@@ -86,4 +93,14 @@ __all__ = [
     "ThreadRef",
     "ThreadScheduled",
     "UsageError",
+    "component_from_json",
+    "component_to_capdl",
+    "component_to_json",
 ]
+
+component_to_json = to_json
+"""A captured :class:`Component` in capsule's own format (deterministic JSON text)."""
+component_from_json = from_json
+"""A :class:`Component` read back from :func:`component_to_json`'s text."""
+component_to_capdl = to_capdl
+"""A captured :class:`Component` as capDL text (objects, caps and cdt sections)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CapLookupError",
     "CapsuleError",
+    "ComponentError",
     "InternalError",
     "LoadError",
     "MemoryAccessError",
@@ -67,6 +68,13 @@ class CapLookupError(CapsuleError, LookupError):
     def __init__(self, message: str, failure: str) -> None:
         super().__init__(message)
         self.failure = failure
+
+
+class ComponentError(CapsuleError):
+    """A component cannot be captured or restored faithfully (an object shared with a cap
+    outside it, a thread in the middle of a Call, an untyped too small, an external the
+    identity map leaves out...): the message names the object and says what to do.
+    Nothing was changed."""
 
 
 class InternalError(CapsuleError):

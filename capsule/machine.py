@@ -33,6 +33,7 @@ from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot, sa
 from kernel.abi.constants import CapTag, InitialCap, Syscall
 from kernel.abi.labels import label_table
 from kernel.boot import BootError
+from kernel.component import Component, Restored
 from kernel.config import KernelConfig
 from kernel.cspace.lookup import lookup_slot
 from kernel.kernel import Kernel
@@ -45,6 +46,7 @@ from kernel.model.tcb import TCB
 from kernel.views.render import Snapshot, cap_view, snapshot
 from kernel.views.trace import Tracer, TraceRecord, format_record
 
+from .component import CapRef, capture_component, restore_component
 from .conditions import (
     CONDITION_TYPES,
     AfterFault,
@@ -706,6 +708,36 @@ class Machine:
                 name = _INITIAL_NAMES.get(slot.index) if node.paddr == named_cnode else None
                 out.append(SlotInfo(value << (_WORD_BITS - level), level, info, name))
         return tuple(sorted(out, key=lambda s: (s.cptr, s.depth)))
+
+    # --- components ----------------------------------------------------------------------------
+
+    def capture_component(self, thread: ThreadRef = None, *,
+                          external: Mapping[str, CapRef] | None = None) -> Component:
+        """The component of ``thread``: its CSpace, slot for slot, and the objects it
+        owns (:mod:`kernel.component.capture`), as plain data with identities instead of
+        addresses. ``external`` names objects outside it: ``{"server_ep": ("rootserver",
+        0x20)}``, a name for the object a cap names. Changes nothing.
+
+        Raises:
+            ComponentError: it cannot be captured faithfully (the message says why: an
+                object shared with an outside cap and not named external, a thread in
+                the middle of a Call, ...).
+            CapLookupError: a CPtr of ``external`` names no cap.
+        """
+        return capture_component(self._kernel, self._tcb, thread, external)
+
+    def restore_component(self, component: Component, *, untyped: CapRef,
+                          identities: Mapping[str, CapRef] | None = None,
+                          asid_pool: CapRef | None = None) -> Restored:
+        """Put ``component`` back in fresh objects retyped from the untyped cap
+        ``untyped`` (:mod:`kernel.component.restore`): every cap in its slot, the
+        derivation tree among them as it was, frames, registers and thread states.
+        ``identities`` maps each of its externals to a cap to the existing object;
+        ``asid_pool`` gives the ASIDs of a VSpace of its own. Returns the new objects'
+        addresses by identity. Changes nothing if it raises ComponentError.
+        """
+        return restore_component(self._kernel, self._tcb, component, untyped,
+                                 identities, asid_pool)
 
     def snapshot(self, *, point: str = "", empty_slots: bool = False) -> Snapshot:
         """Every thread's CSpace, every object, untyped and derivation link now: the

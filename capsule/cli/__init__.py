@@ -3,7 +3,7 @@
     capsule run      capsule.cli.run       capsule debug    capsule.cli.debug
     capsule test     capsule.cli.suite     capsule cspace   capsule.cli.cspace
     capsule image    capsule.cli.image     capsule cc       capsule.cli.cc
-    capsule resume   capsule.cli.resume
+    capsule resume   capsule.cli.resume    capsule component  capsule.cli.component
 
 The commands are users of the Python API (:mod:`capsule`): they load, run and inspect
 through :class:`capsule.Machine`, and reach below it (the session, the kernel) only for
@@ -20,6 +20,7 @@ from __future__ import annotations
 import click
 
 from .cc import cc
+from .component import component
 from .cspace import cspace
 from .debug import debug
 from .errors import Group
@@ -44,3 +45,4 @@ main.add_command(test_command)
 main.add_command(cspace)
 main.add_command(debug)
 main.add_command(cc)
+main.add_command(component)
