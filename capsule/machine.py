@@ -31,7 +31,7 @@ from emulator.session import Session
 from emulator.snapshot import Snapshot as SavedSystem
 from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot, save_snapshot, snapshot_of
 from kernel.abi.constants import CapTag, InitialCap, Syscall
-from kernel.abi.labels import label_table
+from kernel.abi.extensions import configured_labels
 from kernel.boot import BootError
 from kernel.component import Component, Restored
 from kernel.config import KernelConfig
@@ -384,7 +384,8 @@ class Machine:
             if condition.cap is not None and condition.cap not in tags:
                 raise UsageError(f"no cap type {condition.cap!r} (one of {', '.join(sorted(tags))})")
         elif isinstance(condition, AfterInvocation):
-            labels = set(label_table(self._kernel.arch, self._kernel.config.mcs))
+            labels = set(configured_labels(self._kernel.arch, self._kernel.config.mcs,
+                                           self._kernel.config.checkpoint_object))
             if condition.label not in labels | set(_NOTIFICATION_LABELS):
                 raise UsageError(f"no invocation label {condition.label!r} on {self.arch}")
         elif isinstance(condition, AfterInstructions) and condition.count < 1:

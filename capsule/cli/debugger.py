@@ -79,7 +79,7 @@ from emulator.snapshot import (
 )
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, InitialCap, Syscall
-from kernel.abi.labels import label_table
+from kernel.abi.extensions import configured_labels
 from kernel.core.threads import vspace_root_of
 from kernel.model.caps import ThreadCap
 from kernel.model.cnode import CNode
@@ -454,7 +454,8 @@ class Debugger:
                              "or break *ADDR")
         kind, name = args
         if kind == "label":
-            known = set(label_table(self.kernel.arch, self.kernel.config.mcs))
+            known = set(configured_labels(self.kernel.arch, self.kernel.config.mcs,
+                                          self.kernel.config.checkpoint_object))
         elif kind == "cap":
             # Caps are named as the trace and the cspace view name them (endpoint); the
             # tag's own name (endpoint_cap) is accepted too.

@@ -355,3 +355,18 @@ def test_the_api_runs_what_capsule_run_runs(
     limited = guest(guest_elves, "spin", arch)
     stop = limited.run(max_instructions=5000)
     assert (stop.kind, stop.status, stop.ended) == (capsule.StopKind.LIMIT, 124, False)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_extensions_labels_are_conditions_where_it_is_on(
+        guest_elves: dict[str, dict[str, Path]], arch: str) -> None:
+    """The checkpointer guest's image turns the checkpoint object on (not seL4): a stop
+    after its ReadSlot works; in an seL4 configuration the label does not exist."""
+    machine = guest(guest_elves, "checkpointer", arch)
+    stop = machine.run(until=capsule.AfterInvocation("capsule_CheckpointReadSlot"))
+    assert stop.kind is capsule.StopKind.CONDITION and stop.syscall is not None
+    assert (stop.syscall.label, stop.syscall.cap) == ("capsule_CheckpointReadSlot",
+                                                      "checkpoint_cap")
+    plain = guest(guest_elves, "hello", arch)
+    with pytest.raises(capsule.UsageError, match="capsule_CheckpointReadSlot"):
+        plain.run(until=capsule.AfterInvocation("capsule_CheckpointReadSlot"))
