@@ -49,6 +49,22 @@ def wait_until_spinning(pid: int) -> None:
         time.sleep(0.05)
 
 
+def interrupted(*args: str) -> tuple[int, bytes, bytes]:
+    """``capsule ARGS`` on spin, sent SIGINT once the guest spins: (status, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "capsule.cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"spinning\n"
+        wait_until_spinning(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, b"spinning\n" + stdout, stderr
+
+
 @pytest.fixture(scope="module")
 def spin(guest_elves: dict[str, dict[str, Path]], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """(image path, [start, end) of main) of ``spin`` per arch and tick."""
@@ -72,19 +88,9 @@ def spin(guest_elves: dict[str, dict[str, Path]], tmp_path_factory: pytest.TempP
 @pytest.mark.parametrize("arch", ARCHES)
 def test_sigint_stops_run_with_output_and_where(spin, arch: str, tick: int) -> None:
     image, main = spin(arch, tick)
-    proc = subprocess.Popen([sys.executable, "-m", "capsule.cli", "run", "--stats", image],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == b"spinning\n"
-        wait_until_spinning(proc.pid)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 130, stderr
-    assert stdout == b"forever"  # the guest's open line is not lost
+    status, stdout, stderr = interrupted("run", "--stats", image)
+    assert status == 130, stderr
+    assert stdout == b"spinning\nforever"  # the guest's open line is not lost
     lines = stderr.decode().splitlines()
     assert len(lines) == 2, stderr
     match = STOP_LINE.fullmatch(lines[0])
@@ -227,18 +233,8 @@ def test_sigint_stops_a_resumed_snapshot(spin, tmp_path: Path) -> None:  # type:
                            "--save", str(saved), "--stop-after-save", image],
                           capture_output=True, timeout=120, check=False)
     assert made.returncode == 0, made.stderr
-    proc = subprocess.Popen([sys.executable, "-m", "capsule.cli", "resume", "--stats",
-                             str(saved)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == b"spinning\n"
-        wait_until_spinning(proc.pid)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 130, stderr
-    assert stdout == b"forever"
+    status, stdout, stderr = interrupted("resume", "--stats", str(saved))
+    assert status == 130, stderr
+    assert stdout == b"spinning\nforever"
     match = STOP_LINE.fullmatch(stderr.decode().splitlines()[0])
     assert match and int(match.group(1), 16) in main
