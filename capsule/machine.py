@@ -65,6 +65,7 @@ from .errors import (
     NoSuchSymbol,
     NoSuchThread,
     RunEnded,
+    Unsupported,
     UsageError,
 )
 from .records import CapInfo, FaultEvent, SlotInfo, Stop, StopKind, SyscallEvent, ThreadInfo
@@ -247,8 +248,16 @@ class Machine:
         """The whole system now (RAM, every thread's CPU state, the kernel's state, the
         output and the instruction count), in memory: :meth:`restore` makes a machine
         that goes on from here exactly as this one would. Call between runs. ``name``
-        (the image's, say) is kept in its description."""
-        return snapshot_of(self._session, self._elf, name)
+        (the image's, say) is kept in its description.
+
+        Raises:
+            Unsupported: the kernel is compiled with mypyc (snapshots need the
+                pure-Python kernel for now).
+        """
+        try:
+            return snapshot_of(self._session, self._elf, name)
+        except SnapshotError as error:
+            raise Unsupported(str(error)) from None
 
     def save(self, path: str | os.PathLike[str]) -> int:
         """Write :meth:`checkpoint` to the snapshot file ``path`` (``capsule resume``
@@ -256,6 +265,7 @@ class Machine:
 
         Raises:
             OSError: the file cannot be written.
+            Unsupported: as :meth:`checkpoint`.
         """
         return save_snapshot(Path(path), self.checkpoint())
 

@@ -477,7 +477,10 @@ class Debugger:
     def take_snapshot(self, args: list[str]) -> None:
         if len(args) > 1:
             raise DebugError("usage: snapshot [FILE]")
-        taken = self.machine.checkpoint(self.image)
+        try:
+            taken = self.machine.checkpoint(self.image)
+        except CapsuleError as error:
+            raise DebugError(str(error)) from None
         if args:
             try:
                 size = save_snapshot(Path(args[0]), taken)

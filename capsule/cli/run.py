@@ -29,7 +29,7 @@ from typing import NoReturn
 
 import click
 
-from capsule.errors import InternalError, LoadError, NoSuchThread
+from capsule.errors import InternalError, LoadError, NoSuchThread, Unsupported
 from capsule.machine import Machine
 from capsule.records import Stop, StopKind
 from emulator.exitstatus import ExitStatus, exit_status, stop_line
@@ -256,6 +256,9 @@ def _run_saving(machine: Machine, saving: _Saving, max_instructions: int | None,
     except OSError as error:
         console.flush()
         fail(f"cannot write snapshot {saving.path}: {error.strerror or error}")
+    except Unsupported as error:
+        console.flush()
+        fail(str(error))
     console.say(f"snapshot at instruction {saving.at} saved to {saving.path} ({size} bytes)")
     if saving.stop:
         console.say("stopped after the snapshot")
