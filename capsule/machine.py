@@ -150,8 +150,6 @@ class Machine:
         root_cap = root_task.ctable.cap if root_task is not None else None
         self._root_cnode = root_cap.paddr if isinstance(root_cap, CNodeCap) else None
         """The root task's root CNode, whose first slots hold seL4's initial caps."""
-        self._kernel.syscall_observers.append(self._on_syscall_entry)
-        self._kernel.exit_observers.append(self._on_exit)
         self._kernel.fault_observers.append(self._on_fault)
 
     # --- making one ---------------------------------------------------------------------
@@ -353,6 +351,7 @@ class Machine:
                  and self._machine.add_breakpoint(c.vaddr)]
         self._conditions = conditions
         self._watch_switches = any(isinstance(c, ThreadScheduled) for c in conditions)
+        self._last_current = self._kernel.current
         self._met = None
         self._hook_error = None
         self._last_fault = None
@@ -477,6 +476,15 @@ class Machine:
             isinstance(c, AfterSyscall | AfterInvocation) for c in self._conditions)
         if self._tracing and self._tracer is None:
             self._tracer = Tracer(self._kernel, self._take_record, attach=False)
+        self._observe()
+
+    def _observe(self) -> None:
+        """Observe syscalls and kernel exits only while something needs them (tracing,
+        a thread-switch condition, a fault to report): a plain run costs the kernel no
+        call per entry. A fault attaches the exit observer for the rest of the run."""
+        _attach(self._kernel.syscall_observers, self._on_syscall_entry, self._tracing)
+        _attach(self._kernel.exit_observers, self._on_exit,
+                self._tracing or self._watch_switches or bool(self._faults))
 
     def _take_record(self, record: TraceRecord) -> None:
         self._record = record
@@ -489,6 +497,7 @@ class Machine:
 
     def _on_fault(self, tcb: TCB, fault: Fault) -> None:
         self._faults.append((tcb, fault))  # reported at the end of the entry
+        _attach(self._kernel.exit_observers, self._on_exit, True)
 
     def _on_exit(self, kernel: Kernel) -> None:
         previous, self._last_current = self._last_current, kernel.current
@@ -756,6 +765,16 @@ class Machine:
         ``to_json`` and ``to_dot`` render it). ``point`` labels when it was taken;
         ``empty_slots`` puts the empty slots into the CSpace trees too."""
         return snapshot(self._kernel, point, None, empty_slots)
+
+
+def _attach(observers: list[Callable[..., None]], observer: Callable[..., None],
+            wanted: bool) -> None:
+    """Make ``observer`` be in ``observers`` (at the end) or not, as ``wanted``."""
+    present = observer in observers
+    if wanted and not present:
+        observers.append(observer)
+    elif present and not wanted:
+        observers.remove(observer)
 
 
 def _byte_sink(console: Callable[[bytes], None] | None) -> Callable[[int], None]:
