@@ -127,6 +127,8 @@ class Machine:
         ``console``. Prefer :meth:`load`."""
         self._session = session
         self._console = console
+        self._name = ""
+        """The file it was loaded from, without its folder ('' if none): snapshots keep it."""
         self._kernel: Kernel = session.kernel
         self._machine: UnicornMachine = session.machine
         self._target = GdbTarget(session)
@@ -204,7 +206,9 @@ class Machine:
         except BootError as error:
             where = f" {name}" if name is not None else ""
             raise LoadError(f"cannot boot{where}: {error}") from None
-        return cls(session, loaded.elf, console)
+        machine = cls(session, loaded.elf, console)
+        machine._name = Path(name).name if name is not None else ""
+        return machine
 
     @classmethod
     def from_snapshot(cls, path: str | os.PathLike[str], *,
@@ -238,22 +242,24 @@ class Machine:
             session = restore_snapshot(saved, _byte_sink(console))
         except SnapshotError as error:
             raise LoadError(str(error)) from None
-        return cls(session, saved.elf, console)
+        machine = cls(session, saved.elf, console)
+        machine._name = saved.info.image
+        return machine
 
     # --- the machine as a whole -----------------------------------------------------------
 
-    def checkpoint(self, name: str = "") -> SavedSystem:
+    def checkpoint(self, name: str | None = None) -> SavedSystem:
         """The whole system now (RAM, every thread's CPU state, the kernel's state, the
         output and the instruction count), in memory: :meth:`restore` makes a machine
         that goes on from here exactly as this one would. Call between runs. ``name``
-        (the image's, say) is kept in its description.
+        (default: the file it was loaded from) is kept in its description.
 
         Raises:
             Unsupported: the kernel is compiled with mypyc (snapshots need the
                 pure-Python kernel for now).
         """
         try:
-            return snapshot_of(self._session, self._elf, name)
+            return snapshot_of(self._session, self._elf, self._name if name is None else name)
         except SnapshotError as error:
             raise Unsupported(str(error)) from None
 

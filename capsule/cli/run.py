@@ -134,7 +134,6 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
         fail("--gdb-stop-at-syscalls needs --gdb")
     saving = _snapshot_request(snapshot_at, save_path, stop_after_save, gdb_address)
     console = Console()
-    machine: Machine | None = None
     try:
         machine = Machine.load(path, console=console, ram_size=ram_size,
                                root_cnode_bits=root_cnode_bits)
