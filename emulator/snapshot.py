@@ -47,7 +47,7 @@ from . import safe_pickle
 from .session import Checkpoint, Session
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Snapshot", "SnapshotError", "SnapshotInfo",
-           "capsule_version", "decode_snapshot", "encode_snapshot", "is_snapshot",
+           "capsule_version", "decode_snapshot", "describe_snapshot", "encode_snapshot", "is_snapshot",
            "load_snapshot", "restore_snapshot", "save_snapshot", "snapshot_of"]
 
 MAGIC = b"CAPSULE SNAPSHOT"
@@ -158,9 +158,30 @@ def is_snapshot(data: bytes) -> bool:
     return data.startswith(MAGIC)
 
 
+def describe_snapshot(data: bytes) -> SnapshotInfo:
+    """The description of the snapshot in ``data``, its framing and digest checked but
+    its payload not unpacked, whichever capsule made it; :class:`SnapshotError` if it is
+    not a snapshot, of another format, truncated or damaged."""
+    return _framed(data)[0]
+
+
 def decode_snapshot(data: bytes) -> Snapshot:
     """The snapshot in ``data``; :class:`SnapshotError` if it is not one this capsule
     can take up (not a snapshot, another format or capsule version, truncated, damaged)."""
+    info, payload = _framed(data)
+    if info.capsule != capsule_version():
+        raise SnapshotError(f"made by capsule {info.capsule}; this is capsule "
+                            f"{capsule_version()}: take it up with the capsule that made it")
+    _require_pure_kernel()
+    checkpoint, elf = _payload(payload, info)
+    if checkpoint.machine.arch.short != info.arch or checkpoint.machine.ram_size != info.ram_size:
+        raise SnapshotError("damaged: its payload does not match its description")
+    return Snapshot(checkpoint, elf, info)
+
+
+def _framed(data: bytes) -> tuple[SnapshotInfo, memoryview]:
+    """The description and the (compressed) payload of a snapshot file, after the checks
+    of its framing: magic, format, lengths, digest."""
     if not is_snapshot(data):
         raise SnapshotError("not a capsule snapshot (it does not start with "
                             f"{MAGIC.decode()!r})")
@@ -182,14 +203,7 @@ def decode_snapshot(data: bytes) -> Snapshot:
         raise SnapshotError("damaged: its SHA-256 digest does not match its contents "
                             "(corrupted or edited)")
     info = _description(bytes(body[_HEADER.size : _HEADER.size + described]))
-    if info.capsule != capsule_version():
-        raise SnapshotError(f"made by capsule {info.capsule}; this is capsule "
-                            f"{capsule_version()}: take it up with the capsule that made it")
-    _require_pure_kernel()
-    checkpoint, elf = _payload(body[_HEADER.size + described :], info)
-    if checkpoint.machine.arch.short != info.arch or checkpoint.machine.ram_size != info.ram_size:
-        raise SnapshotError("damaged: its payload does not match its description")
-    return Snapshot(checkpoint, elf, info)
+    return info, body[_HEADER.size + described :]
 
 
 def _description(raw: bytes) -> SnapshotInfo:
