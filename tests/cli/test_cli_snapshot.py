@@ -253,3 +253,18 @@ def test_inspect_describes_a_snapshot_and_says_who_takes_it_up(
         bad = tmp_path / "bad.snap"
         bad.write_bytes(MALFORMED[damage][0](good_file))
         assert_one_line_error(capsule("snapshot", "inspect", str(bad)), str(bad))
+
+
+def test_the_trace_of_a_resumed_run_is_the_rest_of_the_whole_runs(
+        spawn_images: dict[str, Path], tmp_path: Path) -> None:
+    """Trace lines after the snapshot point, syscall numbers included (they count since
+    boot), are those of the uninterrupted run."""
+    image = str(spawn_images["aarch64"])
+    whole_trace = capsule("run", "--trace", image).stderr.splitlines()
+    saved = tmp_path / "mid.snap"
+    assert capsule("run", "--snapshot-at", "50000", "--save", str(saved), "--stop-after-save",
+                   image).returncode == 0
+    rest = [line for line in capsule("resume", "--trace", str(saved)).stderr.splitlines()
+            if not line.startswith("capsule: ")]
+    assert rest and rest[0].startswith("#") and not rest[0].startswith("#1 ")
+    assert rest == whole_trace[len(whole_trace) - len(rest):]
