@@ -304,6 +304,11 @@ class Machine:
         return self._kernel.kernel_entries
 
     @property
+    def syscalls(self) -> int:
+        """System calls since boot (the trace's ``#N`` numbers them so)."""
+        return self._kernel.syscall_entries
+
+    @property
     def ticks(self) -> int:
         """Timer ticks since boot (time in capsule is instructions retired)."""
         return self._kernel.ticks

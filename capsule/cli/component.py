@@ -47,14 +47,14 @@ from capsule.errors import (
     NoSuchSymbol,
 )
 from capsule.machine import Machine
-from capsule.records import StopKind, SyscallEvent, ThreadInfo
+from capsule.records import StopKind, ThreadInfo
 from emulator.exitstatus import ExitStatus
 from kernel.component import ComponentError as FileError
 from kernel.component import from_json, to_capdl, to_json
 
-from .cspace import parse_syscall_count
 from .errors import CliError, Command
 from .errors import InternalError as CliCrash
+from .opening import open_machine, parse_syscall_count, reached, run_to_syscall
 from .run import internal_error
 
 __all__ = ["component"]
@@ -130,20 +130,10 @@ def _run_to(machine: Machine, after: int | None, symbol: str | None, hits: int,
                 raise CliError(f"--at {symbol}: the run ended ({stop.message}) after {seen} "
                                f"of {hits} hits")
         return
-    syscalls = 0
-
-    def count(event: SyscallEvent) -> bool:
-        nonlocal syscalls
-        syscalls += 1
-        return syscalls == after
-
-    hook = machine.on_syscall(count) if after is not None else None
-    stop = machine.run(max_instructions=max_instructions)
-    if hook is not None:
-        hook.remove()
-        if stop.kind is not StopKind.HOOK:
-            raise CliError(f"--after-syscall {after}: the run ended ({stop.message}) after "
-                           f"{syscalls} syscalls")
+    stop = run_to_syscall(machine, after, max_instructions)
+    if after is not None and not reached(stop):
+        raise CliError(f"--after-syscall {after}: the run ended ({stop.message}) after "
+                       f"{machine.syscalls} syscalls")
 
 
 def _poke(machine: Machine, spec: str) -> None:
@@ -216,7 +206,7 @@ def component(image_path: Path, thread: str | None, after: str | None, at_symbol
         except FileError as error:
             raise CliError(f"{restore_from}: {error}") from None
     try:
-        machine = Machine.load(image_path)
+        machine = open_machine(image_path)
     except LoadError as error:
         raise CliError(str(error)) from None
     try:

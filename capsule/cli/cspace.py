@@ -35,8 +35,6 @@ from pathlib import Path
 import click
 
 from capsule.errors import InternalError, LoadError
-from capsule.machine import Machine
-from capsule.records import StopKind, SyscallEvent
 from kernel.abi.constants import CapTag
 from kernel.views.narrow import (
     BootCaps,
@@ -51,22 +49,10 @@ from kernel.views.render import Snapshot, to_dot, to_json_text, to_text
 
 from .errors import CliError, Command
 from .errors import InternalError as CliCrash
+from .opening import open_machine, parse_syscall_count, reached, run_to_syscall
 from .run import internal_error
 
 __all__ = ["cspace"]
-
-def parse_syscall_count(text: str | None) -> int | None:
-    """``--after-syscall N``: N counted from 1 (None: not given)."""
-    if text is None:
-        return None
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise CliError(f"--after-syscall: {text!r} is not a number") from None
-    if value < 1:
-        raise CliError(f"--after-syscall: {value} is not a syscall number (counting starts at 1)")
-    return value
-
 
 _CAP_TYPES = [tag.name.removesuffix("_cap") for tag in CapTag if tag is not CapTag.null_cap]
 
@@ -131,28 +117,20 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None,
     stop_at = parse_syscall_count(after)
     hidden_types = _parse_types(hide)
     try:
-        machine = Machine.load(image_path)
+        machine = open_machine(image_path)
     except LoadError as error:
         raise CliError(str(error)) from None
-    syscalls = 0
-
-    def count(event: SyscallEvent) -> bool:
-        nonlocal syscalls
-        syscalls += 1
-        return syscalls == stop_at
-
-    machine.on_syscall(count)
     try:
-        stop = machine.run(max_instructions=max_instructions)
+        stop = run_to_syscall(machine, stop_at, max_instructions)
     except InternalError as error:
         raise CliCrash(internal_error(error)) from None
-    if stop.kind is StopKind.HOOK:
+    if reached(stop):
         point = f"after syscall {stop_at} (kernel entry {machine.kernel_entries})"
     elif stop_at is not None:
         raise CliError(f"--after-syscall {stop_at}: the run ended ({stop.message}) "
-                       f"after {syscalls} syscalls")
+                       f"after {machine.syscalls} syscalls")
     else:
-        point = f"end of run ({stop.kind.value}): {stop.message}, {syscalls} syscalls"
+        point = f"end of run ({stop.kind.value}): {stop.message}, {machine.syscalls} syscalls"
     report = machine.session.report
     snap = _narrow(machine.snapshot(point=point, empty_slots=all_slots),
                    BootCaps.of(report.bootinfo, report.root_cnode), thread, subtree,

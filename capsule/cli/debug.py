@@ -34,7 +34,6 @@ from pathlib import Path
 import click
 
 from bootimage import ImageError
-from bootimage.load import read_file
 from bootimage.symbols import SymbolTable, read_symbols
 from capsule.errors import InternalError as CapsuleInternalError
 from capsule.errors import LoadError
@@ -42,12 +41,12 @@ from capsule.machine import Machine
 from emulator.exitstatus import ExitStatus
 from emulator.interrupt import interrupts_stop
 from emulator.machine import MachineError
-from emulator.snapshot import is_snapshot
 from kernel.model.errors import KernelBug
 
 from .debugger import HELP, Debugger
 from .errors import CliError, Command, InternalError
 from .kernel_log import attach_kernel_log, kernel_log_option
+from .opening import open_machine
 from .run import internal_error
 
 try:
@@ -186,12 +185,8 @@ def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
     debugger's snapshot FILE): debugging starts where it was taken."""
     out = _Output()
     try:
-        data = read_file(image_path, "image")
-        if is_snapshot(data):
-            machine = Machine.from_snapshot(image_path, console=out.guest)
-        else:
-            machine = Machine.load(image_path, console=out.guest)
-    except (ImageError, LoadError) as error:
+        machine = open_machine(image_path, console=out.guest)
+    except LoadError as error:
         raise CliError(str(error)) from None
     interactive = script is None and sys.stdin.isatty()
     commands = _commands(script, out.settle)

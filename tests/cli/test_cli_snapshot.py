@@ -268,3 +268,22 @@ def test_the_trace_of_a_resumed_run_is_the_rest_of_the_whole_runs(
             if not line.startswith("capsule: ")]
     assert rest and rest[0].startswith("#") and not rest[0].startswith("#1 ")
     assert rest == whole_trace[len(whole_trace) - len(rest):]
+
+
+def test_cspace_takes_a_snapshot_up_where_it_was(
+        spawn_images: dict[str, Path], tmp_path: Path) -> None:
+    """`capsule cspace FILE` runs on from the snapshot: its views equal those of the
+    image's run at the same points, syscalls counted since boot either way."""
+    image = str(spawn_images["riscv64"])
+    saved = tmp_path / "mid.snap"
+    assert capsule("run", "--snapshot-at", "150000", "--save", str(saved), "--stop-after-save",
+                   image).returncode == 0
+    late = json.loads(capsule("cspace", "--format", "json", "--after-syscall", "600",
+                              image).stdout)
+    from_snapshot = capsule("cspace", "--format", "json", "--after-syscall", "600", str(saved))
+    assert from_snapshot.returncode == 0, from_snapshot.stderr
+    assert json.loads(from_snapshot.stdout) == late
+    assert json.loads(capsule("cspace", "--format", "json", str(saved)).stdout) == json.loads(
+        capsule("cspace", "--format", "json", image).stdout)
+    assert_one_line_error(capsule("cspace", "--after-syscall", "3", str(saved)),
+                          "--after-syscall 3", "system calls already")
