@@ -46,7 +46,14 @@ from kernel.model.errors import (
     RangeError,
     SyscallError,
 )
-from kernel.model.faults import CapFault, Fault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.faults import (
+    CapFault,
+    CapPageTypeFault,
+    Fault,
+    UnknownSyscallFault,
+    UserExceptionFault,
+    VMFault,
+)
 from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
@@ -127,6 +134,8 @@ def fault_text(fault: Fault) -> str:
             return f"unknown syscall {fault.number & WORD_MASK:#x}"
         case UserExceptionFault():
             return f"user exception {fault.number:#x} code {fault.code:#x}"
+        case CapPageTypeFault():  # capsule's capability pages (not seL4)
+            return fault.describe()
 
 
 def no_handler_line(tcb: TCB, fault: Fault, handler_fault: CapFault) -> str:

@@ -1,0 +1,62 @@
+"""Read-only and weak access along a capability-space path (capsule's capability-page
+extension, **not seL4**; ``kernel.abi.extensions``).
+
+A CNode or capability-page cap may be *read-only* (nothing may be stored into or removed
+from the slots reached through it) and *weak* (a cap fetched through it is weakened, as
+EROS's sensory keys). Both accumulate along a path: a slot reached through any read-only
+cap, or mapping, is read-only; through any weak one, weak. seL4's caps have neither bit,
+so without the extension every path is unrestricted and nothing here is called.
+
+Weakening (:func:`weaken`): a frame cap becomes read-only, a CNode or capability-page
+cap read-only and weak (so that what is reached through it stays weakened), a null cap
+stays null, every other cap becomes null: a weak path confers no authority to act on an
+object, only to read what is reachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kernel.model.caps import NULL_CAP, Cap, CNodeCap, FrameCap, Rights, mask_vm_rights
+from kernel.model.cnode import CNode
+from kernel.model.state import KernelState
+
+__all__ = ["Restrictions", "path_restrictions", "weaken"]
+
+Restrictions = tuple[bool, bool]
+"""(read_only, weak) of a path."""
+
+_READ_ONLY_MASK = Rights(write=False, read=True, grant=True, grant_reply=True)
+
+
+def weaken(cap: Cap) -> Cap:
+    """The cap a weak path yields for ``cap`` (module docstring). Idempotent."""
+    if isinstance(cap, CNodeCap):
+        return replace(cap, read_only=True, weak=True)
+    if isinstance(cap, FrameCap):
+        return replace(cap, rights=mask_vm_rights(cap.rights, _READ_ONLY_MASK))
+    return NULL_CAP
+
+
+def path_restrictions(kernel: KernelState, root: Cap, cptr: int, n_bits: int) -> Restrictions:
+    """The accumulated (read_only, weak) of the CNode caps a resolution of the top
+    ``n_bits`` of ``cptr`` from ``root`` passes through (``root`` included, the cap in
+    the slot reached excluded).
+
+    Precondition: the same resolution succeeded (the caller looked the slot up first);
+    a walk that stops early only reports what it passed.
+    """
+    read_only = weak = False
+    cap = root
+    while isinstance(cap, CNodeCap):
+        read_only = read_only or cap.read_only
+        weak = weak or cap.weak
+        level = cap.radix + cap.guard_size
+        if level > n_bits:
+            break
+        index = (cptr >> (n_bits - level)) & ((1 << cap.radix) - 1)
+        n_bits -= level
+        if n_bits == 0:
+            break
+        cap = kernel.object_at(cap.paddr, CNode).slots[index].cap
+    return read_only, weak
