@@ -83,7 +83,8 @@ def refused_line(kernel: KernelState, refused: RefusedInvocation) -> str:
     decoder = DECODERS.get(type(refused.cap))
     where = decoder.__name__.lstrip("_") if decoder is not None else cap_type
     names = {number: name for name, number in configured_labels(
-        kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object).items()}
+        kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object,
+        kernel.config.cap_pages).items()}
     method = names.get(refused.label, f"label {refused.label}")
     thread = refused.thread
     return (f'<<seL4(CPU 0) [{where} T{thread.paddr:#x} "{thread.name}" @{refused.pc:x}]: '
