@@ -249,7 +249,8 @@ def decode_vspace_cap_invocation(kernel: KernelState, slot: Slot, args: Invocati
             raise IllegalOperation()
         return CapExchange(page_slot, other)
     src = lookup_source_slot(kernel, node, index, depth)
-    return _insert(kernel, src, path_restrictions(kernel, node, index, depth)[1], page_slot)
+    return _insert(kernel, src, path_restrictions(kernel, node, index, depth)[1], page_slot,
+                   depth)
 
 
 def _decode_copy(kernel: KernelState, asid: int, root: int, dest_vaddr: int,
@@ -265,10 +266,13 @@ def _decode_copy(kernel: KernelState, asid: int, root: int, dest_vaddr: int,
     return _insert(kernel, src[0], src[1].weak, dest[0])
 
 
-def _insert(kernel: KernelState, src: Slot, weak: bool, dest: Slot) -> CNodeInsert:
-    """CNode_Copy's last checks (all rights): source full, destination empty, derive."""
+def _insert(kernel: KernelState, src: Slot, weak: bool, dest: Slot,
+            src_depth: int = 0) -> CNodeInsert:
+    """CNode_Copy's last checks (all rights): source full (else FailedLookup with
+    MissingCapability ``src_depth``: a cspace source's depth, 0 for an address),
+    destination empty, derive."""
     if src.is_empty:
-        raise FailedLookup(True, MissingCapability(bits_left=0))
+        raise FailedLookup(True, MissingCapability(bits_left=src_depth))
     if not dest.is_empty:
         raise DeleteFirst()
     new_cap: Cap = derive_cap(kernel, src, src.cap)
