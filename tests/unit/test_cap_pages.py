@@ -1,0 +1,146 @@
+"""Capability pages (capsule's extension, not seL4) on the fake machine: the declaration
+keeps clear of seL4's numbers, the weakening rules, a frame cannot be mapped over a
+capability page, the views name it, and a kernel with mapped capability pages pickles."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64
+from kernel.abi.constants import CapTag, FaultLabel
+from kernel.abi.extensions import (
+    CAP_PAGE_METHODS,
+    CAP_PAGE_OBJECT_TYPE,
+    CAP_PAGE_RADIX,
+    CHECKPOINT_OBJECT_TYPE,
+    CapPageAccess,
+    CapPageFaultLabel,
+    CapPageLabel,
+    CheckpointLabel,
+    configured_labels,
+    configured_methods,
+)
+from kernel.abi.labels import label_table
+from kernel.abi.methods import methods_for
+from kernel.cspace.restrictions import weaken
+from kernel.model.caps import (
+    NULL_CAP,
+    CapPageCap,
+    CNodeCap,
+    EndpointCap,
+    FrameCap,
+    NotificationCap,
+    Rights,
+    ThreadCap,
+)
+from kernel.model.faults import CapPageTypeFault
+from kernel.model.paging import PteKind
+from kernel.objects.page_table import lookup_pt_slot
+from kernel.objects.retype import Kind, object_types
+from kernel.views.kernel_log import fault_text
+from kernel.views.trace import Tracer, TraceRecord, format_record
+from tests.abi.support import Reply
+from tests.abi.test_cap_page_errors import (
+    CNODE,
+    FREE,
+    LOAD,
+    MAP,
+    PAGE,
+    S_EP,
+    SPARE_PAGE,
+    VA,
+    VS,
+    _world,
+)
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+@pytest.mark.parametrize("mcs", [False, True])
+def test_the_numbers_keep_clear_of_sel4_and_of_the_checkpoint_object(arch: Arch, mcs: bool) -> None:
+    sel4 = set(label_table(arch, mcs).values())
+    ours = {int(m) for m in CapPageLabel}
+    assert not sel4 & ours and not ours & {int(m) for m in CheckpointLabel}
+    assert not {int(m) for m in CapPageFaultLabel} & {int(m) for m in FaultLabel}
+    assert set(configured_labels(arch, mcs, False, False).values()) == sel4
+    assert set(configured_labels(arch, mcs, False, True).values()) == sel4 | ours
+    assert configured_methods(arch, mcs, False, False) == methods_for(arch, mcs)
+    assert configured_methods(arch, mcs, False, True)[-len(CAP_PAGE_METHODS):] == CAP_PAGE_METHODS
+    enum = ObjectTypeRV64 if arch is Arch.RISCV64 else ObjectTypeAArch64
+    assert CAP_PAGE_OBJECT_TYPE > max(enum) and CAP_PAGE_OBJECT_TYPE != CHECKPOINT_OBJECT_TYPE
+    for fpu_bits in (10, 11):
+        plain = object_types(arch, fpu_bits)
+        assert CAP_PAGE_OBJECT_TYPE not in plain
+        on = object_types(arch, fpu_bits, False, True)
+        assert on[CAP_PAGE_OBJECT_TYPE].kind is Kind.CAP_PAGE
+        assert on[CAP_PAGE_OBJECT_TYPE].fixed_bits == 12
+        assert {n: t for n, t in on.items() if n != CAP_PAGE_OBJECT_TYPE} == plain
+    others = {int(t) for t in CapTag if t is not CapTag.cap_page_cap}
+    assert int(CapTag.cap_page_cap) % 2 == 0 and int(CapTag.cap_page_cap) not in others
+
+
+def test_one_page_of_32_byte_slots_is_128_slots() -> None:
+    assert CAP_PAGE_RADIX == 7 and (32 << CAP_PAGE_RADIX) == 4096
+
+
+def test_the_weakening_rules() -> None:
+    frame = FrameCap(0x1000, 12)
+    weak_frame = weaken(frame)
+    assert isinstance(weak_frame, FrameCap)
+    assert (weak_frame.rights.read, weak_frame.rights.write) == (True, False)
+    assert weaken(weak_frame) == weak_frame
+    node = weaken(CNodeCap(0x2000, 4, 60, 0))
+    assert node == CNodeCap(0x2000, 4, 60, 0, read_only=True, weak=True)
+    page = weaken(CapPageCap(0x3000, 7))
+    assert isinstance(page, CapPageCap) and page.read_only and page.weak
+    for cap in (EndpointCap(0x4000), NotificationCap(0x5000, 3), ThreadCap(0x6000), NULL_CAP):
+        assert weaken(cap) is NULL_CAP
+    # A frame with no rights stays without (weakening never adds).
+    none = FrameCap(0x1000, 12, rights=Rights(False, False, True, True))
+    assert weaken(none) == none
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_a_frame_cannot_be_mapped_over_a_cap_page(arch: Arch) -> None:
+    w = _world(arch)
+    k = w.kernel
+    root = k.current.vtable.cap.paddr  # type: ignore[union-attr]
+    ipc = k.current.ipc_buffer & ~0xFFF  # type: ignore[union-attr]
+    # A page beside the root task's image with a last-level table but no frame.
+    vaddr = next(v for v in range(ipc + 0x1000, ipc + 0x100000, 0x1000)
+                 if (where := lookup_pt_slot(k, root, v)).bits_left == 12
+                 and k.paging.decode(where.entry, where.level)[0] is PteKind.INVALID)
+    assert w.call(SPARE_PAGE, MAP, [vaddr, 0], [VS]) == Reply(0, [])
+    frame = w.free_slots(1)
+    w.put(frame, FrameCap(w.alloc(12), 12))
+    label = "RISCVPageMap" if arch is Arch.RISCV64 else "ARMPageMap"
+    assert w.call(frame, w.label(label), [vaddr, 3, 0], [VS]).label == 8  # DeleteFirst
+    assert not w.cap(frame).is_mapped  # type: ignore[attr-defined]
+    # once the capability page is unmapped, the very same Map succeeds
+    assert w.call(SPARE_PAGE, int(CapPageLabel.capsule_CapPageUnmap)) == Reply(0, [])
+    assert w.call(frame, w.label(label), [vaddr, 3, 0], [VS]) == Reply(0, [])
+
+
+def test_the_trace_and_the_log_name_the_invocations_and_faults() -> None:
+    w = _world(Arch.RISCV64)
+    records: list[TraceRecord] = []
+    Tracer(w.kernel, records.append)
+    assert w.call(VS, LOAD, [S_EP, FREE, 64], [CNODE]) == Reply(0, [])
+    (record,) = records
+    assert record.label == "capsule_VSpaceCapLoad"
+    line = format_record(record)
+    assert "capsule_VSpaceCapLoad" in line and f"vaddr={S_EP:#x}" in line, line
+    fault = CapPageTypeFault(0x1000, VA, CapPageAccess.capsule_AccessDataWrite, False)
+    assert fault.message(w.kernel.abi) == [0x1000, VA, 1, 0]
+    assert fault_text(fault).startswith("DataAccessTypeError: DataWrite at address")
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_a_kernel_with_mapped_cap_pages_pickles(arch: Arch) -> None:
+    w = _world(arch)
+    copy = pickle.loads(pickle.dumps(w.kernel))
+    assert copy.cap_page_maps == w.kernel.cap_page_maps and len(copy.cap_page_maps) == 3
+    page = w.cap(PAGE)
+    assert isinstance(page, CapPageCap)
+    assert copy.cap_page_maps[(page.mapped_asid, VA)].page == page.paddr
