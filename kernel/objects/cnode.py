@@ -302,6 +302,10 @@ def _decode_rotate(kernel: KernelState, extra: tuple[Slot, ...], args: tuple[int
     new_pivot_cap = update_cap_data(True, pivot_new_data, pivot.cap)
     if new_src_cap.is_null or new_pivot_cap.is_null:
         raise IllegalOperation()
+    if kernel.config.cap_pages and (  # capsule's cap pages (not seL4): both slots change
+            path_restrictions(kernel, src_root, src_index, src_depth)[0]
+            or path_restrictions(kernel, pivot_root, pivot_index, pivot_depth)[0]):
+        raise IllegalOperation()
     return CNodeRotate(new_src_cap, new_pivot_cap, src, pivot, dest)
 
 

@@ -309,8 +309,20 @@ def test_a_weak_cnode_cap_weakens_copies_and_read_only_refuses_removal(world: Wo
     assert w.call(RO_L2, w.label("CNodeDelete"), [L2_EP, L2_RADIX]) == Reply(IL, [])
     assert w.call(CNODE, w.label("CNodeMove"), [FREE, D, L2_EP, L2_RADIX], [RO_L2]) \
         == Reply(IL, [])
+    all_rights = int(CapRights.seL4_AllRights)
+    assert w.call(L2, w.label("CNodeCopy"), [2, L2_RADIX, FRAME, D, all_rights], [CNODE]) \
+        == Reply(0, [])
+    rotate = w.label("CNodeRotate")
+    before = state(w)
+    assert w.call(CNODE, rotate, [FREE, D, 0, 2, L2_RADIX, 0, FRAME, D], [RO_L2, CNODE]) \
+        == Reply(IL, [])  # the pivot's path is read-only
+    assert w.call(CNODE, rotate, [FREE, D, 0, FRAME, D, 0, 2, L2_RADIX], [CNODE, RO_L2]) \
+        == Reply(IL, [])  # the source's
+    assert state(w) == before
+    assert w.call(CNODE, rotate, [FREE, D, 0, 2, L2_RADIX, 0, FRAME, D], [L2, CNODE]) \
+        == Reply(0, [])  # the same through the CNode cap that is not read-only
     assert w.call(CNODE, w.label("CNodeCopy"),
-                  [FREE, D, L2_EP, L2_RADIX, int(CapRights.seL4_AllRights)],
+                  [FREE2, D, L2_EP, L2_RADIX, int(CapRights.seL4_AllRights)],
                   [RO_L2]) == Reply(0, [])  # reading through read-only is fine
 
 
