@@ -1,12 +1,19 @@
 """capsule's extensions of the seL4 ABI, declared once: numbers, layouts and methods.
 
 **Not seL4.** Everything here exists only in images whose kernel configuration turns the
-extension on (``KernelConfig.checkpoint_object``); with it off, capsule is seL4 16.0.0:
-the object type number below is an invalid ``Untyped_Retype`` type (InvalidArgument 0)
-and the labels are illegal operations on every object (DESIGN.md decision 10). The
-kernel (``kernel.objects.checkpoint``), the views and the libsel4 generator
-(``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``) all take their
-numbers from here.
+extension on (``KernelConfig.checkpoint_object``, ``KernelConfig.cap_pages``); with it
+off, capsule is seL4 16.0.0: the object type numbers below are invalid
+``Untyped_Retype`` types (InvalidArgument 0), the labels are illegal operations on every
+object (DESIGN.md decision 10) and no type fault exists. The kernel
+(``kernel.objects.checkpoint``, ``kernel.arch.cap_page``), the views and the libsel4
+generator (``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``,
+``sel4/gen/capsule_cap_page.h``) all take their numbers from here.
+
+Capability pages (EROS / Coyotos CapPage): a CNode of :data:`CAP_PAGE_RADIX` = 7 slots
+(4 KiB of 32-byte slots, 128 slots), mapped like a page with read-only and weak
+attributes, four capability instructions on the VSpace (:class:`CapPageLabel`), and two
+type faults (:class:`CapPageFaultLabel`, message words :data:`CAP_PAGE_FAULT_WORDS`);
+README "Capability pages" has the contract.
 
 The checkpoint object
 ---------------------
