@@ -7,6 +7,10 @@ EROS's sensory keys). Both accumulate along a path: a slot reached through any r
 cap, or mapping, is read-only; through any weak one, weak. seL4's caps have neither bit,
 so without the extension every path is unrestricted and nothing here is called.
 
+Fetches (CNode_Copy / Mint, the capability instructions) weaken what they copy;
+implicit lookups (a thread's own CPtrs) find an empty slot where a weak path reaches a
+cap that weakening would change (:func:`in_place`).
+
 Weakening (:func:`weaken`): a frame cap becomes read-only, a CNode or capability-page
 cap read-only and weak (so that what is reached through it stays weakened), a null cap
 stays null, every other cap becomes null: a weak path confers no authority to act on an
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from kernel.abi.constants import WORD_BITS
 from kernel.model.caps import NULL_CAP, Cap, CNodeCap, FrameCap, Rights, mask_vm_rights
 from kernel.model.cnode import CNode
+from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 
-__all__ = ["Restrictions", "path_restrictions", "weaken"]
+__all__ = ["Restrictions", "in_place", "path_restrictions", "weaken"]
 
 Restrictions = tuple[bool, bool]
 """(read_only, weak) of a path."""
@@ -60,3 +66,22 @@ def path_restrictions(kernel: KernelState, root: Cap, cptr: int, n_bits: int) ->
             break
         cap = kernel.object_at(cap.paddr, CNode).slots[index].cap
     return read_only, weak
+
+
+def in_place(kernel: KernelState, root: Cap, cptr: int, slot: Slot) -> Slot:
+    """The slot an implicit lookup (a thread's own CPtr, all 64 bits from its CSpace
+    root) yields for ``slot``, reached from ``root`` by ``cptr``: ``slot`` itself, unless
+    the path is weak and weakening would change its cap. Such a cap cannot be used in
+    place (invoked, received on, passed as an extra cap, made a fault handler): the
+    lookup yields a detached empty slot, so it is used as seL4 uses an empty slot. Its
+    weakened form is had by fetching it (CNode_Copy, capsule_VSpace_CapLoad), which
+    weakens it. Without this, a holder of a weak CNode cap could invoke what is inside.
+
+    The detached slot is in no CNode and linked to nothing; callers never store into a
+    slot an implicit lookup returned, and an empty slot's null cap is never copied.
+    """
+    if slot.is_empty or not path_restrictions(kernel, root, cptr, WORD_BITS)[1]:
+        return slot
+    if weaken(slot.cap) == slot.cap:
+        return slot
+    return Slot(slot.owner, slot.index)

@@ -5,6 +5,7 @@ capability page, the views name it, and a kernel with mapped capability pages pi
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import pytest
 
@@ -39,6 +40,7 @@ from kernel.model.faults import CapPageTypeFault
 from kernel.model.paging import PteKind
 from kernel.objects.page_table import lookup_pt_slot
 from kernel.objects.retype import Kind, object_types
+from kernel.views.invariants import check_all
 from kernel.views.kernel_log import fault_text
 from kernel.views.trace import Tracer, TraceRecord, format_record
 from tests.abi.support import Reply
@@ -144,3 +146,51 @@ def test_a_kernel_with_mapped_cap_pages_pickles(arch: Arch) -> None:
     page = w.cap(PAGE)
     assert isinstance(page, CapPageCap)
     assert copy.cap_page_maps[(page.mapped_asid, VA)].page == page.paddr
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_a_cap_reached_through_a_weak_path_is_not_usable_in_place(arch: Arch) -> None:
+    from kernel.cspace.cdt import insert
+    from kernel.cspace.lookup import lookup_slot
+    from kernel.model.cnode import CNode
+    from tests.abi.test_cap_page_errors import FRAME, L2, L2_EP, WEAK_L2
+
+    w = _world(arch)
+    k = w.kernel
+    node = k.object_at(w.cap(L2).object_paddr or 0, CNode)
+    insert(w.cap(FRAME), w.slots[FRAME], node.slots[2])
+    insert(weaken(w.cap(FRAME)), w.slots[FRAME], node.slots[3])
+    insert(weaken(w.cap(L2)), w.slots[L2], node.slots[4])
+    tcb = w.tcb()
+    # its CSpace root: the L2 CNode (radix 4, guard 60 bits), first strong, then weak
+    strong = CNodeCap(node.paddr, 4, 60, 0)
+    insert(strong, w.slots[L2], tcb.ctable)
+    assert lookup_slot(k, tcb, L2_EP) is node.slots[L2_EP]
+    tcb.ctable.cap = replace(strong, weak=True, read_only=True)
+    hidden = lookup_slot(k, tcb, L2_EP)
+    assert isinstance(hidden, type(node.slots[L2_EP])) and hidden is not node.slots[L2_EP]
+    assert hidden.is_empty and hidden.mdb_prev is None and hidden.mdb_next is None
+    assert lookup_slot(k, tcb, 2).is_empty  # a writable frame: weakening changes it
+    assert lookup_slot(k, tcb, 3) is node.slots[3]  # already read-only: usable
+    assert lookup_slot(k, tcb, 4) is node.slots[4]  # a read-only weak CNode: usable
+    # the weak cap itself, in a strong CNode, is usable (its slot in the root CNode)
+    assert isinstance(w.slots[WEAK_L2].cap, CNodeCap)
+    tcb.ctable.cap = strong
+    check_all(k)
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_no_receive_slot_through_a_read_only_path(arch: Arch) -> None:
+    import struct
+
+    from kernel.core import ipc_transfer
+    from tests.abi.test_cap_page_errors import L2, RO_L2
+
+    w = _world(arch)
+    current = w.kernel.current
+    assert current is not None
+    for root, expected in ((L2, True), (RO_L2, False)):
+        w.machine.write_phys(w.ipc_paddr() + 8 * ipc_transfer._RECV_WORD,
+                             struct.pack("<3Q", root, 5, 4))
+        found = ipc_transfer._receive_slot(w.kernel, current)
+        assert (found is not None) is expected
