@@ -57,6 +57,7 @@ from .errors import (
     NoSuchSymbol,
     NoSuchThread,
     RunEnded,
+    Unsupported,
     UsageError,
 )
 from .machine import Hook, Machine, ThreadRef
@@ -92,6 +93,7 @@ __all__ = [
     "ThreadInfo",
     "ThreadRef",
     "ThreadScheduled",
+    "Unsupported",
     "UsageError",
     "component_from_json",
     "component_to_capdl",

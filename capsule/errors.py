@@ -17,6 +17,7 @@ __all__ = [
     "NoSuchSymbol",
     "NoSuchThread",
     "RunEnded",
+    "Unsupported",
     "UsageError",
 ]
 
@@ -75,6 +76,11 @@ class ComponentError(CapsuleError):
     outside it, a thread in the middle of a Call, an untyped too small, an external the
     identity map leaves out...): the message names the object and says what to do.
     Nothing was changed."""
+
+
+class Unsupported(CapsuleError):
+    """What was asked needs something this capsule lacks (the message says what: a
+    snapshot under a kernel compiled with mypyc, which cannot restore one yet)."""
 
 
 class InternalError(CapsuleError):

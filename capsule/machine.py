@@ -65,6 +65,7 @@ from .errors import (
     NoSuchSymbol,
     NoSuchThread,
     RunEnded,
+    Unsupported,
     UsageError,
 )
 from .records import CapInfo, FaultEvent, SlotInfo, Stop, StopKind, SyscallEvent, ThreadInfo
@@ -126,6 +127,8 @@ class Machine:
         ``console``. Prefer :meth:`load`."""
         self._session = session
         self._console = console
+        self._name = ""
+        """The file it was loaded from, without its folder ('' if none): snapshots keep it."""
         self._kernel: Kernel = session.kernel
         self._machine: UnicornMachine = session.machine
         self._target = GdbTarget(session)
@@ -149,8 +152,6 @@ class Machine:
         root_cap = root_task.ctable.cap if root_task is not None else None
         self._root_cnode = root_cap.paddr if isinstance(root_cap, CNodeCap) else None
         """The root task's root CNode, whose first slots hold seL4's initial caps."""
-        self._kernel.syscall_observers.append(self._on_syscall_entry)
-        self._kernel.exit_observers.append(self._on_exit)
         self._kernel.fault_observers.append(self._on_fault)
 
     # --- making one ---------------------------------------------------------------------
@@ -205,7 +206,9 @@ class Machine:
         except BootError as error:
             where = f" {name}" if name is not None else ""
             raise LoadError(f"cannot boot{where}: {error}") from None
-        return cls(session, loaded.elf, console)
+        machine = cls(session, loaded.elf, console)
+        machine._name = Path(name).name if name is not None else ""
+        return machine
 
     @classmethod
     def from_snapshot(cls, path: str | os.PathLike[str], *,
@@ -239,16 +242,26 @@ class Machine:
             session = restore_snapshot(saved, _byte_sink(console))
         except SnapshotError as error:
             raise LoadError(str(error)) from None
-        return cls(session, saved.elf, console)
+        machine = cls(session, saved.elf, console)
+        machine._name = saved.info.image
+        return machine
 
     # --- the machine as a whole -----------------------------------------------------------
 
-    def checkpoint(self, name: str = "") -> SavedSystem:
+    def checkpoint(self, name: str | None = None) -> SavedSystem:
         """The whole system now (RAM, every thread's CPU state, the kernel's state, the
         output and the instruction count), in memory: :meth:`restore` makes a machine
         that goes on from here exactly as this one would. Call between runs. ``name``
-        (the image's, say) is kept in its description."""
-        return snapshot_of(self._session, self._elf, name)
+        (default: the file it was loaded from) is kept in its description.
+
+        Raises:
+            Unsupported: the kernel is compiled with mypyc (snapshots need the
+                pure-Python kernel for now).
+        """
+        try:
+            return snapshot_of(self._session, self._elf, self._name if name is None else name)
+        except SnapshotError as error:
+            raise Unsupported(str(error)) from None
 
     def save(self, path: str | os.PathLike[str]) -> int:
         """Write :meth:`checkpoint` to the snapshot file ``path`` (``capsule resume``
@@ -256,6 +269,7 @@ class Machine:
 
         Raises:
             OSError: the file cannot be written.
+            Unsupported: as :meth:`checkpoint`.
         """
         return save_snapshot(Path(path), self.checkpoint())
 
@@ -343,6 +357,7 @@ class Machine:
                  and self._machine.add_breakpoint(c.vaddr)]
         self._conditions = conditions
         self._watch_switches = any(isinstance(c, ThreadScheduled) for c in conditions)
+        self._last_current = self._kernel.current
         self._met = None
         self._hook_error = None
         self._last_fault = None
@@ -468,6 +483,15 @@ class Machine:
             isinstance(c, AfterSyscall | AfterInvocation) for c in self._conditions)
         if self._tracing and self._tracer is None:
             self._tracer = Tracer(self._kernel, self._take_record, attach=False)
+        self._observe()
+
+    def _observe(self) -> None:
+        """Observe syscalls and kernel exits only while something needs them (tracing,
+        a thread-switch condition, a fault to report): a plain run costs the kernel no
+        call per entry. A fault attaches the exit observer for the rest of the run."""
+        _attach(self._kernel.syscall_observers, self._on_syscall_entry, self._tracing)
+        _attach(self._kernel.exit_observers, self._on_exit,
+                self._tracing or self._watch_switches or bool(self._faults))
 
     def _take_record(self, record: TraceRecord) -> None:
         self._record = record
@@ -480,6 +504,7 @@ class Machine:
 
     def _on_fault(self, tcb: TCB, fault: Fault) -> None:
         self._faults.append((tcb, fault))  # reported at the end of the entry
+        _attach(self._kernel.exit_observers, self._on_exit, True)
 
     def _on_exit(self, kernel: Kernel) -> None:
         previous, self._last_current = self._last_current, kernel.current
@@ -747,6 +772,16 @@ class Machine:
         ``to_json`` and ``to_dot`` render it). ``point`` labels when it was taken;
         ``empty_slots`` puts the empty slots into the CSpace trees too."""
         return snapshot(self._kernel, point, None, empty_slots)
+
+
+def _attach(observers: list[Callable[..., None]], observer: Callable[..., None],
+            wanted: bool) -> None:
+    """Make ``observer`` be in ``observers`` (at the end) or not, as ``wanted``."""
+    present = observer in observers
+    if wanted and not present:
+        observers.append(observer)
+    elif present and not wanted:
+        observers.remove(observer)
 
 
 def _byte_sink(console: Callable[[bytes], None] | None) -> Callable[[int], None]:

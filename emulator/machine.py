@@ -256,11 +256,11 @@ class UnicornMachine:
         self._skip_at: int | None = None
         self._hit: int | None = None
         self._running = False
+        """A :meth:`run` is in progress (read by other threads: see :meth:`kick`)."""
         self.ran: int | None = 0
         """Guest instructions of the latest :meth:`run` so far (None: counting
         unavailable), kept up to date at every slice: it is what that run executed when
-        an exception a kernel observer raised ended it (a debugger's stop)."""
-        """A :meth:`run` is in progress (read by other threads: see :meth:`kick`)."""
+        an exception a kernel observer raised ended it."""
         self._interrupt: str | None = None
         """Why :meth:`interrupt` asked the run in progress to end, until it has."""
 

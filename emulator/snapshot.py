@@ -47,7 +47,7 @@ from . import safe_pickle
 from .session import Checkpoint, Session
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Snapshot", "SnapshotError", "SnapshotInfo",
-           "capsule_version", "decode_snapshot", "encode_snapshot", "is_snapshot",
+           "capsule_version", "decode_snapshot", "describe_snapshot", "encode_snapshot", "is_snapshot",
            "load_snapshot", "restore_snapshot", "save_snapshot", "snapshot_of"]
 
 MAGIC = b"CAPSULE SNAPSHOT"
@@ -116,9 +116,23 @@ def capsule_version() -> str:
     return f"{release}+{digest.hexdigest()[:12]}"
 
 
+def _require_pure_kernel() -> None:
+    """Snapshots hold the pure-Python kernel's state: a kernel compiled with mypyc
+    (``make compiled``) pickles its objects in another form and does not unpickle them
+    yet, so it neither takes nor restores one (one line, not a damaged file)."""
+    import kernel.kernel
+
+    if not str(kernel.kernel.__file__).endswith(".py"):
+        raise SnapshotError("snapshots need the pure-Python kernel; this capsule runs the "
+                            "kernel compiled with mypyc (make compiled), which cannot "
+                            "restore one yet")
+
+
 def snapshot_of(session: Session, elf: bytes, image: str) -> Snapshot:
     """The snapshot of ``session`` now (between runs, as
-    :meth:`emulator.session.Session.checkpoint`)."""
+    :meth:`emulator.session.Session.checkpoint`); :class:`SnapshotError` under a
+    compiled kernel."""
+    _require_pure_kernel()
     checkpoint = session.checkpoint()
     kernel = session.kernel
     info = SnapshotInfo(capsule_version(), kernel.arch.short, checkpoint.machine.ram_size,
@@ -144,9 +158,30 @@ def is_snapshot(data: bytes) -> bool:
     return data.startswith(MAGIC)
 
 
+def describe_snapshot(data: bytes) -> SnapshotInfo:
+    """The description of the snapshot in ``data``, its framing and digest checked but
+    its payload not unpacked, whichever capsule made it; :class:`SnapshotError` if it is
+    not a snapshot, of another format, truncated or damaged."""
+    return _framed(data)[0]
+
+
 def decode_snapshot(data: bytes) -> Snapshot:
     """The snapshot in ``data``; :class:`SnapshotError` if it is not one this capsule
     can take up (not a snapshot, another format or capsule version, truncated, damaged)."""
+    info, payload = _framed(data)
+    if info.capsule != capsule_version():
+        raise SnapshotError(f"made by capsule {info.capsule}; this is capsule "
+                            f"{capsule_version()}: take it up with the capsule that made it")
+    _require_pure_kernel()
+    checkpoint, elf = _payload(payload, info)
+    if checkpoint.machine.arch.short != info.arch or checkpoint.machine.ram_size != info.ram_size:
+        raise SnapshotError("damaged: its payload does not match its description")
+    return Snapshot(checkpoint, elf, info)
+
+
+def _framed(data: bytes) -> tuple[SnapshotInfo, memoryview]:
+    """The description and the (compressed) payload of a snapshot file, after the checks
+    of its framing: magic, format, lengths, digest."""
     if not is_snapshot(data):
         raise SnapshotError("not a capsule snapshot (it does not start with "
                             f"{MAGIC.decode()!r})")
@@ -168,13 +203,7 @@ def decode_snapshot(data: bytes) -> Snapshot:
         raise SnapshotError("damaged: its SHA-256 digest does not match its contents "
                             "(corrupted or edited)")
     info = _description(bytes(body[_HEADER.size : _HEADER.size + described]))
-    if info.capsule != capsule_version():
-        raise SnapshotError(f"made by capsule {info.capsule}; this is capsule "
-                            f"{capsule_version()}: take it up with the capsule that made it")
-    checkpoint, elf = _payload(body[_HEADER.size + described :], info)
-    if checkpoint.machine.arch.short != info.arch or checkpoint.machine.ram_size != info.ram_size:
-        raise SnapshotError("damaged: its payload does not match its description")
-    return Snapshot(checkpoint, elf, info)
+    return info, body[_HEADER.size + described :]
 
 
 def _description(raw: bytes) -> SnapshotInfo:
@@ -212,7 +241,9 @@ def _payload(compressed: memoryview, info: SnapshotInfo) -> tuple[Checkpoint, by
 def restore_snapshot(snapshot: Snapshot, console: Callable[[int], None]) -> Session:
     """A fresh machine and kernel in the state ``snapshot`` holds (as
     :meth:`emulator.session.Session.restore`); :class:`SnapshotError` if its parts do not
-    go together (a file that passed the digest but was not written by capsule)."""
+    go together (a file that passed the digest but was not written by capsule), or
+    under a compiled kernel."""
+    _require_pure_kernel()
     try:
         return Session.restore(snapshot.checkpoint, console)
     except Exception as error:  # its data is capsule's own only if it was not forged

@@ -4,6 +4,7 @@
     capsule test     capsule.cli.suite     capsule cspace   capsule.cli.cspace
     capsule image    capsule.cli.image     capsule cc       capsule.cli.cc
     capsule resume   capsule.cli.resume    capsule component  capsule.cli.component
+    capsule snapshot capsule.cli.snapshot
 
 The commands are users of the Python API (:mod:`capsule`): they load, run and inspect
 through :class:`capsule.Machine`, and reach below it (the session, the kernel) only for
@@ -27,6 +28,7 @@ from .errors import Group
 from .image import image
 from .resume import resume
 from .run import run
+from .snapshot import snapshot
 from .suite import test_command
 
 __all__ = ["main"]
@@ -40,6 +42,7 @@ def main() -> None:
 
 main.add_command(run)
 main.add_command(resume)
+main.add_command(snapshot)
 main.add_command(image)
 main.add_command(test_command)
 main.add_command(cspace)

@@ -52,6 +52,7 @@ from emulator.exitstatus import ExitStatus
 from kernel.component import ComponentError as FileError
 from kernel.component import from_json, to_capdl, to_json
 
+from .cspace import parse_syscall_count
 from .errors import CliError, Command
 from .errors import InternalError as CliCrash
 from .run import internal_error
@@ -112,18 +113,6 @@ def _named_caps(machine: Machine, specs: tuple[str, ...], option: str) -> dict[s
                            "server_ep=rootserver:0x20")
         out[name] = _cap(machine, cap, f"{option} {name}:")
     return out
-
-
-def _count(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise CliError(f"--after-syscall: {text!r} is not a number") from None
-    if value < 1:
-        raise CliError(f"--after-syscall: {value} is not a syscall number (counting starts at 1)")
-    return value
 
 
 def _run_to(machine: Machine, after: int | None, symbol: str | None, hits: int,
@@ -209,7 +198,7 @@ def component(image_path: Path, thread: str | None, after: str | None, at_symbol
               max_instructions: int | None) -> None:
     """Capture one thread's component of IMAGE's run (its CSpace slot for slot, the
     objects it owns, the derivation links among its caps), or restore one (--restore)."""
-    stop_at = _count(after)
+    stop_at = parse_syscall_count(after)
     if stop_at is not None and at_symbol is not None:
         raise CliError("--after-syscall and --at choose the same thing: give one")
     if restore_from is None and thread is None:

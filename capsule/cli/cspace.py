@@ -55,7 +55,8 @@ from .run import internal_error
 
 __all__ = ["cspace"]
 
-def _parse_count(text: str | None) -> int | None:
+def parse_syscall_count(text: str | None) -> int | None:
+    """``--after-syscall N``: N counted from 1 (None: not given)."""
     if text is None:
         return None
     try:
@@ -127,7 +128,7 @@ def cspace(image_path: Path, after: str | None, fmt: str, thread: str | None,
     By default the caps boot made for the root task's image and the untypeds nothing was
     retyped from are left out (one line counts them); --all-caps shows them.
     """
-    stop_at = _parse_count(after)
+    stop_at = parse_syscall_count(after)
     hidden_types = _parse_types(hide)
     try:
         machine = Machine.load(image_path)

@@ -203,8 +203,7 @@ def debug(image_path: Path, script: Path | None, kernel_log: bool) -> None:
             attach_kernel_log(machine.session, out.flush)
 
     attach(machine)
-    debugger = Debugger(machine, out.say, _symbols(machine.elf), image=image_path.name,
-                        on_machine=attach)
+    debugger = Debugger(machine, out.say, _symbols(machine.elf), on_machine=attach)
     repeat = script is None and sys.stdin.isatty()
     last: str | None = None
     try:

@@ -199,16 +199,14 @@ _REPEATED = frozenset({"step", "s", "stepi", "si", "nexti", "ni", "continue", "c
 
 class Debugger:
     """Drives ``machine`` one command at a time; every line goes to ``say``. ``symbols``
-    are the root task's (:func:`bootimage.symbols.read_symbols`); ``image`` names the
-    image in the snapshots taken; ``on_machine`` is called with the machine a
-    ``restore`` makes (to attach output sinks to it again)."""
+    are the root task's (:func:`bootimage.symbols.read_symbols`); ``on_machine`` is
+    called with the machine a ``restore`` makes (to attach output sinks to it again)."""
 
     def __init__(self, machine: Machine, say: Callable[[str], None],
-                 symbols: SymbolTable | None = None, *, image: str = "",
+                 symbols: SymbolTable | None = None, *,
                  on_machine: Callable[[Machine], None] | None = None) -> None:
         self.say = say
         self.symbols = symbols if symbols is not None else SymbolTable([])
-        self.image = image
         self.on_machine = on_machine
         self.snapshots: list[Snapshot] = []
         self.breakpoints: list[Breakpoint] = []
@@ -478,7 +476,10 @@ class Debugger:
     def take_snapshot(self, args: list[str]) -> None:
         if len(args) > 1:
             raise DebugError("usage: snapshot [FILE]")
-        taken = self.machine.checkpoint(self.image)
+        try:
+            taken = self.machine.checkpoint()
+        except CapsuleError as error:
+            raise DebugError(str(error)) from None
         if args:
             try:
                 size = save_snapshot(Path(args[0]), taken)

@@ -29,7 +29,7 @@ from typing import NoReturn
 
 import click
 
-from capsule.errors import InternalError, LoadError, NoSuchThread
+from capsule.errors import InternalError, LoadError, NoSuchThread, Unsupported
 from capsule.machine import Machine
 from capsule.records import Stop, StopKind
 from emulator.exitstatus import ExitStatus, exit_status, stop_line
@@ -134,7 +134,6 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
         fail("--gdb-stop-at-syscalls needs --gdb")
     saving = _snapshot_request(snapshot_at, save_path, stop_after_save, gdb_address)
     console = Console()
-    machine: Machine | None = None
     try:
         machine = Machine.load(path, console=console, ram_size=ram_size,
                                root_cnode_bits=root_cnode_bits)
@@ -256,6 +255,9 @@ def _run_saving(machine: Machine, saving: _Saving, max_instructions: int | None,
     except OSError as error:
         console.flush()
         fail(f"cannot write snapshot {saving.path}: {error.strerror or error}")
+    except Unsupported as error:
+        console.flush()
+        fail(str(error))
     console.say(f"snapshot at instruction {saving.at} saved to {saving.path} ({size} bytes)")
     if saving.stop:
         console.say("stopped after the snapshot")

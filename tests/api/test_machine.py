@@ -370,3 +370,27 @@ def test_an_extensions_labels_are_conditions_where_it_is_on(
     plain = guest(guest_elves, "hello", arch)
     with pytest.raises(capsule.UsageError, match="capsule_CheckpointReadSlot"):
         plain.run(until=capsule.AfterInvocation("capsule_CheckpointReadSlot"))
+
+
+def test_a_plain_run_puts_no_observer_on_the_kernels_entries(
+        guest_elves: dict[str, dict[str, Path]]) -> None:
+    """capsule run is built on Machine: without hooks or conditions that need them, no
+    Python call is added to each kernel entry; a syscall hook adds one, its removal takes
+    it away again, and a fault is still reported."""
+    machine = guest(guest_elves, "hello", "riscv64")
+    kernel = machine.session.kernel
+    assert (kernel.syscall_observers, kernel.exit_observers) == ([], [])
+    seen: list[str] = []
+    hook = machine.on_syscall(lambda event: seen.append(event.syscall) or True)
+    assert len(kernel.syscall_observers) == 1 and len(kernel.exit_observers) == 1
+    assert machine.run().kind is capsule.StopKind.HOOK
+    hook.remove()
+    assert seen == ["DebugPutChar"]
+    assert (kernel.syscall_observers, kernel.exit_observers) == ([], [])
+    assert machine.run().kind is capsule.StopKind.HALT
+
+    faulting = guest(guest_elves, "fault_unmapped", "riscv64")
+    stop = faulting.run()
+    assert stop.kind is capsule.StopKind.FAULT and stop.fault is not None
+    kernel = faulting.session.kernel
+    assert (kernel.syscall_observers, kernel.exit_observers) == ([], [])

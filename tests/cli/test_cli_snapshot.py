@@ -13,6 +13,7 @@ the guest printed from there the first time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -225,3 +226,45 @@ def test_debugger_snapshot_errors_are_one_line_and_change_nothing(
     listed = [line for line in lines if re.match(r"\d+: instruction ", line)]
     assert len(listed) == 1 and listed[0].startswith("1: ")  # the refused ones kept nothing
     assert lines[-1] == "run ended: halt (status 0): seL4_DebugHalt"
+
+
+def test_inspect_describes_a_snapshot_and_says_who_takes_it_up(
+        good_file: bytes, tmp_path: Path) -> None:
+    saved = tmp_path / "good.snap"
+    saved.write_bytes(good_file)
+    proc = capsule("snapshot", "inspect", "--json", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    described = json.loads(proc.stdout)
+    assert described["bytes"] == len(good_file) and described["format"] == 1
+    assert (described["arch"], described["instructions"], described["takes_up"]) == (
+        "riscv64", 100_000, True)
+    assert described["image"] == "spawn-riscv64.img" and described["pages"] > 0
+    text = capsule("snapshot", "inspect", str(saved))
+    assert text.returncode == 0
+    assert "at instruction 100000, kernel entry " in text.stdout
+    assert "(this capsule takes it up)" in text.stdout
+
+    older = tmp_path / "older.snap"
+    older.write_bytes(MALFORMED["another capsule"][0](good_file))
+    other = json.loads(capsule("snapshot", "inspect", "--json", str(older)).stdout)
+    assert (other["capsule"], other["takes_up"]) == ("0.0.1+000000000000", False)
+    assert "it cannot take it up" in capsule("snapshot", "inspect", str(older)).stdout
+    for damage in ("half the file", "a flipped payload bit", "an image"):
+        bad = tmp_path / "bad.snap"
+        bad.write_bytes(MALFORMED[damage][0](good_file))
+        assert_one_line_error(capsule("snapshot", "inspect", str(bad)), str(bad))
+
+
+def test_the_trace_of_a_resumed_run_is_the_rest_of_the_whole_runs(
+        spawn_images: dict[str, Path], tmp_path: Path) -> None:
+    """Trace lines after the snapshot point, syscall numbers included (they count since
+    boot), are those of the uninterrupted run."""
+    image = str(spawn_images["aarch64"])
+    whole_trace = capsule("run", "--trace", image).stderr.splitlines()
+    saved = tmp_path / "mid.snap"
+    assert capsule("run", "--snapshot-at", "50000", "--save", str(saved), "--stop-after-save",
+                   image).returncode == 0
+    rest = [line for line in capsule("resume", "--trace", str(saved)).stderr.splitlines()
+            if not line.startswith("capsule: ")]
+    assert rest and rest[0].startswith("#") and not rest[0].startswith("#1 ")
+    assert rest == whole_trace[len(whole_trace) - len(rest):]
