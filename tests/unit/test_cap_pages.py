@@ -194,3 +194,26 @@ def test_no_receive_slot_through_a_read_only_path(arch: Arch) -> None:
                              struct.pack("<3Q", root, 5, 4))
         found = ipc_transfer._receive_slot(w.kernel, current)
         assert (found is not None) is expected
+
+
+@pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
+def test_checkpoint_install_through_a_read_only_path_is_refused(arch: Arch) -> None:
+    from kernel.abi.constants import CapRights
+    from kernel.abi.extensions import CHECKPOINT_OBJECT_TYPE, CheckpointLabel
+    from kernel.cspace.cdt import insert
+    from tests.abi.cnode_fixtures import World, snapshot
+    from tests.abi.test_cap_page_errors import _spare_untyped
+
+    w = World(arch, checkpoint_object=True, cap_pages=True)
+    first = w.free_slots(4)
+    ckpt, ep, node, ro_node = range(first, first + 4)
+    assert w.retype(_spare_untyped(w), CHECKPOINT_OBJECT_TYPE, 0, ckpt, 1) == Reply(0, [])
+    w.put(ep, EndpointCap(w.alloc(4)))
+    strong = w.put(node, w.cnode_cap(4))
+    insert(replace(strong.cap, read_only=True), strong, w.slots[ro_node])  # type: ignore[type-var]
+    install = int(CheckpointLabel.capsule_CheckpointInstall)
+    words = [5, 4, ep, 64, int(CapRights.seL4_AllRights), 0]
+    before = snapshot(w)
+    assert w.call(ckpt, install, words, [ro_node, CNODE]) == Reply(3, [])  # IllegalOperation
+    assert snapshot(w) == before
+    assert w.call(ckpt, install, words, [node, CNODE]) == Reply(0, [])
