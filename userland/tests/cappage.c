@@ -13,9 +13,10 @@
  *              read-only and weak (nothing deleted through it, an endpoint copied
  *              out of it is null), an endpoint capability comes out null
  *   CAPPGG0004 type faults: a thread's data read of a capability page, then its
- *              capability load from a data page, each reach its fault handler
+ *              capability load from a data page, then its data write to the
+ *              capability page put back there, each reach its fault handler
  *              (address, access kind, expected type), which maps what was expected
- *              there and resumes it; the read and the load then succeed
+ *              there and resumes it; the read, the load and the write then succeed
  *
  * Output and exit status: see checks.h.
  */
@@ -187,13 +188,16 @@ static int weak_access(void)
 
 /* ---- CAPPGG0004: type faults, fixed and resumed ---- */
 
-static volatile seL4_Word read_value, load_error = ~0ul, loaded_into;
+static volatile seL4_Word read_value, load_error = ~0ul, loaded_into, write_done;
 
 static void faulter(void *arg)
 {
     (void)arg;
     read_value = *(volatile seL4_Word *)FAULT_VA; /* a capability page: type fault */
     load_error = capsule_VSpace_CapLoad(VSPACE, FAULT_VA + 32, ROOT, loaded_into, DEPTH);
+    /* The page was a data frame a moment ago: no stale translation may let this by. */
+    *(volatile seL4_Word *)(FAULT_VA + 8) = 0x77;
+    write_done = 1;
 }
 
 static int expect_type_fault(seL4_CPtr fault_ep, seL4_Word label, seL4_Word addr,
@@ -243,9 +247,20 @@ static int type_faults_fixed_and_resumed(void)
     EXPECT_OK(seL4_CNode_Copy(page, 1, RADIX, ROOT, ep, DEPTH, seL4_AllRights));
     EXPECT_OK(capsule_CapPage_Map(page, VSPACE, FAULT_VA, 0));
     seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 0));
-    seL4_Yield();
+
+    /* The load went through; then a data write where the capability page is again. */
+    EXPECT_PASS(expect_type_fault(fault_ep, capsule_Fault_DataAccessTypeError, FAULT_VA + 8,
+                                  capsule_AccessDataWrite, 0));
     EXPECT_EQ(load_error, seL4_NoError);
     EXPECT_TAG(loaded_into, CAPSULE_CAPTAG_ENDPOINT_CAP);
+    EXPECT_EQ(write_done, 0);
+    EXPECT_OK(capsule_CapPage_Unmap(page));
+    EXPECT_OK(process_map_page(pool, VSPACE, frame, FAULT_VA, seL4_ReadWrite, 0));
+    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 0));
+    seL4_Yield();
+    EXPECT_EQ(write_done, 1);
+    EXPECT_EQ(*(volatile seL4_Word *)(FAULT_VA + 8), 0x77);
+    EXPECT_EQ(*(volatile seL4_Word *)FAULT_VA, 0x5eed); /* the frame kept its data */
     return 0;
 }
 
