@@ -18,7 +18,7 @@ MIN_RAM = 1 << 20
 MAX_RAM = 1 << 32
 
 
-EXTENSION_FIELDS = ("checkpoint_object",)
+EXTENSION_FIELDS = ("checkpoint_object", "cap_pages")
 """The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
 decision 10); each is off by default."""
 
@@ -61,6 +61,11 @@ class KernelConfig:
     Untyped_Retype makes checkpoint objects, whose caps read cspaces slot by slot and
     install caps at given slots. Off, the type number and labels are refused as seL4
     refuses unknown ones."""
+    cap_pages: bool = False
+    """capsule's capability-page extension (EROS/Coyotos CapPage), **not seL4**
+    (kernel/abi/extensions.py, kernel/objects/cap_page.py): page-sized CNodes mapped
+    into VSpaces, capability load/store at addresses, type faults. Off, its type
+    number and labels are refused as seL4 refuses unknown ones."""
 
     @property
     def domain_schedule_length(self) -> int:

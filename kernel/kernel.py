@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from kernel.arch.cap_page import type_fault_at
 from kernel.config import KernelConfig
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.threads import install_thread
@@ -94,10 +95,14 @@ class Kernel(KernelState):
         self.kernel_entries += 1
         self._current_saved = False
         assert self.current is not None
+        ip = self.current_pc()
+        # capsule's capability pages (not seL4): a data access where one is mapped is a
+        # type fault, not a missing page (nothing without the extension: no mappings).
+        type_fault = type_fault_at(self, self.current, ip, address, access)
         handle_fault(self,
             self.current,
-            VMFault(
-                ip=self.current_pc(),
+            type_fault if type_fault is not None else VMFault(
+                ip=ip,
                 address=address,
                 prefetch=access is Access.EXECUTE,
                 fsr=fsr,

@@ -84,6 +84,8 @@ IMAGE_CONFIGS: dict[str, dict[str, int | bool]] = {
     "domains": {"num_domains": 3},
     # capsule's checkpoint object extension (not seL4), which the checkpointer uses.
     "checkpointer": {"checkpoint_object": True},
+    # capsule's capability-page extension (not seL4).
+    "cappage": {"cap_pages": True},
 }
 """Per program, the kernel configuration fields its image sets away from the defaults."""
 

@@ -283,6 +283,8 @@ class CapTag(IntEnum):
     zombie_cap = 18
     domain_cap = 20
     checkpoint_cap = 30
+    cap_page_cap = 32
+    """capsule's capability page (not seL4; kernel.abi.extensions)."""
 
 
 class RiscvVMAttributes(IntEnum):

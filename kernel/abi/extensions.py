@@ -1,12 +1,19 @@
 """capsule's extensions of the seL4 ABI, declared once: numbers, layouts and methods.
 
 **Not seL4.** Everything here exists only in images whose kernel configuration turns the
-extension on (``KernelConfig.checkpoint_object``); with it off, capsule is seL4 16.0.0:
-the object type number below is an invalid ``Untyped_Retype`` type (InvalidArgument 0)
-and the labels are illegal operations on every object (DESIGN.md decision 10). The
-kernel (``kernel.objects.checkpoint``), the views and the libsel4 generator
-(``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``) all take their
-numbers from here.
+extension on (``KernelConfig.checkpoint_object``, ``KernelConfig.cap_pages``); with it
+off, capsule is seL4 16.0.0: the object type numbers below are invalid
+``Untyped_Retype`` types (InvalidArgument 0), the labels are illegal operations on every
+object (DESIGN.md decision 10) and no type fault exists. The kernel
+(``kernel.objects.checkpoint``, ``kernel.arch.cap_page``), the views and the libsel4
+generator (``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``,
+``sel4/gen/capsule_cap_page.h``) all take their numbers from here.
+
+Capability pages (EROS / Coyotos CapPage): a CNode of :data:`CAP_PAGE_RADIX` = 7 slots
+(4 KiB of 32-byte slots, 128 slots), mapped like a page with read-only and weak
+attributes, four capability instructions on the VSpace (:class:`CapPageLabel`), and two
+type faults (:class:`CapPageFaultLabel`, message words :data:`CAP_PAGE_FAULT_WORDS`);
+README "Capability pages" has the contract.
 
 The checkpoint object
 ---------------------
@@ -41,10 +48,19 @@ from __future__ import annotations
 from enum import IntEnum, IntFlag
 
 from kernel.abi.arch import Arch
+from kernel.abi.constants import PAGE_BITS, SLOT_BITS
 from kernel.abi.labels import label_table
 from kernel.abi.methods import Method, Param, methods_for
 
 __all__ = [
+    "CAP_PAGE_BITS",
+    "CAP_PAGE_METHODS",
+    "CAP_PAGE_OBJECT_TYPE",
+    "CAP_PAGE_RADIX",
+    "CapPageAccess",
+    "CapPageAttr",
+    "CapPageFaultLabel",
+    "CapPageLabel",
     "CHECKPOINT_BITS",
     "CHECKPOINT_METHODS",
     "CHECKPOINT_OBJECT_TYPE",
@@ -107,6 +123,7 @@ class IdentityKind(IntEnum):
     capsule_ObjectASIDControl = 11
     capsule_ObjectIRQControl = 12
     capsule_ObjectDomain = 13
+    capsule_ObjectCapPage = 14
 
 
 _KIND_BITS = 4
@@ -174,22 +191,125 @@ CHECKPOINT_METHODS: tuple[Method, ...] = (
 """
 
 
-def extension_labels(checkpoint: bool) -> dict[str, int]:
-    """Label name -> number of the extensions a configuration turns on."""
-    return {m.name: int(m) for m in CheckpointLabel} if checkpoint else {}
+# --- capability pages (EROS / Coyotos CapPage) --------------------------------------------
+
+CAP_PAGE_OBJECT_TYPE = 0x101
+"""``capsule_CapPageObject``: the Untyped_Retype type number of a capability page."""
+CAP_PAGE_OBJECT_NAME = "capsule_CapPageObject"
+CAP_PAGE_BITS = PAGE_BITS
+"""log2 of a capability page's size: one 4 KiB frame (``capsule_CapPageBits``)."""
+CAP_PAGE_RADIX = PAGE_BITS - SLOT_BITS
+"""log2 of its slot count: 4096 / 32-byte slots = 128 slots (``capsule_CapPageRadix``)."""
 
 
-def extension_methods(checkpoint: bool) -> tuple[Method, ...]:
+class CapPageLabel(IntEnum):
+    """Invocation labels of the capability-page extension: Map and Unmap on a cap-page
+    cap, the four capability instructions on a VSpace root cap (seL4_RISCV_PageTable
+    root / seL4_ARM_VSpace). Any other extension label is IllegalOperation."""
+
+    capsule_CapPageMap = 0x1010
+    capsule_CapPageUnmap = 0x1011
+    capsule_VSpaceCapLoad = 0x1018
+    capsule_VSpaceCapStore = 0x1019
+    capsule_VSpaceCapCopy = 0x101A
+    capsule_VSpaceCapExchange = 0x101B
+
+
+class CapPageAttr(IntFlag):
+    """Bits of CapPage_Map's ``attr`` word: how the mapping restricts access to the page.
+    They add to the cap's own (a cap page cap minted without seL4_CanWrite is read-only,
+    without seL4_CanGrant weak)."""
+
+    capsule_CapPageReadOnly = 0x1
+    """No capability may be stored into the page through this mapping."""
+    capsule_CapPageWeak = 0x2
+    """A capability loaded through this mapping is weakened (EROS's sensory keys)."""
+
+
+class CapPageFaultLabel(IntEnum):
+    """Fault labels of type errors (not seL4's fault numbers): the message is four words,
+    ``FaultIP``, ``Addr`` (the faulting address), ``Access`` (:class:`CapPageAccess`) and
+    ``Expected`` (0: a data page was expected, 1: a capability page)."""
+
+    capsule_Fault_DataAccessTypeError = 0x1020
+    """A data load, store or instruction fetch at a capability page."""
+    capsule_Fault_CapAccessTypeError = 0x1021
+    """A capability load or store (VSpace_Cap*) at an address where no capability page
+    is mapped: a data frame, or nothing."""
+
+
+class CapPageAccess(IntEnum):
+    """The ``Access`` word of a type fault."""
+
+    capsule_AccessDataRead = 0
+    capsule_AccessDataWrite = 1
+    capsule_AccessExecute = 2
+    capsule_AccessCapLoad = 3
+    capsule_AccessCapStore = 4
+
+
+CAP_PAGE_FAULT_WORDS = ("FaultIP", "Addr", "Access", "Expected")
+"""The words of a type fault's message, in order."""
+
+
+def _vspace(name: str) -> Param:
+    return Param(name, "seL4_CPtr", is_cap=True)
+
+
+_VS = "capsule_VSpace"
+
+CAP_PAGE_METHODS: tuple[Method, ...] = (
+    Method("capsule_CapPage", "Map", CapPageLabel.capsule_CapPageMap.name,
+           (_vspace("vspace"), _word("vaddr"), _word("attr"))),
+    Method("capsule_CapPage", "Unmap", CapPageLabel.capsule_CapPageUnmap.name, ()),
+    Method(_VS, "CapLoad", CapPageLabel.capsule_VSpaceCapLoad.name,
+           (_word("vaddr"), _cnode("root"), _word("index"), Param("depth", "seL4_Uint8"))),
+    Method(_VS, "CapStore", CapPageLabel.capsule_VSpaceCapStore.name,
+           (_word("vaddr"), _cnode("root"), _word("index"), Param("depth", "seL4_Uint8"))),
+    Method(_VS, "CapCopy", CapPageLabel.capsule_VSpaceCapCopy.name,
+           (_word("dest_vaddr"), _word("src_vaddr"))),
+    Method(_VS, "CapExchange", CapPageLabel.capsule_VSpaceCapExchange.name,
+           (_word("vaddr"), _cnode("root"), _word("index"), Param("depth", "seL4_Uint8"))),
+)
+"""The capability-page stubs (``capsule_CapPage_<name>``, ``capsule_VSpace_<name>``):
+
+- ``CapPage_Map(vspace, vaddr, attr)``: map the invoked cap page at the page-aligned
+  ``vaddr`` of ``vspace`` (a VSpace root with an ASID) with :class:`CapPageAttr`.
+- ``CapPage_Unmap()``: remove the invoked cap's mapping (nothing if unmapped).
+- ``VSpace_CapLoad(vaddr, root, index, depth)``: copy the capability at ``vaddr`` (a
+  slot of the cap page mapped there) into the empty slot ``index``/``depth`` of ``root``
+  as a derivation child, weakened if the path was weak.
+- ``VSpace_CapStore(vaddr, root, index, depth)``: copy the capability in the slot into
+  the empty capability slot at ``vaddr`` (refused through a read-only path).
+- ``VSpace_CapCopy(dest_vaddr, src_vaddr)``: copy between two mapped addresses.
+- ``VSpace_CapExchange(vaddr, root, index, depth)``: swap the capability at ``vaddr``
+  with the one in the slot (both may be empty).
+"""
+
+
+def extension_labels(checkpoint: bool, cap_pages: bool = False) -> dict[str, int]:
+    """Label name -> number of the extensions a configuration turns on (invocation
+    labels and fault labels)."""
+    labels = {m.name: int(m) for m in CheckpointLabel} if checkpoint else {}
+    if cap_pages:
+        labels.update({m.name: int(m) for m in CapPageLabel})
+    return labels
+
+
+def extension_methods(checkpoint: bool, cap_pages: bool = False) -> tuple[Method, ...]:
     """The libsel4 methods of the extensions a configuration turns on."""
-    return CHECKPOINT_METHODS if checkpoint else ()
+    return ((CHECKPOINT_METHODS if checkpoint else ())
+            + (CAP_PAGE_METHODS if cap_pages else ()))
 
 
-def configured_labels(arch: Arch, mcs: bool, checkpoint: bool) -> dict[str, int]:
+def configured_labels(arch: Arch, mcs: bool, checkpoint: bool,
+                      cap_pages: bool = False) -> dict[str, int]:
     """Label name -> number in a configuration: seL4's, then its extensions' (for the
     views, which name every label the kernel answers)."""
-    return {**label_table(arch, mcs), **extension_labels(checkpoint)}
+    return {**label_table(arch, mcs), **extension_labels(checkpoint, cap_pages)}
 
 
-def configured_methods(arch: Arch, mcs: bool, checkpoint: bool) -> tuple[Method, ...]:
+def configured_methods(arch: Arch, mcs: bool, checkpoint: bool,
+                       cap_pages: bool = False) -> tuple[Method, ...]:
     """The libsel4 methods of a configuration: seL4's, then its extensions'."""
-    return (*methods_for(arch, mcs), *extension_methods(checkpoint))
+    return (*methods_for(arch, mcs), *extension_methods(checkpoint, cap_pages))

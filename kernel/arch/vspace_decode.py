@@ -31,6 +31,7 @@ from kernel.abi.constants import PAGE_BITS, WORD_MASK
 from kernel.abi.labels import label_table
 from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import is_final
+from kernel.model.cap_page import covers
 from kernel.model.caps import Cap, FrameCap, PageTableCap, Rights, VSpaceCap, mask_vm_rights
 from kernel.model.errors import (
     AlignmentError,
@@ -292,6 +293,8 @@ def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: F
     root = mapped_root(root_cap, rules.root_type, 1)
     req = MapRequest(vaddr, rights_word, attr, root.paddr, root_asid(kernel, root, 1))
     where = rules.place_frame(kernel, cap, req)
+    if kernel.cap_page_maps and covers(kernel.cap_page_maps, req.asid, vaddr, 1 << cap.size_bits):
+        raise DeleteFirst()  # capsule's cap pages (not seL4): one is mapped there
     rights = cap_vm_rights(mask_vm_rights(cap.rights, Rights.from_word(rights_word)))
     executable, cacheable = rules.leaf_attributes(attr)
     entry = kernel.paging.leaf_entry(cap.paddr, where.level, rights, executable, cacheable)

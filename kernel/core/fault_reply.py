@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kernel.core.ipc_transfer import INFO, get_mrs, get_window
 from kernel.core.threads import sanitise_registers
-from kernel.model.faults import CapFault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.faults import CapFault, CapPageTypeFault, UnknownSyscallFault, UserExceptionFault, VMFault
 from kernel.model.message import MessageInfo
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -27,14 +27,15 @@ def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
     """seL4's handleFaultReply: apply ``replier``'s reply to ``faulted``'s pending
     fault; True if the thread restarts.
 
-    Cap and VM faults always restart. UnknownSyscall / UserException write the reply's
+    Cap and VM faults (and capsule's capability-page type faults) always restart.
+    UnknownSyscall / UserException write the reply's
     MRs (at most the fault's register count) back into the registers the message
     carried, in message order (sanitised as WriteRegisters does), and restart only on
     label 0.
     """
     fault = faulted.fault
     info = MessageInfo.from_word(get_window(kernel, replier)[INFO])
-    if isinstance(fault, (CapFault, VMFault)) or fault is None:
+    if isinstance(fault, (CapFault, VMFault, CapPageTypeFault)) or fault is None:
         return True
     if isinstance(fault, UnknownSyscallFault):
         names = [n for n in kernel.abi.unknown_syscall_mrs if n != "Syscall"]

@@ -31,6 +31,7 @@ from kernel.cspace.arguments import lookup_extra_caps
 from kernel.cspace.cdt import derive_cap, insert
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
 from kernel.cspace.lookup import lookup_cap, lookup_target_slot
+from kernel.cspace.restrictions import path_restrictions
 from kernel.model.caps import EndpointCap
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import LOOKUP_FAILURES, SyscallError
@@ -179,4 +180,6 @@ def _receive_slot(kernel: KernelState, receiver: TCB) -> Slot | None:
         slot = lookup_target_slot(kernel, root, index, depth)
     except SyscallError:
         return None
+    if kernel.config.cap_pages and path_restrictions(kernel, root, index, depth)[0]:
+        return None  # capsule's cap pages (not seL4): nothing is stored by a read-only path
     return slot if slot.is_empty else None

@@ -28,6 +28,7 @@ from kernel.cspace.derive import is_cap_revocable, same_object_as, same_region_a
 from kernel.model.caps import (
     NULL_CAP,
     Cap,
+    CapPageCap,
     EndpointCap,
     FrameCap,
     IRQControlCap,
@@ -279,6 +280,9 @@ def derive_cap(kernel: KernelState, slot: Slot, cap: Cap) -> Cap:
             if not cap.is_mapped:
                 raise IllegalOperation()
             return cap
+        case CapPageCap():  # capsule's cap pages: a copy is not a mapping
+            return replace(cap, mapped_asid=0, mapped_vaddr=0, map_read_only=False,
+                           map_weak=False)
         case FrameCap():
             # A copy of a frame cap is not a mapping: it starts unmapped. AArch64 keeps
             # the (stale) mapped address and clears the ASID only.

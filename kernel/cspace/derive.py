@@ -36,6 +36,7 @@ from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
     Cap,
+    CapPageCap,
     CheckpointCap,
     CNodeCap,
     DomainCap,
@@ -148,6 +149,9 @@ def mask_cap_rights(rights: Rights, cap: Cap) -> Cap:
             return replace(cap, can_grant=cap.can_grant and rights.grant)
         case FrameCap():
             return replace(cap, rights=mask_vm_rights(cap.rights, rights))
+        case CapPageCap():  # capsule's cap pages (not seL4): no write, read-only; no grant, weak
+            return replace(cap, read_only=cap.read_only or not rights.write,
+                           weak=cap.weak or not rights.grant)
     return cap
 
 

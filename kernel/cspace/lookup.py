@@ -17,6 +17,7 @@ Two families (abi/objects.md, "CSpace addressing"):
 from __future__ import annotations
 
 from kernel.abi.constants import WORD_BITS
+from kernel.cspace.restrictions import in_place
 from kernel.model.caps import Cap, CNodeCap
 from kernel.model.cnode import CNode
 from kernel.model.errors import (
@@ -76,9 +77,15 @@ def resolve_address_bits(
 
 
 def lookup_slot(kernel: KernelState, tcb: TCB, cptr: int) -> Slot | LookupFailure:
-    """An implicit lookup: all 64 bits of ``cptr`` from ``tcb``'s CSpace root."""
+    """An implicit lookup: all 64 bits of ``cptr`` from ``tcb``'s CSpace root.
+
+    With capsule's capability pages (not seL4), a cap reached through a weak path that
+    weakening would change is not usable in place: the slot yielded is then empty
+    (:func:`kernel.cspace.restrictions.in_place`)."""
     result = resolve_address_bits(kernel, tcb.ctable.cap, cptr, WORD_BITS)
     if isinstance(result, tuple):
+        if kernel.config.cap_pages:
+            return in_place(kernel, tcb.ctable.cap, cptr, result[0])
         return result[0]
     return result
 

@@ -17,6 +17,19 @@ from typing import Any, TypeVar
 from kernel.abi.arch import Arch
 from kernel.arch.aarch64 import vspace as aarch64_vspace
 from kernel.arch.aarch64.vspace import CacheMaintenance, perform_cache_maintenance
+from kernel.arch.cap_page import (
+    VSPACE_LABELS,
+    CapExchange,
+    CapPageMap,
+    CapPageUnmap,
+    CapTypeFaultRaise,
+    decode_cap_page_invocation,
+    decode_vspace_cap_invocation,
+    perform_cap_page_map,
+    perform_cap_page_unmap,
+    perform_exchange,
+    perform_type_fault,
+)
 from kernel.arch.riscv64 import vspace as riscv64_vspace
 from kernel.arch.vspace_decode import VSpaceRules
 from kernel.cspace.arguments import InvocationArgs
@@ -24,6 +37,7 @@ from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
     Cap,
+    CapPageCap,
     CheckpointCap,
     CNodeCap,
     DomainCap,
@@ -155,6 +169,8 @@ DECODERS: dict[type[Cap], Decoder] = {
     DomainCap: decode_domain_invocation,
     # capsule's extension (not seL4): only an image with checkpoint_object makes these caps.
     CheckpointCap: decode_checkpoint_invocation,
+    # capsule's capability pages (not seL4): only an image with cap_pages makes these caps.
+    CapPageCap: decode_cap_page_invocation,
 }
 _performs(RetypeInvocation, perform_retype)
 _performs(CNodeRevoke, perform_revoke)
@@ -187,6 +203,10 @@ _performs(DomainScheduleSetStart, perform_schedule_set_start)
 _performs(CheckpointReadSlot, perform_read_slot)
 _performs(CheckpointNextSlot, perform_next_slot)
 _performs(CheckpointInstall, perform_install)
+_performs(CapPageMap, perform_cap_page_map)
+_performs(CapPageUnmap, perform_cap_page_unmap)
+_performs(CapExchange, perform_exchange)
+_performs(CapTypeFaultRaise, perform_type_fault)
 
 
 
@@ -204,13 +224,22 @@ def _decode_frame(kernel: KernelState, slot: Slot, args: InvocationArgs) -> obje
 
 def _decode_page_table(kernel: KernelState, slot: Slot, args: InvocationArgs) -> object:
     """A page-table invocation, decoded by the rules of the kernel's architecture."""
+    if kernel.config.cap_pages and args.label in VSPACE_LABELS:
+        return decode_vspace_cap_invocation(kernel, slot, args)  # capsule's, not seL4
     return _VSPACE_RULES[kernel.arch].decode_page_table_invocation(kernel, slot, args)
+
+
+def _decode_vspace(kernel: KernelState, slot: Slot, args: InvocationArgs) -> object:
+    """An AArch64 VSpace invocation (and, with cap pages on, the capability instructions)."""
+    if kernel.config.cap_pages and args.label in VSPACE_LABELS:
+        return decode_vspace_cap_invocation(kernel, slot, args)  # capsule's, not seL4
+    return aarch64_vspace.decode_vspace_invocation(kernel, slot, args)
 
 
 DECODERS[FrameCap] = _decode_frame
 DECODERS[PageTableCap] = _decode_page_table
 # Only AArch64 has VSpace caps (a RISC-V root is a page-table cap).
-DECODERS[VSpaceCap] = aarch64_vspace.decode_vspace_invocation
+DECODERS[VSpaceCap] = _decode_vspace
 _performs(PageMapInvocation, perform_page_map)
 _performs(PageUnmapInvocation, perform_page_unmap)
 _performs(PageGetAddressInvocation, perform_get_address)

@@ -21,6 +21,7 @@ __all__ = [
     "ASIDControlCap",
     "ASIDPoolCap",
     "Cap",
+    "CapPageCap",
     "CheckpointCap",
     "CNodeCap",
     "DomainCap",
@@ -154,10 +155,17 @@ class UntypedCap(Cap):
 
 @dataclass(frozen=True, slots=True)
 class CNodeCap(Cap):
+    """A CNode cap. ``read_only`` and ``weak`` are capsule's capability-page extension
+    (not seL4; always False without it): no cap may be stored or removed through a
+    read-only cap, and caps fetched through a weak one are weakened
+    (:func:`kernel.objects.cap_page.weaken`). seL4's CNode caps carry neither."""
+
     paddr: int
     radix: int
     guard_size: int = 0
     guard: int = 0
+    read_only: bool = False
+    weak: bool = False
 
     @property
     def tag(self) -> CapTag:
@@ -166,6 +174,28 @@ class CNodeCap(Cap):
     @property
     def object_paddr(self) -> int:
         return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class CapPageCap(CNodeCap):
+    """capsule's capability page (not seL4; ``kernel.abi.extensions``): a CNode of
+    ``CAP_PAGE_RADIX`` slots (one 4 KiB page of 32-byte slots) that cspace addressing
+    walks as any CNode, and that can be mapped at a page of one VSpace
+    (``mapped_asid``/``mapped_vaddr``, as a frame cap), its mapping's own restrictions
+    in ``map_read_only``/``map_weak``."""
+
+    mapped_asid: int = 0
+    mapped_vaddr: int = 0
+    map_read_only: bool = False
+    map_weak: bool = False
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.cap_page_cap
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.mapped_asid != 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import WORD_MASK, FaultLabel
+from kernel.abi.extensions import CapPageAccess, CapPageFaultLabel
 from kernel.model.errors import LookupFailure, lookup_failure_words
 from kernel.model.paging import Access
 
-__all__ = ["CapFault", "Fault", "UnknownSyscallFault", "UserExceptionFault", "VMFault"]
+__all__ = ["CapFault", "CapPageTypeFault", "Fault", "UnknownSyscallFault", "UserExceptionFault", "VMFault"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,4 +114,32 @@ class UnknownSyscallFault:
         return f"UnknownSyscall: syscall number {self.number} at pc {self.ip:#x}"
 
 
-Fault = CapFault | VMFault | UserExceptionFault | UnknownSyscallFault
+@dataclass(frozen=True, slots=True)
+class CapPageTypeFault:
+    """capsule's capability-page type error (not seL4; ``kernel.abi.extensions``): a data
+    access or fetch at a capability page (``expected_caps`` False: data was expected
+    there), or a capability load or store where no capability page is mapped
+    (``expected_caps`` True). The message is ``FaultIP, Addr, Access, Expected``; a
+    handler's reply restarts the thread at ``ip`` (the instruction, or the syscall)."""
+
+    ip: int
+    address: int
+    access: CapPageAccess
+    expected_caps: bool
+
+    @property
+    def label(self) -> CapPageFaultLabel:
+        return (CapPageFaultLabel.capsule_Fault_CapAccessTypeError if self.expected_caps
+                else CapPageFaultLabel.capsule_Fault_DataAccessTypeError)
+
+    def message(self, abi: ArchABI) -> list[int]:
+        return [self.ip, self.address, int(self.access), int(self.expected_caps)]
+
+    def describe(self) -> str:
+        what = "capability" if self.expected_caps else "data"
+        return (f"{self.label.name.removeprefix('capsule_Fault_')}: "
+                f"{self.access.name.removeprefix('capsule_Access')} at address "
+                f"{self.address:#x} where {what} was expected, at pc {self.ip:#x}")
+
+
+Fault = CapFault | VMFault | UserExceptionFault | UnknownSyscallFault | CapPageTypeFault

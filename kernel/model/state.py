@@ -24,6 +24,7 @@ from kernel.abi.arch import Arch, ArchABI, abi_for
 from kernel.config import KernelConfig
 from kernel.machine import Machine
 from kernel.model.asid_pool import ASIDPool
+from kernel.model.cap_page import CapPageMapping
 from kernel.model.caps import Cap
 from kernel.model.cnode import CNode
 from kernel.model.domains import DomainSchedule
@@ -86,7 +87,7 @@ class KernelState:
         "scheduler", "domains",
         "current", "stop", "last_invocation", "kernel_entries", "syscall_entries", "ticks",
         "_current_saved",
-        "reg_index", "window_index",
+        "reg_index", "window_index", "cap_page_maps",
     )
     """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
     (mypyc) kernel's objects have none."""
@@ -135,6 +136,9 @@ class KernelState:
         """Bumped whenever the ASID table or a pool's roots change: a thread's cached
         VSpace resolution (``kernel.core.threads.vspace_root_of``) from an older epoch is
         recomputed."""
+        self.cap_page_maps: dict[tuple[int, int], CapPageMapping] = {}
+        """capsule's capability-page extension (not seL4): the mapped capability pages
+        by (ASID, page vaddr) (``kernel.model.cap_page``); empty without it."""
         self.threads: dict[int, TCB] = {}
         """Every TCB by physical address, in creation order (what the tools list)."""
         self.scheduler = Scheduler(config.num_domains)
@@ -208,6 +212,7 @@ class KernelState:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         links: _Links = state.pop("_mdb_links")  # type: ignore[assignment]
+        state.setdefault("cap_page_maps", {})  # a pickle from before capability pages
         for name, value in state.items():
             setattr(self, name, value)
         self.abi = abi_for(self.arch)

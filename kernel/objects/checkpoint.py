@@ -43,10 +43,12 @@ from kernel.abi.extensions import (
 from kernel.cspace import cdt
 from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.lookup import lookup_target_slot
+from kernel.cspace.restrictions import path_restrictions
 from kernel.model.caps import (
     ASIDControlCap,
     ASIDPoolCap,
     Cap,
+    CapPageCap,
     CheckpointCap,
     CNodeCap,
     DomainCap,
@@ -145,6 +147,8 @@ def decode_checkpoint_invocation(
     if len(args) < 2 or not extra:
         raise TruncatedMessage()
     dest = lookup_target_slot(kernel, extra[0].cap, args[0], args[1])
+    if kernel.config.cap_pages and path_restrictions(kernel, extra[0].cap, args[0], args[1])[0]:
+        raise IllegalOperation()  # capsule's cap pages (not seL4): a read-only path
     minted = decode_mint(kernel, args, extra[1:], dest)
     return CheckpointInstall(minted.new_cap, minted.src, minted.dest)
 
@@ -176,6 +180,7 @@ _KINDS: dict[type[Cap], IdentityKind] = {
     EndpointCap: IdentityKind.capsule_ObjectEndpoint,
     NotificationCap: IdentityKind.capsule_ObjectNotification,
     CNodeCap: IdentityKind.capsule_ObjectCNode,
+    CapPageCap: IdentityKind.capsule_ObjectCapPage,
     FrameCap: IdentityKind.capsule_ObjectFrame,
     PageTableCap: IdentityKind.capsule_ObjectPageTable,
     VSpaceCap: IdentityKind.capsule_ObjectVSpace,

@@ -49,6 +49,7 @@ from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import derive_cap
 from kernel.cspace.derive import has_cancel_send_rights, mask_cap_rights, update_cap_data
 from kernel.cspace.lookup import lookup_pivot_slot, lookup_source_slot, lookup_target_slot
+from kernel.cspace.restrictions import path_restrictions, weaken
 from kernel.model.caps import Cap, EndpointCap, ReplyCap, Rights
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import (
@@ -179,6 +180,10 @@ def cnode_methods(arch: Arch, mcs: bool) -> Mapping[int, CNodeMethod]:
     return MappingProxyType({labels[m.value]: m for m in CNodeMethod if m.value in labels})
 
 
+_READS_TARGET = (CNodeMethod.REVOKE, CNodeMethod.CANCEL_BADGED_SENDS)
+"""CNode methods that leave their target slot as it is (a read-only path allows them)."""
+
+
 def _ensure_empty(slot: Slot) -> None:
     if not slot.is_empty:
         raise DeleteFirst()
@@ -198,6 +203,9 @@ def decode_cnode_invocation(
     if len(args) < 2:
         raise TruncatedMessage()
     dest = lookup_target_slot(kernel, slot.cap, args[0], args[1])
+    if (kernel.config.cap_pages and method not in _READS_TARGET
+            and path_restrictions(kernel, slot.cap, args[0], args[1])[0]):
+        raise IllegalOperation()  # capsule's cap pages: a read-only path (not seL4)
 
     if method in _COPY_LIKE:
         return _decode_copy_like(kernel, method, args, extra, dest)
@@ -227,6 +235,9 @@ def _decode_copy_like(kernel: KernelState, method: CNodeMethod, args: tuple[int,
     src = lookup_source_slot(kernel, extra[0].cap, args[2], src_depth)
     if src.is_empty:
         raise FailedLookup(True, MissingCapability(bits_left=src_depth))
+    read_only = weak = False
+    if kernel.config.cap_pages:  # capsule's cap pages (not seL4): the source's path
+        read_only, weak = path_restrictions(kernel, extra[0].cap, args[2], src_depth)
     new_cap: Cap
     if method is CNodeMethod.COPY:
         if len(args) < 5:
@@ -243,6 +254,11 @@ def _decode_copy_like(kernel: KernelState, method: CNodeMethod, args: tuple[int,
         if len(args) < 5:
             raise TruncatedMessage()
         new_cap = update_cap_data(True, args[4], src.cap)
+    if method in (CNodeMethod.COPY, CNodeMethod.MINT):
+        if weak:
+            new_cap = weaken(new_cap)
+    elif read_only:
+        raise IllegalOperation()  # Move / Mutate would empty a slot of a read-only path
     if new_cap.is_null:
         raise IllegalOperation()
     if method in (CNodeMethod.COPY, CNodeMethod.MINT):
@@ -285,6 +301,10 @@ def _decode_rotate(kernel: KernelState, extra: tuple[Slot, ...], args: tuple[int
     new_src_cap = update_cap_data(True, src_new_data, src.cap)
     new_pivot_cap = update_cap_data(True, pivot_new_data, pivot.cap)
     if new_src_cap.is_null or new_pivot_cap.is_null:
+        raise IllegalOperation()
+    if kernel.config.cap_pages and (  # capsule's cap pages (not seL4): both slots change
+            path_restrictions(kernel, src_root, src_index, src_depth)[0]
+            or path_restrictions(kernel, pivot_root, pivot_index, pivot_depth)[0]):
         raise IllegalOperation()
     return CNodeRotate(new_src_cap, new_pivot_cap, src, pivot, dest)
 

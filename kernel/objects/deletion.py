@@ -42,9 +42,11 @@ from kernel.core.ipc import cancel_all_ipc
 from kernel.core.notifications import cancel_all_signals, unbind_maybe_notification, unbind_notification
 from kernel.core.threads import suspend
 from kernel.cspace.cdt import empty_slot, first_child, is_final, swap
+from kernel.model.cap_page import drop_mapping
 from kernel.model.caps import (
     ASIDPoolCap,
     Cap,
+    CapPageCap,
     CNodeCap,
     EndpointCap,
     FrameCap,
@@ -79,6 +81,15 @@ def _finalise_cnode(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
     if not isinstance(node, CNode):
         raise KernelBug(f"finalise: no CNode at {cap.paddr:#x}")
     return list(node.slots)
+
+
+def _finalise_cap_page(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
+    """capsule's capability page (not seL4): its mapping goes with the cap (as a
+    frame's), then the last cap empties its slots as a CNode's."""
+    assert isinstance(cap, CapPageCap)
+    if cap.is_mapped:
+        drop_mapping(kernel.cap_page_maps, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
+    return _finalise_cnode(kernel, cap, final)
 
 
 def _finalise_thread(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
@@ -130,6 +141,7 @@ def _finalise_notification(kernel: KernelState, cap: Cap, final: bool) -> list[S
 
 FINALISERS: dict[type[Cap], Finaliser] = {
     CNodeCap: _finalise_cnode,
+    CapPageCap: _finalise_cap_page,
     ThreadCap: _finalise_thread,
     EndpointCap: _finalise_endpoint,
     NotificationCap: _finalise_notification,
@@ -186,6 +198,8 @@ def _make_zombie(kernel: KernelState, slot: Slot, cap: CNodeCap | ThreadCap) -> 
     into that slot). Returns whether ``slot`` must be deleted again: it then holds what
     the first slot held. A zombie that lands in ``slot`` itself (a CNode whose first
     slot holds its own last cap) stays there: seL4's cyclic zombie."""
+    if isinstance(cap, CapPageCap) and cap.is_mapped:  # its mapping goes with the cap
+        drop_mapping(kernel.cap_page_maps, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
     if isinstance(cap, ThreadCap):
         first = _stop_thread(kernel, cap).slots[0]
         zombie = ZombieCap(cap.paddr)

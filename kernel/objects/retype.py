@@ -31,10 +31,19 @@ from kernel.abi.constants import (
     SLOT_BITS,
     VSPACE_BITS,
 )
-from kernel.abi.extensions import CHECKPOINT_BITS, CHECKPOINT_OBJECT_NAME, CHECKPOINT_OBJECT_TYPE
+from kernel.abi.extensions import (
+    CAP_PAGE_BITS,
+    CAP_PAGE_OBJECT_NAME,
+    CAP_PAGE_OBJECT_TYPE,
+    CAP_PAGE_RADIX,
+    CHECKPOINT_BITS,
+    CHECKPOINT_OBJECT_NAME,
+    CHECKPOINT_OBJECT_TYPE,
+)
 from kernel.machine import Machine
 from kernel.model.caps import (
     Cap,
+    CapPageCap,
     CheckpointCap,
     CNodeCap,
     EndpointCap,
@@ -80,6 +89,8 @@ class Kind(Enum):
     VSPACE = "VSpace"
     CHECKPOINT = "Checkpoint"
     """capsule's checkpoint object (an extension, not seL4: kernel.abi.extensions)."""
+    CAP_PAGE = "CapPage"
+    """capsule's capability page (an extension, not seL4: kernel.abi.extensions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +133,23 @@ _CHECKPOINT = ObjectType(CHECKPOINT_OBJECT_TYPE, CHECKPOINT_OBJECT_NAME, Kind.CH
                          CHECKPOINT_BITS)
 
 
+_CAP_PAGE = ObjectType(CAP_PAGE_OBJECT_TYPE, CAP_PAGE_OBJECT_NAME, Kind.CAP_PAGE,
+                       CAP_PAGE_BITS)
+
+
 @cache
-def object_types(arch: Arch, tcb_bits: int, checkpoint: bool = False) -> dict[int, ObjectType]:
+def object_types(arch: Arch, tcb_bits: int, checkpoint: bool = False,
+                 cap_pages: bool = False) -> dict[int, ObjectType]:
     """The retype types of ``arch``, by number (0 .. seL4_ObjectTypeCount - 1), for a
-    configuration whose TCBs are 2^``tcb_bits`` bytes; with ``checkpoint`` (the
-    extension is on) also capsule's checkpoint object, at its own number."""
+    configuration whose TCBs are 2^``tcb_bits`` bytes; with ``checkpoint`` /
+    ``cap_pages`` (an extension is on) also capsule's checkpoint object / capability
+    page, each at its own number."""
     types = _sel4_types(arch, tcb_bits)
-    return {**types, _CHECKPOINT.number: _CHECKPOINT} if checkpoint else types
+    if checkpoint:
+        types = {**types, _CHECKPOINT.number: _CHECKPOINT}
+    if cap_pages:
+        types = {**types, _CAP_PAGE.number: _CAP_PAGE}
+    return types
 
 
 def _sel4_types(arch: Arch, tcb_bits: int) -> dict[int, ObjectType]:
@@ -235,4 +256,7 @@ def create_object(
             return CNodeCap(paddr, user_size)
         case Kind.CHECKPOINT:
             return CheckpointCap(paddr)  # stateless: its cap and its (zeroed) memory
+        case Kind.CAP_PAGE:
+            kernel.add_object(CNode(paddr, CAP_PAGE_RADIX))
+            return CapPageCap(paddr, CAP_PAGE_RADIX)
     raise KernelBug(f"create_object: unknown kind {otype.kind}")

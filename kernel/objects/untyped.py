@@ -98,7 +98,8 @@ def decode_untyped_invocation(
     new_type, user_size, node_index, node_depth, node_offset, node_window = args[:_RETYPE_ARGS]
     root = extra[0].cap
 
-    types = object_types(kernel.arch, kernel.tcb_bits, kernel.config.checkpoint_object)
+    types = object_types(kernel.arch, kernel.tcb_bits, kernel.config.checkpoint_object,
+                         kernel.config.cap_pages)
     if new_type not in types:
         raise InvalidArgument(0)
     otype = types[new_type]

@@ -34,6 +34,12 @@ Rules (each message starts with the rule's name):
   ``tcb.bound_notification.bound_tcb is tcb``); a bound notification's queue holds
   no thread but its bound one (seL4 binds only a notification nobody waits on, and
   then only the bound thread may wait).
+- ``cap-page`` (capsule's capability-page extension, not seL4): the mapping records
+  (``kernel.cap_page_maps``) and the mapped capability-page caps correspond one to one
+  (key = the cap's ASID and vaddr, same page, same restrictions); a capability page is
+  a CNode of ``CAP_PAGE_RADIX`` slots; no frame is mapped at a recorded page whose
+  VSpace is live; without the extension there are no records, no capability-page caps
+  and no read-only or weak CNode caps.
 - ``object-store``: the store's address index lists exactly its addresses, and
   ``kernel.threads`` holds exactly its TCBs; a CNode's built slots sit at their own
   index, inside the CNode, owned by it.
@@ -45,17 +51,29 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from kernel.abi.constants import MIN_UNTYPED_BITS, WORD_BITS
+from kernel.abi.extensions import CAP_PAGE_RADIX
 from kernel.cspace.cdt import descendants, is_final
 from kernel.cspace.derive import object_size_bits, same_object_as
 from kernel.kernel import Kernel
 from kernel.model.asid_pool import ASIDPool
-from kernel.model.caps import ASIDPoolCap, Cap, CNodeCap, ReplyCap, ThreadCap, UntypedCap
+from kernel.model.caps import (
+    ASIDPoolCap,
+    Cap,
+    CapPageCap,
+    CNodeCap,
+    ReplyCap,
+    ThreadCap,
+    UntypedCap,
+)
 from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import KernelBug
 from kernel.model.notification import Notification, NotificationState
+from kernel.model.paging import PteKind
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
+from kernel.objects.asid_pool import find_vspace_for_asid
+from kernel.objects.page_table import lookup_pt_slot
 
 __all__ = ["check_all", "enable_invariant_checks"]
 
@@ -77,6 +95,7 @@ def check_all(kernel: Kernel) -> None:
     _check_endpoints(kernel)
     _check_notifications(kernel)
     _check_object_store(kernel)
+    _check_cap_pages(kernel, slots)
 
 
 def _fail(rule: str, detail: str) -> None:
@@ -283,3 +302,36 @@ def _check_object_store(kernel: Kernel) -> None:
                 if slot.owner != obj.paddr or not 0 <= slot.index < 1 << obj.radix \
                         or obj.slots[slot.index] is not slot:
                     _fail("object-store", f"CNode {obj.paddr:#x} holds a stray {slot!r}")
+
+
+def _check_cap_pages(kernel: Kernel, slots: list[Slot]) -> None:
+    maps = kernel.cap_page_maps
+    mapped: dict[tuple[int, int], CapPageCap] = {}
+    for slot in slots:
+        cap = slot.cap
+        if not isinstance(cap, CNodeCap):
+            continue
+        if not kernel.config.cap_pages and (isinstance(cap, CapPageCap) or cap.read_only
+                                            or cap.weak):
+            _fail("cap-page", f"{slot!r} holds {cap} without the extension")
+        if not isinstance(cap, CapPageCap):
+            continue
+        if cap.radix != CAP_PAGE_RADIX:
+            _fail("cap-page", f"{slot!r}: a capability page of radix {cap.radix}")
+        if cap.is_mapped:
+            key = (cap.mapped_asid, cap.mapped_vaddr)
+            if key in mapped:
+                _fail("cap-page", f"two capability-page caps mapped at {key}")
+            mapped[key] = cap
+    if set(mapped) != set(maps):
+        _fail("cap-page", f"mapped caps at {sorted(mapped)} but records at {sorted(maps)}")
+    for key, record in maps.items():
+        cap = mapped[key]
+        if (record.page, record.read_only, record.weak) != \
+                (cap.paddr, cap.map_read_only, cap.map_weak):
+            _fail("cap-page", f"the record at {key} is not its cap's mapping")
+        if find_vspace_for_asid(kernel, key[0]) != record.root:
+            continue  # stale: its VSpace went away
+        where = lookup_pt_slot(kernel, record.root, key[1])
+        if kernel.paging.decode(where.entry, where.level)[0] is PteKind.LEAF:
+            _fail("cap-page", f"a frame is mapped over the capability page at {key}")

@@ -44,6 +44,7 @@ from kernel.model.asid_pool import ASIDPool
 from kernel.model.caps import (
     ASIDPoolCap,
     Cap,
+    CapPageCap,
     CheckpointCap,
     CNodeCap,
     EndpointCap,
@@ -192,6 +193,17 @@ def cap_view(cap: Cap, kernel: Kernel | None = None) -> CapView | None:
             f.update(name=tcb.name)
     if isinstance(cap, CNodeCap):
         f.update(radix=cap.radix, guard_size=cap.guard_size, guard=cap.guard)
+        # capsule's capability pages (not seL4): restrictions and mapping, when present
+        if cap.read_only:
+            f.update(read_only=True)
+        if cap.weak:
+            f.update(weak=True)
+        if isinstance(cap, CapPageCap) and cap.is_mapped:
+            f.update(asid=cap.mapped_asid, vaddr=cap.mapped_vaddr)
+            if cap.map_read_only:
+                f.update(map_read_only=True)
+            if cap.map_weak:
+                f.update(map_weak=True)
     elif isinstance(cap, UntypedCap):
         f.update(size_bits=cap.size_bits, free_bytes=cap.free_bytes, is_device=cap.is_device)
     elif isinstance(cap, EndpointCap | NotificationCap):

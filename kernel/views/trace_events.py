@@ -150,7 +150,8 @@ class EventTracer(Tracer):
         result = "blocked" if tcb.state is ThreadState.BLOCKED_ON_SEND else \
             "waiting for the reply"
         self.line_sink(FaultRecord(tcb.name, tcb.paddr, fault.describe(), handler, result))
-        self.waiting[tcb.paddr] = _Waiting(tcb, None, fault.label.name.removeprefix("seL4_Fault_"))
+        kind = fault.label.name.removeprefix("seL4_Fault_").removeprefix("capsule_Fault_")
+        self.waiting[tcb.paddr] = _Waiting(tcb, None, kind)
 
     def _resumed(self, kernel: Kernel) -> None:
         """Report every waiting thread that is no longer blocked."""

@@ -97,11 +97,12 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 
 EXPECTED_FINALISERS = sorted([
-    "ASIDPoolCap", "CNodeCap", "EndpointCap", "FrameCap", "NotificationCap", "PageTableCap",
-    "ThreadCap", "VSpaceCap", "ZombieCap",
+    "ASIDPoolCap", "CNodeCap", "CapPageCap", "EndpointCap", "FrameCap", "NotificationCap",
+    "PageTableCap", "ThreadCap", "VSpaceCap", "ZombieCap",
 ])
 EXPECTED_DECODERS = sorted([
-    "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "CheckpointCap", "DomainCap", "FrameCap",
+    "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "CapPageCap", "CheckpointCap", "DomainCap",
+    "FrameCap",
     "PageTableCap", "ReplyCap",
     "ThreadCap", "UntypedCap", "VSpaceCap",
 ])

@@ -380,6 +380,37 @@ def _checkpoint() -> str:
                    "and stubs (not seL4)", body)
 
 
+def _cap_pages() -> str:
+    """capsule's capability-page extension (not seL4): not included by sel4/sel4.h; a
+    program that uses it includes this header, and its image turns the extension on."""
+    body = [
+        "/* NOT seL4: capsule's capability-page extension (kernel/abi/extensions.py).",
+        " * Only images built with the cap_pages configuration (capsule image build",
+        " * --cap-pages) have it; elsewhere the type is refused by seL4_Untyped_Retype",
+        " * and the labels are illegal operations. */",
+        "#include <sel4/sel4.h>",
+        "",
+        f"#define {X.CAP_PAGE_OBJECT_NAME} {X.CAP_PAGE_OBJECT_TYPE}",
+        f"#define capsule_CapPageBits {X.CAP_PAGE_BITS}",
+        f"#define capsule_CapPageRadix {X.CAP_PAGE_RADIX}",
+        "",
+    ]
+    body += _enum("capsule_cap_page_label", ((m.name, m.value) for m in X.CapPageLabel),
+                  typedef=False)
+    body += _enum("capsule_CapPageAttr", ((n, int(m)) for n, m in
+                                          X.CapPageAttr.__members__.items()))
+    body += _enum("capsule_cap_page_fault", ((m.name, m.value) for m in X.CapPageFaultLabel),
+                  typedef=False)
+    body += _enum("capsule_CapPageAccess", ((m.name, m.value) for m in X.CapPageAccess))
+    body += [f"#define capsule_TypeFault_{name} {i}"
+             for i, name in enumerate(X.CAP_PAGE_FAULT_WORDS)]
+    body += ["", "typedef seL4_CPtr capsule_CapPage;", "typedef seL4_CPtr capsule_VSpace;", ""]
+    for m in X.CAP_PAGE_METHODS:
+        body += _stub(m)
+    return _header("capsule_cap_page.h", "capsule's capability-page extension: numbers "
+                   "and stubs (not seL4)", body)
+
+
 _RENDERERS: dict[str, Callable[[], str]] = {
     "syscalls.h": _syscalls,
     "errors.h": _errors,
@@ -392,6 +423,7 @@ _RENDERERS: dict[str, Callable[[], str]] = {
     "layout.h": _layouts,
     "invocation_stubs.h": _stubs,
     "capsule_checkpoint.h": _checkpoint,
+    "capsule_cap_page.h": _cap_pages,
 }
 
 

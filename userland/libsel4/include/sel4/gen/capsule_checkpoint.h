@@ -41,6 +41,7 @@ typedef enum {
     capsule_ObjectASIDControl = 11,
     capsule_ObjectIRQControl = 12,
     capsule_ObjectDomain = 13,
+    capsule_ObjectCapPage = 14,
 } capsule_ObjectKind;
 
 #define capsule_ObjectKindMask 0xfull

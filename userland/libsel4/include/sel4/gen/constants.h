@@ -89,6 +89,7 @@ typedef enum {
 #define CAPSULE_CAPTAG_ZOMBIE_CAP 18
 #define CAPSULE_CAPTAG_DOMAIN_CAP 20
 #define CAPSULE_CAPTAG_CHECKPOINT_CAP 30
+#define CAPSULE_CAPTAG_CAP_PAGE_CAP 32
 
 #if defined(__riscv)
 
