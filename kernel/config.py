@@ -18,7 +18,7 @@ MIN_RAM = 1 << 20
 MAX_RAM = 1 << 32
 
 
-EXTENSION_FIELDS = ("checkpoint_object",)
+EXTENSION_FIELDS = ("checkpoint_object", "server_backed_cnodes")
 """The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
 decision 10); each is off by default."""
 
@@ -61,6 +61,12 @@ class KernelConfig:
     Untyped_Retype makes checkpoint objects, whose caps read cspaces slot by slot and
     install caps at given slots. Off, the type number and labels are refused as seL4
     refuses unknown ones."""
+    server_backed_cnodes: bool = False
+    """capsule's server-backed CNodes, virtualizable capability-space traversal, **not
+    seL4** (kernel/abi/extensions.py, kernel/entry/traversal.py): CNode_BindServer
+    binds a CNode to a server's endpoint, and a lookup meeting an empty slot of it asks
+    that server and restarts the system call when it answers. Off, the labels are
+    illegal operations and the fastpath runs as configured."""
 
     @property
     def domain_schedule_length(self) -> int:

@@ -78,6 +78,8 @@ def image() -> None:
               help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
 @click.option("--checkpoint-object", is_flag=True, default=None,
               help="Turn on capsule's checkpoint object extension (not seL4; see README).")
+@click.option("--server-backed-cnodes", is_flag=True, default=None,
+              help="Turn on capsule's server-backed CNodes extension (not seL4; see README).")
 def build(
     elf: str,
     out: str,
@@ -88,6 +90,7 @@ def build(
     time_slice_ticks: int | None,
     num_domains: int | None,
     checkpoint_object: bool | None,
+    server_backed_cnodes: bool | None,
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
 
@@ -101,6 +104,7 @@ def build(
         "time_slice_ticks": time_slice_ticks,
         "num_domains": num_domains,
         "checkpoint_object": checkpoint_object,
+        "server_backed_cnodes": server_backed_cnodes,
     }
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})

@@ -52,6 +52,11 @@ __all__ = [
     "CheckpointSlotFlag",
     "IdentityKind",
     "SLOT_WORDS",
+    "INDEX_REQUEST_WORDS",
+    "MAX_SERVER_DEPTH",
+    "LookupKind",
+    "TRAVERSAL_METHODS",
+    "TraversalLabel",
     "configured_labels",
     "configured_methods",
     "extension_labels",
@@ -174,22 +179,86 @@ CHECKPOINT_METHODS: tuple[Method, ...] = (
 """
 
 
-def extension_labels(checkpoint: bool) -> dict[str, int]:
+# --- server-backed CNodes (virtualizable capability-space traversal) -------------------
+
+
+class TraversalLabel(IntEnum):
+    """Labels of capsule's server-backed CNodes (``KernelConfig.server_backed_cnodes``).
+
+    ``capsule_CNodeBindServer`` / ``capsule_CNodeUnbindServer`` are invocations of a
+    CNode cap; ``capsule_IndexRequest`` is the label of the message a server receives
+    when a lookup needs it (a kernel-made message, like a fault's)."""
+
+    capsule_CNodeBindServer = 0x1010
+    capsule_CNodeUnbindServer = 0x1011
+    capsule_IndexRequest = 0x1020
+
+
+class LookupKind(IntEnum):
+    """Which lookup of a system call an index request is for (its ``kind`` word)."""
+
+    capsule_LookupInvokedCap = 0
+    """The cap a Send / NBSend / Call invokes."""
+    capsule_LookupExtraCap = 1
+    """One of the extra caps of the message (``caps_or_badges``)."""
+    capsule_LookupReceiveEndpoint = 2
+    """The endpoint or notification of a Recv / NBRecv."""
+    capsule_LookupOperationSlot = 3
+    """A slot an invocation names by (root, index, depth): CNode and Untyped operations."""
+
+
+INDEX_REQUEST_WORDS: tuple[Param, ...] = (
+    _word("address"), _word("bits_left"), _word("kind"), _word("slot"),
+)
+"""MR0..MR3 of an index request: ``address`` the unresolved low ``bits_left`` bits of
+the capability address where the lookup reached the server-backed node (the node's
+guard and index bits first), ``kind`` a :class:`LookupKind`, ``slot`` the index of the
+empty slot of the node the lookup met. The badge word is the binding's badge."""
+
+MAX_SERVER_DEPTH = 4
+"""How many lookups, each waiting on a server, may be nested: a server that, while
+answering (its caller slot holding the reply to a suspended lookup), suspends on a
+lookup itself, and so on. A lookup that would nest deeper, or that would ask a server
+already in the chain, is refused (answered as a denial)."""
+
+_CNODE = "capsule_CNode"
+
+TRAVERSAL_METHODS: tuple[Method, ...] = (
+    Method(_CNODE, "BindServer", TraversalLabel.capsule_CNodeBindServer.name,
+           (Param("endpoint", "seL4_CPtr", is_cap=True), _word("badge"))),
+    Method(_CNODE, "UnbindServer", TraversalLabel.capsule_CNodeUnbindServer.name, ()),
+)
+"""Stubs invoked on a CNode cap (``capsule_CNode_<name>``):
+
+- ``BindServer(endpoint, badge)``: the CNode becomes server-backed: a lookup that meets
+  one of its empty slots asks the server on ``endpoint`` (a cap with the Write right)
+  with ``badge`` (label ``capsule_IndexRequest``, :data:`INDEX_REQUEST_WORDS`).
+- ``UnbindServer()``: an ordinary CNode again.
+"""
+
+
+def extension_labels(checkpoint: bool, traversal: bool = False) -> dict[str, int]:
     """Label name -> number of the extensions a configuration turns on."""
-    return {m.name: int(m) for m in CheckpointLabel} if checkpoint else {}
+    labels = {m.name: int(m) for m in CheckpointLabel} if checkpoint else {}
+    if traversal:
+        labels.update({m.name: int(m) for m in TraversalLabel})
+    return labels
 
 
-def extension_methods(checkpoint: bool) -> tuple[Method, ...]:
+def extension_methods(checkpoint: bool, traversal: bool = False) -> tuple[Method, ...]:
     """The libsel4 methods of the extensions a configuration turns on."""
-    return CHECKPOINT_METHODS if checkpoint else ()
+    return (*(CHECKPOINT_METHODS if checkpoint else ()),
+            *(TRAVERSAL_METHODS if traversal else ()))
 
 
-def configured_labels(arch: Arch, mcs: bool, checkpoint: bool) -> dict[str, int]:
+def configured_labels(arch: Arch, mcs: bool, checkpoint: bool,
+                      traversal: bool = False) -> dict[str, int]:
     """Label name -> number in a configuration: seL4's, then its extensions' (for the
     views, which name every label the kernel answers)."""
-    return {**label_table(arch, mcs), **extension_labels(checkpoint)}
+    return {**label_table(arch, mcs), **extension_labels(checkpoint, traversal)}
 
 
-def configured_methods(arch: Arch, mcs: bool, checkpoint: bool) -> tuple[Method, ...]:
+def configured_methods(arch: Arch, mcs: bool, checkpoint: bool,
+                       traversal: bool = False) -> tuple[Method, ...]:
     """The libsel4 methods of a configuration: seL4's, then its extensions'."""
-    return (*methods_for(arch, mcs), *extension_methods(checkpoint))
+    return (*methods_for(arch, mcs), *extension_methods(checkpoint, traversal))

@@ -46,7 +46,14 @@ from kernel.model.errors import (
     RangeError,
     SyscallError,
 )
-from kernel.model.faults import CapFault, Fault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.faults import (
+    CapFault,
+    Fault,
+    IndexRequest,
+    UnknownSyscallFault,
+    UserExceptionFault,
+    VMFault,
+)
 from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
@@ -76,7 +83,8 @@ def refused_line(kernel: KernelState, refused: RefusedInvocation) -> str:
     decoder = DECODERS.get(type(refused.cap))
     where = decoder.__name__.lstrip("_") if decoder is not None else cap_type
     names = {number: name for name, number in configured_labels(
-        kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object).items()}
+        kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object,
+        kernel.config.server_backed_cnodes).items()}
     method = names.get(refused.label, f"label {refused.label}")
     thread = refused.thread
     return (f'<<seL4(CPU 0) [{where} T{thread.paddr:#x} "{thread.name}" @{refused.pc:x}]: '
@@ -127,6 +135,8 @@ def fault_text(fault: Fault) -> str:
             return f"unknown syscall {fault.number & WORD_MASK:#x}"
         case UserExceptionFault():
             return f"user exception {fault.number:#x} code {fault.code:#x}"
+        case IndexRequest():
+            return fault.describe()
 
 
 def no_handler_line(tcb: TCB, fault: Fault, handler_fault: CapFault) -> str:
