@@ -40,7 +40,14 @@ from kernel.kernel import Kernel
 from kernel.model.caps import CNodeCap
 from kernel.model.cnode import CNode
 from kernel.model.errors import KernelBug
-from kernel.model.faults import CapFault, Fault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.faults import (
+    CapFault,
+    Fault,
+    IndexRequest,
+    UnknownSyscallFault,
+    UserExceptionFault,
+    VMFault,
+)
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 from kernel.views.render import Snapshot, cap_view, snapshot
@@ -80,6 +87,7 @@ _WORD_BITS = 64
 _FAULT_KINDS: dict[type, str] = {
     VMFault: "VMFault", CapFault: "CapFault", UserExceptionFault: "UserException",
     UnknownSyscallFault: "UnknownSyscall",
+    IndexRequest: "IndexRequest",  # capsule's server-backed CNodes (not seL4)
 }
 _NOTIFICATION_LABELS = ("Signal", "Wait", "Poll")
 _INITIAL_NAMES = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}

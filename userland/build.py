@@ -84,6 +84,8 @@ IMAGE_CONFIGS: dict[str, dict[str, int | bool]] = {
     "domains": {"num_domains": 3},
     # capsule's checkpoint object extension (not seL4), which the checkpointer uses.
     "checkpointer": {"checkpoint_object": True},
+    # capsule's server-backed CNodes extension (not seL4).
+    "vtrav": {"server_backed_cnodes": True},
 }
 """Per program, the kernel configuration fields its image sets away from the defaults."""
 
