@@ -22,6 +22,7 @@ from kernel.abi.extensions import (
     configured_labels,
 )
 from kernel.abi.labels import label_table
+from kernel.core.threads import restart, suspend
 from kernel.cspace import cdt
 from kernel.entry.traversal import refused_request
 from kernel.model.caps import CNodeCap, ReplyCap, Rights
@@ -331,6 +332,23 @@ def test_suspending_a_waiting_client_cancels_its_request(scene: Scene) -> None:
     assert client.state is ThreadState.INACTIVE and client.fault is None
     s.syscall(Syscall.seL4_SysReply, 0, tag(0, 0))  # the late answer finds nobody
     assert client.state is ThreadState.INACTIVE
+
+
+def test_suspending_a_queued_request_forgets_it(scene: Scene) -> None:
+    s = scene
+    client = s.client()
+    s.syscall(Syscall.seL4_SysRecv, s.ep_slot)  # the server is busy elsewhere
+    s.client_syscall(Syscall.seL4_SysCall, 5, tag(0, 0))
+    assert client.state is ThreadState.BLOCKED_ON_SEND and s.srv_ep.queue == [client]
+    # What TCB_Suspend and TCB_Resume do (kernel.core.threads).
+    suspend(s.kernel, client)
+    assert client.state is ThreadState.INACTIVE and client.fault is None
+    assert s.srv_ep.queue == []
+    check_all(s.kernel)
+    restart(s.kernel, client)
+    assert client.state is ThreadState.RESTART
+    assert s.kernel.registers_of(client)[0] == PC - 4  # still on its trap: it asks again
+    check_all(s.kernel)
 
 
 def test_the_views_show_the_node_and_the_suspended_lookup(scene: Scene) -> None:
