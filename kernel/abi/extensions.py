@@ -1,12 +1,22 @@
 """capsule's extensions of the seL4 ABI, declared once: numbers, layouts and methods.
 
 **Not seL4.** Everything here exists only in images whose kernel configuration turns the
-extension on (``KernelConfig.checkpoint_object``); with it off, capsule is seL4 16.0.0:
+extension on (``KernelConfig.checkpoint_object``, ``KernelConfig.server_backed_cnodes``);
+with it off, capsule is seL4 16.0.0:
 the object type number below is an invalid ``Untyped_Retype`` type (InvalidArgument 0)
 and the labels are illegal operations on every object (DESIGN.md decision 10). The
 kernel (``kernel.objects.checkpoint``), the views and the libsel4 generator
 (``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``) all take their
 numbers from here.
+
+Server-backed CNodes (``KernelConfig.server_backed_cnodes``)
+-----------------------------------------------------------
+Virtualizable capability-space traversal: :class:`TraversalLabel` (BindServer and
+UnbindServer on a CNode cap, and the label of the index request a server receives),
+:class:`LookupKind` and :data:`INDEX_REQUEST_WORDS` (the request's words),
+:data:`MAX_SERVER_DEPTH`; the kernel side is ``kernel.objects.server_cnode`` (binding)
+and ``kernel.entry.traversal`` (suspending a system call on a lookup). Their numbers
+are fixed and far above seL4's, like the checkpoint object's.
 
 The checkpoint object
 ---------------------

@@ -61,7 +61,7 @@ from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
-from kernel.views.json_form import as_plain, json_text
+from kernel.views.json_form import OMIT_NONE, as_plain, json_text
 
 __all__ = [
     "CapView", "CNodeView", "Link", "ObjectView", "Snapshot", "SlotView", "ThreadView",
@@ -107,7 +107,7 @@ class CNodeView:
     paddr: int
     radix: int
     slots: list[SlotView]
-    server: str | None = None
+    server: str | None = field(default=None, metadata=OMIT_NONE)
     """capsule's server-backed CNodes (not seL4): ``endpoint=0x... badge=0x...`` of a
     server-backed CNode's binding, None for an ordinary CNode."""
 
@@ -120,7 +120,7 @@ class ThreadView:
     priority: int
     cspace_root: SlotView
     """The TCB's ctable slot, with the root CNode expanded below it."""
-    waiting_lookup: str | None = None
+    waiting_lookup: str | None = field(default=None, metadata=OMIT_NONE)
     """capsule's server-backed CNodes (not seL4): the index request the thread's system
     call is suspended on (its description), None otherwise."""
 

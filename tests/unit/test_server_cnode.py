@@ -32,7 +32,7 @@ from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.tcb import CALLER, TCB, ThreadState
 from kernel.views.invariants import check_all
-from kernel.views.render import snapshot, to_text
+from kernel.views.render import snapshot, to_json, to_text
 from tests.abi.support import CNODE
 from tests.unit.test_ipc import CAPS, MSG, VSPACE, World, tag
 
@@ -359,6 +359,11 @@ def test_the_views_show_the_node_and_the_suspended_lookup(scene: Scene) -> None:
     text = to_text(snapshot(s.kernel))
     assert f"server-backed: endpoint={s.srv_ep.paddr:#x} badge=0x42" in text
     assert "suspended lookup: index request to the server of CNode" in text
+    plain = to_json(snapshot(s.kernel))
+    (view,) = [t for t in plain["threads"] if t["name"] == "client"]
+    assert view["waiting_lookup"].startswith("index request to the server of CNode")
+    assert view["cspace_root"]["cnode"]["server"] == \
+        f"endpoint={s.srv_ep.paddr:#x} badge=0x42"
 
 
 @pytest.mark.parametrize("arch", list(Arch), ids=lambda a: a.short)
