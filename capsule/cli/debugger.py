@@ -83,6 +83,7 @@ from kernel.abi.extensions import configured_labels
 from kernel.core.threads import vspace_root_of
 from kernel.model.caps import ThreadCap
 from kernel.model.cnode import CNode
+from kernel.model.faults import IndexRequest
 from kernel.model.tcb import TCB
 from kernel.views.narrow import BootCaps, hide_boot_caps
 from kernel.views.render import hidden_line, to_text
@@ -546,6 +547,9 @@ class Debugger:
             mark = "*" if tcb is selected else " "
             pc = self.target.context(tcb)[0]
             note = " (current)" if tcb is self.kernel.current else ""
+            if isinstance(tcb.fault, IndexRequest):
+                # capsule's server-backed CNodes (not seL4): a suspended lookup.
+                note += f" (suspended lookup: {tcb.fault.describe()})"
             self.say(f"{mark} {number} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value} "
                      f"priority={tcb.priority} pc={pc:#x}{self._where(pc, tcb)}{note}")
 

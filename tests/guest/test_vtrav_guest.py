@@ -14,6 +14,9 @@ refused as seL4 refuses an unknown label.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from bootimage import build_image, load_image
@@ -25,6 +28,7 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import IndexRequest
 from kernel.views.invariants import check_all
+from tests.cli.test_cli_run import capsule
 from tests.conftest import ARCHES, GuestRun
 from tests.guest.checks import LINE, assert_all_checks_pass, check_ids_in_source
 from userland.build import image_config
@@ -82,3 +86,26 @@ def test_without_the_extension_the_binding_is_refused_as_seL4_refuses_it(  # typ
 
 def test_check_ids_are_unique_and_in_order() -> None:
     assert check_ids_in_source("vtrav") == EXPECTED
+
+
+def test_the_trace_and_the_debugger_show_the_suspended_lookup(  # type: ignore[no-untyped-def]
+        guest_elves, tmp_path: Path) -> None:
+    image = tmp_path / "vtrav.img"
+    image.write_bytes(build_image(guest_elves["riscv64"]["vtrav"].read_bytes(),
+                                  image_config("vtrav")))
+    script = tmp_path / "script.txt"
+    script.write_text("break thread client\ncontinue\nthreads\ncspace\nquit\n")
+    proc = capsule("debug", str(image), "--script", str(script))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert re.search(r"client .*state=BlockedOnReply .*\(suspended lookup: index request "
+                     r"to the server of CNode 0x[0-9a-f]+: address 0x5, 64 bits left "
+                     r"\(lookup kind 0, slot 5\)", out), out
+    assert "suspended lookup: index request" in out
+    assert re.search(r"\(server-backed: endpoint=0x[0-9a-f]+ badge=0x42\)", out), out
+    trace = capsule("run", "--trace", str(image))
+    assert "capsule_CNodeBindServer, endpoint=" in trace.stderr + trace.stdout
+    assert re.search(r"-- fault client: index request to the server of CNode",
+                     trace.stderr + trace.stdout)
+    assert "<... capsule_IndexRequest fault resumed> -> restarts at pc" in \
+        trace.stderr + trace.stdout
