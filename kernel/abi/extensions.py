@@ -215,6 +215,9 @@ class LookupKind(IntEnum):
     """The endpoint or notification of a Recv / NBRecv."""
     capsule_LookupOperationSlot = 3
     """A slot an invocation names by (root, index, depth): CNode and Untyped operations."""
+    capsule_LookupReceiveSlot = 4
+    """The receive slot (receiveCNode / Index / Depth of the IPC buffer) of a Recv /
+    NBRecv that finds a sender waiting, looked up before the receive commits."""
 
 
 INDEX_REQUEST_WORDS: tuple[Param, ...] = (

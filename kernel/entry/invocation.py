@@ -27,6 +27,7 @@ from kernel.abi.extensions import LookupKind
 from kernel.abi.labels import label_name
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
+from kernel.core.ipc_transfer import receive_slot
 from kernel.core.notifications import receive_signal, send_signal
 from kernel.cspace.arguments import InvocationArgs, lookup_extra_caps, message_args, reply_to_current
 from kernel.cspace.lookup import ServerLookup, lookup_cap, lookup_slot
@@ -40,7 +41,7 @@ from kernel.model.caps import (
     NotificationCap,
     NullCap,
 )
-from kernel.model.endpoint import Endpoint
+from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import (
     LOOKUP_FAILURES,
     IllegalOperation,
@@ -51,7 +52,7 @@ from kernel.model.errors import (
 )
 from kernel.model.faults import CapFault
 from kernel.model.message import MessageInfo
-from kernel.model.notification import Notification
+from kernel.model.notification import Notification, NotificationState
 from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
@@ -238,8 +239,18 @@ def _receive(kernel: KernelState, cptr: int, blocking: bool, may_suspend: bool) 
             receive_signal(kernel, current, ntfn, blocking)
             return
     if isinstance(cap, EndpointCap) and cap.rights.read:
-        delete_caller_cap(kernel, current)
         endpoint = kernel.object_at(cap.paddr, Endpoint)
+        bound = current.bound_notification
+        if may_suspend and endpoint.state is EndpointState.SEND and (
+                bound is None or bound.state is not NotificationState.ACTIVE):
+            # A sender waits, so the transfer happens now: look the receive slot up
+            # before anything commits (deleting the caller cap is the first change), so
+            # that a server-backed CNode on its path may still suspend the Recv. The
+            # transfer looks it up again, as an ordinary lookup.
+            kernel.lookup_phase = LookupKind.capsule_LookupReceiveSlot
+            receive_slot(kernel, current)
+            kernel.lookup_phase = -1
+        delete_caller_cap(kernel, current)
         receive(kernel, current, endpoint, cap.rights.grant, blocking)
         return
     handle_fault(kernel,

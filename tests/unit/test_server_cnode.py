@@ -25,7 +25,7 @@ from kernel.abi.labels import label_table
 from kernel.core.threads import restart, suspend
 from kernel.cspace import cdt
 from kernel.entry.traversal import refused_request
-from kernel.model.caps import CNodeCap, ReplyCap, Rights
+from kernel.model.caps import CNodeCap, NotificationCap, ReplyCap, Rights
 from kernel.model.cnode import CNode, ServerBinding
 from kernel.model.endpoint import EndpointState
 from kernel.model.faults import IndexRequest
@@ -34,7 +34,7 @@ from kernel.model.tcb import CALLER, TCB, ThreadState
 from kernel.views.invariants import check_all
 from kernel.views.render import snapshot, to_json, to_text
 from tests.abi.support import CNODE
-from tests.unit.test_ipc import CAPS, MSG, VSPACE, World, tag
+from tests.unit.test_ipc import CAPS, MSG, RECV, VSPACE, World, tag
 
 BIND = int(TraversalLabel.capsule_CNodeBindServer)
 UNBIND = int(TraversalLabel.capsule_CNodeUnbindServer)
@@ -202,6 +202,31 @@ def test_the_receive_endpoint_is_found_through_the_server(scene: Scene) -> None:
     s.machine.registers[0] = PC
     s.kernel.syscall()  # the restarted Recv now waits on the endpoint
     assert client.state is ThreadState.BLOCKED_ON_RECEIVE and s.ep.queue == [client]
+
+
+def test_the_receive_slot_of_a_recv_is_found_through_the_server(scene: Scene) -> None:
+    s = scene
+    s.install(6, s.ep_slot)
+    sender = s.thread(120)  # the root task's CSpace
+    client = s.client(100)
+    s.syscall(Syscall.seL4_SysRecv, s.srv_slot)
+    assert s.kernel.current is sender
+    s.write_words(sender, CAPS, [s.ntfn_slot])
+    s.syscall(Syscall.seL4_SysSend, s.ep_slot, tag(5, 0, extra=1))
+    assert s.kernel.current is client and s.ep.queue == [sender]
+    s.write_words(client, RECV, [3, 9, 4])  # receive into (N's slot 3 cap, 9, depth 4)
+    s.client_syscall(Syscall.seL4_SysRecv, 6)
+    assert client.state is ThreadState.BLOCKED_ON_REPLY
+    assert s.request() == (0x42, REQUEST, [3, 64, int(LookupKind.capsule_LookupReceiveSlot), 3])
+    assert s.ep.queue == [sender]  # nothing committed: the sender still waits
+    s.sys.call(s.node_slot, s.mint_label, [3, 4, s.node_slot, 64, 0xF, 0], [CNODE])
+    s.syscall(Syscall.seL4_SysReply, 0, tag(0, 0))
+    s.syscall(Syscall.seL4_SysRecv, s.srv_slot)
+    assert s.kernel.current is client
+    s.machine.registers[0] = PC
+    s.kernel.syscall()
+    assert s.info(client).extra_caps == 1 and s.info(client).label == 5
+    assert isinstance(s.node.slots[9].cap, NotificationCap)
 
 
 def test_a_cnode_operation_source_slot_is_found_through_the_server(scene: Scene) -> None:

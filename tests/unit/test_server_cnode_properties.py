@@ -79,7 +79,7 @@ def test_random_syscalls_through_a_server_backed_node(arch: Arch, clients: list,
                 assert s.node.server is not None
                 assert fault.node == s.node.paddr and s.node.slots[fault.slot].is_empty
                 assert 0 <= fault.address < (1 << fault.bits_left)
-                assert fault.kind in (0, 1, 2, 3)
+                assert fault.kind in (0, 1, 2, 3, 4)
                 assert s.kernel.registers_of(client)[0] == PC - 4
             elif client.state.runnable:
                 assert client.lookup_denied == ()

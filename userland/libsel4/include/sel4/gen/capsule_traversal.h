@@ -24,6 +24,7 @@ typedef enum {
     capsule_LookupExtraCap = 1,
     capsule_LookupReceiveEndpoint = 2,
     capsule_LookupOperationSlot = 3,
+    capsule_LookupReceiveSlot = 4,
 } capsule_LookupKind;
 
 /* the words of an index request (label capsule_IndexRequest) */
