@@ -197,11 +197,13 @@ class TraversalLabel(IntEnum):
 
     ``capsule_CNodeBindServer`` / ``capsule_CNodeUnbindServer`` are invocations of a
     CNode cap; ``capsule_IndexRequest`` is the label of the message a server receives
-    when a lookup needs it (a kernel-made message, like a fault's)."""
+    when a lookup needs it (a kernel-made message, like a fault's). 0x1030 up: clear of
+    the checkpoint object's 0x1000 and of the capability pages' 0x1010..0x1021 (their
+    invocation and type-fault labels), so that no two extensions share a number."""
 
-    capsule_CNodeBindServer = 0x1010
-    capsule_CNodeUnbindServer = 0x1011
-    capsule_IndexRequest = 0x1020
+    capsule_CNodeBindServer = 0x1030
+    capsule_CNodeUnbindServer = 0x1031
+    capsule_IndexRequest = 0x1038
 
 
 class LookupKind(IntEnum):

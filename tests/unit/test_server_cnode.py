@@ -17,6 +17,7 @@ from kernel.abi.constants import Error, Syscall
 from kernel.abi.extensions import (
     INDEX_REQUEST_WORDS,
     MAX_SERVER_DEPTH,
+    CheckpointLabel,
     LookupKind,
     TraversalLabel,
     configured_labels,
@@ -117,6 +118,10 @@ def test_the_numbers_and_the_message_layout() -> None:
             assert {k: v for k, v in on.items() if v not in sel4} == \
                 {m.name: int(m) for m in TraversalLabel}
     assert [p.name for p in INDEX_REQUEST_WORDS] == ["address", "bits_left", "kind", "slot"]
+    # Clear of the other extensions' numbers (labels a server or handler receives too).
+    others = {int(m) for m in CheckpointLabel}
+    assert not others & {int(m) for m in TraversalLabel}
+    assert min(TraversalLabel) >= 0x1030
 
 
 def test_invoked_cap_first_from_the_server_then_from_the_cache(scene: Scene) -> None:

@@ -35,7 +35,7 @@ client_step = st.tuples(
     st.sampled_from(["syscall", "syscall", "restart"]),
     st.sampled_from(SYSCALLS),
     cptr,
-    st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 0x1010, 0x1011]),  # labels: some CNode ops
+    st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 0x1030, 0x1031]),  # labels: some CNode ops
     st.integers(0, 6),
     st.lists(cptr, max_size=3),
     st.lists(st.integers(0, 20), min_size=5, max_size=5),

@@ -14,9 +14,9 @@
 typedef seL4_CNode capsule_CNode;
 
 enum capsule_traversal_label {
-    capsule_CNodeBindServer = 4112,
-    capsule_CNodeUnbindServer = 4113,
-    capsule_IndexRequest = 4128,
+    capsule_CNodeBindServer = 4144,
+    capsule_CNodeUnbindServer = 4145,
+    capsule_IndexRequest = 4152,
 };
 
 typedef enum {
