@@ -394,7 +394,7 @@ class Machine:
         elif isinstance(condition, AfterInvocation):
             labels = set(configured_labels(self._kernel.arch, self._kernel.config.mcs,
                                            self._kernel.config.checkpoint_object,
-                                           self._kernel.config.server_backed_cnodes))
+                                           traversal=self._kernel.config.server_backed_cnodes))
             if condition.label not in labels | set(_NOTIFICATION_LABELS):
                 raise UsageError(f"no invocation label {condition.label!r} on {self.arch}")
         elif isinstance(condition, AfterInstructions) and condition.count < 1:

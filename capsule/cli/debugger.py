@@ -457,7 +457,7 @@ class Debugger:
         if kind == "label":
             known = set(configured_labels(self.kernel.arch, self.kernel.config.mcs,
                                           self.kernel.config.checkpoint_object,
-                                          self.kernel.config.server_backed_cnodes))
+                                          traversal=self.kernel.config.server_backed_cnodes))
         elif kind == "cap":
             # Caps are named as the trace and the cspace view name them (endpoint); the
             # tag's own name (endpoint_cap) is accepted too.

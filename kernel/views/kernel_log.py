@@ -84,7 +84,7 @@ def refused_line(kernel: KernelState, refused: RefusedInvocation) -> str:
     where = decoder.__name__.lstrip("_") if decoder is not None else cap_type
     names = {number: name for name, number in configured_labels(
         kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object,
-        kernel.config.server_backed_cnodes).items()}
+        traversal=kernel.config.server_backed_cnodes).items()}
     method = names.get(refused.label, f"label {refused.label}")
     thread = refused.thread
     return (f'<<seL4(CPU 0) [{where} T{thread.paddr:#x} "{thread.name}" @{refused.pc:x}]: '

@@ -132,9 +132,10 @@ class Tracer:
         config = kernel.config
         self.labels = {v: k for k, v in configured_labels(
             kernel.arch, config.mcs, config.checkpoint_object,
-            config.server_backed_cnodes).items()}
+            traversal=config.server_backed_cnodes).items()}
         self.methods = {m.label: m for m in configured_methods(
-            kernel.arch, config.mcs, config.checkpoint_object, config.server_backed_cnodes)}
+            kernel.arch, config.mcs, config.checkpoint_object,
+            traversal=config.server_backed_cnodes)}
         """Label name -> the libsel4 method, whose parameter names the trace shows."""
         if attach:
             kernel.syscall_observers.append(self.on_syscall)

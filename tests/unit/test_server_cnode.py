@@ -114,7 +114,7 @@ def test_the_numbers_and_the_message_layout() -> None:
         for mcs in (False, True):
             sel4 = set(label_table(arch, mcs).values())
             assert not sel4 & {int(m) for m in TraversalLabel}
-            on = configured_labels(arch, mcs, False, True)
+            on = configured_labels(arch, mcs, False, traversal=True)
             assert {k: v for k, v in on.items() if v not in sel4} == \
                 {m.name: int(m) for m in TraversalLabel}
     assert [p.name for p in INDEX_REQUEST_WORDS] == ["address", "bits_left", "kind", "slot"]
