@@ -40,7 +40,14 @@ from kernel.kernel import Kernel
 from kernel.model.caps import CNodeCap
 from kernel.model.cnode import CNode
 from kernel.model.errors import KernelBug
-from kernel.model.faults import CapFault, Fault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.faults import (
+    CapFault,
+    Fault,
+    IndexRequest,
+    UnknownSyscallFault,
+    UserExceptionFault,
+    VMFault,
+)
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 from kernel.views.render import Snapshot, cap_view, snapshot
@@ -81,6 +88,7 @@ _WORD_BITS = 64
 _FAULT_KINDS: dict[type, str] = {
     VMFault: "VMFault", CapFault: "CapFault", UserExceptionFault: "UserException",
     UnknownSyscallFault: "UnknownSyscall",
+    IndexRequest: "IndexRequest",  # capsule's server-backed CNodes (not seL4)
 }
 _NOTIFICATION_LABELS = ("Signal", "Wait", "Poll")
 _INITIAL_NAMES = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}
@@ -406,7 +414,8 @@ class Machine:
         elif isinstance(condition, AfterInvocation):
             labels = set(configured_labels(self._kernel.arch, self._kernel.config.mcs,
                                            self._kernel.config.checkpoint_object,
-                                           self._kernel.config.cap_pages))
+                                           self._kernel.config.cap_pages,
+                                           traversal=self._kernel.config.server_backed_cnodes))
             if condition.label not in labels | set(_NOTIFICATION_LABELS):
                 raise UsageError(f"no invocation label {condition.label!r} on {self.arch}")
         elif isinstance(condition, AfterInstructions) and condition.count < 1:

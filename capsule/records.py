@@ -77,7 +77,8 @@ class FaultEvent:
     thread: str
     kind: str
     """seL4's fault type: ``VMFault``, ``CapFault``, ``UserException`` or
-    ``UnknownSyscall``."""
+    ``UnknownSyscall``; or ``IndexRequest``, a system call suspended on a lookup that
+    asks the server of a server-backed CNode (capsule's extension, not seL4)."""
     pc: int
     """Where it happened (seL4's FaultIP)."""
     address: int | None

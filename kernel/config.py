@@ -18,7 +18,7 @@ MIN_RAM = 1 << 20
 MAX_RAM = 1 << 32
 
 
-EXTENSION_FIELDS = ("checkpoint_object", "cap_pages")
+EXTENSION_FIELDS = ("checkpoint_object", "cap_pages", "server_backed_cnodes")
 """The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
 decision 10); each is off by default."""
 
@@ -66,6 +66,12 @@ class KernelConfig:
     (kernel/abi/extensions.py, kernel/objects/cap_page.py): page-sized CNodes mapped
     into VSpaces, capability load/store at addresses, type faults. Off, its type
     number and labels are refused as seL4 refuses unknown ones."""
+    server_backed_cnodes: bool = False
+    """capsule's server-backed CNodes, virtualizable capability-space traversal, **not
+    seL4** (kernel/abi/extensions.py, kernel/entry/traversal.py): CNode_BindServer
+    binds a CNode to a server's endpoint, and a lookup meeting an empty slot of it asks
+    that server and restarts the system call when it answers. Off, the labels are
+    illegal operations and the fastpath runs as configured."""
 
     @property
     def domain_schedule_length(self) -> int:

@@ -86,6 +86,8 @@ IMAGE_CONFIGS: dict[str, dict[str, int | bool]] = {
     "checkpointer": {"checkpoint_object": True},
     # capsule's capability-page extension (not seL4).
     "cappage": {"cap_pages": True},
+    # capsule's server-backed CNodes extension (not seL4).
+    "vtrav": {"server_backed_cnodes": True},
 }
 """Per program, the kernel configuration fields its image sets away from the defaults."""
 

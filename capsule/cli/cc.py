@@ -2,7 +2,7 @@
 
     capsule cc prog.c [more.c ...] [--arch riscv64|aarch64] -o prog.img [--elf prog.elf]
                [--ram-size 32M] [--root-cnode-bits 12] [--checkpoint-object]
-               [--cap-pages]
+               [--cap-pages] [--server-backed-cnodes]
                [-I DIR] [-D NAME[=VALUE]]
 
 The sources are compiled and linked with capsule's libsel4 and runtime exactly as the
@@ -50,17 +50,21 @@ __all__ = ["cc"]
               help="Turn on capsule's checkpoint object extension in the image (not seL4).")
 @click.option("--cap-pages", is_flag=True, default=None,
               help="Turn on capsule's capability-page extension in the image (not seL4).")
+@click.option("--server-backed-cnodes", is_flag=True, default=None,
+              help="Turn on capsule's server-backed CNodes extension in the image (not seL4).")
 @click.option("-I", "include_dirs", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="Also search DIR for headers (repeatable).")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VALUE]",
               help="Define a preprocessor macro (repeatable).")
 def cc(sources: tuple[Path, ...], arch: str, out: Path, elf: Path | None,
        ram_size: int | None, root_cnode_bits: int | None, checkpoint_object: bool | None,
-       cap_pages: bool | None, include_dirs: tuple[Path, ...], defines: tuple[str, ...]) -> None:
+       cap_pages: bool | None, server_backed_cnodes: bool | None,
+       include_dirs: tuple[Path, ...], defines: tuple[str, ...]) -> None:
     """Compile SOURCE... (C or assembly) with capsule's libsel4 and runtime into a boot
     image: a root task that `capsule run` runs."""
     chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits,
-              "checkpoint_object": checkpoint_object, "cap_pages": cap_pages}
+              "checkpoint_object": checkpoint_object, "cap_pages": cap_pages,
+              "server_backed_cnodes": server_backed_cnodes}
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
     except ConfigError as err:

@@ -83,6 +83,7 @@ from kernel.abi.extensions import configured_labels
 from kernel.core.threads import vspace_root_of
 from kernel.model.caps import ThreadCap
 from kernel.model.cnode import CNode
+from kernel.model.faults import IndexRequest
 from kernel.model.tcb import TCB
 from kernel.views.narrow import BootCaps, hide_boot_caps
 from kernel.views.render import hidden_line, to_text
@@ -454,7 +455,8 @@ class Debugger:
         if kind == "label":
             known = set(configured_labels(self.kernel.arch, self.kernel.config.mcs,
                                           self.kernel.config.checkpoint_object,
-                                          self.kernel.config.cap_pages))
+                                          self.kernel.config.cap_pages,
+                                          traversal=self.kernel.config.server_backed_cnodes))
         elif kind == "cap":
             # Caps are named as the trace and the cspace view name them (endpoint); the
             # tag's own name (endpoint_cap) is accepted too.
@@ -547,6 +549,9 @@ class Debugger:
             mark = "*" if tcb is selected else " "
             pc = self.target.context(tcb)[0]
             note = " (current)" if tcb is self.kernel.current else ""
+            if isinstance(tcb.fault, IndexRequest):
+                # capsule's server-backed CNodes (not seL4): a suspended lookup.
+                note += f" (suspended lookup: {tcb.fault.describe()})"
             self.say(f"{mark} {number} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value} "
                      f"priority={tcb.priority} pc={pc:#x}{self._where(pc, tcb)}{note}")
 

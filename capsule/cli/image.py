@@ -80,6 +80,8 @@ def image() -> None:
               help="Turn on capsule's checkpoint object extension (not seL4; see README).")
 @click.option("--cap-pages", is_flag=True, default=None,
               help="Turn on capsule's capability-page extension (not seL4; see README).")
+@click.option("--server-backed-cnodes", is_flag=True, default=None,
+              help="Turn on capsule's server-backed CNodes extension (not seL4; see README).")
 def build(
     elf: str,
     out: str,
@@ -91,6 +93,7 @@ def build(
     num_domains: int | None,
     checkpoint_object: bool | None,
     cap_pages: bool | None,
+    server_backed_cnodes: bool | None,
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
 
@@ -105,6 +108,7 @@ def build(
         "num_domains": num_domains,
         "checkpoint_object": checkpoint_object,
         "cap_pages": cap_pages,
+        "server_backed_cnodes": server_backed_cnodes,
     }
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})

@@ -1,19 +1,30 @@
 """capsule's extensions of the seL4 ABI, declared once: numbers, layouts and methods.
 
 **Not seL4.** Everything here exists only in images whose kernel configuration turns the
-extension on (``KernelConfig.checkpoint_object``, ``KernelConfig.cap_pages``); with it
-off, capsule is seL4 16.0.0: the object type numbers below are invalid
-``Untyped_Retype`` types (InvalidArgument 0), the labels are illegal operations on every
-object (DESIGN.md decision 10) and no type fault exists. The kernel
-(``kernel.objects.checkpoint``, ``kernel.arch.cap_page``), the views and the libsel4
-generator (``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``,
-``sel4/gen/capsule_cap_page.h``) all take their numbers from here.
+extension on (``KernelConfig.checkpoint_object``, ``KernelConfig.cap_pages``,
+``KernelConfig.server_backed_cnodes``); with it off, capsule is seL4 16.0.0: the object
+type numbers below are invalid ``Untyped_Retype`` types (InvalidArgument 0), the labels
+are illegal operations on every object (DESIGN.md decision 10) and no type fault exists.
+The kernel (``kernel.objects.checkpoint``, ``kernel.arch.cap_page``,
+``kernel.entry.traversal``), the views and the libsel4 generator
+(``userland/libsel4/generate.py`` -> ``sel4/gen/capsule_checkpoint.h``,
+``sel4/gen/capsule_cap_page.h``, ``sel4/gen/capsule_traversal.h``) all take their numbers
+from here.
 
 Capability pages (EROS / Coyotos CapPage): a CNode of :data:`CAP_PAGE_RADIX` = 7 slots
 (4 KiB of 32-byte slots, 128 slots), mapped like a page with read-only and weak
 attributes, four capability instructions on the VSpace (:class:`CapPageLabel`), and two
 type faults (:class:`CapPageFaultLabel`, message words :data:`CAP_PAGE_FAULT_WORDS`);
 README "Capability pages" has the contract.
+
+Server-backed CNodes (``KernelConfig.server_backed_cnodes``)
+-----------------------------------------------------------
+Virtualizable capability-space traversal: :class:`TraversalLabel` (BindServer and
+UnbindServer on a CNode cap, and the label of the index request a server receives),
+:class:`LookupKind` and :data:`INDEX_REQUEST_WORDS` (the request's words),
+:data:`MAX_SERVER_DEPTH`; the kernel side is ``kernel.objects.server_cnode`` (binding)
+and ``kernel.entry.traversal`` (suspending a system call on a lookup). Their numbers
+are fixed and far above seL4's, like the checkpoint object's.
 
 The checkpoint object
 ---------------------
@@ -68,6 +79,11 @@ __all__ = [
     "CheckpointSlotFlag",
     "IdentityKind",
     "SLOT_WORDS",
+    "INDEX_REQUEST_WORDS",
+    "MAX_SERVER_DEPTH",
+    "LookupKind",
+    "TRAVERSAL_METHODS",
+    "TraversalLabel",
     "configured_labels",
     "configured_methods",
     "extension_labels",
@@ -287,29 +303,97 @@ CAP_PAGE_METHODS: tuple[Method, ...] = (
 """
 
 
-def extension_labels(checkpoint: bool, cap_pages: bool = False) -> dict[str, int]:
+# --- server-backed CNodes (virtualizable capability-space traversal) -------------------
+
+
+class TraversalLabel(IntEnum):
+    """Labels of capsule's server-backed CNodes (``KernelConfig.server_backed_cnodes``).
+
+    ``capsule_CNodeBindServer`` / ``capsule_CNodeUnbindServer`` are invocations of a
+    CNode cap; ``capsule_IndexRequest`` is the label of the message a server receives
+    when a lookup needs it (a kernel-made message, like a fault's). 0x1030 up: clear of
+    the checkpoint object's 0x1000 and of the capability pages' 0x1010..0x1021 (their
+    invocation and type-fault labels), so that no two extensions share a number."""
+
+    capsule_CNodeBindServer = 0x1030
+    capsule_CNodeUnbindServer = 0x1031
+    capsule_IndexRequest = 0x1038
+
+
+class LookupKind(IntEnum):
+    """Which lookup of a system call an index request is for (its ``kind`` word)."""
+
+    capsule_LookupInvokedCap = 0
+    """The cap a Send / NBSend / Call invokes."""
+    capsule_LookupExtraCap = 1
+    """One of the extra caps of the message (``caps_or_badges``)."""
+    capsule_LookupReceiveEndpoint = 2
+    """The endpoint or notification of a Recv / NBRecv."""
+    capsule_LookupOperationSlot = 3
+    """A slot an invocation names by (root, index, depth): CNode and Untyped operations."""
+    capsule_LookupReceiveSlot = 4
+    """The receive slot (receiveCNode / Index / Depth of the IPC buffer) of a Recv /
+    NBRecv that finds a sender waiting, looked up before the receive commits."""
+
+
+INDEX_REQUEST_WORDS: tuple[Param, ...] = (
+    _word("address"), _word("bits_left"), _word("kind"), _word("slot"),
+)
+"""MR0..MR3 of an index request: ``address`` the unresolved low ``bits_left`` bits of
+the capability address where the lookup reached the server-backed node (the node's
+guard and index bits first), ``kind`` a :class:`LookupKind`, ``slot`` the index of the
+empty slot of the node the lookup met. The badge word is the binding's badge."""
+
+MAX_SERVER_DEPTH = 4
+"""How many lookups, each waiting on a server, may be nested: a server that, while
+answering (its caller slot holding the reply to a suspended lookup), suspends on a
+lookup itself, and so on. A lookup that would nest deeper, or that would ask a server
+already in the chain, is refused (answered as a denial)."""
+
+_CNODE = "capsule_CNode"
+
+TRAVERSAL_METHODS: tuple[Method, ...] = (
+    Method(_CNODE, "BindServer", TraversalLabel.capsule_CNodeBindServer.name,
+           (Param("endpoint", "seL4_CPtr", is_cap=True), _word("badge"))),
+    Method(_CNODE, "UnbindServer", TraversalLabel.capsule_CNodeUnbindServer.name, ()),
+)
+"""Stubs invoked on a CNode cap (``capsule_CNode_<name>``):
+
+- ``BindServer(endpoint, badge)``: the CNode becomes server-backed: a lookup that meets
+  one of its empty slots asks the server on ``endpoint`` (a cap with the Write right)
+  with ``badge`` (label ``capsule_IndexRequest``, :data:`INDEX_REQUEST_WORDS`).
+- ``UnbindServer()``: an ordinary CNode again.
+"""
+
+
+def extension_labels(checkpoint: bool, cap_pages: bool = False,
+                     traversal: bool = False) -> dict[str, int]:
     """Label name -> number of the extensions a configuration turns on (invocation
     labels and fault labels)."""
     labels = {m.name: int(m) for m in CheckpointLabel} if checkpoint else {}
     if cap_pages:
         labels.update({m.name: int(m) for m in CapPageLabel})
+    if traversal:
+        labels.update({m.name: int(m) for m in TraversalLabel})
     return labels
 
 
-def extension_methods(checkpoint: bool, cap_pages: bool = False) -> tuple[Method, ...]:
+def extension_methods(checkpoint: bool, cap_pages: bool = False,
+                      traversal: bool = False) -> tuple[Method, ...]:
     """The libsel4 methods of the extensions a configuration turns on."""
-    return ((CHECKPOINT_METHODS if checkpoint else ())
-            + (CAP_PAGE_METHODS if cap_pages else ()))
+    return (*(CHECKPOINT_METHODS if checkpoint else ()),
+            *(CAP_PAGE_METHODS if cap_pages else ()),
+            *(TRAVERSAL_METHODS if traversal else ()))
 
 
-def configured_labels(arch: Arch, mcs: bool, checkpoint: bool,
-                      cap_pages: bool = False) -> dict[str, int]:
+def configured_labels(arch: Arch, mcs: bool, checkpoint: bool, cap_pages: bool = False,
+                      traversal: bool = False) -> dict[str, int]:
     """Label name -> number in a configuration: seL4's, then its extensions' (for the
     views, which name every label the kernel answers)."""
-    return {**label_table(arch, mcs), **extension_labels(checkpoint, cap_pages)}
+    return {**label_table(arch, mcs), **extension_labels(checkpoint, cap_pages, traversal)}
 
 
-def configured_methods(arch: Arch, mcs: bool, checkpoint: bool,
-                       cap_pages: bool = False) -> tuple[Method, ...]:
+def configured_methods(arch: Arch, mcs: bool, checkpoint: bool, cap_pages: bool = False,
+                       traversal: bool = False) -> tuple[Method, ...]:
     """The libsel4 methods of a configuration: seL4's, then its extensions'."""
-    return (*methods_for(arch, mcs), *extension_methods(checkpoint, cap_pages))
+    return (*methods_for(arch, mcs), *extension_methods(checkpoint, cap_pages, traversal))

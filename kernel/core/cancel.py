@@ -11,6 +11,7 @@ from __future__ import annotations
 from kernel.cspace.cdt import delete_reply_cap
 from kernel.model.caps import ReplyCap
 from kernel.model.endpoint import Endpoint, EndpointState
+from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.state import KernelState
 from kernel.model.tcb import REPLY, TCB, ThreadState
@@ -53,7 +54,8 @@ def cancel_ipc(kernel: KernelState, tcb: TCB) -> None:
 
     A thread queued on an endpoint or a notification leaves its queue and becomes
     Inactive (suspend makes it so anyway); one waiting for a reply loses the reply cap
-    naming it.
+    naming it. A thread sending an index request (server-backed CNodes, not seL4)
+    forgets it.
     """
     if tcb.waiting_on is not None and tcb.state is ThreadState.BLOCKED_ON_NOTIFICATION:
         cancel_signal(kernel, tcb, tcb.waiting_on)
@@ -61,6 +63,11 @@ def cancel_ipc(kernel: KernelState, tcb: TCB) -> None:
                                                     ThreadState.BLOCKED_ON_RECEIVE):
         leave_endpoint(tcb.blocking.endpoint, tcb)
         kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+        if isinstance(tcb.fault, IndexRequest):
+            # capsule's server-backed CNodes (not seL4): a cancelled index request is
+            # forgotten; the thread's pc is on its trap, and when it runs again its
+            # system call restarts and asks afresh if it still needs to.
+            tcb.fault = None
     elif tcb.state is ThreadState.BLOCKED_ON_REPLY:
         tcb.fault = None
         master = tcb.slots[REPLY]

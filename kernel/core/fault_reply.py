@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from kernel.core.ipc_transfer import INFO, get_mrs, get_window
 from kernel.core.threads import sanitise_registers
-from kernel.model.faults import CapFault, CapPageTypeFault, UnknownSyscallFault, UserExceptionFault, VMFault
+from kernel.model.faults import (
+    CapFault,
+    CapPageTypeFault,
+    IndexRequest,
+    UnknownSyscallFault,
+    UserExceptionFault,
+    VMFault,
+)
 from kernel.model.message import MessageInfo
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -27,8 +34,9 @@ def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
     """seL4's handleFaultReply: apply ``replier``'s reply to ``faulted``'s pending
     fault; True if the thread restarts.
 
-    Cap and VM faults (and capsule's capability-page type faults) always restart.
-    UnknownSyscall / UserException write the reply's
+    Cap and VM faults (and capsule's capability-page type faults) always restart, and so
+    do index requests of server-backed CNodes (a non-zero label remembers the lookup as
+    denied). UnknownSyscall / UserException write the reply's
     MRs (at most the fault's register count) back into the registers the message
     carried, in message order (sanitised as WriteRegisters does), and restart only on
     label 0.
@@ -36,6 +44,13 @@ def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
     fault = faulted.fault
     info = MessageInfo.from_word(get_window(kernel, replier)[INFO])
     if isinstance(fault, (CapFault, VMFault, CapPageTypeFault)) or fault is None:
+        return True
+    if isinstance(fault, IndexRequest):
+        # capsule's server-backed CNodes (not seL4): label 0 says the server installed
+        # what the lookup needs; any other label denies it, and the restarted system
+        # call then meets the empty slot as an ordinary CNode would have it.
+        if info.label != 0:
+            faulted.lookup_denied = (*faulted.lookup_denied, fault.key)
         return True
     if isinstance(fault, UnknownSyscallFault):
         names = [n for n in kernel.abi.unknown_syscall_mrs if n != "Syscall"]

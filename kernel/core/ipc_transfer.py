@@ -46,6 +46,7 @@ __all__ = [
     "MR0",
     "get_mrs",
     "get_window",
+    "receive_slot",
     "set_window",
     "transfer",
     "write_message",
@@ -143,7 +144,7 @@ def _transfer_caps(
     if not caps or ipc_buffer_paddr(kernel, receiver, for_write=True) is None:
         return 0, 0
 
-    dest = _receive_slot(kernel, receiver)
+    dest = receive_slot(kernel, receiver)
     unwrapped = 0
     done = 0
     for index, slot in enumerate(caps[:MSG_MAX_EXTRA_CAPS]):
@@ -167,8 +168,13 @@ def _transfer_caps(
     return done, unwrapped
 
 
-def _receive_slot(kernel: KernelState, receiver: TCB) -> Slot | None:
-    """seL4's getReceiveSlots: the empty slot named by receiveCNode/Index/Depth."""
+def receive_slot(kernel: KernelState, receiver: TCB) -> Slot | None:
+    """seL4's getReceiveSlots: the empty slot named by receiveCNode/Index/Depth.
+
+    Changes nothing. With server-backed CNodes (not seL4), raises
+    ``kernel.cspace.lookup.ServerLookup`` only when ``kernel.lookup_phase`` allows it: a
+    Recv looks the slot up this way before it commits (``kernel.entry.invocation``);
+    during a transfer the phase is -1 and a lookup is an ordinary one."""
     words = read_ipc_words(kernel, receiver, _RECV_WORD, 3)
     if words is None:
         return None

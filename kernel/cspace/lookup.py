@@ -20,6 +20,7 @@ from kernel.abi.constants import WORD_BITS
 from kernel.cspace.restrictions import in_place
 from kernel.model.caps import Cap, CNodeCap
 from kernel.model.cnode import CNode
+from kernel.model.endpoint import Endpoint
 from kernel.model.errors import (
     LOOKUP_FAILURES,
     DepthMismatch,
@@ -34,6 +35,7 @@ from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
 __all__ = [
+    "ServerLookup",
     "lookup_cap",
     "lookup_pivot_slot",
     "lookup_slot",
@@ -43,14 +45,60 @@ __all__ = [
 ]
 
 
+class ServerLookup(Exception):
+    """capsule's server-backed CNodes (not seL4): the lookup met an empty slot of a
+    server-backed CNode while the system call could still be suspended
+    (``KernelState.lookup_phase`` >= 0). Carries what the index request needs; caught
+    by the invocation path (``kernel.entry.traversal``), never elsewhere: a lookup
+    outside a suspendable phase does not raise it. Decode functions let it through
+    (they change nothing, so the system call can restart from its beginning)."""
+
+    def __init__(self, node: int, endpoint: int, badge: int, address: int, bits_left: int,
+                 kind: int, slot: int) -> None:
+        super().__init__(f"lookup needs the server of CNode {node:#x}")
+        self.node = node
+        self.endpoint = endpoint
+        self.badge = badge
+        self.address = address
+        self.bits_left = bits_left
+        self.kind = kind
+        self.slot = slot
+
+
+def _ask_server(kernel: KernelState, node: CNode, cptr: int, n_bits: int, index: int) -> None:
+    """Raise :class:`ServerLookup` if the empty slot ``index`` of ``node`` (reached with
+    ``n_bits`` of ``cptr`` unresolved) is to be resolved by the node's server: the node
+    is bound to a live endpoint, the lookup may suspend, and the current thread's
+    server did not already deny this very lookup. Otherwise return: the lookup goes on
+    as through an ordinary CNode."""
+    binding = node.server
+    phase = kernel.lookup_phase
+    current = kernel.current
+    if binding is None or phase < 0 or current is None:
+        return
+    if not isinstance(kernel.objects.get(binding.endpoint), Endpoint):
+        return
+    address = cptr & ((1 << n_bits) - 1)
+    if (node.paddr, address, n_bits) in current.lookup_denied:
+        return
+    raise ServerLookup(node.paddr, binding.endpoint, binding.badge, address, n_bits, phase,
+                       index)
+
+
 def resolve_address_bits(
-    kernel: KernelState, node_cap: Cap, cptr: int, n_bits: int
+    kernel: KernelState, node_cap: Cap, cptr: int, n_bits: int, final_empty_ok: bool = False
 ) -> tuple[Slot, int] | LookupFailure:
     """Resolve the top ``n_bits`` of ``cptr`` starting at ``node_cap``.
 
     Returns the slot reached and the number of bits left unresolved (non-zero when the
     walk stopped at a cap that is not a CNode), or the failure (abi/objects.md, "CSpace
     addressing"). Precondition: ``0 <= n_bits <= 64``.
+
+    Raises:
+        ServerLookup: only with the server-backed CNode extension, when the walk meets
+            an empty slot of a server-backed CNode during a suspendable phase (see
+            :func:`_ask_server`); with ``final_empty_ok``, an empty slot where the
+            walk ends (a CNode operation's destination) is a result, not a question.
     """
     if not isinstance(node_cap, CNodeCap):
         return InvalidRoot()
@@ -68,6 +116,9 @@ def resolve_address_bits(
         index = (cptr >> (n_bits - level)) & ((1 << radix) - 1)
         node = kernel.object_at(cap.paddr, CNode)
         slot = node.slots[index]
+        if node.server is not None and slot.is_empty and not (final_empty_ok
+                                                              and n_bits == level):
+            _ask_server(kernel, node, cptr, n_bits, index)
         if n_bits == level:
             return slot, 0
         n_bits -= level
@@ -112,7 +163,7 @@ def _lookup_for_cnode_op(
         raise FailedLookup(is_source, InvalidRoot())
     if not 1 <= depth <= WORD_BITS:
         raise RangeError(1, WORD_BITS)
-    result = resolve_address_bits(kernel, root, index, depth)
+    result = resolve_address_bits(kernel, root, index, depth, final_empty_ok=not is_source)
     if isinstance(result, LOOKUP_FAILURES):
         raise FailedLookup(is_source, result)
     slot, bits_left = result

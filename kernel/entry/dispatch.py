@@ -106,6 +106,12 @@ from kernel.objects.page_table import (
     perform_page_table_unmap,
 )
 from kernel.objects.reply import ReplyInvocation, decode_reply_invocation, perform_reply
+from kernel.objects.server_cnode import (
+    CNodeBindServer,
+    decode_server_cnode_invocation,
+    is_traversal_label,
+    perform_bind_server,
+)
 from kernel.objects.tcb import (
     TCBBindNotification,
     TCBCopyRegisters,
@@ -159,9 +165,18 @@ def perform(kernel: KernelState, record: object) -> list[int]:
     return PERFORMERS[type(record)](kernel, record)
 
 
+def _decode_cnode_invocation(kernel: KernelState, slot: Slot, args: InvocationArgs) -> object:
+    """A CNode invocation: seL4's, or (only in an image with server_backed_cnodes, not
+    seL4) one of the server-backed CNode labels. Named so that the kernel log names the
+    decoder as before the extension."""
+    if kernel.config.server_backed_cnodes and is_traversal_label(args.info.label):
+        return decode_server_cnode_invocation(kernel, slot, args)
+    return decode_cnode_invocation(kernel, slot, args)
+
+
 DECODERS: dict[type[Cap], Decoder] = {
     UntypedCap: decode_untyped_invocation,
-    CNodeCap: decode_cnode_invocation,
+    CNodeCap: _decode_cnode_invocation,
     ASIDControlCap: decode_asid_control_invocation,
     ASIDPoolCap: decode_asid_pool_invocation,
     ReplyCap: decode_reply_invocation,
@@ -207,6 +222,7 @@ _performs(CapPageMap, perform_cap_page_map)
 _performs(CapPageUnmap, perform_cap_page_unmap)
 _performs(CapExchange, perform_exchange)
 _performs(CapTypeFaultRaise, perform_type_fault)
+_performs(CNodeBindServer, perform_bind_server)
 
 
 

@@ -23,13 +23,16 @@ seL4; one of its methods stops the run with a message naming what is missing
 from __future__ import annotations
 
 from kernel.abi.constants import Syscall
+from kernel.abi.extensions import LookupKind
 from kernel.abi.labels import label_name
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
+from kernel.core.ipc_transfer import receive_slot
 from kernel.core.notifications import receive_signal, send_signal
 from kernel.cspace.arguments import InvocationArgs, lookup_extra_caps, message_args, reply_to_current
-from kernel.cspace.lookup import lookup_cap, lookup_slot
+from kernel.cspace.lookup import ServerLookup, lookup_cap, lookup_slot
 from kernel.entry.dispatch import DECODERS, perform
+from kernel.entry.traversal import suspend_on_lookup
 from kernel.model.caps import (
     Cap,
     DomainCap,
@@ -38,7 +41,7 @@ from kernel.model.caps import (
     NotificationCap,
     NullCap,
 )
-from kernel.model.endpoint import Endpoint
+from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import (
     LOOKUP_FAILURES,
     IllegalOperation,
@@ -49,7 +52,7 @@ from kernel.model.errors import (
 )
 from kernel.model.faults import CapFault
 from kernel.model.message import MessageInfo
-from kernel.model.notification import Notification
+from kernel.model.notification import Notification, NotificationState
 from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
@@ -57,28 +60,56 @@ __all__ = ["invoke"]
 
 
 def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
-    """Run one API syscall of the current thread (window = a0-a7 / x0-x7)."""
+    """Run one API syscall of the current thread (window = a0-a7 / x0-x7).
+
+    With server-backed CNodes (capsule's extension, not seL4), a lookup before the
+    commit point may need a server: the system call is then suspended before anything
+    changed and restarts from its beginning when the server answers
+    (:mod:`kernel.entry.traversal`). ``kernel.lookup_phase`` says which lookup runs
+    while suspension is still possible, and is -1 from the commit point on.
+    """
     current = kernel.current
     assert current is not None
+    while True:
+        try:
+            _invoke(kernel, current, syscall, window)
+        except ServerLookup as request:
+            kernel.lookup_phase = -1
+            if suspend_on_lookup(kernel, current, request):
+                return
+            # Refused (a loop, or too deep): restart at once with the lookup denied.
+            continue
+        kernel.lookup_phase = -1
+        current.lookup_denied = ()
+        return
+
+
+def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[int]) -> None:
     if syscall is Syscall.seL4_SysReply:
         _reply(kernel)
         return
     if syscall is Syscall.seL4_SysReplyRecv:
         _reply(kernel)
-        _receive(kernel, window[0], blocking=True)
+        # The reply is committed: the receive endpoint's lookup cannot suspend.
+        _receive(kernel, window[0], blocking=True, may_suspend=False)
         return
     if syscall in (Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv):
-        _receive(kernel, window[0], blocking=syscall is Syscall.seL4_SysRecv)
+        _receive(kernel, window[0], blocking=syscall is Syscall.seL4_SysRecv,
+                 may_suspend=True)
         return
     is_call = syscall is Syscall.seL4_SysCall
     blocking = syscall is not Syscall.seL4_SysNBSend
+    kernel.lookup_phase = LookupKind.capsule_LookupInvokedCap
     slot = lookup_slot(kernel, current, window[0])
+    kernel.lookup_phase = -1
     if isinstance(slot, LOOKUP_FAILURES):
         if blocking:
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
+    kernel.lookup_phase = LookupKind.capsule_LookupExtraCap
     extra = lookup_extra_caps(kernel, current, info)
+    kernel.lookup_phase = -1
     if isinstance(extra, tuple):
         # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
         if blocking:
@@ -104,10 +135,14 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
             # A null cap, or a label that is not one of this object's methods: seL4's
             # decoders answer those without knowing more of the object.
             raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
+        kernel.lookup_phase = LookupKind.capsule_LookupOperationSlot
         record = decoder(kernel, slot, args)
     except SyscallError as error:
+        kernel.lookup_phase = -1
         _refuse(kernel, current, cap, info.label, error, is_call)
         return
+    # The commit point: from here on no lookup may suspend.
+    kernel.lookup_phase = -1
     kernel.last_invocation = record
     reply_words = perform(kernel, record)
     # seL4's handleInvocation: a Call is answered when the invocation left its caller
@@ -187,10 +222,12 @@ def _reply(kernel: KernelState) -> None:
     reply(kernel, current)
 
 
-def _receive(kernel: KernelState, cptr: int, blocking: bool) -> None:
+def _receive(kernel: KernelState, cptr: int, blocking: bool, may_suspend: bool) -> None:
     current = kernel.current
     assert current is not None
+    kernel.lookup_phase = LookupKind.capsule_LookupReceiveEndpoint if may_suspend else -1
     cap = lookup_cap(kernel, current, cptr)
+    kernel.lookup_phase = -1
     if isinstance(cap, LOOKUP_FAILURES):
         handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, True, cap))
         return
@@ -202,8 +239,18 @@ def _receive(kernel: KernelState, cptr: int, blocking: bool) -> None:
             receive_signal(kernel, current, ntfn, blocking)
             return
     if isinstance(cap, EndpointCap) and cap.rights.read:
-        delete_caller_cap(kernel, current)
         endpoint = kernel.object_at(cap.paddr, Endpoint)
+        bound = current.bound_notification
+        if may_suspend and endpoint.state is EndpointState.SEND and (
+                bound is None or bound.state is not NotificationState.ACTIVE):
+            # A sender waits, so the transfer happens now: look the receive slot up
+            # before anything commits (deleting the caller cap is the first change), so
+            # that a server-backed CNode on its path may still suspend the Recv. The
+            # transfer looks it up again, as an ordinary lookup.
+            kernel.lookup_phase = LookupKind.capsule_LookupReceiveSlot
+            receive_slot(kernel, current)
+            kernel.lookup_phase = -1
+        delete_caller_cap(kernel, current)
         receive(kernel, current, endpoint, cap.rights.grant, blocking)
         return
     handle_fault(kernel,

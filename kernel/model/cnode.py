@@ -11,11 +11,23 @@ Their invocations are :mod:`kernel.objects.cnode`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from kernel.abi.constants import SLOT_BITS
 from kernel.model.slot import Slot
 
-__all__ = ["CNode", "SlotTable", "cnode_object_bits"]
+__all__ = ["CNode", "ServerBinding", "SlotTable", "cnode_object_bits"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBinding:
+    """A server-backed CNode's server: the endpoint (by address) and the badge its index
+    requests carry. The binding holds no reference that keeps the endpoint alive: it is
+    in force while an Endpoint object still lives at ``endpoint`` (a lookup checks),
+    and a CNode whose endpoint was deleted behaves as an ordinary one."""
+
+    endpoint: int
+    badge: int
 
 
 def cnode_object_bits(radix: int) -> int:
@@ -95,9 +107,14 @@ class SlotTable:
 class CNode:
     """A CNode at ``paddr`` with ``2^radix`` slots (``slots``, built on first access)."""
 
-    __slots__ = ("paddr", "radix", "slots")
+    __slots__ = ("paddr", "radix", "slots", "server")
 
     def __init__(self, paddr: int, radix: int) -> None:
         self.paddr = paddr
         self.radix = radix
         self.slots = SlotTable(paddr, 1 << radix)
+        self.server: ServerBinding | None = None
+        """capsule's server-backed CNodes (not seL4; ``KernelConfig.server_backed_cnodes``):
+        the endpoint and badge of the server asked when a lookup meets an empty slot
+        here, the slots being its cache; None for an ordinary CNode (always, with the
+        extension off)."""

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import WORD_MASK, FaultLabel
-from kernel.abi.extensions import CapPageAccess, CapPageFaultLabel
+from kernel.abi.extensions import CapPageAccess, CapPageFaultLabel, TraversalLabel
 from kernel.model.errors import LookupFailure, lookup_failure_words
 from kernel.model.paging import Access
 
-__all__ = ["CapFault", "CapPageTypeFault", "Fault", "UnknownSyscallFault", "UserExceptionFault", "VMFault"]
+__all__ = ["CapFault", "CapPageTypeFault", "Fault", "IndexRequest", "UnknownSyscallFault",
+           "UserExceptionFault", "VMFault"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,4 +143,46 @@ class CapPageTypeFault:
                 f"{self.address:#x} where {what} was expected, at pc {self.ip:#x}")
 
 
-Fault = CapFault | VMFault | UserExceptionFault | UnknownSyscallFault | CapPageTypeFault
+@dataclass(frozen=True, slots=True)
+class IndexRequest:
+    """capsule's server-backed CNodes (not seL4): a lookup of the thread's system call
+    met an empty slot of the server-backed CNode at ``node``; the thread waits for the
+    server (``kernel.entry.traversal``). Delivered as a fault is (a Call on the
+    binding's endpoint with its badge, the message made from this record, the server's
+    reply read by ``handle_fault_reply``), but to the node's server, never to the
+    thread's fault handler. ``ip`` is the trap instruction: the thread restarts the
+    system call from its beginning when the server answers.
+
+    ``address`` / ``bits_left``: the unresolved low bits of the capability address
+    where the lookup reached the node; ``kind``: which lookup (``LookupKind``); ``slot``:
+    the empty slot's index in the node."""
+
+    ip: int
+    node: int
+    endpoint: int
+    """The address of the endpoint the request went to (the node's binding then)."""
+    address: int
+    bits_left: int
+    kind: int
+    slot: int
+
+    @property
+    def label(self) -> TraversalLabel:
+        return TraversalLabel.capsule_IndexRequest
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """What a denial is remembered by: the node, the residual address, its bits."""
+        return (self.node, self.address, self.bits_left)
+
+    def message(self, abi: ArchABI) -> list[int]:
+        return [self.address, self.bits_left, self.kind, self.slot]
+
+    def describe(self) -> str:
+        return (f"index request to the server of CNode {self.node:#x}: address "
+                f"{self.address:#x}, {self.bits_left} bits left (lookup kind {self.kind}, "
+                f"slot {self.slot}) at pc {self.ip:#x}")
+
+
+Fault = (CapFault | VMFault | UserExceptionFault | UnknownSyscallFault | CapPageTypeFault
+         | IndexRequest)

@@ -93,7 +93,7 @@ class KernelState:
     (mypyc) kernel's objects have none."""
     _NOT_STATE: ClassVar[tuple[str, ...]] = (
         "machine", "console", "abi", "platform", "paging", "tcb_bits", "fault_observers",
-        "error_observers", "no_handler_observers")
+        "error_observers", "no_handler_observers", "lookup_phase")
     """Attributes left out of a pickle: attachments, observers and values derived from
     ``arch``."""
 
@@ -145,6 +145,11 @@ class KernelState:
         self.domains = DomainSchedule(config.domain_schedule_length)
         self.current: TCB | None = None
         self.stop: StopReason | None = None
+        self.lookup_phase = -1
+        """capsule's server-backed CNodes (not seL4): which lookup of the current system
+        call is under way (a ``LookupKind``) while a lookup may still suspend the system
+        call, -1 otherwise (outside the invocation path, and from its commit point on).
+        Set only by ``kernel.entry.invocation``; read by ``kernel.cspace.lookup``."""
         self.last_invocation: object | None = None
         """The record of the last invocation decoded (a frozen dataclass such as
         CNodeInsert or RetypeInvocation; None before the first): what the trace and the
@@ -222,6 +227,7 @@ class KernelState:
         self.fault_observers = []
         self.error_observers = []
         self.no_handler_observers = []
+        self.lookup_phase = -1
         for slot, previous, following in links:
             slot.mdb_prev, slot.mdb_next = previous, following
 

@@ -72,6 +72,7 @@ class TCB:
         "paddr", "_registers", "cpu", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
+        "lookup_denied",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -117,6 +118,12 @@ class TCB:
         self.bound_notification: Notification | None = None
         """seL4's tcbBoundNotification: set exactly when that notification's
         ``bound_tcb`` is this thread (see :mod:`kernel.core.notifications`)."""
+        self.lookup_denied: tuple[tuple[int, int, int], ...] = ()
+        """capsule's server-backed CNodes (not seL4): the keys (node, address, bits left)
+        of the lookups a server denied, or the kernel refused to ask for, during the
+        system call this thread is restarting: those lookups then go on as through an
+        ordinary CNode. At most one per lookup of a system call (a handful); emptied
+        when the system call completes (``kernel.entry.invocation.invoke``)."""
 
     @property
     def registers(self) -> list[int]:

@@ -43,6 +43,10 @@ Rules (each message starts with the rule's name):
 - ``object-store``: the store's address index lists exactly its addresses, and
   ``kernel.threads`` holds exactly its TCBs; a CNode's built slots sit at their own
   index, inside the CNode, owned by it.
+- ``server-lookup`` (capsule's server-backed CNodes, not seL4): no lookup may suspend
+  between kernel entries (``lookup_phase`` is -1); a thread whose fault is an index
+  request is BlockedOnSend on the request's endpoint or BlockedOnReply; only a CNode
+  of an image with the extension on is server-backed.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from kernel.model.caps import (
 from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import KernelBug
+from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.paging import PteKind
 from kernel.model.slot import Slot
@@ -96,6 +101,26 @@ def check_all(kernel: Kernel) -> None:
     _check_notifications(kernel)
     _check_object_store(kernel)
     _check_cap_pages(kernel, slots)
+    _check_server_lookups(kernel)
+
+
+def _check_server_lookups(kernel: Kernel) -> None:
+    if kernel.lookup_phase != -1:
+        _fail("server-lookup", f"lookup phase {kernel.lookup_phase} left set at exit")
+    for tcb in kernel.threads.values():
+        if not isinstance(tcb.fault, IndexRequest):
+            continue
+        blocking = tcb.blocking
+        on_send = (tcb.state is ThreadState.BLOCKED_ON_SEND and blocking is not None
+                   and blocking.endpoint.paddr == tcb.fault.endpoint)
+        if not on_send and tcb.state is not ThreadState.BLOCKED_ON_REPLY:
+            _fail("server-lookup", f"{tcb.name} has an index request but is "
+                  f"{tcb.state.value}")
+    if not kernel.config.server_backed_cnodes:
+        for obj in kernel.objects.values():
+            if isinstance(obj, CNode) and obj.server is not None:
+                _fail("server-lookup", f"CNode {obj.paddr:#x} server-backed with the "
+                      "extension off")
 
 
 def _fail(rule: str, detail: str) -> None:

@@ -22,16 +22,24 @@ from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-__all__ = ["MAX_INDENT_LEVELS", "as_plain", "json_text"]
+__all__ = ["MAX_INDENT_LEVELS", "OMIT_NONE", "as_plain", "json_text"]
 
 MAX_INDENT_LEVELS = 64
 """Nesting levels :func:`json_text` indents; deeper lines keep this indentation."""
 
 
+_OMIT_NONE_KEY = "capsule_omit_none"
+OMIT_NONE: dict[str, bool] = {_OMIT_NONE_KEY: True}
+"""``dataclasses.field(metadata=OMIT_NONE)``: :func:`as_plain` leaves the field out while
+it is None."""
+
+
 def as_plain(value: object) -> Any:
     """``value`` as plain data: dataclasses become dicts of their fields (in field order),
     lists and tuples lists, dicts dicts with the same keys; anything else is kept as is.
-    Equal to ``dataclasses.asdict(value)`` for a dataclass holding no tuples."""
+    Equal to ``dataclasses.asdict(value)`` for a dataclass holding no tuples, except that
+    a field marked :data:`OMIT_NONE` is left out while it is None (an extension's field,
+    absent from the form of a configuration without the extension)."""
     top: list[Any] = [None]
     # Each entry: a value still to convert, and the container and key its result goes to.
     # Containers are made (with their keys in order) before their members are converted.
@@ -42,8 +50,11 @@ def as_plain(value: object) -> Any:
         if is_dataclass(item) and not isinstance(item, type):
             result = {}
             for f in fields(item):
+                member = getattr(item, f.name)
+                if member is None and f.metadata.get(_OMIT_NONE_KEY):
+                    continue
                 result[f.name] = None
-                pending.append((getattr(item, f.name), result, f.name))
+                pending.append((member, result, f.name))
         elif isinstance(item, (list, tuple)):
             result = [None] * len(item)
             pending.extend((member, result, index) for index, member in enumerate(item))

@@ -50,6 +50,7 @@ from kernel.model.faults import (
     CapFault,
     CapPageTypeFault,
     Fault,
+    IndexRequest,
     UnknownSyscallFault,
     UserExceptionFault,
     VMFault,
@@ -84,7 +85,7 @@ def refused_line(kernel: KernelState, refused: RefusedInvocation) -> str:
     where = decoder.__name__.lstrip("_") if decoder is not None else cap_type
     names = {number: name for name, number in configured_labels(
         kernel.arch, kernel.config.mcs, kernel.config.checkpoint_object,
-        kernel.config.cap_pages).items()}
+        kernel.config.cap_pages, traversal=kernel.config.server_backed_cnodes).items()}
     method = names.get(refused.label, f"label {refused.label}")
     thread = refused.thread
     return (f'<<seL4(CPU 0) [{where} T{thread.paddr:#x} "{thread.name}" @{refused.pc:x}]: '
@@ -135,7 +136,7 @@ def fault_text(fault: Fault) -> str:
             return f"unknown syscall {fault.number & WORD_MASK:#x}"
         case UserExceptionFault():
             return f"user exception {fault.number:#x} code {fault.code:#x}"
-        case CapPageTypeFault():  # capsule's capability pages (not seL4)
+        case CapPageTypeFault() | IndexRequest():  # capsule's extensions (not seL4)
             return fault.describe()
 
 

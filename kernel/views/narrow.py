@@ -237,7 +237,8 @@ def _pruned(root: SlotView, shown: Callable[[str], bool]) -> SlotView | None:
             continue
         kept = [child for child in (built[id(s)] for s in view.cnode.slots) if child is not None]
         if kept or shown(view.id):
-            built[id(view)] = replace(view, cnode=CNodeView(view.cnode.paddr, view.cnode.radix, kept))
+            built[id(view)] = replace(view, cnode=CNodeView(view.cnode.paddr, view.cnode.radix, kept,
+                                                                   view.cnode.server))
         else:
             built[id(view)] = None
     return built[id(root)]
@@ -268,7 +269,8 @@ def _keep(snap: Snapshot, shown: Callable[[str], bool], hidden: dict[str, int],
         if root is None:
             root = replace(thread.cspace_root, cnode=None if thread.cspace_root.cnode is None
                            else CNodeView(thread.cspace_root.cnode.paddr,
-                                          thread.cspace_root.cnode.radix, []))
+                                          thread.cspace_root.cnode.radix, [],
+                                          thread.cspace_root.cnode.server))
         threads.append(replace(thread, cspace_root=root))
     merged = dict(snap.hidden)
     for what, count in hidden.items():

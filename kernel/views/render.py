@@ -58,10 +58,11 @@ from kernel.model.caps import (
 )
 from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
+from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
-from kernel.views.json_form import as_plain, json_text
+from kernel.views.json_form import OMIT_NONE, as_plain, json_text
 
 __all__ = [
     "CapView", "CNodeView", "Link", "ObjectView", "Snapshot", "SlotView", "ThreadView",
@@ -107,6 +108,9 @@ class CNodeView:
     paddr: int
     radix: int
     slots: list[SlotView]
+    server: str | None = field(default=None, metadata=OMIT_NONE)
+    """capsule's server-backed CNodes (not seL4): ``endpoint=0x... badge=0x...`` of a
+    server-backed CNode's binding, None for an ordinary CNode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,9 @@ class ThreadView:
     priority: int
     cspace_root: SlotView
     """The TCB's ctable slot, with the root CNode expanded below it."""
+    waiting_lookup: str | None = field(default=None, metadata=OMIT_NONE)
+    """capsule's server-backed CNodes (not seL4): the index request the thread's system
+    call is suspended on (its description), None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,11 +296,19 @@ def _cspace(kernel: Kernel, root: Slot, name: str | None, walk: _Walk) -> SlotVi
         names = walk.names if node.paddr == walk.named_cnode else {}
         children: list[SlotView] = []
         into.append(SlotView(sid, slot.index, label, cap_view(cap, kernel),
-                             CNodeView(node.paddr, node.radix, children)))
+                             CNodeView(node.paddr, node.radix, children,
+                                       _binding_text(node))))
         shown = list(node.slots.every()) if walk.empty_too else \
             [s for s in node.slots if not s.is_empty]
         pending.extend((s, names.get(s.index), children) for s in reversed(shown))
     return top[0]
+
+
+def _binding_text(node: CNode) -> str | None:
+    binding = node.server
+    if binding is None:
+        return None
+    return f"endpoint={binding.endpoint:#x} badge={binding.badge:#x}"
 
 
 def _object_size(kernel: Kernel, obj: object) -> tuple[str, int] | None:
@@ -343,7 +358,10 @@ def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
         if tcb.name == "rootserver" and isinstance(root_cap, CNodeCap):
             walk.named_cnode = root_cap.paddr
         root = _cspace(kernel, tcb.ctable, "ctable", walk)
-        views.append(ThreadView(tcb.name, tcb.paddr, tcb.state.value, tcb.priority, root))
+        request = tcb.fault
+        views.append(ThreadView(tcb.name, tcb.paddr, tcb.state.value, tcb.priority, root,
+                                request.describe() if isinstance(request, IndexRequest)
+                                else None))
     slots = all_slots(kernel)
     links = derivation(kernel, slots)
     found: dict[tuple[str, int], int] = {}
@@ -422,7 +440,10 @@ def _tree_lines(roots: list[_Node], base: int, line: Callable[[_Node], str],
 
 def _slot_line(view: SlotView) -> str:
     label = f"[{view.index}]" + (f" {view.name}" if view.name else "")
-    return f"{label}: {format_cap(view.cap)}" + (" (shown above)" if view.seen else "")
+    server = (f" (server-backed: {view.cnode.server})"
+              if view.cnode is not None and view.cnode.server is not None else "")
+    return (f"{label}: {format_cap(view.cap)}" + server
+            + (" (shown above)" if view.seen else ""))
 
 
 def _slot_children(view: SlotView) -> list[SlotView]:
@@ -453,8 +474,12 @@ def to_text(snap: Snapshot) -> str:
         out.append(f"# {hidden}")
     for t in snap.threads:
         out.append(f"thread {t.name} tcb={t.paddr:#x} state={t.state} priority={t.priority}")
+        if t.waiting_lookup is not None:
+            out.append(f"  suspended lookup: {t.waiting_lookup}")
         root = t.cspace_root
-        out.append(f"  cspace root (ctable): {format_cap(root.cap)}")
+        server = (f" (server-backed: {root.cnode.server})"
+                  if root.cnode is not None and root.cnode.server is not None else "")
+        out.append(f"  cspace root (ctable): {format_cap(root.cap)}{server}")
         _tree_lines(_slot_children(root), 1, _slot_line, _slot_children, out)
     out.append(f"objects ({len(snap.objects)}):")
     out += [f"  {o.paddr:#x} {o.type} size={o.size:#x}" for o in snap.objects]

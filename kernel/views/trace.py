@@ -131,9 +131,11 @@ class Tracer:
         is the one this syscall's invocation decoded to."""
         config = kernel.config
         self.labels = {v: k for k, v in configured_labels(
-            kernel.arch, config.mcs, config.checkpoint_object, config.cap_pages).items()}
+            kernel.arch, config.mcs, config.checkpoint_object, config.cap_pages,
+            traversal=config.server_backed_cnodes).items()}
         self.methods = {m.label: m for m in configured_methods(
-            kernel.arch, config.mcs, config.checkpoint_object, config.cap_pages)}
+            kernel.arch, config.mcs, config.checkpoint_object, config.cap_pages,
+            traversal=config.server_backed_cnodes)}
         """Label name -> the libsel4 method, whose parameter names the trace shows."""
         if attach:
             kernel.syscall_observers.append(self.on_syscall)
@@ -331,7 +333,8 @@ def _rights_params() -> dict[str, frozenset[str]]:
     found: dict[str, set[str]] = {}
     for arch in Arch:
         for mcs in (False, True):
-            for method in configured_methods(arch, mcs, checkpoint=True, cap_pages=True):
+            for method in configured_methods(arch, mcs, checkpoint=True, cap_pages=True,
+                                             traversal=True):
                 for param in method.params:
                     if param.c_type == "seL4_CapRights_t":
                         found.setdefault(method.label, set()).add(param.name)

@@ -256,7 +256,7 @@ def _names() -> dict[str, frozenset[str]]:
     labels = {"Signal", "Wait", "Poll"}
     for arch in Arch:
         for mcs in (False, True):
-            labels |= set(configured_labels(arch, mcs, checkpoint=True))
+            labels |= set(configured_labels(arch, mcs, checkpoint=True, traversal=True))
     return {
         "syscall": frozenset(s.name.removeprefix("seL4_Sys") for s in Syscall),
         "label": frozenset(labels),

@@ -45,10 +45,12 @@ class System:
 
     def __init__(self, arch: Arch, ram_size: int = 8 << 20, invariants: bool = True,
                  fastpath: bool = True, num_domains: int = 1,
-                 checkpoint_object: bool = False, cap_pages: bool = False) -> None:
+                 checkpoint_object: bool = False, cap_pages: bool = False,
+                 server_backed_cnodes: bool = False) -> None:
         self.arch = arch
         cfg = KernelConfig(ram_size=ram_size, fastpath=fastpath, num_domains=num_domains,
-                           checkpoint_object=checkpoint_object, cap_pages=cap_pages)
+                           checkpoint_object=checkpoint_object, cap_pages=cap_pages,
+                           server_backed_cnodes=server_backed_cnodes)
         self.machine = FakeMachine(arch, cfg.ram_size)
         self.kernel = Kernel(self.machine, cfg, lambda byte: None)
         self.report: BootReport = boot(self.kernel, make_image(arch))

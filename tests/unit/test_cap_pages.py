@@ -192,7 +192,7 @@ def test_no_receive_slot_through_a_read_only_path(arch: Arch) -> None:
     for root, expected in ((L2, True), (RO_L2, False)):
         w.machine.write_phys(w.ipc_paddr() + 8 * ipc_transfer._RECV_WORD,
                              struct.pack("<3Q", root, 5, 4))
-        found = ipc_transfer._receive_slot(w.kernel, current)
+        found = ipc_transfer.receive_slot(w.kernel, current)
         assert (found is not None) is expected
 
 

@@ -34,8 +34,9 @@ RECV = IPC_BUFFER.offset("receiveCNode")
 class World:
     """A booted root task plus helpers to make endpoints and threads."""
 
-    def __init__(self, arch: Arch, fastpath: bool = True) -> None:
-        self.sys = System(arch, fastpath=fastpath)
+    def __init__(self, arch: Arch, fastpath: bool = True,
+                 server_backed_cnodes: bool = False) -> None:
+        self.sys = System(arch, fastpath=fastpath, server_backed_cnodes=server_backed_cnodes)
         self.kernel = self.sys.kernel
         self.machine = self.sys.machine
         self.root = self.kernel.current

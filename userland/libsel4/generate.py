@@ -411,6 +411,33 @@ def _cap_pages() -> str:
                    "and stubs (not seL4)", body)
 
 
+def _traversal() -> str:
+    """capsule's server-backed CNodes (not seL4): not included by sel4/sel4.h."""
+    body = [
+        "/* NOT seL4: capsule's server-backed CNodes, virtualizable capability-space",
+        " * traversal (kernel/abi/extensions.py). Only images built with the",
+        " * server_backed_cnodes configuration (capsule image build --server-backed-cnodes)",
+        " * have them; elsewhere the labels are illegal operations. */",
+        "#include <sel4/sel4.h>",
+        "",
+        f"#define capsule_MaxServerDepth {X.MAX_SERVER_DEPTH}",
+        "",
+        "typedef seL4_CNode capsule_CNode;",
+        "",
+    ]
+    body += _enum("capsule_traversal_label", ((m.name, m.value) for m in X.TraversalLabel),
+                  typedef=False)
+    body += _enum("capsule_LookupKind", ((m.name, m.value) for m in X.LookupKind))
+    body += ["/* the words of an index request (label capsule_IndexRequest) */"]
+    body += _enum("capsule_IndexRequestWord",
+                  ((f"capsule_IndexRequest_{p.name}", i)
+                   for i, p in enumerate(X.INDEX_REQUEST_WORDS)), typedef=False)
+    for m in X.TRAVERSAL_METHODS:
+        body += _stub(m)
+    return _header("capsule_traversal.h", "capsule's server-backed CNodes: numbers and "
+                   "stubs (not seL4)", body)
+
+
 _RENDERERS: dict[str, Callable[[], str]] = {
     "syscalls.h": _syscalls,
     "errors.h": _errors,
@@ -424,6 +451,7 @@ _RENDERERS: dict[str, Callable[[], str]] = {
     "invocation_stubs.h": _stubs,
     "capsule_checkpoint.h": _checkpoint,
     "capsule_cap_page.h": _cap_pages,
+    "capsule_traversal.h": _traversal,
 }
 
 
