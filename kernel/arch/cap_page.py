@@ -47,7 +47,7 @@ from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import derive_cap, move, swap
 from kernel.cspace.lookup import lookup_source_slot, lookup_target_slot
 from kernel.cspace.restrictions import path_restrictions, weaken
-from kernel.model.cap_page import CapPageMapping, covers, drop_mapping
+from kernel.model.cap_page import CapPageMapping, drop_mapping
 from kernel.model.caps import Cap, CapPageCap, PageTableCap, VSpaceCap
 from kernel.model.cnode import CNode
 from kernel.model.errors import (
@@ -325,7 +325,3 @@ def type_fault_at(kernel: KernelState, tcb: TCB, ip: int, address: int,
         return None
     return CapPageTypeFault(ip, address, _DATA_ACCESS[access], False)
 
-
-def frame_overlaps_cap_page(kernel: KernelState, asid: int, vaddr: int, size: int) -> bool:
-    """Whether a frame of ``size`` bytes at ``vaddr`` would cover a capability page."""
-    return bool(kernel.cap_page_maps) and covers(kernel.cap_page_maps, asid, vaddr, size)

@@ -293,7 +293,8 @@ def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: F
     root = mapped_root(root_cap, rules.root_type, 1)
     req = MapRequest(vaddr, rights_word, attr, root.paddr, root_asid(kernel, root, 1))
     where = rules.place_frame(kernel, cap, req)
-    if kernel.cap_page_maps and covers(kernel.cap_page_maps, req.asid, vaddr, 1 << cap.size_bits):
+    if kernel.cap_page_maps and covers(kernel.cap_page_maps, req.asid, req.root, vaddr,
+                                       1 << cap.size_bits):
         raise DeleteFirst()  # capsule's cap pages (not seL4): one is mapped there
     rights = cap_vm_rights(mask_vm_rights(cap.rights, Rights.from_word(rights_word)))
     executable, cacheable = rules.leaf_attributes(attr)

@@ -34,10 +34,13 @@ class CapPageMapping:
     weak: bool
 
 
-def covers(maps: dict[tuple[int, int], CapPageMapping], asid: int, vaddr: int,
+def covers(maps: dict[tuple[int, int], CapPageMapping], asid: int, root: int, vaddr: int,
            size: int) -> bool:
-    """Whether a capability page of ``asid`` is mapped inside ``[vaddr, vaddr + size)``."""
-    return any(a == asid and vaddr <= v < vaddr + size for a, v in maps)
+    """Whether a capability page is mapped inside ``[vaddr, vaddr + size)`` of the VSpace
+    at ``root`` with ``asid`` (a stale record, of an earlier VSpace that had the ASID,
+    does not count)."""
+    return any(a == asid and vaddr <= v < vaddr + size and record.root == root
+               for (a, v), record in maps.items())
 
 
 def drop_mapping(maps: dict[tuple[int, int], CapPageMapping], asid: int, vaddr: int,

@@ -217,3 +217,18 @@ def test_checkpoint_install_through_a_read_only_path_is_refused(arch: Arch) -> N
     assert w.call(ckpt, install, words, [ro_node, CNODE]) == Reply(3, [])  # IllegalOperation
     assert snapshot(w) == before
     assert w.call(ckpt, install, words, [node, CNODE]) == Reply(0, [])
+
+
+def test_a_stale_record_does_not_keep_a_later_vspace_from_mapping_frames() -> None:
+    """A record of an earlier VSpace that had the ASID (its root gone) covers nothing in
+    the VSpace that has the ASID now: frames map there; the live one's record still
+    covers its page."""
+    from kernel.model.cap_page import CapPageMapping, covers
+
+    maps = {(3, 0x40000): CapPageMapping(root=0x81000000, page=0x82000000, read_only=False,
+                                         weak=False)}
+    assert covers(maps, 3, 0x81000000, 0x40000, 0x1000)
+    assert covers(maps, 3, 0x81000000, 0x0, 0x200000)  # a large frame around it
+    assert not covers(maps, 3, 0x83000000, 0x40000, 0x1000)  # the ASID's later VSpace
+    assert not covers(maps, 4, 0x81000000, 0x40000, 0x1000)
+    assert not covers(maps, 3, 0x81000000, 0x41000, 0x1000)
