@@ -1,21 +1,14 @@
-"""``--cap-pages`` (capsule's capability-page extension, not seL4) for ``capsule image
-build`` and ``capsule cc``: the image carries the choice, the kernel honours it, and an
-image built without it carries exactly the configuration it carried before the extension
-existed (no key at all)."""
+"""``capsule cc --cap-pages`` (capsule's capability-page extension, not seL4): a
+program on capability pages built with and without it. How every extension's option
+reaches the image: tests/cli/test_cli_extensions.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from bootimage import load_image
-from bootimage.build import encode_config
-from kernel.config import KernelConfig
 from tests.cli.test_cli_cc import command_path, shell
-from tests.cli.test_cli_image import in_process, write
-from tests.elfgen import EM_RISCV, simple_elf
 
 PROGRAM = r"""
 #include <sel4/sel4.h>
@@ -49,26 +42,6 @@ int main(void)
     return e;
 }
 """
-
-
-def test_image_build_carries_the_extension_only_when_asked(tmp_path: Path) -> None:
-    elf = write(tmp_path / "a.elf", simple_elf(EM_RISCV))
-    on, off = tmp_path / "on.img", tmp_path / "off.img"
-    assert in_process("build", elf, "-o", str(on), "--cap-pages").status == 0
-    assert in_process("build", elf, "-o", str(off)).status == 0
-    assert load_image(on.read_bytes()).config.cap_pages is True
-    assert load_image(off.read_bytes()).config == KernelConfig()
-    described = json.loads(in_process("inspect", str(on), "--json").stdout)
-    assert described["config"]["cap_pages"] is True
-    described = json.loads(in_process("inspect", str(off), "--json").stdout)
-    assert "cap_pages" not in described["config"]
-    assert b"cap_pages" not in encode_config(KernelConfig())
-    assert b'"cap_pages":true' in encode_config(KernelConfig(cap_pages=True))
-
-
-def test_a_non_boolean_extension_key_is_refused() -> None:
-    with pytest.raises(ValueError, match="cap_pages"):
-        KernelConfig.from_dict({"cap_pages": 1})
 
 
 def test_cc_builds_a_cap_page_program_with_and_without_the_extension(tmp_path: Path) -> None:
