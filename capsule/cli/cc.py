@@ -30,7 +30,7 @@ from kernel.config import ConfigError, KernelConfig
 from userland.toolchain import ARCHES, BuildError, CompileError, build_program
 
 from .errors import CliError, Command
-from .image import _size_option, _write
+from .image import _size_option, _write, extension_options
 
 __all__ = ["cc"]
 
@@ -46,25 +46,17 @@ __all__ = ["cc"]
               help="Also keep the linked ELF here (for gdb-multiarch, symbols).")
 @click.option("--ram-size", callback=_size_option, help="Guest RAM, e.g. 32M (default 32M).")
 @click.option("--root-cnode-bits", type=int, help="log2 of the root CNode's slots (default 12).")
-@click.option("--checkpoint-object", is_flag=True, default=None,
-              help="Turn on capsule's checkpoint object extension in the image (not seL4).")
-@click.option("--cap-pages", is_flag=True, default=None,
-              help="Turn on capsule's capability-page extension in the image (not seL4).")
-@click.option("--server-backed-cnodes", is_flag=True, default=None,
-              help="Turn on capsule's server-backed CNodes extension in the image (not seL4).")
+@extension_options
 @click.option("-I", "include_dirs", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="Also search DIR for headers (repeatable).")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VALUE]",
               help="Define a preprocessor macro (repeatable).")
 def cc(sources: tuple[Path, ...], arch: str, out: Path, elf: Path | None,
-       ram_size: int | None, root_cnode_bits: int | None, checkpoint_object: bool | None,
-       cap_pages: bool | None, server_backed_cnodes: bool | None,
+       ram_size: int | None, root_cnode_bits: int | None, extensions: dict[str, bool],
        include_dirs: tuple[Path, ...], defines: tuple[str, ...]) -> None:
     """Compile SOURCE... (C or assembly) with capsule's libsel4 and runtime into a boot
     image: a root task that `capsule run` runs."""
-    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits,
-              "checkpoint_object": checkpoint_object, "cap_pages": cap_pages,
-              "server_backed_cnodes": server_backed_cnodes}
+    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits, **extensions}
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
     except ConfigError as err:

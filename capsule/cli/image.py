@@ -10,19 +10,51 @@ on stderr and exits with status 2; never a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from bootimage import ImageError, build_image, extract_elf, inspect_image
 from bootimage.load import read_file
 from kernel.abi.arch import Arch
-from kernel.config import ConfigError, KernelConfig
+from kernel.config import EXTENSION_FIELDS, ConfigError, KernelConfig
 
 from .errors import CliError, Group
 
-__all__ = ["image", "parse_size"]
+__all__ = ["extension_options", "image", "parse_size"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+EXTENSION_NAMES = {
+    "checkpoint_object": "the checkpoint object",
+    "cap_pages": "capability pages",
+    "server_backed_cnodes": "server-backed CNodes",
+}
+"""What the README calls each extension (``kernel.config.EXTENSION_FIELDS``)."""
+
+
+def extension_options(command: _F) -> _F:
+    """Give ``command`` a flag per extension of ``KernelConfig`` (``--cap-pages`` for
+    ``cap_pages``, ...), passed to it as one ``extensions`` argument: the fields the user
+    turned on, each True (an extension left off is left out of the image)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["extensions"] = {field: True for field in EXTENSION_FIELDS
+                                if kwargs.pop(field)}
+        return command(*args, **kwargs)
+
+    decorated: Callable[..., Any] = wrapper
+    for field in reversed(EXTENSION_FIELDS):
+        decorated = click.option(
+            "--" + field.replace("_", "-"), field, is_flag=True,
+            help=f"Turn on {EXTENSION_NAMES[field]}: capsule's extension, not seL4 (the "
+                 "README's Extensions beyond seL4).")(decorated)
+    return decorated  # type: ignore[return-value]
 
 _SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -76,12 +108,7 @@ def image() -> None:
 @click.option("--time-slice-ticks", type=int, help="Ticks per round-robin time slice.")
 @click.option("--num-domains", type=int,
               help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
-@click.option("--checkpoint-object", is_flag=True, default=None,
-              help="Turn on capsule's checkpoint object extension (not seL4; see README).")
-@click.option("--cap-pages", is_flag=True, default=None,
-              help="Turn on capsule's capability-page extension (not seL4; see README).")
-@click.option("--server-backed-cnodes", is_flag=True, default=None,
-              help="Turn on capsule's server-backed CNodes extension (not seL4; see README).")
+@extension_options
 def build(
     elf: str,
     out: str,
@@ -91,9 +118,7 @@ def build(
     tick_instructions: int | None,
     time_slice_ticks: int | None,
     num_domains: int | None,
-    checkpoint_object: bool | None,
-    cap_pages: bool | None,
-    server_backed_cnodes: bool | None,
+    extensions: dict[str, bool],
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
 
@@ -106,9 +131,7 @@ def build(
         "tick_instructions": tick_instructions,
         "time_slice_ticks": time_slice_ticks,
         "num_domains": num_domains,
-        "checkpoint_object": checkpoint_object,
-        "cap_pages": cap_pages,
-        "server_backed_cnodes": server_backed_cnodes,
+        **extensions,
     }
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
