@@ -90,6 +90,10 @@ class CpuBackend:
     in two blocks: the first ends in a jump, so it completes normally (the machine needs
     one block to have done so, see ``UnicornMachine.__init__``)."""
     probe_instructions: int
+    probe_register: int
+    """The register the probe adds 1 to twice."""
+    patched_probe_code: bytes
+    """The probe with its first addition made an addition of 0 (the register ends at 1)."""
     syscall_intno: int
     """The interrupt number of the syscall trap (the hot path skips classification)."""
     instruction_alignment: int
@@ -176,6 +180,8 @@ class RiscV64Backend(CpuBackend):
     # addi a0, a0, 1 ; addi a0, a0, 1 ; j .+4 ; ecall
     probe_code = bytes.fromhex("13051500" "13051500" "6f004000" "73000000")
     probe_instructions = 4
+    probe_register = R.UC_RISCV_REG_A0
+    patched_probe_code = bytes.fromhex("13050500" "13051500" "6f004000" "73000000")
 
     ECALL_U = 8
     syscall_intno = ECALL_U
@@ -260,6 +266,8 @@ class AArch64Backend(CpuBackend):
     # add x0, x0, #1 ; add x0, x0, #1 ; b .+4 ; svc #0
     probe_code = bytes.fromhex("00040091" "00040091" "01000014" "010000d4")
     probe_instructions = 4
+    probe_register = A.UC_ARM64_REG_X0
+    patched_probe_code = bytes.fromhex("00000091" "00040091" "01000014" "010000d4")
 
     EXCP_UDEF = 1
     EXCP_SWI = 2

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 from .fastregs import RegBatch
 from .icount import InstructionCounter
 from .rawhook import add_interrupt_hook
+from .translation import TranslationKeeper
 
 __all__ = ["MachineError", "MachineState", "RunResult", "UnicornMachine"]
 
@@ -200,6 +201,7 @@ class UnicornMachine:
         self.ram_size = ram_size
         self.paging = RV64_SV39 if arch is Arch.RISCV64 else AARCH64_4K
         self.uc: Uc = self.cpu.create()
+        # RAM is the first mapping, so its bytes are at RAM offset 0 (TranslationKeeper).
         self.uc.mem_map(self.ram_base, ram_size, UC_PROT_ALL)
         # A zeroed page outside RAM serves as the root table of "no address space". It
         # lies at the end of the physical space boot hands out as device untypeds, so no
@@ -208,6 +210,9 @@ class UnicornMachine:
         self.uc.mem_map(self.empty_root, 0x1000, UC_PROT_ALL)
         self.counter = InstructionCounter()
         self._calibrate_counter()
+        self.translations = TranslationKeeper(self.uc, arch.name.lower(), self.ram_base, ram_size)
+        self.translations.calibrate(self.cpu.probe_code, self.cpu.patched_probe_code,
+                                    self.cpu.probe_register, (2, 1))
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
         self._window: list[int] | None = None
         """The current thread's a0-a7 / x0-x7 as last read in this kernel entry, or
@@ -286,6 +291,7 @@ class UnicornMachine:
 
     def write_phys(self, paddr: int, data: bytes) -> None:
         self.uc.mem_write(paddr, data)
+        self.translations.forget(paddr, len(data))
 
     def read_syscall_window(self) -> list[int]:
         # The general IPC path asks for the caller's window several times per entry;
