@@ -2,7 +2,7 @@
 
     capsule cc prog.c [more.c ...] [--arch riscv64|aarch64] -o prog.img [--elf prog.elf]
                [--ram-size 32M] [--root-cnode-bits 12] [--checkpoint-object]
-               [--cap-pages] [--server-backed-cnodes]
+               [--cap-pages] [--server-backed-cnodes] [--arm-export-pmu-user]
                [-I DIR] [-D NAME[=VALUE]]
 
 The sources are compiled and linked with capsule's libsel4 and runtime exactly as the
@@ -30,7 +30,7 @@ from kernel.config import ConfigError, KernelConfig
 from userland.toolchain import ARCHES, BuildError, CompileError, build_program
 
 from .errors import CliError, Command
-from .image import _size_option, _write, extension_options
+from .image import _size_option, _write, extension_options, pmu_option
 
 __all__ = ["cc"]
 
@@ -46,17 +46,20 @@ __all__ = ["cc"]
               help="Also keep the linked ELF here (for gdb-multiarch, symbols).")
 @click.option("--ram-size", callback=_size_option, help="Guest RAM, e.g. 32M (default 32M).")
 @click.option("--root-cnode-bits", type=int, help="log2 of the root CNode's slots (default 12).")
+@pmu_option
 @extension_options
 @click.option("-I", "include_dirs", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="Also search DIR for headers (repeatable).")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VALUE]",
               help="Define a preprocessor macro (repeatable).")
 def cc(sources: tuple[Path, ...], arch: str, out: Path, elf: Path | None,
-       ram_size: int | None, root_cnode_bits: int | None, extensions: dict[str, bool],
+       ram_size: int | None, root_cnode_bits: int | None, arm_export_pmu_user: bool,
+       extensions: dict[str, bool],
        include_dirs: tuple[Path, ...], defines: tuple[str, ...]) -> None:
     """Compile SOURCE... (C or assembly) with capsule's libsel4 and runtime into a boot
     image: a root task that `capsule run` runs."""
-    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits, **extensions}
+    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits,
+              "arm_export_pmu_user": arm_export_pmu_user or None, **extensions}
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
     except ConfigError as err:
