@@ -108,6 +108,9 @@ def image() -> None:
 @click.option("--time-slice-ticks", type=int, help="Ticks per round-robin time slice.")
 @click.option("--num-domains", type=int,
               help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
+@click.option("--mcs", is_flag=True, default=None,
+              help="seL4's MCS configuration (CONFIG_KERNEL_MCS): scheduling contexts, "
+                   "reply objects, the MCS system-call numbers.")
 @extension_options
 def build(
     elf: str,
@@ -118,6 +121,7 @@ def build(
     tick_instructions: int | None,
     time_slice_ticks: int | None,
     num_domains: int | None,
+    mcs: bool | None,
     extensions: dict[str, bool],
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
@@ -131,6 +135,7 @@ def build(
         "tick_instructions": tick_instructions,
         "time_slice_ticks": time_slice_ticks,
         "num_domains": num_domains,
+        "mcs": mcs,
         **extensions,
     }
     try:

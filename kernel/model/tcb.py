@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
+
+if TYPE_CHECKING:
+    from kernel.model.sched_context import SchedContext
 
 __all__ = ["TCB", "Blocking", "ThreadState"]
 
@@ -72,7 +76,7 @@ class TCB:
         "paddr", "_registers", "cpu", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
-        "lookup_denied",
+        "lookup_denied", "sched_context",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -124,6 +128,10 @@ class TCB:
         system call this thread is restarting: those lookups then go on as through an
         ordinary CNode. At most one per lookup of a system call (a handful); emptied
         when the system call completes (``kernel.entry.invocation.invoke``)."""
+        self.sched_context: SchedContext | None = None
+        """MCS: seL4's tcbSchedContext, the scheduling context the thread runs on (its
+        own or one lent along a Call); set exactly when that context's ``tcb`` is this
+        thread. Always None in the non-MCS kernel."""
 
     @property
     def registers(self) -> list[int]:
