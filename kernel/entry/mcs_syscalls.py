@@ -37,7 +37,7 @@ from kernel.entry.syscalls import (
 from kernel.model.caps import EndpointCap
 from kernel.model.state import KernelState
 
-__all__ = ["mcs_syscall_table"]
+__all__ = ["NON_MCS_EQUIVALENT", "mcs_syscall_table", "syscall_name_and_kind"]
 
 
 def _sending(kind: Syscall) -> Handler:
@@ -106,3 +106,30 @@ def mcs_syscall_table() -> SyscallTable:
     """The MCS kernel's table: number -> handler (numbers outside it are UnknownSyscall
     faults, as in every configuration)."""
     return SyscallTable(dict(_HANDLERS))
+
+
+NON_MCS_EQUIVALENT: dict[int, Syscall] = {
+    **{int(m): Syscall[m.name] for m in SyscallMCS if m.name in Syscall.__members__
+       and m.name != "seL4_SysReplyRecv"},
+    SyscallMCS.seL4_SysWait: Syscall.seL4_SysRecv,
+    SyscallMCS.seL4_SysNBWait: Syscall.seL4_SysNBRecv,
+}
+"""MCS number -> the non-MCS call that does the same (Wait is a Recv without a reply
+object), for views that describe a call by what it does. ReplyRecv, NBSendRecv and
+NBSendWait have none: their reply goes through a reply object."""
+
+
+def syscall_name_and_kind(mcs: bool, number: int) -> tuple[str, int]:
+    """The name of syscall ``number`` in the (non-)MCS numbering (``unknown(N)`` if
+    none) and the non-MCS number of what it does: ``number`` itself without MCS, 0 (no
+    call) for an MCS call with no non-MCS counterpart, whose number means another call
+    in the non-MCS numbering."""
+    numbering: type[Syscall] | type[SyscallMCS] = SyscallMCS if mcs else Syscall
+    try:
+        name = numbering(number).name.removeprefix("seL4_Sys")
+    except ValueError:
+        return f"unknown({number})", number
+    if not mcs:
+        return name, number
+    kind = NON_MCS_EQUIVALENT.get(number)
+    return name, 0 if kind is None else int(kind)
