@@ -20,12 +20,14 @@ from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
 __all__ = [
-    "bind_notification",
+    "bind_ntfn",
     "bind_tcb",
     "current_time",
+    "is_released",
     "refill_new",
+    "refill_update",
     "take_consumed_us",
-    "unbind_notification",
+    "unbind_ntfn",
     "unbind_tcb",
 ]
 
@@ -43,6 +45,26 @@ def refill_new(sc: SchedContext, max_refills: int, budget: int, period: int, now
     sc.budget = budget
     sc.max_refills = max_refills
     sc.refills = [Refill(now, budget)]
+
+
+def refill_update(sc: SchedContext, period: int, budget: int, max_refills: int,
+                  now: int) -> None:
+    """seL4's refill_update, for a context in use: keep only the head refill (released
+    now if it was ready); cut it to the new ``budget``, or schedule the rest of the
+    budget one ``period`` after it, so that the new bandwidth holds from now on."""
+    head = sc.refills[0]
+    if head.time <= now:
+        head = Refill(now, head.amount)
+    sc.period, sc.budget, sc.max_refills = period, budget, max_refills
+    if head.amount >= budget:
+        sc.refills = [Refill(head.time, budget)]
+    else:
+        sc.refills = [head, Refill(head.time + period, budget - head.amount)]
+
+
+def is_released(kernel: KernelState, sc: SchedContext) -> bool:
+    """seL4's sc_released: configured, and its head refill usable now."""
+    return sc.max_refills > 0 and bool(sc.refills) and sc.refills[0].time <= current_time(kernel)
 
 
 def bind_tcb(kernel: KernelState, sc: SchedContext, tcb: TCB) -> None:
@@ -70,14 +92,14 @@ def unbind_tcb(kernel: KernelState, sc: SchedContext) -> None:
     tcb.sched_context = None
 
 
-def bind_notification(sc: SchedContext, ntfn: Notification) -> None:
+def bind_ntfn(sc: SchedContext, ntfn: Notification) -> None:
     """seL4's schedContext_bindNtfn: a passive thread waiting on ``ntfn`` will run on
     ``sc`` when signalled (lending it is a later stage's work)."""
     sc.notification = ntfn
     ntfn.sched_context = sc
 
 
-def unbind_notification(sc: SchedContext) -> None:
+def unbind_ntfn(sc: SchedContext) -> None:
     ntfn = sc.notification
     if ntfn is not None:
         ntfn.sched_context = None

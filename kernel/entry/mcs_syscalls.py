@@ -14,8 +14,8 @@ would not):
   endpoints: as in the non-MCS kernel, whose invocation path these share;
 - Wait / NBWait / Recv / NBRecv on notifications (signals carry no reply);
 - the debug calls at their MCS numbers, and Yield;
-- not yet: a Call to an endpoint, a receive on an endpoint (reply objects, scheduling
-  context donation), ReplyRecv, NBSendRecv and NBSendWait.
+- not yet: a Call to an endpoint, a receive on an endpoint, a Send on a reply object
+  (reply objects, scheduling context donation), ReplyRecv, NBSendRecv and NBSendWait.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from kernel.entry.syscalls import (
     sys_debug_snapshot,
     sys_yield,
 )
-from kernel.model.caps import EndpointCap
+from kernel.model.caps import EndpointCap, ReplyObjectCap
 from kernel.model.state import KernelState
 
 __all__ = ["NON_MCS_EQUIVALENT", "mcs_syscall_table", "syscall_name_and_kind"]
@@ -45,8 +45,13 @@ def _sending(kind: Syscall) -> Handler:
     whose reply needs the receiver's reply object (not built yet)."""
 
     def handler(kernel: KernelState, window: list[int]) -> None:
-        if kind is Syscall.seL4_SysCall and _names_endpoint(kernel, window[0]):
+        assert kernel.current is not None
+        cap = lookup_cap(kernel, kernel.current, window[0])
+        if kind is Syscall.seL4_SysCall and isinstance(cap, EndpointCap):
             kernel.unsupported("MCS: Call to an endpoint (reply objects)")
+            return
+        if isinstance(cap, ReplyObjectCap):
+            kernel.unsupported("MCS: a reply through a reply object")
             return
         invoke(kernel, kind, window)
 

@@ -46,7 +46,7 @@ KernelObject = CNode | TCB | Endpoint | Notification | ASIDPool | SchedContext |
 """What the object store holds: the objects whose state is more than RAM and a cap
 (frames, page tables and untypeds are their caps and their memory)."""
 
-Object = TypeVar("Object", CNode, TCB, Endpoint, Notification, ASIDPool)
+Object = TypeVar("Object", CNode, TCB, Endpoint, Notification, ASIDPool, SchedContext, ReplyObject)
 
 
 @dataclass(frozen=True, slots=True)

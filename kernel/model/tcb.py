@@ -29,10 +29,13 @@ from kernel.model.slot import Slot
 if TYPE_CHECKING:
     from kernel.model.sched_context import SchedContext
 
-__all__ = ["TCB", "Blocking", "ThreadState"]
+__all__ = ["TCB", "Blocking", "ThreadState", "FAULT_HANDLER", "TIMEOUT_HANDLER"]
 
 # Indices of the TCB's own slots (seL4's tcbCNodeEntries order).
 CTABLE, VTABLE, REPLY, CALLER, IPC_BUFFER_FRAME = range(5)
+# The MCS kernel has no reply caps in TCBs; its TCB keeps the fault handler and timeout
+# handler caps (seL4's tcbFaultHandler, tcbTimeoutHandler) in those two slots instead.
+FAULT_HANDLER, TIMEOUT_HANDLER = REPLY, CALLER
 
 
 class ThreadState(Enum):

@@ -40,6 +40,7 @@ from collections.abc import Callable
 
 from kernel.core.ipc import cancel_all_ipc
 from kernel.core.notifications import cancel_all_signals, unbind_maybe_notification, unbind_notification
+from kernel.core.sched_contexts import unbind_ntfn, unbind_tcb
 from kernel.core.threads import suspend
 from kernel.cspace.cdt import empty_slot, first_child, is_final, swap
 from kernel.model.cap_page import drop_mapping
@@ -52,6 +53,7 @@ from kernel.model.caps import (
     FrameCap,
     NotificationCap,
     PageTableCap,
+    SchedContextCap,
     ThreadCap,
     VSpaceCap,
     ZombieCap,
@@ -60,6 +62,7 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug
 from kernel.model.notification import Notification
+from kernel.model.sched_context import SchedContext
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -105,6 +108,8 @@ def _stop_thread(kernel: KernelState, cap: ThreadCap) -> TCB:
     tcb = kernel.object_at(cap.paddr, TCB)
     unbind_notification(kernel, tcb)
     suspend(kernel, tcb)
+    if tcb.sched_context is not None:  # MCS: the context outlives the thread, unbound
+        unbind_tcb(kernel, tcb.sched_context)
     return tcb
 
 
@@ -136,6 +141,21 @@ def _finalise_notification(kernel: KernelState, cap: Cap, final: bool) -> list[S
     if isinstance(ntfn, Notification):  # hand-made caps in unit tests may name nothing
         unbind_maybe_notification(kernel, ntfn)
         cancel_all_signals(kernel, ntfn)
+        if ntfn.sched_context is not None:  # MCS
+            unbind_ntfn(ntfn.sched_context)
+    return []
+
+
+def _finalise_sched_context(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
+    """MCS: the last cap to a scheduling context unbinds its thread and notification
+    (seL4's schedContext_unbindAllTCBs and unbindNtfn)."""
+    if not final:
+        return []
+    assert isinstance(cap, SchedContextCap)
+    sc = kernel.objects.get(cap.paddr)
+    if isinstance(sc, SchedContext):
+        unbind_tcb(kernel, sc)
+        unbind_ntfn(sc)
     return []
 
 
@@ -150,6 +170,7 @@ FINALISERS: dict[type[Cap], Finaliser] = {
     FrameCap: finalise_frame,
     ASIDPoolCap: finalise_asid_pool,
     ZombieCap: _finalise_zombie,
+    SchedContextCap: _finalise_sched_context,
 }
 """Cap type -> finaliser. Types without an entry need no clean-up (yet)."""
 

@@ -19,6 +19,7 @@ import pytest
 from bootimage import build_image, load_image
 from emulator.session import Session
 from kernel.config import KernelConfig
+from kernel.model.sched_context import SchedContext
 from kernel.views.invariants import enable_invariant_checks
 from tests.cli.test_cli_cc import command_path, shell
 from tests.conftest import ARCHES, GuestRun
@@ -31,11 +32,13 @@ pytest.importorskip("ziglang")
 SOURCE = USERLAND / "mcs" / "mcs_boot.c"
 INCLUDE = USERLAND / "tests"  # checks.h
 EXPECTED = [f"MCSBOOT{i:04d}" for i in range(1, 6)]
+SCHED = USERLAND / "mcs" / "mcs_sched.c"
+SCHED_EXPECTED = [f"MCSSC{i:04d}" for i in range(1, 5)]
 
 
-def _build(arch: str, tmp_path: Path) -> Path:
-    elf = tmp_path / f"mcs_boot-{arch}.elf"
-    build_program([SOURCE], arch, elf, include_dirs=[INCLUDE], defines=[MCS_MACRO])
+def _build(arch: str, tmp_path: Path, source: Path = SOURCE) -> Path:
+    elf = tmp_path / f"{source.stem}-{arch}.elf"
+    build_program([source], arch, elf, include_dirs=[INCLUDE], defines=[MCS_MACRO])
     return elf
 
 
@@ -57,6 +60,22 @@ def test_the_mcs_boot_program_passes(arch: str, tmp_path: Path) -> None:
 
 def test_check_ids_are_unique_and_in_order() -> None:
     assert SOURCE_ID.findall(SOURCE.read_text()) == EXPECTED
+    assert SOURCE_ID.findall(SCHED.read_text()) == SCHED_EXPECTED
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_scheduling_context_program_passes(arch: str, tmp_path: Path) -> None:
+    """mcs_sched.c: SchedControl and SchedContext invocations from C, and a thread
+    that runs on the context SetSchedParams gave it."""
+    run = _run(_build(arch, tmp_path, SCHED), KernelConfig(mcs=True))
+    assert_all_checks_pass(run, SCHED_EXPECTED)
+    kernel = run.session.kernel
+    worker = next(t for t in kernel.threads.values() if t.name == "worker")
+    assert worker.sched_context is None  # unbound again by the program's last checks
+    contexts = [o for o in kernel.objects.values() if isinstance(o, SchedContext)]
+    configured = [sc for sc in contexts if sc.badge == 0x5C]
+    assert len(configured) == 1 and configured[0].sporadic
+    assert configured[0].max_refills == 4
 
 
 @pytest.mark.parametrize("arch", ARCHES)
