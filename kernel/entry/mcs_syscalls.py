@@ -6,22 +6,25 @@ the debug calls from -12), has no Reply (a reply is a Send on a reply object) an
 two more registers: the reply object in a6 / x6 (also NBSendWait's destination) and
 NBSendRecv's destination in t0 / x8.
 
-What works so far, and what does not (each refusal stops the run with a message naming
-the missing feature, ``KernelState.unsupported``, rather than answering something seL4
-would not):
-
-- Send / NBSend / Call of kernel objects and notifications, and Send / NBSend to
-  endpoints: as in the non-MCS kernel, whose invocation path these share;
-- Wait / NBWait / Recv / NBRecv on notifications (signals carry no reply);
-- the debug calls at their MCS numbers, and Yield;
-- not yet: a Call to an endpoint, a receive on an endpoint, a Send on a reply object
-  (reply objects, scheduling context donation), ReplyRecv, NBSendRecv and NBSendWait.
+Sends and receives on endpoints and reply objects are the MCS kernel's own
+(:mod:`kernel.core.mcs_ipc`: reply objects, scheduling contexts lent along a Call);
+invocations of other objects and notifications share the non-MCS invocation path. The
+handlers follow seL4's handleSyscall: a Send / NBSend / Call looks up the invoked cap and
+its extra caps (cap faults only when blocking); a receive looks up its endpoint or
+notification, then (Recv, NBRecv, ReplyRecv, NBSendRecv) the reply object, each failure
+a cap fault in the receive phase; ReplyRecv, NBSendRecv and NBSendWait first send
+without blocking, never to a TCB, domain, CNode, SchedControl or SchedContext cap.
+Not built: the MCS fastpath (the MCS table never takes it).
 """
 
 from __future__ import annotations
 
+from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall, SyscallMCS
-from kernel.cspace.lookup import lookup_cap
+from kernel.core.fault_delivery import handle_fault
+from kernel.core.mcs_ipc import do_reply_transfer, receive_mcs, send_mcs
+from kernel.cspace.arguments import lookup_extra_caps, reply_to_current
+from kernel.cspace.lookup import lookup_cap, lookup_slot
 from kernel.entry.invocation import invoke
 from kernel.entry.syscalls import (
     Handler,
@@ -34,69 +37,153 @@ from kernel.entry.syscalls import (
     sys_debug_snapshot,
     sys_yield,
 )
-from kernel.model.caps import EndpointCap, ReplyObjectCap
+from kernel.model.caps import (
+    CNodeCap,
+    DomainCap,
+    EndpointCap,
+    NotificationCap,
+    ReplyObjectCap,
+    SchedContextCap,
+    SchedControlCap,
+    ThreadCap,
+)
+from kernel.model.endpoint import Endpoint
+from kernel.model.errors import LOOKUP_FAILURES, InvalidCapability, MissingCapability, error_reply
+from kernel.model.faults import CapFault
+from kernel.model.message import MessageInfo
+from kernel.model.reply_object import ReplyObject
 from kernel.model.state import KernelState
+from kernel.model.tcb import TCB
 
 __all__ = ["NON_MCS_EQUIVALENT", "mcs_syscall_table", "syscall_name_and_kind"]
 
+_REPLY_REGISTER = 6
+"""a6 / x6 in the syscall window: the reply object (NBSendWait: the destination)."""
+_NB_SEND_RECV_DEST = {Arch.RISCV64: "t0", Arch.AARCH64: "x8"}
+"""NBSendRecv's destination register, outside the eight-word window."""
+_NOT_IN_FIRST_PHASE = (ThreadCap, DomainCap, CNodeCap, SchedControlCap, SchedContextCap)
+"""Caps the send phase of ReplyRecv / NBSendRecv / NBSendWait may not invoke (seL4
+refuses them with InvalidCapability 0, which a non-blocking send drops)."""
+
+
+def _fault_ip(kernel: KernelState) -> int:
+    return kernel.current_pc() - 4
+
+
+def _send(kernel: KernelState, current: TCB, cptr: int, window: list[int], kind: Syscall) -> None:
+    """Send / NBSend / Call of the cap at ``cptr``: an endpoint by MCS sendIPC, a reply
+    object by doReplyTransfer, anything else by the shared invocation path."""
+    blocking, is_call = kind is not Syscall.seL4_SysNBSend, kind is Syscall.seL4_SysCall
+    slot = lookup_slot(kernel, current, cptr)
+    if isinstance(slot, LOOKUP_FAILURES):
+        if blocking:
+            handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, False, slot))
+        return
+    cap = slot.cap
+    if isinstance(cap, EndpointCap):
+        info = MessageInfo.from_word(window[1])
+        extra = lookup_extra_caps(kernel, current, info)
+        if isinstance(extra, tuple):
+            if blocking:
+                handle_fault(kernel, current,
+                             CapFault(_fault_ip(kernel), extra[0], False, extra[1]))
+            return
+        if not cap.rights.write:
+            if is_call:
+                reply_to_current(kernel, current, *error_reply(InvalidCapability(0)))
+            return
+        send_mcs(kernel, current, kernel.object_at(cap.paddr, Endpoint), cap.badge,
+                 cap.rights.grant, cap.rights.grant_reply, blocking, is_call)
+        return
+    if isinstance(cap, ReplyObjectCap):
+        do_reply_transfer(kernel, current, kernel.object_at(cap.paddr, ReplyObject),
+                          cap.can_grant)
+        if is_call:
+            reply_to_current(kernel, current, 0, [])
+        return
+    invoke(kernel, kind, [cptr, *window[1:]])
+
 
 def _sending(kind: Syscall) -> Handler:
-    """Send / NBSend / Call: the shared invocation path, except a Call to an endpoint,
-    whose reply needs the receiver's reply object (not built yet)."""
-
     def handler(kernel: KernelState, window: list[int]) -> None:
         assert kernel.current is not None
-        cap = lookup_cap(kernel, kernel.current, window[0])
-        if kind is Syscall.seL4_SysCall and isinstance(cap, EndpointCap):
-            kernel.unsupported("MCS: Call to an endpoint (reply objects)")
-            return
-        if isinstance(cap, ReplyObjectCap):
-            kernel.unsupported("MCS: a reply through a reply object")
-            return
-        invoke(kernel, kind, window)
+        _send(kernel, kernel.current, window[0], window, kind)
 
     return handler
 
 
-def _receiving(kind: Syscall, name: str) -> Handler:
-    """Recv / NBRecv / Wait / NBWait: a notification is waited on or polled as in the
-    non-MCS kernel; an endpoint needs the MCS receive path (not built yet)."""
+def _receive(kernel: KernelState, current: TCB, window: list[int], blocking: bool,
+             with_reply: bool) -> None:
+    """MCS handleRecv: a notification is waited on or polled as in the non-MCS kernel;
+    an endpoint is received on with the reply object in a6 / x6 (Recv, NBRecv) or
+    none (Wait, NBWait). Failed lookups and wrong caps are cap faults."""
+    cptr = window[0]
+    cap = lookup_cap(kernel, current, cptr)
+    if isinstance(cap, LOOKUP_FAILURES):
+        handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, True, cap))
+        return
+    if isinstance(cap, NotificationCap):
+        invoke(kernel, Syscall.seL4_SysRecv if blocking else Syscall.seL4_SysNBRecv, window)
+        return
+    if not isinstance(cap, EndpointCap) or not cap.rights.read:
+        handle_fault(kernel, current, CapFault(_fault_ip(kernel), cptr, True,
+                                               MissingCapability(bits_left=0)))
+        return
+    reply: ReplyObject | None = None
+    if with_reply:
+        reply_cptr = window[_REPLY_REGISTER]
+        reply_cap = lookup_cap(kernel, current, reply_cptr)
+        if not isinstance(reply_cap, ReplyObjectCap):
+            failure = reply_cap if isinstance(reply_cap, LOOKUP_FAILURES) \
+                else MissingCapability(bits_left=0)
+            handle_fault(kernel, current, CapFault(_fault_ip(kernel), reply_cptr, True, failure))
+            return
+        reply = kernel.object_at(reply_cap.paddr, ReplyObject)
+    receive_mcs(kernel, current, kernel.object_at(cap.paddr, Endpoint), cap.rights.grant,
+                blocking, reply)
+
+
+def _receiving(blocking: bool, with_reply: bool) -> Handler:
+    def handler(kernel: KernelState, window: list[int]) -> None:
+        assert kernel.current is not None
+        _receive(kernel, kernel.current, window, blocking, with_reply)
+
+    return handler
+
+
+def _send_then_receive(dest: str, with_reply: bool) -> Handler:
+    """ReplyRecv (dest in a6 / x6, the reply object), NBSendRecv (dest in t0 / x8),
+    NBSendWait (dest in a6 / x6, no reply object): a non-blocking send that cannot
+    fault, then a blocking receive on a0 / x0."""
 
     def handler(kernel: KernelState, window: list[int]) -> None:
-        if _names_endpoint(kernel, window[0]):
-            kernel.unsupported(f"MCS: {name} on an endpoint (reply objects)")
-            return
-        invoke(kernel, kind, window)
+        current = kernel.current
+        assert current is not None
+        if dest == "register":
+            kernel.save_current()
+            registers = kernel.registers_of(current)
+            cptr = registers[kernel.reg_index[_NB_SEND_RECV_DEST[kernel.arch]]]
+        else:
+            cptr = window[_REPLY_REGISTER]
+        cap = lookup_cap(kernel, current, cptr)
+        if not isinstance(cap, LOOKUP_FAILURES + _NOT_IN_FIRST_PHASE):
+            _send(kernel, current, cptr, window, Syscall.seL4_SysNBSend)
+        _receive(kernel, current, window, True, with_reply)
 
     return handler
-
-
-def _not_yet(name: str) -> Handler:
-    def handler(kernel: KernelState, window: list[int]) -> None:
-        kernel.unsupported(f"MCS: {name} (reply objects)")
-
-    return handler
-
-
-def _names_endpoint(kernel: KernelState, cptr: int) -> bool:
-    """Whether ``cptr`` resolves to an endpoint cap in the current thread's CSpace (the
-    invocation path looks it up again and owns every error)."""
-    assert kernel.current is not None
-    cap = lookup_cap(kernel, kernel.current, cptr)
-    return isinstance(cap, EndpointCap)
 
 
 _HANDLERS: dict[int, Handler] = {
     SyscallMCS.seL4_SysCall: _sending(Syscall.seL4_SysCall),
     SyscallMCS.seL4_SysSend: _sending(Syscall.seL4_SysSend),
     SyscallMCS.seL4_SysNBSend: _sending(Syscall.seL4_SysNBSend),
-    SyscallMCS.seL4_SysRecv: _receiving(Syscall.seL4_SysRecv, "Recv"),
-    SyscallMCS.seL4_SysNBRecv: _receiving(Syscall.seL4_SysNBRecv, "NBRecv"),
-    SyscallMCS.seL4_SysWait: _receiving(Syscall.seL4_SysRecv, "Wait"),
-    SyscallMCS.seL4_SysNBWait: _receiving(Syscall.seL4_SysNBRecv, "NBWait"),
-    SyscallMCS.seL4_SysReplyRecv: _not_yet("ReplyRecv"),
-    SyscallMCS.seL4_SysNBSendRecv: _not_yet("NBSendRecv"),
-    SyscallMCS.seL4_SysNBSendWait: _not_yet("NBSendWait"),
+    SyscallMCS.seL4_SysRecv: _receiving(blocking=True, with_reply=True),
+    SyscallMCS.seL4_SysNBRecv: _receiving(blocking=False, with_reply=True),
+    SyscallMCS.seL4_SysWait: _receiving(blocking=True, with_reply=False),
+    SyscallMCS.seL4_SysNBWait: _receiving(blocking=False, with_reply=False),
+    SyscallMCS.seL4_SysReplyRecv: _send_then_receive("reply", with_reply=True),
+    SyscallMCS.seL4_SysNBSendRecv: _send_then_receive("register", with_reply=True),
+    SyscallMCS.seL4_SysNBSendWait: _send_then_receive("reply", with_reply=False),
     SyscallMCS.seL4_SysYield: sys_yield,
     SyscallMCS.seL4_SysDebugPutChar: sys_debug_put_char,
     SyscallMCS.seL4_SysDebugHalt: sys_debug_halt,

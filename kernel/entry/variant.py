@@ -10,9 +10,10 @@ one from the :class:`~kernel.config.KernelConfig` when the kernel is made, and t
 points use it instead of testing the configuration.
 
 The MCS variant is made of its own modules: its syscall table
-(:mod:`kernel.entry.mcs_syscalls`), and later its reply objects and budget charging. Until
-budgets are charged it charges a timer tick as the non-MCS kernel does (round robin on
-the time slice), which is what the root task's round-robin scheduling context amounts to.
+(:mod:`kernel.entry.mcs_syscalls`), its IPC with reply objects
+(:mod:`kernel.core.mcs_ipc`), and later its budget charging. Until budgets are charged
+it charges a timer tick as the non-MCS kernel does (round robin on the time slice),
+which is what the root task's round-robin scheduling context amounts to.
 """
 
 from __future__ import annotations

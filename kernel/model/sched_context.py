@@ -26,6 +26,7 @@ from kernel.abi.constants import CORE_SCHED_CONTEXT_BYTES, MIN_REFILLS, REFILL_S
 if TYPE_CHECKING:
     # Types only: a context names the thread it is bound to and the thread names it.
     from kernel.model.notification import Notification
+    from kernel.model.reply_object import ReplyObject
     from kernel.model.tcb import TCB
 
 __all__ = ["Refill", "SchedContext", "refill_absolute_max"]
@@ -75,6 +76,9 @@ class SchedContext:
     notification: Notification | None = None
     yield_from: TCB | None = None
     """The thread that yielded to this context (SchedContext_YieldTo), if any."""
+    reply: ReplyObject | None = None
+    """seL4's scReply: the reply object at the head of the call stack this context was
+    lent along (its ``next`` is this context), if it is lent."""
 
     @property
     def is_round_robin(self) -> bool:

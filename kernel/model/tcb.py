@@ -27,6 +27,7 @@ from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 
 if TYPE_CHECKING:
+    from kernel.model.reply_object import ReplyObject
     from kernel.model.sched_context import SchedContext
 
 __all__ = ["TCB", "Blocking", "ThreadState", "FAULT_HANDLER", "TIMEOUT_HANDLER"]
@@ -79,7 +80,7 @@ class TCB:
         "paddr", "_registers", "cpu", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
-        "lookup_denied", "sched_context",
+        "lookup_denied", "sched_context", "reply_object",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -135,6 +136,10 @@ class TCB:
         """MCS: seL4's tcbSchedContext, the scheduling context the thread runs on (its
         own or one lent along a Call); set exactly when that context's ``tcb`` is this
         thread. Always None in the non-MCS kernel."""
+        self.reply_object: ReplyObject | None = None
+        """MCS: seL4's thread-state replyObject: the reply object this thread received
+        with while BlockedOnReceive, or waits on while BlockedOnReply; that object's
+        ``tcb`` is this thread. None otherwise, and always in the non-MCS kernel."""
 
     @property
     def registers(self) -> list[int]:

@@ -12,6 +12,7 @@ only in MCS), and an MCS build on a non-MCS kernel fails its first system call's
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ import pytest
 from bootimage import build_image, load_image
 from emulator.session import Session
 from kernel.config import KernelConfig
+from kernel.kernel import Kernel
 from kernel.model.sched_context import SchedContext
+from kernel.model.tcb import ThreadState
 from kernel.views.invariants import enable_invariant_checks
 from tests.cli.test_cli_cc import command_path, shell
 from tests.conftest import ARCHES, GuestRun
@@ -34,6 +37,8 @@ INCLUDE = USERLAND / "tests"  # checks.h
 EXPECTED = [f"MCSBOOT{i:04d}" for i in range(1, 6)]
 SCHED = USERLAND / "mcs" / "mcs_sched.c"
 SCHED_EXPECTED = [f"MCSSC{i:04d}" for i in range(1, 5)]
+IPC = USERLAND / "mcs" / "mcs_ipc.c"
+IPC_EXPECTED = [f"MCSIPC{i:04d}" for i in range(1, 5)]
 
 
 def _build(arch: str, tmp_path: Path, source: Path = SOURCE) -> Path:
@@ -42,11 +47,14 @@ def _build(arch: str, tmp_path: Path, source: Path = SOURCE) -> Path:
     return elf
 
 
-def _run(elf: Path, config: KernelConfig) -> GuestRun:
+def _run(elf: Path, config: KernelConfig,
+         observe: Callable[[Kernel, list[int]], None] | None = None) -> GuestRun:
     loaded = load_image(build_image(elf.read_bytes(), config))
     out = bytearray()
     session = Session.boot(loaded.root, loaded.config, out.append)
     enable_invariant_checks(session.kernel)
+    if observe is not None:
+        session.kernel.syscall_observers.append(observe)
     result = session.run(50_000_000)
     return GuestRun(out.decode(), result, session)
 
@@ -61,6 +69,38 @@ def test_the_mcs_boot_program_passes(arch: str, tmp_path: Path) -> None:
 def test_check_ids_are_unique_and_in_order() -> None:
     assert SOURCE_ID.findall(SOURCE.read_text()) == EXPECTED
     assert SOURCE_ID.findall(SCHED.read_text()) == SCHED_EXPECTED
+    assert SOURCE_ID.findall(IPC.read_text()) == IPC_EXPECTED
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_ipc_program_passes_and_the_passive_server_borrows(arch: str,
+                                                               tmp_path: Path) -> None:
+    """mcs_ipc.c: Call / Recv / ReplyRecv with reply objects, a passive server, two
+    reply objects answered out of order, a Call without a reply object. Observed from
+    outside: the server runs on its own context until it is made passive, then on the
+    root task's, lent along each Call and given back with each reply."""
+    seen: list[SchedContext | None] = []
+
+    def observe(kernel: Kernel, window: list[int]) -> None:
+        current = kernel.current
+        if current is not None and current.name == "server":
+            seen.append(current.sched_context)
+
+    run = _run(_build(arch, tmp_path, IPC), KernelConfig(mcs=True), observe)
+    assert_all_checks_pass(run, IPC_EXPECTED)
+    kernel = run.session.kernel
+    root = next(t for t in kernel.threads.values() if t.name == "rootserver")
+    server = next(t for t in kernel.threads.values() if t.name == "server")
+    root_sc = root.sched_context
+    assert root_sc is not None and root_sc.tcb is root and root_sc.reply is None
+    # Recv and two ReplyRecvs on its own context, then two ReplyRecvs on the root's.
+    assert len(seen) == 5
+    own = seen[0]
+    assert own is not None and own is not root_sc
+    assert seen[:3] == [own] * 3 and seen[3:] == [root_sc, root_sc]
+    assert server.sched_context is own  # bound back by the program
+    lost = next(t for t in kernel.threads.values() if t.name == "lost")
+    assert lost.state is ThreadState.INACTIVE and lost.reply_object is None
 
 
 @pytest.mark.parametrize("arch", ARCHES)
