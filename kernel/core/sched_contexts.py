@@ -28,6 +28,7 @@ __all__ = [
     "refill_update",
     "take_consumed_us",
     "unbind_ntfn",
+    "unbind_reply",
     "unbind_tcb",
 ]
 
@@ -113,3 +114,12 @@ def take_consumed_us(abi: ArchABI, sc: SchedContext) -> int:
     consumed = sc.consumed * 1000 // ticks_per_ms
     sc.consumed = 0
     return consumed
+
+
+def unbind_reply(sc: SchedContext) -> None:
+    """seL4's schedContext_unbindReply: a context leaving its call stack (its last cap
+    went, or Unbind) is no longer what the top reply object gives back."""
+    reply = sc.reply
+    if reply is not None:
+        reply.next = None
+    sc.reply = None

@@ -48,6 +48,7 @@ from kernel.core.sched_contexts import (
     refill_update,
     take_consumed_us,
     unbind_ntfn,
+    unbind_reply,
     unbind_tcb,
 )
 from kernel.cspace.arguments import InvocationArgs
@@ -326,10 +327,11 @@ def perform_unbind_object(kernel: KernelState, inv: SchedContextUnbindObject) ->
 
 
 def perform_unbind(kernel: KernelState, inv: SchedContextUnbind) -> list[int]:
-    """seL4's invokeSchedContext_Unbind: the thread and the notification (no reply
-    object carries a context yet, so there is none to take back)."""
+    """seL4's invokeSchedContext_Unbind: the thread, the notification and the call
+    stack the context was lent along."""
     unbind_tcb(kernel, inv.sc)
     unbind_ntfn(inv.sc)
+    unbind_reply(inv.sc)
     return []
 
 

@@ -49,8 +49,9 @@ Rules (each message starts with the rule's name):
   holds 1..``max_refills`` refills whose amounts sum to its budget, and
   ``max_refills`` fits its size; a non-MCS kernel has no scheduling contexts.
 - ``reply`` (MCS): a reply object on a call stack is its previous one's ``next``
-  (so it is on at most one stack), and a thread it names is blocked on a reply or a
-  receive; a non-MCS kernel has no reply objects.
+  (so it is on at most one stack) and, at the top, its context's ``reply``; a thread
+  it names is blocked on a reply or a receive and names it back (and the other way
+  round); a non-MCS kernel has no reply objects.
 - ``server-lookup`` (capsule's server-backed CNodes, not seL4): no lookup may suspend
   between kernel entries (``lookup_phase`` is -1); a thread whose fault is an index
   request is BlockedOnSend on the request's endpoint or BlockedOnReply; only a CNode
@@ -132,15 +133,25 @@ def _check_sched_contexts(kernel: Kernel) -> None:
             if obj.refills and not (len(obj.refills) <= obj.max_refills
                                     and sum(r.amount for r in obj.refills) == obj.budget):
                 _fail("sched-context", f"{obj.paddr:#x}: refills do not sum to the budget")
+        elif isinstance(obj, Notification) and obj.sched_context is not None \
+                and obj.sched_context.notification is not obj:
+            _fail("sched-context", f"notification {obj.paddr:#x} names a context not bound back")
         elif isinstance(obj, ReplyObject):
             if obj.prev is not None and obj.prev.next is not obj:
                 _fail("reply", f"{obj.paddr:#x} is not its previous reply's next")
-            if obj.tcb is not None and obj.tcb.state not in waiting:
+            if obj.tcb is not None and (obj.tcb.state not in waiting
+                                        or obj.tcb.reply_object is not obj):
                 _fail("reply", f"{obj.paddr:#x} names {obj.tcb.name}, {obj.tcb.state.value}")
+            if isinstance(obj.next, SchedContext) and obj.next.reply is not obj:
+                _fail("reply", f"{obj.paddr:#x} tops a call stack its context does not")
     for tcb in kernel.threads.values():
         sc = tcb.sched_context
         if sc is not None and (sc.tcb is not tcb or kernel.objects.get(sc.paddr) is not sc):
             _fail("sched-context", f"{tcb.name} runs on a context not bound to it")
+        reply = tcb.reply_object
+        if reply is not None and (reply.tcb is not tcb
+                                  or kernel.objects.get(reply.paddr) is not reply):
+            _fail("reply", f"{tcb.name} waits on a reply object that does not name it")
 
 
 def _check_server_lookups(kernel: Kernel) -> None:

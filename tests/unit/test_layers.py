@@ -98,7 +98,8 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 EXPECTED_FINALISERS = sorted([
     "ASIDPoolCap", "CNodeCap", "CapPageCap", "EndpointCap", "FrameCap", "NotificationCap",
-    "PageTableCap", "SchedContextCap", "ThreadCap", "VSpaceCap", "ZombieCap",
+    "PageTableCap", "ReplyObjectCap", "SchedContextCap", "ThreadCap", "VSpaceCap",
+    "ZombieCap",
 ])
 EXPECTED_DECODERS = sorted([
     "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "CapPageCap", "CheckpointCap", "DomainCap",
