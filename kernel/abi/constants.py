@@ -26,6 +26,7 @@ __all__ = [
     "Error",
     "FaultLabel",
     "FaultLabelMCS",
+    "fault_label_mcs",
     "InitialCap",
     "Layout",
     "LookupFailureType",
@@ -248,6 +249,15 @@ class FaultLabelMCS(IntEnum):
     seL4_Fault_UserException = 3
     seL4_Fault_Timeout = 5
     seL4_Fault_VMFault = 6
+
+
+def fault_label_mcs(label: int) -> int:
+    """The MCS kernel's number for the fault the non-MCS kernel numbers ``label`` (the
+    same name; VMFault moves from 5 to 6), ``label`` itself for a fault it lacks."""
+    try:
+        return int(FaultLabelMCS[FaultLabel(label).name])
+    except (ValueError, KeyError):
+        return label
 
 
 class SchedContextFlag(IntEnum):

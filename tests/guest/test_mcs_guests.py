@@ -38,7 +38,7 @@ EXPECTED = [f"MCSBOOT{i:04d}" for i in range(1, 6)]
 SCHED = USERLAND / "mcs" / "mcs_sched.c"
 SCHED_EXPECTED = [f"MCSSC{i:04d}" for i in range(1, 5)]
 IPC = USERLAND / "mcs" / "mcs_ipc.c"
-IPC_EXPECTED = [f"MCSIPC{i:04d}" for i in range(1, 5)]
+IPC_EXPECTED = [f"MCSIPC{i:04d}" for i in range(1, 6)]
 
 
 def _build(arch: str, tmp_path: Path, source: Path = SOURCE) -> Path:
@@ -76,7 +76,8 @@ def test_check_ids_are_unique_and_in_order() -> None:
 def test_the_ipc_program_passes_and_the_passive_server_borrows(arch: str,
                                                                tmp_path: Path) -> None:
     """mcs_ipc.c: Call / Recv / ReplyRecv with reply objects, a passive server, two
-    reply objects answered out of order, a Call without a reply object. Observed from
+    reply objects answered out of order, a Call without a reply object, a fault sent to
+    the TCB's handler cap and answered through a reply object. Observed from
     outside: the server runs on its own context until it is made passive, then on the
     root task's, lent along each Call and given back with each reply."""
     seen: list[SchedContext | None] = []
@@ -101,6 +102,10 @@ def test_the_ipc_program_passes_and_the_passive_server_borrows(arch: str,
     assert server.sched_context is own  # bound back by the program
     lost = next(t for t in kernel.threads.values() if t.name == "lost")
     assert lost.state is ThreadState.INACTIVE and lost.reply_object is None
+    faulter = next(t for t in kernel.threads.values() if t.name == "faulter")
+    # Answered: restarting at the faulting instruction, below the root task's priority.
+    assert faulter.state is ThreadState.RESTART and faulter.fault is None
+    assert faulter.reply_object is None
 
 
 @pytest.mark.parametrize("arch", ARCHES)
