@@ -120,6 +120,9 @@ def image() -> None:
 @click.option("--num-domains", type=int,
               help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
 @pmu_option
+@click.option("--mcs", is_flag=True, default=None,
+              help="seL4's MCS configuration (CONFIG_KERNEL_MCS): scheduling contexts, "
+                   "reply objects, the MCS system-call numbers.")
 @extension_options
 def build(
     elf: str,
@@ -130,6 +133,7 @@ def build(
     tick_instructions: int | None,
     time_slice_ticks: int | None,
     num_domains: int | None,
+    mcs: bool | None,
     arm_export_pmu_user: bool,
     extensions: dict[str, bool],
 ) -> None:
@@ -144,6 +148,7 @@ def build(
         "tick_instructions": tick_instructions,
         "time_slice_ticks": time_slice_ticks,
         "num_domains": num_domains,
+        "mcs": mcs,
         "arm_export_pmu_user": arm_export_pmu_user or None,
         **extensions,
     }
