@@ -2,17 +2,19 @@
 
 Two physical layouts, chosen by whether the image hands the root task a device tree:
 
-- **seL4's platform layout** (with a device tree: an elfloader image's, or the
-  platform's own for a root task's ELF, :mod:`bootimage.foreign`): as seL4 16.0.0 lays
-  out qemu-riscv-virt or qemu-arm-virt (:mod:`kernel.platforms.layout`): the kernel
-  image, the device tree and the root task's image from the kernel's load address up, the
-  root server's objects in one aligned block as high in RAM as it fits, and the untyped
-  list seL4 computes (device regions, the kernel's boot code given back, free RAM).
-- **the compact layout** (capsule's own images, no device tree): from the RAM base up,
-  the image's frames, then the root server's objects each aligned to its size (root
-  CNode, VSpace root, the image's page tables, ASID pool, IPC buffer, bootinfo frame,
-  TCB), then every byte left as untyped of maximal aligned power-of-two size; physical
-  addresses outside RAM are device untypeds, listed first.
+- **seL4's platform layout** (with a device tree: every image the loaders make, as
+  capsule is seL4 on qemu-riscv-virt and qemu-arm-virt; an elfloader image brings its
+  own): as seL4 16.0.0 lays out the platform (:mod:`kernel.platforms.layout`): the
+  kernel image, the device tree and the root task's image from the kernel's load address
+  up, the root server's objects in one aligned block as high in RAM as it fits, and the
+  untyped list seL4 computes (device regions, the kernel's boot code given back, free
+  RAM). The device tree reaches the root task as extra bootinfo.
+- **the compact layout** (a RootTaskImage without a device tree, as unit tests build
+  them): from the RAM base up, the image's frames, then the root server's objects each
+  aligned to its size (root CNode, VSpace root, the image's page tables, ASID pool, IPC
+  buffer, bootinfo frame, extra bootinfo, TCB), then every byte left as untyped of
+  maximal aligned power-of-two size; physical addresses outside RAM are device
+  untypeds, listed first.
 
 Everything boot creates is a real object in RAM: page tables hold real entries, frames
 hold the image, the bootinfo frame holds seL4_BootInfo. The caps go into the root CNode
