@@ -114,7 +114,9 @@ def sel4_layout(platform: Platform, ram_size: int, *, image_bytes: int, dtb_byte
     image_paddr = _page_up(dtb[1]) if dtb_bytes else kernel[1]
     image = (image_paddr, image_paddr + image_bytes)
     if image[1] > ram_end:
-        raise LayoutError(f"the root task image does not fit in RAM ({ram_size:#x} bytes)")
+        raise LayoutError(f"the kernel image, device tree and root task image need "
+                          f"{image[1] - platform.ram_base:#x} bytes of RAM from its base; "
+                          f"RAM has {ram_size:#x}")
     in_ram = [r for r in (kernel, dtb, image) if r[0] < r[1]]
     free = _subtract((platform.kernel_paddr, ram_end), in_ram)
 
