@@ -9,7 +9,9 @@
  * TCB SetPriority/SetMCPriority/ReadRegisters/Suspend, Signal/Poll on notifications,
  * NBSend/NBRecv on endpoints (only through caps with the right to send or receive: a cap
  * without it faults the root task), page table and frame Map/Unmap/GetAddress in the root
- * VSpace. Any seL4 runs it: nothing depends on capsule.
+ * VSpace; CNode Rotate and CancelBadgedSends, TCB SetSpace, Bind/UnbindNotification,
+ * SetIPCBuffer, WriteRegisters (not resumed), DomainSet_Set, ASIDPool_Assign, with other
+ * arena caps of any kind as arguments. Any seL4 runs it: nothing depends on capsule.
  *
  * The guest also keeps a model of which arena slots are full and checks the results
  * seL4's rules fix whatever the objects: a destination slot that is full is
@@ -41,6 +43,7 @@ volatile const unsigned long difftest_steps = 300;
 #define PAGE_ADDR seL4_RISCV_Page_GetAddress
 #define PT_MAP(p, v) seL4_RISCV_PageTable_Map(p, seL4_CapInitThreadVSpace, v, seL4_RISCV_Default_VMAttributes)
 #define PT_UNMAP seL4_RISCV_PageTable_Unmap
+#define ASID_ASSIGN seL4_RISCV_ASIDPool_Assign
 static const int arch_types[] = {seL4_RISCV_Giga_Page, seL4_RISCV_4K_Page, seL4_RISCV_Mega_Page,
                                  seL4_RISCV_PageTableObject};
 #else
@@ -51,6 +54,7 @@ static const int arch_types[] = {seL4_RISCV_Giga_Page, seL4_RISCV_4K_Page, seL4_
 #define PAGE_ADDR seL4_ARM_Page_GetAddress
 #define PT_MAP(p, v) seL4_ARM_PageTable_Map(p, seL4_CapInitThreadVSpace, v, seL4_ARM_Default_VMAttributes)
 #define PT_UNMAP seL4_ARM_PageTable_Unmap
+#define ASID_ASSIGN seL4_ARM_ASIDPool_Assign
 static const int arch_types[] = {seL4_ARM_HugePageObject, seL4_ARM_VSpaceObject,
                                  seL4_ARM_SmallPageObject, seL4_ARM_LargePageObject,
                                  seL4_ARM_PageTableObject};
@@ -63,6 +67,7 @@ static int type[ARENA];
 static int can_read[ARENA], can_write[ARENA];  /* the cap's rights, for Receive and Send */
 static seL4_CPtr base, scratch;
 static int mismatches;
+static int bound;  /* a notification was bound to a TCB: Poll on it would fault */
 
 static unsigned long rnd(unsigned long n)
 {
@@ -243,7 +248,8 @@ static void object_op(unsigned long step)
         return;
     case 4:
         i = pick(seL4_NotificationObject);
-        if (full[i] && type[i] == seL4_NotificationObject && can_read[i] && still_full(i)) {
+        if (full[i] && type[i] == seL4_NotificationObject && can_read[i] && !bound
+            && still_full(i)) {
             seL4_Poll(base + i, &badge);
             printf("%lu poll %d = badge %lu\n", step, i, (unsigned long)badge);
         }
@@ -295,6 +301,79 @@ static void object_op(unsigned long step)
     }
 }
 
+/* Invocations whose other caps are arena slots of any kind: Rotate, CancelBadgedSends,
+ * TCB SetSpace/BindNotification/UnbindNotification/SetIPCBuffer/WriteRegisters, the
+ * domain cap, ASID pool Assign. */
+static void more_op(unsigned long step)
+{
+    seL4_CPtr root = seL4_CapInitThreadCNode;
+    int a = pick(-1), b = pick(-1), c = pick(-1), t = pick(seL4_TCBObject);
+    int tcb_ok = full[t] && type[t] == seL4_TCBObject && still_full(t);
+    int err;
+    switch (rnd(8)) {
+    case 0: {
+        seL4_Word badge1 = rnd(3) ? 0 : rnd(50), badge2 = rnd(3) ? 0 : rnd(50);
+        int ra = can_read[b], wa = can_write[b], rs = can_read[c], ws = can_write[c];
+        int tb = type[b], tc = type[c];
+        err = seL4_CNode_Rotate(root, base + a, seL4_WordBits, badge1, root, base + b,
+                                seL4_WordBits, badge2, root, base + c, seL4_WordBits);
+        printf("%lu rotate %d<-%d<-%d = %d\n", step, a, b, c, err);
+        if (err == seL4_NoError) {
+            if (c != a) {
+                full[c] = 0;
+            }
+            full[a] = full[b] = 1;
+            type[a] = tb, can_read[a] = ra, can_write[a] = wa;
+            type[b] = tc, can_read[b] = rs, can_write[b] = ws;
+        }
+        return;
+    }
+    case 1:
+        err = seL4_CNode_CancelBadgedSends(root, base + a, seL4_WordBits);
+        printf("%lu cancel-badged %d = %d\n", step, a, err);
+        return;
+    case 2:
+        if (tcb_ok) {
+            err = seL4_TCB_SetSpace(base + t, 0, base + a, rnd(3) ? 0 : rnd(1 << 10), base + b, 0);
+            printf("%lu tcb-setspace %d %d %d = %d\n", step, t, a, b, err);
+        }
+        return;
+    case 3:
+        if (tcb_ok) {
+            int bind = (int)rnd(2);
+            err = bind ? seL4_TCB_BindNotification(base + t, base + a)
+                       : seL4_TCB_UnbindNotification(base + t);
+            bound |= bind && err == seL4_NoError;
+            printf("%lu tcb-bind-or-unbind %d %d = %d\n", step, t, a, err);
+        }
+        return;
+    case 4:
+        if (tcb_ok) {
+            seL4_Word buffer = rnd(2) ? 0 : VADDR_BASE + rnd(VADDRS) * 0x1000 + rnd(4) * 256;
+            err = seL4_TCB_SetIPCBuffer(base + t, buffer, base + a);
+            printf("%lu tcb-ipcbuffer %d %lx %d = %d\n", step, t, (unsigned long)buffer, a, err);
+        }
+        return;
+    case 5:
+        if (tcb_ok) {
+            seL4_UserContext regs = {0};
+            regs.pc = 0x10000 + rnd(16) * 4;
+            unsigned long n = rnd(sizeof(regs) / sizeof(seL4_Word) + 1);
+            err = seL4_TCB_WriteRegisters(base + t, 0, 0, n, &regs);
+            printf("%lu tcb-write %d n=%lu = %d\n", step, t, n, err);
+        }
+        return;
+    case 6:
+        err = seL4_DomainSet_Set(seL4_CapDomain, (seL4_Uint8)rnd(3), base + a);
+        printf("%lu domain-set %d = %d\n", step, a, err);
+        return;
+    default:
+        err = ASID_ASSIGN(seL4_CapInitThreadASIDPool, base + a);
+        printf("%lu asid-assign %d = %d\n", step, a, err);
+        return;
+    }
+}
+
 int main(void)
 {
     seL4_BootInfo *bi = seL4_GetBootInfo();
@@ -338,8 +417,10 @@ int main(void)
             printf("%lu revoke %d = %d\n", step, i, err);
             expect(err, seL4_NoError);
             probe();
-        } else {
+        } else if (op < 14) {
             object_op(step);
+        } else {
+            more_op(step);
         }
     }
     printf("difftest done: %d mismatches\n", mismatches);
