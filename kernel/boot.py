@@ -123,19 +123,22 @@ def _aligned_blocks(start: int, end: int, max_bits: int) -> list[tuple[int, int]
 @dataclass(frozen=True, slots=True)
 class _RootObjects:
     """The root server's objects: the sizes (log2 bytes) of its root CNode, TCB and
-    extra bootinfo region (0: none), and how many page tables its image needs."""
+    extra bootinfo region (0: none), how many page tables its image needs, and the size
+    of its scheduling context (0: none; seL4's MCS kernels give it one, last)."""
 
     cnode_bits: int
     tcb_bits: int
     extra_bits: int
     tables: int
+    sched_context_bits: int = 0
 
     @property
     def total(self) -> int:
         """seL4's calculate_rootserver_size: every object, each a power of two."""
         return ((1 << self.cnode_bits) + (1 << self.tcb_bits) + 4 * PAGE
                 + (1 << self.extra_bits if self.extra_bits else 0)
-                + self.tables * (1 << PAGE_TABLE_BITS))
+                + self.tables * (1 << PAGE_TABLE_BITS)
+                + (1 << self.sched_context_bits if self.sched_context_bits else 0))
 
 
 @dataclass
@@ -152,6 +155,8 @@ class _Placement:
     bootinfo: int
     extra: int
     tcb: int
+    sched_context: int
+    """0 without one (:attr:`_RootObjects.sched_context_bits`)."""
     objects: list[tuple[int, int]]
     """``(paddr, size_bits)`` of every object, for zeroing."""
     reserved: list[tuple[str, int, int]]
@@ -182,13 +187,14 @@ def _compact_placement(arch: Arch, ram_base: int, ram_end: int, image_bytes: int
     bootinfo = new("bootinfo frame", PAGE_BITS)
     extra = new("extra bootinfo", sizes.extra_bits) if sizes.extra_bits else 0
     tcb = new("root TCB", sizes.tcb_bits)
+    sc = new("root scheduling context", sizes.sched_context_bits) if sizes.sched_context_bits else 0
     descs: list[UntypedDesc] = []
     for start, end in ((0, ram_base), (ram_end, PHYS_TOP[arch])):
         descs += [UntypedDesc(p, b, True) for p, b in _aligned_blocks(start, end, max_bits)]
     for start, end in alloc.free:
         descs += [UntypedDesc(p, b, False)
                   for p, b in _aligned_blocks(start, end, max_bits) if b >= MIN_UNTYPED_BITS]
-    return _Placement(ram_base, cnode, vspace, tables, pool, ipc, bootinfo, extra, tcb,
+    return _Placement(ram_base, cnode, vspace, tables, pool, ipc, bootinfo, extra, tcb, sc,
                       objects, reserved, descs)
 
 
@@ -198,7 +204,8 @@ def _platform_placement(arch: Arch, ram_size: int, image_bytes: int, sizes: _Roo
     the root server's objects carved from their block in create_rootserver_objects'
     order: the larger of root CNode and VSpace root first, the extra bootinfo region as
     soon as it is the largest left, ASID pool, IPC buffer, bootinfo frame, then the page
-    tables and the TCB (smaller than a page table on both architectures)."""
+    tables and the TCB (smaller than a page table on both architectures), a scheduling
+    context last if there is one."""
     align_bits = max(sizes.cnode_bits, VSPACE_BITS, sizes.extra_bits)
     try:
         layout = sel4_layout(platform_for(arch), ram_size, image_bytes=image_bytes,
@@ -237,9 +244,10 @@ def _platform_placement(arch: Arch, ram_size: int, image_bytes: int, sizes: _Roo
     tables = [new(PAGE_TABLE_BITS) for _ in range(sizes.tables)]
     if not tcb:
         tcb = new(sizes.tcb_bits)
+    sc = new(sizes.sched_context_bits) if sizes.sched_context_bits else 0
     descs = [UntypedDesc(p, b, d) for p, b, d in layout.untypeds]
     return _Placement(layout.image_paddr, cnode, vspace, tables, pool, ipc, bootinfo, extra,
-                      tcb, objects, list(layout.reserved), descs)
+                      tcb, sc, objects, list(layout.reserved), descs)
 
 
 @dataclass(frozen=True)
