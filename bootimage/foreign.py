@@ -2,9 +2,11 @@
 
 Two inputs besides capsule's own images (:mod:`bootimage.load`):
 
-- **A root task's ELF** on its own. The configuration is the defaults, with RAM as seL4's
-  ``simulate`` script gives QEMU for the platform (3 GiB on qemu-riscv-virt, 2 GiB on
-  qemu-arm-virt: capsule's host memory grows only with what the guest writes) and the
+- **A root task's ELF** on its own, booted as seL4 boots it on the platform: with the
+  platform's device tree as extra bootinfo and seL4's memory layout
+  (:mod:`kernel.platforms`). The configuration is the defaults, with RAM as seL4's
+  qemu-riscv-virt and qemu-arm-virt builds describe it (3 GiB and 1 GiB: the device
+  tree's /memory; capsule's host memory grows only with what the guest writes) and the
   smallest root CNode, from seL4's default of 2^12 slots up, with room for twice the caps
   boot places (:func:`kernel.boot.boot_caps`).
 - **An elfloader image** (``images/<app>-image-<arch>-<platform>``): an ELF (or, on RISC-V,
@@ -30,6 +32,7 @@ import fdt
 from kernel.abi.arch import Arch, abi_for
 from kernel.boot import boot_caps, extra_bootinfo
 from kernel.config import ConfigError, KernelConfig
+from kernel.platforms import platform_for
 
 from .elf import read_root_elf
 from .errors import BadConfig, ImageError
@@ -38,8 +41,10 @@ from .load import LoadedImage, load_image
 
 __all__ = ["QEMU_RAM", "kernel_exports_pmu", "load_runnable"]
 
-QEMU_RAM = {Arch.RISCV64: 3 << 30, Arch.AARCH64: 2 << 30}
-"""RAM that seL4's simulate script gives QEMU's virt platforms."""
+QEMU_RAM = {Arch.RISCV64: 3 << 30, Arch.AARCH64: 1 << 30}
+"""RAM that seL4 16.0.0's qemu-riscv-virt and qemu-arm-virt builds describe in their
+device trees (its simulate script gives QEMU 3 GiB and 2 GiB: the kernel on qemu-arm-virt
+uses the first gigabyte only)."""
 
 _CPIO_MAGIC = b"070701"
 _CPIO_HEADER = 110
@@ -101,6 +106,8 @@ def _from_elf(elf: bytes, ram_size: int | None, root_cnode_bits: int | None,
     arch = probe.root.arch
     if ram_size is None:
         ram_size = _dtb_ram(dtb, arch) if dtb is not None else QEMU_RAM[arch]
+    if dtb is None:
+        dtb = platform_for(arch).device_tree(ram_size)
     if root_cnode_bits is None:
         needed = boot_caps(arch, probe.root.start, probe.root.end, ram_size,
                            len(extra_bootinfo(dtb))).total

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
 from kernel.image import RootTaskImage
+from kernel.platforms import platform_for
 
 from .elf import RootElf, read_root_elf
 from .errors import BadConfig, FormatError, ImageError
@@ -70,7 +71,9 @@ def load_image(data: bytes) -> LoadedImage:
     return LoadedImage(
         arch=image.arch,
         config=image.config,
-        root=image.elf.root,
+        # capsule is seL4 on the arch's platform: its device tree, hence seL4's layout.
+        root=replace(image.elf.root,
+                     device_tree=platform_for(image.arch).device_tree(image.config.ram_size)),
         elf=image.raw.elf,
         version=image.raw.header.version,
     )

@@ -1,11 +1,20 @@
 """Booting the root task as seL4 does (abi/boot.md).
 
-Physical layout after boot, from the RAM base up:
-1. the root task's image frames (its ELF segments, page by page);
-2. the root server's objects, each aligned to its size: root CNode, VSpace root, the
-   image's page tables, ASID pool, IPC buffer frame, bootinfo frame, TCB;
-3. every byte left over, as untyped capabilities of maximal aligned power-of-two size.
-Physical addresses outside RAM become device untypeds, listed first.
+Two physical layouts, chosen by whether the image hands the root task a device tree:
+
+- **seL4's platform layout** (with a device tree: every image the loaders make, as
+  capsule is seL4 on qemu-riscv-virt and qemu-arm-virt; an elfloader image brings its
+  own): as seL4 16.0.0 lays out the platform (:mod:`kernel.platforms.layout`): the
+  kernel image, the device tree and the root task's image from the kernel's load address
+  up, the root server's objects in one aligned block as high in RAM as it fits, and the
+  untyped list seL4 computes (device regions, the kernel's boot code given back, free
+  RAM). The device tree reaches the root task as extra bootinfo.
+- **the compact layout** (a RootTaskImage without a device tree, as unit tests build
+  them): from the RAM base up, the image's frames, then the root server's objects each
+  aligned to its size (root CNode, VSpace root, the image's page tables, ASID pool, IPC
+  buffer, bootinfo frame, extra bootinfo, TCB), then every byte left as untyped of
+  maximal aligned power-of-two size; physical addresses outside RAM are device
+  untypeds, listed first.
 
 Everything boot creates is a real object in RAM: page tables hold real entries, frames
 hold the image, the bootinfo frame holds seL4_BootInfo. The caps go into the root CNode
@@ -56,6 +65,8 @@ from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import register_pool
 from kernel.objects.retype import zero_phys
 from kernel.objects.sched_context import boot_sched_context, sched_control_caps
+from kernel.platforms import platform_for
+from kernel.platforms.layout import LayoutError, aligned_blocks, device_untypeds, sel4_layout
 
 __all__ = ["BootError", "BootReport", "boot"]
 
@@ -109,13 +120,137 @@ class _PhysAllocator:
 
 def _aligned_blocks(start: int, end: int, max_bits: int) -> list[tuple[int, int]]:
     """Cover ``[start, end)`` with maximal naturally aligned power-of-two blocks."""
-    blocks = []
-    while start < end:
-        align_bits = (start & -start).bit_length() - 1 if start else max_bits
-        bits = min(align_bits, (end - start).bit_length() - 1, max_bits)
-        blocks.append((start, bits))
-        start += 1 << bits
-    return blocks
+    return aligned_blocks(start, end, max_bits)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _RootObjects:
+    """The root server's objects: the sizes (log2 bytes) of its root CNode, TCB and
+    extra bootinfo region (0: none), how many page tables its image needs, and the size
+    of its scheduling context (0: none; seL4's MCS kernels give it one, last)."""
+
+    cnode_bits: int
+    tcb_bits: int
+    extra_bits: int
+    tables: int
+    sched_context_bits: int = 0
+
+    @property
+    def total(self) -> int:
+        """seL4's calculate_rootserver_size: every object, each a power of two."""
+        return ((1 << self.cnode_bits) + (1 << self.tcb_bits) + 4 * PAGE
+                + (1 << self.extra_bits if self.extra_bits else 0)
+                + self.tables * (1 << PAGE_TABLE_BITS)
+                + (1 << self.sched_context_bits if self.sched_context_bits else 0))
+
+
+@dataclass
+class _Placement:
+    """Where boot puts the image and each root server object, what RAM it keeps
+    (BootReport.reserved) and the untyped list in the order it hands them out."""
+
+    image_paddr: int
+    cnode: int
+    vspace: int
+    tables: list[int]
+    asid_pool: int
+    ipc: int
+    bootinfo: int
+    extra: int
+    tcb: int
+    sched_context: int
+    """0 without one (:attr:`_RootObjects.sched_context_bits`)."""
+    objects: list[tuple[int, int]]
+    """``(paddr, size_bits)`` of every object, for zeroing."""
+    reserved: list[tuple[str, int, int]]
+    untypeds: list[UntypedDesc]
+
+
+def _compact_placement(arch: Arch, ram_base: int, ram_end: int, image_bytes: int,
+                       sizes: _RootObjects, max_bits: int) -> _Placement:
+    """capsule's own layout: the image at the RAM base, each object first-fit and aligned
+    to its size after it, untypeds for the device space first, then for free RAM."""
+    if image_bytes >= ram_end - ram_base:
+        raise BootError("root task image does not fit in RAM")
+    reserved = [("root task image", ram_base, image_bytes)]
+    objects: list[tuple[int, int]] = []
+    alloc = _PhysAllocator(ram_base + image_bytes, ram_end)
+
+    def new(what: str, size_bits: int) -> int:
+        paddr = alloc.alloc(size_bits)
+        reserved.append((what, paddr, 1 << size_bits))
+        objects.append((paddr, size_bits))
+        return paddr
+
+    cnode = new("root CNode", sizes.cnode_bits)
+    vspace = new("VSpace root", VSPACE_BITS)
+    tables = [new("page table", PAGE_TABLE_BITS) for _ in range(sizes.tables)]
+    pool = new("ASID pool", ASID_POOL_BITS)
+    ipc = new("IPC buffer frame", PAGE_BITS)
+    bootinfo = new("bootinfo frame", PAGE_BITS)
+    extra = new("extra bootinfo", sizes.extra_bits) if sizes.extra_bits else 0
+    tcb = new("root TCB", sizes.tcb_bits)
+    sc = new("root scheduling context", sizes.sched_context_bits) if sizes.sched_context_bits else 0
+    descs: list[UntypedDesc] = []
+    for start, end in ((0, ram_base), (ram_end, PHYS_TOP[arch])):
+        descs += [UntypedDesc(p, b, True) for p, b in _aligned_blocks(start, end, max_bits)]
+    for start, end in alloc.free:
+        descs += [UntypedDesc(p, b, False)
+                  for p, b in _aligned_blocks(start, end, max_bits) if b >= MIN_UNTYPED_BITS]
+    return _Placement(ram_base, cnode, vspace, tables, pool, ipc, bootinfo, extra, tcb, sc,
+                      objects, reserved, descs)
+
+
+def _platform_placement(arch: Arch, ram_size: int, image_bytes: int, sizes: _RootObjects,
+                        dtb_bytes: int, max_bits: int) -> _Placement:
+    """seL4's layout on the arch's platform (:func:`kernel.platforms.layout.sel4_layout`),
+    the root server's objects carved from their block in create_rootserver_objects'
+    order: the larger of root CNode and VSpace root first, the extra bootinfo region as
+    soon as it is the largest left, ASID pool, IPC buffer, bootinfo frame, then the page
+    tables and the TCB (smaller than a page table on both architectures), a scheduling
+    context last if there is one."""
+    align_bits = max(sizes.cnode_bits, VSPACE_BITS, sizes.extra_bits)
+    try:
+        layout = sel4_layout(platform_for(arch), ram_size, image_bytes=image_bytes,
+                             dtb_bytes=dtb_bytes, rootserver_bytes=sizes.total,
+                             rootserver_align_bits=align_bits, min_bits=MIN_UNTYPED_BITS,
+                             max_bits=max_bits)
+    except LayoutError as error:
+        raise BootError(str(error)) from None
+    at = layout.rootserver_paddr
+    objects: list[tuple[int, int]] = []
+    extra = 0
+
+    def new(size_bits: int) -> int:
+        nonlocal at
+        objects.append((at, size_bits))
+        at += 1 << size_bits
+        return at - (1 << size_bits)
+
+    def maybe_extra(than_bits: int) -> None:
+        nonlocal extra
+        if sizes.extra_bits and sizes.extra_bits >= than_bits and not extra:
+            extra = new(sizes.extra_bits)
+
+    maybe_extra(align_bits)
+    if sizes.cnode_bits > VSPACE_BITS:
+        cnode = new(sizes.cnode_bits)
+        maybe_extra(VSPACE_BITS)
+        vspace = new(VSPACE_BITS)
+    else:
+        vspace = new(VSPACE_BITS)
+        maybe_extra(sizes.cnode_bits)
+        cnode = new(sizes.cnode_bits)
+    maybe_extra(PAGE_BITS)
+    pool, ipc, bootinfo = new(ASID_POOL_BITS), new(PAGE_BITS), new(PAGE_BITS)
+    tcb = new(sizes.tcb_bits) if sizes.tcb_bits >= PAGE_TABLE_BITS else 0
+    tables = [new(PAGE_TABLE_BITS) for _ in range(sizes.tables)]
+    if not tcb:
+        tcb = new(sizes.tcb_bits)
+    sc = new(sizes.sched_context_bits) if sizes.sched_context_bits else 0
+    descs = [UntypedDesc(p, b, d) for p, b, d in layout.untypeds]
+    return _Placement(layout.image_paddr, cnode, vspace, tables, pool, ipc, bootinfo, extra,
+                      tcb, sc, objects, list(layout.reserved), descs)
 
 
 @dataclass(frozen=True)
@@ -167,18 +302,21 @@ def boot_caps(arch: Arch, image_start: int, image_end: int, ram_size: int,
     tables = sum(((v_end - 1) >> fmt.shifts[level - 1]) - (v_start >> fmt.shifts[level - 1]) + 1
                  for level in range(1, fmt.levels))
     ram_end = abi.ram_base + ram_size
-    devices = len(_aligned_blocks(0, abi.ram_base, abi.max_untyped_bits)) + len(
-        _aligned_blocks(ram_end, PHYS_TOP[arch], abi.max_untyped_bits))
+    if extra_len:  # seL4's platform layout
+        devices = len(device_untypeds(platform_for(arch), ram_size, MIN_UNTYPED_BITS,
+                                      abi.max_untyped_bits))
+    else:
+        devices = len(_aligned_blocks(0, abi.ram_base, abi.max_untyped_bits)) + len(
+            _aligned_blocks(ram_end, PHYS_TOP[arch], abi.max_untyped_bits))
     image_frames = (((image_end + PAGE - 1) & ~(PAGE - 1)) - v_start) // PAGE
     return BootCaps(int(InitialCap.seL4_NumInitialCaps), tables, image_frames, devices,
-                    extra_size // PAGE, len(sched_control_caps()) if mcs else 0)
+                    -(-extra_len // PAGE), len(sched_control_caps()) if mcs else 0)
 
 
 def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     """Create the root task of ``image`` on ``kernel`` and make it the current thread."""
     machine, config, abi, fmt = kernel.machine, kernel.config, kernel.abi, kernel.paging
     ram_base, ram_end = machine.ram_base, machine.ram_base + machine.ram_size
-    reserved: list[tuple[str, int, int]] = []
 
     # -- virtual layout: image pages, then IPC buffer, bootinfo, extra bootinfo -----------
     v_start = image.start & ~(PAGE - 1)
@@ -187,6 +325,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     extra = extra_bootinfo(image.device_tree)
     extra_size = 1 << extra_bootinfo_bits(len(extra)) if extra else 0
     extra_vaddr = bootinfo_vaddr + PAGE
+    # seL4 maps the pages the extra bootinfo covers, in a 2^n region of virtual space.
+    extra_pages = -(-len(extra) // PAGE)
     v_end = extra_vaddr + extra_size
     if v_end > min(abi.user_top, fmt.va_limit):
         raise BootError("root task image reaches past the user address limit")
@@ -198,46 +338,42 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         raise BootError(f"root CNode too small: {1 << config.root_cnode_bits} slots, boot "
                         f"needs at least {needed.total}")
 
-    # -- image frames at the base of RAM -------------------------------------------------
+    # -- physical placement: the image, the root server's objects, the untypeds ---------
     image_bytes = v_image_end - v_start
-    if image_bytes >= machine.ram_size:
-        raise BootError("root task image does not fit in RAM")
-    image_paddr = ram_base
+    cnode_bits = config.root_cnode_bits
+    table_keys = [(level, n << fmt.shifts[level - 1])
+                  for level in range(1, fmt.levels)
+                  for n in range(v_start >> fmt.shifts[level - 1],
+                                 ((v_end - 1) >> fmt.shifts[level - 1]) + 1)]
+    sizes = _RootObjects(cnode_object_bits(cnode_bits), kernel.tcb_bits,
+                         extra_bootinfo_bits(len(extra)), len(table_keys),
+                         MIN_SCHED_CONTEXT_BITS if config.mcs else 0)
+    if image.device_tree is not None:
+        place = _platform_placement(kernel.arch, machine.ram_size, image_bytes, sizes,
+                                    len(image.device_tree), abi.max_untyped_bits)
+    else:
+        place = _compact_placement(kernel.arch, ram_base, ram_end, image_bytes, sizes,
+                                   abi.max_untyped_bits)
+    reserved = place.reserved
+    image_paddr = place.image_paddr
     zero_phys(machine, image_paddr, image_bytes)
     for seg in image.segments:
         machine.write_phys(image_paddr + seg.vaddr - v_start, seg.data)
-    reserved.append(("root task image", image_paddr, image_bytes))
-
-    # -- root server objects ---------------------------------------------------------------
-    alloc = _PhysAllocator(image_paddr + image_bytes, ram_end)
-
-    def new_object(what: str, size_bits: int) -> int:
-        paddr = alloc.alloc(size_bits)
+    for paddr, size_bits in place.objects:
         zero_phys(machine, paddr, 1 << size_bits)
-        reserved.append((what, paddr, 1 << size_bits))
-        return paddr
 
-    cnode_bits = config.root_cnode_bits
-    cnode = CNode(new_object("root CNode", cnode_object_bits(cnode_bits)), cnode_bits)
+    cnode = CNode(place.cnode, cnode_bits)
     kernel.add_object(cnode)
-    vspace_root = new_object("VSpace root", VSPACE_BITS)
-    tables: dict[tuple[int, int], int] = {}
-    for level in range(1, fmt.levels):
-        span_bits = fmt.shifts[level - 1]
-        first, last = v_start >> span_bits, (v_end - 1) >> span_bits
-        for n in range(first, last + 1):
-            tables[(level, n << span_bits)] = new_object(f"page table (level {level})", PAGE_TABLE_BITS)
-    pool = ASIDPool(new_object("ASID pool", ASID_POOL_BITS), asid_base=0)
+    vspace_root = place.vspace
+    tables = dict(zip(table_keys, place.tables, strict=True))
+    pool = ASIDPool(place.asid_pool, asid_base=0)
     pool.roots[ROOT_ASID] = vspace_root
     register_pool(kernel, pool)
-    ipc_paddr = new_object("IPC buffer frame", PAGE_BITS)
-    bootinfo_paddr = new_object("bootinfo frame", PAGE_BITS)
-    extra_paddr = new_object("extra bootinfo", extra_bootinfo_bits(len(extra))) if extra else 0
+    ipc_paddr, bootinfo_paddr, extra_paddr = place.ipc, place.bootinfo, place.extra
     if extra:
         machine.write_phys(extra_paddr, extra)
-    tcb = TCB(new_object("root TCB", kernel.tcb_bits), len(abi.user_context), config.time_slice_ticks)
+    tcb = TCB(place.tcb, len(abi.user_context), config.time_slice_ticks)
     kernel.add_object(tcb)  # the first thread
-    root_sc = new_object("root scheduling context", MIN_SCHED_CONTEXT_BITS) if config.mcs else 0
 
     # -- page tables: link the tables, map every page ------------------------------------
     def table_of(level: int, vaddr: int) -> int:
@@ -260,7 +396,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         map_page(v, image_paddr + v - v_start)
     map_page(ipc_vaddr, ipc_paddr)
     map_page(bootinfo_vaddr, bootinfo_paddr)
-    for offset in range(0, extra_size, PAGE):
+    for offset in range(0, extra_pages * PAGE, PAGE):
         map_page(extra_vaddr + offset, extra_paddr + offset)
     machine.page_tables_changed()
 
@@ -284,7 +420,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         FrameCap(ipc_paddr, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=ipc_vaddr))
     put(InitialCap.seL4_CapDomain, DomainCap())
     if config.mcs:
-        put(InitialCap.seL4_CapInitThreadSC, boot_sched_context(kernel, root_sc, tcb))
+        put(InitialCap.seL4_CapInitThreadSC, boot_sched_context(kernel, place.sched_context, tcb))
 
     next_slot = int(InitialCap.seL4_NumInitialCaps)
 
@@ -308,7 +444,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     extra_region = region([
         FrameCap(extra_paddr + offset, PAGE_BITS, mapped_asid=ROOT_ASID,
                  mapped_vaddr=extra_vaddr + offset)
-        for offset in range(0, extra_size, PAGE)
+        for offset in range(0, extra_pages * PAGE, PAGE)
     ]) if extra else (0, 0)
     # MCS: the SchedControl caps come next, before the image frames.
     sched_control_region = region(sched_control_caps()) if config.mcs else None
@@ -317,14 +453,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         for v in range(v_start, v_image_end, PAGE)
     ])
 
-    # -- untypeds: device gaps first, then what is left of RAM ---------------------------
-    max_bits = abi.max_untyped_bits
-    descs: list[UntypedDesc] = []
-    for start, end in ((0, ram_base), (ram_end, PHYS_TOP[kernel.arch])):
-        descs += [UntypedDesc(p, b, True) for p, b in _aligned_blocks(start, end, max_bits)]
-    for start, end in alloc.free:
-        descs += [UntypedDesc(p, b, False)
-                  for p, b in _aligned_blocks(start, end, max_bits) if b >= MIN_UNTYPED_BITS]
+    # -- untypeds, in the placement's order ------------------------------------------
+    descs = place.untypeds
     untyped_region = region([
         # Boot untypeds start "full": the first retype resets (and zeroes) them.
         UntypedCap(d.paddr, d.size_bits, d.is_device, free_index=1 << (d.size_bits - MIN_UNTYPED_BITS))

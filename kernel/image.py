@@ -46,8 +46,10 @@ class RootTaskImage:
     entry: int
     segments: tuple[ImageSegment, ...]
     device_tree: bytes | None = None
-    """The platform's device tree, handed to the root task as extra bootinfo (seL4 does
-    when its loader passes one: an elfloader image carries it); None: no extra bootinfo."""
+    """The platform's device tree, handed to the root task as extra bootinfo as seL4 does
+    (the loaders give every image its platform's, an elfloader image its own); with one,
+    boot lays out memory as seL4 does on the platform. None: no extra bootinfo and
+    capsule's compact layout (kernel.boot)."""
 
     @property
     def start(self) -> int:

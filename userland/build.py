@@ -77,10 +77,12 @@ SHIPPED = ("hello", "bootinfo")
 """Programs whose images ship with the package (userland/images/<name>-<arch>.img)."""
 PROGRAM_DIRS = ("apps", "tests", "bench")
 IMAGE_CONFIGS: dict[str, dict[str, int | bool]] = {
-    # A naturally aligned 1 GiB RAM untyped for its 1 GiB frame: with 2 GiB of RAM (at
-    # 2 GiB on RISC-V, 1 GiB on AArch64), the upper gigabyte; the lower one starts with
-    # the root task's image and boot objects.
-    "vspace_huge": {"ram_size": 2 << 30},
+    # A naturally aligned 1 GiB RAM untyped for its 1 GiB frame: with 4 GiB of RAM (at
+    # 2 GiB on RISC-V, 1 GiB on AArch64), the second gigabyte; the first starts with the
+    # kernel's and the root task's images, the last ends with the root server's objects.
+    "vspace_huge": {"ram_size": 4 << 30},
+    # Its 2 MiB pages and tables come from the largest RAM untyped: 16 MiB of it.
+    "vspace": {"ram_size": 64 << 20},
     "domains": {"num_domains": 3},
     # capsule's checkpoint object extension (not seL4), which the checkpointer uses.
     "checkpointer": {"checkpoint_object": True},

@@ -67,18 +67,19 @@ class ChoiceError(Exception):
 @dataclass(frozen=True, slots=True)
 class BootCaps:
     """Where boot put the caps :func:`hide_boot_caps` leaves out: the root task's root
-    CNode and three of seL4_BootInfo's slot regions (``(start, end)``, end exclusive)."""
+    CNode and four of seL4_BootInfo's slot regions (``(start, end)``, end exclusive)."""
 
     root_cnode: int
     image_frames: tuple[int, int]
     image_paging: tuple[int, int]
     untyped: tuple[int, int]
+    extra_frames: tuple[int, int] = (0, 0)
 
     @classmethod
     def of(cls, bootinfo: BootInfo, root_cnode: int) -> BootCaps:
         """From what boot told the root task and the address of its root CNode."""
         return cls(root_cnode, bootinfo.user_image_frames, bootinfo.user_image_paging,
-                   bootinfo.untyped)
+                   bootinfo.untyped, bootinfo.extra_pages)
 
 
 # --- choosing -------------------------------------------------------------------------
@@ -127,11 +128,12 @@ def _listing(threads: Collection[ThreadView], name: str | None = None) -> str:
 
 
 def hide_boot_caps(snap: Snapshot, boot: BootCaps) -> Snapshot:
-    """``snap`` without the root task's image frame and page-table caps and its unused
-    untyped caps, where boot put them (see the module docstring)."""
+    """``snap`` without the root task's image frame and page-table caps, its extra
+    bootinfo frame caps and its unused untyped caps, where boot put them (see the module docstring)."""
     parents = {link.parent for link in snap.derivation}
     regions = (("image frame caps", boot.image_frames, {"frame"}),
                ("image page-table caps", boot.image_paging, {"page_table", "vspace"}),
+               ("extra bootinfo frame caps", boot.extra_frames, {"frame"}),
                ("unused untyped caps", boot.untyped, {"untyped"}))
     hidden: dict[str, int] = {}
     out: set[str] = set()

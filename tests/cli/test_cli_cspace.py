@@ -52,6 +52,7 @@ def test_text_of_shipped_bootinfo_image() -> None:
     info = boot_regions(BOOTINFO)
     assert lines[1] == (f"# hidden: {size(info.user_image_frames)} image frame caps, "
                         f"{size(info.user_image_paging)} image page-table caps, "
+                        f"{size(info.extra_pages)} extra bootinfo frame caps, "
                         f"{size(info.untyped)} unused untyped caps")
     assert lines[2].startswith("thread rootserver ") and "state=" in lines[2]
     (root,) = [line for line in lines if "[2] seL4_CapInitThreadCNode:" in line]
@@ -85,7 +86,7 @@ def test_after_first_retype_an_endpoint_is_a_child_of_the_untyped(
     assert data["point"].startswith("after syscall 1 ")
     slots = root_slots(data)
     (ep_index,) = [i for i, s in slots.items() if s["cap"]["type"] == "endpoint"]
-    assert ep_index == max(slots) and ep_index - 1 in slots  # first empty-region slot
+    assert ep_index == max(slots)  # the first empty-region slot, after every boot cap
     endpoint = slots[ep_index]["cap"]
     (parent,) = [link["parent"] for link in data["derivation"]
                  if link["child"] == slots[ep_index]["id"]]
@@ -118,7 +119,8 @@ def test_thread_option(retype_images: dict[str, str]) -> None:
 @pytest.mark.parametrize("arch", ARCHES)
 def test_all_caps_shows_what_the_default_hides(retype_images: dict[str, str], arch: str) -> None:
     """After the retype guest's first syscall (one endpoint from one untyped): the default
-    leaves out boot's image frame and page-table caps and every untyped but that one, in
+    leaves out boot's image frame and page-table caps, the extra bootinfo frame caps and
+    every untyped but that one, in
     the slots seL4_BootInfo gives; --all-caps shows all of them."""
     image = retype_images[arch]
     info = boot_regions(image)
@@ -126,11 +128,12 @@ def test_all_caps_shows_what_the_default_hides(retype_images: dict[str, str], ar
     every = as_json(image, "--after-syscall", "1", "--all-caps")
     assert default["hidden"] == {"image frame caps": size(info.user_image_frames),
                                  "image page-table caps": size(info.user_image_paging),
+                                 "extra bootinfo frame caps": size(info.extra_pages),
                                  "unused untyped caps": size(info.untyped) - 1}
     assert every["hidden"] == {}
     shown, all_slots = root_slots(default), root_slots(every)
     boot_made = set(range(*info.user_image_frames)) | set(range(*info.user_image_paging)) \
-        | set(range(*info.untyped))
+        | set(range(*info.extra_pages)) | set(range(*info.untyped))
     assert boot_made <= set(all_slots)
     (used,) = boot_made & set(shown)
     assert shown[used]["cap"]["type"] == "untyped"

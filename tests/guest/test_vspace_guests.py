@@ -1,5 +1,5 @@
 """The VSpace guest programs: frames and page tables from C, 1 GiB frames (vspace_huge.c,
-run with the 2 GiB of RAM its image configuration asks for), and processes spawned from
+run with the 4 GiB of RAM its image configuration asks for), and processes spawned from
 untyped memory by the process library (spawn.c, spawn_child.c), on both architectures.
 
 ``vspace`` and ``vspace_huge`` print one ``<ID> PASS|FAIL <title>`` line per check
