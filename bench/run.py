@@ -117,10 +117,10 @@ def _subprocess_seconds(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def _build_guests() -> dict[str, dict[str, Path]]:
+def _build_guests(out_dir: Path) -> dict[str, dict[str, Path]]:
     from userland.build import build_all
 
-    return build_all(REPO / "userland" / "build", images=False)
+    return build_all(out_dir, images=False)
 
 
 def kernel_variants() -> dict[str, dict[str, object]]:
@@ -252,9 +252,10 @@ def _suite_seconds(args: str) -> dict[str, Any]:
             "passed": proc.returncode == 0, "summary": tail[0]}
 
 
-def run_benchmarks(sizes: Sizes) -> dict[str, Any]:
-    """All figures as a JSON-ready dict (see the module docstring)."""
-    built = _build_guests()
+def run_benchmarks(sizes: Sizes, build_dir: Path = REPO / "userland" / "build") -> dict[str, Any]:
+    """All figures as a JSON-ready dict (see the module docstring), the guests built
+    into ``build_dir``."""
+    built = _build_guests(build_dir)
     figures: dict[str, Any] = {}
     floors: dict[str, Any] = {}
     for arch in Arch:
@@ -346,13 +347,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="pytest arguments of the timed guest suite (default: %(default)s)")
     parser.add_argument("--no-suite", action="store_true", help="do not time the guest suite")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument("--build-dir", type=Path, default=REPO / "userland" / "build",
+                        help="where the guest programs are built (default: %(default)s)")
     args = parser.parse_args(argv)
     sizes = Sizes(traps=args.traps, repeat=args.repeat, rounds=args.rounds,
                   retype_objects=args.retype_objects, scale_threads=args.scale_threads,
                   scale_caps=args.scale_caps, mem_objects=args.mem_objects,
                   macro_rounds=args.macro_rounds,
                   suite=None if args.no_suite else args.suite)
-    results = run_benchmarks(sizes)
+    results = run_benchmarks(sizes, args.build_dir)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(_table(results))
     print(f"results written to {args.out}")
