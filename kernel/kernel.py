@@ -20,11 +20,12 @@ from typing import ClassVar
 from kernel.arch.cap_page import type_fault_at
 from kernel.config import KernelConfig
 from kernel.core.fault_delivery import handle_fault
-from kernel.core.threads import install_thread
+from kernel.core.threads import install_thread, vspace_root_of
 from kernel.entry.syscalls import SyscallTable
 from kernel.entry.variant import variant_for
 from kernel.machine import Machine
 from kernel.model.faults import UserExceptionFault, VMFault
+from kernel.model.page_tables import grant_deferred_execute
 from kernel.model.paging import Access
 from kernel.model.state import KernelState, StopReason
 from kernel.model.tcb import TCB, ThreadState
@@ -91,7 +92,13 @@ class Kernel(KernelState):
         no device behind it); ``fsr`` is the architecture's fault status word for it.
 
         The machine's pc is the faulting instruction (it is retried after a fix).
+
+        An instruction fetch from a page whose execute permission the kernel deferred
+        (``kernel.model.paging``) is no fault: the permission is granted and the
+        instruction retried, with nothing counted or observed.
         """
+        if access is Access.EXECUTE and self._grant_deferred_execute(address):
+            return
         self.kernel_entries += 1
         self._current_saved = False
         assert self.current is not None
@@ -110,6 +117,20 @@ class Kernel(KernelState):
             ),
         )
         self._exit_kernel()
+
+    def _grant_deferred_execute(self, pc: int) -> bool:
+        """Grant the deferred execute permission of the page(s) of the instruction at
+        ``pc`` (a 4-byte RISC-V instruction at a 2-byte boundary may straddle two)."""
+        assert self.current is not None
+        root, _asid = vspace_root_of(self, self.current)
+        if not root:
+            return False
+        granted = False
+        for vaddr in {pc, pc + 3}:
+            granted |= grant_deferred_execute(self.machine, self.paging, root, vaddr)
+        if granted:
+            self.machine.page_tables_changed()
+        return granted
 
     def user_exception(self, number: int, code: int) -> None:
         """An exception seL4 passes on as it is (an illegal instruction, a misaligned pc,

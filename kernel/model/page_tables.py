@@ -57,6 +57,27 @@ def walk(machine: Machine, fmt: PagingFormat, root: int, vaddr: int) -> Translat
     return Translation(PteKind.INVALID, fmt.levels - 1, 0, 0)
 
 
+def grant_deferred_execute(machine: Machine, fmt: PagingFormat, root: int, vaddr: int) -> bool:
+    """Grant the execute permission the leaf mapping ``vaddr`` defers, writing its entry
+    (``kernel.model.paging``'s module docstring); False, writing nothing, if that leaf
+    defers none or there is no leaf. The caller flushes the TLB."""
+    table = root
+    for level in range(fmt.levels):
+        index = fmt.index(level, vaddr)
+        entry = read_entry(machine, table, index)
+        kind, target = fmt.decode(entry, level)
+        if kind is PteKind.INVALID:
+            return False
+        if kind is PteKind.LEAF:
+            granted = fmt.granted_execute(entry)
+            if granted is None:
+                return False
+            write_entry(machine, table, index, granted)
+            return True
+        table = target
+    return False
+
+
 def translate(
     machine: Machine, fmt: PagingFormat, root: int, vaddr: int, access: Access
 ) -> int | None:

@@ -8,6 +8,18 @@ are written once (``kernel.model.page_tables``).
 Level numbering: level 0 is the root; the last level maps 4 KiB pages (RV64: Sv39;
 AArch64: L0..L3 of a 48-bit address space, see ``AARCH64_4K``). ``shifts[i]`` is the lowest
 virtual-address bit indexed by a level-i table.
+
+Deferred execute permission (capsule's, invisible to the guest): a leaf that is both
+writable and executable is written *without* execute permission and with a bit the
+hardware ignores (RV64: RSW bit 8; AArch64: software bit 55) saying that execution is
+allowed. The first instruction fetch from it faults; the kernel sees the bit, grants
+execution (:meth:`PagingFormat.granted_execute`) and retries the instruction, with no
+fault seen by the guest. Why: Unicorn 2.1.4 sends every store to a page whose TLB entry
+also allows instruction fetch down QEMU's slow self-modifying-code path, for as long as
+the entry lives; stacks, heaps and IPC buffers mapped with seL4's default (executable)
+attributes would take that path on every store. Deferred, they never gain execute
+permission and stores stay fast. Everything that asks what a leaf allows
+(:meth:`PagingFormat.allows`) counts a deferred permission as granted.
 """
 
 from __future__ import annotations
@@ -83,7 +95,13 @@ class PagingFormat:
         raise NotImplementedError
 
     def allows(self, entry: int, access: Access) -> bool:
-        """Whether a valid leaf ``entry`` lets user code perform ``access``."""
+        """Whether a valid leaf ``entry`` lets user code perform ``access`` (a deferred
+        execute permission counts as granted)."""
+        raise NotImplementedError
+
+    def granted_execute(self, entry: int) -> int | None:
+        """``entry`` with its deferred execute permission granted, or None if it defers
+        none (see the module docstring)."""
         raise NotImplementedError
 
     def leaf_rights(self, entry: int) -> VMRights:
@@ -107,6 +125,7 @@ class _Sv39(PagingFormat):
     G: Final = 1 << 5
     A: Final = 1 << 6
     D: Final = 1 << 7
+    DEFERRED_X: Final = 1 << 8  # RSW: reserved for software, ignored by the walk
 
     def table_entry(self, table_paddr: int) -> int:
         return ((table_paddr >> 12) << 10) | self.V
@@ -117,14 +136,16 @@ class _Sv39(PagingFormat):
         """seL4's makeUserPTE: U, A and D set; R unless kernel-only, W if read-write, X
         if executable. With none of R, W, X the entry is invalid (0): a kernel-only,
         non-executable mapping is no mapping at all. (A kernel-only executable one is
-        an execute-only user page, as on seL4.)"""
+        an execute-only user page, as on seL4.) X on a writable page is deferred (module
+        docstring)."""
         read = rights is not VMRights.KERNEL_ONLY
         write = rights is VMRights.READ_WRITE
         if not (read or write or executable):
             return 0
         bits = self.V | self.A | self.D | self.U
         bits |= (self.R if read else 0) | (self.W if write else 0)
-        bits |= self.X if executable else 0
+        if executable:
+            bits |= self.DEFERRED_X if write else self.X
         return ((paddr >> 12) << 10) | bits
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
@@ -138,8 +159,14 @@ class _Sv39(PagingFormat):
     def allows(self, entry: int, access: Access) -> bool:
         if not entry & self.U:
             return False
-        need = {Access.READ: self.R, Access.WRITE: self.W, Access.EXECUTE: self.X}[access]
-        return bool(entry & need)
+        if access is Access.EXECUTE:
+            return bool(entry & (self.X | self.DEFERRED_X))
+        return bool(entry & (self.W if access is Access.WRITE else self.R))
+
+    def granted_execute(self, entry: int) -> int | None:
+        if not entry & self.DEFERRED_X:
+            return None
+        return (entry & ~self.DEFERRED_X) | self.X
 
     def leaf_rights(self, entry: int) -> VMRights:
         if entry & self.W:
@@ -163,6 +190,7 @@ class _AArch64(PagingFormat):
     SH_INNER: Final = 0b11 << 8
     PXN: Final = 1 << 53
     UXN: Final = 1 << 54
+    DEFERRED_X: Final = 1 << 55  # reserved for software use, ignored by the walk
 
     def table_entry(self, table_paddr: int) -> int:
         return (table_paddr & self.ADDR_MASK) | 0b11
@@ -177,7 +205,10 @@ class _AArch64(PagingFormat):
         ]
         bits = kind | attr_index << 2 | ap << 6 | self.AF | self.NG
         bits |= self.SH_INNER if cacheable else 0
-        bits |= 0 if executable else self.UXN
+        if not executable:
+            bits |= self.UXN
+        elif rights is VMRights.READ_WRITE:
+            bits |= self.UXN | self.DEFERRED_X  # deferred: see the module docstring
         return (paddr & self.ADDR_MASK) | bits
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
@@ -193,11 +224,16 @@ class _AArch64(PagingFormat):
     def allows(self, entry: int, access: Access) -> bool:
         # EL0 instruction fetch is governed by UXN alone; data access by AP.
         if access is Access.EXECUTE:
-            return not entry & self.UXN
+            return not entry & self.UXN or bool(entry & self.DEFERRED_X)
         ap = (entry >> 6) & 0b11
         if ap in (0b00, 0b10):
             return False
         return ap == 0b01 if access is Access.WRITE else True
+
+    def granted_execute(self, entry: int) -> int | None:
+        if not entry & self.DEFERRED_X:
+            return None
+        return entry & ~(self.DEFERRED_X | self.UXN)
 
     def leaf_rights(self, entry: int) -> VMRights:
         ap = (entry >> 6) & 0b11

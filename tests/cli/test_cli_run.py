@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,25 @@ def test_stats_are_deterministic(images, arch: str) -> None:
     assert first.stdout == second.stdout
     assert first.stderr == second.stderr
     assert "instructions" in first.stderr and "unknown" not in first.stderr
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_processes_run_the_same_whatever_the_hash_seed(images, arch: str) -> None:
+    """spawn loads a child's code into frames through its own mapping and runs it: the
+    deferred execute permission of those pages is granted at the first fetch, and the
+    kernel's zeroing of reused frames drops their old translations. Neither may change
+    the output, the trace or the instruction count."""
+    runs = []
+    for seed in ("0", "1"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "capsule.cli", "run", "--stats", "--trace",
+             str(images[("spawn", arch)])],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append((proc.stdout, proc.stderr))
+    assert runs[0] == runs[1]
+    assert "instructions" in runs[0][1]
 
 
 def test_instruction_limit_exit_status(images) -> None:

@@ -1,0 +1,80 @@
+"""The kernel's writes to guest RAM drop the code translated from it (emulator.translation)."""
+
+from __future__ import annotations
+
+import pytest
+from unicorn import Uc
+from unicorn.unicorn_const import UC_HOOK_INTR, UC_PROT_ALL
+
+from emulator.cpu import CpuBackend, backend_for
+from emulator.machine import UnicornMachine
+from emulator.translation import TranslationKeeper
+from kernel.abi.arch import Arch
+
+RAM = 1 << 20
+_NEVER = 0xFFFF_FFFF_FFFF_FFFF
+
+
+@pytest.fixture(params=list(Arch), ids=lambda a: a.short)
+def arch(request: pytest.FixtureRequest) -> Arch:
+    return request.param  # type: ignore[no-any-return]
+
+
+def engine(arch: Arch) -> tuple[Uc, CpuBackend, int]:
+    """A bare engine (MMU off) with RAM as its first mapping, as UnicornMachine's."""
+    cpu = backend_for(arch)
+    uc = cpu.create()
+    base = cpu.abi.ram_base
+    uc.mem_map(base, RAM, UC_PROT_ALL)
+    uc.hook_add(UC_HOOK_INTR, lambda uc, intno, data: uc.emu_stop())
+    return uc, cpu, base
+
+
+def run_probe(uc: Uc, cpu: CpuBackend, at: int) -> int:
+    uc.reg_write(cpu.probe_register, 0)
+    uc.emu_start(at, _NEVER, 0, 64)
+    return int(uc.reg_read(cpu.probe_register))
+
+
+def test_unicorn_keeps_stale_code_after_mem_write(arch: Arch) -> None:
+    """The premise (Unicorn 2.1.4): without the keeper, code overwritten through
+    uc_mem_write still runs as it was. If this fails, Unicorn has fixed it and the
+    keeper can go."""
+    uc, cpu, base = engine(arch)
+    at = base + 0x3000
+    uc.mem_write(at, cpu.probe_code)
+    assert run_probe(uc, cpu, at) == 2
+    uc.mem_write(at, cpu.patched_probe_code)
+    assert run_probe(uc, cpu, at) == 2
+
+
+@pytest.mark.parametrize("routine", ["found", "missing"])
+def test_forget_makes_the_new_code_run(arch: Arch, routine: str) -> None:
+    uc, cpu, base = engine(arch)
+    name = arch.name.lower() if routine == "found" else "no-such-architecture"
+    keeper = TranslationKeeper(uc, name, base, RAM)
+    keeper.calibrate(cpu.probe_code, cpu.patched_probe_code, cpu.probe_register, (2, 1))
+    # With the routine, only the written range is dropped; without, everything is.
+    assert keeper.precise is (routine == "found")
+    at = base + 0x5000
+    uc.mem_write(at, cpu.probe_code)
+    keeper.forget(at, len(cpu.probe_code))
+    assert run_probe(uc, cpu, at) == 2
+    uc.mem_write(at, cpu.patched_probe_code)
+    keeper.forget(at, len(cpu.probe_code))
+    assert run_probe(uc, cpu, at) == 1
+    # The probe left the start of RAM as it found it.
+    assert bytes(uc.mem_read(base, len(cpu.probe_code))) == bytes(len(cpu.probe_code))
+
+
+def test_forget_outside_ram_is_harmless(arch: Arch) -> None:
+    uc, cpu, base = engine(arch)
+    keeper = TranslationKeeper(uc, arch.name.lower(), base, RAM)
+    keeper.calibrate(cpu.probe_code, cpu.patched_probe_code, cpu.probe_register, (2, 1))
+    keeper.forget(base + RAM, 0x1000)
+    keeper.forget(0, 0x1000)
+    keeper.forget(base, 0)
+
+
+def test_machines_drop_translations_precisely(arch: Arch) -> None:
+    assert UnicornMachine(arch, RAM).translations.precise
