@@ -58,6 +58,21 @@ _SYSCALL_NAMES = {int(s) & ((1 << 64) - 1): s.name.removeprefix("seL4_Sys") for 
 """Syscall number as the register holds it -> name (Call, ReplyRecv, DebugPutChar...)."""
 
 _SENDS = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
+class _CountingKeeper:
+    """The machine's translation keeper, counting its ``forget`` calls into ``out``
+    (the keeper has slots: it is wrapped, not patched)."""
+
+    def __init__(self, keeper: Any, out: Breakdown) -> None:
+        self._keeper, self._out = keeper, out
+
+    def forget(self, paddr: int, size: int) -> None:
+        self._out.tb_invalidations += 1
+        self._keeper.forget(paddr, size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._keeper, name)
+
+
 _SENDS_UNSIGNED = {int(s) & ((1 << 64) - 1) for s in _SENDS}
 _IPC_TAGS = {CapTag.endpoint_cap, CapTag.notification_cap, CapTag.reply_cap}
 """Caps a send goes through as IPC; a send to any other cap is an object invocation."""
@@ -115,6 +130,10 @@ class Breakdown:
     classify: float = 0.0
     """The meters' own work naming a syscall's kind (a cap lookup)."""
     translations: int = 0
+    tb_invalidations: int = 0
+    """Kernel writes to RAM after which the machine dropped the code translated from it
+    (one range each, or all translated code when ``precise_invalidation`` is False)."""
+    precise_invalidation: bool | None = None
     tb_flushes: int = 0
     tlb_flushes: int = 0
     wall: float = 0.0
@@ -135,6 +154,8 @@ class Breakdown:
                 self.kernel.items(), key=lambda kv: -kv[1].seconds)},
             "memory": {k: b.as_json() for k, b in self.memory.items()},
             "unicorn": {"emu_starts": self.emu.count, "translations": self.translations,
+                        "tb_invalidations": self.tb_invalidations,
+                        "precise_invalidation": self.precise_invalidation,
                         "tb_flushes": self.tb_flushes, "tlb_flushes": self.tlb_flushes,
                         "instructions": self.instructions},
         }
@@ -240,6 +261,10 @@ def _install_meters(session: Any, out: Breakdown) -> list[object]:
 
     machine.flush_translations = counted_flush
     machine.cpu.flush_tlb = counted_tlb_flush
+    keeper = getattr(machine, "translations", None)
+    if keeper is not None:  # machines that drop stale translations at kernel writes
+        machine.translations = _CountingKeeper(keeper, out)
+        out.precise_invalidation = bool(keeper.precise)
 
     def on_translation(*_args: object) -> None:
         out.translations += 1

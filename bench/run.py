@@ -321,8 +321,9 @@ def _breakdown_lines(breakdown: dict[str, Any], kinds: int = 6) -> list[str]:
         lines.append(f"      memory: {name:<30} {bucket['seconds']:>9.3f} s "
                      f"{bucket['count']:>7,} calls {bucket.get('bytes', 0):>12,} bytes")
     unicorn = breakdown["unicorn"]
-    lines.append("    unicorn: " + ", ".join(f"{key} {value:,}" for key, value in unicorn.items()
-                                           if value is not None))
+    lines.append("    unicorn: " + ", ".join(
+        f"{key} {value}" if isinstance(value, bool) else f"{key} {value:,}"
+        for key, value in unicorn.items() if value is not None))
     lines.append(f"    python start-up to the first instruction: "
                  f"{breakdown['python_startup_s']['median']:.3f} s")
     return lines

@@ -103,6 +103,8 @@ def test_macro_figure_has_its_floor_and_a_breakdown_within_its_wall_time(
         assert breakdown["memory"]["read_phys"]["bytes"] > 0
         unicorn = breakdown["unicorn"]
         assert unicorn["translations"] > 0 and unicorn["emu_starts"] > 0
+        # Every round retypes memory that held the last child's code, and loads code.
+        assert unicorn["tb_invalidations"] > 0
         # The metered run is the whole guest: the phase and its set-up.
         assert unicorn["instructions"] > floor["instructions"]
         assert breakdown["python_startup_s"]["median"] > 0
