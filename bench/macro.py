@@ -73,6 +73,10 @@ class _CountingKeeper:
         return getattr(self._keeper, name)
 
 
+_DEFERRED_EXECUTE = "VMFault resolved in the kernel (deferred execute)"
+"""A fetch from a page whose execute permission the kernel deferred: the permission is
+granted and the instruction retried, not counted as a kernel entry (``Kernel.vm_fault``)."""
+
 _SENDS_UNSIGNED = {int(s) & ((1 << 64) - 1) for s in _SENDS}
 _IPC_TAGS = {CapTag.endpoint_cap, CapTag.notification_cap, CapTag.reply_cap}
 """Caps a send goes through as IPC; a send to any other cap is an object invocation."""
@@ -121,7 +125,8 @@ class Breakdown:
 
     kernel: dict[str, _Bucket] = field(default_factory=dict)
     """Kernel entries by kind: a syscall's name (for a send to an object, with the
-    invocation label: "Call Untyped_Retype"), "VMFault", "UserException", "tick"."""
+    invocation label: "Call UntypedRetype"), "VMFault", "UserException", "tick", and
+    the fetch faults the kernel resolves without an entry (:data:`_DEFERRED_EXECUTE`)."""
     memory: dict[str, _Bucket] = field(default_factory=dict)
     emu: _Bucket = field(default_factory=_Bucket)
     """``emu_start`` calls and the time in them (hooks included)."""
@@ -186,13 +191,15 @@ def _install_meters(session: Any, out: Breakdown) -> list[object]:
             out.classify += t1 - t0
             if out._running:
                 out.in_emu += t1 - t0
-            mem0 = memory_total[0]
+            mem0, entries0 = memory_total[0], kernel.kernel_entries
             out._kernel_depth += 1
             try:
                 method(*args)
             finally:
                 out._kernel_depth -= 1
                 elapsed = clock() - t1
+                if kind == "VMFault" and kernel.kernel_entries == entries0:
+                    kind = _DEFERRED_EXECUTE
                 bucket = _bucket(out.kernel, kind)
                 bucket.count += 1
                 bucket.seconds += elapsed - (memory_total[0] - mem0)
