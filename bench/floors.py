@@ -3,6 +3,9 @@
 Each floor runs a two-instruction user-mode loop (trap; branch back) under real paging,
 set up exactly as capsule's machine sets it up, with a hook that does the minimum the
 floor names. Kernel figures are quoted as ratios to these, measured in the same run.
+
+:func:`bare_unicorn_seconds` is the floor of a whole workload instead: the time Unicorn
+alone takes to execute as many instructions, in time slices as the machine runs them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from emulator.rawhook import add_interrupt_hook
 from kernel.abi.arch import Arch
 from kernel.model.paging import AARCH64_4K, RV64_SV39, PagingFormat, VMRights
 
-__all__ = ["FLOORS", "measure_floor"]
+__all__ = ["FLOORS", "bare_unicorn_seconds", "measure_floor"]
 
 _LOOP = {
     # ecall ; j .-4
@@ -26,6 +29,13 @@ _LOOP = {
     # svc #0 ; b .-4
     Arch.AARCH64: bytes.fromhex("010000d4" "ffffff17"),
 }
+_COUNT_LOOP = {
+    # addi a0, a0, 1 ; j .-4
+    Arch.RISCV64: bytes.fromhex("13051500" "6ff0dfff"),
+    # add x0, x0, #1 ; b .-4
+    Arch.AARCH64: bytes.fromhex("00040091" "ffffff17"),
+}
+"""A loop that never traps: guest instructions and nothing else."""
 _CODE_VA = 0x10000
 _NEVER = 0xFFFF_FFFF_FFFF_FFFC
 
@@ -33,7 +43,7 @@ _NEVER = 0xFFFF_FFFF_FFFF_FFFC
 class _Rig:
     """A CPU in user mode under paging, running the trap loop in one or two ASIDs."""
 
-    def __init__(self, arch: Arch) -> None:
+    def __init__(self, arch: Arch, loop: bytes | None = None) -> None:
         self.cpu: CpuBackend = RiscV64Backend() if arch is Arch.RISCV64 else AArch64Backend()
         self.fmt: PagingFormat = RV64_SV39 if arch is Arch.RISCV64 else AARCH64_4K
         self.uc: Uc = self.cpu.create()
@@ -41,7 +51,7 @@ class _Rig:
         self.uc.mem_map(base, 1 << 20, UC_PROT_ALL)
         self.next_free = base
         code = self._page()
-        self.uc.mem_write(code, _LOOP[arch])
+        self.uc.mem_write(code, _LOOP[arch] if loop is None else loop)
         self.roots = [self._address_space(code), self._address_space(code)]
         self.cpu.enter_user_mode(self.uc)
         self.cpu.set_address_space(self.uc, self.roots[0], 1)
@@ -129,3 +139,22 @@ FLOORS: dict[str, Callable[[_Rig], Callable[[int], None]]] = {
 def measure_floor(arch: Arch, name: str, traps: int) -> float:
     """Rate per second of the floor ``name`` on ``arch`` (a fresh rig each time)."""
     return _Rig(arch).run(FLOORS[name], traps)
+
+
+def bare_unicorn_seconds(arch: Arch, instructions: int, slice_instructions: int) -> float:
+    """Seconds bare Unicorn takes to execute ``instructions`` guest instructions: a loop
+    that never traps (:data:`_COUNT_LOOP`, user mode under paging as on the machine), in
+    ``emu_start`` calls of ``count=slice_instructions`` (the last one shorter), as the
+    machine runs time slices of the kernel's tick size. No hook, no kernel: what the
+    execution alone costs in Unicorn."""
+    rig = _Rig(arch, _COUNT_LOOP[arch])
+    uc, pc_reg = rig.uc, rig.cpu.pc_reg
+    left = instructions
+    start = time.perf_counter()
+    pc = _CODE_VA
+    while left > 0:
+        run = min(left, slice_instructions)
+        uc.emu_start(pc, _NEVER, 0, run)
+        pc = uc.reg_read(pc_reg)
+        left -= run
+    return time.perf_counter() - start

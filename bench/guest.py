@@ -145,6 +145,8 @@ class GuestRun:
     phases: dict[str, Phase]
     memory: dict[str, int]
     output: str
+    instructions: int | None = None
+    """Guest instructions of the whole run (None: Unicorn's counter was unavailable)."""
 
 
 def run_guest(elf_path: Path, params: Sequence[int], config: Mapping[str, object] | None = None,
@@ -168,7 +170,7 @@ def run_guest(elf_path: Path, params: Sequence[int], config: Mapping[str, object
                          f" ({result.kind} {result.status})\n{output[-2000:]}")
     if tracemalloc.is_tracing():
         tracemalloc.stop()
-    return GuestRun(clock.phases, clock.memory, output)
+    return GuestRun(clock.phases, clock.memory, output, result.instructions)
 
 
 def memory_in_fresh_process(elf_path: Path, params: Sequence[int],

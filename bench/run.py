@@ -29,8 +29,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.floors import FLOORS, measure_floor
+from bench.floors import FLOORS, bare_unicorn_seconds, measure_floor
 from bench.guest import GuestRun, memory_in_fresh_process, run_guest
+from bench.macro import macro_runs, measure_breakdown, phase_instructions, startup_seconds
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 
@@ -61,6 +62,8 @@ class Sizes:
     scale_threads: int = 1_000
     scale_caps: int = 100_000
     mem_objects: int = 100_000
+    macro_rounds: int = 100
+    """Child processes spawned, served and torn down per macro run."""
     suite: str | None = "tests/guest"
     """pytest arguments for the guest-suite wall time (None: not measured)."""
 
@@ -114,10 +117,10 @@ def _subprocess_seconds(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def _build_guests() -> dict[str, dict[str, Path]]:
+def _build_guests(out_dir: Path) -> dict[str, dict[str, Path]]:
     from userland.build import build_all
 
-    return build_all(REPO / "userland" / "build", images=False)
+    return build_all(out_dir, images=False)
 
 
 def kernel_variants() -> dict[str, dict[str, object]]:
@@ -138,9 +141,34 @@ def _phase_rates(runs: list[GuestRun], phase: str) -> list[float]:
     return [run.phases[phase].rate for run in runs]
 
 
+def _macro_figure(arch: Arch, elf: Path, sizes: Sizes,
+                  floors: dict[str, Any]) -> dict[str, Any]:
+    """The macro workload's figure with its breakdown (bench.macro); adds its floor,
+    which needs the guest's instruction count, to ``floors`` as ``unicorn_macro``."""
+    config = {"root_cnode_bits": SCALE_CNODE_BITS}
+    rounds, rep = sizes.macro_rounds, sizes.repeat
+    runs = macro_runs(elf, rounds, config, rep)
+    instructions = phase_instructions(elf, runs[0], config)
+    tick = KernelConfig().tick_instructions
+    bare = [bare_unicorn_seconds(arch, instructions, tick) for _ in range(rep)]
+    rates = [rounds / seconds for seconds in bare]
+    floor: dict[str, Any] = {"median": statistics.median(rates), "samples": rates,
+                             "unit": "rounds/s", "instructions": instructions,
+                             "slice_instructions": tick}
+    floors["unicorn_macro"] = floor
+    breakdown = measure_breakdown(elf, rounds, config).as_json()
+    breakdown["python_startup_s"] = _repeat(
+        lambda: startup_seconds(elf, rounds, config, REPO), rep)
+    return _figure(_phase_rates(runs, "macro"), "rounds/s", "unicorn_macro",
+                   floor["median"], rounds=rounds, instructions_per_round=instructions / rounds,
+                   kernel_entries_per_round=runs[0].phases["macro"].entries / rounds,
+                   breakdown=breakdown)
+
+
 def _arch_figures(arch: Arch, elves: dict[str, Path], sizes: Sizes,
                   floors: dict[str, Any]) -> dict[str, Any]:
-    """Every per-architecture figure (floors for ``arch`` already measured)."""
+    """Every per-architecture figure (floors for ``arch`` already measured; the macro
+    figure adds its own)."""
     name = arch.short
     rep = sizes.repeat
     figs: dict[str, Any] = {}
@@ -195,6 +223,8 @@ def _arch_figures(arch: Arch, elves: dict[str, Path], sizes: Sizes,
             _phase_rates(full, phase), "ops/s", f"{name}.{fig} with 2 threads, same image",
             baseline, baseline_samples=_phase_rates(base, phase), population=population)
 
+    figs[f"{name}.macro_workload"] = _macro_figure(arch, elves["macro"], sizes, floors)
+
     params = [0, 0, sizes.mem_objects]
     mem = [memory_in_fresh_process(elves["capops"], params, cap_config) for _ in range(rep)]
     per_object = [(m["after"] - m["before"]) / sizes.mem_objects for m in mem]
@@ -222,9 +252,10 @@ def _suite_seconds(args: str) -> dict[str, Any]:
             "passed": proc.returncode == 0, "summary": tail[0]}
 
 
-def run_benchmarks(sizes: Sizes) -> dict[str, Any]:
-    """All figures as a JSON-ready dict (see the module docstring)."""
-    built = _build_guests()
+def run_benchmarks(sizes: Sizes, build_dir: Path = REPO / "userland" / "build") -> dict[str, Any]:
+    """All figures as a JSON-ready dict (see the module docstring), the guests built
+    into ``build_dir``."""
+    built = _build_guests(build_dir)
     figures: dict[str, Any] = {}
     floors: dict[str, Any] = {}
     for arch in Arch:
@@ -271,7 +302,31 @@ def _table(results: dict[str, Any]) -> str:
         ratio = "" if fig["ratio"] is None else f"{fig['ratio']:.3f}x"
         lines.append(f"{name:<42} {fig['median']:>12,.4g} {fig['unit']:<14} {ratio:>8}  "
                      f"{fig['floor'] or ''}")
+        if "breakdown" in fig:
+            lines.extend(_breakdown_lines(fig["breakdown"]))
     return "\n".join(lines)
+
+
+def _breakdown_lines(breakdown: dict[str, Any], kinds: int = 6) -> list[str]:
+    """A macro breakdown as indented table lines: the parts of the wall time, the
+    costliest kernel-entry kinds, Unicorn's counts and the interpreter's start-up."""
+    wall = breakdown["wall_s"]
+    lines = [f"  breakdown of one metered run: {wall:.3f} s wall"]
+    for part, seconds in breakdown["parts_s"].items():
+        lines.append(f"    {part:<38} {seconds:>9.3f} s {seconds / wall:>6.1%}")
+    for kind, bucket in list(breakdown["kernel_entries"].items())[:kinds]:
+        lines.append(f"      kernel: {kind:<30} {bucket['seconds']:>9.3f} s "
+                     f"{bucket['count']:>7,} entries")
+    for name, bucket in breakdown["memory"].items():
+        lines.append(f"      memory: {name:<30} {bucket['seconds']:>9.3f} s "
+                     f"{bucket['count']:>7,} calls {bucket.get('bytes', 0):>12,} bytes")
+    unicorn = breakdown["unicorn"]
+    lines.append("    unicorn: " + ", ".join(
+        f"{key} {value}" if isinstance(value, bool) else f"{key} {value:,}"
+        for key, value in unicorn.items() if value is not None))
+    lines.append(f"    python start-up to the first instruction: "
+                 f"{breakdown['python_startup_s']['median']:.3f} s")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,16 +342,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-threads", type=int, default=defaults.scale_threads)
     parser.add_argument("--scale-caps", type=int, default=defaults.scale_caps)
     parser.add_argument("--mem-objects", type=int, default=defaults.mem_objects)
+    parser.add_argument("--macro-rounds", type=int, default=defaults.macro_rounds,
+                        help="child processes per macro run")
     parser.add_argument("--suite", default=defaults.suite,
                         help="pytest arguments of the timed guest suite (default: %(default)s)")
     parser.add_argument("--no-suite", action="store_true", help="do not time the guest suite")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument("--build-dir", type=Path, default=REPO / "userland" / "build",
+                        help="where the guest programs are built (default: %(default)s)")
     args = parser.parse_args(argv)
     sizes = Sizes(traps=args.traps, repeat=args.repeat, rounds=args.rounds,
                   retype_objects=args.retype_objects, scale_threads=args.scale_threads,
                   scale_caps=args.scale_caps, mem_objects=args.mem_objects,
+                  macro_rounds=args.macro_rounds,
                   suite=None if args.no_suite else args.suite)
-    results = run_benchmarks(sizes)
+    results = run_benchmarks(sizes, args.build_dir)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(_table(results))
     print(f"results written to {args.out}")

@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 
 from bench.guest import BenchError, PhaseClock, patch_params, run_guest
+from bench.macro import MACRO_CALLS, MACRO_UT_BITS, measure_breakdown
 from bench.run import NOT_MEASURED, _table, kernel_variants, main
 
 ARCHES = ("riscv64", "aarch64")
 FLOORS = {"trap_empty_hook", "trap_read8_write1", "switch_same_space", "switch_other_space"}
 TINY = ["--traps", "2000", "--repeat", "1", "--rounds", "100", "--retype-objects", "300",
         "--scale-threads", "6", "--scale-caps", "50", "--mem-objects", "300",
-        "--suite", "tests/guest/test_boot_guests.py -k hello"]
+        "--macro-rounds", "2", "--suite", "tests/guest/test_boot_guests.py -k hello"]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # A build directory of its own: another worker may be running this fixture too.
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    assert main([*TINY, "--out", str(out)]) == 0
+    assert main([*TINY, "--out", str(out), "--build-dir", str(out.parent / "build")]) == 0
     loaded: dict[str, Any] = json.loads(out.read_text())
     return loaded
 
@@ -43,7 +45,7 @@ def test_json_has_machine_versions_date_and_every_floor(results: dict[str, Any])
     assert results["versions"]["unicorn"] == "2.1.4"
     assert {"platform", "python", "cpus"} <= results["machine"].keys()
     for arch in ARCHES:
-        assert set(results["floors"][arch]) == FLOORS
+        assert set(results["floors"][arch]) == FLOORS | {"unicorn_macro"}
         for floor in results["floors"][arch].values():
             assert floor["median"] > 0 and len(floor["samples"]) == 1
 
@@ -74,6 +76,39 @@ def test_every_kernel_figure_has_its_ratio_to_a_floor_of_the_same_run(
     boot = figs["riscv64.boot_to_first_instruction"]
     assert boot["unit"] == "s"
     _check_figure(boot, results["floors"][boot["floor"]]["median"])
+
+
+def test_macro_figure_has_its_floor_and_a_breakdown_within_its_wall_time(
+        results: dict[str, Any]) -> None:
+    for arch in ARCHES:
+        fig = results["figures"][f"{arch}.macro_workload"]
+        floor = results["floors"][arch]["unicorn_macro"]
+        assert fig["floor"] == "unicorn_macro" and fig["unit"] == "rounds/s"
+        _check_figure(fig, floor["median"])
+        # The floor executed the phase's guest instructions, in tick-sized slices.
+        assert fig["rounds"] == 2 and floor["instructions"] > 0
+        assert fig["instructions_per_round"] * 2 == floor["instructions"]
+        assert floor["slice_instructions"] == 10_000
+        breakdown = fig["breakdown"]
+        parts = breakdown["parts_s"]
+        assert set(parts) == {"guest_execution", "kernel_entries", "memory",
+                              "instrumentation", "other"}
+        assert all(seconds >= 0 for seconds in parts.values())
+        assert sum(parts.values()) <= breakdown["wall_s"] * (1 + 1e-9)
+        kernel = breakdown["kernel_entries"]
+        assert abs(sum(k["seconds"] for k in kernel.values())
+                   - parts["kernel_entries"]) < 1e-9
+        assert kernel["VMFault"]["count"] == 2
+        assert {"read_phys", "write_phys"} <= breakdown["memory"].keys()
+        assert breakdown["memory"]["read_phys"]["bytes"] > 0
+        unicorn = breakdown["unicorn"]
+        assert unicorn["translations"] > 0 and unicorn["emu_starts"] > 0
+        # Every round retypes memory that held the last child's code, and loads code.
+        assert unicorn["tb_invalidations"] > 0
+        # The metered run is the whole guest: the phase and its set-up.
+        assert unicorn["instructions"] > floor["instructions"]
+        assert breakdown["python_startup_s"]["median"] > 0
+    assert "breakdown of one metered run" in _table(results)
 
 
 def test_unmeasured_figures_say_what_they_need(results: dict[str, Any]) -> None:
@@ -125,6 +160,36 @@ def test_capops_phases_and_memory_marks(bench_elves, arch: str) -> None:
     assert {"before", "after", "traced:before", "traced:after"} <= run.memory.keys()
     # 100 endpoints with their caps are live Python objects between the marks.
     assert run.memory["traced:after"] > run.memory["traced:before"]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_macro_rounds_make_the_kernel_entries_they_claim(
+        bench_elves: dict[str, dict[str, Path]], arch: str) -> None:
+    rounds = 3
+    kinds = measure_breakdown(bench_elves[arch]["macro"], rounds,
+                              {"root_cnode_bits": 13}).kernel
+    per_round = {kind: bucket.count / rounds for kind, bucket in kinds.items()}
+    # The child's Calls to the root task's endpoint (IPC: no label), each answered by a
+    # ReplyRecv, as is its one VMFault; every other Call grants a cap, which the root
+    # task deletes; the root task's first Recv, the child's final Send, and one revoke.
+    assert per_round["Call"] == MACRO_CALLS
+    assert per_round["ReplyRecv"] == MACRO_CALLS + 1
+    assert per_round["VMFault"] == 1
+    assert per_round["Call CNodeDelete"] == MACRO_CALLS // 2
+    assert per_round["Recv"] == per_round["Send"] == per_round["Call CNodeRevoke"] == 1
+    assert per_round["Call TCBResume"] == 1
+    # Building the child: a retype per object (and two more: the endpoint and the child
+    # untyped, before the rounds), a map per page, an unmap per loaded page.
+    assert kinds["Call UntypedRetype"].count % rounds == 2
+    assert per_round[next(k for k in kinds if k.endswith("PageMap"))] > 10
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_macro_child_that_fails_fails_the_run(
+        bench_elves: dict[str, dict[str, Path]], arch: str) -> None:
+    # More pages than the child's array holds: it reports step 4, the root task stops.
+    with pytest.raises(BenchError, match="the child failed at step .error 4"):
+        run_guest(bench_elves[arch]["macro"], [1, 2, 17, MACRO_UT_BITS])
 
 
 @pytest.mark.parametrize("arch", ARCHES)
