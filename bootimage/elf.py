@@ -295,6 +295,6 @@ def _check_placement(
     reserve = boot_reserve(config)
     if end - start + reserve > config.ram_size:
         raise DoesNotFitInRAM(end - start, reserve, config.ram_size)
-    caps = boot_caps(arch, start, end, config.ram_size)
+    caps = boot_caps(arch, start, end, config.ram_size, mcs=config.mcs)
     if caps.total > 1 << config.root_cnode_bits:
         raise RootCNodeTooSmall(config.root_cnode_bits, caps.total, caps.image_frames)

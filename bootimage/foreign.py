@@ -12,7 +12,10 @@ Two inputs besides capsule's own images (:mod:`bootimage.load`):
   and the root task in a CPIO archive (``newc``). The root task is the archive's first
   ELF after ``kernel.elf``; RAM is the size of the device tree's ``/memory`` node, which
   must start where capsule's platform has RAM, and the device tree is handed to the root
-  task as extra bootinfo, as seL4 does. The kernel ELF itself is not used.
+  task as extra bootinfo, as seL4 does. The kernel ELF itself is not run; an AArch64
+  kernel built with KernelArmExportPMUUser (or with benchmarks, which export the PMU
+  too) is recognised by the instruction that grants EL0 the PMU, and the image's
+  configuration then exports it (:func:`kernel_exports_pmu`).
 
 Either can be given explicit ``ram_size`` / ``root_cnode_bits``. Every failure is one
 :class:`~bootimage.errors.ImageError` line.
@@ -33,7 +36,7 @@ from .errors import BadConfig, ImageError
 from .format import MAGIC
 from .load import LoadedImage, load_image
 
-__all__ = ["QEMU_RAM", "load_runnable"]
+__all__ = ["QEMU_RAM", "kernel_exports_pmu", "load_runnable"]
 
 QEMU_RAM = {Arch.RISCV64: 3 << 30, Arch.AARCH64: 2 << 30}
 """RAM that seL4's simulate script gives QEMU's virt platforms."""
@@ -69,11 +72,31 @@ def load_runnable(data: bytes, *, ram_size: int | None = None,
     if root is None:
         raise ImageError("elfloader image: its archive holds no root task ELF")
     dtb = next((body for name, body in archive if name.endswith(".dtb")), None)
-    return _from_elf(root, ram_size, root_cnode_bits, dtb)
+    kernel = next(body for name, body in archive if name == "kernel.elf")
+    return _from_elf(root, ram_size, root_cnode_bits, dtb, kernel_exports_pmu(kernel))
+
+
+def kernel_exports_pmu(kernel: bytes) -> bool:
+    """Whether seL4's AArch64 kernel ELF ``kernel`` gives EL0 the PMU: it then holds
+    ``msr pmuserenr_el0, xN`` (``check_export_pmu``, compiled in only with
+    CONFIG_EXPORT_PMU_USER or CONFIG_ENABLE_BENCHMARKS; no other code of seL4's AArch64
+    kernel writes PMUSERENR_EL0). Instructions are 4-byte aligned words."""
+    for rt in range(31):
+        word = (_MSR_PMUSERENR | rt).to_bytes(4, "little")
+        at = kernel.find(word)
+        while at >= 0:
+            if at % 4 == 0:
+                return True
+            at = kernel.find(word, at + 1)
+    return False
+
+
+_MSR_PMUSERENR = 0xD51B_9E00
+"""``msr pmuserenr_el0, x0``: op0 3, op1 3, CRn 9, CRm 14, op2 0; Rt in bits 4:0."""
 
 
 def _from_elf(elf: bytes, ram_size: int | None, root_cnode_bits: int | None,
-              dtb: bytes | None) -> LoadedImage:
+              dtb: bytes | None, export_pmu: bool = False) -> LoadedImage:
     probe = read_root_elf(elf, KernelConfig(ram_size=1 << 32))
     arch = probe.root.arch
     if ram_size is None:
@@ -83,8 +106,8 @@ def _from_elf(elf: bytes, ram_size: int | None, root_cnode_bits: int | None,
                            len(extra_bootinfo(dtb))).total
         root_cnode_bits = max(KernelConfig().root_cnode_bits, (2 * needed - 1).bit_length())
     try:
-        config = replace(KernelConfig(), ram_size=ram_size,
-                         root_cnode_bits=root_cnode_bits).validate()
+        config = replace(KernelConfig(), ram_size=ram_size, root_cnode_bits=root_cnode_bits,
+                         arm_export_pmu_user=export_pmu and arch is Arch.AARCH64).validate()
     except ConfigError as error:
         raise BadConfig(f"bad kernel configuration: {error}") from None
     root = replace(read_root_elf(elf, config, arch).root, device_tree=dtb)

@@ -26,6 +26,7 @@ from unicorn.unicorn_const import (
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
 from kernel.model.paging import Access
 
+from .counters import trap_riscv_counters
 from .fastregs import RegBatch
 
 __all__ = ["CpuBackend", "RiscV64Backend", "AArch64Backend", "Trap", "TrapKind", "backend_for"]
@@ -106,6 +107,19 @@ class CpuBackend:
         self.uc = Uc(self.uc_arch, self.uc_mode)
         return self.uc
 
+    gpr_ids: tuple[int, ...]
+    """Unicorn's ids of general registers 0..31 (x0..x31; X0..X30 and XZR's place)."""
+
+    def read_gpr(self, n: int) -> int:
+        """General register ``n`` of the live thread (x0 and XZR read as 0)."""
+        assert self.uc is not None
+        return int(self.uc.reg_read(self.gpr_ids[n]))
+
+    def write_gpr(self, n: int, value: int) -> None:
+        """Set general register ``n`` of the live thread (callers never pass x0/XZR)."""
+        assert self.uc is not None
+        self.uc.reg_write(self.gpr_ids[n], value)
+
     def batches(self, uc: Uc) -> tuple[RegBatch, RegBatch]:
         return RegBatch(uc, self.syscall_regs), RegBatch(uc, self.context_regs)
 
@@ -182,6 +196,11 @@ class RiscV64Backend(CpuBackend):
     probe_instructions = 4
     probe_register = R.UC_RISCV_REG_A0
     patched_probe_code = bytes.fromhex("13050500" "13051500" "6f004000" "73000000")
+    gpr_ids = tuple(getattr(R, f"UC_RISCV_REG_X{i}") for i in range(32))
+
+    def create(self) -> Uc:
+        trap_riscv_counters()  # the counters read deterministic values (emulator.counters)
+        return super().create()
 
     ECALL_U = 8
     syscall_intno = ECALL_U
@@ -268,6 +287,7 @@ class AArch64Backend(CpuBackend):
     probe_instructions = 4
     probe_register = A.UC_ARM64_REG_X0
     patched_probe_code = bytes.fromhex("00000091" "00040091" "01000014" "010000d4")
+    gpr_ids = (*(getattr(A, f"UC_ARM64_REG_X{i}") for i in range(31)), A.UC_ARM64_REG_XZR)
 
     EXCP_UDEF = 1
     EXCP_SWI = 2
@@ -288,6 +308,11 @@ class AArch64Backend(CpuBackend):
     # 4-level table set at T0SZ 16 was a prefetch abort; with them, that fetch runs).
     SCR_EL3_RW = 1 << 10
     HCR_EL2_RW = 1 << 31
+    # MDCR_EL3.TPM: every PMU register access below EL3 traps, PMUSERENR_EL0's EL0 read
+    # included (which PMUSERENR_EL0.EN alone leaves to the hardware), so that all of
+    # them reach emulator.arm_pmu as UNDEFINED (intno 1; measured on Unicorn 2.1.4),
+    # whose counts are deterministic where Unicorn's follow the host clock.
+    MDCR_EL3_TPM = 1 << 6
     MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
     SCTLR = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
     CPACR_FPEN = 3 << 20
@@ -296,6 +321,7 @@ class AArch64Backend(CpuBackend):
         # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 1, 3, 6, 0, self.SCR_EL3_RW))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 1, 3, 4, 0, self.HCR_EL2_RW))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 3, 3, 6, 1, self.MDCR_EL3_TPM))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(2, 0, 3, 0, 2, self.TCR))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(10, 2, 3, 0, 0, self.MAIR))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 2, self.CPACR_FPEN))

@@ -59,6 +59,11 @@ class InstructionCounter:
         self._counter = ctypes.c_uint64.from_address(base + offset - 8)
         return True
 
+    def current(self) -> int:
+        """Instructions the ``emu_start`` in progress has started so far (0 when
+        counting is unavailable): read from inside one of its hooks."""
+        return 0 if self._counter is None else self._counter.value
+
     def read(self, limit: int) -> int | None:
         """Instructions executed by the last ``emu_start(count=limit)``, or None.
 

@@ -55,6 +55,7 @@ from kernel.kernel import Kernel
 from kernel.model.page_tables import walk
 from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
 
+from .counters import Clock, Counters
 from .cpu import CpuBackend, Trap, TrapKind, backend_for
 
 if TYPE_CHECKING:
@@ -135,6 +136,10 @@ class MachineState:
     next_handle: int
     cpu: bytes
     slice_used: int
+    retired: int = 0
+    """Guest instructions retired since boot (what the counters count)."""
+    counters: tuple[int, ...] = ()
+    """The performance counters' state (``emulator.counters``)."""
 
 
 class SavedCpu:
@@ -268,6 +273,12 @@ class UnicornMachine:
         an exception a kernel observer raised ended it."""
         self._interrupt: str | None = None
         """Why :meth:`interrupt` asked the run in progress to end, until it has."""
+        self._retired_before = 0
+        """Guest instructions retired since boot before the latest :meth:`run`."""
+        self._counters: Counters | None = None
+        """The user-mode counter instructions (set by :meth:`attach`)."""
+        self._counters_state: tuple[int, ...] = ()
+        """Counter state from a snapshot, for :meth:`attach` to take up."""
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -444,8 +455,10 @@ class UnicornMachine:
                 if page != _ZERO_PAGE:
                     pages[start + offset] = bytes(page)
         threads = {handle: saved.export() for handle, saved in self._threads.items()}
+        counters = () if self._counters is None else self._counters.export(self._clock(0))
         return MachineState(self.arch, self.ram_size, pages, threads, self._next_handle,
-                            self.export_cpu(), self._slice_used)
+                            self.export_cpu(), self._slice_used, self._retired_before,
+                            counters)
 
     @classmethod
     def from_state(cls, state: MachineState) -> UnicornMachine:
@@ -459,6 +472,8 @@ class UnicornMachine:
         machine._next_handle = max(machine._next_handle, state.next_handle)
         machine.import_cpu(state.cpu)
         machine._slice_used = state.slice_used
+        machine._retired_before = state.retired
+        machine._counters_state = state.counters
         return machine
 
     def export_cpu(self) -> bytes:
@@ -571,6 +586,8 @@ class UnicornMachine:
 
     def attach(self, kernel: Kernel) -> None:
         self.kernel = kernel
+        self._counters = Counters(self.arch, kernel.config)
+        self._counters.restore(self._counters_state)
 
     def run(self, max_instructions: int | None = None) -> RunResult:
         """Run until the kernel stops the machine, ``max_instructions`` have run, or a
@@ -586,6 +603,7 @@ class UnicornMachine:
         finally:
             self._running = False
             self._interrupt = None
+            self._retired_before += self.ran or 0
 
     def _run(self, kernel: Kernel, max_instructions: int | None) -> RunResult:
         tick = kernel.config.tick_instructions
@@ -723,8 +741,42 @@ class UnicornMachine:
         if trap.kind in (TrapKind.PAGE_FAULT, TrapKind.BUS_ERROR):
             address, access = self._fault_address(trap)
             kernel.vm_fault(address, access, self._fsr(trap, address, access))
+        elif trap.kind is TrapKind.ILLEGAL and self._counters is not None:
+            self._illegal(kernel, trap, self._counters)
         else:
             kernel.user_exception(*self._exception_number(trap))
+
+    def _illegal(self, kernel: Kernel, trap: Trap, counters: Counters) -> None:
+        """An illegal instruction: a counter instruction is performed (or trapped with
+        its own syndrome) by ``counters``; any other is a UserException."""
+        code = self._fetch_code(trap.fault_pc)
+        outcome = None
+        if len(code) == 4:
+            outcome = counters.execute(int.from_bytes(code, "little"), self.cpu.read_gpr,
+                                       self._clock(1))
+        if outcome is None:
+            kernel.user_exception(*self._exception_number(trap))
+        elif outcome.syndrome is not None:
+            kernel.user_exception(outcome.syndrome, 0)
+        else:
+            self._window = None
+            if outcome.rd is not None:
+                self.cpu.write_gpr(outcome.rd, outcome.value)
+            self.uc.reg_write(self.cpu.pc_reg, trap.fault_pc + 4)
+
+    def _clock(self, in_flight: int) -> Clock:
+        """The machine's time, ``in_flight`` instructions before the end of what the
+        current ``emu_start`` has counted so far (1 in a trap: the trapping
+        instruction has been counted, not retired; 0 between runs)."""
+        ran = 0
+        retired = self._retired_before
+        if self._running:  # this run's slices so far, then the current one's part
+            ran = max(0, self.counter.current() - in_flight)
+            retired += (self.ran or 0) + ran
+        kernel = self.kernel
+        assert kernel is not None
+        time = kernel.ticks * kernel.config.tick_instructions + self._slice_used + ran
+        return Clock(retired, time)
 
     def _fault_address(self, trap: Trap) -> tuple[int, Access]:
         if trap.access is Access.EXECUTE:

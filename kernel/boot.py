@@ -9,8 +9,9 @@ Physical addresses outside RAM become device untypeds, listed first.
 
 Everything boot creates is a real object in RAM: page tables hold real entries, frames
 hold the image, the bootinfo frame holds seL4_BootInfo. The caps go into the root CNode
-at seL4's slot numbers, then the image paging caps, image frame caps and untypeds from
-slot seL4_NumInitialCaps on, in that order.
+at seL4's slot numbers, then the image paging caps, extra bootinfo frames, (MCS) the
+SchedControl caps, image frame caps and untypeds from slot seL4_NumInitialCaps on, in that
+order. An MCS kernel also gives the root task its scheduling context (slot 14).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import (
     ASID_POOL_BITS,
+    MIN_SCHED_CONTEXT_BITS,
     MIN_UNTYPED_BITS,
     PAGE_BITS,
     PAGE_TABLE_BITS,
@@ -53,6 +55,7 @@ from kernel.model.platform import model_for
 from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import register_pool
 from kernel.objects.retype import zero_phys
+from kernel.objects.sched_context import boot_sched_context, sched_control_caps
 
 __all__ = ["BootError", "BootReport", "boot"]
 
@@ -125,12 +128,14 @@ class BootCaps:
     image_frames: int
     device_untypeds: int
     extra_frames: int = 0
+    sched_controls: int = 0
+    """MCS: one SchedControl cap per core."""
 
     @property
     def total(self) -> int:
         """The slots they fill: boot needs at least this many plus one per RAM untyped."""
         return (self.initial + self.page_tables + self.image_frames + self.device_untypeds
-                + self.extra_frames)
+                + self.extra_frames + self.sched_controls)
 
 
 def extra_bootinfo(device_tree: bytes | None) -> bytes:
@@ -149,7 +154,7 @@ def extra_bootinfo_bits(extra_len: int) -> int:
 
 
 def boot_caps(arch: Arch, image_start: int, image_end: int, ram_size: int,
-              extra_len: int = 0) -> BootCaps:
+              extra_len: int = 0, mcs: bool = False) -> BootCaps:
     """What boot will place for a root task whose segments span ``[image_start,
     image_end)`` on ``arch`` with ``ram_size`` bytes of RAM (the same computation
     :func:`boot` makes, done first so that a root CNode too small is refused before any
@@ -166,7 +171,7 @@ def boot_caps(arch: Arch, image_start: int, image_end: int, ram_size: int,
         _aligned_blocks(ram_end, PHYS_TOP[arch], abi.max_untyped_bits))
     image_frames = (((image_end + PAGE - 1) & ~(PAGE - 1)) - v_start) // PAGE
     return BootCaps(int(InitialCap.seL4_NumInitialCaps), tables, image_frames, devices,
-                    extra_size // PAGE)
+                    extra_size // PAGE, len(sched_control_caps()) if mcs else 0)
 
 
 def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
@@ -187,7 +192,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         raise BootError("root task image reaches past the user address limit")
     if not config.fpu and kernel.arch is Arch.AARCH64:
         raise BootError("an AArch64 kernel always has the FPU (fpu must be true)")
-    needed = boot_caps(kernel.arch, image.start, image.end, machine.ram_size, len(extra))
+    needed = boot_caps(kernel.arch, image.start, image.end, machine.ram_size, len(extra),
+                       config.mcs)
     if needed.total > 1 << config.root_cnode_bits:
         raise BootError(f"root CNode too small: {1 << config.root_cnode_bits} slots, boot "
                         f"needs at least {needed.total}")
@@ -231,6 +237,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         machine.write_phys(extra_paddr, extra)
     tcb = TCB(new_object("root TCB", kernel.tcb_bits), len(abi.user_context), config.time_slice_ticks)
     kernel.add_object(tcb)  # the first thread
+    root_sc = new_object("root scheduling context", MIN_SCHED_CONTEXT_BITS) if config.mcs else 0
 
     # -- page tables: link the tables, map every page ------------------------------------
     def table_of(level: int, vaddr: int) -> int:
@@ -276,6 +283,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     put(InitialCap.seL4_CapInitThreadIPCBuffer,
         FrameCap(ipc_paddr, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=ipc_vaddr))
     put(InitialCap.seL4_CapDomain, DomainCap())
+    if config.mcs:
+        put(InitialCap.seL4_CapInitThreadSC, boot_sched_context(kernel, root_sc, tcb))
 
     next_slot = int(InitialCap.seL4_NumInitialCaps)
 
@@ -301,6 +310,8 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
                  mapped_vaddr=extra_vaddr + offset)
         for offset in range(0, extra_size, PAGE)
     ]) if extra else (0, 0)
+    # MCS: the SchedControl caps come next, before the image frames.
+    sched_control_region = region(sched_control_caps()) if config.mcs else None
     frames_region = region([
         FrameCap(image_paddr + v - v_start, PAGE_BITS, mapped_asid=ROOT_ASID, mapped_vaddr=v)
         for v in range(v_start, v_image_end, PAGE)
@@ -330,6 +341,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
         untyped_list=descs,
         extra_len=len(extra),
         extra_pages=extra_region,
+        schedcontrol=sched_control_region,
     )
     machine.write_phys(bootinfo_paddr, info.encode())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from kernel.abi.constants import BOOTINFO, MAX_BOOTINFO_UNTYPED_CAPS, UNTYPED_DESC
+from kernel.abi.constants import BOOTINFO, BOOTINFO_MCS, MAX_BOOTINFO_UNTYPED_CAPS, UNTYPED_DESC
 
 __all__ = ["BootInfo", "UntypedDesc"]
 
@@ -32,18 +32,22 @@ class BootInfo:
     extra_pages: tuple[int, int] = (0, 0)
     node_id: int = 0
     num_nodes: int = 1
+    schedcontrol: tuple[int, int] | None = None
+    """MCS only: the SchedControl caps' region; set, the frame has the MCS layout (the
+    region before ``untyped``, which moves up by 16 bytes)."""
 
     def encode(self) -> bytes:
         """The BOOTINFO.size bytes of the structure (the rest of the frame stays zero)."""
         if len(self.untyped_list) > MAX_BOOTINFO_UNTYPED_CAPS:
             raise ValueError("too many untyped descriptors for seL4_BootInfo")
-        out = bytearray(BOOTINFO.size)
+        layout = BOOTINFO if self.schedcontrol is None else BOOTINFO_MCS
+        out = bytearray(layout.size)
 
         def word(name: str, value: int) -> None:
-            struct.pack_into("<Q", out, BOOTINFO.offset(name), value)
+            struct.pack_into("<Q", out, layout.offset(name), value)
 
         def region(name: str, value: tuple[int, int]) -> None:
-            struct.pack_into("<QQ", out, BOOTINFO.offset(name), *value)
+            struct.pack_into("<QQ", out, layout.offset(name), *value)
 
         word("extraLen", self.extra_len)
         word("nodeID", self.node_id)
@@ -58,8 +62,10 @@ class BootInfo:
         region("extraBIPages", self.extra_pages)
         word("initThreadCNodeSizeBits", self.cnode_size_bits)
         word("initThreadDomain", 0)
+        if self.schedcontrol is not None:
+            region("schedcontrol", self.schedcontrol)
         region("untyped", self.untyped)
-        base = BOOTINFO.offset("untypedList")
+        base = layout.offset("untypedList")
         for i, desc in enumerate(self.untyped_list):
             at = base + i * UNTYPED_DESC.size
             struct.pack_into("<QBB", out, at, desc.paddr, desc.size_bits, int(desc.is_device))

@@ -12,7 +12,7 @@ from typing import Any
 
 from kernel.abi.constants import PAGE_BITS
 
-__all__ = ["EXTENSION_FIELDS", "ConfigError", "KernelConfig"]
+__all__ = ["EXTENSION_FIELDS", "LATER_OPTION_FIELDS", "ConfigError", "KernelConfig"]
 
 MIN_RAM = 1 << 20
 MAX_RAM = 1 << 32
@@ -21,6 +21,11 @@ MAX_RAM = 1 << 32
 EXTENSION_FIELDS = ("checkpoint_object", "cap_pages", "server_backed_cnodes")
 """The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
 decision 10); each is off by default."""
+
+LATER_OPTION_FIELDS = ("arm_export_pmu_user",)
+"""seL4's own options that :class:`KernelConfig` gained after images were first made; each
+is off by default and, like an extension, left out of an image while off, so that an
+image that does not turn it on keeps its bytes."""
 
 
 class ConfigError(ValueError):
@@ -41,7 +46,9 @@ class KernelConfig:
     root_cnode_bits: int = 12
     """CONFIG_ROOT_CNODE_SIZE_BITS: log2 of the root CNode's slot count."""
     mcs: bool = False
-    """The MCS configuration (not implemented yet: images asking for it are refused)."""
+    """CONFIG_KERNEL_MCS: seL4's MCS configuration (scheduling contexts, reply objects,
+    its own system-call numbers, object types and labels; kernel/entry/variant.py).
+    What of it works so far: the README's "MCS"."""
     tick_instructions: int = 10_000
     """Instructions between two timer ticks: time in capsule is instructions retired."""
     time_slice_ticks: int = 5
@@ -56,6 +63,15 @@ class KernelConfig:
     num_domains: int = 1
     """CONFIG_NUM_DOMAINS: scheduling domains (1..256). With more than one, the domain
     schedule (kernel/model/domains.py) decides whose threads run."""
+    arm_export_pmu_user: bool = False
+    """CONFIG_EXPORT_PMU_USER (seL4's KernelArmExportPMUUser, an Arm option): the
+    performance monitors (PMCR_EL0, PMCCNTR_EL0, the event counters...) are usable at
+    EL0, with deterministic counts derived from instructions retired
+    (emulator/arm_pmu.py). Off, as in seL4, an EL0 access to them is a UserException
+    with the syndrome of a trapped system-register access (EC 0x18). RISC-V has no such
+    option: there the cycle, time and instret counters are always readable in user mode,
+    as seL4 under OpenSBI leaves them (emulator/counters.py); an image for RISC-V
+    ignores this field."""
     checkpoint_object: bool = False
     """capsule's checkpoint object extension, **not seL4** (kernel/abi/extensions.py):
     Untyped_Retype makes checkpoint objects, whose caps read cspaces slot by slot and
@@ -92,15 +108,13 @@ class KernelConfig:
             raise ConfigError("tick_instructions and time_slice_ticks must be positive")
         if not 1 <= self.num_domains <= 256:
             raise ConfigError(f"num_domains {self.num_domains} must be in 1..256")
-        if self.mcs:
-            raise ConfigError("the MCS configuration is not supported yet")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, except extensions that are off: an image without extensions
-        carries exactly the configuration it carried before they existed."""
+        """Every field, except extensions and later seL4 options that are off: an image
+        without them carries exactly the configuration it carried before they existed."""
         data = asdict(self)
-        for name in EXTENSION_FIELDS:
+        for name in EXTENSION_FIELDS + LATER_OPTION_FIELDS:
             if not data[name]:
                 del data[name]
         return data

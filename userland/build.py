@@ -88,6 +88,8 @@ IMAGE_CONFIGS: dict[str, dict[str, int | bool]] = {
     "cappage": {"cap_pages": True},
     # capsule's server-backed CNodes extension (not seL4).
     "vtrav": {"server_backed_cnodes": True},
+    # seL4's KernelArmExportPMUUser (off, the program checks that the PMU traps).
+    "counters": {"arm_export_pmu_user": True},
 }
 """Per program, the kernel configuration fields its image sets away from the defaults."""
 

@@ -1,14 +1,16 @@
 """``capsule cc``: build a user's own program into a boot image.
 
     capsule cc prog.c [more.c ...] [--arch riscv64|aarch64] -o prog.img [--elf prog.elf]
-               [--ram-size 32M] [--root-cnode-bits 12] [--checkpoint-object]
-               [--cap-pages] [--server-backed-cnodes]
+               [--ram-size 32M] [--root-cnode-bits 12] [--mcs] [--checkpoint-object]
+               [--cap-pages] [--server-backed-cnodes] [--arm-export-pmu-user]
                [-I DIR] [-D NAME[=VALUE]]
 
 The sources are compiled and linked with capsule's libsel4 and runtime exactly as the
 shipped programs are (:func:`userland.toolchain.build_program`: the same compiler, flags,
 link script and runtime sources), then packaged with a kernel configuration into an
-image (:func:`bootimage.build_image`), which ``capsule run`` runs. ``--elf`` also keeps
+image (:func:`bootimage.build_image`), which ``capsule run`` runs. ``--mcs`` builds for
+seL4's MCS configuration: libsel4 and the runtime are compiled with CONFIG_KERNEL_MCS
+defined (the MCS system calls and stubs) and the image asks for the MCS kernel. ``--elf`` also keeps
 the linked ELF, for gdb-multiarch and for the symbols a script reads.
 
 Error contract (as ``capsule image``): a missing or unreadable source, a bad option or
@@ -27,10 +29,11 @@ import click
 from bootimage import ImageError, build_image
 from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
+from userland.libsel4.generate import MCS_MACRO
 from userland.toolchain import ARCHES, BuildError, CompileError, build_program
 
 from .errors import CliError, Command
-from .image import _size_option, _write, extension_options
+from .image import _size_option, _write, extension_options, pmu_option
 
 __all__ = ["cc"]
 
@@ -46,17 +49,24 @@ __all__ = ["cc"]
               help="Also keep the linked ELF here (for gdb-multiarch, symbols).")
 @click.option("--ram-size", callback=_size_option, help="Guest RAM, e.g. 32M (default 32M).")
 @click.option("--root-cnode-bits", type=int, help="log2 of the root CNode's slots (default 12).")
+@pmu_option
+@click.option("--mcs", is_flag=True, default=None,
+              help="seL4's MCS configuration: libsel4 built with CONFIG_KERNEL_MCS, and the "
+                   "image's kernel the MCS one.")
 @extension_options
 @click.option("-I", "include_dirs", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="Also search DIR for headers (repeatable).")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=VALUE]",
               help="Define a preprocessor macro (repeatable).")
 def cc(sources: tuple[Path, ...], arch: str, out: Path, elf: Path | None,
-       ram_size: int | None, root_cnode_bits: int | None, extensions: dict[str, bool],
+       ram_size: int | None, root_cnode_bits: int | None, mcs: bool | None,
+       arm_export_pmu_user: bool,
+       extensions: dict[str, bool],
        include_dirs: tuple[Path, ...], defines: tuple[str, ...]) -> None:
     """Compile SOURCE... (C or assembly) with capsule's libsel4 and runtime into a boot
     image: a root task that `capsule run` runs."""
-    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits, **extensions}
+    chosen = {"ram_size": ram_size, "root_cnode_bits": root_cnode_bits, "mcs": mcs,
+              "arm_export_pmu_user": arm_export_pmu_user or None, **extensions}
     try:
         config = KernelConfig.from_dict({k: v for k, v in chosen.items() if v is not None})
     except ConfigError as err:
@@ -64,7 +74,8 @@ def cc(sources: tuple[Path, ...], arch: str, out: Path, elf: Path | None,
     with tempfile.TemporaryDirectory(prefix="capsule-cc-") as tmp:
         target = elf if elf is not None else Path(tmp) / "program.elf"
         try:
-            build_program(sources, arch, target, include_dirs=include_dirs, defines=defines)
+            build_program(sources, arch, target, include_dirs=include_dirs,
+                          defines=(*defines, MCS_MACRO) if mcs else defines)
         except CompileError as err:
             click.echo(err.diagnostics, err=True)
             raise CliError(f"cannot build {out}: compiling {', '.join(map(str, sources))} "

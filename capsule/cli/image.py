@@ -25,7 +25,7 @@ from kernel.config import EXTENSION_FIELDS, ConfigError, KernelConfig
 
 from .errors import CliError, Group
 
-__all__ = ["extension_options", "image", "parse_size"]
+__all__ = ["extension_options", "image", "parse_size", "pmu_option"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -55,6 +55,17 @@ def extension_options(command: _F) -> _F:
             help=f"Turn on {EXTENSION_NAMES[field]}: capsule's extension, not seL4 (the "
                  "README's Extensions beyond seL4).")(decorated)
     return decorated  # type: ignore[return-value]
+
+
+def pmu_option(command: _F) -> _F:
+    """Give ``command`` seL4's ``--arm-export-pmu-user`` flag (KernelArmExportPMUUser),
+    passed as the ``arm_export_pmu_user`` argument."""
+    return click.option(
+        "--arm-export-pmu-user", "arm_export_pmu_user", is_flag=True,
+        help="seL4's KernelArmExportPMUUser: AArch64's performance monitors usable at EL0, "
+             "counting deterministically (instructions retired). RISC-V's counters are "
+             "always readable.")(command)
+
 
 _SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -108,6 +119,10 @@ def image() -> None:
 @click.option("--time-slice-ticks", type=int, help="Ticks per round-robin time slice.")
 @click.option("--num-domains", type=int,
               help="Scheduling domains, 1..256 (default 1; seL4's CONFIG_NUM_DOMAINS).")
+@pmu_option
+@click.option("--mcs", is_flag=True, default=None,
+              help="seL4's MCS configuration (CONFIG_KERNEL_MCS): scheduling contexts, "
+                   "reply objects, the MCS system-call numbers.")
 @extension_options
 def build(
     elf: str,
@@ -118,6 +133,8 @@ def build(
     tick_instructions: int | None,
     time_slice_ticks: int | None,
     num_domains: int | None,
+    mcs: bool | None,
+    arm_export_pmu_user: bool,
     extensions: dict[str, bool],
 ) -> None:
     """Package the root task ELF and a kernel configuration into an image OUT.
@@ -131,6 +148,8 @@ def build(
         "tick_instructions": tick_instructions,
         "time_slice_ticks": time_slice_ticks,
         "num_domains": num_domains,
+        "mcs": mcs,
+        "arm_export_pmu_user": arm_export_pmu_user or None,
         **extensions,
     }
     try:

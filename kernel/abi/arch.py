@@ -16,9 +16,12 @@ __all__ = [
     "ArchABI",
     "ObjectTypeRV64",
     "ObjectTypeAArch64",
+    "ObjectTypeRV64MCS",
+    "ObjectTypeAArch64MCS",
     "ABI_RISCV64",
     "ABI_AARCH64",
     "abi_for",
+    "object_type_enum",
 ]
 
 
@@ -71,6 +74,55 @@ class ObjectTypeAArch64(IntEnum):
     seL4_ObjectTypeCount = 10
 
 
+class ObjectTypeRV64MCS(IntEnum):
+    """seL4_ObjectType for riscv64, MCS: SchedContext and Reply follow the generic
+    types, and every type after them is moved up by 2."""
+
+    seL4_UntypedObject = 0
+    seL4_TCBObject = 1
+    seL4_EndpointObject = 2
+    seL4_NotificationObject = 3
+    seL4_CapTableObject = 4
+    seL4_SchedContextObject = 5
+    seL4_ReplyObject = 6
+    seL4_RISCV_Giga_Page = 7
+    seL4_RISCV_4K_Page = 8
+    seL4_RISCV_Mega_Page = 9
+    seL4_RISCV_PageTableObject = 10
+    seL4_ObjectTypeCount = 11
+
+
+class ObjectTypeAArch64MCS(IntEnum):
+    """seL4_ObjectType for aarch64, MCS, no hypervisor (as ``ObjectTypeRV64MCS``)."""
+
+    seL4_UntypedObject = 0
+    seL4_TCBObject = 1
+    seL4_EndpointObject = 2
+    seL4_NotificationObject = 3
+    seL4_CapTableObject = 4
+    seL4_SchedContextObject = 5
+    seL4_ReplyObject = 6
+    seL4_ARM_HugePageObject = 7
+    seL4_ARM_VSpaceObject = 8
+    seL4_ARM_SmallPageObject = 9
+    seL4_ARM_LargePageObject = 10
+    seL4_ARM_PageTableObject = 11
+    seL4_ObjectTypeCount = 12
+
+
+_OBJECT_TYPES: dict[tuple[Arch, bool], type[IntEnum]] = {
+    (Arch.RISCV64, False): ObjectTypeRV64,
+    (Arch.RISCV64, True): ObjectTypeRV64MCS,
+    (Arch.AARCH64, False): ObjectTypeAArch64,
+    (Arch.AARCH64, True): ObjectTypeAArch64MCS,
+}
+
+
+def object_type_enum(arch: Arch, mcs: bool) -> type[IntEnum]:
+    """The seL4_ObjectType numbering of ``arch`` in the non-MCS or MCS configuration."""
+    return _OBJECT_TYPES[(arch, mcs)]
+
+
 @dataclass(frozen=True)
 class ArchABI:
     """One architecture's ABI facts.
@@ -95,6 +147,9 @@ class ArchABI:
     user_exception_mrs: tuple[str, ...]
     c_macro: str
     """The preprocessor symbol the C compiler defines for this architecture."""
+    timer_hz: int
+    """The platform timer's frequency (TIMER_CLOCK_HZ of seL4's qemu-riscv-virt /
+    qemu-arm-virt): MCS time is counted in its ticks, converted from microseconds."""
 
 
 ABI_RISCV64 = ArchABI(
@@ -114,6 +169,7 @@ ABI_RISCV64 = ArchABI(
     ),
     user_exception_mrs=("FaultIP", "SP", "Number", "Code"),
     c_macro="__riscv",
+    timer_hz=10_000_000,
 )
 
 ABI_AARCH64 = ArchABI(
@@ -135,6 +191,7 @@ ABI_AARCH64 = ArchABI(
     ),
     user_exception_mrs=("FaultIP", "SP", "SPSR", "Number", "Code"),
     c_macro="__aarch64__",
+    timer_hz=62_500_000,
 )
 
 

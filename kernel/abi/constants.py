@@ -25,6 +25,8 @@ __all__ = [
     "CapTag",
     "Error",
     "FaultLabel",
+    "FaultLabelMCS",
+    "fault_label_mcs",
     "InitialCap",
     "Layout",
     "LookupFailureType",
@@ -32,6 +34,7 @@ __all__ = [
     "CNODE_CAPDATA",
     "IPC_BUFFER",
     "BOOTINFO",
+    "BOOTINFO_MCS",
     "SLOT_REGION",
     "UNTYPED_DESC",
     "Syscall",
@@ -55,6 +58,13 @@ __all__ = [
     "NOTIFICATION_BITS",
     "NOTIFICATION_BITS_MCS",
     "REPLY_BITS_MCS",
+    "MIN_SCHED_CONTEXT_BITS",
+    "CORE_SCHED_CONTEXT_BYTES",
+    "REFILL_SIZE_BYTES",
+    "MIN_REFILLS",
+    "KERNEL_WCET_US",
+    "BOOT_THREAD_TIME_SLICE_MS",
+    "SchedContextFlag",
     "LARGE_PAGE_BITS",
     "HUGE_PAGE_BITS",
     "PAGE_TABLE_BITS",
@@ -94,6 +104,21 @@ NOTIFICATION_BITS_MCS = 6
 """seL4_NotificationBits of the MCS kernel (a notification also names a scheduling context)."""
 REPLY_BITS_MCS = 5
 """seL4_ReplyBits: reply objects exist only in the MCS kernel."""
+MIN_SCHED_CONTEXT_BITS = 7
+"""seL4_MinSchedContextBits (MCS): the smallest scheduling context, 128 bytes."""
+CORE_SCHED_CONTEXT_BYTES = 128
+"""seL4_CoreSchedContextBytes (MCS): a scheduling context's fields with its two
+minimum refills; every further 16 bytes of the object hold one more refill."""
+REFILL_SIZE_BYTES = 16
+"""seL4_RefillSizeBytes (MCS): one refill, a release time and an amount."""
+MIN_REFILLS = 2
+"""The refills every scheduling context has (seL4's MIN_REFILLS): SchedControl's
+``extra_refills`` counts the ones beyond them."""
+KERNEL_WCET_US = 10
+"""The kernel's worst-case execution time in microseconds on qemu-riscv-virt and
+qemu-arm-virt (KERNEL_WCET, scale 1): MIN_BUDGET is twice it."""
+BOOT_THREAD_TIME_SLICE_MS = 5
+"""CONFIG_BOOT_THREAD_TIME_SLICE (MCS): the root task's budget, in milliseconds."""
 LARGE_PAGE_BITS = 21
 HUGE_PAGE_BITS = 30
 PAGE_TABLE_BITS = 12
@@ -215,6 +240,33 @@ class FaultLabel(IntEnum):
     seL4_Fault_VMFault = 5
 
 
+class FaultLabelMCS(IntEnum):
+    """Fault message labels of the MCS kernel: Timeout takes 5 and VMFault moves to 6."""
+
+    seL4_Fault_NullFault = 0
+    seL4_Fault_CapFault = 1
+    seL4_Fault_UnknownSyscall = 2
+    seL4_Fault_UserException = 3
+    seL4_Fault_Timeout = 5
+    seL4_Fault_VMFault = 6
+
+
+def fault_label_mcs(label: int) -> int:
+    """The MCS kernel's number for the fault the non-MCS kernel numbers ``label`` (the
+    same name; VMFault moves from 5 to 6), ``label`` itself for a fault it lacks."""
+    try:
+        return int(FaultLabelMCS[FaultLabel(label).name])
+    except (ValueError, KeyError):
+        return label
+
+
+class SchedContextFlag(IntEnum):
+    """seL4_SchedContextFlag: the flags of SchedControl_ConfigureFlags (MCS)."""
+
+    seL4_SchedContext_NoFlag = 0
+    seL4_SchedContext_Sporadic = 1
+
+
 class InitialCap(IntEnum):
     """Slots of the root task's CNode filled at boot (seL4_RootCNodeCapSlots)."""
 
@@ -282,6 +334,10 @@ class CapTag(IntEnum):
     irq_handler_cap = 16
     zombie_cap = 18
     domain_cap = 20
+    sched_context_cap = 22
+    """MCS only."""
+    sched_control_cap = 24
+    """MCS only."""
     checkpoint_cap = 30
     cap_page_cap = 32
     """capsule's capability page (not seL4; kernel.abi.extensions)."""
@@ -396,3 +452,16 @@ BOOTINFO = Layout(
         ("untypedList", 168, 16 * MAX_BOOTINFO_UNTYPED_CAPS),
     ),
 )
+
+BOOTINFO_MCS = Layout(
+    "seL4_BootInfo",
+    BOOTINFO.size + SLOT_REGION.size,
+    (
+        *BOOTINFO.fields[:-2],
+        ("schedcontrol", 152, 16),
+        ("untyped", 168, 16),
+        ("untypedList", 184, 16 * MAX_BOOTINFO_UNTYPED_CAPS),
+    ),
+)
+"""seL4_BootInfo of the MCS kernel: the ``schedcontrol`` slot region before ``untyped``,
+which with ``untypedList`` moves up by 16 bytes (abi/boot.md)."""

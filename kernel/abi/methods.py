@@ -241,12 +241,27 @@ _GENERIC_TCB: tuple[Method, ...] = (
     Method(_TCB, "SetMCPriority", "TCBSetMCPriority", (_AUTHORITY, _word("mcp"))),
     Method(_TCB, "SetSchedParams", "TCBSetSchedParams",
            (_AUTHORITY, _word("mcp"), _word("priority")), Condition.NON_MCS),
+    Method(_TCB, "Configure", "TCBConfigure", (
+        _cap("cspace_root", _CNODE), _word("cspace_root_data"),
+        _cap("vspace_root", "seL4_CPtr"), _word("vspace_root_data"), _word("buffer"),
+        _cap("bufferFrame", "seL4_CPtr"),
+    ), Condition.MCS),
+    Method(_TCB, "SetSchedParams", "TCBSetSchedParams", (
+        _AUTHORITY, _word("mcp"), _word("priority"), _cap("sched_context", "seL4_CPtr"),
+        _cap("fault_ep", "seL4_CPtr"),
+    ), Condition.MCS),
+    Method(_TCB, "SetTimeoutEndpoint", "TCBSetTimeoutEndpoint",
+           (_cap("timeout_fault_ep", "seL4_CPtr"),), Condition.MCS),
     Method(_TCB, "SetIPCBuffer", "TCBSetIPCBuffer",
            (_word("buffer"), _cap("bufferFrame", "seL4_CPtr"))),
     Method(_TCB, "SetSpace", "TCBSetSpace", (
         _word("fault_ep"), _cap("cspace_root", _CNODE), _word("cspace_root_data"),
         _cap("vspace_root", "seL4_CPtr"), _word("vspace_root_data"),
     ), Condition.NON_MCS),
+    Method(_TCB, "SetSpace", "TCBSetSpace", (
+        _cap("fault_ep", "seL4_CPtr"), _cap("cspace_root", _CNODE), _word("cspace_root_data"),
+        _cap("vspace_root", "seL4_CPtr"), _word("vspace_root_data"),
+    ), Condition.MCS),
     Method(_TCB, "Suspend", "TCBSuspend", ()),
     Method(_TCB, "Resume", "TCBResume", ()),
     Method(_TCB, "BindNotification", "TCBBindNotification",
@@ -256,6 +271,27 @@ _GENERIC_TCB: tuple[Method, ...] = (
     Method(_TCB, "SetFlags", "TCBSetFlags", (_word("clear"), _word("set")),
            outputs=(_word("flags"),)),
 )
+
+
+_SCHED_CONTEXT = "seL4_SchedContext"
+_TIME = Param("consumed", "seL4_Time")
+
+_MCS_METHODS: tuple[Method, ...] = (
+    Method("seL4_SchedControl", "ConfigureFlags", "SchedControlConfigureFlags", (
+        _cap("schedcontext", _SCHED_CONTEXT), Param("budget", "seL4_Time"),
+        Param("period", "seL4_Time"), _word("extra_refills"), _word("badge"), _word("flags"),
+    ), Condition.MCS),
+    Method(_SCHED_CONTEXT, "Bind", "SchedContextBind", (_cap("cap", "seL4_CPtr"),),
+           Condition.MCS),
+    Method(_SCHED_CONTEXT, "Unbind", "SchedContextUnbind", (), Condition.MCS),
+    Method(_SCHED_CONTEXT, "UnbindObject", "SchedContextUnbindObject",
+           (_cap("cap", "seL4_CPtr"),), Condition.MCS),
+    Method(_SCHED_CONTEXT, "Consumed", "SchedContextConsumed", (), Condition.MCS,
+           outputs=(_TIME,)),
+    Method(_SCHED_CONTEXT, "YieldTo", "SchedContextYieldTo", (), Condition.MCS,
+           outputs=(_TIME,)),
+)
+"""The MCS kernel's scheduling-context methods (its TCB variants are in ``_GENERIC_TCB``)."""
 
 
 def _register_methods(arch: Arch) -> tuple[Method, ...]:
@@ -326,4 +362,5 @@ def methods_for(arch: Arch, mcs: bool = False) -> tuple[Method, ...]:
     def holds(m: Method) -> bool:
         return m.condition.holds(mcs)
 
-    return tuple(m for m in _GENERIC + _GENERIC_TCB + _DOMAIN_METHODS + _ARCH[arch] if holds(m))
+    return tuple(m for m in _GENERIC + _GENERIC_TCB + _DOMAIN_METHODS + _MCS_METHODS + _ARCH[arch]
+                 if holds(m))

@@ -8,6 +8,7 @@ thread cancels whatever it waits on), and below :mod:`kernel.core.threads`' susp
 
 from __future__ import annotations
 
+from kernel.core.reply_stack import reply_remove_tcb
 from kernel.cspace.cdt import delete_reply_cap
 from kernel.model.caps import ReplyCap
 from kernel.model.endpoint import Endpoint, EndpointState
@@ -27,11 +28,16 @@ __all__ = [
 
 
 def leave_endpoint(endpoint: Endpoint, tcb: TCB) -> None:
-    """Take ``tcb`` off ``endpoint``'s queue; the endpoint goes Idle when it empties."""
+    """Take ``tcb`` off ``endpoint``'s queue; the endpoint goes Idle when it empties.
+    (MCS: a receiver's reply object is free again.)"""
     endpoint.queue.remove(tcb)
     if not endpoint.queue:
         endpoint.state = EndpointState.IDLE
     tcb.blocking = None
+    reply = tcb.reply_object
+    if reply is not None:
+        reply.tcb = None
+        tcb.reply_object = None
 
 
 def leave_notification(ntfn: Notification, tcb: TCB) -> None:
@@ -68,6 +74,9 @@ def cancel_ipc(kernel: KernelState, tcb: TCB) -> None:
             # forgotten; the thread's pc is on its trap, and when it runs again its
             # system call restarts and asks afresh if it still needs to.
             tcb.fault = None
+    elif tcb.state is ThreadState.BLOCKED_ON_REPLY and tcb.reply_object is not None:
+        tcb.fault = None
+        reply_remove_tcb(kernel, tcb)  # MCS: a reply object, not a reply cap
     elif tcb.state is ThreadState.BLOCKED_ON_REPLY:
         tcb.fault = None
         master = tcb.slots[REPLY]

@@ -12,18 +12,23 @@ Otherwise the fault is sent as a Call through that endpoint (seL4's sendFaultIPC
 blocking, with GrantReply, the cap's badge and Grant right): ``tcb.fault`` holds it
 until the handler replies, and the message is made from it when it is transferred.
 The handler's reply is read by :func:`kernel.core.fault_reply.handle_fault_reply`.
+
+The MCS kernel keeps the handler as a cap in the TCB (SetSpace / SetSchedParams) and
+sends with that cap's GrantReply; the handler answers through the reply object it
+received with (:mod:`kernel.core.mcs_ipc`). A null handler cap is the double fault.
 """
 
 from __future__ import annotations
 
 from kernel.core.ipc import send
+from kernel.core.mcs_ipc import send_mcs
 from kernel.cspace.lookup import lookup_cap
 from kernel.model.caps import EndpointCap
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import LOOKUP_FAILURES, MissingCapability
 from kernel.model.faults import CapFault, Fault
 from kernel.model.state import KernelState
-from kernel.model.tcb import TCB, ThreadState
+from kernel.model.tcb import FAULT_HANDLER, TCB, ThreadState
 
 __all__ = ["deliver_fault", "handle_fault"]
 
@@ -38,12 +43,17 @@ def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
     # A restarted thread resumes at the fault's IP: the faulting instruction, or the
     # syscall's trap instruction (seL4's FaultIP), so that it is retried.
     tcb.set_register(0, fault.ip)
-    handler = lookup_cap(kernel, tcb, tcb.fault_ep)
+    mcs = kernel.config.mcs
+    handler = tcb.slots[FAULT_HANDLER].cap if mcs else lookup_cap(kernel, tcb, tcb.fault_ep)
     if isinstance(handler, EndpointCap) and handler.rights.write and (
         handler.rights.grant or handler.rights.grant_reply
     ):
         endpoint = kernel.object_at(handler.paddr, Endpoint)
         tcb.fault = fault
+        if mcs:
+            send_mcs(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
+                     handler.rights.grant_reply, blocking=True, is_call=True)
+            return
         send(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
              can_grant_reply=True, blocking=True, is_call=True)
         return
@@ -53,8 +63,9 @@ def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
     double = CapFault(fault.ip, tcb.fault_ep, False, failure)
     for no_handler_observer in kernel.no_handler_observers:
         no_handler_observer(tcb, fault, double)
-    reason = (f'thread "{tcb.name}" stopped: {fault.describe()}; '
-              f"no fault handler (fault endpoint cptr {tcb.fault_ep:#x} is not a usable endpoint)")
+    where = ("the TCB's fault handler cap is not a usable endpoint" if mcs else
+             f"fault endpoint cptr {tcb.fault_ep:#x} is not a usable endpoint")
+    reason = f'thread "{tcb.name}" stopped: {fault.describe()}; no fault handler ({where})'
     tcb.stop_reason = reason
     kernel.set_thread_state(tcb, ThreadState.INACTIVE)
 

@@ -26,6 +26,7 @@ from kernel.abi.constants import (
     MSG_MAX_EXTRA_CAPS,
     WORD_BYTES,
     WORD_MASK,
+    fault_label_mcs,
 )
 from kernel.cspace.arguments import lookup_extra_caps
 from kernel.cspace.cdt import derive_cap, insert
@@ -115,7 +116,10 @@ def transfer(
     with ``badge``. ``endpoint`` is None for replies (nothing is unwrapped then)."""
     if sender.fault is not None:
         fault = sender.fault
-        write_message(kernel, receiver, int(fault.label), badge, fault.message(kernel.abi))
+        label = int(fault.label)
+        if kernel.config.mcs:  # the MCS numbering of fault labels (VMFault is 6)
+            label = fault_label_mcs(label)
+        write_message(kernel, receiver, label, badge, fault.message(kernel.abi))
         return
     info = MessageInfo.from_word(get_window(kernel, sender)[INFO])
     length = info.clamped_length

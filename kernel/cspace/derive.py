@@ -25,6 +25,7 @@ from kernel.abi.constants import (
     ENDPOINT_BITS,
     NOTIFICATION_BITS,
     PAGE_TABLE_BITS,
+    REPLY_BITS_MCS,
     SLOT_BITS,
     VSPACE_BITS,
     WORD_BITS,
@@ -46,7 +47,9 @@ from kernel.model.caps import (
     NotificationCap,
     PageTableCap,
     ReplyCap,
+    ReplyObjectCap,
     Rights,
+    SchedContextCap,
     ThreadCap,
     UntypedCap,
     VSpaceCap,
@@ -94,6 +97,10 @@ def object_size_bits(cap: Cap, tcb_bits: int) -> int | None:
             return ASID_POOL_BITS
         case CheckpointCap():
             return CHECKPOINT_BITS
+        case SchedContextCap(size_bits=bits):
+            return bits
+        case ReplyObjectCap():
+            return REPLY_BITS_MCS
     return None
 
 

@@ -44,6 +44,8 @@ from kernel.model.caps import (
     FrameCap,
     PageTableCap,
     ReplyCap,
+    SchedContextCap,
+    SchedControlCap,
     ThreadCap,
     UntypedCap,
     VSpaceCap,
@@ -106,6 +108,22 @@ from kernel.objects.page_table import (
     perform_page_table_unmap,
 )
 from kernel.objects.reply import ReplyInvocation, decode_reply_invocation, perform_reply
+from kernel.objects.sched_context import (
+    SchedContextBind,
+    SchedContextConsumed,
+    SchedContextUnbind,
+    SchedContextUnbindObject,
+    SchedContextYieldTo,
+    SchedControlConfigure,
+    decode_sched_context_invocation,
+    decode_sched_control_invocation,
+    perform_bind,
+    perform_configure,
+    perform_consumed,
+    perform_unbind,
+    perform_unbind_object,
+    perform_yield_to,
+)
 from kernel.objects.server_cnode import (
     CNodeBindServer,
     decode_server_cnode_invocation,
@@ -124,7 +142,6 @@ from kernel.objects.tcb import (
     TCBSetTLSBase,
     TCBSuspend,
     TCBUnbindNotification,
-    TCBUnsupported,
     TCBWriteRegisters,
     ThreadControl,
     decode_tcb_invocation,
@@ -140,8 +157,17 @@ from kernel.objects.tcb import (
     perform_suspend,
     perform_thread_control,
     perform_unbind_notification,
-    perform_unsupported,
     perform_write_registers,
+)
+from kernel.objects.tcb_mcs import (
+    TCBSetSchedParamsMCS,
+    TCBSetSpaceMCS,
+    TCBSetTimeoutEndpoint,
+    decode_tcb_mcs_invocation,
+    is_mcs_tcb_label,
+    perform_set_sched_params_mcs,
+    perform_set_space_mcs,
+    perform_set_timeout_endpoint,
 )
 from kernel.objects.untyped import RetypeInvocation, decode_untyped_invocation, perform_retype
 
@@ -174,13 +200,25 @@ def _decode_cnode_invocation(kernel: KernelState, slot: Slot, args: InvocationAr
     return decode_cnode_invocation(kernel, slot, args)
 
 
+def _decode_tcb_invocation(kernel: KernelState, slot: Slot, args: InvocationArgs) -> object:
+    """A TCB invocation: the MCS form of Configure / SetSpace / SetSchedParams /
+    SetTimeoutEndpoint in an MCS kernel (kernel.objects.tcb_mcs), else the method the
+    two kernels share (kernel.objects.tcb). Named for the kernel log as before MCS."""
+    if is_mcs_tcb_label(kernel, args.info.label):
+        return decode_tcb_mcs_invocation(kernel, slot, args)
+    return decode_tcb_invocation(kernel, slot, args)
+
+
 DECODERS: dict[type[Cap], Decoder] = {
     UntypedCap: decode_untyped_invocation,
     CNodeCap: _decode_cnode_invocation,
     ASIDControlCap: decode_asid_control_invocation,
     ASIDPoolCap: decode_asid_pool_invocation,
     ReplyCap: decode_reply_invocation,
-    ThreadCap: decode_tcb_invocation,
+    ThreadCap: _decode_tcb_invocation,
+    # MCS only: boot and retype make these caps only in an MCS kernel.
+    SchedControlCap: decode_sched_control_invocation,
+    SchedContextCap: decode_sched_context_invocation,
     DomainCap: decode_domain_invocation,
     # capsule's extension (not seL4): only an image with checkpoint_object makes these caps.
     CheckpointCap: decode_checkpoint_invocation,
@@ -211,7 +249,15 @@ _performs(TCBBindNotification, perform_bind_notification)
 _performs(TCBUnbindNotification, perform_unbind_notification)
 _performs(TCBSetTLSBase, perform_set_tls_base)
 _performs(TCBSetFlags, perform_set_flags)
-_performs(TCBUnsupported, perform_unsupported)
+_performs(TCBSetSpaceMCS, perform_set_space_mcs)
+_performs(TCBSetSchedParamsMCS, perform_set_sched_params_mcs)
+_performs(TCBSetTimeoutEndpoint, perform_set_timeout_endpoint)
+_performs(SchedControlConfigure, perform_configure)
+_performs(SchedContextConsumed, perform_consumed)
+_performs(SchedContextBind, perform_bind)
+_performs(SchedContextUnbind, perform_unbind)
+_performs(SchedContextUnbindObject, perform_unbind_object)
+_performs(SchedContextYieldTo, perform_yield_to)
 _performs(DomainSetSet, perform_set_domain)
 _performs(DomainScheduleConfigure, perform_schedule_configure)
 _performs(DomainScheduleSetStart, perform_schedule_set_start)

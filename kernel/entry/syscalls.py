@@ -174,7 +174,7 @@ class SyscallTable:
 
     @classmethod
     def for_config(cls, config: KernelConfig) -> SyscallTable:
-        # The non-MCS table; an MCS one is the MCS variant's (kernel.entry.variant).
+        # The non-MCS table; the MCS one is kernel.entry.mcs_syscalls.
         fast = _FASTPATH_HANDLERS if config.fastpath else {}
         return cls({**_API_HANDLERS, **fast, **_DEBUG_HANDLERS})
 

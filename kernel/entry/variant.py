@@ -9,9 +9,11 @@ scheduling context). A :class:`Variant` bundles those choices; :func:`variant_fo
 one from the :class:`~kernel.config.KernelConfig` when the kernel is made, and the entry
 points use it instead of testing the configuration.
 
-Only the non-MCS variant exists. MCS arrives as a second variant made of its own modules
-(its syscall table, reply objects, scheduling contexts); images asking for it are refused
-at validation until then (``KernelConfig.validate``).
+The MCS variant is made of its own modules: its syscall table
+(:mod:`kernel.entry.mcs_syscalls`), its IPC with reply objects
+(:mod:`kernel.core.mcs_ipc`), and later its budget charging. Until budgets are charged
+it charges a timer tick as the non-MCS kernel does (round robin on the time slice),
+which is what the root task's round-robin scheduling context amounts to.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from kernel.config import KernelConfig
 from kernel.core.round_robin import charge_time_slice
+from kernel.entry.mcs_syscalls import mcs_syscall_table
 from kernel.entry.syscalls import SyscallTable
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -40,6 +43,7 @@ class Variant:
 
 
 def variant_for(config: KernelConfig) -> Variant:
-    """The variant of ``config``: non-MCS (the only one so far; ``config`` has been
-    validated, which refuses MCS)."""
+    """The variant of ``config``: MCS or non-MCS."""
+    if config.mcs:
+        return Variant("MCS", mcs_syscall_table(), charge_time_slice)
     return Variant("non-MCS", SyscallTable.for_config(config), charge_time_slice)

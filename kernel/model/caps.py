@@ -32,6 +32,9 @@ __all__ = [
     "NullCap",
     "PageTableCap",
     "ReplyCap",
+    "ReplyObjectCap",
+    "SchedContextCap",
+    "SchedControlCap",
     "Rights",
     "ThreadCap",
     "UntypedCap",
@@ -368,6 +371,49 @@ class IRQControlCap(Cap):
     @property
     def tag(self) -> CapTag:
         return CapTag.irq_control_cap
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyObjectCap(Cap):
+    """MCS reply cap: names a reply object (kernel.model.reply_object)."""
+
+    paddr: int
+    can_grant: bool = True
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.reply_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class SchedContextCap(Cap):
+    """MCS: names a scheduling context of 2^``size_bits`` bytes."""
+
+    paddr: int
+    size_bits: int
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.sched_context_cap
+
+    @property
+    def object_paddr(self) -> int:
+        return self.paddr
+
+
+@dataclass(frozen=True, slots=True)
+class SchedControlCap(Cap):
+    """MCS: the authority to configure scheduling contexts on processor ``core``."""
+
+    core: int = 0
+
+    @property
+    def tag(self) -> CapTag:
+        return CapTag.sched_control_cap
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     # Types only: a TCB names the endpoint or notification it waits on, and the queues
     # here hold TCBs; at run time neither module needs the other.
+    from kernel.model.sched_context import SchedContext
     from kernel.model.tcb import TCB
 
 __all__ = ["Notification", "NotificationState"]
@@ -43,3 +44,6 @@ class Notification:
     queue: list[TCB] = field(default_factory=list)
     word: int = 0
     bound_tcb: TCB | None = None
+    sched_context: SchedContext | None = None
+    """MCS: the scheduling context bound to it (SchedContext_Bind), whose ``notification``
+    is this one; always None in the non-MCS kernel."""

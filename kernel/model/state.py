@@ -34,17 +34,19 @@ from kernel.model.faults import CapFault, Fault
 from kernel.model.notification import Notification
 from kernel.model.paging import PagingFormat
 from kernel.model.platform import ArchModel, model_for
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext
 from kernel.model.scheduler import Scheduler
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
 
 __all__ = ["KernelObject", "KernelState", "RefusedInvocation", "StopReason"]
 
-KernelObject = CNode | TCB | Endpoint | Notification | ASIDPool
+KernelObject = CNode | TCB | Endpoint | Notification | ASIDPool | SchedContext | ReplyObject
 """What the object store holds: the objects whose state is more than RAM and a cap
 (frames, page tables and untypeds are their caps and their memory)."""
 
-Object = TypeVar("Object", CNode, TCB, Endpoint, Notification, ASIDPool)
+Object = TypeVar("Object", CNode, TCB, Endpoint, Notification, ASIDPool, SchedContext, ReplyObject)
 
 
 @dataclass(frozen=True, slots=True)

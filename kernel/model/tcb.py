@@ -19,16 +19,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
 
-__all__ = ["TCB", "Blocking", "ThreadState"]
+if TYPE_CHECKING:
+    from kernel.model.reply_object import ReplyObject
+    from kernel.model.sched_context import SchedContext
+
+__all__ = ["TCB", "Blocking", "ThreadState", "FAULT_HANDLER", "TIMEOUT_HANDLER"]
 
 # Indices of the TCB's own slots (seL4's tcbCNodeEntries order).
 CTABLE, VTABLE, REPLY, CALLER, IPC_BUFFER_FRAME = range(5)
+# The MCS kernel has no reply caps in TCBs; its TCB keeps the fault handler and timeout
+# handler caps (seL4's tcbFaultHandler, tcbTimeoutHandler) in those two slots instead.
+FAULT_HANDLER, TIMEOUT_HANDLER = REPLY, CALLER
 
 
 class ThreadState(Enum):
@@ -72,7 +80,7 @@ class TCB:
         "paddr", "_registers", "cpu", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
-        "lookup_denied",
+        "lookup_denied", "sched_context", "reply_object",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -124,6 +132,14 @@ class TCB:
         system call this thread is restarting: those lookups then go on as through an
         ordinary CNode. At most one per lookup of a system call (a handful); emptied
         when the system call completes (``kernel.entry.invocation.invoke``)."""
+        self.sched_context: SchedContext | None = None
+        """MCS: seL4's tcbSchedContext, the scheduling context the thread runs on (its
+        own or one lent along a Call); set exactly when that context's ``tcb`` is this
+        thread. Always None in the non-MCS kernel."""
+        self.reply_object: ReplyObject | None = None
+        """MCS: seL4's thread-state replyObject: the reply object this thread received
+        with while BlockedOnReceive, or waits on while BlockedOnReply; that object's
+        ``tcb`` is this thread. None otherwise, and always in the non-MCS kernel."""
 
     @property
     def registers(self) -> list[int]:

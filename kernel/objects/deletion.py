@@ -38,8 +38,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kernel.core.cancel import cancel_ipc
 from kernel.core.ipc import cancel_all_ipc
 from kernel.core.notifications import cancel_all_signals, unbind_maybe_notification, unbind_notification
+from kernel.core.reply_stack import reply_remove
+from kernel.core.sched_contexts import unbind_ntfn, unbind_reply, unbind_tcb
 from kernel.core.threads import suspend
 from kernel.cspace.cdt import empty_slot, first_child, is_final, swap
 from kernel.model.cap_page import drop_mapping
@@ -52,6 +55,8 @@ from kernel.model.caps import (
     FrameCap,
     NotificationCap,
     PageTableCap,
+    ReplyObjectCap,
+    SchedContextCap,
     ThreadCap,
     VSpaceCap,
     ZombieCap,
@@ -60,9 +65,11 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug
 from kernel.model.notification import Notification
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
-from kernel.model.tcb import TCB
+from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import finalise_asid_pool
 from kernel.objects.frame import finalise_frame
 from kernel.objects.page_table import finalise_page_table, finalise_vspace
@@ -105,6 +112,8 @@ def _stop_thread(kernel: KernelState, cap: ThreadCap) -> TCB:
     tcb = kernel.object_at(cap.paddr, TCB)
     unbind_notification(kernel, tcb)
     suspend(kernel, tcb)
+    if tcb.sched_context is not None:  # MCS: the context outlives the thread, unbound
+        unbind_tcb(kernel, tcb.sched_context)
     return tcb
 
 
@@ -136,6 +145,38 @@ def _finalise_notification(kernel: KernelState, cap: Cap, final: bool) -> list[S
     if isinstance(ntfn, Notification):  # hand-made caps in unit tests may name nothing
         unbind_maybe_notification(kernel, ntfn)
         cancel_all_signals(kernel, ntfn)
+        if ntfn.sched_context is not None:  # MCS
+            unbind_ntfn(ntfn.sched_context)
+    return []
+
+
+def _finalise_sched_context(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
+    """MCS: the last cap to a scheduling context unbinds its thread and notification
+    (seL4's schedContext_unbindAllTCBs and unbindNtfn)."""
+    if not final:
+        return []
+    assert isinstance(cap, SchedContextCap)
+    sc = kernel.objects.get(cap.paddr)
+    if isinstance(sc, SchedContext):
+        unbind_tcb(kernel, sc)
+        unbind_ntfn(sc)
+        unbind_reply(sc)
+    return []
+
+
+def _finalise_reply_object(kernel: KernelState, cap: Cap, final: bool) -> list[Slot]:
+    """MCS: the last cap to a reply object takes it out of use: the caller blocked on it
+    leaves the call stack (Inactive), a receiver waiting with it is cancelled."""
+    if not final:
+        return []
+    assert isinstance(cap, ReplyObjectCap)
+    reply = kernel.objects.get(cap.paddr)
+    if isinstance(reply, ReplyObject) and reply.tcb is not None:
+        tcb = reply.tcb
+        if tcb.state is ThreadState.BLOCKED_ON_REPLY:
+            reply_remove(kernel, reply, tcb)
+        else:
+            cancel_ipc(kernel, tcb)
     return []
 
 
@@ -150,6 +191,8 @@ FINALISERS: dict[type[Cap], Finaliser] = {
     FrameCap: finalise_frame,
     ASIDPoolCap: finalise_asid_pool,
     ZombieCap: _finalise_zombie,
+    SchedContextCap: _finalise_sched_context,
+    ReplyObjectCap: _finalise_reply_object,
 }
 """Cap type -> finaliser. Types without an entry need no clean-up (yet)."""
 

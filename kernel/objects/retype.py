@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cache
 
-from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64
+from kernel.abi.arch import Arch, object_type_enum
 from kernel.abi.constants import (
     ENDPOINT_BITS,
     HUGE_PAGE_BITS,
     LARGE_PAGE_BITS,
     NOTIFICATION_BITS,
+    NOTIFICATION_BITS_MCS,
     PAGE_BITS,
     PAGE_TABLE_BITS,
+    REPLY_BITS_MCS,
     SLOT_BITS,
     VSPACE_BITS,
 )
@@ -50,6 +52,8 @@ from kernel.model.caps import (
     FrameCap,
     NotificationCap,
     PageTableCap,
+    ReplyObjectCap,
+    SchedContextCap,
     ThreadCap,
     UntypedCap,
     VSpaceCap,
@@ -58,6 +62,8 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug
 from kernel.model.notification import Notification
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
@@ -91,6 +97,10 @@ class Kind(Enum):
     """capsule's checkpoint object (an extension, not seL4: kernel.abi.extensions)."""
     CAP_PAGE = "CapPage"
     """capsule's capability page (an extension, not seL4: kernel.abi.extensions)."""
+    SCHED_CONTEXT = "SchedContext"
+    """MCS only; sized by the ``size_bits`` argument, as an untyped."""
+    REPLY = "Reply"
+    """MCS only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +108,7 @@ class ObjectType:
     """One retype ``type`` value of an architecture.
 
     ``fixed_bits`` is the object's log2 size for fixed-size kinds; it is None for
-    Untyped and CapTable, whose size comes from the ``size_bits`` argument.
+    Untyped, CapTable and SchedContext, whose size comes from the ``size_bits`` argument.
     """
 
     number: int
@@ -119,14 +129,22 @@ def _table(enum: type[IntEnum], kinds: dict[str, tuple[Kind, int | None]]) -> di
     }
 
 
-def _generic(tcb_bits: int) -> dict[str, tuple[Kind, int | None]]:
-    return {
+def _generic(tcb_bits: int, mcs: bool) -> dict[str, tuple[Kind, int | None]]:
+    kinds: dict[str, tuple[Kind, int | None]] = {
         "seL4_UntypedObject": (Kind.UNTYPED, None),
         "seL4_TCBObject": (Kind.TCB, tcb_bits),
         "seL4_EndpointObject": (Kind.ENDPOINT, ENDPOINT_BITS),
         "seL4_NotificationObject": (Kind.NOTIFICATION, NOTIFICATION_BITS),
         "seL4_CapTableObject": (Kind.CAP_TABLE, None),
     }
+    if mcs:
+        kinds |= {
+            # An MCS notification also names the scheduling context bound to it.
+            "seL4_NotificationObject": (Kind.NOTIFICATION, NOTIFICATION_BITS_MCS),
+            "seL4_SchedContextObject": (Kind.SCHED_CONTEXT, None),
+            "seL4_ReplyObject": (Kind.REPLY, REPLY_BITS_MCS),
+        }
+    return kinds
 
 
 _CHECKPOINT = ObjectType(CHECKPOINT_OBJECT_TYPE, CHECKPOINT_OBJECT_NAME, Kind.CHECKPOINT,
@@ -139,12 +157,13 @@ _CAP_PAGE = ObjectType(CAP_PAGE_OBJECT_TYPE, CAP_PAGE_OBJECT_NAME, Kind.CAP_PAGE
 
 @cache
 def object_types(arch: Arch, tcb_bits: int, checkpoint: bool = False,
-                 cap_pages: bool = False) -> dict[int, ObjectType]:
+                 cap_pages: bool = False, mcs: bool = False) -> dict[int, ObjectType]:
     """The retype types of ``arch``, by number (0 .. seL4_ObjectTypeCount - 1), for a
     configuration whose TCBs are 2^``tcb_bits`` bytes; with ``checkpoint`` /
     ``cap_pages`` (an extension is on) also capsule's checkpoint object / capability
-    page, each at its own number."""
-    types = _sel4_types(arch, tcb_bits)
+    page, each at its own number; with ``mcs``, the MCS kernel's numbering (scheduling
+    contexts and reply objects at 5 and 6, every later type moved up by 2)."""
+    types = _sel4_types(arch, tcb_bits, mcs)
     if checkpoint:
         types = {**types, _CHECKPOINT.number: _CHECKPOINT}
     if cap_pages:
@@ -152,17 +171,18 @@ def object_types(arch: Arch, tcb_bits: int, checkpoint: bool = False,
     return types
 
 
-def _sel4_types(arch: Arch, tcb_bits: int) -> dict[int, ObjectType]:
+def _sel4_types(arch: Arch, tcb_bits: int, mcs: bool) -> dict[int, ObjectType]:
+    numbering = object_type_enum(arch, mcs)
     if arch is Arch.RISCV64:
-        return _table(ObjectTypeRV64, {
-            **_generic(tcb_bits),
+        return _table(numbering, {
+            **_generic(tcb_bits, mcs),
             "seL4_RISCV_Giga_Page": (Kind.FRAME, HUGE_PAGE_BITS),
             "seL4_RISCV_4K_Page": (Kind.FRAME, PAGE_BITS),
             "seL4_RISCV_Mega_Page": (Kind.FRAME, LARGE_PAGE_BITS),
             "seL4_RISCV_PageTableObject": (Kind.PAGE_TABLE, PAGE_TABLE_BITS),
         })
-    return _table(ObjectTypeAArch64, {
-        **_generic(tcb_bits),
+    return _table(numbering, {
+        **_generic(tcb_bits, mcs),
         "seL4_ARM_HugePageObject": (Kind.FRAME, HUGE_PAGE_BITS),
         "seL4_ARM_VSpaceObject": (Kind.VSPACE, VSPACE_BITS),
         "seL4_ARM_SmallPageObject": (Kind.FRAME, PAGE_BITS),
@@ -174,9 +194,10 @@ def _sel4_types(arch: Arch, tcb_bits: int) -> dict[int, ObjectType]:
 def object_size_bits(otype: ObjectType, user_size: int) -> int:
     """log2 of the object's size in bytes (seL4's getObjectSize).
 
-    Untyped: ``user_size``; CapTable: ``user_size + seL4_SlotBits``; others fixed.
+    Untyped and SchedContext: ``user_size``; CapTable: ``user_size + seL4_SlotBits``;
+    others fixed.
     """
-    if otype.kind is Kind.UNTYPED:
+    if otype.kind in (Kind.UNTYPED, Kind.SCHED_CONTEXT):
         return user_size
     if otype.kind is Kind.CAP_TABLE:
         return user_size + SLOT_BITS
@@ -254,6 +275,12 @@ def create_object(
         case Kind.CAP_TABLE:
             kernel.add_object(CNode(paddr, user_size))
             return CNodeCap(paddr, user_size)
+        case Kind.SCHED_CONTEXT:
+            kernel.add_object(SchedContext(paddr, user_size))
+            return SchedContextCap(paddr, user_size)
+        case Kind.REPLY:
+            kernel.add_object(ReplyObject(paddr))
+            return ReplyObjectCap(paddr)
         case Kind.CHECKPOINT:
             return CheckpointCap(paddr)  # stateless: its cap and its (zeroed) memory
         case Kind.CAP_PAGE:

@@ -1,4 +1,6 @@
-"""TCB invocations (seL4_TCB_*, non-MCS): decode in seL4's order, then perform.
+"""TCB invocations (seL4_TCB_*): decode in seL4's order, then perform. The MCS forms of
+Configure, SetSpace and SetSchedParams, and SetTimeoutEndpoint, are
+:mod:`kernel.objects.tcb_mcs`'s.
 
 :func:`decode_tcb_invocation` validates and returns one frozen record per method
 (:class:`TCBReadRegisters`, :class:`ThreadControl`, ...), or raises a
@@ -107,7 +109,6 @@ __all__ = [
     "TCBSetTLSBase",
     "TCBSuspend",
     "TCBUnbindNotification",
-    "TCBUnsupported",
     "TCBWriteRegisters",
     "ThreadControl",
     "decode_tcb_invocation",
@@ -123,7 +124,6 @@ __all__ = [
     "perform_suspend",
     "perform_thread_control",
     "perform_unbind_notification",
-    "perform_unsupported",
     "perform_write_registers",
     "tcb_methods",
 ]
@@ -180,12 +180,6 @@ class TCBMethod(Enum):
     UNBIND_NOTIFICATION = "UnbindNotification"
     SET_TLS_BASE = "SetTLSBase"
     SET_FLAGS = "SetFlags"
-
-
-_MCS_UNSUPPORTED = frozenset({TCBMethod.CONFIGURE, TCBMethod.SET_SPACE,
-                              TCBMethod.SET_SCHED_PARAMS})
-"""Methods whose MCS variants (with scheduling-context and timeout-endpoint arguments)
-are not built: decoding them in the MCS configuration gives :class:`TCBUnsupported`."""
 
 
 @functools.cache
@@ -323,13 +317,6 @@ class TCBSetFlags:
     set: int
 
 
-@dataclass(frozen=True, slots=True)
-class TCBUnsupported:
-    """An MCS method capsule does not build (see ``_MCS_UNSUPPORTED``), by its label."""
-
-    label: int
-
-
 def _tcb_of(kernel: KernelState, cap: Cap) -> TCB:
     assert isinstance(cap, ThreadCap)
     tcb = kernel.object_at(cap.paddr, TCB)
@@ -407,8 +394,6 @@ def decode_tcb_invocation(kernel: KernelState, slot: Slot, invocation: Invocatio
     target = _tcb_of(kernel, slot.cap)
     args, extra = invocation.words, invocation.extra
 
-    if kernel.config.mcs and method in _MCS_UNSUPPORTED:
-        return TCBUnsupported(invocation.label)
     match method:
         case TCBMethod.BIND_NOTIFICATION:
             if not extra:
@@ -526,13 +511,6 @@ def perform_bind_notification(kernel: KernelState, inv: TCBBindNotification) -> 
 def perform_unbind_notification(kernel: KernelState, inv: TCBUnbindNotification) -> list[int]:
     """seL4's unbindNotification."""
     unbind_notification(kernel, inv.target)
-    return []
-
-
-def perform_unsupported(kernel: KernelState, inv: TCBUnsupported) -> list[int]:
-    """The MCS variants of Configure/SetSpace/SetSchedParams are not built: the run
-    stops, naming them as ``kernel.entry.invocation`` names undecoded objects."""
-    kernel.unsupported(f"invocations of thread_cap (label {inv.label})")
     return []
 
 

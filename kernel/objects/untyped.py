@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from kernel.abi.constants import MIN_UNTYPED_BITS, RETYPE_FAN_OUT_LIMIT, WORD_BITS
+from kernel.abi.constants import (
+    MIN_SCHED_CONTEXT_BITS,
+    MIN_UNTYPED_BITS,
+    RETYPE_FAN_OUT_LIMIT,
+    WORD_BITS,
+)
 from kernel.abi.labels import label_table
 from kernel.cspace.arguments import InvocationArgs
 from kernel.cspace.cdt import has_children, insert_child
@@ -99,7 +104,7 @@ def decode_untyped_invocation(
     root = extra[0].cap
 
     types = object_types(kernel.arch, kernel.tcb_bits, kernel.config.checkpoint_object,
-                         kernel.config.cap_pages)
+                         kernel.config.cap_pages, kernel.config.mcs)
     if new_type not in types:
         raise InvalidArgument(0)
     otype = types[new_type]
@@ -111,6 +116,8 @@ def decode_untyped_invocation(
         # A single-slot CNode could make capability lookup loop forever.
         raise InvalidArgument(1)
     if otype.kind is Kind.UNTYPED and user_size < MIN_UNTYPED_BITS:
+        raise InvalidArgument(1)
+    if otype.kind is Kind.SCHED_CONTEXT and user_size < MIN_SCHED_CONTEXT_BITS:
         raise InvalidArgument(1)
 
     dest = root if node_depth == 0 else lookup_target_slot(

@@ -43,6 +43,15 @@ Rules (each message starts with the rule's name):
 - ``object-store``: the store's address index lists exactly its addresses, and
   ``kernel.threads`` holds exactly its TCBs; a CNode's built slots sit at their own
   index, inside the CNode, owned by it.
+- ``sched-context`` (MCS): binding is symmetric (``sc.tcb.sched_context is sc`` and
+  ``tcb.sched_context.tcb is tcb``, so a context is bound to at most one thread and a
+  thread to at most one context; likewise with notifications); a configured context
+  holds 1..``max_refills`` refills whose amounts sum to its budget, and
+  ``max_refills`` fits its size; a non-MCS kernel has no scheduling contexts.
+- ``reply`` (MCS): a reply object on a call stack is its previous one's ``next``
+  (so it is on at most one stack) and, at the top, its context's ``reply``; a thread
+  it names is blocked on a reply or a receive and names it back (and the other way
+  round); a non-MCS kernel has no reply objects.
 - ``server-lookup`` (capsule's server-backed CNodes, not seL4): no lookup may suspend
   between kernel entries (``lookup_phase`` is -1); a thread whose fault is an index
   request is BlockedOnSend on the request's endpoint or BlockedOnReply; only a CNode
@@ -66,6 +75,8 @@ from kernel.model.caps import (
     CapPageCap,
     CNodeCap,
     ReplyCap,
+    ReplyObjectCap,
+    SchedContextCap,
     ThreadCap,
     UntypedCap,
 )
@@ -75,6 +86,8 @@ from kernel.model.errors import KernelBug
 from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.paging import PteKind
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext, refill_absolute_max
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import find_vspace_for_asid
@@ -101,7 +114,44 @@ def check_all(kernel: Kernel) -> None:
     _check_notifications(kernel)
     _check_object_store(kernel)
     _check_cap_pages(kernel, slots)
+    _check_sched_contexts(kernel)
     _check_server_lookups(kernel)
+
+
+def _check_sched_contexts(kernel: Kernel) -> None:
+    waiting = (ThreadState.BLOCKED_ON_REPLY, ThreadState.BLOCKED_ON_RECEIVE)
+    for obj in kernel.objects.values():
+        if isinstance(obj, SchedContext | ReplyObject) and not kernel.config.mcs:
+            _fail("sched-context", f"{type(obj).__name__} at {obj.paddr:#x} without MCS")
+        if isinstance(obj, SchedContext):
+            if obj.tcb is not None and obj.tcb.sched_context is not obj:
+                _fail("sched-context", f"{obj.paddr:#x} names {obj.tcb.name}, not bound back")
+            if obj.notification is not None and obj.notification.sched_context is not obj:
+                _fail("sched-context", f"{obj.paddr:#x}: notification not bound back")
+            if obj.max_refills > refill_absolute_max(obj.size_bits):
+                _fail("sched-context", f"{obj.paddr:#x}: {obj.max_refills} refills too many")
+            if obj.refills and not (len(obj.refills) <= obj.max_refills
+                                    and sum(r.amount for r in obj.refills) == obj.budget):
+                _fail("sched-context", f"{obj.paddr:#x}: refills do not sum to the budget")
+        elif isinstance(obj, Notification) and obj.sched_context is not None \
+                and obj.sched_context.notification is not obj:
+            _fail("sched-context", f"notification {obj.paddr:#x} names a context not bound back")
+        elif isinstance(obj, ReplyObject):
+            if obj.prev is not None and obj.prev.next is not obj:
+                _fail("reply", f"{obj.paddr:#x} is not its previous reply's next")
+            if obj.tcb is not None and (obj.tcb.state not in waiting
+                                        or obj.tcb.reply_object is not obj):
+                _fail("reply", f"{obj.paddr:#x} names {obj.tcb.name}, {obj.tcb.state.value}")
+            if isinstance(obj.next, SchedContext) and obj.next.reply is not obj:
+                _fail("reply", f"{obj.paddr:#x} tops a call stack its context does not")
+    for tcb in kernel.threads.values():
+        sc = tcb.sched_context
+        if sc is not None and (sc.tcb is not tcb or kernel.objects.get(sc.paddr) is not sc):
+            _fail("sched-context", f"{tcb.name} runs on a context not bound to it")
+        reply = tcb.reply_object
+        if reply is not None and (reply.tcb is not tcb
+                                  or kernel.objects.get(reply.paddr) is not reply):
+            _fail("reply", f"{tcb.name} waits on a reply object that does not name it")
 
 
 def _check_server_lookups(kernel: Kernel) -> None:
@@ -173,6 +223,10 @@ def _check_caps(kernel: Kernel, slots: list[Slot]) -> None:
             expected = TCB
         elif isinstance(cap, ASIDPoolCap):
             expected = ASIDPool
+        elif isinstance(cap, SchedContextCap):
+            expected = SchedContext
+        elif isinstance(cap, ReplyObjectCap):
+            expected = ReplyObject
         paddr = cap.object_paddr
         if expected is not None and not isinstance(kernel.objects.get(paddr or 0), expected):
             _fail("cap-object", f"{slot!r}: no {expected.__name__} at {paddr:#x}")

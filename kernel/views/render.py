@@ -31,7 +31,9 @@ from kernel.abi.constants import (
     ASID_POOL_BITS,
     ENDPOINT_BITS,
     NOTIFICATION_BITS,
+    NOTIFICATION_BITS_MCS,
     PAGE_TABLE_BITS,
+    REPLY_BITS_MCS,
     SLOT_BITS,
     VSPACE_BITS,
     CapTag,
@@ -52,6 +54,9 @@ from kernel.model.caps import (
     NotificationCap,
     PageTableCap,
     ReplyCap,
+    ReplyObjectCap,
+    SchedContextCap,
+    SchedControlCap,
     ThreadCap,
     UntypedCap,
     VSpaceCap,
@@ -60,6 +65,8 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 from kernel.views.json_form import OMIT_NONE, as_plain, json_text
@@ -225,7 +232,32 @@ def cap_view(cap: Cap, kernel: Kernel | None = None) -> CapView | None:
         f.update(asid_base=cap.asid_base)
     elif isinstance(cap, ReplyCap):
         f.update(can_grant=cap.can_grant, is_master=cap.is_master)
+    elif isinstance(cap, SchedContextCap):
+        f.update(size_bits=cap.size_bits)
+        sc = kernel.objects.get(cap.paddr) if kernel is not None else None
+        if isinstance(sc, SchedContext):
+            f.update(_sched_context_fields(sc))
+    elif isinstance(cap, ReplyObjectCap):
+        f.update(can_grant=cap.can_grant)
+        reply = kernel.objects.get(cap.paddr) if kernel is not None else None
+        if isinstance(reply, ReplyObject) and reply.tcb is not None:
+            f.update(thread=reply.tcb.name)
+    elif isinstance(cap, SchedControlCap):
+        f.update(core=cap.core)
     return CapView(cap_type_name(cap), cap.object_paddr, f)
+
+
+def _sched_context_fields(sc: SchedContext) -> dict[str, int | str | bool]:
+    """MCS: what a scheduling context holds, in timer ticks (budget and period 0 while
+    unconfigured; period 0 once configured is round robin)."""
+    fields: dict[str, int | str | bool] = {
+        "budget": sc.budget, "period": sc.period, "refills": len(sc.refills),
+        "max_refills": sc.max_refills, "consumed": sc.consumed}
+    if sc.sporadic:
+        fields["sporadic"] = True
+    if sc.tcb is not None:
+        fields["thread"] = sc.tcb.name
+    return fields
 
 
 def all_slots(kernel: Kernel) -> list[Slot]:
@@ -319,7 +351,12 @@ def _object_size(kernel: Kernel, obj: object) -> tuple[str, int] | None:
     if isinstance(obj, Endpoint):
         return "Endpoint", 1 << ENDPOINT_BITS
     if isinstance(obj, Notification):
-        return "Notification", 1 << NOTIFICATION_BITS
+        return "Notification", 1 << (NOTIFICATION_BITS_MCS if kernel.config.mcs
+                                     else NOTIFICATION_BITS)
+    if isinstance(obj, SchedContext):
+        return "SchedContext", 1 << obj.size_bits
+    if isinstance(obj, ReplyObject):
+        return "Reply", 1 << REPLY_BITS_MCS
     if isinstance(obj, ASIDPool):
         return "ASIDPool", 1 << ASID_POOL_BITS
     return None

@@ -49,6 +49,7 @@ from kernel.abi.methods import Method
 from kernel.core.ipc_transfer import get_window
 from kernel.cspace.ipc_buffer import read_ipc_words
 from kernel.cspace.lookup import lookup_cap
+from kernel.entry.mcs_syscalls import syscall_name_and_kind
 from kernel.entry.syscalls import signed_word
 from kernel.kernel import Kernel
 from kernel.model.caps import EndpointCap, NotificationCap, ReplyCap, Rights
@@ -144,11 +145,9 @@ class Tracer:
     def on_syscall(self, kernel: Kernel, window: list[int]) -> None:
         caller = kernel.current
         assert caller is not None
-        number = signed_word(window[7])
-        try:
-            name = Syscall(number).name.removeprefix("seL4_Sys")
-        except ValueError:
-            name = f"unknown({number})"
+        # Under MCS the numbers differ: the record keeps the MCS name and the non-MCS
+        # number of what the call does, which the rest of the trace reads.
+        name, number = syscall_name_and_kind(kernel.config.mcs, signed_word(window[7]))
         self.seq = kernel.syscall_entries  # since boot, whenever the tracer was attached
         record = TraceRecord(self.seq, caller.name, name, number, caller.paddr)
         self.receiver = self.replied_to = None

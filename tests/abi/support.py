@@ -12,7 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64
+from kernel.abi.arch import Arch, object_type_enum
 from kernel.abi.constants import IPC_BUFFER, InitialCap, Syscall
 from kernel.abi.labels import label_table
 from kernel.boot import BootReport, boot
@@ -46,11 +46,11 @@ class System:
     def __init__(self, arch: Arch, ram_size: int = 8 << 20, invariants: bool = True,
                  fastpath: bool = True, num_domains: int = 1,
                  checkpoint_object: bool = False, cap_pages: bool = False,
-                 server_backed_cnodes: bool = False) -> None:
+                 server_backed_cnodes: bool = False, mcs: bool = False) -> None:
         self.arch = arch
         cfg = KernelConfig(ram_size=ram_size, fastpath=fastpath, num_domains=num_domains,
                            checkpoint_object=checkpoint_object, cap_pages=cap_pages,
-                           server_backed_cnodes=server_backed_cnodes)
+                           server_backed_cnodes=server_backed_cnodes, mcs=mcs)
         self.machine = FakeMachine(arch, cfg.ram_size)
         self.kernel = Kernel(self.machine, cfg, lambda byte: None)
         self.report: BootReport = boot(self.kernel, make_image(arch))
@@ -59,8 +59,8 @@ class System:
         root = self.kernel.objects[self.kernel.current.ctable.cap.paddr]  # type: ignore[union-attr]
         assert isinstance(root, CNode)
         self.root = root
-        self.labels = label_table(arch, False)
-        self.types = ObjectTypeRV64 if arch is Arch.RISCV64 else ObjectTypeAArch64
+        self.labels = label_table(arch, mcs)
+        self.types = object_type_enum(arch, mcs)
         self._next_free = self.report.bootinfo.empty[0]
         self._carved: dict[int, int] = {}
 

@@ -40,3 +40,17 @@ def test_image_build_carries_an_extension_only_when_asked(tmp_path: Path, field:
 def test_a_non_boolean_extension_key_is_refused(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         KernelConfig.from_dict({field: 1})
+
+
+def test_sel4s_pmu_option_is_carried_only_when_asked(tmp_path: Path) -> None:
+    """KernelArmExportPMUUser is seL4's own option, not an extension, and like one an
+    image without it keeps the bytes it had before capsule knew of it."""
+    elf = write(tmp_path / "a.elf", simple_elf(EM_RISCV))
+    on, off = tmp_path / "on.img", tmp_path / "off.img"
+    assert in_process("build", elf, "-o", str(on), "--arm-export-pmu-user").status == 0
+    assert in_process("build", elf, "-o", str(off)).status == 0
+    assert load_image(on.read_bytes()).config.arm_export_pmu_user is True
+    assert load_image(off.read_bytes()).config == KernelConfig()
+    assert b"arm_export_pmu_user" not in encode_config(KernelConfig())
+    with pytest.raises(ValueError, match="arm_export_pmu_user"):
+        KernelConfig.from_dict({"arm_export_pmu_user": 1})

@@ -28,9 +28,15 @@ from kernel.abi.methods import Method, Placed, methods_for
 REPO = Path(__file__).resolve().parents[2]
 FACTS = REPO.parent / "shared" / "abi" / "invocations.json"
 CONFIG_KEY = {Arch.RISCV64: "riscv64", Arch.AARCH64: "aarch64"}
-CONDITION_TEXT = {Condition.ALWAYS: None, Condition.NON_MCS: "!defined(CONFIG_KERNEL_MCS)"}
+CONDITION_TEXT = {Condition.ALWAYS: None, Condition.NON_MCS: "!defined(CONFIG_KERNEL_MCS)",
+                  Condition.MCS: "defined(CONFIG_KERNEL_MCS)"}
 
-CASES = [(arch, m) for arch in Arch for m in methods_for(arch, mcs=False)]
+CASES = [(arch, mcs, m) for mcs in (False, True) for arch in Arch
+         for m in methods_for(arch, mcs=mcs)]
+
+
+def _config_key(arch: Arch, mcs: bool) -> str:
+    return CONFIG_KEY[arch] + ("-mcs" if mcs else "")
 
 
 @cache
@@ -42,8 +48,8 @@ def _facts() -> dict[str, Any]:
     return data
 
 
-def _published(arch: Arch, method: Method) -> dict[str, Any]:
-    config = _facts()["configs"][CONFIG_KEY[arch]]
+def _published(arch: Arch, method: Method, mcs: bool = False) -> dict[str, Any]:
+    config = _facts()["configs"][_config_key(arch, mcs)]
     found = [m for m in config["methods"]
              if m["interface"] == method.interface and m["method"] == method.name]
     assert len(found) == 1, f"{method.c_name}: {len(found)} entries in {FACTS.name}"
@@ -51,12 +57,13 @@ def _published(arch: Arch, method: Method) -> dict[str, Any]:
     return entry
 
 
-@pytest.mark.parametrize(("arch", "method"), CASES,
-                         ids=[f"{a.short}-{m.c_name}" for a, m in CASES])
-def test_method_matches_published_marshalling(arch: Arch, method: Method) -> None:
-    pub = _published(arch, method)
+@pytest.mark.parametrize(("arch", "mcs", "method"), CASES,
+                         ids=[f"{a.short}{'-mcs' if mcs else ''}-{m.c_name}"
+                              for a, mcs, m in CASES])
+def test_method_matches_published_marshalling(arch: Arch, mcs: bool, method: Method) -> None:
+    pub = _published(arch, method, mcs)
     assert method.label == pub["label"]
-    assert label_table(arch, mcs=False)[method.label] == pub["label_value"]
+    assert label_table(arch, mcs=mcs)[method.label] == pub["label_value"]
     assert CONDITION_TEXT[method.condition] == pub["condition"]
     assert [(i, p.name, p.c_type) for i, p in enumerate(method.extra_caps)] == [
         (c["index"], c["name"], c["type"]) for c in pub["extra_caps"]
@@ -90,6 +97,15 @@ def test_every_published_cnode_and_untyped_method_is_declared() -> None:
             name = f"{pub['interface']}_{pub['method']}"
             if pub["interface"] in ("seL4_CNode", "seL4_Untyped") or "ASID" in name:
                 assert name in declared, f"{arch.short}: {name} is not declared"
+
+
+def test_every_published_mcs_scheduling_and_tcb_method_is_declared() -> None:
+    for arch in Arch:
+        declared = {m.c_name for m in methods_for(arch, mcs=True)}
+        for pub in _facts()["configs"][_config_key(arch, True)]["methods"]:
+            name = f"{pub['interface']}_{pub['method']}"
+            if pub["interface"].startswith(("seL4_Sched", "seL4_TCB")):
+                assert name in declared, f"{arch.short} MCS: {name} is not declared"
 
 
 def test_save_caller_is_absent_under_mcs() -> None:

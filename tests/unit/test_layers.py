@@ -98,12 +98,13 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 EXPECTED_FINALISERS = sorted([
     "ASIDPoolCap", "CNodeCap", "CapPageCap", "EndpointCap", "FrameCap", "NotificationCap",
-    "PageTableCap", "ThreadCap", "VSpaceCap", "ZombieCap",
+    "PageTableCap", "ReplyObjectCap", "SchedContextCap", "ThreadCap", "VSpaceCap",
+    "ZombieCap",
 ])
 EXPECTED_DECODERS = sorted([
     "ASIDControlCap", "ASIDPoolCap", "CNodeCap", "CapPageCap", "CheckpointCap", "DomainCap",
     "FrameCap",
-    "PageTableCap", "ReplyCap",
+    "PageTableCap", "ReplyCap", "SchedContextCap", "SchedControlCap",
     "ThreadCap", "UntypedCap", "VSpaceCap",
 ])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kernel.abi import constants as C
-from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, ArchABI, ObjectTypeAArch64, ObjectTypeRV64
+from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, ArchABI, object_type_enum
 from kernel.abi.labels import label_table
 from kernel.entry.syscalls import CAPSULE_EXIT_MAGIC
 from userland.libsel4 import generate
@@ -50,14 +50,16 @@ def test_every_generated_header_is_stamped() -> None:
 # ---------------------------------------------------------------------------- compiled checks
 
 
-def _asserts_for(abi: ArchABI) -> str:
-    """A C translation unit of static assertions written from the Python declaration."""
-    lines = ["#include <sel4/sel4.h>", ""]
+def _asserts_for(abi: ArchABI, mcs: bool = False) -> str:
+    """A C translation unit of static assertions written from the Python declaration,
+    for the non-MCS or (``CONFIG_KERNEL_MCS`` defined) the MCS configuration."""
+    lines = [f"#define {generate.MCS_MACRO} 1" if mcs else "", "#include <sel4/sel4.h>", ""]
 
     def check(expr: str, what: str) -> None:
         lines.append(f'_Static_assert({expr}, "{what}");')
 
-    for layout in (C.IPC_BUFFER, C.BOOTINFO, C.SLOT_REGION, C.UNTYPED_DESC):
+    bootinfo = C.BOOTINFO_MCS if mcs else C.BOOTINFO
+    for layout in (C.IPC_BUFFER, bootinfo, C.SLOT_REGION, C.UNTYPED_DESC):
         check(f"sizeof({layout.c_name}) == {layout.size}", f"sizeof {layout.c_name}")
         for name, off, size in layout.fields:
             check(f"__builtin_offsetof({layout.c_name}, {name}) == {off}",
@@ -67,15 +69,25 @@ def _asserts_for(abi: ArchABI) -> str:
     check("_Alignof(seL4_IPCBuffer) == 1024", "IPC buffer alignment")
     check("sizeof(seL4_Word) == 8 && sizeof(seL4_MessageInfo_t) == 8", "word sizes")
 
-    for enum in (C.Syscall, C.Error, C.LookupFailureType, C.FaultLabel, C.InitialCap):
+    syscalls, faults = (C.SyscallMCS, C.FaultLabelMCS) if mcs else (C.Syscall, C.FaultLabel)
+    for enum in (syscalls, C.Error, C.LookupFailureType, faults, C.InitialCap):
         for member in enum:
             check(f"{member.name} == {member.value}", member.name)
     check(f"seL4_NumErrors == {len(C.Error)}", "seL4_NumErrors")
-    object_types = ObjectTypeRV64 if abi is ABI_RISCV64 else ObjectTypeAArch64
-    for obj in object_types:
+    for obj in object_type_enum(abi.arch, mcs):
         check(f"{obj.name} == {obj.value}", obj.name)
-    for name, value in label_table(abi.arch, mcs=False).items():
+    for name, value in label_table(abi.arch, mcs=mcs).items():
         check(f"{name} == {value}", name)
+    if mcs:
+        check(f"seL4_NotificationBits == {C.NOTIFICATION_BITS_MCS}", "MCS notification size")
+        check(f"seL4_ReplyBits == {C.REPLY_BITS_MCS}", "seL4_ReplyBits")
+        check(f"seL4_MinSchedContextBits == {C.MIN_SCHED_CONTEXT_BITS}", "MinSchedContextBits")
+        check(f"seL4_CoreSchedContextBytes == {C.CORE_SCHED_CONTEXT_BYTES}", "core SC bytes")
+        check(f"seL4_RefillSizeBytes == {C.REFILL_SIZE_BYTES}", "refill bytes")
+        for flag in C.SchedContextFlag:
+            check(f"{flag.name} == {flag.value}", flag.name)
+    else:
+        check(f"seL4_NotificationBits == {C.NOTIFICATION_BITS}", "notification size")
 
     for field, bf in C.MESSAGE_INFO.items():
         check(f"SEL4_MSGINFO_{field.upper()}_SHIFT == {bf.lsb}", f"msginfo {field} shift")
@@ -151,6 +163,53 @@ seL4_Uint64 (*p_mi_unwrapped)(seL4_MessageInfo_t) = seL4_MessageInfo_get_capsUnw
 """
 
 
+# The MCS configuration's system calls and scheduling-context API: reply objects on the
+# receive side, Wait / NBWait, NBSendRecv / NBSendWait, and no seL4_Reply.
+MCS_SIGNATURES = f"""
+#define {generate.MCS_MACRO} 1
+#include <sel4/sel4.h>
+
+seL4_MessageInfo_t (*p_call)(seL4_CPtr, seL4_MessageInfo_t) = seL4_Call;
+seL4_MessageInfo_t (*p_recv)(seL4_CPtr, seL4_Word *, seL4_CPtr) = seL4_Recv;
+seL4_MessageInfo_t (*p_recv_mrs)(seL4_CPtr, seL4_Word *, seL4_Word *, seL4_Word *, seL4_Word *,
+                                 seL4_Word *, seL4_CPtr) = seL4_RecvWithMRs;
+seL4_MessageInfo_t (*p_nbrecv)(seL4_CPtr, seL4_Word *, seL4_CPtr) = seL4_NBRecv;
+seL4_MessageInfo_t (*p_replyrecv)(seL4_CPtr, seL4_MessageInfo_t, seL4_Word *, seL4_CPtr) =
+    seL4_ReplyRecv;
+seL4_MessageInfo_t (*p_replyrecv_mrs)(seL4_CPtr, seL4_MessageInfo_t, seL4_Word *, seL4_Word *,
+                                      seL4_Word *, seL4_Word *, seL4_Word *, seL4_CPtr) =
+    seL4_ReplyRecvWithMRs;
+seL4_MessageInfo_t (*p_nbsendrecv)(seL4_CPtr, seL4_MessageInfo_t, seL4_CPtr, seL4_Word *,
+                                   seL4_CPtr) = seL4_NBSendRecv;
+seL4_MessageInfo_t (*p_nbsendwait)(seL4_CPtr, seL4_MessageInfo_t, seL4_CPtr, seL4_Word *) =
+    seL4_NBSendWait;
+seL4_MessageInfo_t (*p_wait)(seL4_CPtr, seL4_Word *) = seL4_Wait;
+seL4_MessageInfo_t (*p_nbwait)(seL4_CPtr, seL4_Word *) = seL4_NBWait;
+seL4_MessageInfo_t (*p_poll)(seL4_CPtr, seL4_Word *) = seL4_Poll;
+seL4_Error (*p_configure_flags)(seL4_SchedControl, seL4_SchedContext, seL4_Time, seL4_Time,
+                                seL4_Word, seL4_Word, seL4_Word) =
+    seL4_SchedControl_ConfigureFlags;
+seL4_Error (*p_configure)(seL4_SchedControl, seL4_SchedContext, seL4_Time, seL4_Time,
+                          seL4_Word, seL4_Word) = seL4_SchedControl_Configure;
+seL4_Error (*p_bind)(seL4_SchedContext, seL4_CPtr) = seL4_SchedContext_Bind;
+seL4_Error (*p_unbind)(seL4_SchedContext) = seL4_SchedContext_Unbind;
+seL4_Error (*p_unbind_object)(seL4_SchedContext, seL4_CPtr) = seL4_SchedContext_UnbindObject;
+seL4_SchedContext_Consumed_t (*p_consumed)(seL4_SchedContext) = seL4_SchedContext_Consumed;
+seL4_SchedContext_YieldTo_t (*p_yield_to)(seL4_SchedContext) = seL4_SchedContext_YieldTo;
+seL4_Error (*p_tcb_configure)(seL4_TCB, seL4_CNode, seL4_Word, seL4_CPtr, seL4_Word, seL4_Word,
+                              seL4_CPtr) = seL4_TCB_Configure;
+seL4_Error (*p_sched_params)(seL4_TCB, seL4_TCB, seL4_Word, seL4_Word, seL4_CPtr,
+                             seL4_CPtr) = seL4_TCB_SetSchedParams;
+seL4_Error (*p_set_space)(seL4_TCB, seL4_CPtr, seL4_CNode, seL4_Word, seL4_CPtr,
+                          seL4_Word) = seL4_TCB_SetSpace;
+seL4_Error (*p_timeout_ep)(seL4_TCB, seL4_CPtr) = seL4_TCB_SetTimeoutEndpoint;
+seL4_Word (*p_max_refills)(seL4_Word) = seL4_MaxExtraRefills;
+#if defined(seL4_SysReply)
+#error "MCS has no Reply system call"
+#endif
+"""
+
+
 def _compile(arch: str, source: str, tmp_path: Path) -> None:
     pytest.importorskip("ziglang")
     from userland.toolchain import CFLAGS, TARGETS
@@ -166,6 +225,17 @@ def _compile(arch: str, source: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("arch", sorted(ARCHES))
 def test_c_layouts_and_values_match_declaration(arch: str, tmp_path: Path) -> None:
     _compile(arch, _asserts_for(ARCHES[arch]), tmp_path)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHES))
+def test_mcs_layouts_and_values_match_declaration(arch: str, tmp_path: Path) -> None:
+    _compile(arch, _asserts_for(ARCHES[arch], mcs=True), tmp_path)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHES))
+def test_mcs_system_calls_and_stubs_have_libsel4_signatures(arch: str,
+                                                          tmp_path: Path) -> None:
+    _compile(arch, MCS_SIGNATURES, tmp_path)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHES))

@@ -255,8 +255,16 @@ seL4_Error process_create(struct process *p, seL4_CPtr untyped, const void *elf,
         }
         fault_slot = PROCESS_SLOT_FAULT_EP;
     }
+#if defined(CONFIG_KERNEL_MCS)
+    /* MCS: Configure names no fault endpoint; the handler cap would be given with
+     * SetSpace, from the caller's CSpace (not done yet: such a process has none). */
+    (void)fault_slot;
+    if ((e = seL4_TCB_Configure(p->tcb, p->cnode, guard, p->vspace, 0, PROCESS_IPC_BUFFER,
+                                ipc_frame)) ||
+#else
     if ((e = seL4_TCB_Configure(p->tcb, fault_slot, p->cnode, guard, p->vspace, 0,
                                 PROCESS_IPC_BUFFER, ipc_frame)) ||
+#endif
         (e = seL4_TCB_SetPriority(p->tcb, seL4_CapInitThreadTCB, priority))) {
         return e;
     }

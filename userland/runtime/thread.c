@@ -79,9 +79,16 @@ seL4_Error thread_create(struct thread *t, struct thread_storage *storage,
     if (err != seL4_NoError) {
         return err;
     }
+#if defined(CONFIG_KERNEL_MCS)
+    /* MCS Configure names no fault endpoint (SetSpace and SetSchedParams do). */
+    err = seL4_TCB_Configure(slot, seL4_CapInitThreadCNode, 0, seL4_CapInitThreadVSpace,
+                             0, (seL4_Word)&storage->ipc_buffer,
+                             image_frame_cap(&storage->ipc_buffer));
+#else
     err = seL4_TCB_Configure(slot, 0, seL4_CapInitThreadCNode, 0, seL4_CapInitThreadVSpace,
                              0, (seL4_Word)&storage->ipc_buffer,
                              image_frame_cap(&storage->ipc_buffer));
+#endif
     if (err != seL4_NoError) {
         return err;
     }

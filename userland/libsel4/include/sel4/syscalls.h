@@ -1,5 +1,7 @@
 /*
- * capsule libsel4: the seL4 system calls (non-MCS), with libsel4's names and signatures.
+ * capsule libsel4: the seL4 system calls, with libsel4's names and signatures, in the
+ * non-MCS configuration or, with CONFIG_KERNEL_MCS defined, the MCS one (reply objects,
+ * Wait / NBWait, NBSendRecv / NBSendWait; no Reply).
  *
  * Each call is written once here on top of three trap primitives that the architecture
  * header supplies (capsule_arch_syscall6/2/0 in sel4/syscalls_<arch>.h).
@@ -122,6 +124,7 @@ static inline void seL4_Signal(seL4_CPtr dest)
     capsule_arch_syscall6(CAPSULE_SYS(seL4_SysSend), &cap, &mi, &m0, &m1, &m2, &m3);
 }
 
+#if !defined(CONFIG_KERNEL_MCS)
 /* Reply through the caller slot (non-MCS). */
 static inline void seL4_Reply(seL4_MessageInfo_t msgInfo)
 {
@@ -137,6 +140,7 @@ static inline void seL4_ReplyWithMRs(seL4_MessageInfo_t msgInfo, seL4_Word *mr0,
     seL4_Word mi = msgInfo.words[0];
     capsule_arch_syscall6(CAPSULE_SYS(seL4_SysReply), &cap, &mi, &m0, &m1, &m2, &m3);
 }
+#endif /* !CONFIG_KERNEL_MCS */
 
 /* ---- receive ---- */
 
@@ -169,6 +173,172 @@ static inline seL4_MessageInfo_t capsule_recv_mrs(seL4_Word sys, seL4_CPtr src, 
     seL4_MessageInfo_t out = {{mi}};
     return out;
 }
+
+#if defined(CONFIG_KERNEL_MCS)
+
+/* MCS receive: the reply object in a6 / x6 (0 for none: Wait / NBWait pass none). */
+static inline seL4_MessageInfo_t capsule_recv_mcs(seL4_Word sys, seL4_CPtr src, seL4_Word *sender,
+                                                  seL4_Word *mr0, seL4_Word *mr1, seL4_Word *mr2,
+                                                  seL4_Word *mr3, seL4_CPtr reply)
+{
+    seL4_Word cap = src, mi = 0, m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+    capsule_arch_syscall_mcs(sys, &cap, &mi, &m0, &m1, &m2, &m3, reply, 0);
+    if (mr0 == seL4_Null && mr1 == seL4_Null && mr2 == seL4_Null && mr3 == seL4_Null) {
+        seL4_SetMR(0, m0);
+        seL4_SetMR(1, m1);
+        seL4_SetMR(2, m2);
+        seL4_SetMR(3, m3);
+    }
+    capsule_mr_out(mr0, m0);
+    capsule_mr_out(mr1, m1);
+    capsule_mr_out(mr2, m2);
+    capsule_mr_out(mr3, m3);
+    capsule_mr_out(sender, cap);
+    seL4_MessageInfo_t out = {{mi}};
+    return out;
+}
+
+/* MCS send then receive in one trap: MR0-MR3 from the IPC buffer (mr == NULL) or the
+ * pointers, and back the same way. */
+static inline seL4_MessageInfo_t capsule_send_recv_mcs(seL4_Word sys, seL4_CPtr src,
+                                                       seL4_MessageInfo_t info, seL4_Word *sender,
+                                                       seL4_Word **mrs, seL4_CPtr reply,
+                                                       seL4_CPtr dest)
+{
+    seL4_Word cap = src, mi = info.words[0], m[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = mrs == seL4_Null ? seL4_GetMR(i) : capsule_mr_in(mrs[i], info, i);
+    }
+    capsule_arch_syscall_mcs(sys, &cap, &mi, &m[0], &m[1], &m[2], &m[3], reply, dest);
+    for (int i = 0; i < 4; i++) {
+        if (mrs == seL4_Null) {
+            seL4_SetMR(i, m[i]);
+        } else {
+            capsule_mr_out(mrs[i], m[i]);
+        }
+    }
+    capsule_mr_out(sender, cap);
+    seL4_MessageInfo_t out = {{mi}};
+    return out;
+}
+
+static inline seL4_MessageInfo_t seL4_Recv(seL4_CPtr src, seL4_Word *sender, seL4_CPtr reply)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysRecv), src, sender, seL4_Null, seL4_Null,
+                            seL4_Null, seL4_Null, reply);
+}
+
+static inline seL4_MessageInfo_t seL4_RecvWithMRs(seL4_CPtr src, seL4_Word *sender,
+                                                  seL4_Word *mr0, seL4_Word *mr1,
+                                                  seL4_Word *mr2, seL4_Word *mr3,
+                                                  seL4_CPtr reply)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysRecv), src, sender, mr0, mr1, mr2, mr3, reply);
+}
+
+static inline seL4_MessageInfo_t seL4_NBRecv(seL4_CPtr src, seL4_Word *sender, seL4_CPtr reply)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysNBRecv), src, sender, seL4_Null, seL4_Null,
+                            seL4_Null, seL4_Null, reply);
+}
+
+static inline seL4_MessageInfo_t seL4_NBRecvWithMRs(seL4_CPtr src, seL4_Word *sender,
+                                                    seL4_Word *mr0, seL4_Word *mr1,
+                                                    seL4_Word *mr2, seL4_Word *mr3,
+                                                    seL4_CPtr reply)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysNBRecv), src, sender, mr0, mr1, mr2, mr3, reply);
+}
+
+/* MCS: waiting on a notification (or an endpoint, without a reply object). */
+static inline seL4_MessageInfo_t seL4_Wait(seL4_CPtr src, seL4_Word *sender)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysWait), src, sender, seL4_Null, seL4_Null,
+                            seL4_Null, seL4_Null, 0);
+}
+
+static inline seL4_MessageInfo_t seL4_WaitWithMRs(seL4_CPtr src, seL4_Word *sender,
+                                                  seL4_Word *mr0, seL4_Word *mr1,
+                                                  seL4_Word *mr2, seL4_Word *mr3)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysWait), src, sender, mr0, mr1, mr2, mr3, 0);
+}
+
+static inline seL4_MessageInfo_t seL4_NBWait(seL4_CPtr src, seL4_Word *sender)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysNBWait), src, sender, seL4_Null, seL4_Null,
+                            seL4_Null, seL4_Null, 0);
+}
+
+static inline seL4_MessageInfo_t seL4_NBWaitWithMRs(seL4_CPtr src, seL4_Word *sender,
+                                                    seL4_Word *mr0, seL4_Word *mr1,
+                                                    seL4_Word *mr2, seL4_Word *mr3)
+{
+    return capsule_recv_mcs(CAPSULE_SYS(seL4_SysNBWait), src, sender, mr0, mr1, mr2, mr3, 0);
+}
+
+static inline seL4_MessageInfo_t seL4_Poll(seL4_CPtr src, seL4_Word *sender)
+{
+    return seL4_NBWait(src, sender);
+}
+
+/* The reply is a send on the reply object in a6 / x6, then a receive on src. */
+static inline seL4_MessageInfo_t seL4_ReplyRecv(seL4_CPtr src, seL4_MessageInfo_t msgInfo,
+                                                seL4_Word *sender, seL4_CPtr reply)
+{
+    return capsule_send_recv_mcs(CAPSULE_SYS(seL4_SysReplyRecv), src, msgInfo, sender,
+                                 seL4_Null, reply, 0);
+}
+
+static inline seL4_MessageInfo_t seL4_ReplyRecvWithMRs(seL4_CPtr src, seL4_MessageInfo_t msgInfo,
+                                                       seL4_Word *sender, seL4_Word *mr0,
+                                                       seL4_Word *mr1, seL4_Word *mr2,
+                                                       seL4_Word *mr3, seL4_CPtr reply)
+{
+    seL4_Word *mrs[4] = {mr0, mr1, mr2, mr3};
+    return capsule_send_recv_mcs(CAPSULE_SYS(seL4_SysReplyRecv), src, msgInfo, sender, mrs,
+                                 reply, 0);
+}
+
+/* A non-blocking send to dest (t0 / x8), then a receive on src with a reply object. */
+static inline seL4_MessageInfo_t seL4_NBSendRecv(seL4_CPtr dest, seL4_MessageInfo_t msgInfo,
+                                                 seL4_CPtr src, seL4_Word *sender,
+                                                 seL4_CPtr reply)
+{
+    return capsule_send_recv_mcs(CAPSULE_SYS(seL4_SysNBSendRecv), src, msgInfo, sender,
+                                 seL4_Null, reply, dest);
+}
+
+static inline seL4_MessageInfo_t seL4_NBSendRecvWithMRs(seL4_CPtr dest, seL4_MessageInfo_t msgInfo,
+                                                        seL4_CPtr src, seL4_Word *sender,
+                                                        seL4_Word *mr0, seL4_Word *mr1,
+                                                        seL4_Word *mr2, seL4_Word *mr3,
+                                                        seL4_CPtr reply)
+{
+    seL4_Word *mrs[4] = {mr0, mr1, mr2, mr3};
+    return capsule_send_recv_mcs(CAPSULE_SYS(seL4_SysNBSendRecv), src, msgInfo, sender, mrs,
+                                 reply, dest);
+}
+
+/* A non-blocking send to dest (a6 / x6, the reply register), then a wait on src. */
+static inline seL4_MessageInfo_t seL4_NBSendWait(seL4_CPtr dest, seL4_MessageInfo_t msgInfo,
+                                                 seL4_CPtr src, seL4_Word *sender)
+{
+    return capsule_send_recv_mcs(CAPSULE_SYS(seL4_SysNBSendWait), src, msgInfo, sender,
+                                 seL4_Null, dest, 0);
+}
+
+static inline seL4_MessageInfo_t seL4_NBSendWaitWithMRs(seL4_CPtr dest, seL4_MessageInfo_t msgInfo,
+                                                        seL4_CPtr src, seL4_Word *sender,
+                                                        seL4_Word *mr0, seL4_Word *mr1,
+                                                        seL4_Word *mr2, seL4_Word *mr3)
+{
+    seL4_Word *mrs[4] = {mr0, mr1, mr2, mr3};
+    return capsule_send_recv_mcs(CAPSULE_SYS(seL4_SysNBSendWait), src, msgInfo, sender, mrs,
+                                 dest, 0);
+}
+
+#else /* !CONFIG_KERNEL_MCS */
 
 static inline seL4_MessageInfo_t seL4_Recv(seL4_CPtr src, seL4_Word *sender)
 {
@@ -205,22 +375,6 @@ static inline seL4_MessageInfo_t seL4_Poll(seL4_CPtr src, seL4_Word *sender)
     return seL4_NBRecv(src, sender);
 }
 
-/* ---- send and receive ---- */
-
-static inline seL4_MessageInfo_t seL4_Call(seL4_CPtr dest, seL4_MessageInfo_t msgInfo)
-{
-    seL4_Word cap = dest;
-    return capsule_ipc_buffer_call(CAPSULE_SYS(seL4_SysCall), &cap, msgInfo);
-}
-
-static inline seL4_MessageInfo_t seL4_CallWithMRs(seL4_CPtr dest, seL4_MessageInfo_t msgInfo,
-                                                  seL4_Word *mr0, seL4_Word *mr1,
-                                                  seL4_Word *mr2, seL4_Word *mr3)
-{
-    seL4_Word cap = dest;
-    return capsule_pointer_call(CAPSULE_SYS(seL4_SysCall), &cap, msgInfo, mr0, mr1, mr2, mr3);
-}
-
 static inline seL4_MessageInfo_t seL4_ReplyRecv(seL4_CPtr src, seL4_MessageInfo_t msgInfo,
                                                 seL4_Word *sender)
 {
@@ -240,6 +394,24 @@ static inline seL4_MessageInfo_t seL4_ReplyRecvWithMRs(seL4_CPtr src, seL4_Messa
         capsule_pointer_call(CAPSULE_SYS(seL4_SysReplyRecv), &cap, msgInfo, mr0, mr1, mr2, mr3);
     capsule_mr_out(sender, cap);
     return out;
+}
+
+#endif /* CONFIG_KERNEL_MCS */
+
+/* ---- send and receive ---- */
+
+static inline seL4_MessageInfo_t seL4_Call(seL4_CPtr dest, seL4_MessageInfo_t msgInfo)
+{
+    seL4_Word cap = dest;
+    return capsule_ipc_buffer_call(CAPSULE_SYS(seL4_SysCall), &cap, msgInfo);
+}
+
+static inline seL4_MessageInfo_t seL4_CallWithMRs(seL4_CPtr dest, seL4_MessageInfo_t msgInfo,
+                                                  seL4_Word *mr0, seL4_Word *mr1,
+                                                  seL4_Word *mr2, seL4_Word *mr3)
+{
+    seL4_Word cap = dest;
+    return capsule_pointer_call(CAPSULE_SYS(seL4_SysCall), &cap, msgInfo, mr0, mr1, mr2, mr3);
 }
 
 /* ---- scheduling ---- */

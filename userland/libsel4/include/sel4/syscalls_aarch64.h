@@ -36,6 +36,34 @@ static inline void capsule_arch_syscall6(seL4_Word sys, seL4_Word *io0, seL4_Wor
     *mr3 = x5;
 }
 
+/* MCS: the six registers of capsule_arch_syscall6 plus the reply-object register
+ * (x6, also NBSendWait's destination) and NBSendRecv's destination register
+ * (x8); the kernel only reads those two. */
+static inline void capsule_arch_syscall_mcs(seL4_Word sys, seL4_Word *io0, seL4_Word *io1,
+                                            seL4_Word *mr0, seL4_Word *mr1, seL4_Word *mr2,
+                                            seL4_Word *mr3, seL4_Word reply, seL4_Word dest)
+{
+    register seL4_Word r0 __asm__("x0") = *io0;
+    register seL4_Word r1 __asm__("x1") = *io1;
+    register seL4_Word r2 __asm__("x2") = *mr0;
+    register seL4_Word r3 __asm__("x3") = *mr1;
+    register seL4_Word r4 __asm__("x4") = *mr2;
+    register seL4_Word r5 __asm__("x5") = *mr3;
+    register seL4_Word rr __asm__("x6") = reply;
+    register seL4_Word rd __asm__("x8") = dest;
+    register seL4_Word rs __asm__("x7") = sys;
+    __asm__ volatile("svc #0"
+                     : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4), "+r"(r5)
+                     : "r"(rr), "r"(rd), "r"(rs)
+                     : "memory");
+    *io0 = r0;
+    *io1 = r1;
+    *mr0 = r2;
+    *mr1 = r3;
+    *mr2 = r4;
+    *mr3 = r5;
+}
+
 /* x0 and x1 in and out; returns x0. */
 static inline seL4_Word capsule_arch_syscall2(seL4_Word sys, seL4_Word arg0, seL4_Word arg1)
 {

@@ -39,6 +39,8 @@ typedef seL4_CPtr seL4_IRQControl;
 typedef seL4_CPtr seL4_TCB;
 typedef seL4_CPtr seL4_Untyped;
 typedef seL4_CPtr seL4_DomainSet;
+typedef seL4_CPtr seL4_SchedContext;
+typedef seL4_CPtr seL4_SchedControl;
 
 #define seL4_True 1
 #define seL4_False 0
@@ -205,6 +207,9 @@ typedef struct seL4_BootInfo {
     seL4_SlotRegion extraBIPages;
     seL4_Word initThreadCNodeSizeBits;
     seL4_Domain initThreadDomain;
+#if defined(CONFIG_KERNEL_MCS)
+    seL4_SlotRegion schedcontrol; /* the SchedControl caps, one per core */
+#endif
     seL4_SlotRegion untyped;
     seL4_UntypedDesc untypedList[CONFIG_MAX_NUM_BOOTINFO_UNTYPED_CAPS];
 } seL4_BootInfo;

@@ -8,7 +8,6 @@
 #define seL4_PageBits 12
 #define seL4_SlotBits 5
 #define seL4_EndpointBits 4
-#define seL4_NotificationBits 5
 #define seL4_LargePageBits 21
 #define seL4_HugePageBits 30
 #define seL4_PageTableBits 12
@@ -53,6 +52,25 @@
 #define SEL4_CNODE_CAPDATA_GUARD_SHIFT 6
 #define SEL4_CNODE_CAPDATA_GUARD_MASK 0x3ffffffffffffffull
 
+#if defined(CONFIG_KERNEL_MCS)
+
+#define seL4_NotificationBits 6
+#define seL4_ReplyBits 5
+#define seL4_MinSchedContextBits 7
+#define seL4_CoreSchedContextBytes 128
+#define seL4_RefillSizeBytes 16
+#define CONFIG_BOOT_THREAD_TIME_SLICE 5
+
+typedef enum {
+    seL4_SchedContext_NoFlag = 0,
+    seL4_SchedContext_Sporadic = 1,
+} seL4_SchedContextFlag;
+
+#else
+
+#define seL4_NotificationBits 5
+#endif /* CONFIG_KERNEL_MCS */
+
 /* seL4_CapRights_t word: one bit per right */
 #define SEL4_CAPRIGHTS_CANWRITE 0x1ull
 #define SEL4_CAPRIGHTS_CANREAD 0x2ull
@@ -88,6 +106,8 @@ typedef enum {
 #define CAPSULE_CAPTAG_IRQ_HANDLER_CAP 16
 #define CAPSULE_CAPTAG_ZOMBIE_CAP 18
 #define CAPSULE_CAPTAG_DOMAIN_CAP 20
+#define CAPSULE_CAPTAG_SCHED_CONTEXT_CAP 22
+#define CAPSULE_CAPTAG_SCHED_CONTROL_CAP 24
 #define CAPSULE_CAPTAG_CHECKPOINT_CAP 30
 #define CAPSULE_CAPTAG_CAP_PAGE_CAP 32
 

@@ -3,6 +3,19 @@
 #ifndef SEL4_GEN_FAULTS_H
 #define SEL4_GEN_FAULTS_H
 
+#if defined(CONFIG_KERNEL_MCS)
+
+typedef enum {
+    seL4_Fault_NullFault = 0,
+    seL4_Fault_CapFault = 1,
+    seL4_Fault_UnknownSyscall = 2,
+    seL4_Fault_UserException = 3,
+    seL4_Fault_Timeout = 5,
+    seL4_Fault_VMFault = 6,
+} seL4_FaultType;
+
+#else
+
 typedef enum {
     seL4_Fault_NullFault = 0,
     seL4_Fault_CapFault = 1,
@@ -11,6 +24,7 @@ typedef enum {
     seL4_Fault_VMFault = 5,
 } seL4_FaultType;
 
+#endif /* CONFIG_KERNEL_MCS */
 #if defined(__riscv)
 
 typedef enum {

@@ -35,6 +35,44 @@ _Static_assert(sizeof(((seL4_UntypedDesc *)0)->isDevice) == 1, "size of seL4_Unt
 _Static_assert(__builtin_offsetof(seL4_UntypedDesc, padding) == 10, "offset of seL4_UntypedDesc.padding");
 _Static_assert(sizeof(((seL4_UntypedDesc *)0)->padding) == 6, "size of seL4_UntypedDesc.padding");
 
+#if defined(CONFIG_KERNEL_MCS)
+
+_Static_assert(sizeof(seL4_BootInfo) == 3864, "sizeof(seL4_BootInfo)");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, extraLen) == 0, "offset of seL4_BootInfo.extraLen");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->extraLen) == 8, "size of seL4_BootInfo.extraLen");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, nodeID) == 8, "offset of seL4_BootInfo.nodeID");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->nodeID) == 8, "size of seL4_BootInfo.nodeID");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, numNodes) == 16, "offset of seL4_BootInfo.numNodes");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->numNodes) == 8, "size of seL4_BootInfo.numNodes");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, numIOPTLevels) == 24, "offset of seL4_BootInfo.numIOPTLevels");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->numIOPTLevels) == 8, "size of seL4_BootInfo.numIOPTLevels");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, ipcBuffer) == 32, "offset of seL4_BootInfo.ipcBuffer");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->ipcBuffer) == 8, "size of seL4_BootInfo.ipcBuffer");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, empty) == 40, "offset of seL4_BootInfo.empty");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->empty) == 16, "size of seL4_BootInfo.empty");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, sharedFrames) == 56, "offset of seL4_BootInfo.sharedFrames");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->sharedFrames) == 16, "size of seL4_BootInfo.sharedFrames");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, userImageFrames) == 72, "offset of seL4_BootInfo.userImageFrames");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->userImageFrames) == 16, "size of seL4_BootInfo.userImageFrames");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, userImagePaging) == 88, "offset of seL4_BootInfo.userImagePaging");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->userImagePaging) == 16, "size of seL4_BootInfo.userImagePaging");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, ioSpaceCaps) == 104, "offset of seL4_BootInfo.ioSpaceCaps");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->ioSpaceCaps) == 16, "size of seL4_BootInfo.ioSpaceCaps");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, extraBIPages) == 120, "offset of seL4_BootInfo.extraBIPages");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->extraBIPages) == 16, "size of seL4_BootInfo.extraBIPages");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, initThreadCNodeSizeBits) == 136, "offset of seL4_BootInfo.initThreadCNodeSizeBits");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->initThreadCNodeSizeBits) == 8, "size of seL4_BootInfo.initThreadCNodeSizeBits");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, initThreadDomain) == 144, "offset of seL4_BootInfo.initThreadDomain");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->initThreadDomain) == 8, "size of seL4_BootInfo.initThreadDomain");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, schedcontrol) == 152, "offset of seL4_BootInfo.schedcontrol");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->schedcontrol) == 16, "size of seL4_BootInfo.schedcontrol");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, untyped) == 168, "offset of seL4_BootInfo.untyped");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->untyped) == 16, "size of seL4_BootInfo.untyped");
+_Static_assert(__builtin_offsetof(seL4_BootInfo, untypedList) == 184, "offset of seL4_BootInfo.untypedList");
+_Static_assert(sizeof(((seL4_BootInfo *)0)->untypedList) == 3680, "size of seL4_BootInfo.untypedList");
+
+#else
+
 _Static_assert(sizeof(seL4_BootInfo) == 3848, "sizeof(seL4_BootInfo)");
 _Static_assert(__builtin_offsetof(seL4_BootInfo, extraLen) == 0, "offset of seL4_BootInfo.extraLen");
 _Static_assert(sizeof(((seL4_BootInfo *)0)->extraLen) == 8, "size of seL4_BootInfo.extraLen");
@@ -67,6 +105,7 @@ _Static_assert(sizeof(((seL4_BootInfo *)0)->untyped) == 16, "size of seL4_BootIn
 _Static_assert(__builtin_offsetof(seL4_BootInfo, untypedList) == 168, "offset of seL4_BootInfo.untypedList");
 _Static_assert(sizeof(((seL4_BootInfo *)0)->untypedList) == 3680, "size of seL4_BootInfo.untypedList");
 
+#endif /* CONFIG_KERNEL_MCS */
 _Static_assert(sizeof(seL4_MessageInfo_t) == 8, "seL4_MessageInfo_t is one word");
 
 #endif /* SEL4_GEN_LAYOUT_H */
