@@ -32,6 +32,8 @@ __all__ = ["LiveWindow", "locate_window"]
 _WORDS = 8
 _MAGIC = tuple(0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | i
                for i in range(_WORDS))
+_ADDRESS_LIMIT = 1 << 63
+"""Words at or above it cannot be addresses /proc/self/mem takes (a signed offset)."""
 _STRUCT_SCAN = 8192
 """Bytes of the engine structure whose words are tried as pointers."""
 _TARGET_SCAN = 1 << 18
@@ -112,7 +114,7 @@ def _at_known(base: int, word: int, offset: int) -> list[tuple[int, int, int]]:
     if data is None or len(data) < 8:
         return []
     (pointer,) = struct.unpack("<Q", data)
-    return [(word, pointer, pointer + offset)] if pointer else []
+    return [(word, pointer, pointer + offset)] if 0 < pointer < _ADDRESS_LIMIT else []
 
 
 def _search(base: int, pattern: bytes) -> list[tuple[int, int, int]]:
@@ -127,7 +129,7 @@ def _search(base: int, pattern: bytes) -> list[tuple[int, int, int]]:
         seen: set[int] = set()
         words = struct.iter_unpack("<Q", engine[: len(engine) // 8 * 8])
         for word, (pointer,) in enumerate(words):
-            if pointer < 0x10000 or pointer % 8 or pointer in seen:
+            if not 0x10000 <= pointer < _ADDRESS_LIMIT or pointer % 8 or pointer in seen:
                 continue
             seen.add(pointer)
             block = _read(fd, pointer, _TARGET_SCAN)
@@ -145,6 +147,8 @@ def _search(base: int, pattern: bytes) -> list[tuple[int, int, int]]:
 
 def _read(fd: int, address: int, size: int) -> bytes | None:
     """Up to ``size`` readable bytes at ``address`` (fewer where a mapping ends), or None."""
+    if not 0 <= address < _ADDRESS_LIMIT:
+        return None
     try:
         data = os.pread(fd, size, address)
     except OSError:
