@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from .faultinfo import Decoder
 from .fastregs import RegBatch
 from .icount import InstructionCounter
+from .liveregs import LiveWindow, locate_window
 from .rawhook import add_interrupt_hook
 from .translation import TranslationKeeper
 
@@ -223,6 +224,11 @@ class UnicornMachine:
         """The current thread's a0-a7 / x0-x7 as last read in this kernel entry, or
         None: forgotten at every trap and every register write."""
         self.cpu.enter_user_mode(self.uc)
+        # a0-a7 / x0-x7 where the CPU keeps them, when that can be found (it is checked);
+        # otherwise the batch calls. Once the CPU is in user mode: AArch64 keeps its X
+        # registers apart from the AArch32 ones it starts in.
+        self._syscall_window: RegBatch | LiveWindow = (
+            locate_window(self.uc, self.cpu.syscall_regs) or self._syscall_batch)
         self._fpu_live: bool | None = True
         """Whether the live CPU state lets FP instructions run (enter_user_mode enables
         them; None: not known)."""
@@ -310,12 +316,12 @@ class UnicornMachine:
         # machine (which forgets the copy) or the guest runs (a new trap forgets it).
         window = self._window
         if window is None:
-            window = self._window = self._syscall_batch.read()
+            window = self._window = self._syscall_window.read()
         return list(window)
 
     def write_syscall_window(self, values: Sequence[int]) -> None:
         self._window = None
-        self._syscall_batch.write(values)
+        self._syscall_window.write(values)
 
     def save_context(self) -> list[int]:
         return self._context_batch.read()

@@ -1,7 +1,7 @@
 """Keeping Unicorn's translated code in step with what the kernel writes into guest RAM.
 
 Unicorn 2.1.4's ``uc_mem_write`` copies the bytes but does not drop the code translated
-from them (measured: UNICORN.md). Two things follow when the kernel writes over memory
+from them (tests/emulator/test_translation.py shows it). Two things follow when the kernel writes over memory
 that once held code the guest ran (a frame retyped again, a component's frames restored,
 the debugger patching an instruction):
 
@@ -78,6 +78,7 @@ class TranslationKeeper:
             self.precise = False
         finally:
             uc.hook_del(hook)
+            uc.reg_write(register, 0)
             uc.mem_write(at, bytes(len(probe_code)))
             self.forget(at, len(probe_code))
 

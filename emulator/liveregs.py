@@ -1,0 +1,191 @@
+"""The syscall registers read and written where the emulated CPU keeps them.
+
+Every system call reads a0-a7 / x0-x7 and most write some back; through
+``uc_reg_read_batch`` each is a ctypes call of about a microsecond and a half. QEMU keeps
+the general registers of the emulated CPU as eight consecutive words of its CPU state
+(``gpr[10..17]`` on RISC-V, ``xregs[0..7]`` on AArch64), and ``uc_reg_write`` of such a
+register only stores the word there. So, like :mod:`emulator.icount`, this module
+locates those words once per engine and then reads and writes them through a ctypes
+array over that memory, which costs a fraction of the call.
+
+Locating is done without trusting any structure layout: the eight registers are set to
+improbable values through the API, and the words are searched for in the memory that
+the pointers held in Unicorn's engine structure lead to. Memory is read through
+``/proc/self/mem``, where an address that is not mapped is an error rather than a crash.
+A location is accepted only if it follows ``uc_reg_write`` (checked by reading alone:
+a wrong candidate may be memory Python owns) and then a write through it is what
+``uc_reg_read`` returns; otherwise (another platform, another Unicorn)
+:func:`locate_window` returns None and the caller keeps the batch calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from collections.abc import Sequence
+
+from unicorn import Uc
+
+__all__ = ["LiveWindow", "locate_window"]
+
+_WORDS = 8
+_MAGIC = tuple(0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | i
+               for i in range(_WORDS))
+_ADDRESS_LIMIT = 1 << 63
+"""Words at or above it cannot be addresses /proc/self/mem takes (a signed offset)."""
+_STRUCT_SCAN = 8192
+"""Bytes of the engine structure whose words are tried as pointers."""
+_TARGET_SCAN = 1 << 18
+"""Bytes searched after each such pointer (the register file sits past QEMU's CPUState,
+whose jump cache alone is 32 KiB)."""
+
+
+class LiveWindow:
+    """Eight consecutive 64-bit registers, read and written in the CPU state itself.
+
+    Contract: only between ``emu_start`` calls or inside a hook (as ``uc_reg_*``); the
+    engine must outlive it.
+    """
+
+    __slots__ = ("_words",)
+
+    def __init__(self, address: int) -> None:
+        self._words = (ctypes.c_uint64 * _WORDS).from_address(address)
+
+    def read(self) -> list[int]:
+        return self._words[:]
+
+    def write(self, values: Sequence[int]) -> None:
+        n = len(values)
+        if n > _WORDS:
+            raise ValueError("more values than registers in the window")
+        self._words[:n] = values  # type: ignore[call-overload]  # any sequence works
+
+
+_known: dict[tuple[int, ...], tuple[int, int]] = {}
+"""Register ids -> (word of the engine structure, offset from the pointer it holds) of
+the window found in an earlier engine: tried first, as every engine of this process
+comes from the same library."""
+
+
+def locate_window(uc: Uc, reg_ids: Sequence[int]) -> LiveWindow | None:
+    """The live window of the eight registers ``reg_ids`` (consecutive in the CPU state),
+    or None if it cannot be found and verified (see the module docstring)."""
+    if len(reg_ids) != _WORDS:
+        return None
+    base = uc._uch.value if uc._uch is not None else None
+    if not base:
+        return None
+    key = tuple(reg_ids)
+    saved = [uc.reg_read(r) for r in reg_ids]
+    try:
+        for reg, value in zip(reg_ids, _MAGIC):
+            uc.reg_write(reg, value)
+        pattern = struct.pack(f"<{_WORDS}Q", *_MAGIC)
+        known = _known.get(key)
+        tried: set[int] = set()
+        for candidates in (lambda: [] if known is None else _at_known(base, *known),
+                           lambda: _search(base, pattern)):
+            for word, pointer, address in candidates():
+                if address in tried:
+                    continue
+                tried.add(address)
+                if _tracks(uc, reg_ids, address, pattern):
+                    window = LiveWindow(address)
+                    if _written_through(uc, reg_ids, window):
+                        _known[key] = (word, address - pointer)
+                        return window
+        return None
+    except (OSError, ValueError):
+        return None
+    finally:
+        for reg, value in zip(reg_ids, saved):
+            uc.reg_write(reg, value)
+
+
+def _at_known(base: int, word: int, offset: int) -> list[tuple[int, int, int]]:
+    """The candidate an earlier engine's window suggests for this one."""
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+        data = _read(fd, base + 8 * word, 8)
+    finally:
+        os.close(fd)
+    if data is None or len(data) < 8:
+        return []
+    (pointer,) = struct.unpack("<Q", data)
+    return [(word, pointer, pointer + offset)] if 0 < pointer < _ADDRESS_LIMIT else []
+
+
+def _search(base: int, pattern: bytes) -> list[tuple[int, int, int]]:
+    """(word of the engine structure, the pointer it holds, place) for every 8-aligned
+    place ``pattern`` occurs near such a pointer."""
+    found: list[tuple[int, int, int]] = []
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+        engine = _read(fd, base, _STRUCT_SCAN)
+        if engine is None:
+            return found
+        seen: set[int] = set()
+        words = struct.iter_unpack("<Q", engine[: len(engine) // 8 * 8])
+        for word, (pointer,) in enumerate(words):
+            if not 0x10000 <= pointer < _ADDRESS_LIMIT or pointer % 8 or pointer in seen:
+                continue
+            seen.add(pointer)
+            block = _read(fd, pointer, _TARGET_SCAN)
+            if block is None:
+                continue
+            at = block.find(pattern)
+            while at >= 0:
+                if at % 8 == 0:
+                    found.append((word, pointer, pointer + at))
+                at = block.find(pattern, at + 1)
+        return found
+    finally:
+        os.close(fd)
+
+
+def _read(fd: int, address: int, size: int) -> bytes | None:
+    """Up to ``size`` readable bytes at ``address`` (fewer where a mapping ends), or None."""
+    if not 0 <= address < _ADDRESS_LIMIT:
+        return None
+    try:
+        data = os.pread(fd, size, address)
+    except OSError:
+        # The range runs into unmapped memory: take what a page-by-page read gives.
+        chunks = []
+        for offset in range(0, size, 4096):
+            try:
+                chunk = os.pread(fd, 4096, address + offset)
+            except OSError:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    return data or None
+
+
+def _tracks(uc: Uc, reg_ids: Sequence[int], address: int, pattern: bytes) -> bool:
+    """Whether the memory at ``address`` follows the registers, checked by reading only
+    (a candidate may be a copy of the pattern in memory Python owns or has freed, where
+    a write would corrupt the heap): it holds ``pattern`` now and other values after
+    the registers are given them through the API."""
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+        if _read(fd, address, len(pattern)) != pattern:
+            return False
+        other = [value ^ 0x00FF_00FF_00FF_00FF for value in _MAGIC]
+        for reg, value in zip(reg_ids, other):
+            uc.reg_write(reg, value)
+        return _read(fd, address, len(pattern)) == struct.pack(f"<{_WORDS}Q", *other)
+    finally:
+        for reg, value in zip(reg_ids, _MAGIC):
+            uc.reg_write(reg, value)
+        os.close(fd)
+
+
+def _written_through(uc: Uc, reg_ids: Sequence[int], window: LiveWindow) -> bool:
+    """Whether a write through ``window`` (known to be the registers) is what
+    ``uc_reg_read`` sees."""
+    probe = [0x0BAD_5EED_0000_0000 | i for i in range(_WORDS)]
+    window.write(probe)
+    return [uc.reg_read(r) for r in reg_ids] == probe
