@@ -22,7 +22,7 @@ ARCHES = ("riscv64", "aarch64")
 FLOORS = {"trap_empty_hook", "trap_read8_write1", "switch_same_space", "switch_other_space"}
 TINY = ["--traps", "2000", "--repeat", "1", "--rounds", "100", "--retype-objects", "300",
         "--scale-threads", "6", "--scale-caps", "50", "--mem-objects", "300",
-        "--macro-rounds", "2", "--suite", "tests/guest/test_boot_guests.py -k hello"]
+        "--macro-rounds", "2", "--touch-mib", "2", "--suite", "tests/guest/test_boot_guests.py -k hello"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,10 @@ def test_every_kernel_figure_has_its_ratio_to_a_floor_of_the_same_run(
         mem = figs[f"{arch}.memory_per_endpoint"]
         _check_figure(mem, 1024.0)
         assert mem["objects"] == 300 and mem["traced_bytes_per_object"] > 0
+        large = figs[f"{arch}.memory_large_ram"]
+        _check_figure(large, 400e6)
+        assert large["touched_mib"] == 2 and large["ram_size"] == 3 << 30
+        assert large["before"] > 0
     boot = figs["riscv64.boot_to_first_instruction"]
     assert boot["unit"] == "s"
     _check_figure(boot, results["floors"][boot["floor"]]["median"])
