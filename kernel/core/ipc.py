@@ -42,16 +42,19 @@ from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 
 __all__ = [
+    "block_on_endpoint",
     "cancel_all_ipc",
     "cancel_badged_sends",
     "delete_caller_cap",
     "receive",
     "reply",
     "send",
+    "wake_thread",
 ]
 
 
-def _block(kernel: KernelState, tcb: TCB, state: ThreadState, blocking: Blocking) -> None:
+def block_on_endpoint(kernel: KernelState, tcb: TCB, state: ThreadState,
+                      blocking: Blocking) -> None:
     """Queue ``tcb`` (the current thread) on ``blocking.endpoint``, registers saved."""
     if tcb is kernel.current:
         kernel.save_current()
@@ -63,7 +66,8 @@ def _block(kernel: KernelState, tcb: TCB, state: ThreadState, blocking: Blocking
     kernel.set_thread_state(tcb, state)
 
 
-def _wake(kernel: KernelState, tcb: TCB, state: ThreadState = ThreadState.RUNNING) -> None:
+def wake_thread(kernel: KernelState, tcb: TCB, state: ThreadState = ThreadState.RUNNING) -> None:
+    """Give ``tcb`` ``state`` and let the scheduler consider it."""
     kernel.set_thread_state(tcb, state)
     kernel.make_runnable(tcb)
 
@@ -75,7 +79,7 @@ def send(
     """seL4's sendIPC from ``sender`` (the current thread or a faulting one)."""
     if endpoint.state is not EndpointState.RECV:
         if blocking:
-            _block(kernel, sender, ThreadState.BLOCKED_ON_SEND,
+            block_on_endpoint(kernel, sender, ThreadState.BLOCKED_ON_SEND,
                    Blocking(endpoint, badge, can_grant, can_grant_reply, is_call))
         return
     receiver = endpoint.queue[0]
@@ -83,7 +87,7 @@ def send(
     receiver_grant = receiver.blocking.can_grant
     leave_endpoint(endpoint, receiver)
     transfer(kernel, sender, endpoint, badge, can_grant, receiver)
-    _wake(kernel, receiver)
+    wake_thread(kernel, receiver)
     if is_call:
         if can_grant or can_grant_reply:
             setup_caller_cap(kernel, sender, receiver, receiver_grant)
@@ -104,7 +108,7 @@ def receive(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_grant: b
         return
     if endpoint.state is not EndpointState.SEND:
         if blocking:
-            _block(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
+            block_on_endpoint(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
                    Blocking(endpoint, can_grant=can_grant))
         else:
             set_window(kernel, receiver, BADGE, [0])  # doNBRecvFailedTransfer
@@ -120,7 +124,7 @@ def receive(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_grant: b
         else:
             kernel.set_thread_state(sender, ThreadState.INACTIVE)
     else:
-        _wake(kernel, sender)
+        wake_thread(kernel, sender)
 
 
 # --- reply caps ---------------------------------------------------------------------------
@@ -165,13 +169,13 @@ def reply(kernel: KernelState, replier: TCB, slot: Slot | None = None) -> None:
     if caller.fault is None:
         transfer(kernel, replier, None, 0, cap.can_grant, caller)
         delete_reply_cap(slot)
-        _wake(kernel, caller)
+        wake_thread(kernel, caller)
         return
     delete_reply_cap(slot)
     restart = handle_fault_reply(kernel, caller, replier)
     caller.fault = None
     if restart:
-        _wake(kernel, caller, ThreadState.RESTART)
+        wake_thread(kernel, caller, ThreadState.RESTART)
     else:
         kernel.set_thread_state(caller, ThreadState.INACTIVE)
 

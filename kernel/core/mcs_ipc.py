@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from kernel.core.cancel import cancel_ipc, leave_endpoint
 from kernel.core.fault_reply import handle_fault_reply
+from kernel.core.ipc import block_on_endpoint, wake_thread
 from kernel.core.ipc_transfer import BADGE, set_window, transfer
 from kernel.core.notifications import complete_signal
 from kernel.core.reply_stack import reply_push, reply_remove
@@ -28,20 +29,6 @@ from kernel.model.tcb import TCB, Blocking, ThreadState
 __all__ = ["do_reply_transfer", "receive_mcs", "send_mcs"]
 
 
-def _block(kernel: KernelState, tcb: TCB, state: ThreadState, blocking: Blocking) -> None:
-    if tcb is kernel.current:
-        kernel.save_current()
-    endpoint = blocking.endpoint
-    endpoint.state = (EndpointState.SEND if state is ThreadState.BLOCKED_ON_SEND
-                      else EndpointState.RECV)
-    endpoint.queue.append(tcb)
-    tcb.blocking = blocking
-    kernel.set_thread_state(tcb, state)
-
-
-def _wake(kernel: KernelState, tcb: TCB, state: ThreadState = ThreadState.RUNNING) -> None:
-    kernel.set_thread_state(tcb, state)
-    kernel.make_runnable(tcb)
 
 
 def _answered_by(kernel: KernelState, sender: TCB, receiver: TCB, reply: ReplyObject | None,
@@ -59,14 +46,14 @@ def send_mcs(kernel: KernelState, sender: TCB, endpoint: Endpoint, badge: int, c
     """seL4's sendIPC (MCS) from the current thread."""
     if endpoint.state is not EndpointState.RECV:
         if blocking:
-            _block(kernel, sender, ThreadState.BLOCKED_ON_SEND,
+            block_on_endpoint(kernel, sender, ThreadState.BLOCKED_ON_SEND,
                    Blocking(endpoint, badge, can_grant, can_grant_reply, is_call))
         return
     receiver = endpoint.queue[0]
     reply = receiver.reply_object
     leave_endpoint(endpoint, receiver)  # frees the receiver's reply object
     transfer(kernel, sender, endpoint, badge, can_grant, receiver)
-    _wake(kernel, receiver)
+    wake_thread(kernel, receiver)
     if is_call:
         _answered_by(kernel, sender, receiver, reply, can_grant, can_grant_reply)
 
@@ -86,7 +73,7 @@ def receive_mcs(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_gran
         return
     if endpoint.state is not EndpointState.SEND:
         if blocking:
-            _block(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
+            block_on_endpoint(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
                    Blocking(endpoint, can_grant=can_grant))
             if reply is not None:
                 reply.tcb = receiver
@@ -102,7 +89,7 @@ def receive_mcs(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_gran
     if info.is_call:
         _answered_by(kernel, sender, receiver, reply, info.can_grant, info.can_grant_reply)
     else:
-        _wake(kernel, sender)
+        wake_thread(kernel, sender)
 
 
 def do_reply_transfer(kernel: KernelState, replier: TCB, reply: ReplyObject,
@@ -116,11 +103,11 @@ def do_reply_transfer(kernel: KernelState, replier: TCB, reply: ReplyObject,
     reply_remove(kernel, reply, caller)
     if caller.fault is None:
         transfer(kernel, replier, None, 0, can_grant, caller)
-        _wake(kernel, caller)
+        wake_thread(kernel, caller)
         return
     restart = handle_fault_reply(kernel, caller, replier)
     caller.fault = None
     if restart:
-        _wake(kernel, caller, ThreadState.RESTART)
+        wake_thread(kernel, caller, ThreadState.RESTART)
     else:
         kernel.set_thread_state(caller, ThreadState.INACTIVE)
