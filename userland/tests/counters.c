@@ -27,14 +27,10 @@ static seL4_CPtr pool;
 #if defined(__riscv)
 #define READ_CYCLES(v) __asm__ volatile("rdcycle %0" : "=r"(v))
 #define READ_INSTRET(v) __asm__ volatile("rdinstret %0" : "=r"(v))
-#define UE_LENGTH 4 /* FaultIP, SP, Number, Code */
-#define UE_NUMBER 2
 #define UE_ILLEGAL 2 /* scause: illegal instruction */
 #else
 #define READ_CYCLES(v) __asm__ volatile("mrs %0, pmccntr_el0" : "=r"(v))
 #define READ_INSTRET(v) __asm__ volatile("mrs %0, pmxevcntr_el0" : "=r"(v)) /* counter 0 */
-#define UE_LENGTH 5 /* FaultIP, SP, SPSR, Number, Code */
-#define UE_NUMBER 3
 #define ESR(ec, iss) (((seL4_Word)(ec) << 26) | (1ul << 25) | (iss))
 #define UE_ILLEGAL ESR(0x00, 0)
 /* ISS of a trapped MRS/MSR: Op0 [21:20], Op2 [19:17], Op1 [16:14], CRn [13:10], Rt [9:5],
@@ -65,35 +61,12 @@ static void pmu_start(void)
 }
 #endif
 
-static seL4_CPtr fault_ep;
-
-static int start_with_handler(const char *name, thread_entry_fn fn)
+/* A UserException at `ip` with Number `number`; the thread resumes after the
+ * instruction. */
+static int skip_user_exception(seL4_Word ip, seL4_Word number)
 {
-    EXPECT_OK(make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep));
-    seL4_CPtr badged = alloc_slot();
-    EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
-                              FAULT_BADGE));
-    EXPECT_OK(make(0, name, fn, 0, 255));
-    EXPECT_OK(seL4_TCB_SetSpace(threads[0].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0));
-    return thread_start(&threads[0]) == seL4_NoError ? 0 : fail("thread_start failed");
-}
-
-/* Receive thread 0's next fault: fail unless it is a UserException at `ip` with Number
- * `number` and Code 0; then resume the thread after the instruction. */
-static int expect_user_exception(seL4_Word ip, seL4_Word number)
-{
-    seL4_Word badge;
-    seL4_MessageInfo_t info = seL4_Recv(fault_ep, &badge);
-    EXPECT_EQ(badge, FAULT_BADGE);
-    EXPECT_EQ(seL4_MessageInfo_get_label(info), seL4_Fault_UserException);
-    EXPECT_EQ(seL4_MessageInfo_get_length(info), UE_LENGTH);
-    EXPECT_EQ(seL4_GetMR(0), ip);
-    EXPECT_EQ(seL4_GetMR(UE_NUMBER), number);
-    EXPECT_EQ(seL4_GetMR(UE_NUMBER + 1), 0);
-    printf("  UserException ip %#lx number %#lx\n", (unsigned long)seL4_GetMR(0),
-           (unsigned long)seL4_GetMR(UE_NUMBER));
-    seL4_SetMR(0, ip + 4);
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 1));
+    EXPECT_PASS(expect_user_exception(FAULT_BADGE, ip, number));
+    reply_resume_at(ip + 4);
     return 0;
 }
 
@@ -208,9 +181,10 @@ static void bad_accesses(void *arg)
 static int undefined_everywhere(void)
 {
     seen_by_thread = 0;
-    EXPECT_PASS(start_with_handler("bad", bad_accesses));
-    EXPECT_PASS(expect_user_exception((seL4_Word)bad_first, UE_ILLEGAL));
-    EXPECT_PASS(expect_user_exception((seL4_Word)bad_second, UE_ILLEGAL));
+    EXPECT_PASS(make_with_fault_handler("bad", bad_accesses, FAULT_BADGE));
+    EXPECT_OK(thread_start(&threads[0]));
+    EXPECT_PASS(skip_user_exception((seL4_Word)bad_first, UE_ILLEGAL));
+    EXPECT_PASS(skip_user_exception((seL4_Word)bad_second, UE_ILLEGAL));
     seL4_Yield();
     EXPECT_EQ(seen_by_thread, 0x5a);
     return 0;
@@ -232,8 +206,9 @@ static int unexported_read_traps(void)
 {
     seen_by_thread = 0;
     EXPECT_EQ(pmuserenr(), 0);
-    EXPECT_PASS(start_with_handler("unexported", read_unexported));
-    EXPECT_PASS(expect_user_exception((seL4_Word)pmccntr_read_at, UE_PMCCNTR_READ_X3));
+    EXPECT_PASS(make_with_fault_handler("unexported", read_unexported, FAULT_BADGE));
+    EXPECT_OK(thread_start(&threads[0]));
+    EXPECT_PASS(skip_user_exception((seL4_Word)pmccntr_read_at, UE_PMCCNTR_READ_X3));
     seL4_Yield();
     EXPECT_EQ(seen_by_thread, 0x5b); /* resumed after the read, x3 unchanged */
     return 0;

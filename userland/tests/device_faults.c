@@ -65,8 +65,6 @@ static seL4_CPtr pool;
 #define STORE_AT(label) ".global " #label "\n" #label ":\n\tstr x1, [x0]"
 #endif
 
-static seL4_CPtr fault_ep;
-
 /* ---- the device frame ---- */
 
 /* The device untyped that starts where RAM ends: nothing is behind it. 0 if none. */
@@ -136,12 +134,7 @@ static int map_device_frame(void)
 static int start_faulter(const char *name, thread_entry_fn fn)
 {
     EXPECT_PASS(map_device_frame());
-    EXPECT_OK(make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep));
-    seL4_CPtr badged = alloc_slot();
-    EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
-                              FAULT_BADGE));
-    EXPECT_OK(make(0, name, fn, 0, 255));
-    EXPECT_OK(seL4_TCB_SetSpace(threads[0].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0));
+    EXPECT_PASS(make_with_fault_handler(name, fn, FAULT_BADGE));
     EXPECT_OK(thread_start(&threads[0]));
     seL4_Word badge;
     seL4_MessageInfo_t info = seL4_Recv(fault_ep, &badge);

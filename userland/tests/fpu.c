@@ -23,8 +23,6 @@ static seL4_CPtr pool;
 #define FAULT_BADGE 0xf9
 
 #if defined(__riscv)
-#define UE_LENGTH 4 /* FaultIP, SP, Number, Code */
-#define UE_NUMBER 2
 #define UE_NUMBER_FPU_OFF 2UL /* illegal instruction */
 #define FP_ON ".option push\n.option arch, +d\n"
 #define FP_OFF ".option pop\n"
@@ -47,8 +45,6 @@ static seL4_Word fp_get_f9(void)
     return y;
 }
 #else
-#define UE_LENGTH 5 /* FaultIP, SP, SPSR, Number, Code */
-#define UE_NUMBER 3
 #define UE_NUMBER_FPU_OFF (0x07UL << 26 | 1UL << 25 | 1UL << 24 | 0xeUL << 20)
 static seL4_Word fp_double(seL4_Word x)
 {
@@ -107,13 +103,8 @@ static void fp_worker(void *unused)
 
 static int disabled_fpu_faults(void)
 {
-    seL4_CPtr fault_ep, badged = alloc_slot();
-    EXPECT_OK(make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep));
-    EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
-                              FAULT_BADGE));
     thread_result = 0;
-    EXPECT_OK(make(0, "nofpu", fp_worker, 0, 255));
-    EXPECT_OK(seL4_TCB_SetSpace(threads[0].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0));
+    EXPECT_PASS(make_with_fault_handler("nofpu", fp_worker, FAULT_BADGE));
     seL4_TCB_SetFlags_t set = seL4_TCB_SetFlags(threads[0].tcb, 0, seL4_TCBFlag_fpuDisabled);
     EXPECT_OK(set.error);
     EXPECT_EQ(set.flags, seL4_TCBFlag_fpuDisabled);

@@ -35,8 +35,6 @@ static seL4_CPtr pool;
 #define US_IP 0
 #define US_SP 1
 #define US_A0 3
-#define UE_LENGTH 4   /* FaultIP, SP, Number, Code */
-#define UE_NUMBER 2
 #define UE_NUMBER_ILLEGAL 2 /* scause: illegal instruction */
 #define ILLEGAL_SIZE 2      /* c.unimp, the all-zero 16-bit instruction */
 #define ILLEGAL_INSN ".2byte 0"
@@ -53,8 +51,6 @@ static seL4_CPtr pool;
 #define US_SP 9
 #define US_A0 0
 #define US_SPSR 11
-#define UE_LENGTH 5   /* FaultIP, SP, SPSR, Number, Code */
-#define UE_NUMBER 3
 #define UE_NUMBER_ILLEGAL 0x2000000UL /* ESR: EC 0 (unknown reason), IL 1 */
 #define ILLEGAL_SIZE 4
 #define ILLEGAL_INSN "udf #0"
@@ -63,8 +59,6 @@ static seL4_CPtr pool;
 #define CTX_ARG0 x0
 #define CTX_LINK x30
 #endif
-
-static seL4_CPtr fault_ep;
 
 /* Wait for the next fault; check its label, length and badge. */
 #define EXPECT_FAULT(info_, label_, length_)                                               \
@@ -85,12 +79,7 @@ static seL4_CPtr fault_ep;
 static int start_faulter(const char *name, thread_entry_fn fn, seL4_Word label,
                          seL4_Word length)
 {
-    EXPECT_OK(make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep));
-    seL4_CPtr badged = alloc_slot();
-    EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
-                              FAULT_BADGE));
-    EXPECT_OK(make(0, name, fn, 0, 255));
-    EXPECT_OK(seL4_TCB_SetSpace(threads[0].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0));
+    EXPECT_PASS(make_with_fault_handler(name, fn, FAULT_BADGE));
     EXPECT_OK(thread_start(&threads[0]));
     seL4_MessageInfo_t info;
     EXPECT_FAULT(info, label, length);

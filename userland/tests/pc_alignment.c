@@ -27,16 +27,12 @@ static seL4_CPtr pool;
 
 #if defined(__riscv)
 #define ILLEGAL_INSN ".2byte 0" /* c.unimp */
-#define UE_LENGTH 4             /* FaultIP, SP, Number, Code */
-#define UE_NUMBER 2
 #define UE_ILLEGAL 2            /* scause: illegal instruction */
 #define OFF_GRID 1              /* the smallest step off the 2-byte grid */
 #define SET_ARG0_2B "li a0, 0x2b"
 #define ARG_REG(n) "a" #n
 #else
 #define ILLEGAL_INSN "udf #0"
-#define UE_LENGTH 5             /* FaultIP, SP, SPSR, Number, Code */
-#define UE_NUMBER 3
 #define ESR(ec) (((seL4_Word)(ec) << 26) | (1ul << 25)) /* IL set, ISS 0 */
 #define UE_ILLEGAL ESR(0x00)    /* EC 0: unknown reason */
 #define UE_PC_ALIGNMENT ESR(0x22)
@@ -44,44 +40,6 @@ static seL4_CPtr pool;
 #define SET_ARG0_2B "mov x0, #0x2b"
 #define ARG_REG(n) "x" #n
 #endif
-
-static seL4_CPtr fault_ep;
-
-/* Start thread 0 running `fn` with a badged cap to a new fault_ep as its handler. */
-static int start_with_handler(const char *name, thread_entry_fn fn)
-{
-    EXPECT_OK(make_objects(pool, seL4_EndpointObject, 0, 1, &fault_ep));
-    seL4_CPtr badged = alloc_slot();
-    EXPECT_OK(seL4_CNode_Mint(ROOT, badged, DEPTH, ROOT, fault_ep, DEPTH, seL4_AllRights,
-                              FAULT_BADGE));
-    EXPECT_OK(make(0, name, fn, 0, 255));
-    EXPECT_OK(seL4_TCB_SetSpace(threads[0].tcb, badged, ROOT, 0, seL4_CapInitThreadVSpace, 0));
-    return thread_start(&threads[0]) == seL4_NoError ? 0 : fail("thread_start failed");
-}
-
-/* Receive thread 0's next fault: fail unless it is a UserException at `ip` with Number
- * `number` and Code 0. */
-static int expect_user_exception(seL4_Word ip, seL4_Word number)
-{
-    seL4_Word badge;
-    seL4_MessageInfo_t info = seL4_Recv(fault_ep, &badge);
-    EXPECT_EQ(badge, FAULT_BADGE);
-    EXPECT_EQ(seL4_MessageInfo_get_label(info), seL4_Fault_UserException);
-    EXPECT_EQ(seL4_MessageInfo_get_length(info), UE_LENGTH);
-    EXPECT_EQ(seL4_GetMR(0), ip);
-    EXPECT_EQ(seL4_GetMR(UE_NUMBER), number);
-    EXPECT_EQ(seL4_GetMR(UE_NUMBER + 1), 0);
-    printf("  UserException ip %#lx number %#lx code %#lx\n", (unsigned long)seL4_GetMR(0),
-           (unsigned long)seL4_GetMR(UE_NUMBER), (unsigned long)seL4_GetMR(UE_NUMBER + 1));
-    return 0;
-}
-
-/* Reply to the fault received last with FaultIP = `pc` alone (label 0: resume). */
-static void reply_resume_at(seL4_Word pc)
-{
-    seL4_SetMR(0, pc);
-    seL4_Reply(seL4_MessageInfo_new(0, 0, 0, 1));
-}
 
 /* Fail unless thread 0's saved pc is `pc`. */
 static int expect_saved_pc(seL4_Word pc)
@@ -119,13 +77,14 @@ static int indirect_jump_off_the_grid(void)
 {
     jump_done = 0;
     jump_value = 0;
-    EXPECT_PASS(start_with_handler("jump", jump_thread));
+    EXPECT_PASS(make_with_fault_handler("jump", jump_thread, FAULT_BADGE));
+    EXPECT_OK(thread_start(&threads[0]));
 #if defined(__aarch64__)
     /* The branch completes; the fetch at its target faults, and again each time the
      * thread is sent back there. Then resume on the grid. */
-    EXPECT_PASS(expect_user_exception((seL4_Word)jump_landing + OFF_GRID, UE_PC_ALIGNMENT));
+    EXPECT_PASS(expect_user_exception(FAULT_BADGE, (seL4_Word)jump_landing + OFF_GRID, UE_PC_ALIGNMENT));
     reply_resume_at((seL4_Word)jump_landing + OFF_GRID);
-    EXPECT_PASS(expect_user_exception((seL4_Word)jump_landing + OFF_GRID, UE_PC_ALIGNMENT));
+    EXPECT_PASS(expect_user_exception(FAULT_BADGE, (seL4_Word)jump_landing + OFF_GRID, UE_PC_ALIGNMENT));
     reply_resume_at((seL4_Word)jump_landing);
 #endif
     seL4_Yield();
@@ -157,12 +116,13 @@ static int fault_reply_off_the_grid(void)
     realign_done = 0;
     realign_value = 0;
     seL4_Word off_grid = (seL4_Word)realign_resume + OFF_GRID;
-    EXPECT_PASS(start_with_handler("realign", realign_thread));
-    EXPECT_PASS(expect_user_exception((seL4_Word)realign_illegal_at, UE_ILLEGAL));
+    EXPECT_PASS(make_with_fault_handler("realign", realign_thread, FAULT_BADGE));
+    EXPECT_OK(thread_start(&threads[0]));
+    EXPECT_PASS(expect_user_exception(FAULT_BADGE, (seL4_Word)realign_illegal_at, UE_ILLEGAL));
     reply_resume_at(off_grid);
     EXPECT_PASS(expect_saved_pc(off_grid)); /* kept as given until the thread runs */
 #if defined(__aarch64__)
-    EXPECT_PASS(expect_user_exception(off_grid, UE_PC_ALIGNMENT));
+    EXPECT_PASS(expect_user_exception(FAULT_BADGE, off_grid, UE_PC_ALIGNMENT));
     EXPECT_EQ(realign_value, 0);
     reply_resume_at((seL4_Word)realign_resume);
 #endif
