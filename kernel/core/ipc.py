@@ -80,7 +80,7 @@ def send(
     if endpoint.state is not EndpointState.RECV:
         if blocking:
             block_on_endpoint(kernel, sender, ThreadState.BLOCKED_ON_SEND,
-                   Blocking(endpoint, badge, can_grant, can_grant_reply, is_call))
+                              Blocking(endpoint, badge, can_grant, can_grant_reply, is_call))
         return
     receiver = endpoint.queue[0]
     assert receiver.blocking is not None
@@ -109,7 +109,7 @@ def receive(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_grant: b
     if endpoint.state is not EndpointState.SEND:
         if blocking:
             block_on_endpoint(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
-                   Blocking(endpoint, can_grant=can_grant))
+                              Blocking(endpoint, can_grant=can_grant))
         else:
             set_window(kernel, receiver, BADGE, [0])  # doNBRecvFailedTransfer
         return

@@ -47,7 +47,7 @@ def send_mcs(kernel: KernelState, sender: TCB, endpoint: Endpoint, badge: int, c
     if endpoint.state is not EndpointState.RECV:
         if blocking:
             block_on_endpoint(kernel, sender, ThreadState.BLOCKED_ON_SEND,
-                   Blocking(endpoint, badge, can_grant, can_grant_reply, is_call))
+                              Blocking(endpoint, badge, can_grant, can_grant_reply, is_call))
         return
     receiver = endpoint.queue[0]
     reply = receiver.reply_object
@@ -74,7 +74,7 @@ def receive_mcs(kernel: KernelState, receiver: TCB, endpoint: Endpoint, can_gran
     if endpoint.state is not EndpointState.SEND:
         if blocking:
             block_on_endpoint(kernel, receiver, ThreadState.BLOCKED_ON_RECEIVE,
-                   Blocking(endpoint, can_grant=can_grant))
+                              Blocking(endpoint, can_grant=can_grant))
             if reply is not None:
                 reply.tcb = receiver
                 receiver.reply_object = reply
