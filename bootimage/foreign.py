@@ -17,7 +17,8 @@ Two inputs besides capsule's own images (:mod:`bootimage.load`):
   task as extra bootinfo, as seL4 does. The kernel ELF itself is not run; an AArch64
   kernel built with KernelArmExportPMUUser (or with benchmarks, which export the PMU
   too) is recognised by the instruction that grants EL0 the PMU, and the image's
-  configuration then exports it (:func:`kernel_exports_pmu`).
+  configuration then exports it (:func:`kernel_exports_pmu`); an MCS kernel is recognised
+  by its symbol table and the image then runs MCS (:func:`kernel_is_mcs`).
 
 Either can be given explicit ``ram_size`` / ``root_cnode_bits``. Every failure is one
 :class:`~bootimage.errors.ImageError` line.
@@ -25,9 +26,13 @@ Either can be given explicit ``ram_size`` / ``root_cnode_bits``. Every failure i
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import fdt
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.boot import boot_caps, extra_bootinfo
@@ -39,7 +44,7 @@ from .errors import BadConfig, ImageError
 from .format import MAGIC
 from .load import LoadedImage, load_image
 
-__all__ = ["QEMU_RAM", "kernel_exports_pmu", "load_runnable"]
+__all__ = ["QEMU_RAM", "kernel_exports_pmu", "kernel_is_mcs", "load_runnable"]
 
 QEMU_RAM = {Arch.RISCV64: 3 << 30, Arch.AARCH64: 1 << 30}
 """RAM that seL4 16.0.0's qemu-riscv-virt and qemu-arm-virt builds describe in their
@@ -78,7 +83,22 @@ def load_runnable(data: bytes, *, ram_size: int | None = None,
         raise ImageError("elfloader image: its archive holds no root task ELF")
     dtb = next((body for name, body in archive if name.endswith(".dtb")), None)
     kernel = next(body for name, body in archive if name == "kernel.elf")
-    return _from_elf(root, ram_size, root_cnode_bits, dtb, kernel_exports_pmu(kernel))
+    return _from_elf(root, ram_size, root_cnode_bits, dtb, kernel_exports_pmu(kernel),
+                     kernel_is_mcs(kernel))
+
+
+def kernel_is_mcs(kernel: bytes) -> bool:
+    """Whether seL4's kernel ELF ``kernel`` was built with CONFIG_KERNEL_MCS: only an
+    MCS kernel has the scheduling-context state ``ksCurSC``, named in its symbol table
+    when it keeps one and in the debug kernel's assertion texts when the elfloader's
+    copy is stripped. A release kernel with neither is taken for non-MCS."""
+    try:
+        symbols = ELFFile(io.BytesIO(kernel)).get_section_by_name(".symtab")
+    except ELFError:
+        return False
+    if isinstance(symbols, SymbolTableSection):
+        return bool(symbols.get_symbol_by_name("ksCurSC"))
+    return b"ksCurSC" in kernel
 
 
 def kernel_exports_pmu(kernel: bytes) -> bool:
@@ -101,7 +121,7 @@ _MSR_PMUSERENR = 0xD51B_9E00
 
 
 def _from_elf(elf: bytes, ram_size: int | None, root_cnode_bits: int | None,
-              dtb: bytes | None, export_pmu: bool = False) -> LoadedImage:
+              dtb: bytes | None, export_pmu: bool = False, mcs: bool = False) -> LoadedImage:
     probe = read_root_elf(elf, KernelConfig(ram_size=1 << 32))
     arch = probe.root.arch
     if ram_size is None:
@@ -110,11 +130,12 @@ def _from_elf(elf: bytes, ram_size: int | None, root_cnode_bits: int | None,
         dtb = platform_for(arch).device_tree(ram_size)
     if root_cnode_bits is None:
         needed = boot_caps(arch, probe.root.start, probe.root.end, ram_size,
-                           len(extra_bootinfo(dtb))).total
+                           len(extra_bootinfo(dtb)), mcs=mcs).total
         root_cnode_bits = max(KernelConfig().root_cnode_bits, (2 * needed - 1).bit_length())
     try:
         config = replace(KernelConfig(), ram_size=ram_size, root_cnode_bits=root_cnode_bits,
-                         arm_export_pmu_user=export_pmu and arch is Arch.AARCH64).validate()
+                         arm_export_pmu_user=export_pmu and arch is Arch.AARCH64,
+                         mcs=mcs).validate()
     except ConfigError as error:
         raise BadConfig(f"bad kernel configuration: {error}") from None
     root = replace(read_root_elf(elf, config, arch).root, device_tree=dtb)

@@ -42,8 +42,10 @@ from kernel.model.cnode import CNode
 from kernel.model.errors import KernelBug
 from kernel.model.faults import (
     CapFault,
+    CapPageTypeFault,
     Fault,
     IndexRequest,
+    TimeoutFault,
     UnknownSyscallFault,
     UserExceptionFault,
     VMFault,
@@ -87,8 +89,9 @@ root task, when none can run)."""
 _WORD_BITS = 64
 _FAULT_KINDS: dict[type, str] = {
     VMFault: "VMFault", CapFault: "CapFault", UserExceptionFault: "UserException",
-    UnknownSyscallFault: "UnknownSyscall",
+    UnknownSyscallFault: "UnknownSyscall", TimeoutFault: "Timeout",
     IndexRequest: "IndexRequest",  # capsule's server-backed CNodes (not seL4)
+    CapPageTypeFault: "CapPageTypeFault",  # capsule's capability pages (not seL4)
 }
 _NOTIFICATION_LABELS = ("Signal", "Wait", "Poll")
 _INITIAL_NAMES = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}

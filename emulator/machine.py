@@ -69,6 +69,11 @@ from .translation import TranslationKeeper
 __all__ = ["MachineError", "MachineState", "RunResult", "UnicornMachine"]
 
 _NEVER = 0xFFFF_FFFF_FFFF_FFFC
+_NO_DEADLINE = 1 << 64
+"""An MCS timer that has fired and was not set again: it never fires."""
+_LONGEST_RUN = 1 << 40
+"""The most instructions one ``emu_start`` runs without a deadline (a count is always
+given: without one Unicorn does not count)."""
 """An ``until`` address no user pc can reach (not canonical on either architecture)."""
 
 _ESR_IL = 1 << 25
@@ -141,6 +146,10 @@ class MachineState:
     """Guest instructions retired since boot (what the counters count)."""
     counters: tuple[int, ...] = ()
     """The performance counters' state (``emulator.counters``)."""
+    clock: int = 0
+    """The MCS clock (:meth:`UnicornMachine.time_now`)."""
+    deadline: int | None = None
+    """The MCS timer's deadline; None while the periodic tick runs."""
 
 
 class SavedCpu:
@@ -285,6 +294,16 @@ class UnicornMachine:
         """The user-mode counter instructions (set by :meth:`attach`)."""
         self._counters_state: tuple[int, ...] = ()
         """Counter state from a snapshot, for :meth:`attach` to take up."""
+        self._clock_base = 0
+        """The clock (:meth:`time_now`) when the ``emu_start`` in progress began, or
+        after the last one ended."""
+        self._in_emu = False
+        """An ``emu_start`` is in progress: its count so far is part of the clock."""
+        self._deadline: int | None = None
+        """The MCS kernel's one-shot timer (:meth:`set_timer`); None: the periodic
+        tick every ``tick_instructions``, as without MCS."""
+        self._limit_end = 0
+        """The clock at which the ``emu_start`` in progress stops by its count."""
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -464,7 +483,7 @@ class UnicornMachine:
         counters = () if self._counters is None else self._counters.export(self._clock(0))
         return MachineState(self.arch, self.ram_size, pages, threads, self._next_handle,
                             self.export_cpu(), self._slice_used, self._retired_before,
-                            counters)
+                            counters, self._clock_base, self._deadline)
 
     @classmethod
     def from_state(cls, state: MachineState) -> UnicornMachine:
@@ -480,6 +499,8 @@ class UnicornMachine:
         machine._slice_used = state.slice_used
         machine._retired_before = state.retired
         machine._counters_state = state.counters
+        machine._clock_base = state.clock
+        machine._deadline = state.deadline
         return machine
 
     def export_cpu(self) -> bytes:
@@ -511,6 +532,29 @@ class UnicornMachine:
         # one flushes it), so a change to any other address space needs no flush.
         if asid == self.asid:
             self.cpu.flush_tlb(self.uc)
+
+    # --- the MCS timer ----------------------------------------------------------------------
+
+    def time_now(self) -> int:
+        """The clock: instructions retired since boot, plus skipped idle time. Inside a
+        run's hook, the trapping instruction counts as retired."""
+        if self._in_emu:
+            return self._clock_base + self.counter.current()
+        return self._clock_base
+
+    def set_timer(self, deadline: int) -> None:
+        """From now on the timer is one-shot (see ``kernel.machine.Machine``). A
+        deadline before the end of the ``emu_start`` in progress ends it, so that the
+        next one stops at the deadline."""
+        self._deadline = deadline
+        if self._in_emu and deadline < self._limit_end:
+            self._stopped_in_hook = True
+            self.uc.emu_stop()
+
+    def advance_time(self, to: int) -> None:
+        now = self.time_now()
+        if to > now:
+            self._clock_base += to - now
 
     # --- debugging --------------------------------------------------------------------------
 
@@ -621,13 +665,23 @@ class UnicornMachine:
         while kernel.stop is None:
             if self._interrupt is not None:
                 return self._interrupted(total)
-            if self._slice_used >= tick:
-                self._slice_used = 0
-                kernel.timer_tick()
-                if kernel.current is None and kernel.stop is None:
-                    raise MachineError("kernel has no current thread but did not stop")
-                continue
-            limit = tick - self._slice_used
+            deadline = self._deadline
+            if deadline is None:
+                if self._slice_used >= tick:
+                    self._slice_used = 0
+                    kernel.timer_tick()
+                    if kernel.current is None and kernel.stop is None:
+                        raise MachineError("kernel has no current thread but did not stop")
+                    continue
+                limit = tick - self._slice_used
+            else:
+                if deadline <= self._clock_base:
+                    self._deadline = _NO_DEADLINE  # one-shot: until the kernel sets it again
+                    kernel.timer_tick()
+                    if kernel.current is None and kernel.stop is None:
+                        raise MachineError("kernel has no current thread but did not stop")
+                    continue
+                limit = min(deadline - self._clock_base, _LONGEST_RUN)
             if max_instructions is not None and total is not None:
                 if total >= max_instructions:
                     return self._result("limit", 6, f"instruction limit {max_instructions} reached", total)
@@ -636,6 +690,8 @@ class UnicornMachine:
             self._stopped_in_hook = self._code_stop = False
             self._hit = None
             trap: Trap | None = None
+            self._limit_end = self._clock_base + limit
+            self._in_emu = True
             try:
                 self.uc.emu_start(pc, _NEVER, 0, limit)
             except UcError as error:
@@ -649,9 +705,11 @@ class UnicornMachine:
                 trap, self._fp_trap = self.cpu.fp_access_trap(self._fp_trap), None
             self._window = None  # the guest ran
             self._skip_at = None
+            self._in_emu = False
             executed = self.counter.read(limit)
             if executed is not None and self._code_stop:
                 executed = max(0, executed - 1)  # the breakpoint's instruction did not run
+            self._clock_base += limit if executed is None else executed
             if executed is None:  # counting unavailable: each full emu_start is a slice
                 if not (self._stopped_in_hook or self._code_stop or self._pause
                         or self._interrupt):
@@ -781,6 +839,8 @@ class UnicornMachine:
             retired += (self.ran or 0) + ran
         kernel = self.kernel
         assert kernel is not None
+        if self._deadline is not None:  # MCS: the one clock the kernel's timer uses
+            return Clock(retired, self.time_now() - (in_flight if self._in_emu else 0))
         time = kernel.ticks * kernel.config.tick_instructions + self._slice_used + ran
         return Clock(retired, time)
 

@@ -40,6 +40,7 @@ from kernel.abi.constants import (
     InitialCap,
 )
 from kernel.bootinfo import BootInfo, UntypedDesc
+from kernel.core.mcs_sched import set_next_interrupt
 from kernel.core.threads import install_thread
 from kernel.cspace.cdt import derive_cap, insert_child, insert_root
 from kernel.image import RootTaskImage
@@ -492,4 +493,7 @@ def boot(kernel: Kernel, image: RootTaskImage) -> BootReport:
     tcb.registers = regs
     tcb.state = ThreadState.RUNNING
     install_thread(kernel, tcb)
+    if kernel.mcs is not None:  # time is charged to the root task's context from now on
+        kernel.mcs.sc = tcb.sched_context
+        set_next_interrupt(kernel)
     return BootReport(tuple(reserved), info, bootinfo_vaddr, cnode.paddr)

@@ -19,7 +19,10 @@ from typing import ClassVar
 
 from kernel.arch.cap_page import type_fault_at
 from kernel.config import KernelConfig
+from kernel.core.budget import entry_budget_ok
 from kernel.core.fault_delivery import handle_fault
+from kernel.core.mcs_sched import awaken, idle_until_release, is_schedulable, switch_sched_context
+from kernel.core.sched_contexts import complete_yield_to
 from kernel.core.threads import install_thread, vspace_root_of
 from kernel.entry.syscalls import SyscallTable
 from kernel.entry.variant import variant_for
@@ -31,6 +34,8 @@ from kernel.model.state import KernelState, StopReason
 from kernel.model.tcb import TCB, ThreadState
 
 __all__ = ["Kernel", "StopReason"]
+
+_PAGE_MASK = (1 << 12) - 1
 
 
 class Kernel(KernelState):
@@ -81,6 +86,10 @@ class Kernel(KernelState):
                 # capsule had already set); nothing could observe the difference since.
                 current.state = ThreadState.RUNNING
         window = self.machine.read_syscall_window()
+        if self.mcs is not None and self.variant.budgeted(window[7]) \
+                and not entry_budget_ok(self):
+            self._exit_kernel()  # out of budget: the thread traps again when it runs
+            return
         for observer in self.syscall_observers:
             observer(self, window)
         self.syscalls.dispatch(self, window)
@@ -102,6 +111,11 @@ class Kernel(KernelState):
         self.kernel_entries += 1
         self._current_saved = False
         assert self.current is not None
+        if self.mcs is not None:
+            self.current.after_syscall = False
+            if not entry_budget_ok(self):
+                self._exit_kernel()
+                return
         ip = self.current_pc()
         # capsule's capability pages (not seL4): a data access where one is mapped is a
         # type fault, not a missing page (nothing without the extension: no mappings).
@@ -119,14 +133,16 @@ class Kernel(KernelState):
         self._exit_kernel()
 
     def _grant_deferred_execute(self, pc: int) -> bool:
-        """Grant the deferred execute permission of the page(s) of the instruction at
-        ``pc`` (a 4-byte RISC-V instruction at a 2-byte boundary may straddle two)."""
+        """Grant the deferred execute permission of the page of ``pc`` and of the page
+        after it: a 4-byte RISC-V instruction at a 2-byte boundary may straddle two,
+        and Unicorn reports a fetch fault anywhere in a block of code that runs into
+        the next page at the block's first instruction, in the page before."""
         assert self.current is not None
         root, _asid = vspace_root_of(self, self.current)
         if not root:
             return False
         granted = False
-        for vaddr in {pc, pc + 3}:
+        for vaddr in (pc, (pc | _PAGE_MASK) + 1):
             granted |= grant_deferred_execute(self.machine, self.paging, root, vaddr)
         if granted:
             self.machine.page_tables_changed()
@@ -138,6 +154,11 @@ class Kernel(KernelState):
         pc is where it happened."""
         self.kernel_entries += 1
         self._current_saved = False
+        if self.mcs is not None and self.current is not None:
+            self.current.after_syscall = False
+            if not entry_budget_ok(self):
+                self._exit_kernel()
+                return
         current = self.save_current()
         regs = self.registers_of(current)
         status = self.platform.status_register  # SPSR as saved on the hardware: EL0 bits
@@ -168,7 +189,22 @@ class Kernel(KernelState):
             observer(self)
 
     def _schedule(self) -> None:
-        """seL4's schedule(): act on the scheduler action.
+        """seL4's schedule(): act on the scheduler action; MCS kernels first release
+        the threads whose refills are due and finally charge and switch scheduling
+        contexts and set the timer (:mod:`kernel.core.mcs_sched`)."""
+        if self.mcs is None:
+            self._act_on_scheduler_action()
+            return
+        awaken(self)
+        self._act_on_scheduler_action()
+        if self.stop is None:
+            switch_sched_context(self)
+            current = self.current
+            if current is not None and current.yield_to is not None:
+                complete_yield_to(self, current)  # seL4's activateThread
+
+    def _act_on_scheduler_action(self) -> None:
+        """The scheduler action, acted on.
 
         A runnable current thread goes to the *front* of its queue (it keeps its turn
         when preempted; timer ticks and Yield have already put it at the back). A
@@ -183,13 +219,18 @@ class Kernel(KernelState):
         choose_new = scheduler.choose_new
         scheduler.choose_new = False
         previous = self.current
-        was_runnable = previous is not None and previous.state.runnable
+        was_runnable = previous is not None and (
+            previous.state.runnable if self.mcs is None else is_schedulable(previous))
         if previous is not None and was_runnable:
             scheduler.append_front(previous)
         chosen: TCB | None
         domain = self.domains.current
         if choose_new or candidate is None:
             chosen = self._choose_thread()
+            while chosen is None and self.mcs is not None and idle_until_release(self):
+                self.reschedule_required()  # a released thread is queued, not a candidate
+                self.scheduler.choose_new = False
+                chosen = self._choose_thread()
         else:
             fastfail = previous is None or candidate.priority < previous.priority
             if fastfail and not scheduler.is_highest(domain, candidate.priority):

@@ -122,3 +122,23 @@ class Machine(Protocol):
         of the installed address space only: a change elsewhere then costs nothing.
         """
         ...
+
+    # --- the MCS timer (seL4's MCS kernels program a one-shot deadline) ------------------
+
+    def time_now(self) -> int:
+        """The machine's clock in timer ticks: one per guest instruction retired since
+        boot, plus the idle time :meth:`advance_time` skipped. Read at kernel entries
+        (from inside the current run, if one is under way)."""
+        ...
+
+    def set_timer(self, deadline: int) -> None:
+        """Enter the kernel through ``Kernel.timer_tick`` when the clock reaches
+        ``deadline`` (at once if it has already); replaces any earlier deadline. Until
+        the first call the machine ticks every ``tick_instructions``, as a non-MCS
+        kernel's periodic timer does."""
+        ...
+
+    def advance_time(self, to: int) -> None:
+        """No thread runs until ``to``: move the clock there at once (the idle thread's
+        time passes without instructions)."""
+        ...

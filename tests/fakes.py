@@ -36,6 +36,9 @@ class FakeSaved:
 class FakeMachine:
     def __init__(self, arch: Arch, ram_size: int) -> None:
         self.arch = arch
+        self.clock = 0
+        """The MCS clock: tests move it by hand (what instructions would do)."""
+        self.deadline: int | None = None
         abi = abi_for(arch)
         self.ram_base = abi.ram_base
         self.ram_size = ram_size
@@ -132,6 +135,15 @@ class FakeMachine:
         self.changed_asids.append(asid)
         if asid == self.asid:
             self.tlb_flushes += 1
+
+    def time_now(self) -> int:
+        return self.clock
+
+    def set_timer(self, deadline: int) -> None:
+        self.deadline = deadline
+
+    def advance_time(self, to: int) -> None:
+        self.clock = max(self.clock, to)
 
     # --- helpers for tests ---------------------------------------------------------------
 

@@ -26,11 +26,11 @@ from kernel.cspace.lookup import lookup_cap
 from kernel.model.caps import EndpointCap
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import LOOKUP_FAILURES, MissingCapability
-from kernel.model.faults import CapFault, Fault
+from kernel.model.faults import CapFault, Fault, TimeoutFault
 from kernel.model.state import KernelState
-from kernel.model.tcb import FAULT_HANDLER, TCB, ThreadState
+from kernel.model.tcb import FAULT_HANDLER, TCB, TIMEOUT_HANDLER, ThreadState
 
-__all__ = ["deliver_fault", "handle_fault"]
+__all__ = ["deliver_fault", "deliver_timeout_fault", "handle_fault", "has_timeout_handler"]
 
 
 def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
@@ -52,7 +52,8 @@ def deliver_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
         tcb.fault = fault
         if mcs:
             send_mcs(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
-                     handler.rights.grant_reply, blocking=True, is_call=True)
+                     handler.rights.grant_reply, can_donate=tcb.sched_context is not None,
+                     blocking=True, is_call=True)
             return
         send(kernel, tcb, endpoint, handler.badge, handler.rights.grant,
              can_grant_reply=True, blocking=True, is_call=True)
@@ -75,3 +76,26 @@ def handle_fault(kernel: KernelState, tcb: TCB, fault: Fault) -> None:
     (not the instruction after a syscall), then it goes to the fault handler."""
     tcb.after_syscall = False
     deliver_fault(kernel, tcb, fault)
+
+
+def has_timeout_handler(tcb: TCB) -> bool:
+    """MCS: seL4's validTimeoutHandler: the TCB's timeout handler cap is an endpoint."""
+    return isinstance(tcb.slots[TIMEOUT_HANDLER].cap, EndpointCap)
+
+
+def deliver_timeout_fault(kernel: KernelState, tcb: TCB, fault: TimeoutFault) -> None:
+    """MCS: seL4's handleTimeout: ``tcb`` (with a timeout handler) ran out of budget;
+    the fault goes as a Call through the timeout handler cap, without lending the
+    context that just ran out. ``fault.ip`` is where a restart resumes it."""
+    handler = tcb.slots[TIMEOUT_HANDLER].cap
+    assert isinstance(handler, EndpointCap)
+    for observer in kernel.fault_observers:
+        observer(tcb, fault)
+    if tcb is kernel.current:
+        kernel.save_current()
+    tcb.set_register(0, fault.ip)
+    tcb.after_syscall = False
+    tcb.fault = fault
+    send_mcs(kernel, tcb, kernel.object_at(handler.paddr, Endpoint), handler.badge,
+             handler.rights.grant, handler.rights.grant_reply, can_donate=False,
+             blocking=True, is_call=True)

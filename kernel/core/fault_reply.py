@@ -5,12 +5,14 @@ sending the fault is :mod:`kernel.core.fault_delivery`, above it.
 
 from __future__ import annotations
 
+from kernel.abi.arch import Arch
 from kernel.core.ipc_transfer import INFO, get_mrs, get_window
 from kernel.core.threads import sanitise_registers
 from kernel.model.faults import (
     CapFault,
     CapPageTypeFault,
     IndexRequest,
+    TimeoutFault,
     UnknownSyscallFault,
     UserExceptionFault,
     VMFault,
@@ -25,6 +27,8 @@ __all__ = ["handle_fault_reply"]
 _REGISTER_OF = {"FaultIP": "pc"}
 """Fault message word names that are not the register's own name."""
 
+_TIMEOUT_REPLY_LENGTH = {Arch.RISCV64: 32, Arch.AARCH64: 34}
+"""seL4's n_timeoutMessage: how many registers a TimeoutReply may set."""
 _IGNORED_ON_REPLY = {"LR"}
 """AArch64's LR word is ELR_EL1, the next pc: seL4 writes it back, but restarting the
 thread then sets the next pc to FaultIP, so the written value never takes effect."""
@@ -36,7 +40,7 @@ def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
 
     Cap and VM faults (and capsule's capability-page type faults) always restart, and so
     do index requests of server-backed CNodes (a non-zero label remembers the lookup as
-    denied). UnknownSyscall / UserException write the reply's
+    denied). UnknownSyscall / UserException / Timeout write the reply's
     MRs (at most the fault's register count) back into the registers the message
     carried, in message order (sanitised as WriteRegisters does), and restart only on
     label 0.
@@ -52,7 +56,11 @@ def handle_fault_reply(kernel: KernelState, faulted: TCB, replier: TCB) -> bool:
         if info.label != 0:
             faulted.lookup_denied = (*faulted.lookup_denied, fault.key)
         return True
-    if isinstance(fault, UnknownSyscallFault):
+    if isinstance(fault, TimeoutFault):
+        # MCS TimeoutReply: the user context in its own order, up to seL4's
+        # n_timeoutMessage (32 on RISC-V, 34 on AArch64: without the TLS registers).
+        names = list(kernel.abi.user_context[:_TIMEOUT_REPLY_LENGTH[kernel.arch]])
+    elif isinstance(fault, UnknownSyscallFault):
         names = [n for n in kernel.abi.unknown_syscall_mrs if n != "Syscall"]
     else:
         assert isinstance(fault, UserExceptionFault)

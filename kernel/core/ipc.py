@@ -33,6 +33,7 @@ from kernel.core.cancel import leave_endpoint, restart_all_cancelled, restart_ca
 from kernel.core.fault_reply import handle_fault_reply
 from kernel.core.ipc_transfer import BADGE, set_window, transfer
 from kernel.core.notifications import complete_signal
+from kernel.core.threads import insert_by_priority
 from kernel.cspace.cdt import delete_reply_cap, insert_reply_cap
 from kernel.model.caps import ReplyCap
 from kernel.model.endpoint import Endpoint, EndpointState
@@ -61,7 +62,10 @@ def block_on_endpoint(kernel: KernelState, tcb: TCB, state: ThreadState,
     endpoint = blocking.endpoint
     endpoint.state = (EndpointState.SEND if state is ThreadState.BLOCKED_ON_SEND
                       else EndpointState.RECV)
-    endpoint.queue.append(tcb)
+    if kernel.mcs is None:
+        endpoint.queue.append(tcb)
+    else:
+        insert_by_priority(endpoint.queue, tcb)
     tcb.blocking = blocking
     kernel.set_thread_state(tcb, state)
 

@@ -36,7 +36,9 @@ from kernel.cspace.restrictions import path_restrictions
 from kernel.model.caps import EndpointCap
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import LOOKUP_FAILURES, SyscallError
+from kernel.model.faults import TimeoutFault
 from kernel.model.message import MessageInfo
+from kernel.model.sched_context import take_consumed_us
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -117,9 +119,13 @@ def transfer(
     if sender.fault is not None:
         fault = sender.fault
         label = int(fault.label)
-        if kernel.config.mcs:  # the MCS numbering of fault labels (VMFault is 6)
+        words = fault.message(kernel.abi)
+        if isinstance(fault, TimeoutFault):  # MCS only, numbered so already
+            if sender.sched_context is not None:
+                words.append(take_consumed_us(kernel.abi, sender.sched_context))
+        elif kernel.config.mcs:  # the MCS numbering of fault labels (VMFault is 6)
             label = fault_label_mcs(label)
-        write_message(kernel, receiver, label, badge, fault.message(kernel.abi))
+        write_message(kernel, receiver, label, badge, words)
         return
     info = MessageInfo.from_word(get_window(kernel, sender)[INFO])
     length = info.clamped_length

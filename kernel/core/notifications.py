@@ -1,4 +1,4 @@
-"""Notifications (non-MCS): signal, wait, poll, cancellation and binding, as seL4's
+"""Notifications: signal, wait, poll, cancellation and binding, as seL4's
 notification.c.
 
 Perform-side functions only: :mod:`kernel.entry.invocation` has looked up the cap and checked
@@ -37,6 +37,9 @@ from __future__ import annotations
 
 from kernel.core.cancel import cancel_ipc, leave_notification, restart_all_cancelled
 from kernel.core.ipc_transfer import BADGE, set_window
+from kernel.core.mcs_sched import resume, unblock
+from kernel.core.reply_stack import donate
+from kernel.core.threads import insert_by_priority
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
@@ -46,16 +49,43 @@ __all__ = [
     "cancel_all_signals",
     "complete_signal",
     "receive_signal",
+    "return_sched_context",
     "send_signal",
     "unbind_maybe_notification",
     "unbind_notification",
 ]
 
 
-def _wake_with_badge(kernel: KernelState, tcb: TCB, badge: int) -> None:
+def _wake_with_badge(kernel: KernelState, ntfn: Notification, tcb: TCB, badge: int) -> None:
+    """The woken thread runs (MCS: on the notification's context if it has none of
+    its own; a thread with no context at all stays out of the ready queues)."""
     kernel.set_thread_state(tcb, ThreadState.RUNNING)
     set_window(kernel, tcb, BADGE, [badge])
+    if kernel.mcs is not None:
+        _donate_sched_context(kernel, ntfn, tcb)
+        unblock(kernel, tcb.sched_context)
     kernel.make_runnable(tcb)
+
+
+def _donate_sched_context(kernel: KernelState, ntfn: Notification, tcb: TCB) -> None:
+    """MCS: seL4's maybeDonateSchedContext: a thread without a context receives on the
+    context bound to ``ntfn``, if that context runs nobody."""
+    sc = ntfn.sched_context
+    if tcb.sched_context is None and sc is not None and sc.tcb is None:
+        donate(kernel, sc, tcb)
+        resume(kernel, sc)
+
+
+def return_sched_context(kernel: KernelState, ntfn: Notification, tcb: TCB) -> None:
+    """MCS: seL4's maybeReturnSchedContext: a thread that runs on ``ntfn``'s context
+    and now blocks gives it back to the notification."""
+    sc = ntfn.sched_context
+    if sc is not None and sc is tcb.sched_context:
+        kernel.scheduler.dequeue(tcb)
+        tcb.sched_context = None
+        sc.tcb = None
+        if tcb is kernel.current:
+            kernel.reschedule_required()
 
 
 def _set_active(ntfn: Notification, word: int) -> None:
@@ -75,12 +105,12 @@ def send_signal(kernel: KernelState, ntfn: Notification, badge: int) -> None:
     if ntfn.state is NotificationState.WAITING:
         waiter = ntfn.queue[0]
         leave_notification(ntfn, waiter)
-        _wake_with_badge(kernel, waiter, badge)
+        _wake_with_badge(kernel, ntfn, waiter, badge)
         return
     bound = ntfn.bound_tcb
     if bound is not None and bound.state is ThreadState.BLOCKED_ON_RECEIVE:
         cancel_ipc(kernel, bound)
-        _wake_with_badge(kernel, bound, badge)
+        _wake_with_badge(kernel, ntfn, bound, badge)
         return
     _set_active(ntfn, badge)
 
@@ -96,9 +126,14 @@ def receive_signal(kernel: KernelState, tcb: TCB, ntfn: Notification, blocking: 
     if tcb is kernel.current:
         kernel.save_current()
     ntfn.state = NotificationState.WAITING
-    ntfn.queue.append(tcb)
+    if kernel.mcs is None:
+        ntfn.queue.append(tcb)
+    else:
+        insert_by_priority(ntfn.queue, tcb)
     tcb.waiting_on = ntfn
     kernel.set_thread_state(tcb, ThreadState.BLOCKED_ON_NOTIFICATION)
+    if kernel.mcs is not None:
+        return_sched_context(kernel, ntfn, tcb)
 
 
 def complete_signal(kernel: KernelState, ntfn: Notification, tcb: TCB) -> None:
@@ -107,6 +142,9 @@ def complete_signal(kernel: KernelState, ntfn: Notification, tcb: TCB) -> None:
     set_window(kernel, tcb, BADGE, [ntfn.word])
     ntfn.state = NotificationState.IDLE
     ntfn.word = 0
+    if kernel.mcs is not None:
+        _donate_sched_context(kernel, ntfn, tcb)
+        unblock(kernel, tcb.sched_context)
 
 
 def cancel_all_signals(kernel: KernelState, ntfn: Notification) -> None:

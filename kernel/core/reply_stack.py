@@ -12,6 +12,7 @@ cancelled) closes the gap (:func:`reply_remove`, :func:`reply_remove_tcb`).
 
 from __future__ import annotations
 
+from kernel.core.mcs_sched import release_remove
 from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext
 from kernel.model.state import KernelState
@@ -27,9 +28,10 @@ def donate(kernel: KernelState, sc: SchedContext, to: TCB) -> None:
     old = sc.tcb
     if old is not None:
         kernel.scheduler.dequeue(old)
-        if old is kernel.current:
-            kernel.reschedule_required()
+        release_remove(kernel, old)
         old.sched_context = None
+        if old is kernel.current or old is kernel.scheduler.candidate:
+            kernel.reschedule_required()
     sc.tcb = to
     to.sched_context = sc
 

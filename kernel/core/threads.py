@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from kernel.abi.constants import ASID_POOL_INDEX_BITS, WORD_MASK, TCBFlag
 from kernel.core.cancel import cancel_ipc
+from kernel.core.mcs_sched import is_schedulable, release_remove, resume, unblock
+from kernel.core.sched_contexts import cancel_yield_to
 from kernel.model.caps import PageTableCap, VSpaceCap
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
 
 __all__ = [
     "get_registers",
+    "insert_by_priority",
     "install_thread",
     "is_stopped",
     "restart",
@@ -129,6 +132,9 @@ def suspend(kernel: KernelState, tcb: TCB) -> None:
         # Running: updateRestartPC. Restart: the pc already is the restart pc.
         tcb.after_syscall = False
     kernel.set_thread_state(tcb, ThreadState.INACTIVE)
+    if kernel.mcs is not None:
+        release_remove(kernel, tcb)
+        cancel_yield_to(tcb)
 
 
 def is_stopped(tcb: TCB) -> bool:
@@ -149,6 +155,12 @@ def restart(kernel: KernelState, tcb: TCB) -> None:
     cancel_ipc(kernel, tcb)
     reset_next_pc(kernel, tcb)
     kernel.set_thread_state(tcb, ThreadState.RESTART)
+    if kernel.mcs is not None:  # it runs if its context lets it (else it waits for it)
+        unblock(kernel, tcb.sched_context)
+        resume(kernel, tcb.sched_context)
+        if is_schedulable(tcb):
+            kernel.make_runnable(tcb)
+        return
     kernel.scheduler.append_front(tcb)
     kernel.make_runnable(tcb)
 
@@ -156,7 +168,14 @@ def restart(kernel: KernelState, tcb: TCB) -> None:
 def set_priority(kernel: KernelState, tcb: TCB, priority: int) -> None:
     """seL4's setPriority (non-MCS): requeue at the new priority; a runnable thread
     other than the current one may preempt, the current one makes the scheduler
-    choose again at kernel exit (it keeps its place at the front of its new queue)."""
+    choose again at kernel exit (it keeps its place at the front of its new queue).
+
+    MCS: a queued or current thread is queued again at the front of its new priority
+    and the scheduler chooses again; a thread waiting on an endpoint or notification
+    takes its place in that priority-ordered queue; any other just changes."""
+    if kernel.mcs is not None:
+        _set_priority_mcs(kernel, tcb, priority)
+        return
     kernel.scheduler.dequeue(tcb)
     tcb.priority = priority
     if tcb.state.runnable:
@@ -164,6 +183,37 @@ def set_priority(kernel: KernelState, tcb: TCB, priority: int) -> None:
             kernel.reschedule_required()
         else:
             kernel.make_runnable(tcb)
+
+
+def _set_priority_mcs(kernel: KernelState, tcb: TCB, priority: int) -> None:
+    scheduler = kernel.scheduler
+    if tcb.state.runnable:
+        if tcb.paddr in scheduler.queued or tcb is kernel.current:
+            scheduler.dequeue(tcb)
+            tcb.priority = priority
+            scheduler.append_front(tcb)
+            kernel.reschedule_required()
+        else:
+            tcb.priority = priority
+        return
+    tcb.priority = priority
+    if tcb.blocking is not None:
+        queue = tcb.blocking.endpoint.queue
+    elif tcb.waiting_on is not None:
+        queue = tcb.waiting_on.queue
+    else:
+        return
+    queue.remove(tcb)
+    insert_by_priority(queue, tcb)
+
+
+def insert_by_priority(queue: list[TCB], tcb: TCB) -> None:
+    """MCS endpoint and notification queues are ordered by priority, highest first,
+    FIFO within a priority (seL4's tcbEPAppend with CONFIG_KERNEL_MCS)."""
+    at = len(queue)
+    while at > 0 and queue[at - 1].priority < tcb.priority:
+        at -= 1
+    queue.insert(at, tcb)
 
 
 def fpu_usable(kernel: KernelState, tcb: TCB) -> bool:

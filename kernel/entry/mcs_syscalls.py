@@ -20,7 +20,8 @@ Not built: the MCS fastpath (the MCS table never takes it).
 from __future__ import annotations
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import Syscall, SyscallMCS
+from kernel.abi.constants import WORD_MASK, Syscall, SyscallMCS
+from kernel.core.budget import after_reply, mcs_yield
 from kernel.core.fault_delivery import handle_fault
 from kernel.core.mcs_ipc import do_reply_transfer, receive_mcs, send_mcs
 from kernel.cspace.arguments import lookup_extra_caps, reply_to_current
@@ -35,7 +36,6 @@ from kernel.entry.syscalls import (
     sys_debug_name_thread,
     sys_debug_put_char,
     sys_debug_snapshot,
-    sys_yield,
 )
 from kernel.model.caps import (
     CNodeCap,
@@ -49,13 +49,13 @@ from kernel.model.caps import (
 )
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import LOOKUP_FAILURES, InvalidCapability, MissingCapability, error_reply
-from kernel.model.faults import CapFault
+from kernel.model.faults import CapFault, TimeoutFault
 from kernel.model.message import MessageInfo
 from kernel.model.reply_object import ReplyObject
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
-__all__ = ["NON_MCS_EQUIVALENT", "mcs_syscall_table", "syscall_name_and_kind"]
+__all__ = ["NON_MCS_EQUIVALENT", "is_budgeted", "mcs_syscall_table", "syscall_name_and_kind"]
 
 _REPLY_REGISTER = 6
 """a6 / x6 in the syscall window: the reply object (NBSendWait: the destination)."""
@@ -70,9 +70,12 @@ def _fault_ip(kernel: KernelState) -> int:
     return kernel.current_pc() - 4
 
 
-def _send(kernel: KernelState, current: TCB, cptr: int, window: list[int], kind: Syscall) -> None:
+def _send(kernel: KernelState, current: TCB, cptr: int, window: list[int], kind: Syscall,
+          can_donate: bool) -> None:
     """Send / NBSend / Call of the cap at ``cptr``: an endpoint by MCS sendIPC, a reply
-    object by doReplyTransfer, anything else by the shared invocation path."""
+    object by doReplyTransfer, anything else by the shared invocation path.
+    ``can_donate``: a Call, or the send phase of ReplyRecv / NBSendRecv / NBSendWait,
+    lends the current context to a receiver that has none."""
     blocking, is_call = kind is not Syscall.seL4_SysNBSend, kind is Syscall.seL4_SysCall
     slot = lookup_slot(kernel, current, cptr)
     if isinstance(slot, LOOKUP_FAILURES):
@@ -93,11 +96,14 @@ def _send(kernel: KernelState, current: TCB, cptr: int, window: list[int], kind:
                 reply_to_current(kernel, current, *error_reply(InvalidCapability(0)))
             return
         send_mcs(kernel, current, kernel.object_at(cap.paddr, Endpoint), cap.badge,
-                 cap.rights.grant, cap.rights.grant_reply, blocking, is_call)
+                 cap.rights.grant, cap.rights.grant_reply, can_donate, blocking, is_call)
         return
     if isinstance(cap, ReplyObjectCap):
-        do_reply_transfer(kernel, current, kernel.object_at(cap.paddr, ReplyObject),
-                          cap.can_grant)
+        reply = kernel.object_at(cap.paddr, ReplyObject)
+        was_timeout = reply.tcb is not None and isinstance(reply.tcb.fault, TimeoutFault)
+        caller = do_reply_transfer(kernel, current, reply, cap.can_grant)
+        if caller is not None:
+            after_reply(kernel, caller, was_timeout)
         if is_call:
             reply_to_current(kernel, current, 0, [])
         return
@@ -107,7 +113,8 @@ def _send(kernel: KernelState, current: TCB, cptr: int, window: list[int], kind:
 def _sending(kind: Syscall) -> Handler:
     def handler(kernel: KernelState, window: list[int]) -> None:
         assert kernel.current is not None
-        _send(kernel, kernel.current, window[0], window, kind)
+        _send(kernel, kernel.current, window[0], window, kind,
+              can_donate=kind is Syscall.seL4_SysCall)
 
     return handler
 
@@ -167,7 +174,7 @@ def _send_then_receive(dest: str, with_reply: bool) -> Handler:
             cptr = window[_REPLY_REGISTER]
         cap = lookup_cap(kernel, current, cptr)
         if not isinstance(cap, LOOKUP_FAILURES + _NOT_IN_FIRST_PHASE):
-            _send(kernel, current, cptr, window, Syscall.seL4_SysNBSend)
+            _send(kernel, current, cptr, window, Syscall.seL4_SysNBSend, can_donate=True)
         _receive(kernel, current, window, True, with_reply)
 
     return handler
@@ -184,7 +191,7 @@ _HANDLERS: dict[int, Handler] = {
     SyscallMCS.seL4_SysReplyRecv: _send_then_receive("reply", with_reply=True),
     SyscallMCS.seL4_SysNBSendRecv: _send_then_receive("register", with_reply=True),
     SyscallMCS.seL4_SysNBSendWait: _send_then_receive("reply", with_reply=False),
-    SyscallMCS.seL4_SysYield: sys_yield,
+    SyscallMCS.seL4_SysYield: lambda kernel, _window: mcs_yield(kernel),
     SyscallMCS.seL4_SysDebugPutChar: sys_debug_put_char,
     SyscallMCS.seL4_SysDebugHalt: sys_debug_halt,
     SyscallMCS.seL4_SysDebugCapIdentify: sys_debug_cap_identify,
@@ -192,6 +199,16 @@ _HANDLERS: dict[int, Handler] = {
     SyscallMCS.seL4_SysDebugDumpScheduler: sys_debug_dump_scheduler,
     SyscallMCS.seL4_SysDebugSnapshot: sys_debug_snapshot,
 }
+
+
+_DEBUG_CALLS = frozenset(int(number) & WORD_MASK for number in SyscallMCS
+                         if number.name.startswith("seL4_SysDebug"))
+
+
+def is_budgeted(number: int) -> bool:
+    """Whether syscall ``number`` (the a7 / x7 word) checks the budget before it runs:
+    all but the debug calls, which seL4 handles before it reads the clock."""
+    return number not in _DEBUG_CALLS
 
 
 def mcs_syscall_table() -> SyscallTable:

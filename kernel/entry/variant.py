@@ -11,9 +11,9 @@ points use it instead of testing the configuration.
 
 The MCS variant is made of its own modules: its syscall table
 (:mod:`kernel.entry.mcs_syscalls`), its IPC with reply objects
-(:mod:`kernel.core.mcs_ipc`), and later its budget charging. Until budgets are charged
-it charges a timer tick as the non-MCS kernel does (round robin on the time slice),
-which is what the root task's round-robin scheduling context amounts to.
+(:mod:`kernel.core.mcs_ipc`), and its budgets (:mod:`kernel.core.budget`: a timer
+interrupt charges the current scheduling context; every other system call checks the
+budget first).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kernel.config import KernelConfig
+from kernel.core.budget import timer_interrupt
 from kernel.core.round_robin import charge_time_slice
-from kernel.entry.mcs_syscalls import mcs_syscall_table
+from kernel.entry.mcs_syscalls import is_budgeted, mcs_syscall_table
 from kernel.entry.syscalls import SyscallTable
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -39,11 +40,19 @@ class Variant:
     syscalls: SyscallTable
     """System-call number -> handler; the handlers decide how IPC is answered."""
     charge_tick: Callable[[KernelState, TCB], None]
-    """What one timer tick costs the running thread (and whether it must give way)."""
+    """What one timer interrupt costs the running thread (and whether it must give way)."""
+    budgeted: Callable[[int], bool]
+    """MCS: whether the system call numbered so (a7 / x7) checks the budget first
+    (every call but the debug ones); never without MCS."""
 
 
 def variant_for(config: KernelConfig) -> Variant:
     """The variant of ``config``: MCS or non-MCS."""
     if config.mcs:
-        return Variant("MCS", mcs_syscall_table(), charge_time_slice)
-    return Variant("non-MCS", SyscallTable.for_config(config), charge_time_slice)
+        return Variant("MCS", mcs_syscall_table(), timer_interrupt, is_budgeted)
+    return Variant("non-MCS", SyscallTable.for_config(config), charge_time_slice,
+                   _never)
+
+
+def _never(_number: int) -> bool:
+    return False

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.abi.arch import ArchABI
-from kernel.abi.constants import WORD_MASK, FaultLabel
+from kernel.abi.constants import WORD_MASK, FaultLabel, FaultLabelMCS
 from kernel.abi.extensions import CapPageAccess, CapPageFaultLabel, TraversalLabel
 from kernel.model.errors import LookupFailure, lookup_failure_words
 from kernel.model.paging import Access
 
-__all__ = ["CapFault", "CapPageTypeFault", "Fault", "IndexRequest", "UnknownSyscallFault",
-           "UserExceptionFault", "VMFault"]
+__all__ = ["CapFault", "CapPageTypeFault", "Fault", "IndexRequest", "TimeoutFault",
+           "UnknownSyscallFault", "UserExceptionFault", "VMFault"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,5 +184,28 @@ class IndexRequest:
                 f"slot {self.slot}) at pc {self.ip:#x}")
 
 
+@dataclass(frozen=True, slots=True)
+class TimeoutFault:
+    """MCS: a thread with a timeout handler ran out of budget (seL4_Fault_Timeout).
+
+    ``ip`` is where the thread resumes if the handler restarts it. The message is the
+    context's badge, then (if the thread still has a context when the message is made)
+    the time the context consumed since it was last asked, in microseconds: that part
+    is made at transfer time (``kernel.core.ipc_transfer``), as seL4 makes it."""
+
+    ip: int
+    badge: int
+
+    @property
+    def label(self) -> FaultLabelMCS:
+        return FaultLabelMCS.seL4_Fault_Timeout
+
+    def message(self, abi: ArchABI) -> list[int]:
+        return [self.badge]
+
+    def describe(self) -> str:
+        return f"timeout fault (badge {self.badge:#x}) at pc {self.ip:#x}"
+
+
 Fault = (CapFault | VMFault | UserExceptionFault | UnknownSyscallFault | CapPageTypeFault
-         | IndexRequest)
+         | IndexRequest | TimeoutFault)

@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kernel.abi.arch import ArchABI
 from kernel.abi.constants import CORE_SCHED_CONTEXT_BYTES, MIN_REFILLS, REFILL_SIZE_BYTES
+from kernel.model.mcs_time import us_to_ticks
 
 if TYPE_CHECKING:
     # Types only: a context names the thread it is bound to and the thread names it.
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from kernel.model.reply_object import ReplyObject
     from kernel.model.tcb import TCB
 
-__all__ = ["Refill", "SchedContext", "refill_absolute_max"]
+__all__ = ["Refill", "SchedContext", "refill_absolute_max", "take_consumed_us"]
 
 _CORE_FIELDS_BYTES = CORE_SCHED_CONTEXT_BYTES - MIN_REFILLS * REFILL_SIZE_BYTES
 """sizeof(sched_context_t) without its refills: what a context of 2^n bytes has left for
@@ -87,3 +89,12 @@ class SchedContext:
     @property
     def configured(self) -> bool:
         return bool(self.refills)
+
+
+def take_consumed_us(abi: ArchABI, sc: SchedContext) -> int:
+    """seL4's schedContext_updateConsumed: the time ``sc`` was charged since the last
+    call, in microseconds (rounded down), and the count starts again."""
+    ticks_per_ms = us_to_ticks(abi, 1000)
+    consumed = sc.consumed * 1000 // ticks_per_ms
+    sc.consumed = 0
+    return consumed

@@ -29,9 +29,9 @@ class Scheduler:
     queues are doubly linked lists; these are insertion-ordered maps by address).
     """
 
-    __slots__ = ("_queues", "queued", "nonempty", "choose_new", "candidate")
+    __slots__ = ("_queues", "queued", "nonempty", "choose_new", "candidate", "mcs")
 
-    def __init__(self, num_domains: int = 1) -> None:
+    def __init__(self, num_domains: int = 1, mcs: bool = False) -> None:
         self._queues: dict[int, OrderedDict[int, TCB]] = {}
         self.queued: set[int] = set()
         """Physical addresses of queued TCBs."""
@@ -43,6 +43,15 @@ class Scheduler:
         """seL4's ksSchedulerAction = a thread: switch to it at kernel exit if it may
         run (possibleSwitchTo). Not queued while it is the candidate; never set
         together with ``choose_new``."""
+        self.mcs = mcs
+        """MCS: only threads that may run now are queued (seL4's isSchedulable: on a
+        configured scheduling context and not waiting for a release); the queueing
+        operations ignore any other thread, as seL4's callers check before queueing."""
+
+    @staticmethod
+    def _may_queue(tcb: TCB) -> bool:
+        sc = tcb.sched_context
+        return sc is not None and sc.max_refills > 0 and not tcb.in_release_queue
 
     def _queue_of(self, tcb: TCB) -> OrderedDict[int, TCB]:
         key = tcb.domain << _PRIORITY_BITS | tcb.priority
@@ -53,14 +62,14 @@ class Scheduler:
 
     def enqueue(self, tcb: TCB) -> None:
         """seL4's tcbSchedAppend: to the back of its queue (if not queued already)."""
-        if tcb.paddr not in self.queued:
+        if tcb.paddr not in self.queued and (not self.mcs or self._may_queue(tcb)):
             self._queue_of(tcb)[tcb.paddr] = tcb
             self.queued.add(tcb.paddr)
             self.nonempty[tcb.domain] |= 1 << tcb.priority
 
     def append_front(self, tcb: TCB) -> None:
         """seL4's tcbSchedEnqueue: to the front of its queue (if not queued already)."""
-        if tcb.paddr not in self.queued:
+        if tcb.paddr not in self.queued and (not self.mcs or self._may_queue(tcb)):
             queue = self._queue_of(tcb)
             queue[tcb.paddr] = tcb
             queue.move_to_end(tcb.paddr, last=False)

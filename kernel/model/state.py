@@ -31,6 +31,7 @@ from kernel.model.domains import DomainSchedule
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import KernelBug, SyscallError
 from kernel.model.faults import CapFault, Fault
+from kernel.model.mcs_clock import MCSClock
 from kernel.model.notification import Notification
 from kernel.model.paging import PagingFormat
 from kernel.model.platform import ArchModel, model_for
@@ -89,7 +90,7 @@ class KernelState:
         "scheduler", "domains",
         "current", "stop", "last_invocation", "kernel_entries", "syscall_entries", "ticks",
         "_current_saved",
-        "reg_index", "window_index", "cap_page_maps",
+        "reg_index", "window_index", "cap_page_maps", "mcs",
     )
     """Attributes a pickle carries. Named, not taken from ``__dict__``: a compiled
     (mypyc) kernel's objects have none."""
@@ -143,7 +144,9 @@ class KernelState:
         by (ASID, page vaddr) (``kernel.model.cap_page``); empty without it."""
         self.threads: dict[int, TCB] = {}
         """Every TCB by physical address, in creation order (what the tools list)."""
-        self.scheduler = Scheduler(config.num_domains)
+        self.scheduler = Scheduler(config.num_domains, mcs=config.mcs)
+        self.mcs: MCSClock | None = MCSClock() if config.mcs else None
+        """The MCS kernel's clock, budget and release-queue state (None without MCS)."""
         self.domains = DomainSchedule(config.domain_schedule_length)
         self.current: TCB | None = None
         self.stop: StopReason | None = None
@@ -220,6 +223,7 @@ class KernelState:
     def __setstate__(self, state: dict[str, object]) -> None:
         links: _Links = state.pop("_mdb_links")  # type: ignore[assignment]
         state.setdefault("cap_page_maps", {})  # a pickle from before capability pages
+        state.setdefault("mcs", None)  # a pickle from before MCS scheduling
         for name, value in state.items():
             setattr(self, name, value)
         self.abi = abi_for(self.arch)
@@ -230,6 +234,8 @@ class KernelState:
         self.error_observers = []
         self.no_handler_observers = []
         self.lookup_phase = -1
+        if not hasattr(self.scheduler, "mcs"):  # a pickle from before MCS scheduling
+            self.scheduler.mcs = self.config.mcs
         for slot, previous, following in links:
             slot.mdb_prev, slot.mdb_next = previous, following
 
@@ -325,12 +331,15 @@ class KernelState:
     def make_runnable(self, tcb: TCB) -> None:
         """seL4's possibleSwitchTo for a thread that just became runnable.
 
-        A thread of another domain is queued (front) to wait for its domain. Otherwise,
+        MCS: a thread with no scheduling context, or waiting for a release, is left
+        alone. A thread of another domain is queued (front) to wait for its domain. Otherwise,
         with no other decision pending, ``tcb`` becomes the switch candidate, decided
         at kernel exit (:meth:`_schedule`); or it goes to the front of its queue and
         the scheduler chooses afresh.
         """
         scheduler = self.scheduler
+        if self.mcs is not None and (tcb.sched_context is None or tcb.in_release_queue):
+            return  # MCS: it runs when it gets a context, or when released
         if tcb.domain != self.domains.current:
             scheduler.append_front(tcb)  # it waits for its domain's turn
         elif scheduler.choose_new or scheduler.candidate is not None:
@@ -338,6 +347,11 @@ class KernelState:
             scheduler.append_front(tcb)
         else:
             scheduler.candidate = tcb
+
+    @property
+    def release_queue(self) -> list[TCB]:
+        """MCS: the threads waiting for a refill, soonest first (empty without MCS)."""
+        return self.mcs.release_queue if self.mcs is not None else []
 
     def set_domain(self, tcb: TCB, domain: int) -> None:
         """seL4's setDomain: move ``tcb`` to ``domain``'s queues; if it is the current

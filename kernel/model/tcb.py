@@ -80,7 +80,7 @@ class TCB:
         "paddr", "_registers", "cpu", "changes", "state", "priority", "mcp", "time_slice", "name",
         "slots", "ipc_buffer", "fault_ep", "domain", "stop_reason", "blocking", "fault",
         "flags", "after_syscall", "waiting_on", "bound_notification", "vspace_cache",
-        "lookup_denied", "sched_context", "reply_object",
+        "lookup_denied", "sched_context", "reply_object", "in_release_queue", "yield_to",
     )
 
     def __init__(self, paddr: int, n_registers: int, time_slice: int) -> None:
@@ -140,6 +140,13 @@ class TCB:
         """MCS: seL4's thread-state replyObject: the reply object this thread received
         with while BlockedOnReceive, or waits on while BlockedOnReply; that object's
         ``tcb`` is this thread. None otherwise, and always in the non-MCS kernel."""
+        self.in_release_queue = False
+        """MCS: seL4's tcbInReleaseQueue: the thread waits in the kernel's release queue
+        (``MCSClock.release_queue``) for its context's next refill."""
+        self.yield_to: SchedContext | None = None
+        """MCS: seL4's tcbYieldTo: the context this thread yielded to with
+        SchedContext_YieldTo, until it runs again; that context's ``yield_from`` is
+        this thread."""
 
     @property
     def registers(self) -> list[int]:

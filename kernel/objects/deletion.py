@@ -42,7 +42,7 @@ from kernel.core.cancel import cancel_ipc
 from kernel.core.ipc import cancel_all_ipc
 from kernel.core.notifications import cancel_all_signals, unbind_maybe_notification, unbind_notification
 from kernel.core.reply_stack import reply_remove
-from kernel.core.sched_contexts import unbind_ntfn, unbind_reply, unbind_tcb
+from kernel.core.sched_contexts import complete_yield_to, unbind_ntfn, unbind_reply, unbind_tcb
 from kernel.core.threads import suspend
 from kernel.cspace.cdt import empty_slot, first_child, is_final, swap
 from kernel.model.cap_page import drop_mapping
@@ -158,6 +158,8 @@ def _finalise_sched_context(kernel: KernelState, cap: Cap, final: bool) -> list[
     assert isinstance(cap, SchedContextCap)
     sc = kernel.objects.get(cap.paddr)
     if isinstance(sc, SchedContext):
+        if sc.yield_from is not None:
+            complete_yield_to(kernel, sc.yield_from)
         unbind_tcb(kernel, sc)
         unbind_ntfn(sc)
         unbind_reply(sc)

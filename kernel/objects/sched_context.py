@@ -39,14 +39,13 @@ from kernel.abi.constants import (
     SchedContextFlag,
 )
 from kernel.abi.labels import label_table
+from kernel.core.mcs_sched import clock_of, commit_time, is_schedulable, release_remove, resume
+from kernel.core.refills import refill_new, refill_update
 from kernel.core.sched_contexts import (
     bind_ntfn,
     bind_tcb,
-    current_time,
+    complete_yield_to,
     is_released,
-    refill_new,
-    refill_update,
-    take_consumed_us,
     unbind_ntfn,
     unbind_reply,
     unbind_tcb,
@@ -68,7 +67,7 @@ from kernel.model.errors import (
 )
 from kernel.model.mcs_time import max_period_us, min_budget_ticks, min_budget_us, us_to_ticks
 from kernel.model.notification import Notification
-from kernel.model.sched_context import SchedContext, refill_absolute_max
+from kernel.model.sched_context import SchedContext, refill_absolute_max, take_consumed_us
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
@@ -104,8 +103,9 @@ def boot_sched_context(kernel: KernelState, paddr: int, tcb: TCB) -> SchedContex
     sc = SchedContext(paddr, MIN_SCHED_CONTEXT_BITS)
     kernel.add_object(sc)
     budget = us_to_ticks(kernel.abi, BOOT_THREAD_TIME_SLICE_MS * 1000)
-    refill_new(sc, MIN_REFILLS, budget, 0, current_time(kernel))
-    bind_tcb(kernel, sc, tcb)
+    refill_new(sc, MIN_REFILLS, budget, 0, clock_of(kernel).now)
+    sc.tcb = tcb
+    tcb.sched_context = sc
     return SchedContextCap(paddr, MIN_SCHED_CONTEXT_BITS)
 
 
@@ -286,22 +286,28 @@ def perform_configure(kernel: KernelState, inv: SchedControlConfigure) -> list[i
     budget = period; a running thread's context keeps its bandwidth through
     refill_update), the badge and the sporadic flag; a runnable bound thread goes back
     to its ready queue."""
-    sc, tcb, now = inv.sc, inv.sc.tcb, current_time(kernel)
+    sc, tcb = inv.sc, inv.sc.tcb
+    clock = clock_of(kernel)
     if tcb is not None:
+        release_remove(kernel, tcb)
         kernel.scheduler.dequeue(tcb)
+        if clock.sc is sc:
+            commit_time(kernel)  # charge what it used under the old parameters
     if inv.budget == inv.period:
-        refill_new(sc, MIN_REFILLS, inv.budget, 0, now)
+        refill_new(sc, MIN_REFILLS, inv.budget, 0, clock.now)
     elif sc.max_refills > 0 and tcb is not None and tcb.state.runnable:
-        refill_update(sc, inv.period, inv.budget, inv.max_refills, now)
+        refill_update(sc, inv.period, inv.budget, inv.max_refills, clock.now)
     else:
-        refill_new(sc, inv.max_refills, inv.budget, inv.period, now)
+        refill_new(sc, inv.max_refills, inv.budget, inv.period, clock.now)
     sc.core = inv.core
     sc.badge = inv.badge
     sc.sporadic = inv.sporadic
-    if tcb is not None and tcb.state.runnable:
-        if tcb is not kernel.current:
-            kernel.scheduler.enqueue(tcb)
-        kernel.reschedule_required()
+    if tcb is not None:
+        resume(kernel, sc)
+        if tcb is kernel.current:
+            kernel.reschedule_required()
+        elif tcb.state.runnable:
+            kernel.make_runnable(tcb)
     return []
 
 
@@ -336,20 +342,28 @@ def perform_unbind(kernel: KernelState, inv: SchedContextUnbind) -> list[int]:
 
 
 def perform_yield_to(kernel: KernelState, inv: SchedContextYieldTo) -> list[int]:
-    """seL4's invokeSchedContext_YieldTo: a runnable bound thread of lower priority than
-    the caller moves to the back of its queue; one of the caller's priority or above
-    runs next, before the caller. The reply is the context's consumed time, written at
-    once (seL4 writes it when the caller runs again; no time is charged in between
-    until budgets are, so the value is the same)."""
-    caller, tcb = kernel.current, inv.sc.tcb
-    assert caller is not None and tcb is not None
-    if tcb.state.runnable and is_released(kernel, inv.sc):
-        kernel.scheduler.dequeue(tcb)
+    """seL4's invokeSchedContext_YieldTo: a schedulable bound thread of lower priority
+    than the caller goes to the front of its queue and the caller gets the context's
+    consumed time at once; one of the caller's priority or above runs next, before the
+    caller, whose reply (the consumed time, then) is written when it runs again
+    (``complete_yield_to``): the empty reply returned here stands until then."""
+    sc = inv.sc
+    caller = kernel.current
+    assert caller is not None
+    if sc.yield_from is not None:
+        complete_yield_to(kernel, sc.yield_from)
+    resume(kernel, sc)
+    tcb = sc.tcb
+    if tcb is not None and is_schedulable(tcb):
+        scheduler = kernel.scheduler
+        scheduler.dequeue(tcb)
         if tcb.priority < caller.priority:
-            kernel.scheduler.enqueue(tcb)
+            scheduler.append_front(tcb)
         else:
-            kernel.scheduler.dequeue(caller)
-            kernel.scheduler.enqueue(caller)
-            kernel.scheduler.enqueue(tcb)
+            caller.yield_to = sc
+            sc.yield_from = caller
+            scheduler.append_front(caller)
+            scheduler.append_front(tcb)
             kernel.reschedule_required()
-    return [take_consumed_us(kernel.abi, inv.sc)]
+            return []
+    return [take_consumed_us(kernel.abi, sc)]

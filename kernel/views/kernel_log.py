@@ -51,6 +51,7 @@ from kernel.model.faults import (
     CapPageTypeFault,
     Fault,
     IndexRequest,
+    TimeoutFault,
     UnknownSyscallFault,
     UserExceptionFault,
     VMFault,
@@ -136,6 +137,8 @@ def fault_text(fault: Fault) -> str:
             return f"unknown syscall {fault.number & WORD_MASK:#x}"
         case UserExceptionFault():
             return f"user exception {fault.number:#x} code {fault.code:#x}"
+        case TimeoutFault():
+            return f"Timeout fault for {fault.badge & 0xFFFF_FFFF:#x}"
         case CapPageTypeFault() | IndexRequest():  # capsule's extensions (not seL4)
             return fault.describe()
 

@@ -144,7 +144,7 @@ def test_capsule_cc_mcs_builds_and_runs_it(arch: str, tmp_path: Path) -> None:
     cspace = shell("capsule cspace mcs.img", tmp_path, env).stdout
     budget = 50_000 if arch == "riscv64" else 312_500
     assert re.search(rf"\[14\] seL4_CapInitThreadSC: sched_context 0x[0-9a-f]+ size_bits=7 "
-                     rf"budget={budget} period=0 refills=1 max_refills=2 consumed=0 "
+                     rf"budget={budget} period=0 refills=2 max_refills=2 consumed=0 "
                      r"thread=rootserver$", cspace, re.M), cspace
 
 
