@@ -20,7 +20,7 @@ from bisect import bisect_right
 
 from kernel.core.refills import budget_check, is_ready, is_sufficient, unblock_check
 from kernel.model.mcs_clock import MCSClock
-from kernel.model.mcs_time import max_release_time, min_budget_ticks, timer_precision_ticks
+from kernel.model.mcs_time import max_release_time, min_budget_ticks
 from kernel.model.sched_context import Refill, SchedContext
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -173,8 +173,12 @@ def switch_sched_context(kernel: KernelState) -> None:
 
 def set_next_interrupt(kernel: KernelState) -> None:
     """seL4's setNextInterrupt: the timer fires when the current head refill is used
-    up or the first waiting thread is released, whichever comes first (a timer
-    precision early, as seL4 sets it)."""
+    up or the first waiting thread is released, whichever comes first.
+
+    seL4 sets the timer a timer precision early, for the time its own entry takes;
+    capsule's kernel entries take no time, so it sets it at the deadline itself (an
+    early interrupt would find nothing due and be set again for the same instant).
+    Never at or before now: each interrupt lets at least one instruction run."""
     clock = clock_of(kernel)
     sc = clock.sc
     deadline: int | None = None
@@ -185,7 +189,7 @@ def set_next_interrupt(kernel: KernelState) -> None:
         deadline = release if deadline is None else min(deadline, release)
     if deadline is None:
         return  # nothing can happen until a kernel entry (no thread runs: none will)
-    clock.deadline = deadline - timer_precision_ticks(kernel.abi)
+    clock.deadline = max(deadline, clock.now + 1)
     kernel.machine.set_timer(clock.deadline)
 
 

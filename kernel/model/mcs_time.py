@@ -8,11 +8,11 @@ instruction retired is one timer tick, so an MCS run is the same on every run.
 
 from __future__ import annotations
 
-from kernel.abi.arch import Arch, ArchABI
+from kernel.abi.arch import ArchABI
 from kernel.abi.constants import KERNEL_WCET_US, WORD_MASK
 
 __all__ = ["max_period_us", "max_release_time", "min_budget_ticks", "min_budget_us",
-           "timer_precision_ticks", "us_to_ticks"]
+           "us_to_ticks"]
 
 _US_PER_S = 1_000_000
 
@@ -52,13 +52,3 @@ def max_release_time(abi: ArchABI) -> int:
     """MAX_RELEASE_TIME: no refill is moved past this (5 maximal periods below the top
     of the 64-bit clock)."""
     return WORD_MASK - 5 * us_to_ticks(abi, max_period_us(abi))
-
-
-_PRECISION_US = {Arch.RISCV64: 1, Arch.AARCH64: 0}
-"""getTimerPrecision, in microseconds: usToTicks(1) on RISC-V; TIMER_PRECISION (0) and
-no overhead ticks on qemu-arm-virt."""
-
-
-def timer_precision_ticks(abi: ArchABI) -> int:
-    """getTimerPrecision: how early seL4 sets the timer before a deadline."""
-    return us_to_ticks(abi, _PRECISION_US[abi.arch])
