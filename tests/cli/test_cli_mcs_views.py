@@ -1,5 +1,6 @@
 """The MCS views through the real commands: ``capsule run --trace``, ``capsule cspace``
-(text and JSON) and ``capsule debug`` on userland/mcs/mcs_ipc.c built for MCS.
+(text and JSON) and ``capsule debug`` on userland/mcs/mcs_ipc.c and mcs_chain.c built
+for MCS.
 
 The point looked at is MCSIPC0002's first Call to its passive server: the root task
 unbinds the server's own context (SchedContext_UnbindObject) and calls it, so the server
@@ -10,6 +11,9 @@ the server's is configured with 1000 us budget and period (round robin: seL4 kee
 period equal to the budget as 0); converted at the platform's timer frequency by
 ``us_to_ticks``. Addresses are read from other parts of the output (the caps) than the
 ones under test.
+
+mcs_chain.c lends the root task's context two Calls deep (rootserver -> first ->
+second, both servers passive): the chain is looked at while second runs.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from userland.toolchain import USERLAND, build_program
 pytest.importorskip("ziglang")
 
 IPC = USERLAND / "mcs" / "mcs_ipc.c"
+CHAIN = USERLAND / "mcs" / "mcs_chain.c"
 ROOT_BUDGET_US = 5000
 """seL4's CONFIG_BOOT_THREAD_TIME_SLICE: the root task's context."""
 SERVER_BUDGET_US = 1000
@@ -39,17 +44,26 @@ SERVER_BUDGET_US = 1000
 HEX = "0x[0-9a-f]+"
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    out = tmp_path_factory.mktemp("mcs-views")
+def _images(source: Path, out: Path) -> dict[str, str]:
     paths = {}
     for arch in ARCHES:
-        elf = out / f"mcs_ipc-{arch}.elf"
-        build_program([IPC], arch, elf, include_dirs=[USERLAND / "tests"], defines=[MCS_MACRO])
-        image = out / f"mcs_ipc-{arch}.img"
+        elf = out / f"{source.stem}-{arch}.elf"
+        build_program([source], arch, elf, include_dirs=[USERLAND / "tests"],
+                      defines=[MCS_MACRO])
+        image = out / f"{source.stem}-{arch}.img"
         image.write_bytes(build_image(elf.read_bytes(), KernelConfig(mcs=True)))
         paths[arch] = str(image)
     return paths
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _images(IPC, tmp_path_factory.mktemp("mcs-views"))
+
+
+@pytest.fixture(scope="module")
+def chain_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _images(CHAIN, tmp_path_factory.mktemp("mcs-chain"))
 
 
 def _ticks(arch: str, us: int) -> int:
@@ -173,3 +187,50 @@ def test_sched_on_a_non_mcs_kernel_is_one_error_line(tmp_path: Path) -> None:
     assert [line for line in proc.stdout.splitlines() if line.startswith("error:")] == [
         "error: sched: not an MCS kernel (no scheduling contexts; capsule image build --mcs "
         "makes one)"]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_context_lent_two_calls_deep_shows_its_whole_chain(
+        arch: str, chain_images: dict[str, str]) -> None:
+    run = capsule("run", "--trace", chain_images[arch])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.endswith("verdict: 2 passed, 0 failed\n"), run.stdout
+    trace = run.stderr
+    # MCSCHAIN0002's first question (1): first asks second about 2.
+    inner = re.search(rf"^#(\d+) first Call\(cap={HEX} endpoint, badge=0x0, label=0x0, "
+                      r"mrs=\[0x2\]\) -> to second, waiting for the reply; sched_context "
+                      rf"({HEX}) first -> second \(lent\)$", trace, re.M)
+    assert inner is not None, trace[-4000:]
+    call, sc = int(inner.group(1)), inner.group(2)
+    after = trace[inner.end():]
+    assert re.search(rf"^#{call + 1} second ReplyRecv\(\) -> sched_context {sc} second -> "
+                     r"first \(lent\)$", after, re.M), after[:2000]
+    assert re.search(rf"^#{call + 2} first ReplyRecv\(\) -> sched_context {sc} first -> "
+                     r"rootserver$", after, re.M), after[:2000]
+    proc = capsule("cspace", chain_images[arch], "--after-syscall", str(call))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    root_sc = re.search(rf"\[14\] seL4_CapInitThreadSC: sched_context ({HEX}) ", text)
+    assert root_sc is not None and root_sc.group(1) == sc
+    # The reply objects by slot: first_reply was made before second_reply. The root
+    # task's Call waits on first's (first received with it), first's Call on second's.
+    slots = sorted({(int(n), a) for n, a in re.findall(rf"^\s+\[(\d+)\]: reply ({HEX}) ",
+                                                        text, re.M)})
+    assert len(slots) == 2, text
+    first_reply, second_reply = (address for _, address in slots)
+    ticks = _ticks(arch, ROOT_BUDGET_US)
+    assert re.search(rf"^  {sc} size_bits=7 budget={ticks} \({ROOT_BUDGET_US}us\) .* "
+                     r"thread=second \(lent by rootserver\)\n"
+                     rf"    call stack: sched_context {sc} -> reply {second_reply} \(caller "
+                     rf"first, BlockedOnReply\) -> reply {first_reply} \(caller rootserver, "
+                     r"BlockedOnReply\)$", text, re.M), text
+    assert re.search(rf"^  {second_reply} caller=first \(BlockedOnReply\) on the call stack "
+                     rf"of sched_context {sc} prev={first_reply} \(top\)$", text, re.M), text
+    assert re.search(rf"^  {first_reply} caller=rootserver \(BlockedOnReply\) on the call "
+                     rf"stack of sched_context {sc} next={second_reply}$", text, re.M), text
+    for name, reply in (("rootserver", first_reply), ("first", second_reply)):
+        assert re.search(rf"^thread {name} tcb={HEX} state=BlockedOnReply priority=\d+ "
+                         rf"sched_context=none \(lent {sc} along its call\) reply={reply}$",
+                         text, re.M), text
+    assert re.search(rf"^thread second tcb={HEX} state=Running priority=210 "
+                     rf"sched_context={sc} \(lent by rootserver\)$", text, re.M), text
