@@ -95,8 +95,8 @@ class _Output:
 PROMPT = "(capsule) "
 HISTORY_LENGTH = 1000
 COMMANDS = ("step", "stepi", "nexti", "continue", "break", "patch", "regs", "mem", "disas",
-            "threads", "thread", "cspace", "objects", "cdt", "untyped", "state", "snapshot",
-            "snapshots", "restore", "help", "quit")
+            "threads", "thread", "cspace", "objects", "cdt", "untyped", "sched", "state",
+            "snapshot", "snapshots", "restore", "help", "quit")
 
 
 def history_path() -> Path:

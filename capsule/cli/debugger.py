@@ -19,8 +19,9 @@ Commands (one per line, ``#`` starts a comment): ``step``/``s``, ``stepi [N]``/`
 ``nexti [N]``/``ni``, ``continue``/``c``, ``break label|thread|cap|syscall NAME``,
 ``break SYMBOL``, ``break *ADDR``, ``patch ADDR "insn"`` / ``patch ADDR hex:BYTES``,
 ``regs``, ``mem ADDR [N]``, ``disas [ADDR] [N]``, ``threads``, ``thread [N|NAME]``,
-``cspace [all]``, ``objects``, ``cdt``, ``untyped``, ``state`` (kernel.views.render's
-text), ``snapshot [FILE]``, ``restore [N|FILE]``, ``snapshots``, ``help``, ``quit``.
+``cspace [all]``, ``objects``, ``cdt``, ``untyped``, ``sched`` (MCS: scheduling contexts,
+reply objects, call stacks, kernel.views.mcs), ``state`` (kernel.views.render's text),
+``snapshot [FILE]``, ``restore [N|FILE]``, ``snapshots``, ``help``, ``quit``.
 A bad command, number or address prints one ``error: ...`` line and changes nothing.
 Wherever an address is asked for, a symbol of the root task's ELF does too (``main``,
 ``main+0x10``); addresses are shown with the symbol they fall in (``<main+0x10>``).
@@ -85,6 +86,7 @@ from kernel.model.caps import ThreadCap
 from kernel.model.cnode import CNode
 from kernel.model.faults import IndexRequest
 from kernel.model.tcb import TCB
+from kernel.views.mcs import mcs_lines, mcs_view, thread_mcs, thread_note
 from kernel.views.narrow import BootCaps, hide_boot_caps
 from kernel.views.render import hidden_line, to_text
 
@@ -113,10 +115,13 @@ patch ADDR hex:BYTES  write raw bytes instead (the way on RISC-V: hex:13000000 i
 regs                  the selected thread's registers, in seL4_UserContext order
 mem ADDR [N]          hex dump of N bytes (default 64) of the selected thread's memory
 disas [ADDR] [N]      N instructions (default 8) from ADDR (default: the selected pc)
-threads               every thread: number, name, state, priority, pc (* = selected)
+threads               every thread: number, name, state, priority, pc (* = selected);
+                      MCS: the scheduling context it runs on (or passive), its reply object
 thread [N | NAME]     select thread N (as threads numbers them); without N: which is
 cspace [all]          the CSpaces (all: also boot's image caps and unused untypeds)
 objects | cdt | untyped | state   more kernel state (state: all of it)
+sched                 MCS: scheduling contexts (budget, period, refills, consumed, the
+                      thread on it), the call stacks they are lent along, reply objects
 snapshot [FILE]       keep the whole system as it is now, numbered (FILE: also save it
                       there, for capsule resume or capsule debug FILE)
 restore [N | FILE]    go back to snapshot N (default: the last) or to a snapshot file
@@ -398,6 +403,7 @@ class Debugger:
         simple: dict[str, Callable[[], None]] = {
             "step": self.step, "s": self.step, "continue": self.cont, "c": self.cont,
             "regs": self.regs, "threads": self.threads, "help": lambda: self.say(HELP),
+            "sched": self.sched,
             "quit": self._quit, "q": self._quit,
         }
         if name in simple:
@@ -552,6 +558,8 @@ class Debugger:
             if isinstance(tcb.fault, IndexRequest):
                 # capsule's server-backed CNodes (not seL4): a suspended lookup.
                 note += f" (suspended lookup: {tcb.fault.describe()})"
+            if self.kernel.config.mcs:
+                note += thread_note(thread_mcs(self.kernel, tcb))
             self.say(f"{mark} {number} {tcb.name} tcb={tcb.paddr:#x} state={tcb.state.value} "
                      f"priority={tcb.priority} pc={pc:#x}{self._where(pc, tcb)}{note}")
 
@@ -608,13 +616,22 @@ class Debugger:
     def state(self, section: str) -> None:
         text = to_text(self.machine.snapshot())
         if section != "state":
-            starts = {"objects": "objects (", "untyped": "untypeds (", "cdt": "derivation ("}
+            starts = {"objects": "objects (", "untyped": "untypeds (", "cdt": "derivation (",
+                      "sched": "scheduling contexts ("}
             lines = text.splitlines()
             heads = [i for i, line in enumerate(lines) if line.startswith(tuple(starts.values()))]
             first = next(i for i in heads if lines[i].startswith(starts[section]))
             later = [i for i in heads if i > first]
             text = "\n".join(lines[first : later[0] if later else len(lines)]) + "\n"
         for line in text.rstrip("\n").splitlines():
+            self.say(line)
+
+    def sched(self) -> None:
+        """MCS state: :func:`kernel.views.mcs.mcs_lines` of the kernel now."""
+        if not self.kernel.config.mcs:
+            raise DebugError("sched: not an MCS kernel (no scheduling contexts; "
+                             "capsule image build --mcs makes one)")
+        for line in mcs_lines(mcs_view(self.kernel)):
             self.say(line)
 
     # --- guest memory -----------------------------------------------------------------

@@ -17,6 +17,8 @@ from enum import Enum
 
 from kernel.kernel import Kernel
 from kernel.model.caps import Cap, Rights
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 from kernel.views.render import cap_view, format_cap, slot_id
@@ -46,6 +48,11 @@ def _value(kernel: Kernel, value: object, nested: bool) -> str:
         return "{" + format_cap(cap_view(value, kernel)) + "}"
     if isinstance(value, TCB):
         return f"tcb {value.name!r}"
+    if isinstance(value, SchedContext | ReplyObject):
+        # MCS objects are dataclasses linked to threads and to each other: by address,
+        # as the cspace view's sections list them (kernel.views.mcs).
+        kind = "sched_context" if isinstance(value, SchedContext) else "reply"
+        return f"{kind}@{value.paddr:#x}"
     if isinstance(value, Enum):
         return value.name
     if isinstance(value, bool) or value is None:

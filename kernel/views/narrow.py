@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from kernel.bootinfo import BootInfo
+from kernel.views.mcs import McsView
 from kernel.views.render import (
     CapView,
     CNodeView,
@@ -51,7 +52,7 @@ _TCB_SLOTS = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
 _OBJECT_OF_CAP = {
     "untyped": "Untyped", "frame": "Frame", "page_table": "PageTable", "vspace": "VSpace",
     "cnode": "CNode", "thread": "TCB", "endpoint": "Endpoint", "notification": "Notification",
-    "asid_pool": "ASIDPool",
+    "asid_pool": "ASIDPool", "sched_context": "SchedContext", "reply": "Reply",
 }
 """The object type (as ``ObjectView.type`` names it) a cap of each type refers to."""
 
@@ -257,7 +258,8 @@ def _keep(snap: Snapshot, shown: Callable[[str], bool], hidden: dict[str, int],
     the CSpace trees cut down to them (a thread's ctable root always stays unless
     ``scoped``: then a thread with nothing shown goes). Objects: with ``scoped`` only
     those a shown cap refers to; else every object with kernel state, and cap-only
-    objects while a shown cap refers to them."""
+    objects while a shown cap refers to them. MCS scheduling contexts and reply objects
+    likewise: with ``scoped``, those a shown cap refers to (the release queue stays)."""
     caps = {sid: cap for sid, cap in snap.caps.items() if shown(sid)}
     referred = {key for key in map(_object_key, caps.values()) if key is not None}
     objects: list[ObjectView] = [
@@ -274,10 +276,15 @@ def _keep(snap: Snapshot, shown: Callable[[str], bool], hidden: dict[str, int],
                                           thread.cspace_root.cnode.radix, [],
                                           thread.cspace_root.cnode.server))
         threads.append(replace(thread, cspace_root=root))
+    mcs = snap.mcs
+    if mcs is not None and scoped:
+        mcs = McsView([sc for sc in mcs.sched_contexts if ("SchedContext", sc.paddr) in referred],
+                      [r for r in mcs.replies if ("Reply", r.paddr) in referred],
+                      mcs.release_queue)
     merged = dict(snap.hidden)
     for what, count in hidden.items():
         merged[what] = merged.get(what, 0) + count
     return replace(
-        snap, threads=threads, objects=objects, caps=caps, hidden=merged,
+        snap, threads=threads, objects=objects, caps=caps, hidden=merged, mcs=mcs,
         untypeds=[u for u in snap.untypeds if shown(u.slot)],
         derivation=[link for link in snap.derivation if shown(link.parent) and shown(link.child)])

@@ -14,6 +14,9 @@ What is shown and where it comes from:
   caps (frames, page tables, VSpaces, untypeds), one entry per (type, paddr).
 - derivation: the CDT parent of every non-empty slot, recovered from the mdb list order
   with :func:`kernel.cspace.cdt.is_mdb_parent_of` exactly as seL4's descendants are.
+- MCS kernels only: each thread's scheduling context and reply object, and every
+  scheduling context (with the call stack it is lent along), reply object and the
+  release queue, as :mod:`kernel.views.mcs` reads them; absent without MCS.
 
 A guest can chain CNodes thousands deep, so every walk here is iterative (DESIGN.md
 decision 9), and the text and JSON forms stop indenting at a fixed depth
@@ -70,6 +73,7 @@ from kernel.model.sched_context import SchedContext
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
 from kernel.views.json_form import OMIT_NONE, as_plain, json_text
+from kernel.views.mcs import McsView, ThreadMcsView, mcs_lines, mcs_view, thread_mcs, thread_note
 
 __all__ = [
     "CapView", "CNodeView", "Link", "ObjectView", "Snapshot", "SlotView", "ThreadView",
@@ -131,6 +135,9 @@ class ThreadView:
     waiting_lookup: str | None = field(default=None, metadata=OMIT_NONE)
     """capsule's server-backed CNodes (not seL4): the index request the thread's system
     call is suspended on (its description), None otherwise."""
+    mcs: ThreadMcsView | None = field(default=None, metadata=OMIT_NONE)
+    """MCS kernels only: the context the thread runs on, its reply object, whether it is
+    in the release queue (:mod:`kernel.views.mcs`); None without MCS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +171,8 @@ class Snapshot:
 
     ``thread_names`` maps each TCB's address (as slot ids write it) to its thread's name,
     for labels; ``hidden`` counts what a filter (:mod:`kernel.views.narrow`) left out, by
-    kind, empty when nothing was."""
+    kind, empty when nothing was. ``mcs`` is the scheduling contexts, reply objects and
+    release queue of an MCS kernel (:mod:`kernel.views.mcs`), None without MCS."""
 
     point: str
     threads: list[ThreadView]
@@ -174,6 +182,7 @@ class Snapshot:
     caps: dict[str, CapView] = field(default_factory=dict)
     thread_names: dict[str, str] = field(default_factory=dict)
     hidden: dict[str, int] = field(default_factory=dict)
+    mcs: McsView | None = field(default=None, metadata=OMIT_NONE)
 
 
 # --- reading kernel state ------------------------------------------------------------
@@ -398,7 +407,8 @@ def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
         request = tcb.fault
         views.append(ThreadView(tcb.name, tcb.paddr, tcb.state.value, tcb.priority, root,
                                 request.describe() if isinstance(request, IndexRequest)
-                                else None))
+                                else None,
+                                thread_mcs(kernel, tcb) if kernel.config.mcs else None))
     slots = all_slots(kernel)
     links = derivation(kernel, slots)
     found: dict[tuple[str, int], int] = {}
@@ -426,7 +436,8 @@ def snapshot(kernel: Kernel, point: str = "", thread: str | None = None,
                                         cap.free_bytes, child_count.get(sid, 0)))
     objects = [ObjectView(t, p, s) for (t, p), s in sorted(found.items(), key=lambda i: (i[0][1], i[0][0]))]
     names = {f"{paddr:#x}": tcb.name for paddr, tcb in kernel.threads.items()}
-    return Snapshot(point, views, objects, untypeds, links, caps, names)
+    return Snapshot(point, views, objects, untypeds, links, caps, names,
+                    mcs=mcs_view(kernel) if kernel.config.mcs else None)
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -504,13 +515,18 @@ def hidden_line(snap: Snapshot) -> str | None:
 
 
 def to_text(snap: Snapshot) -> str:
-    """The human form: threads with CSpace trees, objects, untypeds, derivation tree."""
+    """The human form: threads with CSpace trees, objects, untypeds, derivation tree;
+    under MCS, each thread line also says what it runs on (:func:`kernel.views.mcs.thread_note`) and the
+    scheduling contexts, reply objects and release queue come last
+    (:func:`kernel.views.mcs.mcs_lines`)."""
     out = [f"# {snap.point}"] if snap.point else []
     hidden = hidden_line(snap)
     if hidden is not None:
         out.append(f"# {hidden}")
     for t in snap.threads:
-        out.append(f"thread {t.name} tcb={t.paddr:#x} state={t.state} priority={t.priority}")
+        mcs = thread_note(t.mcs) if t.mcs is not None else ""
+        out.append(f"thread {t.name} tcb={t.paddr:#x} state={t.state} priority={t.priority}"
+                   + mcs)
         if t.waiting_lookup is not None:
             out.append(f"  suspended lookup: {t.waiting_lookup}")
         root = t.cspace_root
@@ -532,6 +548,8 @@ def to_text(snap: Snapshot) -> str:
     roots = [parent for parent in children if parent not in has_parent]
     _tree_lines(roots, 0, lambda sid: f"{_slot_title(snap, sid)}: {format_cap(snap.caps.get(sid))}",
                 lambda sid: children.get(sid, []), out)
+    if snap.mcs is not None:
+        out += mcs_lines(snap.mcs)
     return "\n".join(out) + "\n"
 
 

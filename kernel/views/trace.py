@@ -22,6 +22,11 @@ blocked call completing (a Recv that got its message, a Call its reply, a Wait i
 signal), a fault delivered to its handler or stopping its thread, and the machine
 switching to another thread.
 
+Under MCS a syscall record also lists the scheduling contexts that changed threads
+during it (lent along a Call, back with a reply, bound, unbound:
+:func:`kernel.views.mcs.context_moves`, one look per thread at entry and exit), and a
+Send on a reply object's cap is shown as the ``Reply`` it is, to the caller it held.
+
 The records hold what was read (the cap's tag, ``endpoint_cap``; arguments as numbers),
 for JSON and the Python API; the text form names caps as the cspace view names them
 (:func:`kernel.views.render.cap_type_name`: ``endpoint``, ``untyped``, ``null``) and
@@ -52,12 +57,15 @@ from kernel.cspace.lookup import lookup_cap
 from kernel.entry.mcs_syscalls import syscall_name_and_kind
 from kernel.entry.syscalls import signed_word
 from kernel.kernel import Kernel
-from kernel.model.caps import EndpointCap, NotificationCap, ReplyCap, Rights
+from kernel.model.caps import EndpointCap, NotificationCap, ReplyCap, ReplyObjectCap, Rights
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.message import MessageInfo
+from kernel.model.reply_object import ReplyObject
+from kernel.model.sched_context import SchedContext
 from kernel.model.tcb import CALLER, TCB, ThreadState
 from kernel.views.invocations import describe_invocation
+from kernel.views.mcs import ContextMove, context_holders, context_moves, format_moves
 from kernel.views.render import cap_type_name
 
 __all__ = ["TraceRecord", "Tracer", "as_json", "cap_text", "format_record", "named_args",
@@ -103,6 +111,10 @@ class TraceRecord:
     """Object invocations the kernel accepted: the record its decoder made (slots and
     objects resolved), as :func:`kernel.views.invocations.describe_invocation` shows it;
     None for refused invocations and for IPC."""
+    sched_contexts: list[ContextMove] | None = None
+    """MCS kernels only (None without MCS, and then absent from the JSON form): the
+    scheduling contexts that changed threads during the syscall, lent along a Call,
+    back with a reply, bound or unbound (:func:`kernel.views.mcs.context_moves`)."""
 
 
 class Tracer:
@@ -128,6 +140,9 @@ class Tracer:
         self.sender_waiting = False
         """Receives on an endpoint: a sender was queued when the receive began."""
         self.decoded_before: object | None = None
+        self.holders: dict[int, tuple[SchedContext, TCB]] = {}
+        """MCS: which thread ran on which context when the syscall began
+        (:func:`kernel.views.mcs.context_holders`)."""
         """``kernel.last_invocation`` when the syscall began: a different record at exit
         is the one this syscall's invocation decoded to."""
         config = kernel.config
@@ -153,6 +168,8 @@ class Tracer:
         self.receiver = self.replied_to = None
         self.sender_waiting = False
         self.decoded_before = kernel.last_invocation
+        if kernel.config.mcs:
+            self.holders = context_holders(kernel)
         if number in (Syscall.seL4_SysReply, Syscall.seL4_SysReplyRecv):
             self.replied_to = self._reply_target(kernel, caller)
             info = MessageInfo.from_word(window[1])
@@ -177,6 +194,10 @@ class Tracer:
                     endpoint = kernel.objects.get(cap.paddr)
                     if isinstance(endpoint, Endpoint) and endpoint.state is EndpointState.RECV:
                         self.receiver = endpoint.queue[0]
+                elif isinstance(cap, ReplyObjectCap):
+                    # MCS: a send on a reply object is the reply to the caller it holds.
+                    record.label, record.msg_label = "Reply", info.label
+                    self.replied_to = self._reply_object_caller(kernel, cap)
                 else:
                     record.label = self.labels.get(info.label, f"label {info.label}")
                 record.mrs = self._message(kernel, caller, window, info.clamped_length)
@@ -201,6 +222,13 @@ class Tracer:
         return target if isinstance(target, TCB) else None
 
     @staticmethod
+    def _reply_object_caller(kernel: Kernel, cap: ReplyObjectCap) -> TCB | None:
+        """The caller waiting on the reply object ``cap`` names (None: nobody waits)."""
+        reply = kernel.objects.get(cap.paddr)
+        tcb = reply.tcb if isinstance(reply, ReplyObject) else None
+        return tcb if tcb is not None and tcb.state is ThreadState.BLOCKED_ON_REPLY else None
+
+    @staticmethod
     def _message(kernel: Kernel, caller: TCB, window: list[int], length: int) -> list[int]:
         words = window[2 : 2 + min(length, FAST_MESSAGE_REGISTERS)]
         if length > FAST_MESSAGE_REGISTERS:
@@ -222,6 +250,8 @@ class Tracer:
         if record is None or caller is None:
             return None
         self.pending = self.caller = None
+        if kernel.config.mcs:
+            record.sched_contexts = context_moves(self.holders, context_holders(kernel))
         decoded = kernel.last_invocation
         if decoded is not None and decoded is not self.decoded_before:
             record.decoded = describe_invocation(kernel, decoded)
@@ -248,7 +278,7 @@ class Tracer:
         steps: list[str] = []
         if self.replied_to is not None:
             steps.append(f"replied to {self.replied_to.name}")
-        elif record.number == Syscall.seL4_SysReply:
+        elif record.number == Syscall.seL4_SysReply or record.label == "Reply":
             steps.append("nobody to reply to")
         if record.badge is not None and record.cap == "endpoint_cap":  # an endpoint send
             if self.receiver is not None:
@@ -285,7 +315,8 @@ def received(kernel: Kernel, tcb: TCB) -> tuple[str, list[int]]:
 
 
 def format_record(record: TraceRecord) -> str:
-    """The text form: ``#seq thread Syscall(details) -> result``."""
+    """The text form: ``#seq thread Syscall(details) -> result``; under MCS, then
+    ``; sched_context 0x... A -> B (lent)`` for each context that changed threads."""
     parts: list[str] = []
     if record.cptr is not None:
         parts.append(f"cap={record.cptr:#x} {cap_text(record.cap)}")
@@ -310,6 +341,8 @@ def format_record(record: TraceRecord) -> str:
         line += f" -> {record.result}"
         if record.reply:
             line += " [" + ", ".join(f"{w:#x}" for w in record.reply) + "]"
+    if record.sched_contexts:
+        line += ("; " if record.result else " -> ") + format_moves(record.sched_contexts)
     return line
 
 
@@ -384,5 +417,9 @@ def named_args(method: Method, mrs: list[int], extra: list[int]) -> dict[str, in
 
 
 def as_json(record: TraceRecord) -> dict[str, Any]:
-    """The JSON form of a syscall record: ``kind`` ``"syscall"`` and its fields."""
-    return {"kind": "syscall", **asdict(record)}
+    """The JSON form of a syscall record: ``kind`` ``"syscall"`` and its fields
+    (``sched_contexts`` only under MCS)."""
+    plain = {"kind": "syscall", **asdict(record)}
+    if record.sched_contexts is None:
+        del plain["sched_contexts"]
+    return plain

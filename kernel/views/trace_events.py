@@ -253,7 +253,7 @@ class FilterError(ValueError):
 
 def _names() -> dict[str, frozenset[str]]:
     """What each filter key can name (threads: anything)."""
-    labels = {"Signal", "Wait", "Poll"}
+    labels = {"Signal", "Wait", "Poll", "Reply"}
     for arch in Arch:
         for mcs in (False, True):
             labels |= set(configured_labels(arch, mcs, checkpoint=True, traversal=True))

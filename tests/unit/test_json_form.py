@@ -93,8 +93,9 @@ def test_the_render_json_forms_are_asdict_and_json_dumps(arch: Arch) -> None:
         assert to_json_text(snap) == json.dumps(plain, indent=1)
 
 
-_EXTENSION_FIELDS = ("server", "waiting_lookup")
-"""The views' fields of capsule's server-backed CNodes (OMIT_NONE: absent while None)."""
+_EXTENSION_FIELDS = ("server", "waiting_lookup", "mcs")
+"""The views' fields of capsule's server-backed CNodes and of MCS kernels (OMIT_NONE:
+absent while None)."""
 
 
 def _without_extension_nones(value: object) -> object:
