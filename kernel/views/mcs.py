@@ -25,8 +25,7 @@ What a person debugging an MCS system wants to see, and where it comes from:
   stack (``prev``, and ``next``: the next reply object or, on top, the context);
 - a thread: the context it runs on (or none: passive), whether it is the context's own
   or lent to it, the reply object it is blocked with, and whether it is in the release
-  queue (``kernel.release_queue``, a list of TCBs by release time, when the kernel has
-  one).
+  queue (``kernel.release_queue``, a list of TCBs by release time).
 
 Invariants relied on (rules ``sched_context`` and ``reply`` of
 :mod:`kernel.views.invariants`): a reply object is on at most one call stack, so a walk
@@ -229,8 +228,7 @@ def reply_view(reply: ReplyObject) -> ReplyView:
 
 
 def _release_queue(kernel: Kernel) -> list[TCB]:
-    # The release queue is newer than this view: a kernel without one has none queued.
-    return list(getattr(kernel, "release_queue", ()))
+    return list(kernel.release_queue)
 
 
 def thread_mcs(kernel: Kernel, tcb: TCB) -> ThreadMcsView:
@@ -243,7 +241,7 @@ def thread_mcs(kernel: Kernel, tcb: TCB) -> ThreadMcsView:
                          lender.name if lender is not None and lender is not tcb else None,
                          reply.paddr if reply is not None else None,
                          stack.paddr if stack is not None else None,
-                         any(t is tcb for t in _release_queue(kernel)))
+                         tcb.in_release_queue)
 
 
 def mcs_view(kernel: Kernel) -> McsView:

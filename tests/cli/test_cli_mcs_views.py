@@ -113,15 +113,24 @@ def test_cspace_shows_the_lent_context_and_its_call_stack(arch: str,
     assert len(replies) == 1  # the server's, the only reply object made by then
     [reply] = replies
     root_ticks, server_ticks = _ticks(arch, ROOT_BUDGET_US), _ticks(arch, SERVER_BUDGET_US)
-    assert re.search(rf"^  {lent} size_bits=7 budget={root_ticks} \({ROOT_BUDGET_US}us\) "
-                     rf"period=0 \(round robin\) refills=\[{root_ticks}@\d+\] max_refills=2 "
-                     r"consumed=0 \(0us\) badge=0x0 thread=server \(lent by rootserver\)\n"
+    # A round-robin context: what is left of its slice, then what it used of it (the
+    # time charged so far, all of it by the root task before the Call).
+    root = re.search(rf"^  {lent} size_bits=7 budget={root_ticks} \({ROOT_BUDGET_US}us\) "
+                     r"period=0 \(round robin\) refills=\[(\d+)@\d+, (\d+)@\d+\] "
+                     r"max_refills=2 consumed=(\d+) \([\d.]+us\) badge=0x0 "
+                     r"thread=server \(lent by rootserver\)\n"
                      rf"    call stack: sched_context {lent} -> reply {reply} "
-                     r"\(caller rootserver, BlockedOnReply\)$", text, re.M), text
-    # The server's own context, unbound while it is passive.
-    assert re.search(rf"^  {HEX} size_bits=7 budget={server_ticks} \({SERVER_BUDGET_US}us\) "
-                     rf"period=0 \(round robin\) refills=\[{server_ticks}@\d+\] .* "
-                     r"thread=\(none\)$", text, re.M), text
+                     r"\(caller rootserver, BlockedOnReply\)$", text, re.M)
+    assert root is not None, text
+    left, used, consumed = (int(group) for group in root.groups())
+    assert left + used == root_ticks and 0 < used == consumed
+    # The server's own context, unbound while it is passive (it ran on it until it
+    # first waited for a client).
+    server = re.search(rf"^  {HEX} size_bits=7 budget={server_ticks} \({SERVER_BUDGET_US}us\) "
+                       r"period=0 \(round robin\) refills=\[(\d+)@\d+, (\d+)@\d+\] .* "
+                       r"thread=\(none\)$", text, re.M)
+    assert server is not None, text
+    assert int(server.group(1)) + int(server.group(2)) == server_ticks
     assert re.search(rf"^  {reply} caller=rootserver \(BlockedOnReply\) on the call stack of "
                      rf"sched_context {lent} \(top\)$", text, re.M), text
     assert re.search(rf"^thread rootserver tcb={HEX} state=BlockedOnReply priority=255 "
@@ -140,7 +149,11 @@ def test_cspace_json_has_the_same(arch: str, images: dict[str, str]) -> None:
     contexts = {sc["paddr"]: sc for sc in data["mcs"]["sched_contexts"]}
     root = contexts[int(lent, 16)]
     assert (root["budget"], root["budget_us"]) == (_ticks(arch, ROOT_BUDGET_US), ROOT_BUDGET_US)
-    assert root["thread"] == "server" and root["consumed"] == 0
+    assert root["thread"] == "server"
+    # Round robin: the head is what is left, the tail what was used, the consumed time.
+    head, tail = root["refills"]
+    assert head["amount"] + tail["amount"] == root["budget"]
+    assert 0 < tail["amount"] == root["consumed"]
     assert [(e["caller"], e["caller_state"]) for e in root["call_stack"]] == \
         [("rootserver", "BlockedOnReply")]
     threads = {t["name"]: t["mcs"] for t in data["threads"]}

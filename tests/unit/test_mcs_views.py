@@ -140,7 +140,10 @@ def test_threads_say_what_they_run_on(chain: Chain, monkeypatch: pytest.MonkeyPa
     assert thread_note(thread_mcs(kernel, chain.d)) == f" passive reply={chain.receiving.paddr:#x}"
     # The release queue, where the kernel has one (a list of TCBs by release time).
     assert not thread_mcs(kernel, chain.a).in_release_queue
-    monkeypatch.setattr(kernel, "release_queue", [chain.a, chain.d], raising=False)
+    assert kernel.mcs is not None
+    monkeypatch.setattr(kernel.mcs, "release_queue", [chain.a, chain.d])
+    monkeypatch.setattr(chain.a, "in_release_queue", True)
+    monkeypatch.setattr(chain.d, "in_release_queue", True)
     assert thread_mcs(kernel, chain.a).in_release_queue
     assert thread_note(thread_mcs(kernel, chain.d)).endswith(" in release queue")
     assert mcs_lines(mcs_view(kernel))[-1] == "release queue (2): A D"
