@@ -47,7 +47,12 @@ Rules (each message starts with the rule's name):
   ``tcb.sched_context.tcb is tcb``, so a context is bound to at most one thread and a
   thread to at most one context; likewise with notifications); a configured context
   holds 1..``max_refills`` refills whose amounts sum to its budget, and
-  ``max_refills`` fits its size; a non-MCS kernel has no scheduling contexts.
+  ``max_refills`` fits its size; a round-robin one has exactly two; a sporadic one's
+  refills each end no later than the next starts, the head holding at least
+  MIN_BUDGET; a non-MCS kernel has no scheduling contexts.
+- ``mcs-clock`` (MCS): the release queue holds exactly the threads flagged
+  ``in_release_queue``, each on a context, in no ready queue, by release time; the
+  context time is charged to is the current thread's (none without one).
 - ``reply`` (MCS): a reply object on a call stack is its previous one's ``next``
   (so it is on at most one stack) and, at the top, its context's ``reply``; a thread
   it names is blocked on a reply or a receive and names it back (and the other way
@@ -87,6 +92,7 @@ from kernel.model.faults import IndexRequest
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.paging import PteKind
 from kernel.model.reply_object import ReplyObject
+from kernel.model.mcs_time import min_budget_ticks
 from kernel.model.sched_context import SchedContext, refill_absolute_max
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
@@ -115,6 +121,7 @@ def check_all(kernel: Kernel) -> None:
     _check_object_store(kernel)
     _check_cap_pages(kernel, slots)
     _check_sched_contexts(kernel)
+    _check_mcs_clock(kernel)
     _check_server_lookups(kernel)
 
 
@@ -133,6 +140,8 @@ def _check_sched_contexts(kernel: Kernel) -> None:
             if obj.refills and not (len(obj.refills) <= obj.max_refills
                                     and sum(r.amount for r in obj.refills) == obj.budget):
                 _fail("sched-context", f"{obj.paddr:#x}: refills do not sum to the budget")
+            if obj.refills:
+                _check_refills(kernel, obj)
         elif isinstance(obj, Notification) and obj.sched_context is not None \
                 and obj.sched_context.notification is not obj:
             _fail("sched-context", f"notification {obj.paddr:#x} names a context not bound back")
@@ -152,6 +161,44 @@ def _check_sched_contexts(kernel: Kernel) -> None:
         if reply is not None and (reply.tcb is not tcb
                                   or kernel.objects.get(reply.paddr) is not reply):
             _fail("reply", f"{tcb.name} waits on a reply object that does not name it")
+
+
+def _check_refills(kernel: Kernel, sc: SchedContext) -> None:
+    refills = sc.refills
+    if sc.period == 0:
+        if len(refills) != 2:
+            _fail("sched-context", f"{sc.paddr:#x}: round robin with {len(refills)} refills")
+        return
+    if refills[0].amount < min_budget_ticks(kernel.abi):
+        _fail("sched-context", f"{sc.paddr:#x}: head refill below MIN_BUDGET")
+    for this, following in zip(refills, refills[1:]):
+        if this.time + this.amount > following.time:
+            _fail("sched-context", f"{sc.paddr:#x}: refills overlap ({refills})")
+
+
+def _check_mcs_clock(kernel: Kernel) -> None:
+    clock = kernel.mcs
+    if clock is None:
+        return
+    queue = clock.release_queue
+    flagged = {tcb.paddr for tcb in kernel.threads.values() if tcb.in_release_queue}
+    if flagged != {tcb.paddr for tcb in queue} or len(queue) != len(flagged):
+        _fail("mcs-clock", "the release queue and the threads' flags disagree")
+    times = []
+    for tcb in queue:
+        sc = tcb.sched_context
+        if sc is None or not sc.refills:
+            _fail("mcs-clock", f"{tcb.name} waits for a release with no context")
+            return
+        if tcb.paddr in kernel.scheduler.queued:
+            _fail("mcs-clock", f"{tcb.name} is both released and waiting for release")
+        times.append(sc.refills[0].time)
+    if times != sorted(times):
+        _fail("mcs-clock", f"the release queue is out of order: {times}")
+    current = kernel.current
+    expected = current.sched_context if current is not None else None
+    if kernel.stop is None and clock.sc is not expected:
+        _fail("mcs-clock", "time is charged to a context the current thread does not run on")
 
 
 def _check_server_lookups(kernel: Kernel) -> None:

@@ -6,8 +6,9 @@ round, "refills sum to the budget", "a reply object is on at most one call stack
 The pool: two scheduling contexts (2^7 and 2^8 bytes), two threads below the root
 task's priority (so the root task stays the current thread), an endpoint, a
 notification, a reply object; each step invokes one of them (or a boot cap) with
-random arguments among the MCS methods, deletes one, or traps with a random MCS
-system-call number and registers.
+random arguments among the MCS methods, deletes one, traps with a random MCS
+system-call number and registers, or lets guest time pass (firing the timer when the
+clock reaches the deadline the kernel set).
 """
 
 from __future__ import annotations
@@ -99,7 +100,11 @@ DELETE = st.tuples(st.just("delete"), st.sampled_from(POOL))
 TRAP = st.tuples(st.just("trap"), st.sampled_from([int(n) for n in SyscallMCS][:17]),
                  CAP_NAMES, st.lists(WORDS, min_size=6, max_size=6))
 """A trap with a random MCS number (Call .. DebugNameThread) and random registers."""
-STEP = st.one_of(*[FITTING] * 8, WILD, DELETE, TRAP)
+TIME = st.tuples(st.just("time"), st.one_of(st.integers(0, 300), st.integers(0, 400_000)))
+"""Guest time passing (timer ticks of the fake machine's clock): the timer interrupt
+comes when the clock reaches the deadline the kernel set, charging budgets; entries
+later in the same slice may find the budget short and restart."""
+STEP = st.one_of(*[FITTING] * 8, WILD, DELETE, TRAP, TIME, TIME)
 
 
 @fuzzed(60)
@@ -117,6 +122,12 @@ def test_random_mcs_invocations_keep_the_invariants(
             s.call(slots[cap], s.label(label), list(words), extra=[slots[e] for e in extra])
         elif kind == "delete":
             s.call(CNODE, s.label("CNodeDelete"), [slots[step[1]], 64])
+        elif kind == "time":
+            machine = s.machine
+            machine.clock += step[1]
+            if machine.deadline is not None and machine.clock >= machine.deadline:
+                machine.deadline = None  # one-shot, until the kernel sets it again
+                s.kernel.timer_tick()
         else:
             _, number, cap, words = step
             s.machine.syscall_args(number, slots[cap], *words)
