@@ -89,10 +89,10 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.errors import KernelBug
 from kernel.model.faults import IndexRequest
+from kernel.model.mcs_time import min_budget_ticks
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.paging import PteKind
 from kernel.model.reply_object import ReplyObject
-from kernel.model.mcs_time import min_budget_ticks
 from kernel.model.sched_context import SchedContext, refill_absolute_max
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
