@@ -11,7 +11,7 @@ import pytest
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import BOOTINFO, BOOTINFO_MCS, CapTag, InitialCap, SyscallMCS
 from kernel.boot import BootReport, boot, boot_caps
-from kernel.config import KernelConfig
+from kernel.config import ConfigError, KernelConfig
 from kernel.kernel import Kernel
 from kernel.model.caps import NullCap, SchedContextCap, SchedControlCap, UntypedCap
 from kernel.model.sched_context import SchedContext
@@ -135,3 +135,20 @@ def test_the_invariants_catch_a_broken_binding_and_refills(arch: Arch) -> None:
     sc.tcb = None
     with pytest.raises(KernelBug, match="sched-context"):
         check_all(kernel)
+
+
+def test_mcs_with_several_domains_is_refused() -> None:
+    with pytest.raises(ConfigError, match="num_domains"):
+        KernelConfig(mcs=True, num_domains=2).validate()
+    assert KernelConfig(mcs=True, num_domains=1).validate().mcs
+
+
+def test_boot_sets_the_first_timer_at_the_end_of_the_root_tasks_slice(arch: Arch) -> None:
+    """The MCS timer is one-shot: boot sets it where the root task's 5 ms run out, and
+    the time from then on is charged to the root task's context."""
+    kernel, machine, _report = _boot(arch)
+    assert kernel.mcs is not None and kernel.current is not None
+    assert machine.deadline == kernel.mcs.deadline == BUDGET_TICKS[arch]
+    assert kernel.mcs.sc is kernel.current.sched_context
+    non_mcs, plain_machine, _ = _boot(arch, mcs=False)
+    assert non_mcs.mcs is None and plain_machine.deadline is None  # the periodic tick
