@@ -184,27 +184,27 @@ class Kernel(KernelState):
 
     def _exit_kernel(self) -> None:
         """Act on the scheduler decision once, on the way back to user mode."""
-        self._schedule()
+        if self.mcs is None:
+            self._schedule()
+        else:
+            self._schedule_mcs()
         for observer in self.exit_observers:
             observer(self)
 
-    def _schedule(self) -> None:
-        """seL4's schedule(): act on the scheduler action; MCS kernels first release
-        the threads whose refills are due and finally charge and switch scheduling
-        contexts and set the timer (:mod:`kernel.core.mcs_sched`)."""
-        if self.mcs is None:
-            self._act_on_scheduler_action()
-            return
+    def _schedule_mcs(self) -> None:
+        """seL4's schedule() with MCS: first release the threads whose refills are due,
+        finally charge and switch scheduling contexts and set the timer
+        (:mod:`kernel.core.mcs_sched`), then complete a YieldTo (activateThread)."""
         awaken(self)
-        self._act_on_scheduler_action()
+        self._schedule()
         if self.stop is None:
             switch_sched_context(self)
             current = self.current
             if current is not None and current.yield_to is not None:
-                complete_yield_to(self, current)  # seL4's activateThread
+                complete_yield_to(self, current)
 
-    def _act_on_scheduler_action(self) -> None:
-        """The scheduler action, acted on.
+    def _schedule(self) -> None:
+        """seL4's schedule(): act on the scheduler action.
 
         A runnable current thread goes to the *front* of its queue (it keeps its turn
         when preempted; timer ticks and Yield have already put it at the back). A
