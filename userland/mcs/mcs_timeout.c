@@ -5,7 +5,8 @@
  * with a reply object, gets a Timeout fault carrying the badge and the time consumed,
  * replies, and sees the thread run again once its next refill comes. A thread on a
  * round-robin context (budget = period) with a handler too runs out of budget many
- * times and never raises one: seL4 only requeues round-robin threads.
+ * times and never raises one: seL4 only requeues round-robin threads. A TimeoutReply
+ * with registers resumes a thread at the pc the handler gives.
  * Output and exit status: see userland/tests/checks.h.
  */
 #include "checks.h"
@@ -172,6 +173,48 @@ static int round_robin_never_faults(void)
     return 0;
 }
 
+/* ---- a TimeoutReply with registers: the thread resumes where the handler says ---- */
+
+static struct thread_storage redirected_storage;
+static struct thread redirected;
+static seL4_CPtr redirected_sc;
+static volatile int escaped;
+
+static void spin_forever(void *arg)
+{
+    (void)arg;
+    for (;;) {
+    }
+}
+
+/* Where the handler sends the thread: it never returns (its stack is the spinner's
+ * frame), it reports and stays blocked. */
+static void escape(void)
+{
+    escaped = 1;
+    seL4_Send(timeout_ep, seL4_MessageInfo_new(DONE_LABEL, 0, 0, 0));
+    seL4_Word badge;
+    seL4_Wait(rest, &badge);
+}
+
+static int reply_with_a_new_pc(void)
+{
+    EXPECT_PASS(thread_with_timeout_handler(&redirected, &redirected_storage, "redirected",
+                                            spin_forever, BUDGET_US, PERIOD_US,
+                                            &redirected_sc));
+    seL4_Word consumed = 0;
+    EXPECT_PASS(expect_timeout(&consumed));
+    /* The reply's first word is the user context's first register, the pc (seL4's
+     * TimeoutReply order, as seL4_UserContext's). */
+    seL4_SetMR(0, (seL4_Word)escape);
+    seL4_Send(reply, seL4_MessageInfo_new(0, 0, 0, 1));
+    seL4_Word sender;
+    seL4_MessageInfo_t info = seL4_Recv(timeout_ep, &sender, reply);
+    EXPECT_EQ(seL4_MessageInfo_get_label(info), DONE_LABEL);
+    EXPECT_EQ(escaped, 1);
+    return 0;
+}
+
 static const struct check checks[] = {
     {"MCSTO0001", "a sporadic context out of budget: a Timeout fault to the handler",
      timeout_fault},
@@ -180,6 +223,8 @@ static const struct check checks[] = {
     {"MCSTO0003", "a reply with a non-zero label leaves it stopped", reply_refusing},
     {"MCSTO0004", "a round-robin context with a handler is requeued, never faults",
      round_robin_never_faults},
+    {"MCSTO0005", "a TimeoutReply's pc: the thread resumes there after its next refill",
+     reply_with_a_new_pc},
 };
 
 int main(void)
