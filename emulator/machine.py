@@ -304,8 +304,6 @@ class UnicornMachine:
         tick every ``tick_instructions``, as without MCS."""
         self._limit_end = 0
         """The clock at which the ``emu_start`` in progress stops by its count."""
-        self._in_timer_interrupt = False
-        """The kernel is handling the one-shot timer's interrupt (:meth:`set_timer`)."""
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -547,17 +545,7 @@ class UnicornMachine:
     def set_timer(self, deadline: int) -> None:
         """From now on the timer is one-shot (see ``kernel.machine.Machine``). A
         deadline before the end of the ``emu_start`` in progress ends it, so that the
-        next one stops at the deadline.
-
-        A deadline not after the clock, set while the kernel handles the timer's own
-        interrupt, is met one instruction later: on hardware the kernel entry takes
-        time, so the interrupt it asks for "at once" comes later than the one it is
-        handling (seL4's setNextInterrupt relies on it: its deadline is a timer
-        precision early, and a release due within that precision is found only by an
-        entry made after it). Here the kernel takes no time, and the same deadline
-        would fire again at the same clock reading for ever."""
-        if self._in_timer_interrupt:
-            deadline = max(deadline, self.time_now() + 1)
+        next one stops at the deadline."""
         self._deadline = deadline
         if self._in_emu and deadline < self._limit_end:
             self._stopped_in_hook = True
@@ -692,11 +680,7 @@ class UnicornMachine:
             else:
                 if deadline <= self._clock_base:
                     self._deadline = _NO_DEADLINE  # one-shot: until the kernel sets it again
-                    self._in_timer_interrupt = True
-                    try:
-                        kernel.timer_tick()
-                    finally:
-                        self._in_timer_interrupt = False
+                    kernel.timer_tick()
                     if kernel.current is None and kernel.stop is None:
                         raise MachineError("kernel has no current thread but did not stop")
                     continue
