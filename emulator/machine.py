@@ -555,6 +555,9 @@ class UnicornMachine:
         now = self.time_now()
         if to > now:
             self._clock_base += to - now
+            # The emu_start under way (if any) still stops after its count of
+            # instructions, now that much later on the clock: set_timer compares with it.
+            self._limit_end += to - now
 
     # --- debugging --------------------------------------------------------------------------
 
