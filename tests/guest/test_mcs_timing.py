@@ -6,15 +6,12 @@ programs measure is exact: the expected numbers below are worked out from the bu
 and periods the programs configure and seL4's rules, and the same program gives the
 same output on every run.
 
-Two rules make the numbers what they are:
-- the timer is set a timer precision (RISC-V 1 µs = 10 ticks; AArch64 none) before the
-  head refill ends (seL4's setNextInterrupt). The instruction clock stops right there,
-  so a thread that spins until its budget runs out is charged its head refill less
-  that precision: the rest is below MIN_BUDGET, so seL4 charges it at once;
-- the precision left in the head refill is merged into the next refill, which seL4
-  moves as much earlier so that it ends no later (merge_nonoverlapping_head_refill):
-  a context that spends its whole budget each period is released again one period
-  less the precision after its previous release.
+The rule that makes the numbers what they are: the timer is set for the end of the head
+refill itself (seL4 sets it a timer precision early, for the time its own entry takes;
+capsule's entries take none: kernel.core.mcs_sched.set_next_interrupt). The instruction
+clock stops right there, so a thread that spins until its budget runs out is charged
+exactly its head refill, and a context that spends its whole budget each period is
+released again exactly one period after its previous release.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from kernel.abi.arch import ArchABI
 from kernel.config import KernelConfig
 from kernel.kernel import Kernel
 from kernel.model.faults import Fault, TimeoutFault
-from kernel.model.mcs_time import timer_precision_ticks, us_to_ticks
+from kernel.model.mcs_time import us_to_ticks
 from kernel.model.sched_context import SchedContext
 from kernel.model.tcb import TCB, ThreadState
 from tests.conftest import ARCHES, GuestRun
@@ -70,7 +67,7 @@ def test_check_ids_are_unique_and_in_order() -> None:
 
 def _run_time(budget_us: int, abi: ArchABI) -> int:
     """Ticks a thread spinning from a full head refill of ``budget_us`` is charged."""
-    return us_to_ticks(abi, budget_us) - timer_precision_ticks(abi)
+    return us_to_ticks(abi, budget_us)
 
 
 def _ticks_to_us(abi: ArchABI, ticks: int) -> int:
@@ -118,14 +115,14 @@ def test_a_sporadic_context_out_of_budget_raises_timeout_faults(arch: str,
     abi = kernel.abi
     used = _run_time(TIMEOUT_BUDGET_US, abi)
     consumed_us = _ticks_to_us(abi, used)
-    assert consumed_us == {"riscv64": 999, "aarch64": 1000}[arch]
+    assert consumed_us == TIMEOUT_BUDGET_US
     line = f"  timeout fault: badge {SC_BADGE:#x}, consumed {consumed_us} us\n"
     assert run.output.count(line) == 3, run.output
 
     # Seen from outside: two Timeout faults of the spinner, then the redirected
     # thread's. The spinner's second comes when its next refill, released one period
-    # less the precision after the first one, has been used up (it ran from the
-    # release on: nothing else could run).
+    # after the first one, has been used up (it ran from the release on: nothing else
+    # could run).
     assert [(name, type(fault)) for name, fault, _, _ in faults] == [
         ("spinner", TimeoutFault), ("spinner", TimeoutFault), ("redirected", TimeoutFault)]
     (_, first, _, release), (_, second, second_at, _) = faults[:2]
@@ -135,8 +132,7 @@ def test_a_sporadic_context_out_of_budget_raises_timeout_faults(arch: str,
     spinner = _thread(kernel, "spinner")
     assert spinner.state is ThreadState.INACTIVE and spinner.fault is None
     sc = spinner.sched_context
-    precision = timer_precision_ticks(abi)
-    assert sc is not None and sc.refills[0].time == release + period - precision
+    assert sc is not None and sc.refills[0].time == release + period
     rr_sc = _thread(kernel, "roundrobin").sched_context
     assert rr_sc is not None and rr_sc.period == 0 and len(rr_sc.refills) == 2
 
@@ -154,8 +150,8 @@ def test_two_sporadic_servers_share_the_processor_by_their_budgets(arch: str,
         def exit_seen(k: Kernel) -> None:
             current, mcs = k.current, k.mcs
             assert current is not None and mcs is not None
-            # B's release falls while A runs and the RISC-V timer fires a precision
-            # early: it must not fire again and again with no time passing.
+            # B's release falls while A runs: the timer must not fire again and again
+            # with no time passing.
             now = k.machine.time_now()
             same_time[:] = [same_time[0] + 1, now] if now == same_time[1] else [1, now]
             assert same_time[0] < 100, f"the kernel is entered for ever at {now}"
@@ -173,15 +169,13 @@ def test_two_sporadic_servers_share_the_processor_by_their_budgets(arch: str,
         f"  B consumed {_ticks_to_us(abi, ROUNDS * b_used)} us",
     ]
     assert [line for line in run.output.splitlines() if line.startswith("  ")] == expected
-    assert expected[1:] == {
-        "riscv64": ["  A consumed 9995 us", "  B consumed 14995 us"],
-        "aarch64": ["  A consumed 10000 us", "  B consumed 15000 us"],
-    }[arch]
+    assert expected[1:] == [f"  A consumed {ROUNDS * A_BUDGET_US} us",
+                            f"  B consumed {ROUNDS * B_BUDGET_US} us"]
 
     # Seen from outside: the referee, then A and B in turn, then the referee and the
     # root task. A runs from each release (nothing runs before it), B as soon as A has
-    # used its budget, and A is released one period less the precision after its
-    # previous release (the first release is its start time, before its first run).
+    # used its budget, and A is released one period after its previous release (the
+    # first release is its start time, before its first run).
     names = [name for name, _ in starts]
     assert names == (["rootserver", "referee"] + ["serverA", "serverB"] * ROUNDS
                      + ["referee", "rootserver"])
@@ -190,7 +184,7 @@ def test_two_sporadic_servers_share_the_processor_by_their_budgets(arch: str,
     b_starts = [at for name, at in runs if name == "serverB"]
     for a_at, b_at in zip(a_starts, b_starts, strict=True):
         assert b_at == a_at + a_used
-    step = us_to_ticks(abi, PERIOD_US) - timer_precision_ticks(abi)
+    step = us_to_ticks(abi, PERIOD_US)
     assert [b - a for a, b in zip(a_starts[1:], a_starts[2:], strict=False)] == (
         [step] * (ROUNDS - 2))
     contexts = [o for o in run.session.kernel.objects.values() if isinstance(o, SchedContext)]

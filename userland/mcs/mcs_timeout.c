@@ -70,8 +70,8 @@ static int expect_timeout(seL4_Word *consumed)
     *consumed = seL4_GetMR(TIMEOUT_CONSUMED);
     printf("  timeout fault: badge %#lx, consumed %lu us\n",
            (unsigned long)seL4_GetMR(TIMEOUT_DATA), (unsigned long)*consumed);
-    /* The timer is set for the end of the head refill, less the timer precision (at
-     * most 1 µs), and every kernel entry charges a context left with less than
+    /* The timer is set for the end of the head refill (on seL4 a timer precision
+     * earlier, at most 1 µs), and every kernel entry charges a context left with less than
      * MIN_BUDGET: when the budget is found used up, at least the budget less MIN_BUDGET
      * was used. At most the budget and the timer interrupt's entry, which the WCET
      * bounds. */
