@@ -26,7 +26,8 @@ reply with no fault; that thread's priority is at least the replier's and it is 
 current domain.
 
 Selected by ``KernelConfig.fastpath`` (seL4's CONFIG_FASTPATH); off, every Call and
-ReplyRecv takes the general path, which is how the equivalence is tested.
+ReplyRecv takes the general path, which is how the equivalence is tested. The MCS
+kernel's fastpath (:mod:`kernel.entry.mcs_fastpath`) shares the helpers below.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 
-__all__ = ["fastpath_call", "fastpath_reply_recv"]
+__all__ = ["fast_length", "fast_message", "fastpath_call", "fastpath_reply_recv", "switch_to"]
 
 _LENGTH = MESSAGE_INFO["length"]
 _EXTRA = MESSAGE_INFO["extraCaps"]
@@ -51,7 +52,7 @@ _FAST_SHAPE_MASK = (_EXTRA.mask << _EXTRA.lsb) | (_LENGTH.mask << _LENGTH.lsb)
 _LABEL_BITS = _LABEL.mask << _LABEL.lsb
 
 
-def _fast_shape(info: int) -> int | None:
+def fast_length(info: int) -> int | None:
     """The message length if ``info`` qualifies (no extra caps, length <= 4), else None."""
     shape = info & _FAST_SHAPE_MASK
     if shape > FAST_MESSAGE_REGISTERS:  # extraCaps sits above length: any set bit fails
@@ -59,13 +60,13 @@ def _fast_shape(info: int) -> int | None:
     return shape
 
 
-def _message(window: list[int], length: int, badge: int) -> list[int]:
+def fast_message(window: list[int], length: int, badge: int) -> list[int]:
     """The receiver's first window registers after the transfer doIPCTransfer does for
     this message: badge, tag (label kept, length, no caps), then ``length`` register MRs."""
     return [badge, (window[1] & _LABEL_BITS) | length, *window[2 : 2 + length]]
 
 
-def _switch_to(kernel: KernelState, target: TCB, message: list[int]) -> None:
+def switch_to(kernel: KernelState, target: TCB, message: list[int]) -> None:
     """The blocked current thread is saved; ``target`` runs next with ``message`` in its
     first window registers (written into the machine once it is the current thread:
     the same end state as writing them into its saved registers, one C call cheaper)."""
@@ -79,7 +80,7 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     """seL4_Call to a waiting receiver, or False if the general path must handle it."""
     current = kernel.current
     assert current is not None
-    length = _fast_shape(window[1])
+    length = fast_length(window[1])
     if length is None:
         return False
     slot = lookup_slot(kernel, current, window[0])
@@ -101,14 +102,14 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     assert blocking is not None
     # Effects, in the general path's order: the receiver leaves the queue; the caller
     # waits for the reply, its reply cap in the receiver's slot; the receiver runs with
-    # the message (written as it starts, see _switch_to).
+    # the message (written as it starts, see switch_to).
     del endpoint.queue[0]
     if not endpoint.queue:
         endpoint.state = EndpointState.IDLE
     receiver.blocking = None
     current.state = ThreadState.BLOCKED_ON_REPLY
     insert_reply_cap(current, receiver, blocking.can_grant)
-    _switch_to(kernel, receiver, _message(window, length, cap.badge))
+    switch_to(kernel, receiver, fast_message(window, length, cap.badge))
     return True
 
 
@@ -116,7 +117,7 @@ def fastpath_reply_recv(kernel: KernelState, window: list[int]) -> bool:
     """seL4_ReplyRecv answering a waiting caller, or False for the general path."""
     current = kernel.current
     assert current is not None
-    length = _fast_shape(window[1])
+    length = fast_length(window[1])
     if length is None or current.bound_notification is not None:
         return False
     reply_slot = current.slots[CALLER]
@@ -144,5 +145,5 @@ def fastpath_reply_recv(kernel: KernelState, window: list[int]) -> bool:
     endpoint.queue.append(current)
     current.blocking = Blocking(endpoint, can_grant=cap.rights.grant)
     current.state = ThreadState.BLOCKED_ON_RECEIVE
-    _switch_to(kernel, caller, _message(window, length, 0))
+    switch_to(kernel, caller, fast_message(window, length, 0))
     return True

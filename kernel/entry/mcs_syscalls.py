@@ -14,7 +14,8 @@ its extra caps (cap faults only when blocking); a receive looks up its endpoint 
 notification, then (Recv, NBRecv, ReplyRecv, NBSendRecv) the reply object, each failure
 a cap fault in the receive phase; ReplyRecv, NBSendRecv and NBSendWait first send
 without blocking, never to a TCB, domain, CNode, SchedControl or SchedContext cap.
-Not built: the MCS fastpath (the MCS table never takes it).
+With ``KernelConfig.fastpath`` Call and ReplyRecv first try the MCS fastpath
+(:mod:`kernel.entry.mcs_fastpath`), as the non-MCS table does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kernel.core.mcs_ipc import do_reply_transfer, receive_mcs, send_mcs
 from kernel.cspace.arguments import lookup_extra_caps, reply_to_current
 from kernel.cspace.lookup import lookup_cap, lookup_slot
 from kernel.entry.invocation import invoke
+from kernel.entry.mcs_fastpath import REPLY_REGISTER, mcs_fastpath_call, mcs_fastpath_reply_recv
 from kernel.entry.syscalls import (
     Handler,
     SyscallTable,
@@ -55,10 +57,9 @@ from kernel.model.reply_object import ReplyObject
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
-__all__ = ["NON_MCS_EQUIVALENT", "is_budgeted", "mcs_syscall_table", "syscall_name_and_kind"]
+__all__ = ["NON_MCS_EQUIVALENT", "is_budgeted", "mcs_syscall_table", "syscall_name_and_kind",
+           "sys_call_fastpath", "sys_reply_recv_fastpath"]
 
-_REPLY_REGISTER = 6
-"""a6 / x6 in the syscall window: the reply object (NBSendWait: the destination)."""
 _NB_SEND_RECV_DEST = {Arch.RISCV64: "t0", Arch.AARCH64: "x8"}
 """NBSendRecv's destination register, outside the eight-word window."""
 _NOT_IN_FIRST_PHASE = (ThreadCap, DomainCap, CNodeCap, SchedControlCap, SchedContextCap)
@@ -138,7 +139,7 @@ def _receive(kernel: KernelState, current: TCB, window: list[int], blocking: boo
         return
     reply: ReplyObject | None = None
     if with_reply:
-        reply_cptr = window[_REPLY_REGISTER]
+        reply_cptr = window[REPLY_REGISTER]
         reply_cap = lookup_cap(kernel, current, reply_cptr)
         if not isinstance(reply_cap, ReplyObjectCap):
             failure = reply_cap if isinstance(reply_cap, LOOKUP_FAILURES) \
@@ -171,7 +172,7 @@ def _send_then_receive(dest: str, with_reply: bool) -> Handler:
             registers = kernel.registers_of(current)
             cptr = registers[kernel.reg_index[_NB_SEND_RECV_DEST[kernel.arch]]]
         else:
-            cptr = window[_REPLY_REGISTER]
+            cptr = window[REPLY_REGISTER]
         cap = lookup_cap(kernel, current, cptr)
         if not isinstance(cap, LOOKUP_FAILURES + _NOT_IN_FIRST_PHASE):
             _send(kernel, current, cptr, window, Syscall.seL4_SysNBSend, can_donate=True)
@@ -201,6 +202,28 @@ _HANDLERS: dict[int, Handler] = {
 }
 
 
+_GENERAL_CALL = _HANDLERS[SyscallMCS.seL4_SysCall]
+_GENERAL_REPLY_RECV = _HANDLERS[SyscallMCS.seL4_SysReplyRecv]
+
+
+def sys_call_fastpath(kernel: KernelState, window: list[int]) -> None:
+    """seL4_Call (MCS): the fastpath when it applies, else the general path."""
+    if not mcs_fastpath_call(kernel, window):
+        _GENERAL_CALL(kernel, window)
+
+
+def sys_reply_recv_fastpath(kernel: KernelState, window: list[int]) -> None:
+    """seL4_ReplyRecv (MCS): the fastpath when it applies, else the general path."""
+    if not mcs_fastpath_reply_recv(kernel, window):
+        _GENERAL_REPLY_RECV(kernel, window)
+
+
+_FASTPATH_HANDLERS: dict[int, Handler] = {
+    SyscallMCS.seL4_SysCall: sys_call_fastpath,
+    SyscallMCS.seL4_SysReplyRecv: sys_reply_recv_fastpath,
+}
+
+
 _DEBUG_CALLS = frozenset(int(number) & WORD_MASK for number in SyscallMCS
                          if number.name.startswith("seL4_SysDebug"))
 
@@ -211,10 +234,11 @@ def is_budgeted(number: int) -> bool:
     return number not in _DEBUG_CALLS
 
 
-def mcs_syscall_table() -> SyscallTable:
+def mcs_syscall_table(fastpath: bool = True) -> SyscallTable:
     """The MCS kernel's table: number -> handler (numbers outside it are UnknownSyscall
-    faults, as in every configuration)."""
-    return SyscallTable(dict(_HANDLERS))
+    faults, as in every configuration); with ``fastpath`` (``KernelConfig.fastpath``),
+    Call and ReplyRecv try the MCS fastpath first."""
+    return SyscallTable({**_HANDLERS, **(_FASTPATH_HANDLERS if fastpath else {})})
 
 
 NON_MCS_EQUIVALENT: dict[int, Syscall] = {

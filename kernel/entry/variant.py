@@ -49,7 +49,7 @@ class Variant:
 def variant_for(config: KernelConfig) -> Variant:
     """The variant of ``config``: MCS or non-MCS."""
     if config.mcs:
-        return Variant("MCS", mcs_syscall_table(), timer_interrupt, is_budgeted)
+        return Variant("MCS", mcs_syscall_table(config.fastpath), timer_interrupt, is_budgeted)
     return Variant("non-MCS", SyscallTable.for_config(config), charge_time_slice,
                    _never)
 

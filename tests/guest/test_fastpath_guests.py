@@ -7,6 +7,8 @@ and thread switch) must be the same. The guests that do Call / ReplyRecv must al
 taken the fastpath, so that the comparison is not between two general paths. (The
 compiled kernel calls the fastpath directly, past the counter's wrappers: ``make
 test-compiled`` compares the runs but leaves that check to the pure-Python run.)
+The MCS guest ``userland/mcs/mcs_ipc.c`` (a passive server on its clients' contexts)
+is compared the same way on MCS kernels, with the MCS fastpath.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from bootimage import build_image, load_image
 from emulator.machine import RunResult
 from emulator.session import Session
 from kernel.config import KernelConfig
-from kernel.entry import syscalls
+from kernel.entry import mcs_syscalls, syscalls
 from kernel.kernel import Kernel
 from kernel.views.invariants import enable_invariant_checks
 from kernel.views.trace_events import EventTracer, TraceLine
 from tests.conftest import ARCHES, COMPILED
+from userland.libsel4.generate import MCS_MACRO
+from userland.toolchain import USERLAND, build_program
 
 GUESTS = ["threads", "notify", "ntfnops", "ipc_callreply", "ipc_caps", "ipc_faults", "spawn"]
 """Guests with several threads, IPC or processes."""
@@ -35,19 +39,22 @@ class FastpathCounter:
     references, restored on exit)."""
 
     NAMES = ("fastpath_call", "fastpath_reply_recv")
+    MCS_NAMES = ("mcs_fastpath_call", "mcs_fastpath_reply_recv")
 
-    def __init__(self) -> None:
+    def __init__(self, mcs: bool = False) -> None:
         self.taken = 0
-        self.originals = {name: getattr(syscalls, name) for name in self.NAMES}
+        self.module = mcs_syscalls if mcs else syscalls
+        self.originals = {name: getattr(self.module, name)
+                          for name in (self.MCS_NAMES if mcs else self.NAMES)}
 
     def __enter__(self) -> FastpathCounter:
         for name, original in self.originals.items():
-            setattr(syscalls, name, self._counting(original))
+            setattr(self.module, name, self._counting(original))
         return self
 
     def __exit__(self, *exc: object) -> None:
         for name, original in self.originals.items():
-            setattr(syscalls, name, original)
+            setattr(self.module, name, original)
 
     def _counting(self, original: Callable[[Kernel, list[int]], bool]
                   ) -> Callable[[Kernel, list[int]], bool]:
@@ -59,14 +66,15 @@ class FastpathCounter:
         return counting
 
 
-def traced_run(elf: bytes, fastpath: bool) -> tuple[str, RunResult, list[TraceLine], int]:
-    loaded = load_image(build_image(elf, KernelConfig(fastpath=fastpath)))
+def traced_run(elf: bytes, fastpath: bool, mcs: bool = False
+               ) -> tuple[str, RunResult, list[TraceLine], int]:
+    loaded = load_image(build_image(elf, KernelConfig(fastpath=fastpath, mcs=mcs)))
     out = bytearray()
     session = Session.boot(loaded.root, loaded.config, out.append)
     enable_invariant_checks(session.kernel)
     records: list[TraceLine] = []
     EventTracer(session.kernel, records.append)  # completions, faults and switches too
-    with FastpathCounter() as counter:
+    with FastpathCounter(mcs) as counter:
         result = session.run(50_000_000)
     return out.decode(), result, records, counter.taken
 
@@ -89,3 +97,21 @@ def test_fastpath_changes_nothing_visible(guest_elves, guest: str, arch: str) ->
 
 CALLING = {"ipc_callreply"}
 """Guests that make Call / ReplyRecv exchanges the fastpath should take."""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_mcs_fastpath_changes_nothing_visible(arch: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / f"mcs_ipc-{arch}.elf"
+    build_program([USERLAND / "mcs" / "mcs_ipc.c"], arch, path,
+                  include_dirs=[USERLAND / "tests"], defines=[MCS_MACRO])
+    elf = path.read_bytes()
+    fast_out, fast_result, fast_trace, taken = traced_run(elf, fastpath=True, mcs=True)
+    slow_out, slow_result, slow_trace, not_taken = traced_run(elf, fastpath=False, mcs=True)
+    assert not_taken == 0
+    assert fast_out == slow_out
+    assert fast_result == slow_result
+    assert [dataclasses.asdict(r) for r in fast_trace] == [
+        dataclasses.asdict(r) for r in slow_trace]
+    assert len(fast_trace) > 10
+    if not COMPILED:
+        assert taken >= 4  # the passive server's Calls and ReplyRecvs at least
