@@ -59,24 +59,25 @@ _MAX_ENTRIES = 64
 
 
 def load_runnable(data: bytes, *, ram_size: int | None = None,
-                  root_cnode_bits: int | None = None) -> LoadedImage:
+                  root_cnode_bits: int | None = None, mcs: bool | None = None) -> LoadedImage:
     """A capsule image, a root task's ELF or an elfloader image, ready to boot.
 
-    ``ram_size`` / ``root_cnode_bits`` choose the configuration of an ELF input; a capsule
-    image carries its own, so giving them with one is an error. ``LoadedImage.version``
+    ``ram_size`` / ``root_cnode_bits`` / ``mcs`` choose the configuration of an ELF input
+    (an elfloader image's kernel says whether it is MCS unless ``mcs`` is given); a
+    capsule image carries its own, so giving them with one is an error. ``LoadedImage.version``
     is 0 for the ELF inputs (no capsule image format).
     """
     if data.startswith(MAGIC):
-        if ram_size is not None or root_cnode_bits is not None:
+        if ram_size is not None or root_cnode_bits is not None or mcs is not None:
             raise BadConfig("a capsule image carries its own configuration: "
-                            "--ram-size and --root-cnode-bits are for ELF inputs")
+                            "--ram-size, --root-cnode-bits and --mcs are for ELF inputs")
         return load_image(data)
     if not data.startswith(b"\x7fELF"):
         raise ImageError(f"bad image: starts with {data[:8]!r}, neither a capsule image's "
                          f"magic {MAGIC!r} nor an ELF's")
     archive = _archive(data)
     if archive is None:
-        return _from_elf(data, ram_size, root_cnode_bits, None)
+        return _from_elf(data, ram_size, root_cnode_bits, None, mcs=bool(mcs))
     root = next((body for name, body in archive
                  if name != "kernel.elf" and body.startswith(b"\x7fELF")), None)
     if root is None:
@@ -84,7 +85,7 @@ def load_runnable(data: bytes, *, ram_size: int | None = None,
     dtb = next((body for name, body in archive if name.endswith(".dtb")), None)
     kernel = next(body for name, body in archive if name == "kernel.elf")
     return _from_elf(root, ram_size, root_cnode_bits, dtb, kernel_exports_pmu(kernel),
-                     kernel_is_mcs(kernel))
+                     kernel_is_mcs(kernel) if mcs is None else mcs)
 
 
 def kernel_is_mcs(kernel: bytes) -> bool:

@@ -170,7 +170,7 @@ class Machine:
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, config: KernelConfig | None = None,
              console: Callable[[bytes], None] | None = None, ram_size: int | None = None,
-             root_cnode_bits: int | None = None) -> Machine:
+             root_cnode_bits: int | None = None, mcs: bool | None = None) -> Machine:
         """Boot the image or ELF file at ``path`` (see :meth:`from_bytes`).
 
         Raises:
@@ -181,33 +181,36 @@ class Machine:
             data = read_file(path, "image")
         except ImageError as error:
             raise LoadError(str(error)) from None
-        return cls._boot(data, config, console, ram_size, root_cnode_bits, os.fspath(path))
+        return cls._boot(data, config, console, ram_size, root_cnode_bits, mcs,
+                         os.fspath(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, config: KernelConfig | None = None,
                    console: Callable[[bytes], None] | None = None, ram_size: int | None = None,
-                   root_cnode_bits: int | None = None) -> Machine:
+                   root_cnode_bits: int | None = None, mcs: bool | None = None) -> Machine:
         """Boot ``data``: whatever ``capsule run`` runs: a boot image (``capsule cc`` /
         ``capsule image build``), a root task's ELF (``capsule cc --elf``, or seL4's
         build system's), or the elfloader image seL4's build gives QEMU (its root task).
 
         ``config`` is the kernel configuration (default: the image's own; for an ELF,
         capsule's defaults with RAM as QEMU's virt platform, or as an elfloader image's
-        device tree says, and ``ram_size`` / ``root_cnode_bits`` if given: those two are
-        for ELF inputs only). ``console`` gets each byte the guest prints as it prints
+        device tree says, and ``ram_size`` / ``root_cnode_bits`` / ``mcs`` if given: those
+        are for ELF inputs only; an elfloader image's kernel says itself whether it is
+        MCS). ``console`` gets each byte the guest prints as it prints
         it; every byte is also kept in :attr:`output`.
 
         Raises:
             LoadError: not a valid image or ELF, or it cannot boot in ``config``.
         """
-        return cls._boot(data, config, console, ram_size, root_cnode_bits, None)
+        return cls._boot(data, config, console, ram_size, root_cnode_bits, mcs, None)
 
     @classmethod
     def _boot(cls, data: bytes, config: KernelConfig | None,
               console: Callable[[bytes], None] | None, ram_size: int | None,
-              root_cnode_bits: int | None, name: str | None) -> Machine:
+              root_cnode_bits: int | None, mcs: bool | None, name: str | None) -> Machine:
         try:
-            loaded = load_runnable(data, ram_size=ram_size, root_cnode_bits=root_cnode_bits)
+            loaded = load_runnable(data, ram_size=ram_size, root_cnode_bits=root_cnode_bits,
+                                   mcs=mcs)
             if config is not None and config != loaded.config:
                 loaded = load_image(build_image(loaded.elf, config, loaded.arch))
         except ImageError as error:

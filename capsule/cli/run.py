@@ -104,6 +104,9 @@ def internal_error(error: BaseException) -> str:
 @click.option("--root-cnode-bits", type=int,
               help="For an ELF input: log2 of the root CNode's slots (default: 12, or more "
                    "if boot needs the room).")
+@click.option("--mcs", is_flag=True, default=None,
+              help="For an ELF input: seL4's MCS configuration (an elfloader image's "
+                   "kernel says itself whether it is MCS).")
 @trace_options
 @kernel_log_option
 @click.option("--gdb", "gdb_address", metavar="HOST:PORT", default=None,
@@ -121,7 +124,7 @@ def internal_error(error: BaseException) -> str:
 @click.option("--stop-after-save", is_flag=True,
               help="With --snapshot-at: end once the snapshot is saved (status 0).")
 def run(image_path: Path | None, arch: str | None, max_instructions: int | None, stats: bool,
-        ram_size: int | None, root_cnode_bits: int | None,
+        ram_size: int | None, root_cnode_bits: int | None, mcs: bool | None,
         trace: TraceRequest | None, kernel_log: bool, gdb_address: str | None,
         gdb_stop_at_syscalls: bool, snapshot_at: int | None, save_path: Path | None,
         stop_after_save: bool) -> None:
@@ -136,7 +139,7 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
     console = Console()
     try:
         machine = Machine.load(path, console=console, ram_size=ram_size,
-                               root_cnode_bits=root_cnode_bits)
+                               root_cnode_bits=root_cnode_bits, mcs=mcs)
     except LoadError as error:
         fail(str(error))
     except KeyboardInterrupt:

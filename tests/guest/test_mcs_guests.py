@@ -148,6 +148,25 @@ def test_capsule_cc_mcs_builds_and_runs_it(arch: str, tmp_path: Path) -> None:
                      r"thread=rootserver$", cspace, re.M), cspace
 
 
+def test_capsule_run_mcs_runs_an_mcs_elf(tmp_path: Path) -> None:
+    """An ELF carries no configuration: ``capsule run --mcs`` boots it MCS; without the
+    flag its first MCS call (DebugPutChar is -12) means another call to a non-MCS
+    kernel, and the run stops; an image carries its own configuration, so the flag is
+    refused with one line."""
+    env = command_path(tmp_path)
+    proc = shell(f"capsule cc {SOURCE} -I {INCLUDE} --mcs -o mcs.img --elf mcs.elf",
+                 tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    run = shell("capsule run --mcs mcs.elf", tmp_path, env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.endswith(f"verdict: {len(EXPECTED)} passed, 0 failed\n")
+    plain = shell("capsule run mcs.elf", tmp_path, env)
+    assert plain.returncode != 0 and "verdict" not in plain.stdout
+    refused = shell("capsule run --mcs mcs.img", tmp_path, env)
+    assert refused.returncode != 0 and "--mcs" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_the_mcs_api_is_not_there_without_mcs(tmp_path: Path) -> None:
     """seL4_Recv with a reply object, seL4_NBSendRecv: MCS only, as in libsel4."""
     from userland.toolchain import CompileError
