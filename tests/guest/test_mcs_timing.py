@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bootimage import build_image
 from kernel.abi.arch import ArchABI
 from kernel.config import KernelConfig
 from kernel.kernel import Kernel
@@ -29,6 +30,8 @@ from kernel.model.faults import Fault, TimeoutFault
 from kernel.model.mcs_time import us_to_ticks
 from kernel.model.sched_context import SchedContext
 from kernel.model.tcb import TCB, ThreadState
+from tests.cli.test_cli_run import capsule
+from tests.cli.test_cli_snapshot import _STATS
 from tests.conftest import ARCHES, GuestRun
 from tests.guest.checks import SOURCE_ID, assert_all_checks_pass
 from tests.guest.test_mcs_guests import _build, _run
@@ -192,3 +195,29 @@ def test_two_sporadic_servers_share_the_processor_by_their_budgets(arch: str,
 
     again = _run_program(SPORADIC, arch, tmp_path)
     assert again.output == run.output  # byte for byte: time is instructions
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("fraction", [0.3, 0.7])
+def test_a_snapshot_resumes_the_timer_and_the_budgets(arch: str, fraction: float,
+                                                      tmp_path: Path) -> None:
+    """mcs_sporadic.c snapshotted partway (the one-shot timer set, budgets partly used,
+    threads in the release queue) and resumed in a fresh process ends as the whole run:
+    the same output, instructions, kernel entries and timer interrupts."""
+    elf = _build(arch, tmp_path, SPORADIC)
+    image = tmp_path / "sporadic.img"
+    image.write_bytes(build_image(elf.read_bytes(), KernelConfig(mcs=True)))
+    whole = capsule("run", "--stats", str(image))
+    assert whole.returncode == 0, whole.stderr
+    counts = _STATS.search(whole.stderr)
+    assert counts is not None, whole.stderr
+    at = int(fraction * int(counts.group(1)))
+    saved = tmp_path / "sporadic.snap"
+    first = capsule("run", "--snapshot-at", str(at), "--save", str(saved),
+                    "--stop-after-save", str(image))
+    assert first.returncode == 0, first.stderr
+    later = capsule("resume", "--stats", str(saved))
+    assert later.returncode == 0, later.stderr
+    assert first.stdout + later.stdout == whole.stdout
+    resumed = _STATS.search(later.stderr)
+    assert resumed is not None and resumed.groups() == counts.groups()
