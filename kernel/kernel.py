@@ -133,17 +133,20 @@ class Kernel(KernelState):
         self._exit_kernel()
 
     def _grant_deferred_execute(self, pc: int) -> bool:
-        """Grant the deferred execute permission of the page of ``pc`` and of the page
-        after it: a 4-byte RISC-V instruction at a 2-byte boundary may straddle two,
-        and Unicorn reports a fetch fault anywhere in a block of code that runs into
-        the next page at the block's first instruction, in the page before."""
+        """Grant the deferred execute permission of the page of ``pc`` or, if that page
+        may run code already, of the page after it: a 4-byte RISC-V instruction at a
+        2-byte boundary may straddle two, and Unicorn reports a fetch fault anywhere in
+        a block of code that runs into the next page at the block's first instruction,
+        in the page before. Only one page at a time: the next page is often data, whose
+        stores a needless execute permission would slow down (the reason execute
+        permission is deferred)."""
         assert self.current is not None
         root, _asid = vspace_root_of(self, self.current)
         if not root:
             return False
-        granted = False
-        for vaddr in (pc, (pc | _PAGE_MASK) + 1):
-            granted |= grant_deferred_execute(self.machine, self.paging, root, vaddr)
+        granted = (grant_deferred_execute(self.machine, self.paging, root, pc)
+                   or grant_deferred_execute(self.machine, self.paging, root,
+                                             (pc | _PAGE_MASK) + 1))
         if granted:
             self.machine.page_tables_changed()
         return granted
