@@ -126,6 +126,7 @@ def suspend(kernel: KernelState, tcb: TCB) -> None:
     A Running thread's restart pc becomes its resume pc first (updateRestartPC), so a
     later Resume continues after its last syscall; a thread suspended while blocked
     in a syscall keeps the trap as restart pc and Resume runs the syscall again.
+    MCS: it also leaves the release queue and gives up a pending YieldTo.
     """
     cancel_ipc(kernel, tcb)
     if tcb.state.runnable:
@@ -149,6 +150,10 @@ def restart(kernel: KernelState, tcb: TCB) -> None:
 
     seL4 also creates the master reply cap here (setupReplyMaster); capsule makes it
     when a Call first needs it (:func:`kernel.core.ipc.setup_caller_cap`).
+
+    MCS: the thread runs only as its context lets it: a sporadic context's ready refill
+    is used from now on, a context with nothing usable now waits in the release queue,
+    and a thread with no context stays out of the ready queues.
     """
     if not is_stopped(tcb):
         return
