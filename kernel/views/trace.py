@@ -74,6 +74,9 @@ __all__ = ["TraceRecord", "Tracer", "as_json", "cap_text", "format_record", "nam
 _CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
 _INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
 _RECEIVING = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
+_MCS_WITH_REPLY_OBJECT = frozenset({"Recv", "NBRecv", "ReplyRecv", "NBSendRecv"})
+"""MCS calls that name a reply object in a6 / x6 (NBSendWait's a6 is its destination)."""
+_MCS_REPLY_REGISTER = 6
 _NOTIFICATION_OPS: dict[int, str] = {
     Syscall.seL4_SysCall: "Signal", Syscall.seL4_SysSend: "Signal",
     Syscall.seL4_SysNBSend: "Signal", Syscall.seL4_SysRecv: "Wait",
@@ -111,6 +114,10 @@ class TraceRecord:
     """Object invocations the kernel accepted: the record its decoder made (slots and
     objects resolved), as :func:`kernel.views.invocations.describe_invocation` shows it;
     None for refused invocations and for IPC."""
+    reply_cptr: int | None = None
+    """MCS kernels only (None otherwise, and then absent from the JSON form): the reply
+    object cap (a6 / x6) a Recv / NBRecv / NBSendRecv receives with, or a ReplyRecv
+    replies through and receives with."""
     sched_contexts: list[ContextMove] | None = None
     """MCS kernels only (None without MCS, and then absent from the JSON form): the
     scheduling contexts that changed threads during the syscall, lent along a Call,
@@ -176,6 +183,8 @@ class Tracer:
             record.msg_label, record.length = info.label, info.clamped_length
             record.extra_caps = info.extra_caps
             record.mrs = self._message(kernel, caller, window, info.clamped_length)
+        if kernel.config.mcs and name in _MCS_WITH_REPLY_OBJECT:
+            self._mcs_reply_object(kernel, caller, window, name, record)
         if number in _INVOKING or number in _RECEIVING:
             record.cptr = window[0]
             cap = lookup_cap(kernel, caller, window[0])
@@ -212,6 +221,25 @@ class Tracer:
         elif number == Syscall.seL4_SysDebugPutChar:
             record.mrs = [window[0] & 0xFF]
         self.pending, self.caller = record, caller
+
+    def _mcs_reply_object(self, kernel: Kernel, caller: TCB, window: list[int], name: str,
+                          record: TraceRecord) -> None:
+        """MCS: the reply object a receive names; a ReplyRecv also replies through it
+        (its message and the caller it answers) and receives on the cap in a0 / x0."""
+        record.reply_cptr = window[_MCS_REPLY_REGISTER]
+        if name != "ReplyRecv":
+            return
+        cap = lookup_cap(kernel, caller, window[_MCS_REPLY_REGISTER])
+        if isinstance(cap, ReplyObjectCap):
+            self.replied_to = self._reply_object_caller(kernel, cap)
+        info = MessageInfo.from_word(window[1])
+        record.msg_label, record.length = info.label, info.clamped_length
+        record.extra_caps = info.extra_caps
+        record.mrs = self._message(kernel, caller, window, info.clamped_length)
+        record.cptr = window[0]
+        received = lookup_cap(kernel, caller, window[0])
+        record.cap = (type(received).__name__ if isinstance(received, LOOKUP_FAILURES)
+                      else received.tag.name)
 
     @staticmethod
     def _reply_target(kernel: Kernel, caller: TCB) -> TCB | None:
@@ -320,6 +348,8 @@ def format_record(record: TraceRecord) -> str:
     parts: list[str] = []
     if record.cptr is not None:
         parts.append(f"cap={record.cptr:#x} {cap_text(record.cap)}")
+    if record.reply_cptr is not None:
+        parts.append(f"reply={record.reply_cptr:#x}")
     if record.label is not None:
         parts.append(record.label)
     if record.badge is not None:
@@ -418,8 +448,9 @@ def named_args(method: Method, mrs: list[int], extra: list[int]) -> dict[str, in
 
 def as_json(record: TraceRecord) -> dict[str, Any]:
     """The JSON form of a syscall record: ``kind`` ``"syscall"`` and its fields
-    (``sched_contexts`` only under MCS)."""
+    (``sched_contexts`` and ``reply_cptr`` only under MCS)."""
     plain = {"kind": "syscall", **asdict(record)}
-    if record.sched_contexts is None:
-        del plain["sched_contexts"]
+    for mcs_only in ("sched_contexts", "reply_cptr"):
+        if plain[mcs_only] is None:
+            del plain[mcs_only]
     return plain

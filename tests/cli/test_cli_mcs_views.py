@@ -90,8 +90,16 @@ def test_the_trace_shows_contexts_lent_and_given_back(arch: str,
     trace = proc.stderr
     call, lent = _passive_call(trace)
     # The server's reply gives it back to the caller; no move while the server had its own.
-    assert re.search(rf"^#\d+ server ReplyRecv\(\) -> sched_context {lent} server -> "
-                     rf"rootserver$", trace[trace.index(f"#{call} "):], re.M)
+    # The ReplyRecv names its endpoint and the reply object it answers through (a6 / x6)
+    # and receives with again, and the caller that reply object held.
+    reply_recv = re.search(rf"^#\d+ server ReplyRecv\(cap=({HEX}) endpoint, reply=({HEX}), "
+                           r"label=0x[0-9a-f]+, mrs=\[0x[0-9a-f]+\]\) -> replied to "
+                           rf"rootserver; sched_context {lent} server -> rootserver$",
+                           trace[trace.index(f"#{call} "):], re.M)
+    assert reply_recv is not None, trace[trace.index(f"#{call} "):][:2000]
+    # The same endpoint and reply object as the Recv the server first waited with.
+    assert re.search(rf"^#\d+ server Recv\(cap={reply_recv.group(1)} endpoint, "
+                     rf"reply={reply_recv.group(2)}\)", trace, re.M), trace[:3000]
     assert not re.search(rf"^#{call - 2} rootserver Call\(.*sched_context", trace, re.M)
     # A send on a reply object is the reply to the caller it holds (the keeper answers
     # client1, which sent 2, with 12 first; then client0, which sent 1, with 11).
@@ -216,10 +224,12 @@ def test_a_context_lent_two_calls_deep_shows_its_whole_chain(
     assert inner is not None, trace[-4000:]
     call, sc = int(inner.group(1)), inner.group(2)
     after = trace[inner.end():]
-    assert re.search(rf"^#{call + 1} second ReplyRecv\(\) -> sched_context {sc} second -> "
-                     r"first \(lent\)$", after, re.M), after[:2000]
-    assert re.search(rf"^#{call + 2} first ReplyRecv\(\) -> sched_context {sc} first -> "
-                     r"rootserver$", after, re.M), after[:2000]
+    assert re.search(rf"^#{call + 1} second ReplyRecv\(cap={HEX} endpoint, reply={HEX}, "
+                     r"label=0x[0-9a-f]+, mrs=\[0x[0-9a-f]+\]\) -> replied to first; "
+                     rf"sched_context {sc} second -> first \(lent\)$", after, re.M), after[:2000]
+    assert re.search(rf"^#{call + 2} first ReplyRecv\(cap={HEX} endpoint, reply={HEX}, "
+                     r"label=0x[0-9a-f]+, mrs=\[0x[0-9a-f]+\]\) -> replied to rootserver; "
+                     rf"sched_context {sc} first -> rootserver$", after, re.M), after[:2000]
     proc = capsule("cspace", chain_images[arch], "--after-syscall", str(call))
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
