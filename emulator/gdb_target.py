@@ -36,6 +36,7 @@ from kernel.core.threads import vspace_root_of
 from kernel.model.page_tables import walk
 from kernel.model.paging import PteKind
 from kernel.model.tcb import TCB
+from kernel.views.mcs import thread_mcs, thread_note
 
 from .gdb_regs import RegisterLayout, layout_for
 from .machine import RunResult
@@ -127,9 +128,14 @@ class GdbTarget:
         raise TargetError(EINVAL, f"no thread {number}")
 
     def describe(self, tcb: TCB) -> str:
-        """What ``info threads`` shows in parentheses after the name."""
+        """What ``info threads`` shows in parentheses after the name; under MCS also
+        the scheduling context the thread runs on (or ``passive``), the reply object it
+        waits on and whether it waits for a release, as the debugger's ``threads``."""
         mark = "current, " if tcb is self.kernel.current else ""
-        return f"{mark}{tcb.state.value}, priority {tcb.priority}"
+        text = f"{mark}{tcb.state.value}, priority {tcb.priority}"
+        if self.kernel.mcs is not None:
+            text += "," + thread_note(thread_mcs(self.kernel, tcb))
+        return text
 
     # --- registers -------------------------------------------------------------------------
 

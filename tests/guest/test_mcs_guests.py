@@ -181,3 +181,33 @@ def test_a_non_mcs_kernel_does_not_understand_an_mcs_program(tmp_path: Path) -> 
     nothing and ends without its verdict."""
     run = _run(_build("riscv64", tmp_path), KernelConfig())
     assert "verdict" not in run.output
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_gdb_thread_descriptions_name_the_scheduling_context(arch: str, tmp_path: Path) -> None:
+    """``info threads`` (qThreadExtraInfo) under MCS: the context a thread runs on; a
+    non-MCS kernel's description is as before."""
+    from emulator.gdb_target import GdbTarget
+
+    elf = _build(arch, tmp_path)
+    mcs = load_image(build_image(elf.read_bytes(), KernelConfig(mcs=True)))
+    session = Session.boot(mcs.root, mcs.config, lambda byte: None)
+    target = GdbTarget(session)
+    [(_, root)] = target.threads()
+    assert root.sched_context is not None
+    assert target.describe(root) == (
+        f"current, Running, priority 255, sched_context={root.sched_context.paddr:#x}")
+    plain = load_image(build_image(_build_plain(arch, tmp_path).read_bytes(), KernelConfig()))
+    plain_session = Session.boot(plain.root, plain.config, lambda byte: None)
+    plain_target = GdbTarget(plain_session)
+    [(_, plain_root)] = plain_target.threads()
+    assert plain_target.describe(plain_root) == "current, Running, priority 255"
+
+
+def _build_plain(arch: str, tmp_path: Path) -> Path:
+    """A non-MCS program: the toolchain's smallest guest."""
+    source = tmp_path / "plain.c"
+    source.write_text("#include <sel4/sel4.h>\nint main(void) { seL4_DebugHalt(); return 0; }\n")
+    elf = tmp_path / f"plain-{arch}.elf"
+    build_program([source], arch, elf)
+    return elf
