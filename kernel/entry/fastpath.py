@@ -42,7 +42,8 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 
-__all__ = ["fast_length", "fast_message", "fastpath_call", "fastpath_reply_recv", "switch_to"]
+__all__ = ["call_target", "fast_length", "fast_message", "fastpath_call", "fastpath_reply_recv",
+           "switch_to", "take_receiver"]
 
 _LENGTH = MESSAGE_INFO["length"]
 _EXTRA = MESSAGE_INFO["extraCaps"]
@@ -76,6 +77,35 @@ def switch_to(kernel: KernelState, target: TCB, message: list[int]) -> None:
     kernel.machine.write_syscall_window(message)
 
 
+def call_target(kernel: KernelState, current: TCB, cptr: int) -> tuple[EndpointCap, Endpoint] | None:
+    """Where a fast Call goes (both configurations): the cap at ``cptr`` is an endpoint
+    cap with Send and (Grant or GrantReply) rights and a receiver waits on its endpoint;
+    None otherwise (the general path then handles the Call)."""
+    slot = lookup_slot(kernel, current, cptr)
+    if not isinstance(slot, Slot):
+        return None
+    cap = slot.cap
+    if not isinstance(cap, EndpointCap):
+        return None
+    rights = cap.rights
+    if not rights.write or not (rights.grant or rights.grant_reply):
+        return None
+    endpoint = kernel.object_at(cap.paddr, Endpoint)
+    if endpoint.state is not EndpointState.RECV:
+        return None
+    return cap, endpoint
+
+
+def take_receiver(endpoint: Endpoint) -> TCB:
+    """The first receiver leaves ``endpoint``'s queue (Idle once it is empty) and its
+    blocking link goes."""
+    receiver = endpoint.queue.pop(0)
+    if not endpoint.queue:
+        endpoint.state = EndpointState.IDLE
+    receiver.blocking = None
+    return receiver
+
+
 def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     """seL4_Call to a waiting receiver, or False if the general path must handle it."""
     current = kernel.current
@@ -83,18 +113,10 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     length = fast_length(window[1])
     if length is None:
         return False
-    slot = lookup_slot(kernel, current, window[0])
-    if not isinstance(slot, Slot):
+    target = call_target(kernel, current, window[0])
+    if target is None:
         return False
-    cap = slot.cap
-    if not isinstance(cap, EndpointCap):
-        return False
-    rights = cap.rights
-    if not rights.write or not (rights.grant or rights.grant_reply):
-        return False
-    endpoint = kernel.object_at(cap.paddr, Endpoint)
-    if endpoint.state is not EndpointState.RECV:
-        return False
+    cap, endpoint = target
     receiver = endpoint.queue[0]
     if receiver.priority < current.priority or receiver.domain != kernel.domains.current:
         return False
@@ -103,10 +125,7 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     # Effects, in the general path's order: the receiver leaves the queue; the caller
     # waits for the reply, its reply cap in the receiver's slot; the receiver runs with
     # the message (written as it starts, see switch_to).
-    del endpoint.queue[0]
-    if not endpoint.queue:
-        endpoint.state = EndpointState.IDLE
-    receiver.blocking = None
+    take_receiver(endpoint)
     current.state = ThreadState.BLOCKED_ON_REPLY
     insert_reply_cap(current, receiver, blocking.can_grant)
     switch_to(kernel, receiver, fast_message(window, length, cap.badge))

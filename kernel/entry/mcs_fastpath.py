@@ -45,14 +45,13 @@ from __future__ import annotations
 from kernel.core.mcs_sched import clock_of
 from kernel.core.refills import is_ready, is_sufficient
 from kernel.core.threads import insert_by_priority
-from kernel.cspace.lookup import lookup_cap, lookup_slot
-from kernel.entry.fastpath import fast_length, fast_message, switch_to
+from kernel.cspace.lookup import lookup_cap
+from kernel.entry.fastpath import call_target, fast_length, fast_message, switch_to, take_receiver
 from kernel.model.caps import EndpointCap, ReplyObjectCap
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.mcs_time import min_budget_ticks
 from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext
-from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, Blocking, ThreadState
 
@@ -90,18 +89,10 @@ def mcs_fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     sc = current.sched_context
     if length is None or current.fault is not None or sc is None:
         return False
-    slot = lookup_slot(kernel, current, window[0])
-    if not isinstance(slot, Slot):
+    target = call_target(kernel, current, window[0])
+    if target is None:
         return False
-    cap = slot.cap
-    if not isinstance(cap, EndpointCap):
-        return False
-    rights = cap.rights
-    if not rights.write or not (rights.grant or rights.grant_reply):
-        return False
-    endpoint = kernel.object_at(cap.paddr, Endpoint)
-    if endpoint.state is not EndpointState.RECV:
-        return False
+    cap, endpoint = target
     receiver = endpoint.queue[0]
     reply = receiver.reply_object
     if (reply is None or receiver.sched_context is not None
@@ -111,10 +102,7 @@ def mcs_fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     # the queue (its reply object now holds the caller); the caller waits on the reply
     # object, pushed on its context's call stack; the context goes to the receiver,
     # which runs with the message.
-    del endpoint.queue[0]
-    if not endpoint.queue:
-        endpoint.state = EndpointState.IDLE
-    receiver.blocking = None
+    take_receiver(endpoint)
     receiver.reply_object = None
     kernel.scheduler.dequeue(current)
     current.state = ThreadState.BLOCKED_ON_REPLY
@@ -126,9 +114,7 @@ def mcs_fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     reply.prev = below
     reply.next = sc
     sc.reply = reply
-    current.sched_context = None
-    sc.tcb = receiver
-    receiver.sched_context = sc
+    _lend(sc, current, receiver)
     switch_to(kernel, receiver, fast_message(window, length, cap.badge))
     return True
 
@@ -172,9 +158,7 @@ def mcs_fastpath_reply_recv(kernel: KernelState, window: list[int]) -> bool:
         below.next = sc
     reply.prev = None
     reply.next = None
-    current.sched_context = None
-    sc.tcb = caller
-    caller.sched_context = sc
+    _lend(sc, current, caller)
     caller.reply_object = None
     kernel.scheduler.dequeue(current)
     endpoint.state = EndpointState.RECV
@@ -185,3 +169,11 @@ def mcs_fastpath_reply_recv(kernel: KernelState, window: list[int]) -> bool:
     current.reply_object = reply
     switch_to(kernel, caller, fast_message(window, length, 0))
     return True
+
+
+def _lend(sc: SchedContext, giver: TCB, taker: TCB) -> None:
+    """``sc`` runs ``taker`` instead of ``giver`` (schedContext_donate, with nothing to
+    dequeue: the fastpath's giver is the current thread and its taker is blocked)."""
+    giver.sched_context = None
+    sc.tcb = taker
+    taker.sched_context = sc
