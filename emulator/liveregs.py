@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from unicorn import Uc
 
@@ -39,6 +39,10 @@ _STRUCT_SCAN = 8192
 _TARGET_SCAN = 1 << 18
 """Bytes searched after each such pointer (the register file sits past QEMU's CPUState,
 whose jump cache alone is 32 KiB)."""
+_NEAR_SCAN = 1 << 16
+"""Bytes searched after each pointer first, before the whole ``_TARGET_SCAN`` of each:
+the register file is usually that close, and searching a quarter megabyte behind every
+word of the engine structure takes longer than the rest of a boot."""
 
 
 class LiveWindow:
@@ -86,7 +90,8 @@ def locate_window(uc: Uc, reg_ids: Sequence[int]) -> LiveWindow | None:
         known = _known.get(key)
         tried: set[int] = set()
         for candidates in (lambda: [] if known is None else _at_known(base, *known),
-                           lambda: _search(base, pattern)):
+                           lambda: _search(base, pattern, _NEAR_SCAN),
+                           lambda: _search(base, pattern, _TARGET_SCAN)):
             for word, pointer, address in candidates():
                 if address in tried:
                     continue
@@ -117,30 +122,33 @@ def _at_known(base: int, word: int, offset: int) -> list[tuple[int, int, int]]:
     return [(word, pointer, pointer + offset)] if 0 < pointer < _ADDRESS_LIMIT else []
 
 
-def _search(base: int, pattern: bytes) -> list[tuple[int, int, int]]:
+def _search(base: int, pattern: bytes, scan: int) -> Iterator[tuple[int, int, int]]:
     """(word of the engine structure, the pointer it holds, place) for every 8-aligned
-    place ``pattern`` occurs near such a pointer."""
-    found: list[tuple[int, int, int]] = []
+    place ``pattern`` occurs in the ``scan`` bytes after such a pointer, in the order of
+    the words.
+
+    A generator: the caller stops at the first candidate that verifies, so the memory
+    behind the words after it is never read.
+    """
     fd = os.open("/proc/self/mem", os.O_RDONLY)
     try:
         engine = _read(fd, base, _STRUCT_SCAN)
         if engine is None:
-            return found
+            return
         seen: set[int] = set()
         words = struct.iter_unpack("<Q", engine[: len(engine) // 8 * 8])
         for word, (pointer,) in enumerate(words):
             if not 0x10000 <= pointer < _ADDRESS_LIMIT or pointer % 8 or pointer in seen:
                 continue
             seen.add(pointer)
-            block = _read(fd, pointer, _TARGET_SCAN)
+            block = _read(fd, pointer, scan)
             if block is None:
                 continue
             at = block.find(pattern)
             while at >= 0:
                 if at % 8 == 0:
-                    found.append((word, pointer, pointer + at))
+                    yield word, pointer, pointer + at
                 at = block.find(pattern, at + 1)
-        return found
     finally:
         os.close(fd)
 
