@@ -1,9 +1,13 @@
 """Reading and checking the root task's ELF: the one gate both builder and loader use.
 
 ``build_image`` and ``load_image`` both call :func:`read_root_elf`, so an ELF that the
-loader would refuse can never be packaged. The ELF is parsed with pyelftools; every
-pyelftools failure is converted to :class:`~bootimage.errors.ElfError` here, at the
-boundary, and the string enums pyelftools returns are turned into numbers at once.
+loader would refuse can never be packaged. Only the headers are read (the file header,
+the program and section header tables), each with one ``struct`` format: the rules
+below are checked before each read, so every read lies inside the file and cannot
+fail. Not pyelftools, which the symbol reader and the foreign-image loader use: its
+import (DWARF, construct, pdb) cost a start-up more than the rest of the loader; its
+tables give the names in this module's messages. ``tests/unit/test_bootimage.py``
+checks these reads against pyelftools' on corrupted ELFs.
 
 Rules, checked in this order (each failure is one ``ElfError`` line):
 
@@ -39,17 +43,9 @@ Rules, checked in this order (each failure is one ``ElfError`` line):
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from elftools.common.exceptions import ELFError
-from elftools.common.utils import struct_parse
-from elftools.construct import ConstructError
-from elftools.elf import enums
-from elftools.elf.elffile import ELFFile
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import PAGE_BITS, SLOT_BITS
@@ -69,6 +65,9 @@ from .errors import (
 
 __all__ = ["BOOT_RESERVE", "RootElf", "boot_reserve", "read_root_elf"]
 
+Header = dict[str, int]
+"""A file, program or section header: its fields by their ELF names (``e_entry``)."""
+
 BOOT_RESERVE = 0x40000
 """The least RAM kept for boot's objects on top of the image's pages (rule 10)."""
 
@@ -87,11 +86,18 @@ EHDR_SIZE, PHDR_SIZE, SHDR_SIZE = 64, 56, 64
 PN_XNUM = 0xFFFF
 _ELFCLASS64, _ELFDATA2LSB = 2, 1
 
-# pyelftools reports enum fields by name; these turn the names back into numbers.
-_E_TYPE: Mapping[str, int] = enums.ENUM_E_TYPE
-_E_MACHINE: Mapping[str, int] = enums.ENUM_E_MACHINE
-_P_TYPE: Mapping[str, int] = {**enums.ENUM_P_TYPE_RISCV, **enums.ENUM_P_TYPE_AARCH64}
-_SH_TYPE: Mapping[str, int] = {**enums.ENUM_SH_TYPE_RISCV, **enums.ENUM_SH_TYPE_AARCH64}
+# ELF64, little-endian (rule 1): the layouts of the System V ABI's Elf64_Ehdr, Elf64_Phdr
+# and Elf64_Shdr, field by field.
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_EHDR_FIELDS = ("e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff",
+                "e_flags", "e_ehsize", "e_phentsize", "e_phnum", "e_shentsize", "e_shnum",
+                "e_shstrndx")  # after e_ident, which rule 1 has read
+_PHDR = struct.Struct("<IIQQQQQQ")
+_PHDR_FIELDS = ("p_type", "p_flags", "p_offset", "p_vaddr", "p_paddr", "p_filesz",
+                "p_memsz", "p_align")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_SHDR_FIELDS = ("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size",
+                "sh_link", "sh_info", "sh_addralign", "sh_entsize")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,58 +124,52 @@ def read_root_elf(
         ElfError (or a subclass): the first rule ``elf`` breaks; never anything else.
     """
     _check_ident(elf)
-    with _pyelftools_boundary():
-        ef = ELFFile(io.BytesIO(elf))
-        hdr: Any = ef.header
-        e_type = _code(hdr["e_type"], _E_TYPE, "e_type")
-        e_machine = _code(hdr["e_machine"], _E_MACHINE, "e_machine")
+    hdr = file_header(elf)
+    e_type, e_machine = hdr["e_type"], hdr["e_machine"]
     if e_type != ET_EXEC:
         raise ElfError(
-            f"ELF type is {_name(e_type, _E_TYPE)}, expected ET_EXEC (a statically linked "
-            "executable)"
+            f"ELF type is {_name(e_type, 'e_type')}, expected ET_EXEC (a statically "
+            "linked executable)"
         )
     found = _arch_of(e_machine)
     if arch is not None and arch != found:
         raise WrongArchitecture(claimed_by, arch, found)
     phnum, shnum = _check_tables(hdr, len(elf))
-    with _pyelftools_boundary():
-        phdrs = [struct_parse(ef.structs.Elf_Phdr, ef.stream, hdr["e_phoff"] + i * PHDR_SIZE)
-                 for i in range(phnum)]
-        shdrs = [struct_parse(ef.structs.Elf_Shdr, ef.stream, hdr["e_shoff"] + i * SHDR_SIZE)
-                 for i in range(shnum)]
-        p_types = [_code(p["p_type"], _P_TYPE, "p_type") for p in phdrs]
-        sh_types = [_code(s["sh_type"], _SH_TYPE, "sh_type") for s in shdrs]
-    segments = _load_segments(
-        elf, [p for p, t in zip(phdrs, p_types, strict=True) if t == PT_LOAD], found
-    )
-    entry: int = hdr["e_entry"]
+    phdrs = program_headers(elf, hdr["e_phoff"], phnum)
+    shdrs = section_headers(elf, hdr["e_shoff"], shnum)
+    segments = _load_segments(elf, [p for p in phdrs if p["p_type"] == PT_LOAD], found)
+    entry = hdr["e_entry"]
     _check_placement(segments, entry, found, config)
     symbols = sum(
         s["sh_size"] // s["sh_entsize"]
-        for s, t in zip(shdrs, sh_types, strict=True)
-        if t == SHT_SYMTAB and s["sh_entsize"]
+        for s in shdrs
+        if s["sh_type"] == SHT_SYMTAB and s["sh_entsize"]
     )
     return RootElf(RootTaskImage(found, entry, segments), symbols, shnum)
 
 
-@contextmanager
-def _pyelftools_boundary() -> Iterator[None]:
-    """Turn pyelftools' parse errors into one ``ElfError`` line.
+def file_header(elf: bytes) -> Header:
+    """The file header's fields after ``e_ident``. Precondition: ``elf`` passed rule 1
+    (64-bit, little-endian, at least ``EHDR_SIZE`` bytes)."""
+    return dict(zip(_EHDR_FIELDS, _EHDR.unpack_from(elf)[1:], strict=True))
 
-    pyelftools signals malformed input with ``ELFError`` (``struct_parse`` wraps
-    construct's errors in ``ELFParseError``); ``ConstructError`` covers any path that
-    does not go through ``struct_parse``. The checks made before each call keep every
-    read inside the file, so nothing else is expected; the property tests in
-    ``tests/unit/test_bootimage.py`` feed corrupted ELFs through here to hold that.
-    """
-    try:
-        yield
-    except (ELFError, ConstructError) as err:
-        raise ElfError(f"bad ELF: {err}") from err
+
+def program_headers(elf: bytes, offset: int, count: int) -> list[Header]:
+    """The ``count`` program headers at ``offset``. Precondition: they lie inside
+    ``elf`` (rule 4)."""
+    return [dict(zip(_PHDR_FIELDS, _PHDR.unpack_from(elf, offset + i * PHDR_SIZE), strict=True))
+            for i in range(count)]
+
+
+def section_headers(elf: bytes, offset: int, count: int) -> list[Header]:
+    """The ``count`` section headers at ``offset``. Precondition: they lie inside
+    ``elf`` (rule 4)."""
+    return [dict(zip(_SHDR_FIELDS, _SHDR.unpack_from(elf, offset + i * SHDR_SIZE), strict=True))
+            for i in range(count)]
 
 
 def _check_ident(elf: bytes) -> None:
-    """Rule 1, on the raw bytes, before pyelftools sees them (its messages are generic)."""
+    """Rule 1, on the raw bytes, before any header is read."""
     if elf[:4] != b"\x7fELF":
         raise ElfError(f"not an ELF file (starts with {elf[:4]!r}, expected b'\\x7fELF')")
     ei_class, ei_data = elf[4:5], elf[5:6]  # empty if the file is that short
@@ -183,16 +183,14 @@ def _check_ident(elf: bytes) -> None:
         raise ElfError(f"truncated ELF: the file header is {EHDR_SIZE} bytes, file has {len(elf)}")
 
 
-def _code(value: object, names: Mapping[str, int], field: str) -> int:
-    """The number behind a pyelftools enum field (a name if known, else the number)."""
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value in names:
-        return names[value]
-    raise ElfError(f"bad ELF: unrecognised {field} {value!r}")
+def _name(code: int, field: str) -> str:
+    """The name pyelftools gives ``code`` in the file header's ``field`` (``e_type`` or
+    ``e_machine``), or the number if it has none, for a message. Imported here: only a
+    refused ELF needs the tables."""
+    from elftools.elf import enums
 
-
-def _name(code: int, names: Mapping[str, int]) -> str:
+    names: Mapping[str, int] = {"e_type": enums.ENUM_E_TYPE,
+                                "e_machine": enums.ENUM_E_MACHINE}[field]
     return next((n for n, c in names.items() if c == code), str(code))
 
 
@@ -202,14 +200,14 @@ def _arch_of(e_machine: int) -> Arch:
         return Arch(e_machine)
     except ValueError:
         raise ElfError(
-            f"unsupported ELF machine {_name(e_machine, _E_MACHINE)} ({e_machine}): capsule "
+            f"unsupported ELF machine {_name(e_machine, 'e_machine')} ({e_machine}): capsule "
             f"runs riscv64 ({Arch.RISCV64.value}) and aarch64 ({Arch.AARCH64.value})"
         ) from None
 
 
-def _check_tables(hdr: Any, size: int) -> tuple[int, int]:
+def _check_tables(hdr: Header, size: int) -> tuple[int, int]:
     """Rule 4; returns (program header count, section header count)."""
-    phnum: int = hdr["e_phnum"]
+    phnum = hdr["e_phnum"]
     if hdr["e_phentsize"] != PHDR_SIZE:
         raise ElfError(f"bad ELF: program header size {hdr['e_phentsize']}, expected {PHDR_SIZE}")
     if phnum == PN_XNUM:
@@ -221,7 +219,7 @@ def _check_tables(hdr: Any, size: int) -> tuple[int, int]:
         )
     if hdr["e_shoff"] == 0:
         return phnum, 0
-    shnum: int = hdr["e_shnum"]
+    shnum = hdr["e_shnum"]
     if hdr["e_shentsize"] != SHDR_SIZE:
         raise ElfError(f"bad ELF: section header size {hdr['e_shentsize']}, expected {SHDR_SIZE}")
     if shnum == 0:
@@ -234,7 +232,7 @@ def _check_tables(hdr: Any, size: int) -> tuple[int, int]:
     return phnum, shnum
 
 
-def _load_segments(elf: bytes, phdrs: list[Any], arch: Arch) -> tuple[ImageSegment, ...]:
+def _load_segments(elf: bytes, phdrs: list[Header], arch: Arch) -> tuple[ImageSegment, ...]:
     """Rules 5 and 6: the checked, non-empty PT_LOAD segments, sorted by address."""
     user_top = abi_for(arch).user_top
     segments = []
@@ -259,7 +257,7 @@ def _load_segments(elf: bytes, phdrs: list[Any], arch: Arch) -> tuple[ImageSegme
                 f"segment {span(vaddr, vaddr + memsz)} lies above the {arch.short} user "
                 f"address limit {user_top:#x}"
             )
-        flags: int = p["p_flags"]
+        flags = p["p_flags"]
         segments.append(ImageSegment(
             vaddr=vaddr,
             memsz=memsz,

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import bisect
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from .elf import _pyelftools_boundary
+from .errors import ElfError
 
 __all__ = ["Symbol", "SymbolTable", "read_symbols"]
 
@@ -106,3 +110,17 @@ def read_symbols(elf: bytes) -> SymbolTable:
                     found.append(Symbol(name, sym["st_value"], sym["st_size"],
                                         kind == "STT_FUNC"))
     return SymbolTable(found)
+
+
+@contextmanager
+def _pyelftools_boundary() -> Iterator[None]:
+    """Turn pyelftools' parse errors into one ``ElfError`` line.
+
+    pyelftools signals malformed input with ``ELFError`` (``struct_parse`` wraps
+    construct's errors in ``ELFParseError``); ``ConstructError`` covers any path that
+    does not go through ``struct_parse``.
+    """
+    try:
+        yield
+    except (ELFError, ConstructError) as err:
+        raise ElfError(f"bad ELF: {err}") from err

@@ -6,14 +6,20 @@ but good framing are made with ``bootimage.format.pack``, which does not validat
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from elftools.common.utils import struct_parse
+from elftools.elf import enums
+from elftools.elf.elffile import ELFFile
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -38,6 +44,7 @@ from bootimage import (
     load_image,
     load_image_file,
 )
+from bootimage import elf as elf_reader
 from bootimage.build import encode_config
 from bootimage.format import CHECKSUM_OFFSET, HEADER_SIZE, MAGIC, pack
 from kernel.abi.arch import Arch, abi_for
@@ -486,6 +493,56 @@ def test_corrupt_elf_in_a_well_framed_image_is_refused_cleanly_or_is_bootable(
     event("accepted")
     check_root_invariants(loaded.root, loaded.config)
     assert build_image(bytes(corrupt), loaded.config) == framed(bytes(corrupt), header_arch)
+
+
+def _numbers(header: Any, tables: dict[str, Mapping[str, int]]) -> dict[str, int]:
+    """A pyelftools header as numbers: its enum fields come back as names when known."""
+    return {key: tables[key][value] if isinstance(value, str) else value
+            for key, value in header.items() if key != "e_ident"}
+
+
+_PYELFTOOLS_ENUMS: dict[str, Mapping[str, int]] = {
+    "e_type": enums.ENUM_E_TYPE, "e_machine": enums.ENUM_E_MACHINE,
+    "e_version": enums.ENUM_E_VERSION,
+    "p_type": {**enums.ENUM_P_TYPE_RISCV, **enums.ENUM_P_TYPE_AARCH64},
+    "sh_type": {**enums.ENUM_SH_TYPE_RISCV, **enums.ENUM_SH_TYPE_AARCH64},
+}
+
+
+@FUZZ
+@given(
+    st.sampled_from(_ELVES),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+)
+def test_header_reads_agree_with_pyelftools(elf: bytes, writes: list[tuple[int, int]]) -> None:
+    """bootimage.elf reads the headers with struct; pyelftools, the reference, reads the
+    same fields from every ELF that passes the checks made before each read."""
+    corrupt = bytearray(elf)
+    for pos, value in writes:
+        corrupt[pos % len(corrupt)] = value
+    data = bytes(corrupt)
+    try:
+        elf_reader._check_ident(data)
+    except ElfError:
+        event("refused at the identification")
+        return
+    ef = ELFFile(io.BytesIO(data))
+    hdr = elf_reader.file_header(data)
+    assert hdr == _numbers(ef.header, _PYELFTOOLS_ENUMS)
+    try:
+        phnum, shnum = elf_reader._check_tables(hdr, len(data))
+    except ElfError:
+        event("refused at the tables")
+        return
+    event("headers read")
+    reference = [
+        _numbers(struct_parse(ef.structs.Elf_Phdr, ef.stream, hdr["e_phoff"] + i * 56),
+                 _PYELFTOOLS_ENUMS) for i in range(phnum)]
+    assert elf_reader.program_headers(data, hdr["e_phoff"], phnum) == reference
+    reference = [
+        _numbers(struct_parse(ef.structs.Elf_Shdr, ef.stream, hdr["e_shoff"] + i * 64),
+                 _PYELFTOOLS_ENUMS) for i in range(shnum)]
+    assert elf_reader.section_headers(data, hdr["e_shoff"], shnum) == reference
 
 
 _SEGMENT = st.tuples(
