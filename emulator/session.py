@@ -8,7 +8,6 @@ would have (DESIGN.md decision 7: kernel state is plain data, so it pickles).
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,8 +16,10 @@ from kernel.config import KernelConfig
 from kernel.image import RootTaskImage
 from kernel.kernel import Kernel
 
-from . import safe_pickle
 from .machine import MachineState, RunResult, UnicornMachine
+
+# pickle and .safe_pickle are imported by the checkpoint methods that use them: a run
+# that never checkpoints does not load them at start-up.
 
 __all__ = ["Checkpoint", "Session"]
 
@@ -56,10 +57,14 @@ class Checkpoint:
     instructions: int | None
 
     def to_bytes(self) -> bytes:
+        import pickle
+
         return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
     def from_bytes(data: bytes) -> Checkpoint:
+        from . import safe_pickle
+
         checkpoint = safe_pickle.loads(data)
         if not isinstance(checkpoint, Checkpoint):
             raise ValueError("not a capsule checkpoint")
@@ -119,6 +124,8 @@ class Session:
     def checkpoint(self) -> Checkpoint:
         """The whole system now. Call between runs (after :meth:`run` returned, e.g. on
         a pause); the session can go on running afterwards, unchanged."""
+        import pickle
+
         return Checkpoint(self.machine.export_state(), pickle.dumps(self.kernel),
                           self.report, self.output, self.instructions)
 
@@ -127,6 +134,8 @@ class Session:
         """A fresh machine and kernel in the state of ``checkpoint``; ``console`` gets
         what the guest prints from now on (the output before is :attr:`output`'s
         start). Observers (tracing, invariant checks) are not state: add them again."""
+        from . import safe_pickle
+
         machine = UnicornMachine.from_state(checkpoint.machine)
         kernel = safe_pickle.loads(checkpoint.kernel)
         if not isinstance(kernel, Kernel):
