@@ -30,9 +30,6 @@ import io
 from dataclasses import replace
 
 import fdt
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.boot import boot_caps, extra_bootinfo
@@ -93,6 +90,12 @@ def kernel_is_mcs(kernel: bytes) -> bool:
     MCS kernel has the scheduling-context state ``ksCurSC``, named in its symbol table
     when it keeps one and in the debug kernel's assertion texts when the elfloader's
     copy is stripped. A release kernel with neither is taken for non-MCS."""
+    # pyelftools is imported here: loading a capsule image or a bare root task ELF, which
+    # do not come here, does not load it.
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
     try:
         symbols = ELFFile(io.BytesIO(kernel)).get_section_by_name(".symtab")
     except ELFError:

@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
 from bootimage import ImageError, build_image, load_image
 from bootimage.foreign import load_runnable
 from bootimage.load import read_file
@@ -681,6 +677,12 @@ class Machine:
         """The address of symbol ``name`` in the root task's ELF (pyelftools reads the
         symbol table): a global variable's or a function's. Raises NoSuchSymbol."""
         if self._symbols is None:
+            # pyelftools is imported here, by the first symbol look-up: a run that looks
+            # none up does not load it.
+            from elftools.common.exceptions import ELFError
+            from elftools.elf.elffile import ELFFile
+            from elftools.elf.sections import SymbolTableSection
+
             symbols: dict[str, int] = {}
             try:
                 elf = ELFFile(BytesIO(self._elf))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -33,7 +33,6 @@ from capsule.errors import InternalError, LoadError, NoSuchThread, Unsupported
 from capsule.machine import Machine
 from capsule.records import Stop, StopKind
 from emulator.exitstatus import ExitStatus, exit_status, stop_line
-from emulator.gdb_run import GdbListener, GdbRunError, serve
 from emulator.interrupt import interrupts_stop
 from emulator.machine import MachineError
 from kernel.abi.arch import Arch
@@ -44,6 +43,10 @@ from .errors import Command
 from .image import _size_option
 from .kernel_log import attach_kernel_log, kernel_log_option
 from .trace import TraceRequest, attach_trace, trace_options
+
+if TYPE_CHECKING:
+    # The GDB stub (emulator.gdb_run and what it imports) is imported only with --gdb.
+    from emulator.gdb_run import GdbListener
 
 __all__ = ["Console", "fail", "finish", "internal_error", "run"]
 
@@ -149,6 +152,8 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
         fail(f"--arch {arch}: {path} is a {machine.arch} image")
     listener = None
     if gdb_address is not None:
+        from emulator.gdb_run import GdbListener, GdbRunError
+
         try:
             listener = GdbListener.open(gdb_address)
         except GdbRunError as error:
@@ -165,9 +170,6 @@ def run(image_path: Path | None, arch: str | None, max_instructions: int | None,
                 stop = _run_saving(machine, saving, max_instructions, console, stats)
             else:
                 stop = machine.run(max_instructions=max_instructions)
-    except GdbRunError as error:
-        console.flush()
-        fail(str(error), error.status)
     except (InternalError, KernelBug, MachineError) as error:
         console.flush()
         fail(internal_error(error), ExitStatus.INTERNAL)
@@ -206,7 +208,14 @@ def _stats(console: Console, machine: Machine, stats: bool) -> None:
 def _serve_gdb(machine: Machine, listener: GdbListener, stop_at_syscalls: bool,
                max_instructions: int | None, console: Console, stats: bool) -> NoReturn:
     """Let gdb drive the machine's session to its end (the stub runs it itself)."""
-    result = serve(listener, machine.session, stop_at_syscalls, console.say, max_instructions)
+    from emulator.gdb_run import GdbRunError, serve
+
+    try:
+        result = serve(listener, machine.session, stop_at_syscalls, console.say,
+                       max_instructions)
+    except GdbRunError as error:
+        console.flush()
+        fail(str(error), error.status)
     console.flush()
     if result is None:
         sys.exit(ExitStatus.GDB_KILLED)
