@@ -15,8 +15,9 @@ Public API::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .build import build_image
-from .describe import ImageDescription, SegmentInfo, inspect_image
 from .elf import BOOT_RESERVE
 from .errors import (
     BadChecksum,
@@ -35,6 +36,9 @@ from .errors import (
 )
 from .format import MAGIC, VERSION
 from .load import LoadedImage, extract_elf, load_image, load_image_file
+
+if TYPE_CHECKING:
+    from .describe import ImageDescription, SegmentInfo, inspect_image
 
 __all__ = [
     "BOOT_RESERVE",
@@ -62,3 +66,17 @@ __all__ = [
     "load_image",
     "load_image_file",
 ]
+
+_DESCRIBE = frozenset({"ImageDescription", "SegmentInfo", "inspect_image"})
+"""The inspector's names: imported from :mod:`bootimage.describe` when first used
+(``capsule image inspect``), so that loading or building an image does not load it."""
+
+
+def __getattr__(name: str) -> object:
+    if name not in _DESCRIBE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .describe import ImageDescription, SegmentInfo, inspect_image
+
+    globals().update(ImageDescription=ImageDescription, SegmentInfo=SegmentInfo,
+                     inspect_image=inspect_image)
+    return globals()[name]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bootimage import ImageError, build_image, extract_elf, inspect_image
+from bootimage import ImageError, build_image, extract_elf
 from bootimage.load import read_file
 from kernel.abi.arch import Arch
 from kernel.config import EXTENSION_FIELDS, ConfigError, KernelConfig
@@ -171,6 +171,8 @@ def build(
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def inspect(path: str, as_json: bool) -> None:
     """Check IMAGE as the loader does and describe its header, configuration and ELF."""
+    from bootimage import inspect_image  # the inspector: not loaded by the other commands
+
     try:
         description = inspect_image(read_file(path, "image"))
     except ImageError as err:
