@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bootimage import ImageError, build_image, load_image
 from bootimage.foreign import load_runnable
@@ -24,8 +25,6 @@ from emulator.exitstatus import exit_status, stop_line
 from emulator.gdb_target import MAX_ACCESS, GdbTarget, TargetError
 from emulator.machine import MachineError, RunResult, UnicornMachine
 from emulator.session import Session
-from emulator.snapshot import Snapshot as SavedSystem
-from emulator.snapshot import SnapshotError, load_snapshot, restore_snapshot, save_snapshot, snapshot_of
 from kernel.abi.constants import CapTag, InitialCap, Syscall
 from kernel.abi.extensions import configured_labels
 from kernel.boot import BootError
@@ -74,6 +73,11 @@ from .errors import (
     UsageError,
 )
 from .records import CapInfo, FaultEvent, SlotInfo, Stop, StopKind, SyscallEvent, ThreadInfo
+
+if TYPE_CHECKING:
+    # emulator.snapshot (and pickle through it) is imported by the methods that make or
+    # take up a snapshot: a run that does neither does not load it.
+    from emulator.snapshot import Snapshot as SavedSystem
 
 __all__ = ["Hook", "Machine", "ThreadRef"]
 
@@ -232,6 +236,8 @@ class Machine:
             LoadError: the file cannot be read or is not a snapshot this capsule can
                 take up (another version, truncated, damaged: the message says which).
         """
+        from emulator.snapshot import SnapshotError, load_snapshot
+
         try:
             saved = load_snapshot(Path(path))
         except SnapshotError as error:
@@ -248,6 +254,8 @@ class Machine:
         Raises:
             LoadError: ``saved`` does not restore (it did not come from :meth:`checkpoint`).
         """
+        from emulator.snapshot import SnapshotError, restore_snapshot
+
         try:
             session = restore_snapshot(saved, _byte_sink(console))
         except SnapshotError as error:
@@ -268,6 +276,8 @@ class Machine:
             Unsupported: the kernel is compiled with mypyc (snapshots need the
                 pure-Python kernel for now).
         """
+        from emulator.snapshot import SnapshotError, snapshot_of
+
         try:
             return snapshot_of(self._session, self._elf, self._name if name is None else name)
         except SnapshotError as error:
@@ -281,6 +291,8 @@ class Machine:
             OSError: the file cannot be written.
             Unsupported: as :meth:`checkpoint`.
         """
+        from emulator.snapshot import save_snapshot
+
         return save_snapshot(Path(path), self.checkpoint())
 
     @property
