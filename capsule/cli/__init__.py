@@ -18,7 +18,7 @@ usage block (``capsule.cli.errors``). Exit statuses: ``emulator.exitstatus``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 import click
 
@@ -27,77 +27,27 @@ from .errors import Group
 __all__ = ["main"]
 
 
-# Each command's module is imported when that command is looked up (to run it, or to list
-# it in --help), so that `capsule run` does not load the debugger and capstone, the
-# compiler driver, the test runner or the component tools.
-
-
-def _run() -> click.Command:
-    from .run import run
-
-    return run
-
-
-def _resume() -> click.Command:
-    from .resume import resume
-
-    return resume
-
-
-def _snapshot() -> click.Command:
-    from .snapshot import snapshot
-
-    return snapshot
-
-
-def _image() -> click.Command:
-    from .image import image
-
-    return image
-
-
-def _test() -> click.Command:
-    from .suite import test_command
-
-    return test_command
-
-
-def _cspace() -> click.Command:
-    from .cspace import cspace
-
-    return cspace
-
-
-def _debug() -> click.Command:
-    from .debug import debug
-
-    return debug
-
-
-def _cc() -> click.Command:
-    from .cc import cc
-
-    return cc
-
-
-def _component() -> click.Command:
-    from .component import component
-
-    return component
-
-
-_COMMANDS: dict[str, Callable[[], click.Command]] = {
-    "run": _run,
-    "resume": _resume,
-    "snapshot": _snapshot,
-    "image": _image,
-    "test": _test,
-    "cspace": _cspace,
-    "debug": _debug,
-    "cc": _cc,
-    "component": _component,
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": (".run", "run"),
+    "resume": (".resume", "resume"),
+    "snapshot": (".snapshot", "snapshot"),
+    "image": (".image", "image"),
+    "test": (".suite", "test_command"),
+    "cspace": (".cspace", "cspace"),
+    "debug": (".debug", "debug"),
+    "cc": (".cc", "cc"),
+    "component": (".component", "component"),
 }
-"""Command name -> the function that imports it (its module's command object)."""
+"""Command name -> (module, attribute) of its click command. Each module is imported when
+its command is first looked up (to run it, or to list it in --help), so that `capsule
+run` does not load the debugger and capstone, the compiler driver, the test runner or
+the component tools."""
+
+
+def _load(name: str) -> click.Command:
+    module, attribute = _COMMANDS[name]
+    command: click.Command = getattr(importlib.import_module(module, __package__), attribute)
+    return command
 
 
 class _LazyGroup(Group):
@@ -105,9 +55,8 @@ class _LazyGroup(Group):
     first looked up; to click it looks like a group with all of them added."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        load = _COMMANDS.get(cmd_name)
-        if load is not None and cmd_name not in self.commands:
-            self.add_command(load(), cmd_name)
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            self.add_command(_load(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
