@@ -299,8 +299,7 @@ def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: F
     rights = cap_vm_rights(mask_vm_rights(cap.rights, Rights.from_word(rights_word)))
     executable, cacheable = rules.leaf_attributes(attr)
     entry = kernel.paging.leaf_entry(cap.paddr, where.level, rights, executable, cacheable)
-    return PageMapInvocation(slot, replace(cap, mapped_asid=req.asid, mapped_vaddr=vaddr),
-                             where, entry, req.asid)
+    return PageMapInvocation(slot, cap.mapped_at(req.asid, vaddr), where, entry, req.asid)
 
 
 def _decode_page_table_map(rules: VSpaceRules, kernel: KernelState, slot: Slot,

@@ -22,7 +22,7 @@ from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LEN
 from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
 from kernel.cspace.lookup import lookup_slot
 from kernel.model.errors import LOOKUP_FAILURES, LookupFailure
-from kernel.model.message import MessageInfo
+from kernel.model.message import MessageInfo, message_word
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
@@ -113,6 +113,5 @@ def reply_to_current(kernel: KernelState, tcb: TCB, label: int, words: list[int]
         kernel, tcb, 1 + FAST_MESSAGE_REGISTERS, words[FAST_MESSAGE_REGISTERS:]
     ):
         length = FAST_MESSAGE_REGISTERS
-    info = MessageInfo(label, 0, 0, length).to_word()
-    regs = words[:FAST_MESSAGE_REGISTERS]
-    kernel.machine.write_syscall_window([0, info, *regs])
+    kernel.machine.write_syscall_window(
+        [0, message_word(label, 0, 0, length), *words[:FAST_MESSAGE_REGISTERS]])

@@ -58,6 +58,22 @@ from kernel.model.tcb import TCB
 
 __all__ = ["invoke"]
 
+# Enum members read on every system call, as module constants: on Python 3.11 reading a
+# member through its Enum class costs several times a global's lookup.
+_REPLY = Syscall.seL4_SysReply
+_REPLY_RECV = Syscall.seL4_SysReplyRecv
+_RECV = Syscall.seL4_SysRecv
+_NB_RECV = Syscall.seL4_SysNBRecv
+_CALL = Syscall.seL4_SysCall
+_NB_SEND = Syscall.seL4_SysNBSend
+_PHASE_INVOKED_CAP = LookupKind.capsule_LookupInvokedCap
+_PHASE_EXTRA_CAP = LookupKind.capsule_LookupExtraCap
+_PHASE_OPERATION_SLOT = LookupKind.capsule_LookupOperationSlot
+_PHASE_RECEIVE_ENDPOINT = LookupKind.capsule_LookupReceiveEndpoint
+_PHASE_RECEIVE_SLOT = LookupKind.capsule_LookupReceiveSlot
+_SEND_STATE = EndpointState.SEND
+_ACTIVE = NotificationState.ACTIVE
+
 
 def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
     """Run one API syscall of the current thread (window = a0-a7 / x0-x7).
@@ -85,21 +101,20 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
 
 
 def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[int]) -> None:
-    if syscall is Syscall.seL4_SysReply:
+    if syscall is _REPLY:
         _reply(kernel)
         return
-    if syscall is Syscall.seL4_SysReplyRecv:
+    if syscall is _REPLY_RECV:
         _reply(kernel)
         # The reply is committed: the receive endpoint's lookup cannot suspend.
         _receive(kernel, window[0], blocking=True, may_suspend=False)
         return
-    if syscall in (Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv):
-        _receive(kernel, window[0], blocking=syscall is Syscall.seL4_SysRecv,
-                 may_suspend=True)
+    if syscall is _RECV or syscall is _NB_RECV:
+        _receive(kernel, window[0], blocking=syscall is _RECV, may_suspend=True)
         return
-    is_call = syscall is Syscall.seL4_SysCall
-    blocking = syscall is not Syscall.seL4_SysNBSend
-    kernel.lookup_phase = LookupKind.capsule_LookupInvokedCap
+    is_call = syscall is _CALL
+    blocking = syscall is not _NB_SEND
+    kernel.lookup_phase = _PHASE_INVOKED_CAP
     slot = lookup_slot(kernel, current, window[0])
     kernel.lookup_phase = -1
     if isinstance(slot, LOOKUP_FAILURES):
@@ -107,7 +122,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
-    kernel.lookup_phase = LookupKind.capsule_LookupExtraCap
+    kernel.lookup_phase = _PHASE_EXTRA_CAP
     extra = lookup_extra_caps(kernel, current, info)
     kernel.lookup_phase = -1
     if isinstance(extra, tuple):
@@ -135,7 +150,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
             # A null cap, or a label that is not one of this object's methods: seL4's
             # decoders answer those without knowing more of the object.
             raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
-        kernel.lookup_phase = LookupKind.capsule_LookupOperationSlot
+        kernel.lookup_phase = _PHASE_OPERATION_SLOT
         record = decoder(kernel, slot, args)
     except SyscallError as error:
         kernel.lookup_phase = -1
@@ -225,7 +240,7 @@ def _reply(kernel: KernelState) -> None:
 def _receive(kernel: KernelState, cptr: int, blocking: bool, may_suspend: bool) -> None:
     current = kernel.current
     assert current is not None
-    kernel.lookup_phase = LookupKind.capsule_LookupReceiveEndpoint if may_suspend else -1
+    kernel.lookup_phase = _PHASE_RECEIVE_ENDPOINT if may_suspend else -1
     cap = lookup_cap(kernel, current, cptr)
     kernel.lookup_phase = -1
     if isinstance(cap, LOOKUP_FAILURES):
@@ -241,13 +256,13 @@ def _receive(kernel: KernelState, cptr: int, blocking: bool, may_suspend: bool) 
     if isinstance(cap, EndpointCap) and cap.rights.read:
         endpoint = kernel.object_at(cap.paddr, Endpoint)
         bound = current.bound_notification
-        if may_suspend and endpoint.state is EndpointState.SEND and (
-                bound is None or bound.state is not NotificationState.ACTIVE):
+        if may_suspend and endpoint.state is _SEND_STATE and (
+                bound is None or bound.state is not _ACTIVE):
             # A sender waits, so the transfer happens now: look the receive slot up
             # before anything commits (deleting the caller cap is the first change), so
             # that a server-backed CNode on its path may still suspend the Recv. The
             # transfer looks it up again, as an ordinary lookup.
-            kernel.lookup_phase = LookupKind.capsule_LookupReceiveSlot
+            kernel.lookup_phase = _PHASE_RECEIVE_SLOT
             receive_slot(kernel, current)
             kernel.lookup_phase = -1
         delete_caller_cap(kernel, current)

@@ -18,7 +18,7 @@ stale mapping touches nothing, because the entry must still name this very frame
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kernel.model.caps import Cap, FrameCap, Rights
 from kernel.model.errors import KernelBug
@@ -104,7 +104,7 @@ def perform_page_unmap(kernel: KernelState, inv: PageUnmapInvocation) -> list[in
         raise KernelBug("perform_page_unmap on a non-frame cap")
     if cap.is_mapped:
         unmap_page(kernel, cap.size_bits, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
-    slot.cap = replace(cap, mapped_asid=0, mapped_vaddr=0)
+    slot.cap = cap.mapped_at(0, 0)
     return []
 
 

@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kernel.abi.constants import (
     MIN_SCHED_CONTEXT_BITS,
@@ -164,7 +164,7 @@ def reset_untyped(kernel: KernelState, slot: Slot) -> None:
     purge_region(kernel, cap.paddr, 1 << cap.size_bits)
     if not cap.is_device:
         zero_phys(kernel.machine, cap.paddr, used)
-    slot.cap = replace(cap, free_index=0)
+    slot.cap = cap.with_free_index(0)
 
 
 def perform_retype(kernel: KernelState, inv: RetypeInvocation) -> list[int]:
@@ -182,7 +182,7 @@ def perform_retype(kernel: KernelState, inv: RetypeInvocation) -> list[int]:
     end = inv.start + len(inv.dest_slots) * size
     # A new untyped covering the whole region leaves the parent full: seL4 computes the
     # free index the same way for every type, so no special case is needed.
-    inv.untyped_slot.cap = replace(cap, free_index=(end - cap.paddr) >> MIN_UNTYPED_BITS)
+    inv.untyped_slot.cap = cap.with_free_index((end - cap.paddr) >> MIN_UNTYPED_BITS)
     for i, dest in enumerate(inv.dest_slots):
         new_cap = create_object(
             kernel, inv.otype, inv.start + i * size, inv.user_size, inv.is_device
