@@ -29,7 +29,7 @@ from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
 from kernel.core.ipc_transfer import receive_slot
 from kernel.core.notifications import receive_signal, send_signal
-from kernel.cspace.arguments import InvocationArgs, lookup_extra_caps, message_args, reply_to_current
+from kernel.cspace.arguments import InvocationArgs, lookup_cptrs, read_message, reply_to_current
 from kernel.cspace.lookup import ServerLookup, lookup_cap, lookup_slot
 from kernel.entry.dispatch import DECODERS, perform
 from kernel.entry.traversal import suspend_on_lookup
@@ -122,8 +122,11 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
+    # Read now for the decoder too, in one read of the IPC buffer: only object
+    # invocations use the words (signals and endpoint sends move them themselves).
+    words, cptrs = read_message(kernel, current, info, window)
     kernel.lookup_phase = _PHASE_EXTRA_CAP
-    extra = lookup_extra_caps(kernel, current, info)
+    extra = lookup_cptrs(kernel, current, cptrs)
     kernel.lookup_phase = -1
     if isinstance(extra, tuple):
         # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
@@ -138,9 +141,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
     if isinstance(cap, EndpointCap):
         _send_endpoint(kernel, current, cap, info.label, blocking, is_call)
         return
-    # Only object invocations read the message words (signals and endpoint sends move
-    # them, or not, themselves): read once here, for the decoder.
-    args = InvocationArgs(info, tuple(message_args(kernel, current, info, window)), tuple(extra))
+    args = InvocationArgs(info, tuple(words), tuple(extra))
     decoder = DECODERS.get(type(cap))
     if decoder is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")

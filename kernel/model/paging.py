@@ -56,6 +56,11 @@ class PteKind(Enum):
     LEAF = 2
 
 
+# Every page-table walk decodes entries: the kinds as module constants, as reading an
+# Enum member through its class costs several times a global's lookup (Python 3.11).
+_INVALID, _TABLE, _LEAF = PteKind.INVALID, PteKind.TABLE, PteKind.LEAF
+
+
 @dataclass(frozen=True)
 class PagingFormat:
     """One architecture's translation-table format."""
@@ -150,11 +155,11 @@ class _Sv39(PagingFormat):
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
         if not entry & self.V:
-            return PteKind.INVALID, 0
+            return _INVALID, 0
         paddr = ((entry >> 10) & ((1 << 44) - 1)) << 12
         if entry & (self.R | self.W | self.X):
-            return PteKind.LEAF, paddr
-        return PteKind.TABLE, paddr
+            return _LEAF, paddr
+        return _TABLE, paddr
 
     def allows(self, entry: int, access: Access) -> bool:
         if not entry & self.U:
@@ -213,13 +218,13 @@ class _AArch64(PagingFormat):
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
         if not entry & 1:
-            return PteKind.INVALID, 0
+            return _INVALID, 0
         paddr = entry & self.ADDR_MASK
         if level == self.levels - 1:
-            return (PteKind.LEAF, paddr) if entry & 2 else (PteKind.INVALID, 0)
+            return (_LEAF, paddr) if entry & 2 else (_INVALID, 0)
         if entry & 2:
-            return PteKind.TABLE, paddr
-        return (PteKind.LEAF, paddr) if level in self.leaf_levels else (PteKind.INVALID, 0)
+            return _TABLE, paddr
+        return (_LEAF, paddr) if level in self.leaf_levels else (_INVALID, 0)
 
     def allows(self, entry: int, access: Access) -> bool:
         # EL0 instruction fetch is governed by UXN alone; data access by AP.

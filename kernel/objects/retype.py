@@ -106,6 +106,11 @@ class Kind(Enum):
     """MCS only."""
 
 
+# Read at every retype: module constants, as reading an Enum member through its class
+# costs several times a global's lookup (Python 3.11).
+_UNTYPED, _SCHED_CONTEXT, _CAP_TABLE = Kind.UNTYPED, Kind.SCHED_CONTEXT, Kind.CAP_TABLE
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectType:
     """One retype ``type`` value of an architecture.
@@ -200,9 +205,10 @@ def object_size_bits(otype: ObjectType, user_size: int) -> int:
     Untyped and SchedContext: ``user_size``; CapTable: ``user_size + seL4_SlotBits``;
     others fixed.
     """
-    if otype.kind in (Kind.UNTYPED, Kind.SCHED_CONTEXT):
+    kind = otype.kind
+    if kind is _UNTYPED or kind is _SCHED_CONTEXT:
         return user_size
-    if otype.kind is Kind.CAP_TABLE:
+    if kind is _CAP_TABLE:
         return user_size + SLOT_BITS
     assert otype.fixed_bits is not None
     return otype.fixed_bits
@@ -253,7 +259,7 @@ def create_object(
     a TCB also joins ``kernel.threads`` (Inactive, priority 0, a full time slice).
     """
     bits = object_size_bits(otype, user_size)
-    if otype.kind is Kind.UNTYPED:
+    if otype.kind is _UNTYPED:
         # Zero already (the untyped invariant); a new untyped starts with free index 0.
         return UntypedCap(paddr, user_size, is_device, free_index=0)
     if not is_device:
