@@ -123,6 +123,9 @@ def reply_to_current(kernel: KernelState, tcb: TCB, label: int, words: list[int]
     MR0-3 go to registers, the rest to the IPC buffer; without an IPC buffer the length
     is cut to the register MRs, as seL4 does.
     """
+    if not words:  # what most invocations answer
+        kernel.machine.write_syscall_window([0, message_word(label, 0, 0, 0)])
+        return
     words = words[:MSG_MAX_LENGTH]
     length = len(words)
     if length > FAST_MESSAGE_REGISTERS and not write_ipc_words(

@@ -53,6 +53,7 @@ from kernel.model.errors import (
 from kernel.model.faults import CapFault
 from kernel.model.message import MessageInfo
 from kernel.model.notification import Notification, NotificationState
+from kernel.model.slot import Slot
 from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
@@ -117,7 +118,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
     kernel.lookup_phase = _PHASE_INVOKED_CAP
     slot = lookup_slot(kernel, current, window[0])
     kernel.lookup_phase = -1
-    if isinstance(slot, LOOKUP_FAILURES):
+    if not isinstance(slot, Slot):  # a lookup failure (one check, not one per kind)
         if blocking:
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return

@@ -64,4 +64,5 @@ class MessageInfo:
     @property
     def clamped_length(self) -> int:
         """The length the kernel uses: larger values are clamped to seL4_MsgMaxLength."""
-        return min(self.length, MSG_MAX_LENGTH)
+        length = self.length
+        return length if length <= MSG_MAX_LENGTH else MSG_MAX_LENGTH
