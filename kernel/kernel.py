@@ -36,6 +36,7 @@ from kernel.model.tcb import TCB, ThreadState
 __all__ = ["Kernel", "StopReason"]
 
 _PAGE_MASK = (1 << 12) - 1
+_RESTART = ThreadState.RESTART  # read at every syscall: a global is cheaper than the Enum's
 
 
 class Kernel(KernelState):
@@ -81,7 +82,7 @@ class Kernel(KernelState):
         if current is not None:
             # seL4's FaultIP is the trap instruction until the thread enters again.
             current.after_syscall = True
-            if current.state is ThreadState.RESTART:
+            if current.state is _RESTART:
                 # seL4's activateThread made it Running when it resumed (at the pc
                 # capsule had already set); nothing could observe the difference since.
                 current.state = ThreadState.RUNNING

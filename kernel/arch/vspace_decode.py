@@ -21,7 +21,6 @@ functions there. Labels are found through tables built once per (arch, MCS)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -102,13 +101,23 @@ LabelNames = tuple[tuple[str, Enum], ...]
 """(label name, method) pairs: an architecture's names of an object's methods."""
 
 
-@functools.cache
+_METHOD_TABLES: dict[tuple[int, Arch, bool], tuple[LabelNames, Mapping[int, Enum]]] = {}
+"""The tables :func:`methods_by_label` built, by (id of ``names``, arch, MCS). Keyed by
+identity, not by value: hashing the pairs hashes each Enum in Python, several times
+the cost of the lookup. Each entry holds its ``names``, so that id is never reused."""
+
+
 def methods_by_label(arch: Arch, mcs: bool, names: LabelNames) -> Mapping[int, Enum]:
     """Label number -> method for the ``names`` of one configuration; built once per
     (arch, MCS, names), as decoders ask at every invocation. A label not in the result
-    is not one of the object's methods."""
-    labels = label_table(arch, mcs)
-    return {labels[name]: method for name, method in names}
+    is not one of the object's methods. ``names`` is a constant (each new tuple passed
+    makes a table)."""
+    key = (id(names), arch, mcs)
+    found = _METHOD_TABLES.get(key)
+    if found is None:
+        labels = label_table(arch, mcs)
+        found = _METHOD_TABLES[key] = (names, {labels[name]: method for name, method in names})
+    return found[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +308,7 @@ def _decode_page_map(rules: VSpaceRules, kernel: KernelState, slot: Slot, cap: F
     rights = cap_vm_rights(mask_vm_rights(cap.rights, Rights.from_word(rights_word)))
     executable, cacheable = rules.leaf_attributes(attr)
     entry = kernel.paging.leaf_entry(cap.paddr, where.level, rights, executable, cacheable)
-    return PageMapInvocation(slot, replace(cap, mapped_asid=req.asid, mapped_vaddr=vaddr),
-                             where, entry, req.asid)
+    return PageMapInvocation(slot, cap.mapped_at(req.asid, vaddr), where, entry, req.asid)
 
 
 def _decode_page_table_map(rules: VSpaceRules, kernel: KernelState, slot: Slot,

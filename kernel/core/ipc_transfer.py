@@ -37,7 +37,7 @@ from kernel.model.caps import EndpointCap
 from kernel.model.endpoint import Endpoint
 from kernel.model.errors import LOOKUP_FAILURES, SyscallError
 from kernel.model.faults import TimeoutFault
-from kernel.model.message import MessageInfo
+from kernel.model.message import MessageInfo, message_word
 from kernel.model.sched_context import take_consumed_us
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
@@ -107,7 +107,7 @@ def _put_mrs(kernel: KernelState, tcb: TCB, words: list[int]) -> int:
 def write_message(kernel: KernelState, tcb: TCB, label: int, badge: int, words: list[int]) -> None:
     """Deliver a kernel-made message (fault message, reply) to receiver ``tcb``."""
     sent = _put_mrs(kernel, tcb, [word & WORD_MASK for word in words])
-    set_window(kernel, tcb, BADGE, [badge, MessageInfo(label, 0, 0, sent).to_word()])
+    set_window(kernel, tcb, BADGE, [badge, message_word(label, 0, 0, sent)])
 
 
 def transfer(
@@ -143,7 +143,7 @@ def transfer(
         found = lookup_extra_caps(kernel, sender, info)
         caps: list[Slot] = [] if isinstance(found, tuple) else found
         extra, unwrapped = _transfer_caps(kernel, caps, endpoint, receiver)
-    tag = MessageInfo(info.label, unwrapped, extra, sent).to_word()
+    tag = message_word(info.label, unwrapped, extra, sent)
     set_window(kernel, receiver, BADGE, [badge, tag])
 
 

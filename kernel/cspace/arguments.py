@@ -19,18 +19,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH, WORD_BYTES
-from kernel.cspace.ipc_buffer import ipc_buffer_paddr, read_ipc_words, write_ipc_words
+from kernel.cspace.ipc_buffer import WORDS, read_ipc_buffer, read_ipc_words, write_ipc_words
 from kernel.cspace.lookup import lookup_slot
-from kernel.model.errors import LOOKUP_FAILURES, LookupFailure
-from kernel.model.message import MessageInfo
+from kernel.model.errors import LookupFailure
+from kernel.model.message import MessageInfo, message_word
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
 __all__ = [
     "InvocationArgs",
+    "lookup_cptrs",
     "lookup_extra_caps",
-    "message_args",
+    "read_message",
     "reply_to_current",
 ]
 
@@ -41,7 +42,7 @@ class InvocationArgs:
     kernel entry (:func:`kernel.entry.invocation.invoke`), as seL4's handleInvocation gathers the
     message and looks the extra caps up before any decoder runs.
 
-    ``words`` are MR0 .. MR(length-1) as :func:`message_args` gives them (the tag's
+    ``words`` are MR0 .. MR(length-1) as :func:`read_message` gives them (the tag's
     length clamped, cut to the register MRs without an IPC buffer); ``extra`` are the
     slots of the extra caps, all looked up successfully.
     """
@@ -61,24 +62,32 @@ _WINDOW_MR0 = 2
 """MR0 is the third register of the syscall window (a2 / x2)."""
 
 
-def _has_buffer(kernel: KernelState, tcb: TCB) -> bool:
-    return ipc_buffer_paddr(kernel, tcb, for_write=False) is not None
+def read_message(kernel: KernelState, tcb: TCB, info: MessageInfo,
+                 window: list[int]) -> tuple[list[int], list[int]]:
+    """MR0 .. MR(length-1) of ``tcb``'s message, as the kernel sees them, and the CPtrs
+    of its extra caps, read from the IPC buffer at once (one read of guest memory where
+    both lie there: reads cost far more than the bytes between the two).
 
-
-def message_args(kernel: KernelState, tcb: TCB, info: MessageInfo, window: list[int]) -> list[int]:
-    """MR0 .. MR(length-1) of ``tcb``'s message, as the kernel sees them.
-
-    ``length`` is the tag's length clamped to seL4_MsgMaxLength, and cut to the four
-    register MRs when ``tcb`` has no IPC buffer the kernel may read.
+    ``length`` is the tag's length clamped to seL4_MsgMaxLength; without an IPC buffer
+    the kernel may read, the words are cut to the four register MRs and there are no
+    extra caps.
     """
     length = info.clamped_length
-    if length <= FAST_MESSAGE_REGISTERS:
-        return list(window[_WINDOW_MR0 : _WINDOW_MR0 + length])
-    words = list(window[_WINDOW_MR0 : _WINDOW_MR0 + FAST_MESSAGE_REGISTERS])
-    rest = read_ipc_words(
-        kernel, tcb, _MSG_WORD + FAST_MESSAGE_REGISTERS, length - FAST_MESSAGE_REGISTERS
-    )
-    return words if rest is None else words + rest
+    extra_caps = info.extra_caps
+    in_buffer = length > FAST_MESSAGE_REGISTERS
+    words = window[_WINDOW_MR0 : _WINDOW_MR0 + (FAST_MESSAGE_REGISTERS if in_buffer else length)]
+    if not in_buffer and not extra_caps:
+        return words, []
+    first = _MSG_WORD + FAST_MESSAGE_REGISTERS if in_buffer else _CAPS_WORD
+    end = _CAPS_WORD + extra_caps if extra_caps else _MSG_WORD + length
+    raw = read_ipc_buffer(kernel, tcb, WORD_BYTES * first, WORD_BYTES * (end - first))
+    if raw is None:
+        return words, []
+    if in_buffer:
+        words += WORDS[length - FAST_MESSAGE_REGISTERS].unpack_from(raw)
+    if not extra_caps:
+        return words, []
+    return words, list(WORDS[extra_caps].unpack_from(raw, WORD_BYTES * (_CAPS_WORD - first)))
 
 
 def lookup_extra_caps(
@@ -86,17 +95,24 @@ def lookup_extra_caps(
 ) -> list[Slot] | tuple[int, LookupFailure]:
     """The slots of the message's extra caps, or ``(cptr, failure)`` for the first CPtr
     whose lookup failed (seL4's lookupExtraCaps). No IPC buffer: no extra caps."""
-    if info.extra_caps == 0 or not _has_buffer(kernel, tcb):
+    if info.extra_caps == 0:
         return []
     cptrs = read_ipc_words(kernel, tcb, _CAPS_WORD, info.extra_caps)
-    if cptrs is None:
+    if cptrs is None:  # no IPC buffer the kernel may read
         return []
+    return lookup_cptrs(kernel, tcb, cptrs)
+
+
+def lookup_cptrs(
+    kernel: KernelState, tcb: TCB, cptrs: list[int]
+) -> list[Slot] | tuple[int, LookupFailure]:
+    """The slots of extra-cap ``cptrs`` in ``tcb``'s CSpace, or ``(cptr, failure)`` for
+    the first whose lookup failed (:func:`lookup_extra_caps` after its read)."""
     slots: list[Slot] = []
     for cptr in cptrs:
         result = lookup_slot(kernel, tcb, cptr)
-        if isinstance(result, LOOKUP_FAILURES):
+        if not isinstance(result, Slot):
             return cptr, result
-        assert isinstance(result, Slot)
         slots.append(result)
     return slots
 
@@ -107,12 +123,14 @@ def reply_to_current(kernel: KernelState, tcb: TCB, label: int, words: list[int]
     MR0-3 go to registers, the rest to the IPC buffer; without an IPC buffer the length
     is cut to the register MRs, as seL4 does.
     """
+    if not words:  # what most invocations answer
+        kernel.machine.write_syscall_window([0, message_word(label, 0, 0, 0)])
+        return
     words = words[:MSG_MAX_LENGTH]
     length = len(words)
     if length > FAST_MESSAGE_REGISTERS and not write_ipc_words(
         kernel, tcb, 1 + FAST_MESSAGE_REGISTERS, words[FAST_MESSAGE_REGISTERS:]
     ):
         length = FAST_MESSAGE_REGISTERS
-    info = MessageInfo(label, 0, 0, length).to_word()
-    regs = words[:FAST_MESSAGE_REGISTERS]
-    kernel.machine.write_syscall_window([0, info, *regs])
+    kernel.machine.write_syscall_window(
+        [0, message_word(label, 0, 0, length), *words[:FAST_MESSAGE_REGISTERS]])

@@ -287,6 +287,6 @@ def derive_cap(kernel: KernelState, slot: Slot, cap: Cap) -> Cap:
             # A copy of a frame cap is not a mapping: it starts unmapped. AArch64 keeps
             # the (stale) mapped address and clears the ASID only.
             if kernel.platform.frame_copy_keeps_vaddr:
-                return replace(cap, mapped_asid=0)
-            return replace(cap, mapped_asid=0, mapped_vaddr=0)
+                return cap.mapped_at(0, cap.mapped_vaddr)
+            return cap.mapped_at(0, 0)
     return cap

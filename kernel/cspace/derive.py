@@ -155,7 +155,7 @@ def mask_cap_rights(rights: Rights, cap: Cap) -> Cap:
         case ReplyCap():
             return replace(cap, can_grant=cap.can_grant and rights.grant)
         case FrameCap():
-            return replace(cap, rights=mask_vm_rights(cap.rights, rights))
+            return cap.with_rights(mask_vm_rights(cap.rights, rights))
         case CapPageCap():  # capsule's cap pages (not seL4): no write, read-only; no grant, weak
             return replace(cap, read_only=cap.read_only or not rights.write,
                            weak=cap.weak or not rights.grant)

@@ -14,9 +14,12 @@ from kernel.model.caps import FrameCap
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 
-__all__ = ["ipc_buffer_paddr", "read_ipc_buffer", "read_ipc_words", "write_ipc_words"]
+__all__ = ["WORDS", "ipc_buffer_paddr", "read_ipc_buffer", "read_ipc_words", "write_ipc_words"]
 
 _IPC_BUFFER_SIZE = 1 << IPC_BUFFER_SIZE_BITS
+WORDS = [struct.Struct(f"<{count}Q") for count in range(_IPC_BUFFER_SIZE // WORD_BYTES + 1)]
+"""The layout of ``count`` words, for every count a buffer holds: compiled once, not
+formatted and looked up at every message."""
 
 
 def ipc_buffer_paddr(kernel: KernelState, tcb: TCB, for_write: bool) -> int | None:
@@ -46,7 +49,7 @@ def read_ipc_buffer(kernel: KernelState, tcb: TCB, offset: int, size: int) -> by
 def read_ipc_words(kernel: KernelState, tcb: TCB, first: int, count: int) -> list[int] | None:
     """Words ``first .. first+count-1`` of the IPC buffer (word 1 is msg[0])."""
     raw = read_ipc_buffer(kernel, tcb, WORD_BYTES * first, WORD_BYTES * count)
-    return None if raw is None else list(struct.unpack(f"<{count}Q", raw))
+    return None if raw is None else list(WORDS[count].unpack(raw))
 
 
 def write_ipc_words(kernel: KernelState, tcb: TCB, first: int, words: list[int]) -> bool:
@@ -54,5 +57,5 @@ def write_ipc_words(kernel: KernelState, tcb: TCB, first: int, words: list[int])
     base = ipc_buffer_paddr(kernel, tcb, for_write=True)
     if base is None or WORD_BYTES * (first + len(words)) > _IPC_BUFFER_SIZE:
         return False
-    kernel.machine.write_phys(base + WORD_BYTES * first, struct.pack(f"<{len(words)}Q", *words))
+    kernel.machine.write_phys(base + WORD_BYTES * first, WORDS[len(words)].pack(*words))
     return True

@@ -27,6 +27,7 @@ from kernel.model.errors import (
     FailedLookup,
     GuardMismatch,
     InvalidRoot,
+    KernelBug,
     LookupFailure,
     RangeError,
 )
@@ -102,9 +103,9 @@ def resolve_address_bits(
     """
     if not isinstance(node_cap, CNodeCap):
         return InvalidRoot()
-    cap: Cap = node_cap
+    cap = node_cap
+    objects = kernel.objects
     while True:
-        assert isinstance(cap, CNodeCap)
         radix, guard_bits = cap.radix, cap.guard_size
         level = radix + guard_bits
         if guard_bits > n_bits or (
@@ -114,7 +115,9 @@ def resolve_address_bits(
         if level > n_bits:
             return DepthMismatch(bits_left=n_bits, bits_found=level)
         index = (cptr >> (n_bits - level)) & ((1 << radix) - 1)
-        node = kernel.object_at(cap.paddr, CNode)
+        node = objects.get(cap.paddr)  # KernelState.object_at, inlined: once per level
+        if not isinstance(node, CNode):
+            raise KernelBug(f"no CNode at {cap.paddr:#x}")
         slot = node.slots[index]
         if node.server is not None and slot.is_empty and not (final_empty_ok
                                                               and n_bits == level):
@@ -122,9 +125,10 @@ def resolve_address_bits(
         if n_bits == level:
             return slot, 0
         n_bits -= level
-        if not isinstance(slot.cap, CNodeCap):
+        found = slot.cap
+        if not isinstance(found, CNodeCap):
             return slot, n_bits
-        cap = slot.cap
+        cap = found
 
 
 def lookup_slot(kernel: KernelState, tcb: TCB, cptr: int) -> Slot | LookupFailure:

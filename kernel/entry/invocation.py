@@ -29,7 +29,7 @@ from kernel.core.fault_delivery import handle_fault
 from kernel.core.ipc import delete_caller_cap, receive, reply, send
 from kernel.core.ipc_transfer import receive_slot
 from kernel.core.notifications import receive_signal, send_signal
-from kernel.cspace.arguments import InvocationArgs, lookup_extra_caps, message_args, reply_to_current
+from kernel.cspace.arguments import InvocationArgs, lookup_cptrs, read_message, reply_to_current
 from kernel.cspace.lookup import ServerLookup, lookup_cap, lookup_slot
 from kernel.entry.dispatch import DECODERS, perform
 from kernel.entry.traversal import suspend_on_lookup
@@ -53,10 +53,27 @@ from kernel.model.errors import (
 from kernel.model.faults import CapFault
 from kernel.model.message import MessageInfo
 from kernel.model.notification import Notification, NotificationState
+from kernel.model.slot import Slot
 from kernel.model.state import KernelState, RefusedInvocation
 from kernel.model.tcb import TCB
 
 __all__ = ["invoke"]
+
+# Enum members read on every system call, as module constants: on Python 3.11 reading a
+# member through its Enum class costs several times a global's lookup.
+_REPLY = Syscall.seL4_SysReply
+_REPLY_RECV = Syscall.seL4_SysReplyRecv
+_RECV = Syscall.seL4_SysRecv
+_NB_RECV = Syscall.seL4_SysNBRecv
+_CALL = Syscall.seL4_SysCall
+_NB_SEND = Syscall.seL4_SysNBSend
+_PHASE_INVOKED_CAP = LookupKind.capsule_LookupInvokedCap
+_PHASE_EXTRA_CAP = LookupKind.capsule_LookupExtraCap
+_PHASE_OPERATION_SLOT = LookupKind.capsule_LookupOperationSlot
+_PHASE_RECEIVE_ENDPOINT = LookupKind.capsule_LookupReceiveEndpoint
+_PHASE_RECEIVE_SLOT = LookupKind.capsule_LookupReceiveSlot
+_SEND_STATE = EndpointState.SEND
+_ACTIVE = NotificationState.ACTIVE
 
 
 def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
@@ -85,30 +102,32 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
 
 
 def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[int]) -> None:
-    if syscall is Syscall.seL4_SysReply:
+    if syscall is _REPLY:
         _reply(kernel)
         return
-    if syscall is Syscall.seL4_SysReplyRecv:
+    if syscall is _REPLY_RECV:
         _reply(kernel)
         # The reply is committed: the receive endpoint's lookup cannot suspend.
         _receive(kernel, window[0], blocking=True, may_suspend=False)
         return
-    if syscall in (Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv):
-        _receive(kernel, window[0], blocking=syscall is Syscall.seL4_SysRecv,
-                 may_suspend=True)
+    if syscall is _RECV or syscall is _NB_RECV:
+        _receive(kernel, window[0], blocking=syscall is _RECV, may_suspend=True)
         return
-    is_call = syscall is Syscall.seL4_SysCall
-    blocking = syscall is not Syscall.seL4_SysNBSend
-    kernel.lookup_phase = LookupKind.capsule_LookupInvokedCap
+    is_call = syscall is _CALL
+    blocking = syscall is not _NB_SEND
+    kernel.lookup_phase = _PHASE_INVOKED_CAP
     slot = lookup_slot(kernel, current, window[0])
     kernel.lookup_phase = -1
-    if isinstance(slot, LOOKUP_FAILURES):
+    if not isinstance(slot, Slot):  # a lookup failure (one check, not one per kind)
         if blocking:
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))
         return
     info = MessageInfo.from_word(window[1])
-    kernel.lookup_phase = LookupKind.capsule_LookupExtraCap
-    extra = lookup_extra_caps(kernel, current, info)
+    # Read now for the decoder too, in one read of the IPC buffer: only object
+    # invocations use the words (signals and endpoint sends move them themselves).
+    words, cptrs = read_message(kernel, current, info, window)
+    kernel.lookup_phase = _PHASE_EXTRA_CAP
+    extra = lookup_cptrs(kernel, current, cptrs)
     kernel.lookup_phase = -1
     if isinstance(extra, tuple):
         # seL4's lookupExtraCaps: a cap fault on the extra cap's CPtr, before decoding.
@@ -123,9 +142,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
     if isinstance(cap, EndpointCap):
         _send_endpoint(kernel, current, cap, info.label, blocking, is_call)
         return
-    # Only object invocations read the message words (signals and endpoint sends move
-    # them, or not, themselves): read once here, for the decoder.
-    args = InvocationArgs(info, tuple(message_args(kernel, current, info, window)), tuple(extra))
+    args = InvocationArgs(info, tuple(words), tuple(extra))
     decoder = DECODERS.get(type(cap))
     if decoder is None and _is_own_method(kernel, cap, info.label):
         kernel.unsupported(f"invocations of {cap.tag.name} (label {info.label})")
@@ -135,7 +152,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
             # A null cap, or a label that is not one of this object's methods: seL4's
             # decoders answer those without knowing more of the object.
             raise InvalidCapability(0) if isinstance(cap, NullCap) else IllegalOperation()
-        kernel.lookup_phase = LookupKind.capsule_LookupOperationSlot
+        kernel.lookup_phase = _PHASE_OPERATION_SLOT
         record = decoder(kernel, slot, args)
     except SyscallError as error:
         kernel.lookup_phase = -1
@@ -225,7 +242,7 @@ def _reply(kernel: KernelState) -> None:
 def _receive(kernel: KernelState, cptr: int, blocking: bool, may_suspend: bool) -> None:
     current = kernel.current
     assert current is not None
-    kernel.lookup_phase = LookupKind.capsule_LookupReceiveEndpoint if may_suspend else -1
+    kernel.lookup_phase = _PHASE_RECEIVE_ENDPOINT if may_suspend else -1
     cap = lookup_cap(kernel, current, cptr)
     kernel.lookup_phase = -1
     if isinstance(cap, LOOKUP_FAILURES):
@@ -241,13 +258,13 @@ def _receive(kernel: KernelState, cptr: int, blocking: bool, may_suspend: bool) 
     if isinstance(cap, EndpointCap) and cap.rights.read:
         endpoint = kernel.object_at(cap.paddr, Endpoint)
         bound = current.bound_notification
-        if may_suspend and endpoint.state is EndpointState.SEND and (
-                bound is None or bound.state is not NotificationState.ACTIVE):
+        if may_suspend and endpoint.state is _SEND_STATE and (
+                bound is None or bound.state is not _ACTIVE):
             # A sender waits, so the transfer happens now: look the receive slot up
             # before anything commits (deleting the caller cap is the first change), so
             # that a server-backed CNode on its path may still suspend the Recv. The
             # transfer looks it up again, as an ordinary lookup.
-            kernel.lookup_phase = LookupKind.capsule_LookupReceiveSlot
+            kernel.lookup_phase = _PHASE_RECEIVE_SLOT
             receive_slot(kernel, current)
             kernel.lookup_phase = -1
         delete_caller_cap(kernel, current)

@@ -101,6 +101,11 @@ def sys_debug_snapshot(kernel: KernelState, window: list[int]) -> None:
     """seL4 dumps the capDL of the system here; we have nothing to dump it to yet."""
 
 
+_SYSCALL_BY_REGISTER: dict[int, Syscall] = {number & WORD_MASK: number for number in Syscall}
+"""Each syscall number as the register holds it (unsigned) -> its Syscall member: a
+dict lookup instead of converting the word and calling the Enum."""
+
+
 def sys_invoke(kernel: KernelState, window: list[int]) -> None:
     """Send / NBSend / Call / Recv / NBRecv / Reply / ReplyRecv.
 
@@ -108,19 +113,23 @@ def sys_invoke(kernel: KernelState, window: list[int]) -> None:
     business. Objects and IPC arrive with the capabilities and IPC issues: until then a
     successful lookup of a cap reaches :func:`kernel.entry.invocation.invoke`.
     """
-    invoke(kernel, Syscall(signed_word(window[7])), window)
+    invoke(kernel, _SYSCALL_BY_REGISTER[window[7]], window)
+
+
+_CALL = Syscall.seL4_SysCall
+_REPLY_RECV = Syscall.seL4_SysReplyRecv
 
 
 def sys_call_fastpath(kernel: KernelState, window: list[int]) -> None:
     """seL4_Call: the fastpath when it applies, else the general path."""
     if not fastpath_call(kernel, window):
-        invoke(kernel, Syscall.seL4_SysCall, window)
+        invoke(kernel, _CALL, window)
 
 
 def sys_reply_recv_fastpath(kernel: KernelState, window: list[int]) -> None:
     """seL4_ReplyRecv: the fastpath when it applies, else the general path."""
     if not fastpath_reply_recv(kernel, window):
-        invoke(kernel, Syscall.seL4_SysReplyRecv, window)
+        invoke(kernel, _REPLY_RECV, window)
 
 
 def unknown_syscall(kernel: KernelState, number: int) -> None:

@@ -62,10 +62,9 @@ class Rights:
     grant: bool = True
     grant_reply: bool = True
 
-    @classmethod
-    def from_word(cls, word: int) -> Rights:
-        return cls(bool(word & _CAN_WRITE), bool(word & _CAN_READ), bool(word & _CAN_GRANT),
-                   bool(word & _CAN_GRANT_REPLY))
+    @staticmethod
+    def from_word(word: int) -> Rights:
+        return _RIGHTS_BY_WORD[word & _ALL_BITS]
 
     def to_word(self) -> int:
         return ((_CAN_WRITE if self.write else 0) | (_CAN_READ if self.read else 0)
@@ -73,12 +72,7 @@ class Rights:
                 | (_CAN_GRANT_REPLY if self.grant_reply else 0))
 
     def __and__(self, other: Rights) -> Rights:
-        return Rights(
-            self.write and other.write,
-            self.read and other.read,
-            self.grant and other.grant,
-            self.grant_reply and other.grant_reply,
-        )
+        return _RIGHTS_BY_WORD[self.to_word() & other.to_word()]
 
     def __str__(self) -> str:
         flags = "".join(
@@ -89,6 +83,15 @@ class Rights:
 
 
 ALL_RIGHTS = Rights()
+
+_ALL_BITS = _CAN_WRITE | _CAN_READ | _CAN_GRANT | _CAN_GRANT_REPLY
+assert _ALL_BITS == 0b1111  # the table below is indexed by the four bits
+_RIGHTS_BY_WORD = tuple(
+    Rights(bool(word & _CAN_WRITE), bool(word & _CAN_READ), bool(word & _CAN_GRANT),
+           bool(word & _CAN_GRANT_REPLY))
+    for word in range(_ALL_BITS + 1))
+"""Every Rights value by its word: decodes (Page Map, CNode Copy and Mint) and masks
+take one from here rather than building a frozen record each time."""
 
 
 def mask_vm_rights(vm: Rights, mask: Rights) -> Rights:
@@ -101,7 +104,9 @@ def mask_vm_rights(vm: Rights, mask: Rights) -> Rights:
     """
     read = vm.read and mask.read
     write = read and vm.write and mask.write
-    return Rights(write=write, read=read, grant=vm.grant, grant_reply=vm.grant_reply)
+    return _RIGHTS_BY_WORD[(_CAN_WRITE if write else 0) | (_CAN_READ if read else 0)
+                           | (_CAN_GRANT if vm.grant else 0)
+                           | (_CAN_GRANT_REPLY if vm.grant_reply else 0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,11 @@ class UntypedCap(Cap):
     @property
     def free_bytes(self) -> int:
         return (1 << self.size_bits) - (self.free_index << MIN_UNTYPED_BITS)
+
+    def with_free_index(self, free_index: int) -> UntypedCap:
+        """This cap with ``free_index`` (``dataclasses.replace``'s result, built directly:
+        every retype makes one)."""
+        return UntypedCap(self.paddr, self.size_bits, self.is_device, free_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +312,17 @@ class FrameCap(Cap):
     @property
     def is_mapped(self) -> bool:
         return self.mapped_asid != 0
+
+    # Page Map, Unmap and copies of frame caps are frequent: these build the new cap
+    # directly, as dataclasses.replace would, for a fraction of its cost.
+    def mapped_at(self, asid: int, vaddr: int) -> FrameCap:
+        """This cap with the mapping (``asid``, ``vaddr``); (0, 0) for none."""
+        return FrameCap(self.paddr, self.size_bits, self.rights, self.is_device, asid, vaddr)
+
+    def with_rights(self, rights: Rights) -> FrameCap:
+        """This cap with ``rights``."""
+        return FrameCap(self.paddr, self.size_bits, rights, self.is_device, self.mapped_asid,
+                        self.mapped_vaddr)
 
 
 @dataclass(frozen=True, slots=True)

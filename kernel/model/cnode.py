@@ -83,8 +83,18 @@ class SlotTable:
         return best
 
     def window(self, start: int, count: int) -> tuple[Slot, ...]:
-        """Slots ``start .. start + count - 1`` (built as needed)."""
-        return tuple(self[i] for i in range(start, start + count))
+        """Slots ``start .. start + count - 1`` (built as needed); IndexError at the
+        first index outside the CNode, as indexing gives."""
+        built, owner, size = self._built, self.owner, self.size
+        slots = []
+        for index in range(start, start + count):  # __getitem__, inlined: retype's windows
+            slot = built.get(index)
+            if slot is None:
+                if not 0 <= index < size:
+                    raise IndexError(f"slot {index} outside a CNode of {size} slots")
+                slot = built[index] = Slot(owner, index)
+            slots.append(slot)
+        return tuple(slots)
 
     def every(self) -> Iterator[Slot]:
         """All ``size`` slots in index order: built ones, and a detached empty slot for

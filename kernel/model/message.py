@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from kernel.abi.constants import MESSAGE_INFO, MSG_MAX_LENGTH
 
-__all__ = ["MessageInfo"]
+__all__ = ["MessageInfo", "message_word"]
 
 _LENGTH = MESSAGE_INFO["length"]
 _EXTRA = MESSAGE_INFO["extraCaps"]
@@ -19,6 +19,21 @@ _EXTRA_SHIFT, _EXTRA_MASK = _EXTRA.lsb, _EXTRA.mask
 _LENGTH_MASK = _LENGTH.mask
 assert _LENGTH.lsb == 0
 
+_DECODED: dict[int, MessageInfo] = {}
+"""Tag words decoded so far (:meth:`MessageInfo.from_word`): a guest uses a handful of
+distinct tags, and building the frozen record costs several times a dict lookup."""
+_DECODED_MAX = 1024
+"""Emptied when it holds this many: a guest cannot make it grow without bound."""
+
+
+def message_word(label: int, caps_unwrapped: int, extra_caps: int, length: int) -> int:
+    """``MessageInfo(label, caps_unwrapped, extra_caps, length).to_word()``, without
+    building the record (every reply the kernel writes makes one)."""
+    return ((label & _LABEL_MASK) << _LABEL_SHIFT
+            | (caps_unwrapped & _UNWRAPPED_MASK) << _UNWRAPPED_SHIFT
+            | (extra_caps & _EXTRA_MASK) << _EXTRA_SHIFT
+            | (length & _LENGTH_MASK))
+
 
 @dataclass(frozen=True, slots=True)
 class MessageInfo:
@@ -29,20 +44,25 @@ class MessageInfo:
     extra_caps: int
     length: int
 
-    @classmethod
-    def from_word(cls, word: int) -> MessageInfo:
-        return cls((word >> _LABEL_SHIFT) & _LABEL_MASK,
-                   (word >> _UNWRAPPED_SHIFT) & _UNWRAPPED_MASK,
-                   (word >> _EXTRA_SHIFT) & _EXTRA_MASK,
-                   word & _LENGTH_MASK)
+    @staticmethod
+    def from_word(word: int) -> MessageInfo:
+        """The fields of ``word``; equal words give the same (immutable) record."""
+        info = _DECODED.get(word)
+        if info is None:
+            if len(_DECODED) >= _DECODED_MAX:
+                _DECODED.clear()
+            info = _DECODED[word] = MessageInfo(
+                (word >> _LABEL_SHIFT) & _LABEL_MASK,
+                (word >> _UNWRAPPED_SHIFT) & _UNWRAPPED_MASK,
+                (word >> _EXTRA_SHIFT) & _EXTRA_MASK,
+                word & _LENGTH_MASK)
+        return info
 
     def to_word(self) -> int:
-        return ((self.label & _LABEL_MASK) << _LABEL_SHIFT
-                | (self.caps_unwrapped & _UNWRAPPED_MASK) << _UNWRAPPED_SHIFT
-                | (self.extra_caps & _EXTRA_MASK) << _EXTRA_SHIFT
-                | (self.length & _LENGTH_MASK))
+        return message_word(self.label, self.caps_unwrapped, self.extra_caps, self.length)
 
     @property
     def clamped_length(self) -> int:
         """The length the kernel uses: larger values are clamped to seL4_MsgMaxLength."""
-        return min(self.length, MSG_MAX_LENGTH)
+        length = self.length
+        return length if length <= MSG_MAX_LENGTH else MSG_MAX_LENGTH

@@ -56,6 +56,14 @@ class PteKind(Enum):
     LEAF = 2
 
 
+# Every page-table walk decodes entries and every Page Map encodes one: the kinds and
+# rights as module constants, as reading an Enum member through its class (or hashing
+# one) costs several times a global's lookup (Python 3.11).
+_INVALID, _TABLE, _LEAF = PteKind.INVALID, PteKind.TABLE, PteKind.LEAF
+_KERNEL_ONLY, _READ_ONLY, _READ_WRITE = (VMRights.KERNEL_ONLY, VMRights.READ_ONLY,
+                                         VMRights.READ_WRITE)
+
+
 @dataclass(frozen=True)
 class PagingFormat:
     """One architecture's translation-table format."""
@@ -138,8 +146,8 @@ class _Sv39(PagingFormat):
         non-executable mapping is no mapping at all. (A kernel-only executable one is
         an execute-only user page, as on seL4.) X on a writable page is deferred (module
         docstring)."""
-        read = rights is not VMRights.KERNEL_ONLY
-        write = rights is VMRights.READ_WRITE
+        read = rights is not _KERNEL_ONLY
+        write = rights is _READ_WRITE
         if not (read or write or executable):
             return 0
         bits = self.V | self.A | self.D | self.U
@@ -150,11 +158,11 @@ class _Sv39(PagingFormat):
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
         if not entry & self.V:
-            return PteKind.INVALID, 0
+            return _INVALID, 0
         paddr = ((entry >> 10) & ((1 << 44) - 1)) << 12
         if entry & (self.R | self.W | self.X):
-            return PteKind.LEAF, paddr
-        return PteKind.TABLE, paddr
+            return _LEAF, paddr
+        return _TABLE, paddr
 
     def allows(self, entry: int, access: Access) -> bool:
         if not entry & self.U:
@@ -170,8 +178,8 @@ class _Sv39(PagingFormat):
 
     def leaf_rights(self, entry: int) -> VMRights:
         if entry & self.W:
-            return VMRights.READ_WRITE
-        return VMRights.READ_ONLY if entry & self.R else VMRights.KERNEL_ONLY
+            return _READ_WRITE
+        return _READ_ONLY if entry & self.R else _KERNEL_ONLY
 
 
 class _AArch64(PagingFormat):
@@ -198,28 +206,26 @@ class _AArch64(PagingFormat):
     def leaf_entry(
         self, paddr: int, level: int, rights: VMRights, executable: bool, cacheable: bool
     ) -> int:
-        kind = 0b11 if level == self.levels - 1 else 0b01
+        kind = 0b11 if level == len(self.shifts) - 1 else 0b01
         attr_index = 0 if cacheable else 1
-        ap = {VMRights.KERNEL_ONLY: 0b00, VMRights.READ_WRITE: 0b01, VMRights.READ_ONLY: 0b11}[
-            rights
-        ]
+        ap = 0b00 if rights is _KERNEL_ONLY else 0b01 if rights is _READ_WRITE else 0b11
         bits = kind | attr_index << 2 | ap << 6 | self.AF | self.NG
         bits |= self.SH_INNER if cacheable else 0
         if not executable:
             bits |= self.UXN
-        elif rights is VMRights.READ_WRITE:
+        elif rights is _READ_WRITE:
             bits |= self.UXN | self.DEFERRED_X  # deferred: see the module docstring
         return (paddr & self.ADDR_MASK) | bits
 
     def decode(self, entry: int, level: int) -> tuple[PteKind, int]:
         if not entry & 1:
-            return PteKind.INVALID, 0
+            return _INVALID, 0
         paddr = entry & self.ADDR_MASK
-        if level == self.levels - 1:
-            return (PteKind.LEAF, paddr) if entry & 2 else (PteKind.INVALID, 0)
+        if level == len(self.shifts) - 1:
+            return (_LEAF, paddr) if entry & 2 else (_INVALID, 0)
         if entry & 2:
-            return PteKind.TABLE, paddr
-        return (PteKind.LEAF, paddr) if level in self.leaf_levels else (PteKind.INVALID, 0)
+            return _TABLE, paddr
+        return (_LEAF, paddr) if level in self.leaf_levels else (_INVALID, 0)
 
     def allows(self, entry: int, access: Access) -> bool:
         # EL0 instruction fetch is governed by UXN alone; data access by AP.
@@ -237,8 +243,7 @@ class _AArch64(PagingFormat):
 
     def leaf_rights(self, entry: int) -> VMRights:
         ap = (entry >> 6) & 0b11
-        return {0b01: VMRights.READ_WRITE, 0b11: VMRights.READ_ONLY}.get(
-            ap, VMRights.KERNEL_ONLY)
+        return _READ_WRITE if ap == 0b01 else _READ_ONLY if ap == 0b11 else _KERNEL_ONLY
 
 
 RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))

@@ -164,8 +164,14 @@ class CNodeMethod(Enum):
     SAVE_CALLER = "CNodeSaveCaller"
 
 
-_COPY_LIKE = frozenset((CNodeMethod.COPY, CNodeMethod.MINT, CNodeMethod.MOVE,
-                        CNodeMethod.MUTATE))
+# The methods as module constants, compared by identity: on Python 3.11 reading an Enum
+# member through its class, or hashing one, costs several times a global's lookup.
+_COPY, _MINT, _MOVE, _MUTATE = (CNodeMethod.COPY, CNodeMethod.MINT, CNodeMethod.MOVE,
+                                CNodeMethod.MUTATE)
+_REVOKE, _DELETE, _SAVE_CALLER = (CNodeMethod.REVOKE, CNodeMethod.DELETE,
+                                  CNodeMethod.SAVE_CALLER)
+_CANCEL_BADGED_SENDS = CNodeMethod.CANCEL_BADGED_SENDS
+_COPY_LIKE = (_COPY, _MINT, _MOVE, _MUTATE)
 """The methods that put a cap from a source slot into the (empty) target slot."""
 
 
@@ -180,7 +186,7 @@ def cnode_methods(arch: Arch, mcs: bool) -> Mapping[int, CNodeMethod]:
     return MappingProxyType({labels[m.value]: m for m in CNodeMethod if m.value in labels})
 
 
-_READS_TARGET = (CNodeMethod.REVOKE, CNodeMethod.CANCEL_BADGED_SENDS)
+_READS_TARGET = (_REVOKE, _CANCEL_BADGED_SENDS)
 """CNode methods that leave their target slot as it is (a read-only path allows them)."""
 
 
@@ -209,14 +215,14 @@ def decode_cnode_invocation(
 
     if method in _COPY_LIKE:
         return _decode_copy_like(kernel, method, args, extra, dest)
-    if method is CNodeMethod.REVOKE:
+    if method is _REVOKE:
         return CNodeRevoke(dest)
-    if method is CNodeMethod.DELETE:
+    if method is _DELETE:
         return CNodeDelete(dest)
-    if method is CNodeMethod.SAVE_CALLER:
+    if method is _SAVE_CALLER:
         _ensure_empty(dest)
         return CNodeSaveCaller(dest)
-    if method is CNodeMethod.CANCEL_BADGED_SENDS:
+    if method is _CANCEL_BADGED_SENDS:
         cap = dest.cap
         if not has_cancel_send_rights(cap):
             raise IllegalOperation()
@@ -239,29 +245,29 @@ def _decode_copy_like(kernel: KernelState, method: CNodeMethod, args: tuple[int,
     if kernel.config.cap_pages:  # capsule's cap pages (not seL4): the source's path
         read_only, weak = path_restrictions(kernel, extra[0].cap, args[2], src_depth)
     new_cap: Cap
-    if method is CNodeMethod.COPY:
+    if method is _COPY:
         if len(args) < 5:
             raise TruncatedMessage()
         new_cap = derive_cap(kernel, src, mask_cap_rights(Rights.from_word(args[4]), src.cap))
-    elif method is CNodeMethod.MINT:
+    elif method is _MINT:
         if len(args) < 6:
             raise TruncatedMessage()
         masked = mask_cap_rights(Rights.from_word(args[4]), src.cap)
         new_cap = derive_cap(kernel, src, update_cap_data(False, args[5], masked))
-    elif method is CNodeMethod.MOVE:
+    elif method is _MOVE:
         new_cap = src.cap
     else:
         if len(args) < 5:
             raise TruncatedMessage()
         new_cap = update_cap_data(True, args[4], src.cap)
-    if method in (CNodeMethod.COPY, CNodeMethod.MINT):
+    if method is _COPY or method is _MINT:
         if weak:
             new_cap = weaken(new_cap)
     elif read_only:
         raise IllegalOperation()  # Move / Mutate would empty a slot of a read-only path
     if new_cap.is_null:
         raise IllegalOperation()
-    if method in (CNodeMethod.COPY, CNodeMethod.MINT):
+    if method is _COPY or method is _MINT:
         return CNodeInsert(new_cap, src, dest)
     return CNodeMove(new_cap, src, dest)
 

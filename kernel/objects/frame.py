@@ -18,7 +18,7 @@ stale mapping touches nothing, because the entry must still name this very frame
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kernel.model.caps import Cap, FrameCap, Rights
 from kernel.model.errors import KernelBug
@@ -41,12 +41,18 @@ __all__ = [
     "unmap_page",
 ]
 
+# Read at every Page Map and Unmap: module constants, as reading an Enum member through
+# its class costs several times a global's lookup (Python 3.11).
+_LEAF = PteKind.LEAF
+_READ_WRITE, _READ_ONLY, _KERNEL_ONLY = (VMRights.READ_WRITE, VMRights.READ_ONLY,
+                                         VMRights.KERNEL_ONLY)
+
 
 def cap_vm_rights(rights: Rights) -> VMRights:
     """The VM rights a frame cap with ``rights`` holds."""
     if rights.read:
-        return VMRights.READ_WRITE if rights.write else VMRights.READ_ONLY
-    return VMRights.KERNEL_ONLY
+        return _READ_WRITE if rights.write else _READ_ONLY
+    return _KERNEL_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ def unmap_page(kernel: KernelState, size_bits: int, asid: int, vaddr: int, paddr
     if where.bits_left != size_bits:
         return
     kind, base = kernel.paging.decode(where.entry, where.level)
-    if kind is not PteKind.LEAF or base != paddr:
+    if kind is not _LEAF or base != paddr:
         return
     write_entry(kernel.machine, where.table, where.index, 0)
     kernel.machine.mappings_changed(asid)
@@ -104,7 +110,7 @@ def perform_page_unmap(kernel: KernelState, inv: PageUnmapInvocation) -> list[in
         raise KernelBug("perform_page_unmap on a non-frame cap")
     if cap.is_mapped:
         unmap_page(kernel, cap.size_bits, cap.mapped_asid, cap.mapped_vaddr, cap.paddr)
-    slot.cap = replace(cap, mapped_asid=0, mapped_vaddr=0)
+    slot.cap = cap.mapped_at(0, 0)
     return []
 
 

@@ -28,7 +28,7 @@ from kernel.abi.constants import PAGE_BITS
 from kernel.model.caps import Cap, PageTableCap, VSpaceCap
 from kernel.model.errors import FailedLookup, InvalidRoot, KernelBug
 from kernel.model.page_tables import read_entry, write_entry
-from kernel.model.paging import PteKind
+from kernel.model.paging import ENTRIES_PER_TABLE, PteKind
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_pool import delete_asid, find_vspace_for_asid
@@ -46,6 +46,9 @@ __all__ = [
     "unmap_page_table",
     "vspace_of_asid",
 ]
+
+_TABLE = PteKind.TABLE  # every walk reads it: a global is cheaper than the Enum's member
+_INDEX_MASK = ENTRIES_PER_TABLE - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +72,20 @@ def lookup_pt_slot(kernel: KernelState, root: int, vaddr: int) -> PTSlot:
     Stops at the first entry that is not a table (empty, or a page) or at the last
     level. Reads RAM only.
     """
-    fmt = kernel.paging
-    last = fmt.levels - 1
+    fmt, machine = kernel.paging, kernel.machine
+    shifts = fmt.shifts
+    last = len(shifts) - 1
     table, level = root, 0
     while True:
-        index = fmt.index(level, vaddr)
-        entry = read_entry(kernel.machine, table, index)
+        index = (vaddr >> shifts[level]) & _INDEX_MASK  # fmt.index, inlined
+        entry = read_entry(machine, table, index)
         if level == last:
             break
         kind, target = fmt.decode(entry, level)
-        if kind is not PteKind.TABLE:
+        if kind is not _TABLE:
             break
         table, level = target, level + 1
-    return PTSlot(table, index, level, fmt.shifts[level], entry)
+    return PTSlot(table, index, level, shifts[level], entry)
 
 
 def vspace_of_asid(kernel: KernelState, asid: int) -> int:
@@ -127,7 +131,7 @@ def unmap_page_table(kernel: KernelState, asid: int, vaddr: int, table: int) -> 
             break
         index = fmt.index(level, vaddr)
         kind, target = fmt.decode(read_entry(kernel.machine, current, index), level)
-        if kind is not PteKind.TABLE:
+        if kind is not _TABLE:
             return
         parent = (current, index)
         current = target

@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kernel.abi.constants import (
     MIN_SCHED_CONTEXT_BITS,
@@ -58,6 +58,11 @@ __all__ = [
     "reset_untyped",
     "untyped_free_bytes",
 ]
+
+# Read at every retype: module constants, as reading an Enum member through its class
+# costs several times a global's lookup (Python 3.11).
+_UNTYPED, _SCHED_CONTEXT, _CAP_TABLE, _FRAME = (Kind.UNTYPED, Kind.SCHED_CONTEXT, Kind.CAP_TABLE,
+                                               Kind.FRAME)
 
 _RETYPE_ARGS = 6
 
@@ -112,12 +117,13 @@ def decode_untyped_invocation(
     obj_bits = object_size_bits(otype, user_size)
     if user_size >= WORD_BITS or obj_bits > max_bits:
         raise RangeError(0, max_bits)
-    if otype.kind is Kind.CAP_TABLE and user_size == 0:
+    kind = otype.kind
+    if kind is _CAP_TABLE and user_size == 0:
         # A single-slot CNode could make capability lookup loop forever.
         raise InvalidArgument(1)
-    if otype.kind is Kind.UNTYPED and user_size < MIN_UNTYPED_BITS:
+    if kind is _UNTYPED and user_size < MIN_UNTYPED_BITS:
         raise InvalidArgument(1)
-    if otype.kind is Kind.SCHED_CONTEXT and user_size < MIN_SCHED_CONTEXT_BITS:
+    if kind is _SCHED_CONTEXT and user_size < MIN_SCHED_CONTEXT_BITS:
         raise InvalidArgument(1)
 
     dest = root if node_depth == 0 else lookup_target_slot(
@@ -142,7 +148,7 @@ def decode_untyped_invocation(
     free_bytes = (1 << cap.size_bits) - (free_index << MIN_UNTYPED_BITS)
     if (free_bytes >> obj_bits) < node_window:
         raise NotEnoughMemory(free_bytes)
-    if cap.is_device and otype.kind not in (Kind.FRAME, Kind.UNTYPED):
+    if cap.is_device and kind is not _FRAME and kind is not _UNTYPED:
         raise InvalidArgument(1)
     free_ref = cap.paddr + (free_index << MIN_UNTYPED_BITS)
     start = -(-free_ref >> obj_bits) << obj_bits
@@ -164,7 +170,7 @@ def reset_untyped(kernel: KernelState, slot: Slot) -> None:
     purge_region(kernel, cap.paddr, 1 << cap.size_bits)
     if not cap.is_device:
         zero_phys(kernel.machine, cap.paddr, used)
-    slot.cap = replace(cap, free_index=0)
+    slot.cap = cap.with_free_index(0)
 
 
 def perform_retype(kernel: KernelState, inv: RetypeInvocation) -> list[int]:
@@ -182,7 +188,7 @@ def perform_retype(kernel: KernelState, inv: RetypeInvocation) -> list[int]:
     end = inv.start + len(inv.dest_slots) * size
     # A new untyped covering the whole region leaves the parent full: seL4 computes the
     # free index the same way for every type, so no special case is needed.
-    inv.untyped_slot.cap = replace(cap, free_index=(end - cap.paddr) >> MIN_UNTYPED_BITS)
+    inv.untyped_slot.cap = cap.with_free_index((end - cap.paddr) >> MIN_UNTYPED_BITS)
     for i, dest in enumerate(inv.dest_slots):
         new_cap = create_object(
             kernel, inv.otype, inv.start + i * size, inv.user_size, inv.is_device

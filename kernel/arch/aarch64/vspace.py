@@ -138,10 +138,17 @@ def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
     return frame_slot(kernel, cap, req)
 
 
+# Read at every Page Map and cache operation: module constants (plain ints for the
+# attribute bits), as reading an Enum member through its class costs several times a
+# global's lookup (Python 3.11).
+_EXECUTE_NEVER = int(ArmVMAttributes.seL4_ARM_ExecuteNever)
+_CACHEABLE = int(ArmVMAttributes.seL4_ARM_PageCacheable)
+_LEAF, _INVALIDATE_DATA, _READ_WRITE = PteKind.LEAF, CacheOp.INVALIDATE_DATA, VMRights.READ_WRITE
+
+
 def _leaf_attributes(attr: int) -> tuple[bool, bool]:
     """(executable, cacheable) from the attribute bits; parity is ignored."""
-    return (not attr & ArmVMAttributes.seL4_ARM_ExecuteNever,
-            bool(attr & ArmVMAttributes.seL4_ARM_PageCacheable))
+    return not attr & _EXECUTE_NEVER, bool(attr & _CACHEABLE)
 
 
 def _decode_page_flush(kernel: KernelState, cap: FrameCap, args: InvocationArgs,
@@ -168,10 +175,10 @@ def _decode_page_flush(kernel: KernelState, cap: FrameCap, args: InvocationArgs,
         raise InvalidArgument(0)
     where = lookup_pt_slot(kernel, root, cap.mapped_vaddr)
     kind, base = kernel.paging.decode(where.entry, where.level)
-    if where.bits_left != cap.size_bits or kind is not PteKind.LEAF or base != cap.paddr:
+    if where.bits_left != cap.size_bits or kind is not _LEAF or base != cap.paddr:
         raise InvalidCapability(0)
-    if (method is CacheOp.INVALIDATE_DATA
-            and kernel.paging.leaf_rights(where.entry) is not VMRights.READ_WRITE):
+    if (method is _INVALIDATE_DATA
+            and kernel.paging.leaf_rights(where.entry) is not _READ_WRITE):
         raise IllegalOperation()
     return CacheMaintenance(method, cap.mapped_asid, cap.mapped_vaddr + start,
                             cap.mapped_vaddr + end, cap.paddr + start)

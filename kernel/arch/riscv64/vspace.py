@@ -66,9 +66,12 @@ def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
     return where
 
 
+_EXECUTE_NEVER = int(RiscvVMAttributes.seL4_RISCV_ExecuteNever)  # a plain int: read per Map
+
+
 def _leaf_attributes(attr: int) -> tuple[bool, bool]:
     """(executable, cacheable): ExecuteNever is the only attribute; always cacheable."""
-    return not attr & RiscvVMAttributes.seL4_RISCV_ExecuteNever, True
+    return not attr & _EXECUTE_NEVER, True
 
 
 RULES = VSpaceRules(
