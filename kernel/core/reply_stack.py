@@ -18,7 +18,7 @@ from kernel.model.sched_context import SchedContext
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
 
-__all__ = ["donate", "reply_pop", "reply_push", "reply_remove", "reply_remove_tcb",
+__all__ = ["donate", "push_call_stack", "reply_pop", "reply_push", "reply_remove", "reply_remove_tcb",
            "reply_unlink"]
 
 
@@ -57,13 +57,19 @@ def reply_push(kernel: KernelState, caller: TCB, callee: TCB, reply: ReplyObject
     caller.reply_object = reply
     kernel.set_thread_state(caller, ThreadState.BLOCKED_ON_REPLY)
     if sc is not None and callee.sched_context is None and can_donate:
-        below = sc.reply
-        if below is not None:
-            below.next = reply
-        reply.prev = below
-        sc.reply = reply
-        reply.next = sc
+        push_call_stack(sc, reply)
         donate(kernel, sc, callee)
+
+
+def push_call_stack(sc: SchedContext, reply: ReplyObject) -> None:
+    """``reply`` becomes the top of ``sc``'s call stack (the one below it links up to
+    it), as it is when ``sc`` goes with a Call. Precondition: ``reply`` is on no stack."""
+    below = sc.reply
+    if below is not None:
+        below.next = reply
+    reply.prev = below
+    reply.next = sc
+    sc.reply = reply
 
 
 def reply_pop(kernel: KernelState, reply: ReplyObject, tcb: TCB) -> None:

@@ -77,11 +77,16 @@ def switch_to(kernel: KernelState, target: TCB, message: list[int]) -> None:
     kernel.machine.write_syscall_window(message)
 
 
-def call_target(kernel: KernelState, current: TCB, cptr: int) -> tuple[EndpointCap, Endpoint] | None:
-    """Where a fast Call goes (both configurations): the cap at ``cptr`` is an endpoint
-    cap with Send and (Grant or GrantReply) rights and a receiver waits on its endpoint;
-    None otherwise (the general path then handles the Call)."""
-    slot = lookup_slot(kernel, current, cptr)
+def call_target(kernel: KernelState, current: TCB, window: list[int]
+                ) -> tuple[int, EndpointCap, Endpoint, TCB] | None:
+    """Where a fast Call goes (both configurations): its message length (the tag in
+    ``window[1]`` passes :func:`fast_length`), the cap at ``window[0]``, an endpoint cap
+    with Send and (Grant or GrantReply) rights, its endpoint and the receiver first in
+    its queue; None otherwise (the general path then handles the Call)."""
+    length = fast_length(window[1])
+    if length is None:
+        return None
+    slot = lookup_slot(kernel, current, window[0])
     if not isinstance(slot, Slot):
         return None
     cap = slot.cap
@@ -93,7 +98,7 @@ def call_target(kernel: KernelState, current: TCB, cptr: int) -> tuple[EndpointC
     endpoint = kernel.object_at(cap.paddr, Endpoint)
     if endpoint.state is not EndpointState.RECV:
         return None
-    return cap, endpoint
+    return length, cap, endpoint, endpoint.queue[0]
 
 
 def take_receiver(endpoint: Endpoint) -> TCB:
@@ -110,14 +115,10 @@ def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     """seL4_Call to a waiting receiver, or False if the general path must handle it."""
     current = kernel.current
     assert current is not None
-    length = fast_length(window[1])
-    if length is None:
-        return False
-    target = call_target(kernel, current, window[0])
+    target = call_target(kernel, current, window)
     if target is None:
         return False
-    cap, endpoint = target
-    receiver = endpoint.queue[0]
+    length, cap, endpoint, receiver = target
     if receiver.priority < current.priority or receiver.domain != kernel.domains.current:
         return False
     blocking = receiver.blocking

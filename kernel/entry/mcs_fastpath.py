@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from kernel.core.mcs_sched import clock_of
 from kernel.core.refills import is_ready, is_sufficient
+from kernel.core.reply_stack import push_call_stack
 from kernel.core.threads import insert_by_priority
 from kernel.cspace.lookup import lookup_cap
 from kernel.entry.fastpath import call_target, fast_length, fast_message, switch_to, take_receiver
@@ -85,15 +86,13 @@ def mcs_fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     """seL4_Call (MCS) to a passive receiver, or False if the general path must handle it."""
     current = kernel.current
     assert current is not None
-    length = fast_length(window[1])
     sc = current.sched_context
-    if length is None or current.fault is not None or sc is None:
+    if current.fault is not None or sc is None:
         return False
-    target = call_target(kernel, current, window[0])
+    target = call_target(kernel, current, window)
     if target is None:
         return False
-    cap, endpoint = target
-    receiver = endpoint.queue[0]
+    length, cap, endpoint, receiver = target
     reply = receiver.reply_object
     if (reply is None or receiver.sched_context is not None
             or not _switches_directly(kernel, current, sc, receiver)):
@@ -108,12 +107,7 @@ def mcs_fastpath_call(kernel: KernelState, window: list[int]) -> bool:
     current.state = ThreadState.BLOCKED_ON_REPLY
     reply.tcb = current
     current.reply_object = reply
-    below = sc.reply
-    if below is not None:
-        below.next = reply
-    reply.prev = below
-    reply.next = sc
-    sc.reply = reply
+    push_call_stack(sc, reply)
     _lend(sc, current, receiver)
     switch_to(kernel, receiver, fast_message(window, length, cap.badge))
     return True

@@ -79,18 +79,25 @@ def traced_run(elf: bytes, fastpath: bool, mcs: bool = False
     return out.decode(), result, records, counter.taken
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-@pytest.mark.parametrize("guest", GUESTS)
-def test_fastpath_changes_nothing_visible(guest_elves, guest: str, arch: str) -> None:  # type: ignore[no-untyped-def]
-    elf = guest_elves[arch][guest].read_bytes()
-    fast_out, fast_result, fast_trace, taken = traced_run(elf, fastpath=True)
-    slow_out, slow_result, slow_trace, not_taken = traced_run(elf, fastpath=False)
+def fastpath_taken_invisibly(elf: bytes, mcs: bool = False) -> int:
+    """Run ``elf`` with the fastpath and without: the output, the result and the trace
+    must be the same, and the run without must never take it. How often the run with
+    the fastpath took it."""
+    fast_out, fast_result, fast_trace, taken = traced_run(elf, fastpath=True, mcs=mcs)
+    slow_out, slow_result, slow_trace, not_taken = traced_run(elf, fastpath=False, mcs=mcs)
     assert not_taken == 0
     assert fast_out == slow_out
     assert fast_result == slow_result
     assert [dataclasses.asdict(r) for r in fast_trace] == [
         dataclasses.asdict(r) for r in slow_trace]
     assert len(fast_trace) > 10
+    return taken
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("guest", GUESTS)
+def test_fastpath_changes_nothing_visible(guest_elves, guest: str, arch: str) -> None:  # type: ignore[no-untyped-def]
+    taken = fastpath_taken_invisibly(guest_elves[arch][guest].read_bytes())
     if guest in CALLING and not COMPILED:
         assert taken > 0
 
@@ -104,14 +111,6 @@ def test_the_mcs_fastpath_changes_nothing_visible(arch: str, tmp_path) -> None: 
     path = tmp_path / f"mcs_ipc-{arch}.elf"
     build_program([USERLAND / "mcs" / "mcs_ipc.c"], arch, path,
                   include_dirs=[USERLAND / "tests"], defines=[MCS_MACRO])
-    elf = path.read_bytes()
-    fast_out, fast_result, fast_trace, taken = traced_run(elf, fastpath=True, mcs=True)
-    slow_out, slow_result, slow_trace, not_taken = traced_run(elf, fastpath=False, mcs=True)
-    assert not_taken == 0
-    assert fast_out == slow_out
-    assert fast_result == slow_result
-    assert [dataclasses.asdict(r) for r in fast_trace] == [
-        dataclasses.asdict(r) for r in slow_trace]
-    assert len(fast_trace) > 10
+    taken = fastpath_taken_invisibly(path.read_bytes(), mcs=True)
     if not COMPILED:
         assert taken >= 4  # the passive server's Calls and ReplyRecvs at least
