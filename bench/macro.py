@@ -50,9 +50,10 @@ MACRO_UT_BITS = 19
 
 PHASE = "macro"
 
-_MEMORY_ACCESSORS = tuple(sorted(name for name in dir(Machine) if name.endswith("_phys")))
-"""The machine protocol's physical-memory accessors (read_phys, write_phys, ...): every
-way the kernel zeroes, copies, reads or writes RAM."""
+_MEMORY_ACCESSORS = tuple(sorted(name for name in dir(Machine)
+                                 if name.endswith(("_phys", "_table_entry"))))
+"""The machine protocol's physical-memory accessors (read_phys, write_phys,
+read_table_entry, ...): every way the kernel zeroes, copies, reads or writes RAM."""
 
 _SYSCALL_NAMES = {int(s) & ((1 << 64) - 1): s.name.removeprefix("seL4_Sys") for s in Syscall}
 """Syscall number as the register holds it -> name (Call, ReplyRecv, DebugPutChar...)."""
@@ -224,6 +225,7 @@ def _install_meters(session: Any, out: Breakdown) -> list[object]:
 
     def accessor(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         bucket = _bucket(out.memory, name)
+        word = name.endswith("_table_entry")  # one page-table word per call
 
         def metered(*args: Any) -> Any:
             t0 = clock()
@@ -231,7 +233,8 @@ def _install_meters(session: Any, out: Breakdown) -> list[object]:
             elapsed = clock() - t0
             bucket.count += 1
             bucket.seconds += elapsed
-            bucket.bytes += (len(result) if isinstance(result, bytes | bytearray) else
+            bucket.bytes += (8 if word else
+                             len(result) if isinstance(result, bytes | bytearray) else
                              sum(len(a) for a in args if isinstance(a, bytes | bytearray)))
             memory_total[0] += elapsed
             if out._running and not out._kernel_depth:
@@ -270,7 +273,7 @@ def _install_meters(session: Any, out: Breakdown) -> list[object]:
     machine.cpu.flush_tlb = counted_tlb_flush
     keeper = getattr(machine, "translations", None)
     if keeper is not None:  # machines that drop stale translations at kernel writes
-        machine.translations = _CountingKeeper(keeper, out)
+        machine.translations = machine.memory.translations = _CountingKeeper(keeper, out)
         out.precise_invalidation = bool(keeper.precise)
 
     def on_translation(*_args: object) -> None:

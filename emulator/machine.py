@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 from .fastregs import RegBatch
 from .icount import InstructionCounter
 from .liveregs import LiveWindow, locate_window
+from .physmem import PhysicalMemory
 from .rawhook import add_interrupt_hook
 from .translation import TranslationKeeper
 
@@ -228,6 +229,7 @@ class UnicornMachine:
         self.translations = TranslationKeeper(self.uc, arch.name.lower(), self.ram_base, ram_size)
         self.translations.calibrate(self.cpu.probe_code, self.cpu.patched_probe_code,
                                     self.cpu.probe_register, (2, 1))
+        self.memory = PhysicalMemory(self.uc, self.translations)
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
         self._window: list[int] | None = None
         """The current thread's a0-a7 / x0-x7 as last read in this kernel entry, or
@@ -323,11 +325,16 @@ class UnicornMachine:
     # --- kernel.machine.Machine ---------------------------------------------------------
 
     def read_phys(self, paddr: int, size: int) -> bytes:
-        return bytes(self.uc.mem_read(paddr, size))
+        return self.memory.read(paddr, size)
 
     def write_phys(self, paddr: int, data: bytes) -> None:
-        self.uc.mem_write(paddr, data)
-        self.translations.forget(paddr, len(data))
+        self.memory.write(paddr, data)
+
+    def read_table_entry(self, table_paddr: int, index: int) -> int:
+        return self.memory.read_table_entry(table_paddr, index)
+
+    def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
+        self.memory.write_table_entry(table_paddr, index, entry)
 
     def read_syscall_window(self) -> list[int]:
         # The general IPC path asks for the caller's window several times per entry;

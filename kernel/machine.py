@@ -47,6 +47,17 @@ class Machine(Protocol):
         """Store bytes into RAM; the range lies inside RAM."""
         ...
 
+    def read_table_entry(self, table_paddr: int, index: int) -> int:
+        """Entry ``index`` (a little-endian word) of the page-aligned page table at
+        ``table_paddr``, as :meth:`read_phys` would read it."""
+        ...
+
+    def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
+        """Store ``entry`` as entry ``index`` of the page table at ``table_paddr``. Page
+        tables are written through this or :meth:`write_phys` only (a machine may keep
+        their words)."""
+        ...
+
     def read_syscall_window(self) -> list[int]:
         """The current thread's a0-a7 / x0-x7."""
         ...

@@ -70,6 +70,12 @@ class FakeMachine:
         offset = self._offset(paddr, len(data))
         self.ram[offset : offset + len(data)] = data
 
+    def read_table_entry(self, table_paddr: int, index: int) -> int:
+        return int.from_bytes(self.read_phys(table_paddr + 8 * index, 8), "little")
+
+    def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
+        self.write_phys(table_paddr + 8 * index, entry.to_bytes(8, "little"))
+
     def read_syscall_window(self) -> list[int]:
         return [self.registers[i] for i in self.window_index]
 

@@ -7,25 +7,19 @@ itself and to describe faults.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
-from kernel.abi.constants import WORD_BYTES
 from kernel.machine import Machine
 from kernel.model.paging import Access, PagingFormat, PteKind
 
 __all__ = ["Translation", "read_entry", "translate", "walk", "write_entry"]
 
-_WORD = struct.Struct("<Q")
-
-
 def read_entry(machine: Machine, table_paddr: int, index: int) -> int:
-    value: int = _WORD.unpack(machine.read_phys(table_paddr + WORD_BYTES * index, WORD_BYTES))[0]
-    return value
+    return machine.read_table_entry(table_paddr, index)
 
 
 def write_entry(machine: Machine, table_paddr: int, index: int, entry: int) -> None:
-    machine.write_phys(table_paddr + WORD_BYTES * index, _WORD.pack(entry))
+    machine.write_table_entry(table_paddr, index, entry)
 
 
 @dataclass(frozen=True, slots=True)

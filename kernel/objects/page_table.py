@@ -72,13 +72,14 @@ def lookup_pt_slot(kernel: KernelState, root: int, vaddr: int) -> PTSlot:
     Stops at the first entry that is not a table (empty, or a page) or at the last
     level. Reads RAM only.
     """
-    fmt, machine = kernel.paging, kernel.machine
+    fmt = kernel.paging
+    read_table_entry = kernel.machine.read_table_entry
     shifts = fmt.shifts
     last = len(shifts) - 1
     table, level = root, 0
     while True:
         index = (vaddr >> shifts[level]) & _INDEX_MASK  # fmt.index, inlined
-        entry = read_entry(machine, table, index)
+        entry = read_table_entry(table, index)
         if level == last:
             break
         kind, target = fmt.decode(entry, level)
