@@ -41,6 +41,10 @@ _mem_read = ctypes.CFUNCTYPE(
 )(("uc_mem_read", uclib))
 """``uc_mem_read`` taking the destination as a plain address (the binding's prototype
 wants a ``char`` pointer object, which costs a conversion per call)."""
+_mem_write = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t,
+)(("uc_mem_write", uclib))
+"""``uc_mem_write`` likewise (a ``bytes`` source passes as its buffer's address)."""
 
 
 class CodeForgetter(Protocol):
@@ -82,7 +86,9 @@ class PhysicalMemory:
     def write(self, paddr: int, data: bytes) -> None:
         """Store ``data`` at ``paddr``, dropping translated code and kept table words
         over the range."""
-        self._uc.mem_write(paddr, data)
+        status = _mem_write(self._uch, paddr, data, len(data))
+        if status:
+            raise UcError(status)
         self.translations.forget(paddr, len(data))
         tables = self._tables
         if tables:
@@ -106,9 +112,10 @@ class PhysicalMemory:
 
     def write_table_entry(self, table: int, index: int, entry: int) -> None:
         """Store ``entry`` as entry ``index`` of the table at ``table``."""
-        data = entry.to_bytes(8, "little")
-        self._uc.mem_write(table + 8 * index, data)
-        self.translations.forget(table + 8 * index, 8)
+        # No translated code to drop: a page table is never mapped, so never executed.
+        status = _mem_write(self._uch, table + 8 * index, entry.to_bytes(8, "little"), 8)
+        if status:
+            raise UcError(status)
         words = self._tables.get(table)
         if words is not None:
             words[index] = entry
