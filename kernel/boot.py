@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import (
@@ -71,11 +72,11 @@ from kernel.platforms.layout import LayoutError, aligned_blocks, device_untypeds
 
 __all__ = ["BootError", "BootReport", "boot"]
 
-PAGE = 1 << PAGE_BITS
-_HEADER_BYTES = 16
+PAGE: Final = 1 << PAGE_BITS
+_HEADER_BYTES: Final = 16
 """sizeof(seL4_BootInfoHeader): id and len, a word each."""
-ROOT_ASID = 1
-PHYS_TOP = {Arch.RISCV64: 1 << 39, Arch.AARCH64: 1 << 40}
+ROOT_ASID: Final = 1
+PHYS_TOP: Final = {Arch.RISCV64: 1 << 39, Arch.AARCH64: 1 << 40}
 """End of the physical address space described by device untypeds."""
 
 

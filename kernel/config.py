@@ -8,21 +8,21 @@ flags throughout its code.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Final
 
 from kernel.abi.constants import PAGE_BITS
 
 __all__ = ["EXTENSION_FIELDS", "LATER_OPTION_FIELDS", "ConfigError", "KernelConfig"]
 
-MIN_RAM = 1 << 20
-MAX_RAM = 1 << 32
+MIN_RAM: Final = 1 << 20
+MAX_RAM: Final = 1 << 32
 
 
-EXTENSION_FIELDS = ("checkpoint_object", "cap_pages", "server_backed_cnodes")
+EXTENSION_FIELDS: Final = ("checkpoint_object", "cap_pages", "server_backed_cnodes")
 """The fields of :class:`KernelConfig` that turn on extensions beyond seL4 (DESIGN.md
 decision 10); each is off by default."""
 
-LATER_OPTION_FIELDS = ("arm_export_pmu_user",)
+LATER_OPTION_FIELDS: Final = ("arm_export_pmu_user",)
 """seL4's own options that :class:`KernelConfig` gained after images were first made; each
 is off by default and, like an extension, left out of an image while off, so that an
 image that does not turn it on keeps its bytes."""

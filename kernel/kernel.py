@@ -15,7 +15,7 @@ deliver faults, and act on the scheduler's decision by installing a thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from kernel.arch.cap_page import type_fault_at
 from kernel.config import KernelConfig
@@ -35,8 +35,8 @@ from kernel.model.tcb import TCB, ThreadState
 
 __all__ = ["Kernel", "StopReason"]
 
-_PAGE_MASK = (1 << 12) - 1
-_RESTART = ThreadState.RESTART  # read at every syscall: a global is cheaper than the Enum's
+_PAGE_MASK: Final = (1 << 12) - 1
+_RESTART: Final = ThreadState.RESTART  # read at every syscall: a global is cheaper than the Enum's
 
 
 class Kernel(KernelState):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Final
 
 __all__ = [
     "Arch",
@@ -110,7 +111,7 @@ class ObjectTypeAArch64MCS(IntEnum):
     seL4_ObjectTypeCount = 12
 
 
-_OBJECT_TYPES: dict[tuple[Arch, bool], type[IntEnum]] = {
+_OBJECT_TYPES: Final[dict[tuple[Arch, bool], type[IntEnum]]] = {
     (Arch.RISCV64, False): ObjectTypeRV64,
     (Arch.RISCV64, True): ObjectTypeRV64MCS,
     (Arch.AARCH64, False): ObjectTypeAArch64,
@@ -152,7 +153,7 @@ class ArchABI:
     qemu-arm-virt): MCS time is counted in its ticks, converted from microseconds."""
 
 
-ABI_RISCV64 = ArchABI(
+ABI_RISCV64: Final = ArchABI(
     arch=Arch.RISCV64,
     ram_base=0x8000_0000,
     tcb_bits=11,
@@ -172,7 +173,7 @@ ABI_RISCV64 = ArchABI(
     timer_hz=10_000_000,
 )
 
-ABI_AARCH64 = ArchABI(
+ABI_AARCH64: Final = ArchABI(
     arch=Arch.AARCH64,
     ram_base=0x4000_0000,
     tcb_bits=11,

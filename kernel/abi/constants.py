@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Final
 
 __all__ = [
     "BitField",
@@ -76,60 +77,60 @@ __all__ = [
     "NUM_ASID_POOLS_BITS",
 ]
 
-WORD_BITS = 64
-WORD_BYTES = WORD_BITS // 8
+WORD_BITS: Final = 64
+WORD_BYTES: Final = WORD_BITS // 8
 """sizeof(seL4_Word): the unit of IPC-buffer and message-register offsets."""
-WORD_MASK = (1 << WORD_BITS) - 1
+WORD_MASK: Final = (1 << WORD_BITS) - 1
 
-MSG_MAX_LENGTH = 120
-MSG_MAX_EXTRA_CAPS = 3
-FAST_MESSAGE_REGISTERS = 4
-IPC_BUFFER_SIZE_BITS = 10
-BOOTINFO_FRAME_BITS = 12
-MAX_BOOTINFO_UNTYPED_CAPS = 230
-MIN_UNTYPED_BITS = 4
-PAGE_BITS = 12
-SLOT_BITS = 5
-MAX_PRIO = 255
-NUM_PRIORITIES = 256
-RETYPE_FAN_OUT_LIMIT = 256
+MSG_MAX_LENGTH: Final = 120
+MSG_MAX_EXTRA_CAPS: Final = 3
+FAST_MESSAGE_REGISTERS: Final = 4
+IPC_BUFFER_SIZE_BITS: Final = 10
+BOOTINFO_FRAME_BITS: Final = 12
+MAX_BOOTINFO_UNTYPED_CAPS: Final = 230
+MIN_UNTYPED_BITS: Final = 4
+PAGE_BITS: Final = 12
+SLOT_BITS: Final = 5
+MAX_PRIO: Final = 255
+NUM_PRIORITIES: Final = 256
+RETYPE_FAN_OUT_LIMIT: Final = 256
 
 # Object sizes (log2 bytes), the same on riscv64 and aarch64 in the configurations we
 # support (no hypervisor); seL4_TCBBits differs and lives in ``arch``. The kernel takes
 # every object size from here: no module keeps a copy.
-ENDPOINT_BITS = 4
-NOTIFICATION_BITS = 5
+ENDPOINT_BITS: Final = 4
+NOTIFICATION_BITS: Final = 5
 """seL4_NotificationBits of the non-MCS kernel."""
-NOTIFICATION_BITS_MCS = 6
+NOTIFICATION_BITS_MCS: Final = 6
 """seL4_NotificationBits of the MCS kernel (a notification also names a scheduling context)."""
-REPLY_BITS_MCS = 5
+REPLY_BITS_MCS: Final = 5
 """seL4_ReplyBits: reply objects exist only in the MCS kernel."""
-MIN_SCHED_CONTEXT_BITS = 7
+MIN_SCHED_CONTEXT_BITS: Final = 7
 """seL4_MinSchedContextBits (MCS): the smallest scheduling context, 128 bytes."""
-CORE_SCHED_CONTEXT_BYTES = 128
+CORE_SCHED_CONTEXT_BYTES: Final = 128
 """seL4_CoreSchedContextBytes (MCS): a scheduling context's fields with its two
 minimum refills; every further 16 bytes of the object hold one more refill."""
-REFILL_SIZE_BYTES = 16
+REFILL_SIZE_BYTES: Final = 16
 """seL4_RefillSizeBytes (MCS): one refill, a release time and an amount."""
-MIN_REFILLS = 2
+MIN_REFILLS: Final = 2
 """The refills every scheduling context has (seL4's MIN_REFILLS): SchedControl's
 ``extra_refills`` counts the ones beyond them."""
-KERNEL_WCET_US = 10
+KERNEL_WCET_US: Final = 10
 """The kernel's worst-case execution time in microseconds on qemu-riscv-virt and
 qemu-arm-virt (KERNEL_WCET, scale 1): MIN_BUDGET is twice it."""
-BOOT_THREAD_TIME_SLICE_MS = 5
+BOOT_THREAD_TIME_SLICE_MS: Final = 5
 """CONFIG_BOOT_THREAD_TIME_SLICE (MCS): the root task's budget, in milliseconds."""
-LARGE_PAGE_BITS = 21
-HUGE_PAGE_BITS = 30
-PAGE_TABLE_BITS = 12
-PAGE_TABLE_ENTRY_BITS = 3
-PAGE_TABLE_INDEX_BITS = 9
-VSPACE_BITS = 12
+LARGE_PAGE_BITS: Final = 21
+HUGE_PAGE_BITS: Final = 30
+PAGE_TABLE_BITS: Final = 12
+PAGE_TABLE_ENTRY_BITS: Final = 3
+PAGE_TABLE_INDEX_BITS: Final = 9
+VSPACE_BITS: Final = 12
 """The VSpace root: a page table on riscv64, a VSpace object on aarch64 (no hypervisor)."""
-ASID_POOL_BITS = 12
-ASID_POOL_INDEX_BITS = 9
+ASID_POOL_BITS: Final = 12
+ASID_POOL_INDEX_BITS: Final = 9
 """The low ASID bits, which index a pool: 512 ASIDs per pool."""
-NUM_ASID_POOLS_BITS = 7
+NUM_ASID_POOLS_BITS: Final = 7
 """The high ASID bits, which index the ASID table: 128 pools, 2^16 ASIDs in all."""
 
 
@@ -296,7 +297,7 @@ class TCBFlag(IntEnum):
     seL4_TCBFlag_fpuDisabled = 1
 
 
-TCB_FLAG_MASK = TCBFlag.seL4_TCBFlag_fpuDisabled
+TCB_FLAG_MASK: Final = TCBFlag.seL4_TCBFlag_fpuDisabled
 """seL4_TCBFlag_MASK: every flag a thread may set (the FPU-disable flag is the only one)."""
 
 
@@ -397,19 +398,19 @@ class Layout:
         raise KeyError(field)
 
 
-MESSAGE_INFO: dict[str, BitField] = {
+MESSAGE_INFO: Final[dict[str, BitField]] = {
     "length": BitField(0, 7),
     "extraCaps": BitField(7, 2),
     "capsUnwrapped": BitField(9, 3),
     "label": BitField(12, 52),
 }
 
-CNODE_CAPDATA: dict[str, BitField] = {
+CNODE_CAPDATA: Final[dict[str, BitField]] = {
     "guardSize": BitField(0, 6),
     "guard": BitField(6, 58),
 }
 
-IPC_BUFFER = Layout(
+IPC_BUFFER: Final = Layout(
     "seL4_IPCBuffer",
     1024,
     (
@@ -423,15 +424,15 @@ IPC_BUFFER = Layout(
     ),
 )
 
-SLOT_REGION = Layout("seL4_SlotRegion", 16, (("start", 0, 8), ("end", 8, 8)))
+SLOT_REGION: Final = Layout("seL4_SlotRegion", 16, (("start", 0, 8), ("end", 8, 8)))
 
-UNTYPED_DESC = Layout(
+UNTYPED_DESC: Final = Layout(
     "seL4_UntypedDesc",
     16,
     (("paddr", 0, 8), ("sizeBits", 8, 1), ("isDevice", 9, 1), ("padding", 10, 6)),
 )
 
-BOOTINFO = Layout(
+BOOTINFO: Final = Layout(
     "seL4_BootInfo",
     168 + 16 * MAX_BOOTINFO_UNTYPED_CAPS,
     (
@@ -453,7 +454,7 @@ BOOTINFO = Layout(
     ),
 )
 
-BOOTINFO_MCS = Layout(
+BOOTINFO_MCS: Final = Layout(
     "seL4_BootInfo",
     BOOTINFO.size + SLOT_REGION.size,
     (

@@ -57,6 +57,7 @@ and ``mapped_vaddr`` (a mapped frame's or page table's virtual address, else 0).
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
+from typing import Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import PAGE_BITS, SLOT_BITS
@@ -91,10 +92,10 @@ __all__ = [
     "object_identity",
 ]
 
-CHECKPOINT_OBJECT_TYPE = 0x100
+CHECKPOINT_OBJECT_TYPE: Final = 0x100
 """``capsule_CheckpointObject``: the Untyped_Retype type number of a checkpoint object."""
-CHECKPOINT_OBJECT_NAME = "capsule_CheckpointObject"
-CHECKPOINT_BITS = 4
+CHECKPOINT_OBJECT_NAME: Final = "capsule_CheckpointObject"
+CHECKPOINT_BITS: Final = 4
 """log2 of a checkpoint object's size (``capsule_CheckpointBits``)."""
 
 
@@ -142,7 +143,7 @@ class IdentityKind(IntEnum):
     capsule_ObjectCapPage = 14
 
 
-_KIND_BITS = 4
+_KIND_BITS: Final = 4
 
 
 def object_identity(kind: IdentityKind, paddr: int) -> int:
@@ -167,15 +168,15 @@ def _cnode(name: str) -> Param:
     return Param(name, "seL4_CNode", is_cap=True)
 
 
-SLOT_WORDS: tuple[Param, ...] = (
+SLOT_WORDS: Final[tuple[Param, ...]] = (
     _word("type"), _word("rights"), _word("badge"), _word("size_bits"), _word("guard_size"),
     _word("flags"), _word("object"), _word("mapped_vaddr"),
 )
 """A slot reading, MR0.. of the reply (module docstring)."""
 
-_CKPT = "capsule_Checkpoint"
+_CKPT: Final = "capsule_Checkpoint"
 
-CHECKPOINT_METHODS: tuple[Method, ...] = (
+CHECKPOINT_METHODS: Final[tuple[Method, ...]] = (
     Method(_CKPT, "ReadSlot", CheckpointLabel.capsule_CheckpointReadSlot.name,
            (_cnode("root"), _word("index"), Param("depth", "seL4_Uint8")),
            outputs=SLOT_WORDS),
@@ -209,12 +210,12 @@ CHECKPOINT_METHODS: tuple[Method, ...] = (
 
 # --- capability pages (EROS / Coyotos CapPage) --------------------------------------------
 
-CAP_PAGE_OBJECT_TYPE = 0x101
+CAP_PAGE_OBJECT_TYPE: Final = 0x101
 """``capsule_CapPageObject``: the Untyped_Retype type number of a capability page."""
-CAP_PAGE_OBJECT_NAME = "capsule_CapPageObject"
-CAP_PAGE_BITS = PAGE_BITS
+CAP_PAGE_OBJECT_NAME: Final = "capsule_CapPageObject"
+CAP_PAGE_BITS: Final = PAGE_BITS
 """log2 of a capability page's size: one 4 KiB frame (``capsule_CapPageBits``)."""
-CAP_PAGE_RADIX = PAGE_BITS - SLOT_BITS
+CAP_PAGE_RADIX: Final = PAGE_BITS - SLOT_BITS
 """log2 of its slot count: 4096 / 32-byte slots = 128 slots (``capsule_CapPageRadix``)."""
 
 
@@ -264,7 +265,7 @@ class CapPageAccess(IntEnum):
     capsule_AccessCapStore = 4
 
 
-CAP_PAGE_FAULT_WORDS = ("FaultIP", "Addr", "Access", "Expected")
+CAP_PAGE_FAULT_WORDS: Final = ("FaultIP", "Addr", "Access", "Expected")
 """The words of a type fault's message, in order."""
 
 
@@ -272,9 +273,9 @@ def _vspace(name: str) -> Param:
     return Param(name, "seL4_CPtr", is_cap=True)
 
 
-_VS = "capsule_VSpace"
+_VS: Final = "capsule_VSpace"
 
-CAP_PAGE_METHODS: tuple[Method, ...] = (
+CAP_PAGE_METHODS: Final[tuple[Method, ...]] = (
     Method("capsule_CapPage", "Map", CapPageLabel.capsule_CapPageMap.name,
            (_vspace("vspace"), _word("vaddr"), _word("attr"))),
     Method("capsule_CapPage", "Unmap", CapPageLabel.capsule_CapPageUnmap.name, ()),
@@ -336,7 +337,7 @@ class LookupKind(IntEnum):
     NBRecv that finds a sender waiting, looked up before the receive commits."""
 
 
-INDEX_REQUEST_WORDS: tuple[Param, ...] = (
+INDEX_REQUEST_WORDS: Final[tuple[Param, ...]] = (
     _word("address"), _word("bits_left"), _word("kind"), _word("slot"),
 )
 """MR0..MR3 of an index request: ``address`` the unresolved low ``bits_left`` bits of
@@ -344,15 +345,15 @@ the capability address where the lookup reached the server-backed node (the node
 guard and index bits first), ``kind`` a :class:`LookupKind`, ``slot`` the index of the
 empty slot of the node the lookup met. The badge word is the binding's badge."""
 
-MAX_SERVER_DEPTH = 4
+MAX_SERVER_DEPTH: Final = 4
 """How many lookups, each waiting on a server, may be nested: a server that, while
 answering (its caller slot holding the reply to a suspended lookup), suspends on a
 lookup itself, and so on. A lookup that would nest deeper, or that would ask a server
 already in the chain, is refused (answered as a denial)."""
 
-_CNODE = "capsule_CNode"
+_CNODE: Final = "capsule_CNode"
 
-TRAVERSAL_METHODS: tuple[Method, ...] = (
+TRAVERSAL_METHODS: Final[tuple[Method, ...]] = (
     Method(_CNODE, "BindServer", TraversalLabel.capsule_CNodeBindServer.name,
            (Param("endpoint", "seL4_CPtr", is_cap=True), _word("badge"))),
     Method(_CNODE, "UnbindServer", TraversalLabel.capsule_CNodeUnbindServer.name, ()),

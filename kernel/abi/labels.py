@@ -13,6 +13,7 @@ import functools
 from collections.abc import Mapping
 from enum import Enum, IntEnum
 from types import MappingProxyType
+from typing import Final
 
 from kernel.abi.arch import Arch
 
@@ -33,7 +34,7 @@ class Condition(Enum):
         return mcs if self is Condition.MCS else not mcs
 
 
-_GENERIC: tuple[tuple[str, Condition], ...] = (
+_GENERIC: Final[tuple[tuple[str, Condition], ...]] = (
     ("UntypedRetype", Condition.ALWAYS),
     ("TCBReadRegisters", Condition.ALWAYS),
     ("TCBWriteRegisters", Condition.ALWAYS),
@@ -75,7 +76,7 @@ _GENERIC: tuple[tuple[str, Condition], ...] = (
     ("SchedContextYieldTo", Condition.MCS),
 )
 
-_ARCH: dict[Arch, tuple[tuple[str, Condition], ...]] = {
+_ARCH: Final[dict[Arch, tuple[tuple[str, Condition], ...]]] = {
     Arch.RISCV64: (
         ("RISCVPageTableMap", Condition.ALWAYS),
         ("RISCVPageTableUnmap", Condition.ALWAYS),
@@ -136,7 +137,7 @@ def label_name(arch: Arch, mcs: bool, label: int) -> str | None:
     return _label_names(arch, mcs).get(label)
 
 
-_ENUM_CACHE: dict[tuple[Arch, bool], type[IntEnum]] = {}
+_ENUM_CACHE: Final[dict[tuple[Arch, bool], type[IntEnum]]] = {}
 
 
 def label_enum(arch: Arch, mcs: bool) -> type[IntEnum]:

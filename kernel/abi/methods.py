@@ -22,6 +22,7 @@ is one more ``Method`` entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.labels import Condition
@@ -34,9 +35,9 @@ __all__ = [
     "methods_for",
 ]
 
-WORD_WIDTH = 64
+WORD_WIDTH: Final = 64
 
-_WORD_WIDTHS: dict[str, int] = {
+_WORD_WIDTHS: Final[dict[str, int]] = {
     "seL4_Word": 64,
     "seL4_Uint64": 64,
     "seL4_Time": 64,
@@ -50,7 +51,7 @@ _WORD_WIDTHS: dict[str, int] = {
 }
 """Packed width in bits of each non-capability scalar parameter type we support."""
 
-STRUCT_TYPES = frozenset({"seL4_UserContext"})
+STRUCT_TYPES: Final = frozenset({"seL4_UserContext"})
 """Struct parameter types: whole words in member order, passed to the stub by pointer."""
 
 
@@ -177,11 +178,11 @@ def _slot(prefix: str = "") -> tuple[Param, Param]:
     return _word(f"{prefix}index"), _u8(f"{prefix}depth")
 
 
-_CNODE = "seL4_CNode"
-_TCB = "seL4_TCB"
-_SRC = (_cap("src_root", _CNODE), *_slot("src_"))
+_CNODE: Final = "seL4_CNode"
+_TCB: Final = "seL4_TCB"
+_SRC: Final = (_cap("src_root", _CNODE), *_slot("src_"))
 
-_GENERIC: tuple[Method, ...] = (
+_GENERIC: Final[tuple[Method, ...]] = (
     Method("seL4_Untyped", "Retype", "UntypedRetype", (
         _word("type"), _word("size_bits"), _cap("root", _CNODE), _word("node_index"),
         _word("node_depth"), _word("node_offset"), _word("num_objects"),
@@ -203,8 +204,8 @@ _GENERIC: tuple[Method, ...] = (
 )
 
 
-_DOMAIN = "seL4_DomainSet"
-_DOMAIN_METHODS: tuple[Method, ...] = (
+_DOMAIN: Final = "seL4_DomainSet"
+_DOMAIN_METHODS: Final[tuple[Method, ...]] = (
     Method(_DOMAIN, "Set", "DomainSetSet", (_u8("domain"), _cap("thread", _TCB))),
     Method(_DOMAIN, "ScheduleConfigure", "DomainScheduleConfigure",
            (_word("index"), _u8("domain"), Param("duration", "seL4_Time"))),
@@ -225,9 +226,9 @@ def _bool(name: str) -> Param:
     return Param(name, "seL4_Bool")
 
 
-_AUTHORITY = _cap("authority", _TCB)
+_AUTHORITY: Final = _cap("authority", _TCB)
 
-_GENERIC_TCB: tuple[Method, ...] = (
+_GENERIC_TCB: Final[tuple[Method, ...]] = (
     Method(_TCB, "CopyRegisters", "TCBCopyRegisters", (
         _cap("source", _TCB), _bool("suspend_source"), _bool("resume_target"),
         _bool("transfer_frame"), _bool("transfer_integer"), _u8("arch_flags"),
@@ -273,10 +274,10 @@ _GENERIC_TCB: tuple[Method, ...] = (
 )
 
 
-_SCHED_CONTEXT = "seL4_SchedContext"
-_TIME = Param("consumed", "seL4_Time")
+_SCHED_CONTEXT: Final = "seL4_SchedContext"
+_TIME: Final = Param("consumed", "seL4_Time")
 
-_MCS_METHODS: tuple[Method, ...] = (
+_MCS_METHODS: Final[tuple[Method, ...]] = (
     Method("seL4_SchedControl", "ConfigureFlags", "SchedControlConfigureFlags", (
         _cap("schedcontext", _SCHED_CONTEXT), Param("budget", "seL4_Time"),
         Param("period", "seL4_Time"), _word("extra_refills"), _word("badge"), _word("flags"),
@@ -319,7 +320,7 @@ def _riscv_vm_methods() -> tuple[Method, ...]:
     )
 
 
-_CACHE_OPS = ("Clean_Data", "Invalidate_Data", "CleanInvalidate_Data", "Unify_Instruction")
+_CACHE_OPS: Final = ("Clean_Data", "Invalidate_Data", "CleanInvalidate_Data", "Unify_Instruction")
 
 
 def _arm_vm_methods() -> tuple[Method, ...]:
@@ -341,14 +342,14 @@ def _arm_vm_methods() -> tuple[Method, ...]:
     )
 
 
-_ARCH: dict[Arch, tuple[Method, ...]] = {
+_ARCH: Final[dict[Arch, tuple[Method, ...]]] = {
     Arch.RISCV64: (*_register_methods(Arch.RISCV64), *_riscv_vm_methods(),
                    *_asid_methods("RISCV", "RISCV")),
     Arch.AARCH64: (*_register_methods(Arch.AARCH64), *_arm_vm_methods(),
                    *_asid_methods("ARM", "ARM")),
 }
 
-ARCH_CAP_TYPES: dict[Arch, tuple[str, ...]] = {
+ARCH_CAP_TYPES: Final[dict[Arch, tuple[str, ...]]] = {
     Arch.RISCV64: ("seL4_RISCV_Page", "seL4_RISCV_PageTable", "seL4_RISCV_ASIDControl",
                    "seL4_RISCV_ASIDPool"),
     Arch.AARCH64: ("seL4_ARM_Page", "seL4_ARM_PageTable", "seL4_ARM_VSpace",

@@ -34,6 +34,7 @@ CNode_Copy does.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import PAGE_BITS, SLOT_BITS
@@ -84,10 +85,10 @@ __all__ = [
     "type_fault_at",
 ]
 
-_PAGE = 1 << PAGE_BITS
-_SLOT = 1 << SLOT_BITS
+_PAGE: Final = 1 << PAGE_BITS
+_SLOT: Final = 1 << SLOT_BITS
 
-VSPACE_LABELS = frozenset(int(m) for m in (
+VSPACE_LABELS: Final = frozenset(int(m) for m in (
     CapPageLabel.capsule_VSpaceCapLoad, CapPageLabel.capsule_VSpaceCapStore,
     CapPageLabel.capsule_VSpaceCapCopy, CapPageLabel.capsule_VSpaceCapExchange))
 """The labels a VSpace root cap answers when the extension is on."""
@@ -306,7 +307,7 @@ def perform_type_fault(kernel: KernelState, inv: CapTypeFaultRaise) -> list[int]
 # --- type faults of data accesses ------------------------------------------------------
 
 
-_DATA_ACCESS = {
+_DATA_ACCESS: Final = {
     Access.READ: CapPageAccess.capsule_AccessDataRead,
     Access.WRITE: CapPageAccess.capsule_AccessDataWrite,
     Access.EXECUTE: CapPageAccess.capsule_AccessExecute,

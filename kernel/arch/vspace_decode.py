@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import PAGE_BITS, WORD_MASK
@@ -101,7 +102,7 @@ LabelNames = tuple[tuple[str, Enum], ...]
 """(label name, method) pairs: an architecture's names of an object's methods."""
 
 
-_METHOD_TABLES: dict[tuple[int, Arch, bool], tuple[LabelNames, Mapping[int, Enum]]] = {}
+_METHOD_TABLES: Final[dict[tuple[int, Arch, bool], tuple[LabelNames, Mapping[int, Enum]]]] = {}
 """The tables :func:`methods_by_label` built, by (id of ``names``, arch, MCS). Keyed by
 identity, not by value: hashing the pairs hashes each Enum in Python, several times
 the cost of the lookup. Each entry holds its ``names``, so that id is never reused."""

@@ -22,6 +22,8 @@ Deterministic: the same component gives the same text.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapRights
 from kernel.model.platform import model_for
@@ -30,10 +32,10 @@ from .model import CapRecord, Component, ObjectRecord
 
 __all__ = ["to_capdl"]
 
-_TCB_SLOTS = ("cspace", "vspace", "reply", "caller", "ipc_buffer_slot")
+_TCB_SLOTS: Final = ("cspace", "vspace", "reply", "caller", "ipc_buffer_slot")
 """capDL's names for a TCB's slots, in seL4's order (``model.TCB_SLOT_NAMES``)."""
-_CAPDL_ARCH = {"riscv64": "riscv", "aarch64": "aarch64"}
-_RIGHT_LETTERS = ((CapRights.seL4_CanRead, "R"), (CapRights.seL4_CanWrite, "W"),
+_CAPDL_ARCH: Final = {"riscv64": "riscv", "aarch64": "aarch64"}
+_RIGHT_LETTERS: Final = ((CapRights.seL4_CanRead, "R"), (CapRights.seL4_CanWrite, "W"),
                   (CapRights.seL4_CanGrant, "G"), (CapRights.seL4_CanGrantReply, "P"))
 
 
@@ -95,7 +97,7 @@ def _cap_text(record: CapRecord, mapping_note: bool) -> str:
     return text + (f" -- {'; '.join(notes)}" if notes else "")
 
 
-_VM_RIGHTS = {"read-write": "RW", "read-only": "R", "kernel-only": ""}
+_VM_RIGHTS: Final = {"read-write": "RW", "read-only": "R", "kernel-only": ""}
 
 
 def _entry_text(cap: CapRecord) -> str:

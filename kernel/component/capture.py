@@ -46,6 +46,7 @@ import struct
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Final
 
 from kernel.abi.constants import (
     ASID_POOL_BITS,
@@ -100,14 +101,14 @@ Key = tuple[str, int, int]
 size bits are 0 except for frames and untypeds (an untyped and its first child share an
 address)."""
 
-_PREFIX = {"tcb": "tcb", "cnode": "cnode", "endpoint": "ep", "notification": "ntfn",
+_PREFIX: Final = {"tcb": "tcb", "cnode": "cnode", "endpoint": "ep", "notification": "ntfn",
            "frame": "frame", "page_table": "pt", "vspace": "vspace", "untyped": "ut",
            "asid_pool": "asid_pool"}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_GENERATED = re.compile(rf"(?:{'|'.join(_PREFIX.values())})_\d+")
-_BLOCKED = {ThreadState.BLOCKED_ON_RECEIVE, ThreadState.BLOCKED_ON_SEND,
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GENERATED: Final = re.compile(rf"(?:{'|'.join(_PREFIX.values())})_\d+")
+_BLOCKED: Final = {ThreadState.BLOCKED_ON_RECEIVE, ThreadState.BLOCKED_ON_SEND,
             ThreadState.BLOCKED_ON_NOTIFICATION}
-_TABLE = struct.Struct(f"<{ENTRIES_PER_TABLE}Q")
+_TABLE: Final = struct.Struct(f"<{ENTRIES_PER_TABLE}Q")
 
 
 def object_key(cap: Cap) -> Key | None:

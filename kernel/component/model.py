@@ -28,7 +28,7 @@ import base64
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "CapRecord",
@@ -45,15 +45,15 @@ __all__ = [
     "to_json",
 ]
 
-FORMAT = "capsule-component/1"
+FORMAT: Final = "capsule-component/1"
 
-OBJECT_TYPES = ("tcb", "cnode", "endpoint", "notification", "frame", "page_table", "vspace",
+OBJECT_TYPES: Final = ("tcb", "cnode", "endpoint", "notification", "frame", "page_table", "vspace",
                 "untyped", "asid_pool")
 """Object kinds, as caps name them (``asid_pool`` only ever external). The seam for MCS:
 ``reply`` and ``sched_context`` are added here, with their records and their restore
 steps, when capsule has them; a component holding one cannot be captured before."""
 
-TCB_SLOT_NAMES = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
+TCB_SLOT_NAMES: Final = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
 """A TCB's own slots by index (seL4's tcbCNodeEntries order)."""
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Final
 
 from kernel.abi.constants import ASID_POOL_INDEX_BITS, MIN_UNTYPED_BITS, PAGE_BITS, SLOT_BITS
 from kernel.core.notifications import bind_notification
@@ -71,10 +72,10 @@ from .model import CapRecord, Component, ComponentError, ExternalRecord, ObjectR
 
 __all__ = ["Restored", "restore"]
 
-_KIND = {"tcb": Kind.TCB, "cnode": Kind.CAP_TABLE, "endpoint": Kind.ENDPOINT,
+_KIND: Final = {"tcb": Kind.TCB, "cnode": Kind.CAP_TABLE, "endpoint": Kind.ENDPOINT,
          "notification": Kind.NOTIFICATION, "frame": Kind.FRAME, "page_table": Kind.PAGE_TABLE,
          "vspace": Kind.VSPACE, "untyped": Kind.UNTYPED}
-_PAGE = 1 << PAGE_BITS
+_PAGE: Final = 1 << PAGE_BITS
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ sending the fault is :mod:`kernel.core.fault_delivery`, above it.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import Arch
 from kernel.core.ipc_transfer import INFO, get_mrs, get_window
 from kernel.core.threads import sanitise_registers
@@ -24,12 +26,12 @@ from kernel.model.tcb import TCB
 __all__ = ["handle_fault_reply"]
 
 
-_REGISTER_OF = {"FaultIP": "pc"}
+_REGISTER_OF: Final = {"FaultIP": "pc"}
 """Fault message word names that are not the register's own name."""
 
-_TIMEOUT_REPLY_LENGTH = {Arch.RISCV64: 32, Arch.AARCH64: 34}
+_TIMEOUT_REPLY_LENGTH: Final = {Arch.RISCV64: 32, Arch.AARCH64: 34}
 """seL4's n_timeoutMessage: how many registers a TimeoutReply may set."""
-_IGNORED_ON_REPLY = {"LR"}
+_IGNORED_ON_REPLY: Final = {"LR"}
 """AArch64's LR word is ELR_EL1, the next pc: seL4 writes it back, but restarting the
 thread then sets the next pc to FaultIP, so the written value never takes effect."""
 

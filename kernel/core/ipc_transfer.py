@@ -19,6 +19,7 @@ Rules kept (seL4 16.0.0, non-MCS):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from kernel.abi.constants import (
     FAST_MESSAGE_REGISTERS,
@@ -57,9 +58,9 @@ __all__ = [
 
 BADGE, INFO, MR0 = 0, 1, 2
 """Window positions: badge / cap register, msginfo register, first message register."""
-_MSG_WORD = IPC_BUFFER.offset("msg") // WORD_BYTES
-_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
-_RECV_WORD = IPC_BUFFER.offset("receiveCNode") // WORD_BYTES
+_MSG_WORD: Final = IPC_BUFFER.offset("msg") // WORD_BYTES
+_CAPS_WORD: Final = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
+_RECV_WORD: Final = IPC_BUFFER.offset("receiveCNode") // WORD_BYTES
 
 
 def get_window(kernel: KernelState, tcb: TCB) -> list[int]:

@@ -20,6 +20,8 @@ the same run gives the same refills every time.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.model.sched_context import Refill, SchedContext
 
 __all__ = [
@@ -32,7 +34,7 @@ __all__ = [
     "unblock_check",
 ]
 
-MIN_REFILLS = 2
+MIN_REFILLS: Final = 2
 """seL4's MIN_REFILLS: a round-robin context has exactly these two."""
 
 

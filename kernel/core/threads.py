@@ -16,6 +16,8 @@ restarts put FaultIP in the pc and clear the flag.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.constants import ASID_POOL_INDEX_BITS, WORD_MASK, TCBFlag
 from kernel.core.cancel import cancel_ipc
 from kernel.core.mcs_sched import is_schedulable, release_remove, resume, unblock
@@ -40,7 +42,7 @@ __all__ = [
     "vspace_root_of",
 ]
 
-_TRAP_SIZE = 4
+_TRAP_SIZE: Final = 4
 """ecall and svc #0 are 4 bytes on both architectures."""
 
 

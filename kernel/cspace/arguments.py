@@ -17,6 +17,7 @@ the invocation path only).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH, WORD_BYTES
 from kernel.cspace.ipc_buffer import WORDS, read_ipc_buffer, read_ipc_words, write_ipc_words
@@ -54,11 +55,11 @@ class InvocationArgs:
     def label(self) -> int:
         return self.info.label
 
-_MSG_WORD = IPC_BUFFER.offset("msg") // WORD_BYTES
+_MSG_WORD: Final = IPC_BUFFER.offset("msg") // WORD_BYTES
 """Word index of msg[0] in the IPC buffer (1: after the tag)."""
-_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
+_CAPS_WORD: Final = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
 """Word index of caps_or_badges[0] in the IPC buffer (122)."""
-_WINDOW_MR0 = 2
+_WINDOW_MR0: Final = 2
 """MR0 is the third register of the syscall window (a2 / x2)."""
 
 

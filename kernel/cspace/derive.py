@@ -18,6 +18,7 @@ functions that need it take ``tcb_bits`` (``kernel.tcb_bits``).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Final
 
 from kernel.abi.constants import (
     ASID_POOL_BITS,
@@ -67,8 +68,8 @@ __all__ = [
     "update_cap_data",
 ]
 
-_GUARD_SIZE = CNODE_CAPDATA["guardSize"]
-_GUARD = CNODE_CAPDATA["guard"]
+_GUARD_SIZE: Final = CNODE_CAPDATA["guardSize"]
+_GUARD: Final = CNODE_CAPDATA["guard"]
 
 
 def object_size_bits(cap: Cap, tcb_bits: int) -> int | None:

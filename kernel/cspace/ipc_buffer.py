@@ -8,6 +8,7 @@ holds no frame cap has no IPC buffer; messages then carry register MRs only.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, WORD_BYTES
 from kernel.model.caps import FrameCap
@@ -16,8 +17,8 @@ from kernel.model.tcb import TCB
 
 __all__ = ["WORDS", "ipc_buffer_paddr", "read_ipc_buffer", "read_ipc_words", "write_ipc_words"]
 
-_IPC_BUFFER_SIZE = 1 << IPC_BUFFER_SIZE_BITS
-WORDS = [struct.Struct(f"<{count}Q") for count in range(_IPC_BUFFER_SIZE // WORD_BYTES + 1)]
+_IPC_BUFFER_SIZE: Final = 1 << IPC_BUFFER_SIZE_BITS
+WORDS: Final = [struct.Struct(f"<{count}Q") for count in range(_IPC_BUFFER_SIZE // WORD_BYTES + 1)]
 """The layout of ``count`` words, for every count a buffer holds: compiled once, not
 formatted and looked up at every message."""
 

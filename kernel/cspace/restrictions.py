@@ -20,6 +20,7 @@ object, only to read what is reachable.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Final
 
 from kernel.abi.constants import WORD_BITS
 from kernel.model.caps import NULL_CAP, Cap, CNodeCap, FrameCap, Rights, mask_vm_rights
@@ -32,7 +33,7 @@ __all__ = ["Restrictions", "in_place", "path_restrictions", "weaken"]
 Restrictions = tuple[bool, bool]
 """(read_only, weak) of a path."""
 
-_READ_ONLY_MASK = Rights(write=False, read=True, grant=True, grant_reply=True)
+_READ_ONLY_MASK: Final = Rights(write=False, read=True, grant=True, grant_reply=True)
 
 
 def weaken(cap: Cap) -> Cap:

@@ -12,7 +12,7 @@ reply. Register both here, never through ``getattr`` on names.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from kernel.abi.arch import Arch
 from kernel.arch.aarch64 import vspace as aarch64_vspace
@@ -178,7 +178,7 @@ Decoder = Callable[[KernelState, Slot, InvocationArgs], object]
 
 Record = TypeVar("Record")
 
-PERFORMERS: dict[type[Any], Callable[[KernelState, Any], list[int]]] = {}
+PERFORMERS: Final[dict[type[Any], Callable[[KernelState, Any], list[int]]]] = {}
 """Invocation record type -> the function that performs it and returns the reply words."""
 
 
@@ -209,7 +209,7 @@ def _decode_tcb_invocation(kernel: KernelState, slot: Slot, args: InvocationArgs
     return decode_tcb_invocation(kernel, slot, args)
 
 
-DECODERS: dict[type[Cap], Decoder] = {
+DECODERS: Final[dict[type[Cap], Decoder]] = {
     UntypedCap: decode_untyped_invocation,
     CNodeCap: _decode_cnode_invocation,
     ASIDControlCap: decode_asid_control_invocation,
@@ -272,7 +272,7 @@ _performs(CNodeBindServer, perform_bind_server)
 
 
 
-_VSPACE_RULES: dict[Arch, VSpaceRules] = {
+_VSPACE_RULES: Final[dict[Arch, VSpaceRules]] = {
     Arch.RISCV64: riscv64_vspace.RULES,
     Arch.AARCH64: aarch64_vspace.RULES,
 }

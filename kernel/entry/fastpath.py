@@ -32,6 +32,8 @@ kernel's fastpath (:mod:`kernel.entry.mcs_fastpath`) shares the helpers below.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, MESSAGE_INFO
 from kernel.core.threads import install_thread
 from kernel.cspace.cdt import delete_reply_cap, insert_reply_cap
@@ -45,12 +47,12 @@ from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 __all__ = ["call_target", "fast_length", "fast_message", "fastpath_call", "fastpath_reply_recv",
            "switch_to", "take_receiver"]
 
-_LENGTH = MESSAGE_INFO["length"]
-_EXTRA = MESSAGE_INFO["extraCaps"]
-_LABEL = MESSAGE_INFO["label"]
-_FAST_SHAPE_MASK = (_EXTRA.mask << _EXTRA.lsb) | (_LENGTH.mask << _LENGTH.lsb)
+_LENGTH: Final = MESSAGE_INFO["length"]
+_EXTRA: Final = MESSAGE_INFO["extraCaps"]
+_LABEL: Final = MESSAGE_INFO["label"]
+_FAST_SHAPE_MASK: Final = (_EXTRA.mask << _EXTRA.lsb) | (_LENGTH.mask << _LENGTH.lsb)
 """The fields that decide eligibility: extraCaps must be 0 and length at most 4."""
-_LABEL_BITS = _LABEL.mask << _LABEL.lsb
+_LABEL_BITS: Final = _LABEL.mask << _LABEL.lsb
 
 
 def fast_length(info: int) -> int | None:

@@ -22,6 +22,8 @@ seL4; one of its methods stops the run with a message naming what is missing
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.constants import Syscall
 from kernel.abi.extensions import LookupKind
 from kernel.abi.labels import label_name
@@ -61,19 +63,19 @@ __all__ = ["invoke"]
 
 # Enum members read on every system call, as module constants: on Python 3.11 reading a
 # member through its Enum class costs several times a global's lookup.
-_REPLY = Syscall.seL4_SysReply
-_REPLY_RECV = Syscall.seL4_SysReplyRecv
-_RECV = Syscall.seL4_SysRecv
-_NB_RECV = Syscall.seL4_SysNBRecv
-_CALL = Syscall.seL4_SysCall
-_NB_SEND = Syscall.seL4_SysNBSend
-_PHASE_INVOKED_CAP = LookupKind.capsule_LookupInvokedCap
-_PHASE_EXTRA_CAP = LookupKind.capsule_LookupExtraCap
-_PHASE_OPERATION_SLOT = LookupKind.capsule_LookupOperationSlot
-_PHASE_RECEIVE_ENDPOINT = LookupKind.capsule_LookupReceiveEndpoint
-_PHASE_RECEIVE_SLOT = LookupKind.capsule_LookupReceiveSlot
-_SEND_STATE = EndpointState.SEND
-_ACTIVE = NotificationState.ACTIVE
+_REPLY: Final = Syscall.seL4_SysReply
+_REPLY_RECV: Final = Syscall.seL4_SysReplyRecv
+_RECV: Final = Syscall.seL4_SysRecv
+_NB_RECV: Final = Syscall.seL4_SysNBRecv
+_CALL: Final = Syscall.seL4_SysCall
+_NB_SEND: Final = Syscall.seL4_SysNBSend
+_PHASE_INVOKED_CAP: Final = LookupKind.capsule_LookupInvokedCap
+_PHASE_EXTRA_CAP: Final = LookupKind.capsule_LookupExtraCap
+_PHASE_OPERATION_SLOT: Final = LookupKind.capsule_LookupOperationSlot
+_PHASE_RECEIVE_ENDPOINT: Final = LookupKind.capsule_LookupReceiveEndpoint
+_PHASE_RECEIVE_SLOT: Final = LookupKind.capsule_LookupReceiveSlot
+_SEND_STATE: Final = EndpointState.SEND
+_ACTIVE: Final = NotificationState.ACTIVE
 
 
 def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
@@ -168,7 +170,7 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
         reply_to_current(kernel, current, 0, reply_words)
 
 
-_OWN_METHODS: dict[type[Cap], tuple[str, ...]] = {
+_OWN_METHODS: Final[dict[type[Cap], tuple[str, ...]]] = {
     IRQControlCap: ("IRQIssueIRQHandler", "RISCVIRQIssue", "ARMIRQIssue"),
     DomainCap: ("DomainSetSet",),
 }

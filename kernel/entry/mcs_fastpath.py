@@ -42,6 +42,8 @@ Selected by ``KernelConfig.fastpath`` as the non-MCS fastpath.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.core.mcs_sched import clock_of
 from kernel.core.refills import is_ready, is_sufficient
 from kernel.core.reply_stack import push_call_stack
@@ -58,7 +60,7 @@ from kernel.model.tcb import TCB, Blocking, ThreadState
 
 __all__ = ["REPLY_REGISTER", "mcs_fastpath_call", "mcs_fastpath_reply_recv"]
 
-REPLY_REGISTER = 6
+REPLY_REGISTER: Final = 6
 """a6 / x6 in the syscall window: the reply object (NBSendWait: the destination)."""
 
 

@@ -20,6 +20,8 @@ With ``KernelConfig.fastpath`` Call and ReplyRecv first try the MCS fastpath
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import Arch
 from kernel.abi.constants import WORD_MASK, Syscall, SyscallMCS
 from kernel.core.budget import after_reply, mcs_yield
@@ -60,9 +62,9 @@ from kernel.model.tcb import TCB
 __all__ = ["NON_MCS_EQUIVALENT", "is_budgeted", "mcs_syscall_table", "syscall_name_and_kind",
            "sys_call_fastpath", "sys_reply_recv_fastpath"]
 
-_NB_SEND_RECV_DEST = {Arch.RISCV64: "t0", Arch.AARCH64: "x8"}
+_NB_SEND_RECV_DEST: Final = {Arch.RISCV64: "t0", Arch.AARCH64: "x8"}
 """NBSendRecv's destination register, outside the eight-word window."""
-_NOT_IN_FIRST_PHASE = (ThreadCap, DomainCap, CNodeCap, SchedControlCap, SchedContextCap)
+_NOT_IN_FIRST_PHASE: Final = (ThreadCap, DomainCap, CNodeCap, SchedControlCap, SchedContextCap)
 """Caps the send phase of ReplyRecv / NBSendRecv / NBSendWait may not invoke (seL4
 refuses them with InvalidCapability 0, which a non-blocking send drops)."""
 
@@ -181,7 +183,7 @@ def _send_then_receive(dest: str, with_reply: bool) -> Handler:
     return handler
 
 
-_HANDLERS: dict[int, Handler] = {
+_HANDLERS: Final[dict[int, Handler]] = {
     SyscallMCS.seL4_SysCall: _sending(Syscall.seL4_SysCall),
     SyscallMCS.seL4_SysSend: _sending(Syscall.seL4_SysSend),
     SyscallMCS.seL4_SysNBSend: _sending(Syscall.seL4_SysNBSend),
@@ -202,8 +204,8 @@ _HANDLERS: dict[int, Handler] = {
 }
 
 
-_GENERAL_CALL = _HANDLERS[SyscallMCS.seL4_SysCall]
-_GENERAL_REPLY_RECV = _HANDLERS[SyscallMCS.seL4_SysReplyRecv]
+_GENERAL_CALL: Final = _HANDLERS[SyscallMCS.seL4_SysCall]
+_GENERAL_REPLY_RECV: Final = _HANDLERS[SyscallMCS.seL4_SysReplyRecv]
 
 
 def sys_call_fastpath(kernel: KernelState, window: list[int]) -> None:
@@ -218,13 +220,13 @@ def sys_reply_recv_fastpath(kernel: KernelState, window: list[int]) -> None:
         _GENERAL_REPLY_RECV(kernel, window)
 
 
-_FASTPATH_HANDLERS: dict[int, Handler] = {
+_FASTPATH_HANDLERS: Final[dict[int, Handler]] = {
     SyscallMCS.seL4_SysCall: sys_call_fastpath,
     SyscallMCS.seL4_SysReplyRecv: sys_reply_recv_fastpath,
 }
 
 
-_DEBUG_CALLS = frozenset(int(number) & WORD_MASK for number in SyscallMCS
+_DEBUG_CALLS: Final = frozenset(int(number) & WORD_MASK for number in SyscallMCS
                          if number.name.startswith("seL4_SysDebug"))
 
 
@@ -241,7 +243,7 @@ def mcs_syscall_table(fastpath: bool = True) -> SyscallTable:
     return SyscallTable({**_HANDLERS, **(_FASTPATH_HANDLERS if fastpath else {})})
 
 
-NON_MCS_EQUIVALENT: dict[int, Syscall] = {
+NON_MCS_EQUIVALENT: Final[dict[int, Syscall]] = {
     **{int(m): Syscall[m.name] for m in SyscallMCS if m.name in Syscall.__members__
        and m.name != "seL4_SysReplyRecv"},
     SyscallMCS.seL4_SysWait: Syscall.seL4_SysRecv,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from kernel.abi.constants import (
     IPC_BUFFER,
@@ -39,12 +40,12 @@ __all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable", "signed_word"]
 
 Handler = Callable[[KernelState, list[int]], None]
 
-CAPSULE_EXIT_MAGIC = 0x4341_5053_554C_4521
+CAPSULE_EXIT_MAGIC: Final = 0x4341_5053_554C_4521
 """In a1/x1 at seL4_DebugHalt, says that a0/x0 holds an exit status (capsule's runtime)."""
 
 # seL4_DebugNameThread takes the name from the IPC buffer's message words (960 bytes).
-_NAME_OFFSET = IPC_BUFFER.offset("msg")
-_NAME_MAX = MSG_MAX_LENGTH * WORD_BYTES
+_NAME_OFFSET: Final = IPC_BUFFER.offset("msg")
+_NAME_MAX: Final = MSG_MAX_LENGTH * WORD_BYTES
 
 
 def signed_word(word: int) -> int:
@@ -101,7 +102,7 @@ def sys_debug_snapshot(kernel: KernelState, window: list[int]) -> None:
     """seL4 dumps the capDL of the system here; we have nothing to dump it to yet."""
 
 
-_SYSCALL_BY_REGISTER: dict[int, Syscall] = {number & WORD_MASK: number for number in Syscall}
+_SYSCALL_BY_REGISTER: Final[dict[int, Syscall]] = {number & WORD_MASK: number for number in Syscall}
 """Each syscall number as the register holds it (unsigned) -> its Syscall member: a
 dict lookup instead of converting the word and calling the Enum."""
 
@@ -116,8 +117,8 @@ def sys_invoke(kernel: KernelState, window: list[int]) -> None:
     invoke(kernel, _SYSCALL_BY_REGISTER[window[7]], window)
 
 
-_CALL = Syscall.seL4_SysCall
-_REPLY_RECV = Syscall.seL4_SysReplyRecv
+_CALL: Final = Syscall.seL4_SysCall
+_REPLY_RECV: Final = Syscall.seL4_SysReplyRecv
 
 
 def sys_call_fastpath(kernel: KernelState, window: list[int]) -> None:
@@ -143,12 +144,12 @@ def unknown_syscall(kernel: KernelState, number: int) -> None:
                  UnknownSyscallFault(ip=registers[0] - 4, number=number, registers=registers))
 
 
-_FASTPATH_HANDLERS: dict[int, Handler] = {
+_FASTPATH_HANDLERS: Final[dict[int, Handler]] = {
     Syscall.seL4_SysCall: sys_call_fastpath,
     Syscall.seL4_SysReplyRecv: sys_reply_recv_fastpath,
 }
 
-_DEBUG_HANDLERS: dict[int, Handler] = {
+_DEBUG_HANDLERS: Final[dict[int, Handler]] = {
     Syscall.seL4_SysDebugPutChar: sys_debug_put_char,
     Syscall.seL4_SysDebugHalt: sys_debug_halt,
     Syscall.seL4_SysDebugCapIdentify: sys_debug_cap_identify,
@@ -157,7 +158,7 @@ _DEBUG_HANDLERS: dict[int, Handler] = {
     Syscall.seL4_SysDebugSnapshot: sys_debug_snapshot,
 }
 
-_API_HANDLERS: dict[int, Handler] = {
+_API_HANDLERS: Final[dict[int, Handler]] = {
     Syscall.seL4_SysCall: sys_invoke,
     Syscall.seL4_SysReplyRecv: sys_invoke,
     Syscall.seL4_SysSend: sys_invoke,

@@ -9,6 +9,8 @@ riscvKSASIDTable / armKSASIDTable) is ``KernelState.asid_table``, the live pools
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.constants import ASID_POOL_INDEX_BITS, NUM_ASID_POOLS_BITS
 
 __all__ = [
@@ -19,9 +21,9 @@ __all__ = [
 ]
 
 # Derived from the ABI's ASID split (kernel.abi.constants), not declared here.
-ASIDS_PER_POOL = 1 << ASID_POOL_INDEX_BITS
-NUM_ASID_POOLS = 1 << NUM_ASID_POOLS_BITS
-ASID_BITS = ASID_POOL_INDEX_BITS + NUM_ASID_POOLS_BITS
+ASIDS_PER_POOL: Final = 1 << ASID_POOL_INDEX_BITS
+NUM_ASID_POOLS: Final = 1 << NUM_ASID_POOLS_BITS
+ASID_BITS: Final = ASID_POOL_INDEX_BITS + NUM_ASID_POOLS_BITS
 """Width of an ASID: pool index bits above the index-in-pool bits (2^16 ASIDs in all)."""
 
 

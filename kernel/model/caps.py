@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.constants import MIN_UNTYPED_BITS, CapRights, CapTag
 
@@ -46,10 +47,10 @@ __all__ = [
 
 
 # The seL4_CapRights_t bits as plain ints (kernel.abi.constants.CapRights): decodes read them.
-_CAN_WRITE = int(CapRights.seL4_CanWrite)
-_CAN_READ = int(CapRights.seL4_CanRead)
-_CAN_GRANT = int(CapRights.seL4_CanGrant)
-_CAN_GRANT_REPLY = int(CapRights.seL4_CanGrantReply)
+_CAN_WRITE: Final = int(CapRights.seL4_CanWrite)
+_CAN_READ: Final = int(CapRights.seL4_CanRead)
+_CAN_GRANT: Final = int(CapRights.seL4_CanGrant)
+_CAN_GRANT_REPLY: Final = int(CapRights.seL4_CanGrantReply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +83,11 @@ class Rights:
         return flags or "-"
 
 
-ALL_RIGHTS = Rights()
+ALL_RIGHTS: Final = Rights()
 
-_ALL_BITS = _CAN_WRITE | _CAN_READ | _CAN_GRANT | _CAN_GRANT_REPLY
+_ALL_BITS: Final = _CAN_WRITE | _CAN_READ | _CAN_GRANT | _CAN_GRANT_REPLY
 assert _ALL_BITS == 0b1111  # the table below is indexed by the four bits
-_RIGHTS_BY_WORD = tuple(
+_RIGHTS_BY_WORD: Final = tuple(
     Rights(bool(word & _CAN_WRITE), bool(word & _CAN_READ), bool(word & _CAN_GRANT),
            bool(word & _CAN_GRANT_REPLY))
     for word in range(_ALL_BITS + 1))
@@ -138,7 +139,7 @@ class NullCap(Cap):
         return True
 
 
-NULL_CAP = NullCap()
+NULL_CAP: Final = NullCap()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ Plain data; the scheduler operations that use it are in :mod:`kernel.model.state
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
     "DOMAIN_SHIFT",
     "MAX_DURATION",
@@ -19,9 +21,9 @@ __all__ = [
     "schedule_entry",
 ]
 
-DOMAIN_BITS = 8
-DOMAIN_SHIFT = 64 - DOMAIN_BITS
-MAX_DURATION = (1 << DOMAIN_SHIFT) - 1
+DOMAIN_BITS: Final = 8
+DOMAIN_SHIFT: Final = 64 - DOMAIN_BITS
+MAX_DURATION: Final = (1 << DOMAIN_SHIFT) - 1
 """The largest duration an entry holds (2^56 - 1 ticks): also the boot domain's time."""
 
 

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from kernel.abi.constants import Error, LookupFailureType
 
@@ -71,7 +71,7 @@ class GuardMismatch:
 
 
 LookupFailure = InvalidRoot | MissingCapability | DepthMismatch | GuardMismatch
-LOOKUP_FAILURES = (InvalidRoot, MissingCapability, DepthMismatch, GuardMismatch)
+LOOKUP_FAILURES: Final = (InvalidRoot, MissingCapability, DepthMismatch, GuardMismatch)
 """The lookup-failure classes, for ``isinstance`` checks."""
 
 

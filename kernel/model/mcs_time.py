@@ -8,13 +8,15 @@ instruction retired is one timer tick, so an MCS run is the same on every run.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import KERNEL_WCET_US, WORD_MASK
 
 __all__ = ["max_period_us", "max_release_time", "min_budget_ticks", "min_budget_us",
            "us_to_ticks"]
 
-_US_PER_S = 1_000_000
+_US_PER_S: Final = 1_000_000
 
 
 def us_to_ticks(abi: ArchABI, us: int) -> int:

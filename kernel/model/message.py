@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.constants import MESSAGE_INFO, MSG_MAX_LENGTH
 
 __all__ = ["MessageInfo", "message_word"]
 
-_LENGTH = MESSAGE_INFO["length"]
-_EXTRA = MESSAGE_INFO["extraCaps"]
-_UNWRAPPED = MESSAGE_INFO["capsUnwrapped"]
-_LABEL = MESSAGE_INFO["label"]
+_LENGTH: Final = MESSAGE_INFO["length"]
+_EXTRA: Final = MESSAGE_INFO["extraCaps"]
+_UNWRAPPED: Final = MESSAGE_INFO["capsUnwrapped"]
+_LABEL: Final = MESSAGE_INFO["label"]
 # The fields as plain shifts and masks: this is on every IPC path.
 _LABEL_SHIFT, _LABEL_MASK = _LABEL.lsb, _LABEL.mask
 _UNWRAPPED_SHIFT, _UNWRAPPED_MASK = _UNWRAPPED.lsb, _UNWRAPPED.mask
 _EXTRA_SHIFT, _EXTRA_MASK = _EXTRA.lsb, _EXTRA.mask
-_LENGTH_MASK = _LENGTH.mask
+_LENGTH_MASK: Final = _LENGTH.mask
 assert _LENGTH.lsb == 0
 
-_DECODED: dict[int, MessageInfo] = {}
+_DECODED: Final[dict[int, MessageInfo]] = {}
 """Tag words decoded so far (:meth:`MessageInfo.from_word`): a guest uses a handful of
 distinct tags, and building the frozen record costs several times a dict lookup."""
-_DECODED_MAX = 1024
+_DECODED_MAX: Final = 1024
 """Emptied when it holds this many: a guest cannot make it grow without bound."""
 
 

@@ -33,7 +33,7 @@ from kernel.abi.constants import PAGE_TABLE_INDEX_BITS
 __all__ = ["Access", "PagingFormat", "PteKind", "RV64_SV39", "AARCH64_4K", "VMRights"]
 
 # A hardware table is the seL4 page-table object: 2^seL4_PageTableIndexBits entries.
-ENTRIES_PER_TABLE = 1 << PAGE_TABLE_INDEX_BITS
+ENTRIES_PER_TABLE: Final = 1 << PAGE_TABLE_INDEX_BITS
 
 
 class VMRights(Enum):
@@ -246,9 +246,9 @@ class _AArch64(PagingFormat):
         return _READ_WRITE if ap == 0b01 else _READ_ONLY if ap == 0b11 else _KERNEL_ONLY
 
 
-RV64_SV39: PagingFormat = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
+RV64_SV39: Final[PagingFormat] = _Sv39("sv39", (30, 21, 12), frozenset({0, 1, 2}))
 # AArch64 as on seL4's non-hypervisor builds: a 48-bit user address space (T0SZ = 16),
 # four levels L0..L3, the VSpace root the L0 table indexing VA bits 47:39. L0 entries are
 # tables only; L1 and L2 may hold 1 GiB and 2 MiB blocks, L3 4 KiB pages.
-AARCH64_4K: PagingFormat = _AArch64("aarch64-4k-48bit", (39, 30, 21, 12),
+AARCH64_4K: Final[PagingFormat] = _AArch64("aarch64-4k-48bit", (39, 30, 21, 12),
                                     frozenset({1, 2, 3}))

@@ -16,6 +16,7 @@ operations, so that generic code reads a field instead of branching on the archi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
 from kernel.model.caps import Cap, PageTableCap, VSpaceCap
@@ -56,7 +57,7 @@ class ArchModel:
         return VSpaceCap(paddr, mapped_asid=asid)
 
 
-RISCV64 = ArchModel(
+RISCV64: Final = ArchModel(
     abi=ABI_RISCV64,
     paging=RV64_SV39,
     vspace_root_type=PageTableCap,
@@ -64,7 +65,7 @@ RISCV64 = ArchModel(
     status_register=None,
 )
 
-AARCH64 = ArchModel(
+AARCH64: Final = ArchModel(
     abi=ABI_AARCH64,
     paging=AARCH64_4K,
     vspace_root_type=VSpaceCap,
@@ -73,7 +74,7 @@ AARCH64 = ArchModel(
     status_register=StatusRegister(ABI_AARCH64.user_context.index("spsr"), 0xF000_0000, 1 << 6),
 )
 
-_MODELS = {Arch.RISCV64: RISCV64, Arch.AARCH64: AARCH64}
+_MODELS: Final = {Arch.RISCV64: RISCV64, Arch.AARCH64: AARCH64}
 
 
 def model_for(arch: Arch) -> ArchModel:

@@ -19,7 +19,7 @@ Invariants (rule ``sched_context`` of ``kernel.views.invariants``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import CORE_SCHED_CONTEXT_BYTES, MIN_REFILLS, REFILL_SIZE_BYTES
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Refill", "SchedContext", "refill_absolute_max", "take_consumed_us"]
 
-_CORE_FIELDS_BYTES = CORE_SCHED_CONTEXT_BYTES - MIN_REFILLS * REFILL_SIZE_BYTES
+_CORE_FIELDS_BYTES: Final = CORE_SCHED_CONTEXT_BYTES - MIN_REFILLS * REFILL_SIZE_BYTES
 """sizeof(sched_context_t) without its refills: what a context of 2^n bytes has left for
 refills is 2^n minus this, 16 bytes each (seL4's refill_absolute_max)."""
 

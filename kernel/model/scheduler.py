@@ -10,13 +10,14 @@ exit, by :meth:`Scheduler.choose`. seL4 keeps one set of queues per scheduling d
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Final
 
 from kernel.abi.constants import NUM_PRIORITIES
 from kernel.model.tcb import TCB
 
 __all__ = ["Scheduler"]
 
-_PRIORITY_BITS = (NUM_PRIORITIES - 1).bit_length()
+_PRIORITY_BITS: Final = (NUM_PRIORITIES - 1).bit_length()
 
 
 class Scheduler:

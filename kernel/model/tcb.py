@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
@@ -58,8 +58,8 @@ class ThreadState(Enum):
 
 # Read on every kernel entry: module constants, as an Enum class's member lookup costs
 # several times a global's (Python 3.11).
-_RUNNING = ThreadState.RUNNING
-_RESTART = ThreadState.RESTART
+_RUNNING: Final = ThreadState.RUNNING
+_RESTART: Final = ThreadState.RESTART
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import ASID_POOL_BITS, ASID_POOL_INDEX_BITS, MIN_UNTYPED_BITS
@@ -39,7 +40,7 @@ from kernel.objects.retype import purge_region, zero_phys
 
 __all__ = ["MakePoolInvocation", "decode_asid_control_invocation", "perform_make_pool"]
 
-_MAKE_POOL_ARGS = 2
+_MAKE_POOL_ARGS: Final = 2
 
 
 @dataclass(frozen=True, slots=True)

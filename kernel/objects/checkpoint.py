@@ -31,6 +31,7 @@ Decode order:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.constants import CapRights
 from kernel.abi.extensions import (
@@ -172,8 +173,8 @@ def _decode_next_slot(kernel: KernelState, args: tuple[int, ...],
 
 # --- reading a slot -------------------------------------------------------------------
 
-_ALL_RIGHTS = int(CapRights.seL4_AllRights)
-_KINDS: dict[type[Cap], IdentityKind] = {
+_ALL_RIGHTS: Final = int(CapRights.seL4_AllRights)
+_KINDS: Final[dict[type[Cap], IdentityKind]] = {
     UntypedCap: IdentityKind.capsule_ObjectUntyped,
     ThreadCap: IdentityKind.capsule_ObjectTCB,
     ReplyCap: IdentityKind.capsule_ObjectTCB,

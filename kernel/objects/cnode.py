@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from types import MappingProxyType
+from typing import Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.labels import label_table
@@ -170,8 +171,8 @@ _COPY, _MINT, _MOVE, _MUTATE = (CNodeMethod.COPY, CNodeMethod.MINT, CNodeMethod.
                                 CNodeMethod.MUTATE)
 _REVOKE, _DELETE, _SAVE_CALLER = (CNodeMethod.REVOKE, CNodeMethod.DELETE,
                                   CNodeMethod.SAVE_CALLER)
-_CANCEL_BADGED_SENDS = CNodeMethod.CANCEL_BADGED_SENDS
-_COPY_LIKE = (_COPY, _MINT, _MOVE, _MUTATE)
+_CANCEL_BADGED_SENDS: Final = CNodeMethod.CANCEL_BADGED_SENDS
+_COPY_LIKE: Final = (_COPY, _MINT, _MOVE, _MUTATE)
 """The methods that put a cap from a source slot into the (empty) target slot."""
 
 
@@ -186,7 +187,7 @@ def cnode_methods(arch: Arch, mcs: bool) -> Mapping[int, CNodeMethod]:
     return MappingProxyType({labels[m.value]: m for m in CNodeMethod if m.value in labels})
 
 
-_READS_TARGET = (_REVOKE, _CANCEL_BADGED_SENDS)
+_READS_TARGET: Final = (_REVOKE, _CANCEL_BADGED_SENDS)
 """CNode methods that leave their target slot as it is (a read-only path allows them)."""
 
 

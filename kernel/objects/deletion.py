@@ -37,6 +37,7 @@ own mapping whenever that cap goes, final or not.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from kernel.core.cancel import cancel_ipc
 from kernel.core.ipc import cancel_all_ipc
@@ -182,7 +183,7 @@ def _finalise_reply_object(kernel: KernelState, cap: Cap, final: bool) -> list[S
     return []
 
 
-FINALISERS: dict[type[Cap], Finaliser] = {
+FINALISERS: Final[dict[type[Cap], Finaliser]] = {
     CNodeCap: _finalise_cnode,
     CapPageCap: _finalise_cap_page,
     ThreadCap: _finalise_thread,

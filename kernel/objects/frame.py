@@ -19,6 +19,7 @@ stale mapping touches nothing, because the entry must still name this very frame
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.model.caps import Cap, FrameCap, Rights
 from kernel.model.errors import KernelBug
@@ -43,7 +44,7 @@ __all__ = [
 
 # Read at every Page Map and Unmap: module constants, as reading an Enum member through
 # its class costs several times a global's lookup (Python 3.11).
-_LEAF = PteKind.LEAF
+_LEAF: Final = PteKind.LEAF
 _READ_WRITE, _READ_ONLY, _KERNEL_ONLY = (VMRights.READ_WRITE, VMRights.READ_ONLY,
                                          VMRights.KERNEL_ONLY)
 

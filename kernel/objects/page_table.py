@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Final
 
 from kernel.abi.constants import PAGE_BITS
 from kernel.model.caps import Cap, PageTableCap, VSpaceCap
@@ -47,8 +48,8 @@ __all__ = [
     "vspace_of_asid",
 ]
 
-_TABLE = PteKind.TABLE  # every walk reads it: a global is cheaper than the Enum's member
-_INDEX_MASK = ENTRIES_PER_TABLE - 1
+_TABLE: Final = PteKind.TABLE  # every walk reads it: a global is cheaper than the Enum's member
+_INDEX_MASK: Final = ENTRIES_PER_TABLE - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cache
+from typing import Final
 
 from kernel.abi.arch import Arch, object_type_enum
 from kernel.abi.constants import (
@@ -77,12 +78,12 @@ __all__ = [
     "zero_phys",
 ]
 
-_ZERO_CHUNK = 1 << 18
+_ZERO_CHUNK: Final = 1 << 18
 """Bytes :func:`zero_phys` reads at a time: a quarter of a megabyte stays in the host's
 caches through the copies a read makes, and scans large regions about 1.6 times as
 fast as a megabyte at a time (measured on Unicorn 2.1.4)."""
-_ZEROS = bytes(_ZERO_CHUNK)
-_PAGE = 1 << PAGE_BITS
+_ZEROS: Final = bytes(_ZERO_CHUNK)
+_PAGE: Final = 1 << PAGE_BITS
 
 
 class Kind(Enum):
@@ -155,11 +156,11 @@ def _generic(tcb_bits: int, mcs: bool) -> dict[str, tuple[Kind, int | None]]:
     return kinds
 
 
-_CHECKPOINT = ObjectType(CHECKPOINT_OBJECT_TYPE, CHECKPOINT_OBJECT_NAME, Kind.CHECKPOINT,
+_CHECKPOINT: Final = ObjectType(CHECKPOINT_OBJECT_TYPE, CHECKPOINT_OBJECT_NAME, Kind.CHECKPOINT,
                          CHECKPOINT_BITS)
 
 
-_CAP_PAGE = ObjectType(CAP_PAGE_OBJECT_TYPE, CAP_PAGE_OBJECT_NAME, Kind.CAP_PAGE,
+_CAP_PAGE: Final = ObjectType(CAP_PAGE_OBJECT_TYPE, CAP_PAGE_OBJECT_NAME, Kind.CAP_PAGE,
                        CAP_PAGE_BITS)
 
 

@@ -31,6 +31,7 @@ decodeSchedContextInvocation; times in microseconds, ``MIN`` = MIN_BUDGET_US (20
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.constants import (
     BOOT_THREAD_TIME_SLICE_MS,
@@ -92,7 +93,7 @@ __all__ = [
     "sched_control_caps",
 ]
 
-NUM_NODES = 1
+NUM_NODES: Final = 1
 """Processors capsule models: one SchedControl cap each."""
 
 
@@ -176,7 +177,7 @@ def is_blocked(tcb: TCB) -> bool:
 # --- decode ---------------------------------------------------------------------------
 
 
-_CONFIGURE_ARGS = 5
+_CONFIGURE_ARGS: Final = 5
 """budget, period (one word each on a 64-bit kernel), extra refills, badge, flags."""
 
 

@@ -60,7 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import assert_never
+from typing import Final, assert_never
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import IPC_BUFFER_SIZE_BITS, TCB_FLAG_MASK, WORD_MASK
@@ -128,13 +128,13 @@ __all__ = [
     "tcb_methods",
 ]
 
-FRAME_REGISTERS = {Arch.RISCV64: 16, Arch.AARCH64: 17}
+FRAME_REGISTERS: Final = {Arch.RISCV64: 16, Arch.AARCH64: 17}
 """seL4's n_frameRegisters: the first registers of seL4_UserContext (pc, sp, ... the
 callee-saved set); the rest are its gpRegisters. CopyRegisters moves the two groups
 separately."""
 
 
-_TLS_REGISTER = {Arch.RISCV64: "tp", Arch.AARCH64: "tpidr_el0"}
+_TLS_REGISTER: Final = {Arch.RISCV64: "tp", Arch.AARCH64: "tpidr_el0"}
 """seL4's TLS_BASE register (AArch64 without the TPIDRRO_EL0 option)."""
 
 def _flag(label: str, param: str) -> int:
@@ -148,12 +148,12 @@ def _flag(label: str, param: str) -> int:
     raise LookupError(f"{label} declares no one-bit MR0 parameter {param}")
 
 
-_COPY_SUSPEND_SOURCE = _flag("TCBCopyRegisters", "suspend_source")
-_COPY_RESUME_TARGET = _flag("TCBCopyRegisters", "resume_target")
-_COPY_FRAME = _flag("TCBCopyRegisters", "transfer_frame")
-_COPY_INTEGER = _flag("TCBCopyRegisters", "transfer_integer")
-_FLAG_SUSPEND = _flag("TCBReadRegisters", "suspend_source")
-_FLAG_RESUME = _flag("TCBWriteRegisters", "resume_target")
+_COPY_SUSPEND_SOURCE: Final = _flag("TCBCopyRegisters", "suspend_source")
+_COPY_RESUME_TARGET: Final = _flag("TCBCopyRegisters", "resume_target")
+_COPY_FRAME: Final = _flag("TCBCopyRegisters", "transfer_frame")
+_COPY_INTEGER: Final = _flag("TCBCopyRegisters", "transfer_integer")
+_FLAG_SUSPEND: Final = _flag("TCBReadRegisters", "suspend_source")
+_FLAG_RESUME: Final = _flag("TCBWriteRegisters", "resume_target")
 
 
 def _arch_flags(word: int) -> int:

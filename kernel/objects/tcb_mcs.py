@@ -35,6 +35,7 @@ that object and the invoked slot still names the TCB.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.labels import label_table
 from kernel.core.sched_contexts import bind_tcb, is_released, unbind_tcb
@@ -72,7 +73,7 @@ __all__ = [
     "perform_set_timeout_endpoint",
 ]
 
-MCS_TCB_LABELS = ("TCBConfigure", "TCBSetSpace", "TCBSetSchedParams", "TCBSetTimeoutEndpoint")
+MCS_TCB_LABELS: Final = ("TCBConfigure", "TCBSetSpace", "TCBSetSchedParams", "TCBSetTimeoutEndpoint")
 """The TCB methods whose MCS form this module decodes."""
 
 Handler = tuple[Cap, Slot]

@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from kernel.abi.constants import (
     MIN_SCHED_CONTEXT_BITS,
@@ -64,7 +65,7 @@ __all__ = [
 _UNTYPED, _SCHED_CONTEXT, _CAP_TABLE, _FRAME = (Kind.UNTYPED, Kind.SCHED_CONTEXT, Kind.CAP_TABLE,
                                                Kind.FRAME)
 
-_RETYPE_ARGS = 6
+_RETYPE_ARGS: Final = 6
 
 
 @dataclass(frozen=True, slots=True)

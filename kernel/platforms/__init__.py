@@ -9,6 +9,8 @@ seL4's boot memory layout for a RAM size.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import Arch
 
 from .platform import Platform
@@ -17,7 +19,7 @@ from .qemu_riscv_virt import QEMU_RISCV_VIRT
 
 __all__ = ["Platform", "platform_for"]
 
-_PLATFORMS = {Arch.RISCV64: QEMU_RISCV_VIRT, Arch.AARCH64: QEMU_ARM_VIRT}
+_PLATFORMS: Final = {Arch.RISCV64: QEMU_RISCV_VIRT, Arch.AARCH64: QEMU_ARM_VIRT}
 
 
 def platform_for(arch: Arch) -> Platform:

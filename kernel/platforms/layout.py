@@ -24,12 +24,13 @@ The computation is pure: no machine, no kernel state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from .platform import Platform
 
 __all__ = ["BootLayout", "LayoutError", "aligned_blocks", "device_untypeds", "sel4_layout"]
 
-PAGE_BITS = 12
+PAGE_BITS: Final = 12
 
 
 class LayoutError(Exception):

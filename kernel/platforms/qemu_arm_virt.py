@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import Arch
 
 from .platform import Platform
 
 __all__ = ["QEMU_ARM_VIRT"]
 
-QEMU_ARM_VIRT = Platform(
+QEMU_ARM_VIRT: Final = Platform(
     arch=Arch.AARCH64,
     name="qemu-arm-virt",
     ram_base=0x4000_0000,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.arch import Arch
 
 from .platform import Platform
 
 __all__ = ["QEMU_RISCV_VIRT"]
 
-MIB = 1 << 20
+MIB: Final = 1 << 20
 
-QEMU_RISCV_VIRT = Platform(
+QEMU_RISCV_VIRT: Final = Platform(
     arch=Arch.RISCV64,
     name="qemu-riscv-virt",
     ram_base=0x8000_0000,

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Final
 
 from kernel.abi.constants import MIN_UNTYPED_BITS, WORD_BITS
 from kernel.abi.extensions import CAP_PAGE_RADIX
@@ -358,7 +359,7 @@ def _check_domains(kernel: Kernel) -> None:
             _fail("domain", f"{tcb.name} is in domain {tcb.domain}")
 
 
-_BLOCKED_IN = {
+_BLOCKED_IN: Final = {
     EndpointState.SEND: ThreadState.BLOCKED_ON_SEND,
     EndpointState.RECV: ThreadState.BLOCKED_ON_RECEIVE,
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 from enum import Enum
+from typing import Final
 
 from kernel.kernel import Kernel
 from kernel.model.caps import Cap, Rights
@@ -25,7 +26,7 @@ from kernel.views.render import cap_view, format_cap, slot_id
 
 __all__ = ["describe_invocation"]
 
-_SHOWN = 4
+_SHOWN: Final = 4
 """Members of a sequence shown before the rest is counted."""
 
 

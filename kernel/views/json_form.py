@@ -20,16 +20,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["MAX_INDENT_LEVELS", "OMIT_NONE", "as_plain", "json_text"]
 
-MAX_INDENT_LEVELS = 64
+MAX_INDENT_LEVELS: Final = 64
 """Nesting levels :func:`json_text` indents; deeper lines keep this indentation."""
 
 
-_OMIT_NONE_KEY = "capsule_omit_none"
-OMIT_NONE: dict[str, bool] = {_OMIT_NONE_KEY: True}
+_OMIT_NONE_KEY: Final = "capsule_omit_none"
+OMIT_NONE: Final[dict[str, bool]] = {_OMIT_NONE_KEY: True}
 """``dataclasses.field(metadata=OMIT_NONE)``: :func:`as_plain` leaves the field out while
 it is None."""
 

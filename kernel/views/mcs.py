@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Final
 
 from kernel.abi.arch import ArchABI
 from kernel.kernel import Kernel
@@ -52,7 +53,7 @@ __all__ = [
     "thread_mcs", "thread_note", "ticks_to_us",
 ]
 
-_US_PER_S = 1_000_000
+_US_PER_S: Final = 1_000_000
 
 
 def ticks_to_us(abi: ArchABI, ticks: int) -> int | float:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from typing import Final
 
 from kernel.bootinfo import BootInfo
 from kernel.views.mcs import McsView
@@ -47,16 +48,16 @@ __all__ = [
     "only_thread",
 ]
 
-_TCB_SLOTS = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
+_TCB_SLOTS: Final = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
 
-_OBJECT_OF_CAP = {
+_OBJECT_OF_CAP: Final = {
     "untyped": "Untyped", "frame": "Frame", "page_table": "PageTable", "vspace": "VSpace",
     "cnode": "CNode", "thread": "TCB", "endpoint": "Endpoint", "notification": "Notification",
     "asid_pool": "ASIDPool", "sched_context": "SchedContext", "reply": "Reply",
 }
 """The object type (as ``ObjectView.type`` names it) a cap of each type refers to."""
 
-_CAP_ONLY_OBJECTS = frozenset({"Untyped", "Frame", "PageTable", "VSpace"})
+_CAP_ONLY_OBJECTS: Final = frozenset({"Untyped", "Frame", "PageTable", "VSpace"})
 """Objects that exist only as caps: shown only while a shown cap refers to them."""
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from kernel.abi.constants import (
     ASID_POOL_BITS,
@@ -81,10 +81,10 @@ __all__ = [
     "snapshot", "to_dot", "to_json", "to_json_text", "to_text",
 ]
 
-_TCB_SLOT_NAMES = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
-_INITIAL_NAMES = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}
+_TCB_SLOT_NAMES: Final = ("ctable", "vtable", "reply", "caller", "ipc_buffer_frame")
+_INITIAL_NAMES: Final = {int(c): c.name for c in InitialCap if c < InitialCap.seL4_NumInitialCaps}
 
-TEXT_INDENT_LEVELS = 32
+TEXT_INDENT_LEVELS: Final = 32
 """Levels of a tree the text form indents (two spaces each); deeper lines keep that
 indentation and start with their level."""
 
@@ -454,7 +454,7 @@ def format_cap(cap: CapView | None) -> str:
     return " ".join(parts)
 
 
-_HEX_FIELDS = frozenset({"vaddr", "guard", "badge", "free_bytes"})
+_HEX_FIELDS: Final = frozenset({"vaddr", "guard", "badge", "free_bytes"})
 
 
 def _field(key: str, value: int | str | bool) -> str:
@@ -572,15 +572,15 @@ def _container(sid: str) -> str:
     return sid.split("[", 1)[0].split(".", 1)[0]
 
 
-DOT_RUN = 4
+DOT_RUN: Final = 4
 """Consecutive slots of one container holding caps alike (same type and fields but for
 addresses, badges and names) that the picture draws as one node."""
-DOT_COLUMN = 24
+DOT_COLUMN: Final = 24
 """Nodes a container stacks in one column of the picture before starting the next."""
-DOT_TCB_COLUMN = 6
+DOT_TCB_COLUMN: Final = 6
 """TCBs the picture stacks in one column before starting the next."""
 
-_RUN_VARYING = frozenset({"vaddr", "badge", "free_bytes", "name"})
+_RUN_VARYING: Final = frozenset({"vaddr", "badge", "free_bytes", "name"})
 
 
 def _dot_text(text: str) -> str:

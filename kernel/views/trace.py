@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import (
@@ -71,13 +71,13 @@ from kernel.views.render import cap_type_name
 __all__ = ["TraceRecord", "Tracer", "as_json", "cap_text", "format_record", "named_args",
            "received", "rights_text"]
 
-_CAPS_WORD = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
-_INVOKING = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
-_RECEIVING = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
-_MCS_WITH_REPLY_OBJECT = frozenset({"Recv", "NBRecv", "ReplyRecv", "NBSendRecv"})
+_CAPS_WORD: Final = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES
+_INVOKING: Final = {Syscall.seL4_SysCall, Syscall.seL4_SysSend, Syscall.seL4_SysNBSend}
+_RECEIVING: Final = {Syscall.seL4_SysRecv, Syscall.seL4_SysNBRecv, Syscall.seL4_SysReplyRecv}
+_MCS_WITH_REPLY_OBJECT: Final = frozenset({"Recv", "NBRecv", "ReplyRecv", "NBSendRecv"})
 """MCS calls that name a reply object in a6 / x6 (NBSendWait's a6 is its destination)."""
-_MCS_REPLY_REGISTER = 6
-_NOTIFICATION_OPS: dict[int, str] = {
+_MCS_REPLY_REGISTER: Final = 6
+_NOTIFICATION_OPS: Final[dict[int, str]] = {
     Syscall.seL4_SysCall: "Signal", Syscall.seL4_SysSend: "Signal",
     Syscall.seL4_SysNBSend: "Signal", Syscall.seL4_SysRecv: "Wait",
     Syscall.seL4_SysReplyRecv: "Wait", Syscall.seL4_SysNBRecv: "Poll",
@@ -386,7 +386,7 @@ def _value(value: int | list[int]) -> str:
     return f"{value:#x}"
 
 
-_RIGHTS_BITS = Rights().to_word()
+_RIGHTS_BITS: Final = Rights().to_word()
 
 
 
@@ -403,7 +403,7 @@ def _rights_params() -> dict[str, frozenset[str]]:
     return {label: frozenset(names) for label, names in found.items()}
 
 
-_RIGHTS_PARAMS = _rights_params()
+_RIGHTS_PARAMS: Final = _rights_params()
 
 
 def cap_text(cap: str | None) -> str:

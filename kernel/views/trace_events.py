@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import CapTag, Error, Syscall
@@ -49,7 +49,7 @@ __all__ = [
     "TraceLine", "format_line", "line_json",
 ]
 
-_BLOCKED = frozenset({ThreadState.BLOCKED_ON_RECEIVE, ThreadState.BLOCKED_ON_SEND,
+_BLOCKED: Final = frozenset({ThreadState.BLOCKED_ON_RECEIVE, ThreadState.BLOCKED_ON_SEND,
                       ThreadState.BLOCKED_ON_REPLY, ThreadState.BLOCKED_ON_NOTIFICATION})
 
 
@@ -233,7 +233,7 @@ def format_line(line: TraceLine) -> str:
     return f"-- switch {line.thread or '(none)'} -> {line.to or '(none)'}"
 
 
-_KINDS: dict[type, str] = {ResumeRecord: "resume", FaultRecord: "fault", SwitchRecord: "switch"}
+_KINDS: Final[dict[type, str]] = {ResumeRecord: "resume", FaultRecord: "fault", SwitchRecord: "switch"}
 
 
 def line_json(line: TraceLine) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def _names() -> dict[str, frozenset[str]]:
     }
 
 
-FILTER_KEYS = ("syscall", "label", "thread", "type", "event")
+FILTER_KEYS: Final = ("syscall", "label", "thread", "type", "event")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from kernel.abi.constants import ArmVMAttributes
 from kernel.arch.vspace_decode import (
@@ -109,13 +110,13 @@ def perform_cache_maintenance(kernel: KernelState, inv: CacheMaintenance) -> lis
     return []
 
 
-_PAGE_FLUSHES: LabelNames = (
+_PAGE_FLUSHES: Final[LabelNames] = (
     ("ARMPageClean_Data", CacheOp.CLEAN_DATA),
     ("ARMPageInvalidate_Data", CacheOp.INVALIDATE_DATA),
     ("ARMPageCleanInvalidate_Data", CacheOp.CLEAN_INVALIDATE_DATA),
     ("ARMPageUnify_Instruction", CacheOp.UNIFY_INSTRUCTION),
 )
-_VSPACE_FLUSHES: LabelNames = (
+_VSPACE_FLUSHES: Final[LabelNames] = (
     ("ARMVSpaceClean_Data", CacheOp.CLEAN_DATA),
     ("ARMVSpaceInvalidate_Data", CacheOp.INVALIDATE_DATA),
     ("ARMVSpaceCleanInvalidate_Data", CacheOp.CLEAN_INVALIDATE_DATA),
@@ -141,8 +142,8 @@ def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
 # Read at every Page Map and cache operation: module constants (plain ints for the
 # attribute bits), as reading an Enum member through its class costs several times a
 # global's lookup (Python 3.11).
-_EXECUTE_NEVER = int(ArmVMAttributes.seL4_ARM_ExecuteNever)
-_CACHEABLE = int(ArmVMAttributes.seL4_ARM_PageCacheable)
+_EXECUTE_NEVER: Final = int(ArmVMAttributes.seL4_ARM_ExecuteNever)
+_CACHEABLE: Final = int(ArmVMAttributes.seL4_ARM_PageCacheable)
 _LEAF, _INVALIDATE_DATA, _READ_WRITE = PteKind.LEAF, CacheOp.INVALIDATE_DATA, VMRights.READ_WRITE
 
 
@@ -184,7 +185,7 @@ def _decode_page_flush(kernel: KernelState, cap: FrameCap, args: InvocationArgs,
                             cap.mapped_vaddr + end, cap.paddr + start)
 
 
-RULES = VSpaceRules(
+RULES: Final = VSpaceRules(
     frame_labels=(
         ("ARMPageMap", FrameMethod.MAP),
         ("ARMPageUnmap", FrameMethod.UNMAP),

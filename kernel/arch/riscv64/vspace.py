@@ -30,6 +30,8 @@ PageTable Unmap: not the final cap to the table, or a VSpace root: RevokeFirst.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.abi.constants import RiscvVMAttributes
 from kernel.arch.vspace_decode import (
     FrameMethod,
@@ -66,7 +68,7 @@ def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
     return where
 
 
-_EXECUTE_NEVER = int(RiscvVMAttributes.seL4_RISCV_ExecuteNever)  # a plain int: read per Map
+_EXECUTE_NEVER: Final = int(RiscvVMAttributes.seL4_RISCV_ExecuteNever)  # a plain int: read per Map
 
 
 def _leaf_attributes(attr: int) -> tuple[bool, bool]:
@@ -74,7 +76,7 @@ def _leaf_attributes(attr: int) -> tuple[bool, bool]:
     return not attr & _EXECUTE_NEVER, True
 
 
-RULES = VSpaceRules(
+RULES: Final = VSpaceRules(
     frame_labels=(
         ("RISCVPageMap", FrameMethod.MAP),
         ("RISCVPageUnmap", FrameMethod.UNMAP),
