@@ -7,14 +7,20 @@ through its own prototype of ``uc_mem_read`` into one reused buffer instead (mea
 
 Page-table entries are read far more often than they change (every Map, Unmap and
 lookup walks two or three levels), so the words of each table read are kept as an
-``array`` and answered from it. Only the kernel writes page-table memory: seL4 never
-maps a page table into a user address space, and the entries capsule writes already have
-the accessed/dirty bits set, so no MMU writes them back either. Every kernel write goes
-through :meth:`PhysicalMemory.write` or :meth:`PhysicalMemory.write_table_entry`, which
-keep the kept words equal to RAM. Memory that stops being a page table is zeroed or
-rewritten through :meth:`write` before anything else can use it, which drops its words.
+``array`` and answered from it. They equal RAM for every live page table:
+
+- Only the kernel writes a live table's memory. seL4 never maps a page table into a user
+  address space, and the entries capsule writes have the accessed/dirty bits set already,
+  so no MMU writes them back either. Every kernel write goes through
+  :meth:`PhysicalMemory.write` (which drops the kept words it overlaps) or
+  :meth:`PhysicalMemory.write_table_entry` (which updates them).
+- Memory changes hands only through Untyped_Retype, which zeroes it through
+  :meth:`write` wherever it is not zero already. So words kept from a table's earlier
+  life are dropped when the memory becomes a frame (unless RAM is zero, and so are they),
+  and again before it can become a table once more if a guest wrote it in between.
+
 The kept tables are bounded (:data:`KEPT_TABLES_LIMIT`): past it they are all dropped and
-refilled as walks need them, so the cache costs at most a fixed amount of host memory.
+refilled as walks need them, so the words cost at most a fixed amount of host memory.
 """
 
 from __future__ import annotations
