@@ -15,8 +15,9 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from kernel.records import dataclass
 
 __all__ = [
     "BitField",

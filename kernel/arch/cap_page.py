@@ -33,7 +33,7 @@ CNode_Copy does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import PAGE_BITS, SLOT_BITS
@@ -68,6 +68,7 @@ from kernel.model.tcb import TCB
 from kernel.objects.asid_pool import find_vspace_for_asid
 from kernel.objects.cnode import CNodeInsert, decode_cnode_invocation
 from kernel.objects.page_table import lookup_pt_slot
+from kernel.records import dataclass
 
 __all__ = [
     "CapExchange",

@@ -13,9 +13,8 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.constants import MIN_UNTYPED_BITS, CapRights, CapTag
+from kernel.records import dataclass
 
 __all__ = [
     "ASIDControlCap",

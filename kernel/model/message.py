@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.constants import MESSAGE_INFO, MSG_MAX_LENGTH
+from kernel.records import dataclass
 
 __all__ = ["MessageInfo", "message_word"]
 

@@ -8,11 +8,11 @@ itself and to describe faults.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from kernel.abi.constants import WORD_BYTES
 from kernel.machine import Machine
 from kernel.model.paging import Access, PagingFormat, PteKind
+from kernel.records import dataclass
 
 __all__ = ["Translation", "read_entry", "translate", "walk", "write_entry"]
 

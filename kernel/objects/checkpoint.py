@@ -30,8 +30,6 @@ Decode order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.constants import CapRights
 from kernel.abi.extensions import (
     SLOT_WORDS,
@@ -75,6 +73,7 @@ from kernel.model.errors import (
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.cnode import decode_mint
+from kernel.records import dataclass
 
 __all__ = [
     "CheckpointInstall",

@@ -34,8 +34,6 @@ that object and the invoked slot still names the TCB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.labels import label_table
 from kernel.core.sched_contexts import bind_tcb, is_released, unbind_tcb
 from kernel.core.threads import set_priority
@@ -59,6 +57,7 @@ from kernel.objects.tcb import (
     _tcb_of,
     perform_thread_control,
 )
+from kernel.records import dataclass
 
 __all__ = [
     "MCS_TCB_LABELS",

@@ -14,8 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.constants import (
     MIN_SCHED_CONTEXT_BITS,
     MIN_UNTYPED_BITS,
@@ -50,6 +48,7 @@ from kernel.objects.retype import (
     purge_region,
     zero_phys,
 )
+from kernel.records import dataclass
 
 __all__ = [
     "RetypeInvocation",

@@ -23,7 +23,7 @@ The computation is pure: no machine, no kernel state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kernel.records import dataclass
 
 from .platform import Platform
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import fdt
 
 from kernel.abi.arch import Arch
+from kernel.records import dataclass
 
 __all__ = ["Platform"]
 
