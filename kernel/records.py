@@ -1,21 +1,21 @@
-"""``dataclass``: ``dataclasses.dataclass``, with cheap creation of frozen slots classes.
+"""``dataclass``: ``dataclasses.dataclass``, with classes created without compiling methods.
 
-The kernel defines some two hundred ``@dataclass(frozen=True, slots=True)`` records
-(caps, faults, errors, invocations), and ``dataclasses`` compiles the source of six
-methods for each one when the class is created: on Python 3.11 that was over half the
-time a fresh interpreter took to import the kernel and boot a root task. Most of those
-methods are never called in a given run.
+The kernel defines some two hundred dataclasses (caps, faults, errors, invocations), and
+``dataclasses`` compiles the source of up to six methods for each one when the class is
+created: on Python 3.11 that was over half the time a fresh interpreter took to import
+the kernel and boot a root task. Most of those methods are never called in a given run.
 
-For such a class (``eq`` may be given too) this ``dataclass`` leaves the fields and the
-slots class to ``dataclasses`` and creates ``__init__``, ``__repr__``, ``__eq__`` and
-``__hash__`` on the class's first call of each instead. The method then compiled is the
-one ``dataclasses`` writes (the same text, so the same speed), and it replaces the
-placeholder in the class, so later calls go straight to it. The frozen ``__setattr__``
-and ``__delattr__``, which only ever raise, and the pickling methods are plain functions,
-as ``dataclasses`` has them but for the compiling. What a caller observes is what
-``dataclasses.dataclass`` gives: ``fields``, ``replace``, ``asdict`` and
-``__dataclass_params__`` see an ordinary frozen dataclass. Any other class (other
-options, ``InitVar`` or keyword-only fields) goes to ``dataclasses.dataclass`` as it is.
+For a class that gives no options but ``frozen``, ``slots`` and ``eq``, this
+``dataclass`` leaves the fields (and the slots class) to ``dataclasses`` and creates
+``__init__``, ``__repr__``, ``__eq__`` and ``__hash__`` on the class's first call of each
+instead. The method then compiled is the one ``dataclasses`` writes (the same text, so
+the same speed), and it replaces the placeholder in the class, so later calls go
+straight to it. A frozen class's ``__setattr__`` and ``__delattr__``, which only ever
+raise, and its pickling methods are plain functions, as ``dataclasses`` has them but for
+the compiling. What a caller observes is what ``dataclasses.dataclass`` gives:
+``fields``, ``replace``, ``asdict`` and ``__dataclass_params__`` see an ordinary
+dataclass. Any other class (other options, ``InitVar`` or keyword-only fields) goes to
+``dataclasses.dataclass`` as it is.
 
 To mypy, and so to mypyc, this module's ``dataclass`` *is* ``dataclasses.dataclass``:
 mypyc compiles a class with that decorator into a native class, whose methods are
@@ -55,9 +55,9 @@ def _dataclass(cls: type | None = None, /, **options: Any) -> Any:
     ``eq``) the same class made without compiling its methods up front."""
     if cls is None:
         return lambda c: _dataclass(c, **options)
-    if (options.get("frozen") is True and options.get("slots") is True
-            and options.keys() <= _FAST_OPTIONS and not _special_fields(cls)):
-        return _process(cls, bool(options.get("eq", True)))
+    if options.keys() <= _FAST_OPTIONS and not _special_fields(cls):
+        return _process(cls, bool(options.get("eq", True)), bool(options.get("frozen", False)),
+                        bool(options.get("slots", False)))
     return dataclasses.dataclass(cls, **options)
 
 
@@ -67,13 +67,13 @@ def _special_fields(cls: type) -> bool:
                for a in cls.__dict__.get("__annotations__", {}).values())
 
 
-def _process(cls: _T, eq: bool) -> _T:
+def _process(cls: _T, eq: bool, frozen: bool, slots: bool) -> _T:
     own = cls.__dict__
     has_init, has_repr, has_eq = "__init__" in own, "__repr__" in own, "__eq__" in own
     explicit_hash = own.get("__hash__", dataclasses.MISSING)
     has_explicit_hash = not (explicit_hash is dataclasses.MISSING
                              or (explicit_hash is None and has_eq))
-    for name in ("__setattr__", "__delattr__"):
+    for name in ("__setattr__", "__delattr__") if frozen else ():
         if name in own:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
     no_doc = not own.get("__doc__")
@@ -83,19 +83,19 @@ def _process(cls: _T, eq: bool) -> _T:
     # frozen __setattr__ and __delattr__ (added below); it refuses a non-frozen class
     # with frozen dataclass bases, so theirs say non-frozen for as long as it runs.
     base_params = [b.__dict__["__dataclass_params__"] for b in cls.__mro__[1:]
-                   if "__dataclass_params__" in b.__dict__]
+                   if frozen and "__dataclass_params__" in b.__dict__]
     if not all(p.frozen for p in base_params):
         raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
     for p in base_params:
         p.frozen = False
     try:
         new: Any = dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=False,
-                                         slots=True)
+                                         slots=slots)
     finally:
         for p in base_params:
             p.frozen = True
     params = new.__dataclass_params__
-    params.init, params.repr, params.eq, params.frozen = True, True, eq, True
+    params.init, params.repr, params.eq, params.frozen = True, True, eq, frozen
     fields = dataclasses.fields(new)
     init_fields = [f for f in fields if f.init]
     seen_default = False
@@ -115,12 +115,14 @@ def _process(cls: _T, eq: bool) -> _T:
         if not has_eq:
             new.__eq__ = _placeholder(new, "__eq__", _eq_fn)
         if not has_explicit_hash:
-            new.__hash__ = _placeholder(new, "__hash__", _hash_fn)
-    new.__setattr__, new.__delattr__ = _frozen_set_del_attr(new, fields)
-    if "__getstate__" not in own:
-        new.__getstate__ = _getstate
-    if "__setstate__" not in own:
-        new.__setstate__ = _setstate
+            # dataclasses' rule: a frozen class hashes its fields, a mutable one is unhashable.
+            new.__hash__ = _placeholder(new, "__hash__", _hash_fn) if frozen else None
+    if frozen:
+        new.__setattr__, new.__delattr__ = _frozen_set_del_attr(new, fields)
+        if slots and "__getstate__" not in own:
+            new.__getstate__ = _getstate
+        if slots and "__setstate__" not in own:
+            new.__setstate__ = _setstate
     return new  # type: ignore[no-any-return]
 
 
@@ -216,6 +218,7 @@ def _init_fn(cls: type) -> Callable[..., Any]:
     local_values: dict[str, object] = {f"_type_{f.name}": f.type for f in fields}
     local_values["_HAS_DEFAULT_FACTORY"] = _HAS_DEFAULT_FACTORY
     local_values["__dataclass_builtins_object__"] = object
+    frozen = cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
     params = [self_name]
     body = []
     for f in fields:
@@ -240,7 +243,8 @@ def _init_fn(cls: type) -> Callable[..., Any]:
             value = default_name
         else:
             continue
-        body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})")
+        body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})"
+                    if frozen else f"{self_name}.{f.name}={value}")
     if hasattr(cls, "__post_init__"):
         body.append(f"{self_name}.__post_init__()")
     local_values["_return_type"] = None

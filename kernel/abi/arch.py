@@ -8,8 +8,9 @@ code is written once against the bundle rather than branching on the architectur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from kernel.records import dataclass
 
 __all__ = [
     "Arch",

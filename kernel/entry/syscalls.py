@@ -11,7 +11,7 @@ machine themselves, because what is written back differs per syscall.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from kernel.abi.constants import (
     IPC_BUFFER,
@@ -34,6 +34,7 @@ from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.faults import UnknownSyscallFault
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable", "signed_word"]
 

@@ -82,6 +82,38 @@ class OurSelf:
     self: int
 
 
+@dataclass
+class StdMutable:
+    a: int
+    b: list[int] = field(default_factory=list)
+
+
+@records_dataclass
+class OurMutable:
+    a: int
+    b: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StdFrozenDict:
+    a: int
+
+
+@records_dataclass(frozen=True)
+class OurFrozenDict:
+    a: int
+
+
+@dataclass(slots=True, eq=False)
+class StdSlotsIdentity:
+    a: int
+
+
+@records_dataclass(slots=True, eq=False)
+class OurSlotsIdentity:
+    a: int
+
+
 PAIRS: list[tuple[Any, Any, tuple[Any, ...], dict[str, Any]]] = [
     (StdBase, OurBase, (1,), {}),
     (StdBase, OurBase, (1,), {"b": 2}),
@@ -90,6 +122,13 @@ PAIRS: list[tuple[Any, Any, tuple[Any, ...], dict[str, Any]]] = [
     (StdPost, OurPost, (4,), {}),
     (StdIdentity, OurIdentity, (1,), {}),
     (StdSelf, OurSelf, (3,), {}),
+    (StdFrozenDict, OurFrozenDict, (3,), {}),
+]
+
+MUTABLE_PAIRS: list[tuple[Any, Any, tuple[Any, ...]]] = [
+    (StdMutable, OurMutable, (1,)),
+    (StdMutable, OurMutable, (1, [2])),
+    (StdSlotsIdentity, OurSlotsIdentity, (1,)),
 ]
 
 
@@ -97,7 +136,7 @@ def _shape(cls: Any) -> object:
     params = cls.__dataclass_params__
     return ([(f.name, f.type, f.init, f.repr, f.compare, f.hash, f.default)
              for f in dataclasses.fields(cls)],
-            cls.__match_args__, cls.__slots__, cls.__doc__.replace("Std", "Our"),
+            cls.__match_args__, cls.__dict__.get("__slots__"), cls.__doc__.replace("Std", "Our"),
             (params.init, params.repr, params.eq, params.order, params.frozen))
 
 
@@ -108,7 +147,7 @@ def test_same_as_dataclass(std: Any, ours: Any, args: tuple[Any, ...],
     expected, made = std(*args, **kwargs), ours(*args, **kwargs)
     assert repr(made) == repr(expected).replace("Std", "Our")
     assert dataclasses.asdict(made) == dataclasses.asdict(expected)
-    assert not hasattr(made, "__dict__")
+    assert hasattr(made, "__dict__") == hasattr(expected, "__dict__")
     again = pickle.loads(pickle.dumps(made))
     assert repr(again) == repr(made)
     if std.__dataclass_params__.eq:
@@ -122,6 +161,17 @@ def test_same_as_dataclass(std: Any, ours: Any, args: tuple[Any, ...],
             setattr(made, name, 1)
         with pytest.raises(dataclasses.FrozenInstanceError):
             delattr(made, name)
+
+
+@pytest.mark.parametrize(("std", "ours", "args"), MUTABLE_PAIRS)
+def test_mutable_same_as_dataclass(std: Any, ours: Any, args: tuple[Any, ...]) -> None:
+    assert _shape(std) == _shape(ours)
+    expected, made = std(*args), ours(*args)
+    assert repr(made) == repr(expected).replace("Std", "Our")
+    assert (std.__hash__ is None) == (ours.__hash__ is None)
+    assert (made == ours(*args)) == (expected == std(*args))
+    made.a = 5
+    assert made.a == 5 and repr(pickle.loads(pickle.dumps(made))) == repr(made)
 
 
 def test_fields_left_out_of_comparison_and_repr() -> None:
