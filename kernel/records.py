@@ -62,9 +62,10 @@ def _dataclass(cls: type | None = None, /, **options: Any) -> Any:
 
 
 def _special_fields(cls: type) -> bool:
-    """Whether ``cls`` declares an ``InitVar`` or keyword-only field (left to dataclasses)."""
+    """Whether ``cls`` or a base declares an ``InitVar`` or keyword-only field (left to
+    dataclasses)."""
     return any("InitVar" in str(a) or "KW_ONLY" in str(a)
-               for a in cls.__dict__.get("__annotations__", {}).values())
+               for klass in cls.__mro__ for a in klass.__dict__.get("__annotations__", {}).values())
 
 
 def _process(cls: _T, eq: bool, frozen: bool, slots: bool) -> _T:
@@ -219,6 +220,7 @@ def _init_fn(cls: type) -> Callable[..., Any]:
     local_values["_HAS_DEFAULT_FACTORY"] = _HAS_DEFAULT_FACTORY
     local_values["__dataclass_builtins_object__"] = object
     frozen = cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    slots = "__slots__" in cls.__dict__
     params = [self_name]
     body = []
     for f in fields:
@@ -238,11 +240,11 @@ def _init_fn(cls: type) -> Callable[..., Any]:
             if f.default is not dataclasses.MISSING:
                 local_values[default_name] = f.default
             value = f.name
-        elif f.default is not dataclasses.MISSING:
+        elif slots and f.default is not dataclasses.MISSING:
             local_values[default_name] = f.default
             value = default_name
         else:
-            continue
+            continue  # without slots, the class attribute holds the default
         body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})"
                     if frozen else f"{self_name}.{f.name}={value}")
     if hasattr(cls, "__post_init__"):

@@ -219,6 +219,22 @@ def test_methods_compiled_on_first_call_only() -> None:
     assert Lazy.__init__ is compiled
 
 
+def test_a_field_out_of_init_keeps_its_default_where_dataclasses_puts_it() -> None:
+    for decorate in (dataclass, records_dataclass):
+        @decorate
+        class Plain:
+            a: int
+            b: int = field(default=4, init=False)
+
+        @decorate(slots=True)
+        class Slotted:
+            a: int
+            b: int = field(default=4, init=False)
+
+        assert Plain(1).__dict__ == {"a": 1} and Plain(1).b == 4
+        assert Slotted(1).b == 4
+
+
 def test_other_options_are_dataclasses_own() -> None:
     @records_dataclass(order=True)
     class Ordered:
