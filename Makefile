@@ -7,7 +7,7 @@ PIP_HINT := { echo "make: pip could not install into $(PYTHON)'s environment; on
 	"Ubuntu, make a virtual environment first: python3 -m venv .venv && . .venv/bin/activate" >&2; \
 	exit 1; }
 
-.PHONY: all install dev demo test fuzz compiled test-compiled bench images headers lint typecheck clean
+.PHONY: all install dev demo test fuzz compiled test-compiled bench images headers device-trees lint typecheck clean
 
 all: install
 
@@ -75,6 +75,9 @@ images: dev         ## rebuild the guest programs and the shipped demo images
 
 headers: dev        ## regenerate libsel4's generated headers from kernel/abi
 	$(PYTHON) -m userland.libsel4.generate
+
+device-trees: dev   ## regenerate the platforms' flattened device trees from their sources
+	$(PYTHON) -m bootimage.device_trees
 
 lint:
 	$(PYTHON) -m ruff check capsule kernel emulator bootimage userland tests

@@ -7,12 +7,12 @@ error instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 from kernel.image import ImageSegment
+from kernel.records import dataclass
 
 from .format import Header
 from .load import check_image

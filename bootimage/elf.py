@@ -45,13 +45,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import PAGE_BITS, SLOT_BITS
 from kernel.boot import boot_caps
 from kernel.config import KernelConfig
 from kernel.image import ImageSegment, RootTaskImage
+from kernel.records import dataclass
 
 from .errors import (
     DoesNotFitInRAM,

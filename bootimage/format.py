@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+
+from kernel.records import dataclass
 
 from .errors import BadChecksum, FormatError, TruncatedImage, UnknownVersion, WrongMagic
 

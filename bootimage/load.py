@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from kernel.abi.arch import Arch
 from kernel.config import ConfigError, KernelConfig
 from kernel.image import RootTaskImage
 from kernel.platforms import platform_for
+from kernel.records import dataclass
 
 from .elf import RootElf, read_root_elf
 from .errors import BadConfig, FormatError, ImageError

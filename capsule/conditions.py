@@ -18,7 +18,7 @@ Names are those of ``capsule run --trace`` and ``capsule debug``: syscalls witho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kernel.records import dataclass
 
 __all__ = [
     "AfterFault",

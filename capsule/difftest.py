@@ -27,12 +27,13 @@ import re
 import struct
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
+
+from kernel.records import dataclass
 
 __all__ = ["Difference", "first_difference", "guest_lines", "main", "patch_words"]
 

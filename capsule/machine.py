@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +46,7 @@ from kernel.model.faults import (
 )
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 from kernel.views.render import Snapshot, cap_view, snapshot
 from kernel.views.trace import Tracer, TraceRecord, format_record
 

@@ -4,8 +4,10 @@ do not change when the guest runs on, and hold no reference into it)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
+
+from kernel.records import dataclass
 
 from .conditions import Condition
 

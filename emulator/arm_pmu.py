@@ -30,7 +30,7 @@ snapshots: the PMU is the CPU's, not a thread's (seL4 does not switch it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kernel.records import dataclass
 
 __all__ = ["ArmPmu", "PmuResult", "SysReg", "decode_sysreg", "sysreg_trap_syndrome"]
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from unicorn.unicorn_py3.unicorn import uclib
 
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
+from kernel.records import dataclass
 
 from .arm_pmu import ArmPmu, decode_sysreg
 

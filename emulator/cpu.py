@@ -9,7 +9,6 @@ this interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 import unicorn.arm64_const as A
@@ -25,6 +24,7 @@ from unicorn.unicorn_const import (
 
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
 from kernel.model.paging import Access
+from kernel.records import dataclass
 
 from .counters import trap_riscv_counters
 from .fastregs import RegBatch

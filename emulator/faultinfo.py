@@ -10,7 +10,6 @@ report address 0 and say so in ``exact``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import capstone
@@ -20,6 +19,7 @@ from unicorn import Uc
 
 from kernel.abi.arch import Arch
 from kernel.model.paging import Access
+from kernel.records import dataclass
 
 __all__ = ["DataAccess", "Decoder"]
 

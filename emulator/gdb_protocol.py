@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import select
 import socket
-from dataclasses import dataclass
+
+from kernel.records import dataclass
 
 __all__ = [
     "Ack",

@@ -18,9 +18,8 @@ context per thread, so offering it to gdb would show values of whichever thread 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch
+from kernel.records import dataclass
 
 __all__ = ["GdbRegister", "RegisterLayout", "layout_for"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from kernel.records import dataclass
 
 from .exitstatus import ExitStatus
 from .gdb_protocol import Connection, ConnectionClosed

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from xml.sax.saxutils import escape as xml_escape
 
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 from .exitstatus import exit_status
 from .gdb_protocol import Connection, escape, unescape

@@ -30,12 +30,13 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from kernel.core.threads import vspace_root_of
 from kernel.model.page_tables import walk
 from kernel.model.paging import PteKind
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 from kernel.views.mcs import thread_mcs, thread_note
 
 from .gdb_regs import RegisterLayout, layout_for

@@ -42,7 +42,7 @@ from __future__ import annotations
 import ctypes
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
@@ -54,6 +54,7 @@ from kernel.boot import PHYS_TOP
 from kernel.kernel import Kernel
 from kernel.model.page_tables import walk
 from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
+from kernel.records import dataclass
 
 from .counters import Clock, Counters
 from .cpu import CpuBackend, Trap, TrapKind, backend_for

@@ -9,12 +9,12 @@ would have (DESIGN.md decision 7: kernel state is plain data, so it pickles).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kernel.boot import BootReport, boot
 from kernel.config import KernelConfig
 from kernel.image import RootTaskImage
 from kernel.kernel import Kernel
+from kernel.records import dataclass
 
 from .machine import MachineState, RunResult, UnicornMachine
 

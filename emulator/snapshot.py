@@ -37,11 +37,12 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from kernel.abi.arch import Arch
+from kernel.records import dataclass
 
 from . import safe_pickle
 from .session import Checkpoint, Session

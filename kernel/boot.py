@@ -26,7 +26,6 @@ order. An MCS kernel also gives the root task its scheduling context (slot 14).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.arch import Arch, abi_for
@@ -69,6 +68,7 @@ from kernel.objects.retype import zero_phys
 from kernel.objects.sched_context import boot_sched_context, sched_control_caps
 from kernel.platforms import platform_for
 from kernel.platforms.layout import LayoutError, aligned_blocks, device_untypeds, sel4_layout
+from kernel.records import dataclass
 
 __all__ = ["BootError", "BootReport", "boot"]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from kernel.abi.constants import BOOTINFO, BOOTINFO_MCS, MAX_BOOTINFO_UNTYPED_CAPS, UNTYPED_DESC
+from kernel.records import dataclass
 
 __all__ = ["BootInfo", "UntypedDesc"]
 

@@ -7,10 +7,11 @@ flags throughout its code.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any, Final
 
 from kernel.abi.constants import PAGE_BITS
+from kernel.records import dataclass
 
 __all__ = ["EXTENSION_FIELDS", "LATER_OPTION_FIELDS", "ConfigError", "KernelConfig"]
 

@@ -6,9 +6,8 @@ files itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.arch import Arch
+from kernel.records import dataclass
 
 __all__ = ["ImageSegment", "RootTaskImage"]
 

@@ -17,8 +17,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from kernel.records import dataclass
 
 __all__ = [
     "ARCHES",

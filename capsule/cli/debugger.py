@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -86,6 +85,7 @@ from kernel.model.caps import ThreadCap
 from kernel.model.cnode import CNode
 from kernel.model.faults import IndexRequest
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 from kernel.views.mcs import mcs_lines, mcs_view, thread_mcs, thread_note
 from kernel.views.narrow import BootCaps, hide_boot_caps
 from kernel.views.render import hidden_line, to_text

@@ -32,9 +32,10 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from emulator.exitstatus import ExitStatus
+from kernel.records import dataclass
 
 __all__ = ["Finished", "run_forked"]
 

@@ -23,7 +23,6 @@ and the GDB stub, which serves the machine's session.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -37,6 +36,7 @@ from emulator.interrupt import interrupts_stop
 from emulator.machine import MachineError
 from kernel.abi.arch import Arch
 from kernel.model.errors import KernelBug
+from kernel.records import dataclass
 from userland import demo_image
 
 from .errors import Command

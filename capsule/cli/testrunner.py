@@ -31,12 +31,12 @@ import shlex
 import signal
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from bootimage import ImageError, load_image_file
 from emulator.exitstatus import ExitStatus
+from kernel.records import dataclass
 
 from .forkpool import Finished, run_forked
 from .run import run

@@ -23,12 +23,12 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 import click
 
 from emulator.session import Session
+from kernel.records import dataclass
 from kernel.views.trace_events import (
     EventTracer,
     FilterError,

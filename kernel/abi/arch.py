@@ -8,9 +8,10 @@ code is written once against the bundle rather than branching on the architectur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
+
+from kernel.records import dataclass
 
 __all__ = [
     "Arch",

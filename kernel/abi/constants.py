@@ -15,9 +15,10 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
+
+from kernel.records import dataclass
 
 __all__ = [
     "BitField",

@@ -21,11 +21,11 @@ is one more ``Method`` entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.labels import Condition
+from kernel.records import dataclass
 
 __all__ = [
     "ARCH_CAP_TYPES",

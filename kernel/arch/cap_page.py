@@ -33,7 +33,7 @@ CNode_Copy does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from kernel.abi.arch import Arch
@@ -69,6 +69,7 @@ from kernel.model.tcb import TCB
 from kernel.objects.asid_pool import find_vspace_for_asid
 from kernel.objects.cnode import CNodeInsert, decode_cnode_invocation
 from kernel.objects.page_table import lookup_pt_slot
+from kernel.records import dataclass
 
 __all__ = [
     "CapExchange",

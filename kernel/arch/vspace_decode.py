@@ -22,7 +22,7 @@ functions there. Labels are found through tables built once per (arch, MCS)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import Final
 
@@ -61,6 +61,7 @@ from kernel.objects.page_table import (
     lookup_pt_slot,
     vspace_of_asid,
 )
+from kernel.records import dataclass
 
 __all__ = [
     "FrameMethod",

@@ -27,8 +27,10 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Final
+
+from kernel.records import dataclass
 
 __all__ = [
     "CapRecord",

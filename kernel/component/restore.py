@@ -36,7 +36,7 @@ them, and this is where their step goes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from kernel.abi.constants import ASID_POOL_INDEX_BITS, MIN_UNTYPED_BITS, PAGE_BITS, SLOT_BITS
@@ -66,6 +66,7 @@ from kernel.model.tcb import TCB, ThreadState
 from kernel.objects.asid_pool import find_vspace_for_asid
 from kernel.objects.retype import Kind, ObjectType, create_object, object_types
 from kernel.objects.untyped import reset_untyped
+from kernel.records import dataclass
 
 from .capture import object_key, walk_to
 from .model import CapRecord, Component, ComponentError, ExternalRecord, ObjectRecord

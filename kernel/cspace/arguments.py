@@ -16,7 +16,6 @@ the invocation path only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.constants import FAST_MESSAGE_REGISTERS, IPC_BUFFER, MSG_MAX_LENGTH, WORD_BYTES
@@ -27,6 +26,7 @@ from kernel.model.message import MessageInfo, message_word
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = [
     "InvocationArgs",

@@ -11,7 +11,7 @@ machine themselves, because what is written back differs per syscall.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final
 
 from kernel.abi.constants import (
@@ -35,6 +35,7 @@ from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.faults import UnknownSyscallFault
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = ["CAPSULE_EXIT_MAGIC", "SyscallTable", "signed_word"]
 

@@ -19,7 +19,6 @@ budget first).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kernel.config import KernelConfig
 from kernel.core.budget import timer_interrupt
@@ -28,6 +27,7 @@ from kernel.entry.mcs_syscalls import is_budgeted, mcs_syscall_table
 from kernel.entry.syscalls import SyscallTable
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = ["Variant", "variant_for"]
 

@@ -18,7 +18,7 @@ means nothing; it goes with its cap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kernel.records import dataclass
 
 __all__ = ["CapPageMapping", "covers", "drop_mapping"]
 

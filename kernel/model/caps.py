@@ -13,10 +13,10 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.constants import MIN_UNTYPED_BITS, CapRights, CapTag
+from kernel.records import dataclass
 
 __all__ = [
     "ASIDControlCap",

@@ -11,10 +11,10 @@ Their invocations are :mod:`kernel.objects.cnode`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from kernel.abi.constants import SLOT_BITS
 from kernel.model.slot import Slot
+from kernel.records import dataclass
 
 __all__ = ["CNode", "ServerBinding", "SlotTable", "cnode_object_bits"]
 

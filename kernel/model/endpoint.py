@@ -8,9 +8,11 @@ queued thread waits in the direction ``state`` names (seL4's IdleEP / SendEP / R
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import TYPE_CHECKING
+
+from kernel.records import dataclass
 
 if TYPE_CHECKING:
     # Types only: a TCB names the endpoint or notification it waits on, and the queues

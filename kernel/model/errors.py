@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from kernel.abi.constants import Error, LookupFailureType
+from kernel.records import dataclass
 
 __all__ = [
     "AlignmentError",

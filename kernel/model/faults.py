@@ -7,13 +7,12 @@ handler takes the fault.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import WORD_MASK, FaultLabel, FaultLabelMCS
 from kernel.abi.extensions import CapPageAccess, CapPageFaultLabel, TraversalLabel
 from kernel.model.errors import LookupFailure, lookup_failure_words
 from kernel.model.paging import Access
+from kernel.records import dataclass
 
 __all__ = ["CapFault", "CapPageTypeFault", "Fault", "IndexRequest", "TimeoutFault",
            "UnknownSyscallFault", "UserExceptionFault", "VMFault"]

@@ -15,8 +15,10 @@ or None when no thread runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from kernel.records import dataclass
 
 if TYPE_CHECKING:
     from kernel.model.sched_context import SchedContext

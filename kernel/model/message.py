@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.constants import MESSAGE_INFO, MSG_MAX_LENGTH
+from kernel.records import dataclass
 
 __all__ = ["MessageInfo", "message_word"]
 

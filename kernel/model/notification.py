@@ -12,9 +12,11 @@ while bound only that thread can be in ``queue``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import TYPE_CHECKING
+
+from kernel.records import dataclass
 
 if TYPE_CHECKING:
     # Types only: a TCB names the endpoint or notification it waits on, and the queues

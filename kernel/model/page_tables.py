@@ -7,12 +7,12 @@ itself and to describe faults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.machine import Machine
 from kernel.model.paging import Access, PagingFormat, PteKind
+from kernel.records import dataclass
 
 __all__ = ["Translation", "read_entry", "translate", "walk", "write_entry"]
+
 
 def read_entry(machine: Machine, table_paddr: int, index: int) -> int:
     return machine.read_table_entry(table_paddr, index)

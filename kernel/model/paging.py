@@ -24,11 +24,11 @@ permission and stores stay fast. Everything that asks what a leaf allows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
 from kernel.abi.constants import PAGE_TABLE_INDEX_BITS
+from kernel.records import dataclass
 
 __all__ = ["Access", "PagingFormat", "PteKind", "RV64_SV39", "AARCH64_4K", "VMRights"]
 

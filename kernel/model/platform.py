@@ -15,12 +15,12 @@ operations, so that generic code reads a field instead of branching on the archi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
 from kernel.model.caps import Cap, PageTableCap, VSpaceCap
 from kernel.model.paging import AARCH64_4K, RV64_SV39, PagingFormat
+from kernel.records import dataclass
 
 __all__ = ["ArchModel", "model_for"]
 

@@ -15,8 +15,9 @@ blocked on this object (BlockedOnReply) or the receiver blocked with it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from kernel.records import dataclass
 
 if TYPE_CHECKING:
     from kernel.model.sched_context import SchedContext

@@ -18,12 +18,13 @@ Invariants (rule ``sched_context`` of ``kernel.views.invariants``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Final
 
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import CORE_SCHED_CONTEXT_BYTES, MIN_REFILLS, REFILL_SIZE_BYTES
 from kernel.model.mcs_time import us_to_ticks
+from kernel.records import dataclass
 
 if TYPE_CHECKING:
     # Types only: a context names the thread it is bound to and the thread names it.

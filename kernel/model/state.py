@@ -15,7 +15,6 @@ thread's registers); they change queues and flags only, never another layer's ob
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from sortedcontainers import SortedList
@@ -40,6 +39,7 @@ from kernel.model.sched_context import SchedContext
 from kernel.model.scheduler import Scheduler
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
+from kernel.records import dataclass
 
 __all__ = ["KernelObject", "KernelState", "RefusedInvocation", "StopReason"]
 

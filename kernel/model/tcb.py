@@ -17,7 +17,6 @@ is empty; when it does not, the registers are the copy's with ``changes``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
@@ -25,6 +24,7 @@ from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
+from kernel.records import dataclass
 
 if TYPE_CHECKING:
     from kernel.model.reply_object import ReplyObject

@@ -13,7 +13,7 @@ at kernel entry) and returns a :class:`MakePoolInvocation`, changing nothing;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 from typing import Final
 
@@ -37,6 +37,7 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_pool import asid_table, register_pool
 from kernel.objects.retype import purge_region, zero_phys
+from kernel.records import dataclass
 
 __all__ = ["MakePoolInvocation", "decode_asid_control_invocation", "perform_make_pool"]
 

@@ -23,7 +23,7 @@ kernel entry) and returns an :class:`AssignInvocation`, changing nothing;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 
 from kernel.abi.arch import Arch
@@ -44,6 +44,7 @@ from kernel.model.errors import (
 )
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
+from kernel.records import dataclass
 
 __all__ = [
     "finalise_asid_pool",

@@ -30,7 +30,6 @@ Decode order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.constants import CapRights
@@ -76,6 +75,7 @@ from kernel.model.errors import (
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.cnode import decode_mint
+from kernel.records import dataclass
 
 __all__ = [
     "CheckpointInstall",

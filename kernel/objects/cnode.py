@@ -36,7 +36,6 @@ the *invoked* CNode (:func:`~kernel.cspace.lookup.lookup_target_slot`). Then per
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from types import MappingProxyType
@@ -65,6 +64,7 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER
 from kernel.objects.deletion import delete, revoke
+from kernel.records import dataclass
 
 __all__ = [
     "CNodeCancelBadgedSends",

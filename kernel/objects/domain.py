@@ -22,7 +22,6 @@ configurable entry is 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from kernel.abi.arch import Arch
@@ -34,6 +33,7 @@ from kernel.model.errors import IllegalOperation, InvalidArgument, RangeError, T
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = [
     "DomainScheduleConfigure",

@@ -18,7 +18,6 @@ stale mapping touches nothing, because the entry must still name this very frame
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.model.caps import Cap, FrameCap, Rights
@@ -29,6 +28,7 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_pool import find_vspace_for_asid
 from kernel.objects.page_table import PTSlot, lookup_pt_slot
+from kernel.records import dataclass
 
 __all__ = [
     "finalise_frame",

@@ -22,7 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from kernel.abi.constants import PAGE_BITS
@@ -34,6 +34,7 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.asid_pool import delete_asid, find_vspace_for_asid
 from kernel.objects.retype import zero_phys
+from kernel.records import dataclass
 
 __all__ = [
     "finalise_vspace",

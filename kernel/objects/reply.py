@@ -14,14 +14,13 @@ ends in Restart with an empty message).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.core.ipc import reply
 from kernel.cspace.arguments import InvocationArgs
 from kernel.model.caps import ReplyCap
 from kernel.model.errors import InvalidCapability
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
+from kernel.records import dataclass
 
 __all__ = ["ReplyInvocation", "decode_reply_invocation", "perform_reply"]
 

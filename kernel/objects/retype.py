@@ -16,7 +16,6 @@ RAM at all, and a device frame keeps whatever the device holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cache
 from typing import Final
@@ -67,6 +66,7 @@ from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = [
     "Kind",

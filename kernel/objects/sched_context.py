@@ -30,7 +30,6 @@ decodeSchedContextInvocation; times in microseconds, ``MIN`` = MIN_BUDGET_US (20
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.constants import (
@@ -72,6 +71,7 @@ from kernel.model.sched_context import SchedContext, refill_absolute_max, take_c
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB, ThreadState
+from kernel.records import dataclass
 
 __all__ = [
     "SchedContextBind",

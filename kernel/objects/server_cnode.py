@@ -16,8 +16,6 @@ CNode invocations check no rights). Neither invocation fails once decoded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kernel.abi.extensions import TraversalLabel
 from kernel.cspace.arguments import InvocationArgs
 from kernel.model.caps import CNodeCap, EndpointCap
@@ -25,6 +23,7 @@ from kernel.model.cnode import CNode, ServerBinding
 from kernel.model.errors import IllegalOperation, InvalidCapability, TruncatedMessage
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
+from kernel.records import dataclass
 
 __all__ = [
     "CNodeBindServer",

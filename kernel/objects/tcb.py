@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 from typing import Final, assert_never
@@ -94,6 +93,7 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CTABLE, IPC_BUFFER_FRAME, TCB, VTABLE
 from kernel.objects.deletion import delete
+from kernel.records import dataclass
 
 __all__ = [
     "FRAME_REGISTERS",

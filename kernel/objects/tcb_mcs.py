@@ -34,7 +34,6 @@ that object and the invoked slot still names the TCB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.labels import label_table
@@ -60,6 +59,7 @@ from kernel.objects.tcb import (
     _tcb_of,
     perform_thread_control,
 )
+from kernel.records import dataclass
 
 __all__ = [
     "MCS_TCB_LABELS",

@@ -14,7 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from kernel.abi.constants import (
@@ -51,6 +50,7 @@ from kernel.objects.retype import (
     purge_region,
     zero_phys,
 )
+from kernel.records import dataclass
 
 __all__ = [
     "RetypeInvocation",

@@ -23,8 +23,9 @@ The computation is pure: no machine, no kernel state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
+
+from kernel.records import dataclass
 
 from .platform import Platform
 

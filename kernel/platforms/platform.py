@@ -1,16 +1,29 @@
-"""A platform's facts as plain data (:class:`Platform`), and its device tree."""
+"""A platform's facts as plain data (:class:`Platform`), and its device tree.
+
+The device tree is its source (``<platform>.dts``) with /memory's ``reg`` saying the
+machine's RAM. Each boot would parse that source and flatten it again; instead the
+flattened tree ships beside it (``<platform>.dtb``, made by
+:mod:`bootimage.device_trees`: ``make device-trees``) with a placeholder ``reg`` that boot
+overwrites: ``reg`` has the same four cells whatever the RAM, so the result is byte for
+byte the flattened source (tests/unit/test_platform_layout.py checks both).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
 from functools import cache
 from importlib import resources
-
-import fdt
+from typing import Final
 
 from kernel.abi.arch import Arch
+from kernel.records import dataclass
 
-__all__ = ["Platform"]
+__all__ = ["REG_PLACEHOLDER", "Platform", "memory_reg", "template_name"]
+
+_REG: Final = struct.Struct(">4I")
+"""/memory's ``reg``: base and size, two 32-bit cells each (#address-cells = 2)."""
+REG_PLACEHOLDER: Final = _REG.pack(0xCA95_0000, 0xCA95_0001, 0xCA95_0002, 0xCA95_0003)
+"""``reg`` in a shipped ``.dtb``: bytes found nowhere else in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +59,15 @@ class Platform:
 
 @cache
 def _device_tree(dts: str, ram_base: int, ram_size: int) -> bytes:
-    tree = fdt.parse_dts(resources.files("kernel.platforms").joinpath(dts).read_text())
-    memory = next(node for node in tree.root.nodes if node.name.startswith("memory"))
-    reg = [ram_base >> 32, ram_base & 0xFFFF_FFFF, ram_size >> 32, ram_size & 0xFFFF_FFFF]
-    memory.set_property("reg", reg)
-    return bytes(tree.to_dtb(version=17, last_comp_version=16))
+    template = resources.files("kernel.platforms").joinpath(template_name(dts)).read_bytes()
+    return template.replace(REG_PLACEHOLDER, memory_reg(ram_base, ram_size))
+
+
+def memory_reg(ram_base: int, ram_size: int) -> bytes:
+    """/memory's ``reg`` property value for RAM at ``ram_base`` of ``ram_size`` bytes."""
+    return _REG.pack(ram_base >> 32, ram_base & 0xFFFF_FFFF, ram_size >> 32, ram_size & 0xFFFF_FFFF)
+
+
+def template_name(dts: str) -> str:
+    """The file name of the flattened template of the device tree source ``dts``."""
+    return dts.removesuffix(".dts") + ".dtb"

@@ -36,7 +36,7 @@ kernel shows a cut stack rather than hanging the view that would show the bug.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Final
 
@@ -45,6 +45,7 @@ from kernel.kernel import Kernel
 from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 
 __all__ = [
     "ContextMove", "McsView", "RefillView", "ReplyView", "SchedContextView", "StackEntry", "ThreadMcsView",

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from kernel.bootinfo import BootInfo
+from kernel.records import dataclass
 from kernel.views.mcs import McsView
 from kernel.views.render import (
     CapView,

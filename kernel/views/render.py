@@ -27,7 +27,7 @@ grows with the tree, not with the square of its depth.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Final, TypeVar
 
 from kernel.abi.constants import (
@@ -72,6 +72,7 @@ from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB
+from kernel.records import dataclass
 from kernel.views.json_form import OMIT_NONE, as_plain, json_text
 from kernel.views.mcs import McsView, ThreadMcsView, mcs_lines, mcs_view, thread_mcs, thread_note
 

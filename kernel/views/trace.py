@@ -37,7 +37,7 @@ formatter each.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any, Final
 
 from kernel.abi.arch import Arch
@@ -64,6 +64,7 @@ from kernel.model.message import MessageInfo
 from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext
 from kernel.model.tcb import CALLER, TCB, ThreadState
+from kernel.records import dataclass
 from kernel.views.invocations import describe_invocation
 from kernel.views.mcs import ContextMove, context_holders, context_moves, format_moves
 from kernel.views.render import cap_type_name

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any, Final
 
 from kernel.abi.arch import Arch
@@ -41,6 +41,7 @@ from kernel.model.caps import EndpointCap
 from kernel.model.faults import Fault
 from kernel.model.message import MessageInfo
 from kernel.model.tcb import TCB, ThreadState
+from kernel.records import dataclass
 from kernel.views.trace import Tracer, TraceRecord, format_record, received
 from kernel.views.trace import as_json as syscall_json
 

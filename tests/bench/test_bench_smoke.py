@@ -8,6 +8,7 @@ never a speed (speed is measured by ``make bench``, not asserted).
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return loaded
 
 
-def _check_figure(fig: dict[str, Any], floor_value: float) -> None:
-    assert fig["median"] == statistics.median(fig["samples"]) and fig["median"] > 0
+def _check_figure(fig: dict[str, Any], floor_value: float, positive: bool = True) -> None:
+    assert fig["median"] == statistics.median(fig["samples"])
+    assert fig["median"] > 0 if positive else math.isfinite(fig["median"])
     assert fig["floor_value"] == floor_value and floor_value > 0
     assert abs(fig["ratio"] - fig["median"] / floor_value) < 1e-9
 
@@ -71,7 +73,9 @@ def test_every_kernel_figure_has_its_ratio_to_a_floor_of_the_same_run(
             _check_figure(fig, statistics.median(fig["baseline_samples"]))
             assert fig["population"] == {"extra_threads": 6, "extra_caps": 50}
         mem = figs[f"{arch}.memory_per_endpoint"]
-        _check_figure(mem, 1024.0)
+        # A resident set's growth over 300 small objects is within the allocator's noise:
+        # it can come out zero or below (memory returned meanwhile); its shape is checked.
+        _check_figure(mem, 1024.0, positive=False)
         assert mem["objects"] == 300 and mem["traced_bytes_per_object"] > 0
         large = figs[f"{arch}.memory_large_ram"]
         _check_figure(large, 400e6)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bootimage.device_trees import device_tree_template, stale_templates
 from kernel.abi.arch import Arch, abi_for
 from kernel.platforms import platform_for
 from kernel.platforms.layout import LayoutError, aligned_blocks, device_untypeds, sel4_layout
@@ -143,6 +144,15 @@ def test_device_tree_is_as_long_as_sel4s_and_says_the_ram_size(arch: Arch, lengt
         memory = next(n for n in tree.root.nodes if n.name.startswith("memory"))
         reg = memory.get_property("reg").data
         assert (reg[0] << 32 | reg[1], reg[2] << 32 | reg[3]) == (platform.ram_base, ram)
+
+
+def test_shipped_device_trees_are_their_sources_flattened() -> None:
+    assert stale_templates() == [], "stale .dtb templates: run make device-trees"
+    for arch in Arch:
+        platform = platform_for(arch)
+        for ram in (32 << 20, 3 << 30, 5 << 32):
+            assert platform.device_tree(ram) == device_tree_template(
+                platform.dts, platform.ram_base, ram)
 
 
 def test_device_untypeds_skip_the_frames_the_kernel_keeps() -> None:

@@ -35,7 +35,6 @@ emulator has no caches that could disagree with RAM.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
@@ -68,6 +67,7 @@ from kernel.model.paging import PteKind, VMRights
 from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.objects.page_table import PTSlot, lookup_pt_slot, vspace_of_asid
+from kernel.records import dataclass
 
 __all__ = [
     "RULES",
