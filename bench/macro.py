@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from kernel.abi.constants import CapTag, Syscall
 from kernel.abi.labels import label_name
 from kernel.config import KernelConfig
 from kernel.cspace.lookup import lookup_cap
+from kernel.kernel import Kernel
 from kernel.machine import Machine
 from kernel.model.errors import LOOKUP_FAILURES
 
@@ -287,6 +289,15 @@ def _image(elf: Path, params: Sequence[int], config: Mapping[str, object]) -> by
 
     kconfig = KernelConfig(**dict(config)).validate()  # type: ignore[arg-type]
     return build_image(patch_params(elf.read_bytes(), params), kconfig)
+
+
+def meters_unavailable() -> str | None:
+    """Why :func:`measure_breakdown` cannot meter this kernel, or None if it can: its
+    meters take the place of the kernel's entry methods, which a mypyc-compiled
+    ``Kernel`` keeps read-only."""
+    if isinstance(Kernel.__dict__.get("syscall"), types.FunctionType):
+        return None
+    return "the kernel is compiled: its entry methods cannot be metered"
 
 
 def measure_breakdown(elf: Path, rounds: int, config: Mapping[str, object]) -> Breakdown:

@@ -32,7 +32,13 @@ from typing import Any
 
 from bench.floors import FLOORS, bare_unicorn_seconds, measure_floor
 from bench.guest import GuestRun, memory_in_fresh_process, run_guest
-from bench.macro import macro_runs, measure_breakdown, phase_instructions, startup_seconds
+from bench.macro import (
+    macro_runs,
+    measure_breakdown,
+    meters_unavailable,
+    phase_instructions,
+    startup_seconds,
+)
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 
@@ -168,7 +174,9 @@ def _macro_figure(arch: Arch, elf: Path, sizes: Sizes,
                              "unit": "rounds/s", "instructions": instructions,
                              "slice_instructions": tick}
     floors["unicorn_macro"] = floor
-    breakdown = measure_breakdown(elf, rounds, config).as_json()
+    why = meters_unavailable()
+    breakdown: dict[str, Any] = ({"not_measured": why} if why is not None
+                                 else measure_breakdown(elf, rounds, config).as_json())
     breakdown["python_startup_s"] = _repeat(
         lambda: startup_seconds(elf, rounds, config, REPO), rep)
     return _figure(_phase_rates(runs, "macro"), "rounds/s", "unicorn_macro",
@@ -313,10 +321,16 @@ def run_benchmarks(sizes: Sizes, build_dir: Path = REPO / "userland" / "build") 
         },
         "versions": {pkg: metadata.version(pkg) for pkg in ("unicorn", "capstone", "capsule")},
         "config": {f.name: getattr(sizes, f.name) for f in fields(Sizes)}
-        | {"kernel_variants": kernel_variants()},
+        | {"kernel_variants": kernel_variants(), "kernel": kernel_build()},
         "floors": floors,
         "figures": figures,
     }
+
+
+def kernel_build() -> str:
+    """Which kernel these figures are of: ``"pure Python"`` or ``"compiled (mypyc)"``
+    (``make compiled``, with build/compiled first on the path)."""
+    return "compiled (mypyc)" if meters_unavailable() is not None else "pure Python"
 
 
 def _table(results: dict[str, Any]) -> str:
@@ -329,7 +343,9 @@ def _table(results: dict[str, Any]) -> str:
         ratio = "" if fig["ratio"] is None else f"{fig['ratio']:.3f}x"
         lines.append(f"{name:<42} {fig['median']:>12,.4g} {fig['unit']:<14} {ratio:>8}  "
                      f"{fig['floor'] or ''}")
-        if "breakdown" in fig:
+        if "breakdown" in fig and "not_measured" in fig["breakdown"]:
+            lines.append(f"  breakdown not measured: {fig['breakdown']['not_measured']}")
+        elif "breakdown" in fig:
             lines.extend(_breakdown_lines(fig["breakdown"]))
     return "\n".join(lines)
 
