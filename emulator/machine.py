@@ -334,6 +334,9 @@ class UnicornMachine:
     def read_table_entry(self, table_paddr: int, index: int) -> int:
         return self.memory.read_table_entry(table_paddr, index)
 
+    def read_table(self, table_paddr: int) -> tuple[int, ...]:
+        return self.memory.read_table(table_paddr)
+
     def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
         self.memory.write_table_entry(table_paddr, index, entry)
 

@@ -116,6 +116,13 @@ class PhysicalMemory:
             words = self._keep(table)
         return words[index]
 
+    def read_table(self, table: int) -> tuple[int, ...]:
+        """All 512 entries of the page-aligned page table at ``table``."""
+        words = self._tables.get(table)
+        if words is None:
+            words = self._keep(table)
+        return tuple(words)
+
     def write_table_entry(self, table: int, index: int, entry: int) -> None:
         """Store ``entry`` as entry ``index`` of the table at ``table``."""
         # No translated code to drop: a page table is never mapped, so never executed.

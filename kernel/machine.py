@@ -52,6 +52,11 @@ class Machine(Protocol):
         ``table_paddr``, as :meth:`read_phys` would read it."""
         ...
 
+    def read_table(self, table_paddr: int) -> Sequence[int]:
+        """All entries of the page-aligned page table at ``table_paddr``, in order, as
+        :meth:`read_table_entry` gives them one at a time."""
+        ...
+
     def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
         """Store ``entry`` as entry ``index`` of the page table at ``table_paddr``. Page
         tables are written through this or :meth:`write_phys` only (a machine may keep

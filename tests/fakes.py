@@ -73,6 +73,10 @@ class FakeMachine:
     def read_table_entry(self, table_paddr: int, index: int) -> int:
         return int.from_bytes(self.read_phys(table_paddr + 8 * index, 8), "little")
 
+    def read_table(self, table_paddr: int) -> tuple[int, ...]:
+        return tuple(int.from_bytes(self.read_phys(table_paddr + 8 * i, 8), "little")
+                     for i in range(512))
+
     def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
         self.write_phys(table_paddr + 8 * index, entry.to_bytes(8, "little"))
 

@@ -57,6 +57,9 @@ Rules (each message starts with the rule's name):
   (so it is on at most one stack) and, at the top, its context's ``reply``; a thread
   it names is blocked on a reply or a receive and names it back (and the other way
   round); a non-MCS kernel has no reply objects.
+- ``page-table-words``: for every page table and VSpace root a cap names, each entry
+  :meth:`~kernel.machine.Machine.read_table` gives is the word RAM holds there
+  (a machine that keeps page-table words keeps them equal to RAM).
 - ``server-lookup`` (capsule's server-backed CNodes, not seL4): no lookup may suspend
   between kernel entries (``lookup_phase`` is -1); a thread whose fault is an index
   request is BlockedOnSend on the request's endpoint or BlockedOnReply; only a CNode
@@ -65,6 +68,7 @@ Rules (each message starts with the rule's name):
 
 from __future__ import annotations
 
+import struct
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Final
@@ -80,11 +84,13 @@ from kernel.model.caps import (
     Cap,
     CapPageCap,
     CNodeCap,
+    PageTableCap,
     ReplyCap,
     ReplyObjectCap,
     SchedContextCap,
     ThreadCap,
     UntypedCap,
+    VSpaceCap,
 )
 from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint, EndpointState
@@ -92,7 +98,7 @@ from kernel.model.errors import KernelBug
 from kernel.model.faults import IndexRequest
 from kernel.model.mcs_time import min_budget_ticks
 from kernel.model.notification import Notification, NotificationState
-from kernel.model.paging import PteKind
+from kernel.model.paging import ENTRIES_PER_TABLE, PteKind
 from kernel.model.reply_object import ReplyObject
 from kernel.model.sched_context import SchedContext, refill_absolute_max
 from kernel.model.slot import Slot
@@ -121,6 +127,7 @@ def check_all(kernel: Kernel) -> None:
     _check_notifications(kernel)
     _check_object_store(kernel)
     _check_cap_pages(kernel, slots)
+    _check_page_table_words(kernel, slots)
     _check_sched_contexts(kernel)
     _check_mcs_clock(kernel)
     _check_server_lookups(kernel)
@@ -359,6 +366,8 @@ def _check_domains(kernel: Kernel) -> None:
             _fail("domain", f"{tcb.name} is in domain {tcb.domain}")
 
 
+_TABLE_WORDS: Final = struct.Struct(f"<{ENTRIES_PER_TABLE}Q")
+"""A page table's (or VSpace root's) words, as RAM holds them."""
 _BLOCKED_IN: Final = {
     EndpointState.SEND: ThreadState.BLOCKED_ON_SEND,
     EndpointState.RECV: ThreadState.BLOCKED_ON_RECEIVE,
@@ -429,6 +438,19 @@ def _check_object_store(kernel: Kernel) -> None:
                 if slot.owner != obj.paddr or not 0 <= slot.index < 1 << obj.radix \
                         or obj.slots[slot.index] is not slot:
                     _fail("object-store", f"CNode {obj.paddr:#x} holds a stray {slot!r}")
+
+
+def _check_page_table_words(kernel: Kernel, slots: list[Slot]) -> None:
+    machine = kernel.machine
+    tables = {slot.cap.paddr for slot in slots if isinstance(slot.cap, PageTableCap | VSpaceCap)}
+    for table in sorted(tables):
+        ram = _TABLE_WORDS.unpack(machine.read_phys(table, _TABLE_WORDS.size))
+        answered = tuple(machine.read_table(table))
+        if answered != ram:
+            index = next((i for i, (a, r) in enumerate(zip(answered, ram)) if a != r),
+                         min(len(answered), len(ram)))
+            _fail("page-table-words", f"table {table:#x} differs from RAM from entry {index} "
+                  f"({len(answered)} entries answered)")
 
 
 def _check_cap_pages(kernel: Kernel, slots: list[Slot]) -> None:

@@ -86,4 +86,6 @@ def test_kept_words_equal_ram_after_any_kernel_writes(ops: list[tuple[str, int, 
         else:
             machine.read_table_entry(base + 4096 * a, b)
         for table in range(base, base + 4096 * _TABLES, 4096):
-            assert _table_as_kept(machine, table) == machine.read_phys(table, 4096)
+            ram = machine.read_phys(table, 4096)
+            assert _table_as_kept(machine, table) == ram
+            assert b"".join(w.to_bytes(8, "little") for w in machine.read_table(table)) == ram
