@@ -134,6 +134,14 @@ class MapRequest:
     root: int
     asid: int
 
+    def __init__(self, vaddr: int, rights_word: int, attr: int, root: int, asid: int) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "vaddr", vaddr)
+        object.__setattr__(self, "rights_word", rights_word)
+        object.__setattr__(self, "attr", attr)
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "asid", asid)
+
 
 PlaceFrame = Callable[[KernelState, FrameCap, MapRequest], PTSlot]
 """The architecture's Page Map checks after the ASID (in its own order), returning the

@@ -51,6 +51,12 @@ class InvocationArgs:
     words: tuple[int, ...]
     extra: tuple[Slot, ...]
 
+    def __init__(self, info: MessageInfo, words: tuple[int, ...], extra: tuple[Slot, ...]) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "info", info)
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "extra", extra)
+
     @property
     def label(self) -> int:
         return self.info.label

@@ -149,6 +149,14 @@ class UntypedCap(Cap):
     is_device: bool = False
     free_index: int = 0
 
+    def __init__(self, paddr: int, size_bits: int, is_device: bool = False,
+                 free_index: int = 0) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "paddr", paddr)
+        object.__setattr__(self, "size_bits", size_bits)
+        object.__setattr__(self, "is_device", is_device)
+        object.__setattr__(self, "free_index", free_index)
+
     @property
     def tag(self) -> CapTag:
         return CapTag.untyped_cap
@@ -282,6 +290,12 @@ class ReplyCap(Cap):
     can_grant: bool = True
     is_master: bool = False
 
+    def __init__(self, tcb_paddr: int, can_grant: bool = True, is_master: bool = False) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "tcb_paddr", tcb_paddr)
+        object.__setattr__(self, "can_grant", can_grant)
+        object.__setattr__(self, "is_master", is_master)
+
     @property
     def tag(self) -> CapTag:
         return CapTag.reply_cap
@@ -301,6 +315,16 @@ class FrameCap(Cap):
     is_device: bool = False
     mapped_asid: int = 0
     mapped_vaddr: int = 0
+
+    def __init__(self, paddr: int, size_bits: int, rights: Rights = ALL_RIGHTS,
+                 is_device: bool = False, mapped_asid: int = 0, mapped_vaddr: int = 0) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "paddr", paddr)
+        object.__setattr__(self, "size_bits", size_bits)
+        object.__setattr__(self, "rights", rights)
+        object.__setattr__(self, "is_device", is_device)
+        object.__setattr__(self, "mapped_asid", mapped_asid)
+        object.__setattr__(self, "mapped_vaddr", mapped_vaddr)
 
     @property
     def tag(self) -> CapTag:
@@ -333,6 +357,12 @@ class PageTableCap(Cap):
     paddr: int
     mapped_asid: int = 0
     mapped_vaddr: int = 0
+
+    def __init__(self, paddr: int, mapped_asid: int = 0, mapped_vaddr: int = 0) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "paddr", paddr)
+        object.__setattr__(self, "mapped_asid", mapped_asid)
+        object.__setattr__(self, "mapped_vaddr", mapped_vaddr)
 
     @property
     def tag(self) -> CapTag:

@@ -78,6 +78,15 @@ class Blocking:
     can_grant_reply: bool = False
     is_call: bool = False
 
+    def __init__(self, endpoint: Endpoint, badge: int = 0, can_grant: bool = False,
+                 can_grant_reply: bool = False, is_call: bool = False) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "endpoint", endpoint)
+        object.__setattr__(self, "badge", badge)
+        object.__setattr__(self, "can_grant", can_grant)
+        object.__setattr__(self, "can_grant_reply", can_grant_reply)
+        object.__setattr__(self, "is_call", is_call)
+
 
 class TCB:
     """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""

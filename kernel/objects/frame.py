@@ -67,6 +67,14 @@ class PageMapInvocation:
     entry: int
     asid: int
 
+    def __init__(self, slot: Slot, new_cap: FrameCap, where: PTSlot, entry: int, asid: int) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "slot", slot)
+        object.__setattr__(self, "new_cap", new_cap)
+        object.__setattr__(self, "where", where)
+        object.__setattr__(self, "entry", entry)
+        object.__setattr__(self, "asid", asid)
+
 
 def perform_page_map(kernel: KernelState, inv: PageMapInvocation) -> list[int]:
     """Write the leaf entry. If the entry was valid (a remap, or on AArch64 a mapping
@@ -101,6 +109,10 @@ class PageUnmapInvocation:
     performed)."""
 
     slot: Slot
+
+    def __init__(self, slot: Slot) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "slot", slot)
 
 
 def perform_page_unmap(kernel: KernelState, inv: PageUnmapInvocation) -> list[int]:

@@ -67,6 +67,14 @@ class PTSlot:
     bits_left: int
     entry: int
 
+    def __init__(self, table: int, index: int, level: int, bits_left: int, entry: int) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "bits_left", bits_left)
+        object.__setattr__(self, "entry", entry)
+
 
 def lookup_pt_slot(kernel: KernelState, root: int, vaddr: int) -> PTSlot:
     """Descend from ``root`` through table entries towards ``vaddr`` (seL4's lookupPTSlot).

@@ -85,6 +85,17 @@ class RetypeInvocation:
     dest_slots: tuple[Slot, ...]
     is_device: bool
 
+    def __init__(self, untyped_slot: Slot, reset: bool, start: int, otype: ObjectType,
+                 user_size: int, dest_slots: tuple[Slot, ...], is_device: bool) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "untyped_slot", untyped_slot)
+        object.__setattr__(self, "reset", reset)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "otype", otype)
+        object.__setattr__(self, "user_size", user_size)
+        object.__setattr__(self, "dest_slots", dest_slots)
+        object.__setattr__(self, "is_device", is_device)
+
 
 def decode_untyped_invocation(
     kernel: KernelState, slot: Slot, invocation: InvocationArgs

@@ -242,3 +242,56 @@ def test_other_options_are_dataclasses_own() -> None:
 
     assert Ordered(1) < Ordered(2) and Ordered(1) == Ordered(1)
     assert not Ordered.__dataclass_params__.frozen
+
+
+def _kernel_classes_with_own_init() -> list[type]:
+    """The kernel's dataclasses whose ``__init__`` is written in their module's source
+    (the hot records of kernel.records' docstring)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import kernel
+
+    found: dict[str, type] = {}
+    for info in pkgutil.walk_packages(kernel.__path__, "kernel."):
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if not (isinstance(value, type) and dataclasses.is_dataclass(value)
+                    and value.__module__ == info.name):
+                continue
+            init = value.__dict__.get("__init__")
+            code = getattr(init, "__code__", None)
+            if code is not None and code.co_filename == inspect.getsourcefile(value):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return [found[name] for name in sorted(found)]
+
+
+_OWN_INIT = _kernel_classes_with_own_init()
+
+
+def test_the_hot_records_are_among_those_checked() -> None:
+    names = {cls.__name__ for cls in _OWN_INIT}
+    assert {"FrameCap", "InvocationArgs", "PTSlot", "ReplyCap", "Blocking"} <= names
+
+
+@pytest.mark.parametrize("cls", _OWN_INIT, ids=lambda cls: cls.__qualname__)
+def test_a_written_out_init_is_the_one_dataclasses_would_write(cls: type) -> None:
+    import inspect
+
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    assert not hasattr(cls, "__post_init__")  # a written-out __init__ would not call it
+    assert all(f.default_factory is dataclasses.MISSING for f in fields)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert [(p.name, p.kind, p.default) for p in parameters] == [
+        (f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+         inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+        for f in fields]
+    values = [object() for _ in fields]
+    made = cls(*values)
+    assert [getattr(made, f.name) for f in fields] == values
+    by_keyword = cls(**{f.name: v for f, v in zip(fields, values)})
+    assert [getattr(by_keyword, f.name) for f in fields] == values
+    if cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(made, fields[0].name, None)
