@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .faultinfo import Decoder
 from .fastregs import RegBatch
 from .icount import InstructionCounter
-from .liveregs import LiveWindow, locate_window
+from .liveregs import LiveWindow, locate_state, locate_window
 from .physmem import PhysicalMemory
 from .rawhook import add_interrupt_hook
 from .translation import TranslationKeeper
@@ -173,7 +173,8 @@ class SavedCpu:
     into this context, whose header stays its own engine's.
     """
 
-    __slots__ = ("_context", "pointer", "root", "asid", "fpu", "_batch", "_data", "_size")
+    __slots__ = ("_context", "pointer", "root", "asid", "fpu", "_batch", "_data", "_size",
+                 "view")
 
     def __init__(self, uc: Uc, batch: RegBatch) -> None:
         self._context = UcContext(uc._uch, uc._arch, uc._mode)  # freed with this object
@@ -188,6 +189,8 @@ class SavedCpu:
         self._size = ctypes.c_size_t.from_address(self.pointer.value).value
         """The CPU state proper: the first field of the header says how big it is."""
         self._data = self.pointer.value + total - self._size
+        self.view = memoryview((ctypes.c_char * self._size).from_address(self._data)).cast("B")
+        """The CPU state proper, where a switch by memory copy puts it (``LiveState``)."""
 
     def registers(self) -> list[int]:
         """The saved user registers, seL4_UserContext order."""
@@ -256,6 +259,10 @@ class UnicornMachine:
         self._threads: dict[int, SavedCpu] = {}
         """The saved threads by handle (``kernel.machine``: the TCB holds the handle)."""
         self._next_handle = 1
+        self._state: memoryview | None = None
+        self._state = self._locate_state()
+        """The live CPU state, when it can be found (it is checked): thread switches then
+        copy it with no call into Unicorn (``emulator.liveregs.LiveState``)."""
         self._fresh = self._save_into(SavedCpu(self.uc, self._context_batch))
         """The CPU state a thread that never ran starts from (FP and other state the
         register list does not hold are zero), rather than whatever thread ran last."""
@@ -370,18 +377,42 @@ class UnicornMachine:
             self._next_handle += 1
             saved = self._threads[handle] = SavedCpu(self.uc, self._context_batch)
         # _save_into inlined: this is half of every thread switch.
-        status = uclib.uc_context_save(self._uch, saved.pointer)
-        if status:
-            raise MachineError(f"uc_context_save failed with status {status}")
+        state = self._state
+        if state is not None:
+            saved.view[:] = state
+        else:
+            status = uclib.uc_context_save(self._uch, saved.pointer)
+            if status:
+                raise MachineError(f"uc_context_save failed with status {status}")
         saved.root, saved.asid, saved.fpu = self.root, self.asid, self._fpu_live
         return handle
 
     def _save_into(self, saved: SavedCpu) -> SavedCpu:
-        status = uclib.uc_context_save(self._uch, saved.pointer)
-        if status:
-            raise MachineError(f"uc_context_save failed with status {status}")
+        if self._state is not None:
+            saved.view[:] = self._state
+        else:
+            status = uclib.uc_context_save(self._uch, saved.pointer)
+            if status:
+                raise MachineError(f"uc_context_save failed with status {status}")
         saved.root, saved.asid, saved.fpu = self.root, self.asid, self._fpu_live
         return saved
+
+    def _locate_state(self) -> memoryview | None:
+        """The live CPU state (``locate_state``), found through the live register window;
+        None without one or if it does not verify."""
+        window = self._syscall_window
+        if not isinstance(window, LiveWindow):
+            return None
+        probe = SavedCpu(self.uc, self._context_batch)
+
+        def save() -> memoryview:
+            status = uclib.uc_context_save(self._uch, probe.pointer)
+            if status:
+                raise MachineError(f"uc_context_save failed with status {status}")
+            return probe.view
+
+        state = locate_state(self.uc, self.cpu.syscall_regs, window, save)
+        return state.view if state is not None else None
 
     def thread_registers(self, handle: int) -> list[int]:
         return self._threads[handle].registers()
@@ -394,9 +425,13 @@ class UnicornMachine:
             saved = self._fresh
         if saved is not None:
             # _restore inlined: this is the other half of every thread switch.
-            status = uclib.uc_context_restore(self._uch, saved.pointer)
-            if status:
-                raise MachineError(f"uc_context_restore failed with status {status}")
+            state = self._state
+            if state is not None:
+                state[:] = saved.view
+            else:
+                status = uclib.uc_context_restore(self._uch, saved.pointer)
+                if status:
+                    raise MachineError(f"uc_context_restore failed with status {status}")
             self._fpu_live = saved.fpu
             if saved.root != self.root or saved.asid != self.asid:
                 # The copy carried its own translation root back into the CPU; the TLB
@@ -412,9 +447,12 @@ class UnicornMachine:
 
     def _restore(self, saved: SavedCpu) -> None:
         """Make ``saved`` the CPU's state, address space included (as load_thread)."""
-        status = uclib.uc_context_restore(self._uch, saved.pointer)
-        if status:
-            raise MachineError(f"uc_context_restore failed with status {status}")
+        if self._state is not None:
+            self._state[:] = saved.view
+        else:
+            status = uclib.uc_context_restore(self._uch, saved.pointer)
+            if status:
+                raise MachineError(f"uc_context_restore failed with status {status}")
         self._fpu_live = saved.fpu
         if saved.root != self.root or saved.asid != self.asid:
             self.root, self.asid = saved.root, saved.asid

@@ -1,13 +1,17 @@
-"""The syscall registers read and written in the CPU state (emulator.liveregs)."""
+"""The syscall registers, and the whole CPU state a switch copies, read and written where
+the emulated CPU keeps them (emulator.liveregs)."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from unicorn import Uc
+from unicorn.unicorn_py3.unicorn import uclib
 
 from emulator.cpu import CpuBackend, backend_for
-from emulator.liveregs import LiveWindow, locate_window
-from emulator.machine import UnicornMachine
+from emulator.liveregs import _MAGIC, LiveWindow, locate_state, locate_window
+from emulator.machine import SavedCpu, UnicornMachine
 from kernel.abi.arch import Arch
 
 
@@ -67,3 +71,41 @@ def test_machines_use_the_window(arch: Arch) -> None:
     assert machine.read_syscall_window() == [5, 6, 7, 8, 9, 10, 11, 12]
     assert isinstance(machine._syscall_window, LiveWindow)
     assert machine.uc.reg_read(machine.cpu.syscall_regs[4]) == 9
+
+
+def _saved_state(machine: UnicornMachine) -> bytes:
+    """The CPU state as uc_context_save copies it."""
+    saved = SavedCpu(machine.uc, machine._context_batch)
+    assert uclib.uc_context_save(machine.uc._uch, saved.pointer) == 0
+    return bytes(saved.view)
+
+
+def test_the_live_state_is_the_state_unicorn_saves_and_restores(arch: Arch) -> None:
+    machine = UnicornMachine(arch, 8 << 20)
+    assert machine._state is not None
+    words = [0x7E57_0000_0000_0000 | i for i in range(8)]
+    machine.write_syscall_window(words)
+    assert bytes(machine._state) == _saved_state(machine)
+    # A state copied in is what the API then reads.
+    window_at = bytes(machine._state).find(b"".join(w.to_bytes(8, "little") for w in words))
+    changed = bytearray(machine._state)
+    changed[window_at : window_at + 8] = (99).to_bytes(8, "little")
+    machine._state[:] = changed
+    assert machine.uc.reg_read(machine.cpu.syscall_regs[0]) == 99
+    assert _saved_state(machine) == bytes(changed)
+
+
+def test_a_state_that_does_not_verify_is_refused(arch: Arch) -> None:
+    uc, cpu = user_mode_engine(arch)
+    regs = cpu.syscall_regs
+    before = [3 * (i + 1) for i in range(8)]
+    for reg, value in zip(regs, before):
+        uc.reg_write(reg, value)
+    window = locate_window(uc, regs)
+    assert window is not None
+    # No magic values in the "saved" bytes: nothing to count back from.
+    assert locate_state(uc, regs, window, lambda: memoryview(bytes(4096))) is None
+    # The magic values at an offset the live memory does not agree with.
+    shifted = bytes(8) + struct.pack("<8Q", *_MAGIC) + bytes(4096)
+    assert locate_state(uc, regs, window, lambda: memoryview(shifted)) is None
+    assert [uc.reg_read(r) for r in regs] == before  # left as they were
