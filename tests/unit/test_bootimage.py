@@ -46,7 +46,7 @@ from bootimage import (
 )
 from bootimage import elf as elf_reader
 from bootimage.build import encode_config
-from bootimage.format import CHECKSUM_OFFSET, HEADER_SIZE, MAGIC, pack
+from bootimage.format import CHECKSUM_OFFSET, HEADER_SIZE, MAGIC, checksum, pack
 from kernel.abi.arch import Arch, abi_for
 from kernel.abi.constants import InitialCap
 from kernel.boot import boot, boot_caps
@@ -708,3 +708,12 @@ def test_large_root_cnode_needs_more_ram_than_the_fixed_reserve() -> None:
         bootimage.build_image(simple_elf(), big)
     # The same image with the default root CNode fits in the same RAM.
     bootimage.build_image(simple_elf(), KernelConfig(ram_size=2 << 20))
+
+
+@pytest.mark.parametrize("size", [HEADER_SIZE, 4096, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20])
+def test_the_checksum_is_sha256_whichever_implementation_hashes_it(size: int) -> None:
+    import hashlib
+
+    data = bytes((i * 7 + (i >> 9)) & 0xFF for i in range(size))
+    expected = hashlib.sha256(data[:CHECKSUM_OFFSET] + data[HEADER_SIZE:]).digest()
+    assert checksum(data) == expected
