@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from unicorn import Uc
 
-__all__ = ["LiveState", "LiveWindow", "locate_state", "locate_window"]
+__all__ = ["LiveState", "LiveWindow", "locate_state", "locate_window", "read_process_memory"]
 
 _WORDS = 8
 _MAGIC = tuple(0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | i
@@ -123,7 +123,7 @@ def _at_known(base: int, word: int, offset: int) -> list[tuple[int, int, int]]:
     """The candidate an earlier engine's window suggests for this one."""
     fd = os.open("/proc/self/mem", os.O_RDONLY)
     try:
-        data = _read(fd, base + 8 * word, 8)
+        data = read_process_memory(fd, base + 8 * word, 8)
     finally:
         os.close(fd)
     if data is None or len(data) < 8:
@@ -142,7 +142,7 @@ def _search(base: int, pattern: bytes, scan: int) -> Iterator[tuple[int, int, in
     """
     fd = os.open("/proc/self/mem", os.O_RDONLY)
     try:
-        engine = _read(fd, base, _STRUCT_SCAN)
+        engine = read_process_memory(fd, base, _STRUCT_SCAN)
         if engine is None:
             return
         seen: set[int] = set()
@@ -151,7 +151,7 @@ def _search(base: int, pattern: bytes, scan: int) -> Iterator[tuple[int, int, in
             if not 0x10000 <= pointer < _ADDRESS_LIMIT or pointer % 8 or pointer in seen:
                 continue
             seen.add(pointer)
-            block = _read(fd, pointer, scan)
+            block = read_process_memory(fd, pointer, scan)
             if block is None:
                 continue
             at = block.find(pattern)
@@ -163,8 +163,9 @@ def _search(base: int, pattern: bytes, scan: int) -> Iterator[tuple[int, int, in
         os.close(fd)
 
 
-def _read(fd: int, address: int, size: int) -> bytes | None:
-    """Up to ``size`` readable bytes at ``address`` (fewer where a mapping ends), or None."""
+def read_process_memory(fd: int, address: int, size: int) -> bytes | None:
+    """Up to ``size`` readable bytes at ``address`` of this process, read through ``fd``
+    (``/proc/self/mem``; fewer bytes where a mapping ends), or None."""
     if not 0 <= address < _ADDRESS_LIMIT:
         return None
     try:
@@ -189,12 +190,12 @@ def _tracks(uc: Uc, reg_ids: Sequence[int], address: int, pattern: bytes) -> boo
     the registers are given them through the API."""
     fd = os.open("/proc/self/mem", os.O_RDONLY)
     try:
-        if _read(fd, address, len(pattern)) != pattern:
+        if read_process_memory(fd, address, len(pattern)) != pattern:
             return False
         other = [value ^ 0x00FF_00FF_00FF_00FF for value in _MAGIC]
         for reg, value in zip(reg_ids, other):
             uc.reg_write(reg, value)
-        return _read(fd, address, len(pattern)) == struct.pack(f"<{_WORDS}Q", *other)
+        return read_process_memory(fd, address, len(pattern)) == struct.pack(f"<{_WORDS}Q", *other)
     finally:
         for reg, value in zip(reg_ids, _MAGIC):
             uc.reg_write(reg, value)
@@ -250,7 +251,7 @@ def locate_state(uc: Uc, reg_ids: Sequence[int], window: LiveWindow,
         address = window.address - at
         fd = os.open("/proc/self/mem", os.O_RDONLY)
         try:
-            if _read(fd, address, len(saved)) != saved:
+            if read_process_memory(fd, address, len(saved)) != saved:
                 return None
         finally:
             os.close(fd)

@@ -233,7 +233,7 @@ class UnicornMachine:
         self.translations = TranslationKeeper(self.uc, arch.name.lower(), self.ram_base, ram_size)
         self.translations.calibrate(self.cpu.probe_code, self.cpu.patched_probe_code,
                                     self.cpu.probe_register, (2, 1))
-        self.memory = PhysicalMemory(self.uc, self.translations)
+        self.memory = PhysicalMemory(self.uc, self.translations, self.ram_base, ram_size)
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
         self._window: list[int] | None = None
         """The current thread's a0-a7 / x0-x7 as last read in this kernel entry, or

@@ -33,6 +33,8 @@ from typing import Protocol
 from unicorn import Uc, UcError
 from unicorn.unicorn_py3.unicorn import uclib
 
+from .liveram import locate_ram
+
 __all__ = ["KEPT_TABLES_LIMIT", "PhysicalMemory"]
 
 _TABLE_BYTES = 4096
@@ -68,10 +70,16 @@ class PhysicalMemory:
     """
 
     __slots__ = ("_uc", "_uch", "_scratch", "_scratch_address", "_view", "_tables",
-                 "translations")
+                 "translations", "_ram", "_ram_base", "_ram_size")
 
-    def __init__(self, uc: Uc, translations: CodeForgetter) -> None:
+    def __init__(self, uc: Uc, translations: CodeForgetter, ram_base: int = 0,
+                 ram_size: int = 0) -> None:
         self._uc = uc
+        self._ram = locate_ram(uc, ram_base, ram_size) if ram_size else None
+        """RAM read in place (``emulator.liveram``), when it was found; reads of other
+        memory, or of all memory without it, go through ``uc_mem_read``."""
+        self._ram_base = ram_base
+        self._ram_size = ram_size
         self._uch = uc._uch
         self._scratch = ctypes.create_string_buffer(_SCRATCH_BYTES)
         self._scratch_address = ctypes.addressof(self._scratch)
@@ -82,6 +90,11 @@ class PhysicalMemory:
 
     def read(self, paddr: int, size: int) -> bytes:
         """``size`` bytes at ``paddr``; UcError if the range is not mapped."""
+        ram = self._ram
+        if ram is not None:
+            offset = paddr - self._ram_base
+            if offset >= 0 and offset + size <= self._ram_size and size >= 0:
+                return ram[offset : offset + size].tobytes()
         if size > _SCRATCH_BYTES:
             return bytes(self._uc.mem_read(paddr, size))
         status = _mem_read(self._uch, paddr, self._scratch_address, size)

@@ -1,0 +1,110 @@
+"""Guest RAM read where Unicorn keeps it, without a call into Unicorn.
+
+The kernel reads guest RAM at nearly every entry (the IPC buffer's message words and
+extra-cap pointers, page-table walks, the zero check before a retype), and through
+``uc_mem_read`` each read is a ctypes call of about 0.7 µs, most of it the call. QEMU
+keeps a RAM region as one block of host memory, so, as :mod:`emulator.liveregs` does for
+the registers, this module finds that block once per engine and reads it as a
+``memoryview``.
+
+Locating trusts no layout: improbable words are written to the first and last words of
+RAM through ``uc_mem_write``, and the block is looked for at page-aligned places in the
+process's anonymous writable mappings (``/proc/self/maps``) big enough to hold RAM, read
+through ``/proc/self/mem`` (where an unmapped address is an error, not a crash). A place
+is accepted only if both words are there, they follow a second write through the API,
+and bytes read through the view at other offsets equal what ``uc_mem_read`` gives.
+
+Only reads go through the view. Writes stay ``uc_mem_write`` calls, which keep QEMU's
+tracking of pages that hold translated code (:mod:`emulator.translation`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+from unicorn import Uc, UcError
+
+from .liveregs import read_process_memory
+
+__all__ = ["locate_ram"]
+
+_PAGE = 4096
+_MAGIC_FIRST = 0x5EC0_7A3F_19D2_8E41
+_MAGIC_LAST = 0x71B4_C02E_6A95_D3F7
+_CANDIDATES_PER_MAPPING = 512
+"""Page-aligned places tried in one mapping at most (a RAM block fills its mapping but
+for QEMU's alignment slack, so the right one is among the first few)."""
+
+
+def locate_ram(uc: Uc, ram_base: int, ram_size: int) -> memoryview | None:
+    """A read-only view of the ``ram_size`` bytes of guest RAM at ``ram_base`` (one
+    region mapped by ``uc_mem_map``), or None if it cannot be found and verified."""
+    if ram_size < 2 * _PAGE or ram_size % _PAGE:
+        return None
+    last = ram_base + ram_size - 8
+    try:
+        saved_first, saved_last = bytes(uc.mem_read(ram_base, 8)), bytes(uc.mem_read(last, 8))
+    except UcError:
+        return None  # not mapped
+    try:
+        uc.mem_write(ram_base, struct.pack("<Q", _MAGIC_FIRST))
+        uc.mem_write(last, struct.pack("<Q", _MAGIC_LAST))
+        fd = os.open("/proc/self/mem", os.O_RDONLY)
+        try:
+            for host in _candidates(fd, ram_size):
+                if _tracks(uc, fd, host, ram_base, ram_size):
+                    view = memoryview((ctypes.c_char * ram_size).from_address(host)).cast("B")
+                    if _reads_agree(uc, view, ram_base, ram_size):
+                        return view.toreadonly()
+            return None
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        return None
+    finally:
+        uc.mem_write(ram_base, saved_first)
+        uc.mem_write(last, saved_last)
+
+
+def _candidates(fd: int, ram_size: int) -> list[int]:
+    """Page-aligned host addresses, in anonymous writable mappings of at least
+    ``ram_size`` bytes, whose first word is the first magic word."""
+    found = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) > 5 or not fields[1].startswith("rw"):
+                continue  # a named mapping (a file, the heap, a stack) is not RAM
+            start, end = (int(part, 16) for part in fields[0].split("-"))
+            if end - start < ram_size:
+                continue
+            for host in range(start, min(end - ram_size, start + _CANDIDATES_PER_MAPPING * _PAGE)
+                              + 1, _PAGE):
+                if read_process_memory(fd, host, 8) == struct.pack("<Q", _MAGIC_FIRST):
+                    found.append(host)
+    return found
+
+
+def _tracks(uc: Uc, fd: int, host: int, ram_base: int, ram_size: int) -> bool:
+    """Whether the block at ``host`` follows RAM (read only: a wrong candidate may be
+    memory Python owns): the last magic word is at its end, and both words change with
+    a second write through the API."""
+    last = ram_size - 8
+    if read_process_memory(fd, host + last, 8) != struct.pack("<Q", _MAGIC_LAST):
+        return False
+    uc.mem_write(ram_base, struct.pack("<Q", ~_MAGIC_FIRST & (2**64 - 1)))
+    uc.mem_write(ram_base + last, struct.pack("<Q", ~_MAGIC_LAST & (2**64 - 1)))
+    return (read_process_memory(fd, host, 8) == struct.pack("<Q", ~_MAGIC_FIRST & (2**64 - 1))
+            and read_process_memory(fd, host + last, 8)
+            == struct.pack("<Q", ~_MAGIC_LAST & (2**64 - 1)))
+
+
+def _reads_agree(uc: Uc, view: memoryview, ram_base: int, ram_size: int) -> bool:
+    """Whether the view reads what ``uc_mem_read`` reads, at a few places over RAM."""
+    for offset in (0, _PAGE, ram_size // 2, ram_size - _PAGE):
+        if view[offset : offset + _PAGE].tobytes() != bytes(uc.mem_read(ram_base + offset,
+                                                                         _PAGE)):
+            return False
+    return True
