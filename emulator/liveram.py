@@ -40,7 +40,10 @@ for QEMU's alignment slack, so the right one is among the first few)."""
 
 def locate_ram(uc: Uc, ram_base: int, ram_size: int) -> memoryview | None:
     """A read-only view of the ``ram_size`` bytes of guest RAM at ``ram_base`` (one
-    region mapped by ``uc_mem_map``), or None if it cannot be found and verified."""
+    region mapped by ``uc_mem_map``), or None if it cannot be found and verified.
+
+    Contract: the view is memory of the engine's; it is valid while ``uc`` lives and the
+    region stays mapped (capsule never unmaps RAM), so its holder keeps ``uc``."""
     if ram_size < 2 * _PAGE or ram_size % _PAGE:
         return None
     last = ram_base + ram_size - 8
