@@ -10,6 +10,7 @@ this interface.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Final
 
 import unicorn.arm64_const as A
 import unicorn.riscv_const as R
@@ -202,7 +203,7 @@ class RiscV64Backend(CpuBackend):
         trap_riscv_counters()  # the counters read deterministic values (emulator.counters)
         return super().create()
 
-    ECALL_U = 8
+    ECALL_U: Final = 8
     syscall_intno = ECALL_U
     # With the C extension instructions are 2-byte aligned: jalr clears bit 0 of its
     # target and every other jump offset is even, so only the kernel can give a thread
@@ -210,9 +211,9 @@ class RiscV64Backend(CpuBackend):
     # spec): the thread resumes at pc & ~1. Instruction-address-misaligned (scause 0)
     # never arises.
     instruction_alignment = 2
-    ILLEGAL_INSTRUCTION = 2
-    PAGE_FAULTS = {12: Access.EXECUTE, 13: Access.READ, 15: Access.WRITE}
-    ACCESS_FAULTS = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
+    ILLEGAL_INSTRUCTION: Final = 2
+    PAGE_FAULTS: Final = {12: Access.EXECUTE, 13: Access.READ, 15: Access.WRITE}
+    ACCESS_FAULTS: Final = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
 
     def enter_user_mode(self, uc: Uc) -> None:
         self.set_fpu(uc, True)
@@ -220,8 +221,8 @@ class RiscV64Backend(CpuBackend):
 
     # mstatus.FS: Off makes every F/D instruction illegal; seL4 gives a thread whose FPU
     # is enabled the Clean state at each return to user mode (set_tcb_fs_state).
-    MSTATUS_FS = 3 << 13
-    MSTATUS_FS_CLEAN = 2 << 13
+    MSTATUS_FS: Final = 3 << 13
+    MSTATUS_FS_CLEAN: Final = 2 << 13
 
     def set_fpu(self, uc: Uc, enabled: bool) -> None:
         """Let the live thread use the F and D extensions, or make them trap."""
@@ -289,18 +290,18 @@ class AArch64Backend(CpuBackend):
     patched_probe_code = bytes.fromhex("00000091" "00040091" "01000014" "010000d4")
     gpr_ids = (*(getattr(A, f"UC_ARM64_REG_X{i}") for i in range(31)), A.UC_ARM64_REG_XZR)
 
-    EXCP_UDEF = 1
-    EXCP_SWI = 2
+    EXCP_UDEF: Final = 1
+    EXCP_SWI: Final = 2
     syscall_intno = EXCP_SWI
     instruction_alignment = 4
-    EXCP_PREFETCH_ABORT = 3
-    EXCP_DATA_ABORT = 4
+    EXCP_PREFETCH_ABORT: Final = 3
+    EXCP_DATA_ABORT: Final = 4
 
     # TCR_EL1: T0SZ = 16 (48-bit VA, four levels: see kernel.model.paging.AARCH64_4K),
     # IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 = 4 KiB, EPD1 = 1,
     # TG1 = 0b10 (4 KiB; 0b00 is reserved and breaks every fetch), IPS = 40 bits,
     # AS = 1 (16-bit ASIDs).
-    TCR = 16 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
+    TCR: Final = 16 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 2 << 30 | 2 << 32 | 1 << 36
     # SCR_EL3.RW and HCR_EL2.RW: the levels below EL3 / EL2 run AArch64. Unicorn resets
     # both to 0, and QEMU then walks the EL1&0 tables with AArch32 LPAE rules: a 32-bit
     # VA with T0SZ taken modulo 8 (measured on Unicorn 2.1.4: without these, T0SZ 25
@@ -313,9 +314,9 @@ class AArch64Backend(CpuBackend):
     # them reach emulator.arm_pmu as UNDEFINED (intno 1; measured on Unicorn 2.1.4),
     # whose counts are deterministic where Unicorn's follow the host clock.
     MDCR_EL3_TPM = 1 << 6
-    MAIR = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
-    SCTLR = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
-    CPACR_FPEN = 3 << 20
+    MAIR: Final = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
+    SCTLR: Final = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
+    CPACR_FPEN: Final = 3 << 20
 
     def enter_user_mode(self, uc: Uc) -> None:
         # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
