@@ -259,8 +259,7 @@ class UnicornMachine:
         self._threads: dict[int, SavedCpu] = {}
         """The saved threads by handle (``kernel.machine``: the TCB holds the handle)."""
         self._next_handle = 1
-        self._state: memoryview | None = None
-        self._state = self._locate_state()
+        self._state: memoryview | None = self._locate_state()
         """The live CPU state, when it can be found (it is checked): thread switches then
         copy it with no call into Unicorn (``emulator.liveregs.LiveState``)."""
         self._fresh = self._save_into(SavedCpu(self.uc, self._context_batch))
