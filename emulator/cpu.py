@@ -187,15 +187,15 @@ class RiscV64Backend(CpuBackend):
     """RV64 in U-mode under Sv39. Unicorn reports the scause number as ``intno``."""
 
     abi = ABI_RISCV64
-    uc_arch = UC_ARCH_RISCV
-    uc_mode = UC_MODE_RISCV64
-    pc_reg = R.UC_RISCV_REG_PC
+    uc_arch: int = UC_ARCH_RISCV
+    uc_mode: int = UC_MODE_RISCV64
+    pc_reg: int = R.UC_RISCV_REG_PC
     syscall_regs = tuple(getattr(R, f"UC_RISCV_REG_A{i}") for i in range(8))
     context_regs = tuple(getattr(R, f"UC_RISCV_REG_{n.upper()}") for n in ABI_RISCV64.user_context)
     # addi a0, a0, 1 ; addi a0, a0, 1 ; j .+4 ; ecall
     probe_code = bytes.fromhex("13051500" "13051500" "6f004000" "73000000")
     probe_instructions = 4
-    probe_register = R.UC_RISCV_REG_A0
+    probe_register: int = R.UC_RISCV_REG_A0
     patched_probe_code = bytes.fromhex("13050500" "13051500" "6f004000" "73000000")
     gpr_ids = tuple(getattr(R, f"UC_RISCV_REG_X{i}") for i in range(32))
 
@@ -269,9 +269,9 @@ class AArch64Backend(CpuBackend):
     """AArch64 at EL0 with the stage-1 MMU, 48-bit VA, 4 KiB granule."""
 
     abi = ABI_AARCH64
-    uc_arch = UC_ARCH_ARM64
-    uc_mode = UC_MODE_ARM
-    pc_reg = A.UC_ARM64_REG_PC
+    uc_arch: int = UC_ARCH_ARM64
+    uc_mode: int = UC_MODE_ARM
+    pc_reg: int = A.UC_ARM64_REG_PC
     syscall_regs = tuple(getattr(A, f"UC_ARM64_REG_X{i}") for i in range(8))
     context_regs = tuple(
         {
@@ -286,7 +286,7 @@ class AArch64Backend(CpuBackend):
     # add x0, x0, #1 ; add x0, x0, #1 ; b .+4 ; svc #0
     probe_code = bytes.fromhex("00040091" "00040091" "01000014" "010000d4")
     probe_instructions = 4
-    probe_register = A.UC_ARM64_REG_X0
+    probe_register: int = A.UC_ARM64_REG_X0
     patched_probe_code = bytes.fromhex("00000091" "00040091" "01000014" "010000d4")
     gpr_ids = (*(getattr(A, f"UC_ARM64_REG_X{i}") for i in range(31)), A.UC_ARM64_REG_XZR)
 
