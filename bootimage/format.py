@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import importlib
 import struct
-from typing import Protocol, cast
+from collections.abc import Callable
+from typing import Final, Protocol, cast
 
 from kernel.records import dataclass
 
@@ -99,28 +100,27 @@ class RawImage:
     elf: bytes
 
 
-_SMALL_IMAGE = 1 << 20
-"""Images up to this size are hashed by CPython's built-in SHA-256 rather than OpenSSL's:
-loading OpenSSL costs a start-up about 2.7 ms, which the built-in's slower hashing
-(about 3 ms per MiB against 0.6) makes up only past a megabyte or so."""
-
-
 class _Hash(Protocol):
     def update(self, data: bytes, /) -> None: ...
     def digest(self) -> bytes: ...
 
 
-def _sha256(size: int) -> _Hash:
-    """A SHA-256 object, the cheaper one for ``size`` bytes (both give the same digest)."""
-    if size <= _SMALL_IMAGE:
-        for name in ("_sha256", "_sha2"):  # CPython 3.11's module, then 3.12's
-            try:
-                return cast(_Hash, importlib.import_module(name).sha256())
-            except ImportError:
-                continue
-    import hashlib
+def _sha256_constructor() -> Callable[[], _Hash]:
+    """CPython's built-in SHA-256 (module ``_sha256`` on 3.11, ``_sha2`` from 3.12), or
+    hashlib's where an interpreter lacks it.
 
-    return hashlib.sha256()
+    Not hashlib's first: it loads OpenSSL, which cost a start-up 2.7 ms, more than the
+    built-in's slower hashing costs an image (about 3 ms per MiB against 0.6: 11 ms for
+    seL4's 3.5 MB sel4test image, over a run of a minute)."""
+    for name in ("_sha256", "_sha2", "hashlib"):
+        try:
+            return cast(Callable[[], _Hash], importlib.import_module(name).sha256)
+        except ImportError:
+            continue
+    raise ImportError("no SHA-256 implementation")
+
+
+_new_sha256: Final = _sha256_constructor()
 
 
 def checksum(data: bytes) -> bytes:
@@ -128,7 +128,7 @@ def checksum(data: bytes) -> bytes:
 
     Precondition: ``len(data) >= HEADER_SIZE``.
     """
-    h = _sha256(len(data))
+    h = _new_sha256()
     h.update(data[:CHECKSUM_OFFSET])
     h.update(data[HEADER_SIZE:])
     return h.digest()

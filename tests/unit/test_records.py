@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
+import inspect
 import pickle
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
 
+import kernel
 from kernel.records import dataclass as records_dataclass
 
 
@@ -247,12 +251,6 @@ def test_other_options_are_dataclasses_own() -> None:
 def _kernel_classes_with_own_init() -> list[type]:
     """The kernel's dataclasses whose ``__init__`` is written in their module's source
     (the hot records of kernel.records' docstring)."""
-    import importlib
-    import inspect
-    import pkgutil
-
-    import kernel
-
     found: dict[str, type] = {}
     for info in pkgutil.walk_packages(kernel.__path__, "kernel."):
         module = importlib.import_module(info.name)
@@ -277,8 +275,6 @@ def test_the_hot_records_are_among_those_checked() -> None:
 
 @pytest.mark.parametrize("cls", _OWN_INIT, ids=lambda cls: cls.__qualname__)
 def test_a_written_out_init_is_the_one_dataclasses_would_write(cls: type) -> None:
-    import inspect
-
     fields = [f for f in dataclasses.fields(cls) if f.init]
     assert not hasattr(cls, "__post_init__")  # a written-out __init__ would not call it
     assert all(f.default_factory is dataclasses.MISSING for f in fields)
