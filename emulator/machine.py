@@ -380,9 +380,7 @@ class UnicornMachine:
         if state is not None:
             saved.view[:] = state
         else:
-            status = uclib.uc_context_save(self._uch, saved.pointer)
-            if status:
-                raise MachineError(f"uc_context_save failed with status {status}")
+            self._api_save(saved)
         saved.root, saved.asid, saved.fpu = self.root, self.asid, self._fpu_live
         return handle
 
@@ -390,11 +388,21 @@ class UnicornMachine:
         if self._state is not None:
             saved.view[:] = self._state
         else:
-            status = uclib.uc_context_save(self._uch, saved.pointer)
-            if status:
-                raise MachineError(f"uc_context_save failed with status {status}")
+            self._api_save(saved)
         saved.root, saved.asid, saved.fpu = self.root, self.asid, self._fpu_live
         return saved
+
+    def _api_save(self, saved: SavedCpu) -> None:
+        """The CPU state into ``saved`` through ``uc_context_save`` (no live state)."""
+        status = uclib.uc_context_save(self._uch, saved.pointer)
+        if status:
+            raise MachineError(f"uc_context_save failed with status {status}")
+
+    def _api_restore(self, saved: SavedCpu) -> None:
+        """``saved`` into the CPU through ``uc_context_restore`` (no live state)."""
+        status = uclib.uc_context_restore(self._uch, saved.pointer)
+        if status:
+            raise MachineError(f"uc_context_restore failed with status {status}")
 
     def _locate_state(self) -> memoryview | None:
         """The live CPU state (``locate_state``), found through the live register window;
@@ -405,9 +413,7 @@ class UnicornMachine:
         probe = SavedCpu(self.uc, self._context_batch)
 
         def save() -> memoryview:
-            status = uclib.uc_context_save(self._uch, probe.pointer)
-            if status:
-                raise MachineError(f"uc_context_save failed with status {status}")
+            self._api_save(probe)
             return probe.view
 
         state = locate_state(self.uc, self.cpu.syscall_regs, window, save)
@@ -428,9 +434,7 @@ class UnicornMachine:
             if state is not None:
                 state[:] = saved.view
             else:
-                status = uclib.uc_context_restore(self._uch, saved.pointer)
-                if status:
-                    raise MachineError(f"uc_context_restore failed with status {status}")
+                self._api_restore(saved)
             self._fpu_live = saved.fpu
             if saved.root != self.root or saved.asid != self.asid:
                 # The copy carried its own translation root back into the CPU; the TLB
@@ -449,9 +453,7 @@ class UnicornMachine:
         if self._state is not None:
             self._state[:] = saved.view
         else:
-            status = uclib.uc_context_restore(self._uch, saved.pointer)
-            if status:
-                raise MachineError(f"uc_context_restore failed with status {status}")
+            self._api_restore(saved)
         self._fpu_live = saved.fpu
         if saved.root != self.root or saved.asid != self.asid:
             self.root, self.asid = saved.root, saved.asid

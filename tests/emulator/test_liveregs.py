@@ -28,12 +28,18 @@ def user_mode_engine(arch: Arch) -> tuple[Uc, CpuBackend]:
     return uc, cpu
 
 
-def test_the_window_is_the_registers(arch: Arch) -> None:
+def engine_with_registers(arch: Arch, values: list[int]) -> tuple[Uc, tuple[int, ...]]:
+    """A user-mode engine whose syscall registers hold ``values``, and their ids."""
     uc, cpu = user_mode_engine(arch)
-    regs = cpu.syscall_regs
-    before = [11 * (i + 1) for i in range(8)]
-    for reg, value in zip(regs, before):
+    regs = tuple(cpu.syscall_regs)
+    for reg, value in zip(regs, values):
         uc.reg_write(reg, value)
+    return uc, regs
+
+
+def test_the_window_is_the_registers(arch: Arch) -> None:
+    before = [11 * (i + 1) for i in range(8)]
+    uc, regs = engine_with_registers(arch, before)
     window = locate_window(uc, regs)
     assert isinstance(window, LiveWindow)
     # Locating leaves the registers as they were.
@@ -96,11 +102,8 @@ def test_the_live_state_is_the_state_unicorn_saves_and_restores(arch: Arch) -> N
 
 
 def test_a_state_that_does_not_verify_is_refused(arch: Arch) -> None:
-    uc, cpu = user_mode_engine(arch)
-    regs = cpu.syscall_regs
     before = [3 * (i + 1) for i in range(8)]
-    for reg, value in zip(regs, before):
-        uc.reg_write(reg, value)
+    uc, regs = engine_with_registers(arch, before)
     window = locate_window(uc, regs)
     assert window is not None
     # No magic values in the "saved" bytes: nothing to count back from.
