@@ -42,18 +42,23 @@ FUZZ_SCALE ?= 20
 fuzz: dev           ## the randomised tests scaled up for FUZZ_MINUTES (default 60)
 	$(PYTHON) -m tests.fuzz --minutes $(FUZZ_MINUTES) --scale $(FUZZ_SCALE)
 
-# The kernel compiled with mypyc, as an option beside the pure-Python kernel (which stays
-# the default, the reference and what `make test` runs). mypyc works on a copy of kernel/
-# in $(COMPILED), so no .so lands next to the sources; rebuilt when a kernel source changes.
+# The kernel and the emulator's trap path compiled with mypyc, as an option beside pure
+# Python (which stays the default, the reference and what `make test` runs). mypyc works on
+# copies of kernel/ and emulator/ in $(COMPILED), so no .so lands next to the sources (an
+# extension loads before a .py of the same name). The rest of emulator/ (debugger, gdb
+# server, snapshots) stays pure Python beside them.
+# Rebuilt when a kernel or emulator source changes.
 COMPILED := build/compiled
-KERNEL_SOURCES := $(shell find kernel -name '*.py')
+COMPILED_SOURCES := $(shell find kernel emulator -name '*.py')
+EMULATOR_COMPILED := machine liveregs liveram physmem rawhook fastregs cpu translation \
+    icount counters arm_pmu
 
-compiled: dev $(COMPILED)/.built  ## kernel/ compiled with mypyc into build/compiled/kernel
+compiled: dev $(COMPILED)/.built  ## kernel/ and the emulator's trap path compiled with mypyc into build/compiled
 
-$(COMPILED)/.built: $(KERNEL_SOURCES)
+$(COMPILED)/.built: $(COMPILED_SOURCES)
 	rm -rf $(COMPILED) && mkdir -p $(COMPILED)
-	cp -R kernel $(COMPILED)/kernel && find $(COMPILED) -name __pycache__ -prune -exec rm -rf {} +
-	cd $(COMPILED) && $(PYTHON) -m mypyc kernel/
+	cp -R kernel emulator $(COMPILED)/ && find $(COMPILED) -name __pycache__ -prune -exec rm -rf {} +
+	cd $(COMPILED) && $(PYTHON) -m mypyc kernel/ $(EMULATOR_COMPILED:%=emulator/%.py)
 	touch $@
 
 # The guest, ABI and CLI tests against the compiled kernel. It must come first on every

@@ -393,8 +393,8 @@ class Machine:
         try:
             while True:
                 result = self._session.run(None if budget is None else max(0, budget - used))
-                if self._hook_error is not None:
-                    error, self._hook_error = self._hook_error, None
+                error = self._take_hook_error()
+                if error is not None:
                     raise error
                 if (result.kind == "pause" and result.breakpoint is not None
                         and self._met is None):
@@ -510,7 +510,7 @@ class Machine:
         self._tracing = bool(self._syscall_hooks) or any(
             isinstance(c, AfterSyscall | AfterInvocation) for c in self._conditions)
         if self._tracing and self._tracer is None:
-            self._tracer = Tracer(self._kernel, self._take_record, attach=False)
+            self._tracer = Tracer(self._kernel, self._keep_record, attach=False)
         self._observe()
 
     def _observe(self) -> None:
@@ -521,8 +521,22 @@ class Machine:
         _attach(self._kernel.exit_observers, self._on_exit,
                 self._tracing or self._watch_switches or bool(self._faults))
 
-    def _take_record(self, record: TraceRecord) -> None:
+    def _keep_record(self, record: TraceRecord) -> None:
         self._record = record
+
+    def _take_record(self) -> TraceRecord | None:
+        """The record the tracer handed to :meth:`_keep_record` since it was last taken
+        (None if none), and no longer kept."""
+        record, self._record = self._record, None
+        return record
+
+    def _take_hook_error(self) -> BaseException | None:
+        """The exception an observer raised inside the run (None if none), no longer kept.
+
+        Read through a call because observers set it inside ``run``'s calls into the
+        machine, which a type checker takes to leave an attribute as last assigned."""
+        error, self._hook_error = self._hook_error, None
+        return error
 
     # kernel observers: called inside the run, from the machine's trap hook
 
@@ -536,11 +550,11 @@ class Machine:
 
     def _on_exit(self, kernel: Kernel) -> None:
         previous, self._last_current = self._last_current, kernel.current
-        record = None
+        record: TraceRecord | None = None
         if self._tracing and self._tracer is not None:
             self._record = None
-            self._tracer.on_exit(kernel)
-            record, self._record = self._record, None
+            self._tracer.on_exit(kernel)  # hands its record to _keep_record
+            record = self._take_record()
         faults = self._faults
         if not faults and record is None and not self._watch_switches:
             return

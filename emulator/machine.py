@@ -715,8 +715,11 @@ class UnicornMachine:
         self._window = None  # registers may have been written directly between runs
         pc = self.uc.reg_read(self.cpu.pc_reg)
         self._skip_at = pc if pc in self._breakpoints else None
-        while kernel.stop is None:
-            if self._interrupt is not None:
+        # The kernel sets its stop inside the calls this loop makes. Tested through a
+        # local, so that no test of it here can be taken to hold after those calls (by a
+        # type checker, and by mypyc, which would compile that assumption into a check).
+        while (stop := kernel.stop) is None:
+            if self._interrupt_requested():
                 return self._interrupted(total)
             deadline = self._deadline
             if deadline is None:
@@ -739,33 +742,14 @@ class UnicornMachine:
                 if total >= max_instructions:
                     return self._result("limit", 6, f"instruction limit {max_instructions} reached", total)
                 limit = min(limit, max_instructions - total)
-            pc = self.uc.reg_read(self.cpu.pc_reg)
-            self._stopped_in_hook = self._code_stop = False
-            self._hit = None
-            trap: Trap | None = None
-            self._limit_end = self._clock_base + limit
-            self._in_emu = True
-            try:
-                self.uc.emu_start(pc, _NEVER, 0, limit)
-            except UcError as error:
-                if self._pending is None:
-                    trap = self.cpu.classify_error(self.uc, error.errno)
-                    if trap is None:
-                        self._machine_error(error)
-            if self._misaligned is not None:
-                trap = self._drop_misaligned_block(self._misaligned)
-            if self._fp_trap is not None:
-                trap, self._fp_trap = self.cpu.fp_access_trap(self._fp_trap), None
-            self._window = None  # the guest ran
-            self._skip_at = None
-            self._in_emu = False
+            trap = self._emulate(limit)
             executed = self.counter.read(limit)
             if executed is not None and self._code_stop:
                 executed = max(0, executed - 1)  # the breakpoint's instruction did not run
             self._clock_base += limit if executed is None else executed
             if executed is None:  # counting unavailable: each full emu_start is a slice
                 if not (self._stopped_in_hook or self._code_stop or self._pause
-                        or self._interrupt):
+                        or self._interrupt_requested()):
                     self._slice_used = tick
             else:
                 self._slice_used += executed
@@ -778,7 +762,7 @@ class UnicornMachine:
                 # A trap that ended emu_start rather than reaching the interrupt hook:
                 # the same kernel entry, made between two runs of the guest.
                 self._dispatch(trap)
-            if self._interrupt is not None and kernel.stop is None:
+            if self._interrupt_requested() and kernel.stop is None:
                 self._pause = None
                 return self._interrupted(total)
             if self._pause is not None and kernel.stop is None:
@@ -786,8 +770,46 @@ class UnicornMachine:
                 result = self._result("pause", 0, reason, total)
                 return replace(result, breakpoint=self._hit)
             self._pause = None
-        stop = kernel.stop
         return self._result(stop.kind, stop.status, stop.message, total)
+
+    def _emulate(self, limit: int) -> Trap | None:
+        """Run the guest from its pc for at most ``limit`` instructions (one
+        ``emu_start``); the trap that ended it without reaching the interrupt hook, if any.
+
+        The hooks called inside set ``_stopped_in_hook``, ``_code_stop``, ``_hit``,
+        ``_pause`` and ``_pending``. Those reset before the run are reset here rather than
+        in the caller: a type checker takes an attribute assigned in a function to keep
+        that value across the calls that follow in it, and mypyc compiles that
+        assumption into a check.
+        """
+        pc = self.uc.reg_read(self.cpu.pc_reg)
+        self._stopped_in_hook = self._code_stop = False
+        self._hit = None
+        trap: Trap | None = None
+        self._limit_end = self._clock_base + limit
+        self._in_emu = True
+        try:
+            self.uc.emu_start(pc, _NEVER, 0, limit)
+        except UcError as error:
+            if self._pending is None:
+                trap = self.cpu.classify_error(self.uc, error.errno)
+                if trap is None:
+                    self._machine_error(error)
+        if self._misaligned is not None:
+            trap = self._drop_misaligned_block(self._misaligned)
+        if self._fp_trap is not None:
+            trap, self._fp_trap = self.cpu.fp_access_trap(self._fp_trap), None
+        self._window = None  # the guest ran
+        self._skip_at = None
+        self._in_emu = False
+        return trap
+
+    def _interrupt_requested(self) -> bool:
+        """Whether :meth:`interrupt` has been called during this run. Read through a call
+        because a signal handler sets it between any two statements of :meth:`_run`,
+        which therefore must not take an earlier test of it to still hold (a type
+        checker would, and mypyc compiles that into a check)."""
+        return self._interrupt is not None
 
     def _interrupted(self, total: int | None) -> RunResult:
         assert self.kernel is not None

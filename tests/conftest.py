@@ -4,8 +4,9 @@ Tests run them in-process through :class:`emulator.session.Session` (fast, and t
 kernel's state stays inspectable) or through the real ``capsule`` command.
 
 With ``CAPSULE_COMPILED=1`` (``make test-compiled``) the session refuses to start unless
-the kernel it imports, and the one a ``python -m capsule.cli`` subprocess imports, is the
-mypyc-compiled one, so that run can never quietly test the pure-Python kernel instead.
+the kernel and the emulator's machine it imports, and those a ``python -m capsule.cli``
+subprocess imports, are the mypyc-compiled ones, so that run can never quietly test pure
+Python instead.
 """
 
 from __future__ import annotations
@@ -69,28 +70,32 @@ def _is_extension(path: str | None) -> bool:
     return path is not None and path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
-def _pure_python_kernel_modules() -> list[str]:
-    """The kernel modules, all imported here, that did not load from a compiled extension."""
+def _pure_python_modules() -> list[str]:
+    """The kernel modules and the emulator's machine, all imported here, that did not load
+    from a compiled extension."""
     import kernel
 
-    names = ["kernel"] + [info.name for info in pkgutil.walk_packages(kernel.__path__, "kernel.")]
+    names = ["kernel", *[info.name for info in pkgutil.walk_packages(kernel.__path__, "kernel.")],
+             "emulator.machine"]
     return [name for name in names
             if not _is_extension(getattr(importlib.import_module(name), "__file__", None))]
 
 
-_SUBPROCESS_KERNEL = "import capsule.cli, kernel.kernel; print(kernel.kernel.__file__)"
+_SUBPROCESS_KERNEL = ("import capsule.cli, kernel.kernel, emulator.machine; "
+                      "print(kernel.kernel.__file__); print(emulator.machine.__file__)")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not COMPILED:
         return
-    pure = _pure_python_kernel_modules()
+    pure = _pure_python_modules()
     if pure:
-        raise pytest.UsageError(f"CAPSULE_COMPILED=1 but these kernel modules are pure Python: "
+        raise pytest.UsageError(f"CAPSULE_COMPILED=1 but these modules are pure Python: "
                                 f"{', '.join(pure)} (run make test-compiled)")
     child = subprocess.run([sys.executable, "-c", _SUBPROCESS_KERNEL], capture_output=True,
                            text=True, timeout=60, check=False)
-    if not _is_extension(child.stdout.strip()):
-        raise pytest.UsageError("CAPSULE_COMPILED=1 but a subprocess imports the kernel from "
+    files = child.stdout.split()
+    if len(files) != 2 or not all(_is_extension(file) for file in files):
+        raise pytest.UsageError("CAPSULE_COMPILED=1 but a subprocess imports the kernel and machine from "
                                 f"{child.stdout.strip() or child.stderr.strip()!r} "
                                 "(run make test-compiled)")

@@ -181,7 +181,6 @@ def run_capsule(case: Case) -> int:
     """A case's job, in its own process (``capsule.cli.forkpool``): ``capsule run IMAGE
     ARGS...``, exactly as the command runs it (it ends with ``SystemExit``)."""
     run.main([str(case.image), *case.args], prog_name="capsule run", standalone_mode=True)
-    return 0
 
 
 def run_case(case: Case, timeout: float, target: Callable[[Case], int] = run_capsule,
