@@ -25,6 +25,11 @@ once the bytes there are read to equal the saved copy and a copy written through
 what ``uc_reg_read`` returns. Unicorn's own save and restore also carry QEMU's ``longjmp``
 buffer in and out of a context; these copies leave it alone, which is why a machine that
 has located the state never restores a context through the API.
+
+Within that state, :func:`locate_registers` finds the word that holds each register of a
+list (a thread's user registers), so that the few registers the kernel changes in a
+waiting thread are stored straight into the state it is switched in with, and a saved
+thread's registers are read from its copy, with no call into Unicorn either way.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from unicorn import Uc
 
-__all__ = ["LiveState", "LiveWindow", "locate_state", "locate_window", "read_process_memory"]
+__all__ = ["LiveState", "LiveWindow", "locate_registers", "locate_state", "locate_window",
+           "read_process_memory"]
 
 _WORDS = 8
 _MAGIC = tuple(0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | i
@@ -268,3 +274,36 @@ def locate_state(uc: Uc, reg_ids: Sequence[int], window: LiveWindow,
         return None
     finally:
         window.write(before)
+
+
+def locate_registers(uc: Uc, reg_ids: Sequence[int], state: memoryview) -> tuple[int, ...]:
+    """For each register of ``reg_ids``, the index of the 64-bit word of the live CPU
+    state ``state`` (:attr:`LiveState.view`) that holds it, or -1 where none does.
+
+    Each register in turn is given an improbable value through ``uc_reg_write``, and the
+    state is compared with its bytes before. The register is located only if exactly one
+    word changed, to exactly that value (a write that does more than store one word,
+    such as AArch64's condition flags kept in four fields, is not), and another value
+    stored into that word is what ``uc_reg_read`` returns. The same word then means the
+    same register in any copy of the state. The state's bytes are as before on return.
+    """
+    words = state.cast("Q")
+    before = bytes(state)
+    original = words.tolist()
+    found = []
+    try:
+        for i, reg in enumerate(reg_ids):
+            probe = 0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | 0xA5
+            uc.reg_write(reg, probe)
+            changed = [w for w, (old, new) in enumerate(zip(original, words.tolist()))
+                       if old != new]
+            index = changed[0] if len(changed) == 1 and words[changed[0]] == probe else -1
+            if index >= 0:
+                words[index] = probe ^ 0x00FF_00FF_00FF_00FF
+                if uc.reg_read(reg) != probe ^ 0x00FF_00FF_00FF_00FF:
+                    index = -1
+            found.append(index)
+            state[:] = before
+    finally:
+        state[:] = before
+    return tuple(found)

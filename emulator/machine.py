@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .faultinfo import Decoder
 from .fastregs import RegBatch
 from .icount import InstructionCounter
-from .liveregs import LiveWindow, locate_state, locate_window
+from .liveregs import LiveWindow, locate_registers, locate_state, locate_window
 from .physmem import PhysicalMemory
 from .rawhook import add_interrupt_hook
 from .translation import TranslationKeeper
@@ -72,6 +72,7 @@ __all__ = ["MachineError", "MachineState", "RunResult", "UnicornMachine"]
 
 _NEVER = 0xFFFF_FFFF_FFFF_FFFC
 _NO_DEADLINE = 1 << 64
+_WORD_MASK = (1 << 64) - 1
 """An MCS timer that has fired and was not set again: it never fires."""
 _LONGEST_RUN = 1 << 40
 """The most instructions one ``emu_start`` runs without a deadline (a count is always
@@ -174,7 +175,7 @@ class SavedCpu:
     """
 
     __slots__ = ("_context", "pointer", "root", "asid", "fpu", "_batch", "_data", "_size",
-                 "view")
+                 "view", "words")
 
     def __init__(self, uc: Uc, batch: RegBatch) -> None:
         self._context = UcContext(uc._uch, uc._arch, uc._mode)  # freed with this object
@@ -191,6 +192,8 @@ class SavedCpu:
         self._data = self.pointer.value + total - self._size
         self.view = memoryview((ctypes.c_char * self._size).from_address(self._data)).cast("B")
         """The CPU state proper, where a switch by memory copy puts it (``LiveState``)."""
+        self.words = self.view.cast("Q")
+        """The same bytes as 64-bit words, where the machine's register layout reads."""
 
     def registers(self) -> list[int]:
         """The saved user registers, seL4_UserContext order."""
@@ -262,6 +265,21 @@ class UnicornMachine:
         self._state: memoryview | None = self._locate_state()
         """The live CPU state, when it can be found (it is checked): thread switches then
         copy it with no call into Unicorn (``emulator.liveregs.LiveState``)."""
+        self._layout: tuple[int, ...] = ()
+        """For each user register (seL4_UserContext order), its word in the CPU state, or
+        -1 (``emulator.liveregs.locate_registers``); empty without a live state."""
+        self._state_words: memoryview | None = None
+        """The live state as 64-bit words (with a layout)."""
+        self._unlocated: tuple[int, ...] = ()
+        """The positions of the user registers the layout has no word for."""
+        self._unlocated_batch: RegBatch | None = None
+        """Those registers, read through Unicorn."""
+        if self._state is not None:
+            self._layout = locate_registers(self.uc, self.cpu.context_regs, self._state)
+            self._state_words = self._state.cast("Q")
+            self._unlocated = tuple(i for i, word in enumerate(self._layout) if word < 0)
+            self._unlocated_batch = RegBatch(
+                self.uc, [self.cpu.context_regs[i] for i in self._unlocated])
         self._fresh = self._save_into(SavedCpu(self.uc, self._context_batch))
         """The CPU state a thread that never ran starts from (FP and other state the
         register list does not hold are zero), rather than whatever thread ran last."""
@@ -420,7 +438,17 @@ class UnicornMachine:
         return state.view if state is not None else None
 
     def thread_registers(self, handle: int) -> list[int]:
-        return self._threads[handle].registers()
+        saved = self._threads[handle]
+        layout = self._layout
+        if not layout:
+            return saved.registers()
+        words = saved.words
+        values = [words[word] if word >= 0 else 0 for word in layout]
+        batch = self._unlocated_batch
+        if batch is not None and self._unlocated:
+            for position, value in zip(self._unlocated, batch.read_saved(saved.pointer)):
+                values[position] = value
+        return values
 
     def load_thread(self, handle: int, registers: Sequence[int] | None,
                     changes: dict[int, int]) -> None:
@@ -446,7 +474,24 @@ class UnicornMachine:
         if registers is not None:
             self._context_batch.write(registers)
         elif changes:
-            self._context_batch.write_positions(changes)
+            words = self._state_words
+            if words is None:
+                self._context_batch.write_positions(changes)
+                return
+            # The registers the kernel changed while the thread waited (a reply's
+            # message, a badge) go straight into the state just copied in.
+            layout = self._layout
+            unlocated: dict[int, int] | None = None
+            for position, value in changes.items():
+                word = layout[position]
+                if word >= 0:
+                    words[word] = value & _WORD_MASK  # as the batch's c_uint64 stores it
+                else:
+                    if unlocated is None:
+                        unlocated = {}
+                    unlocated[position] = value
+            if unlocated is not None:
+                self._context_batch.write_positions(unlocated)
 
     def _restore(self, saved: SavedCpu) -> None:
         """Make ``saved`` the CPU's state, address space included (as load_thread)."""

@@ -1,5 +1,5 @@
-"""The syscall registers, and the whole CPU state a switch copies, read and written where
-the emulated CPU keeps them (emulator.liveregs)."""
+"""The syscall registers, the whole CPU state a switch copies, and each user register
+within that state, read and written where the emulated CPU keeps them (emulator.liveregs)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import struct
 
 import pytest
 from unicorn import Uc
+from unicorn import arm64_const as A
+from unicorn import riscv_const as R
 from unicorn.unicorn_py3.unicorn import uclib
 
 from emulator.cpu import CpuBackend, backend_for
-from emulator.liveregs import _MAGIC, LiveWindow, locate_state, locate_window
+from emulator.liveregs import _MAGIC, LiveWindow, locate_registers, locate_state, locate_window
 from emulator.machine import SavedCpu, UnicornMachine
 from kernel.abi.arch import Arch
 
@@ -112,3 +114,39 @@ def test_a_state_that_does_not_verify_is_refused(arch: Arch) -> None:
     shifted = bytes(8) + struct.pack("<8Q", *_MAGIC) + bytes(4096)
     assert locate_state(uc, regs, window, lambda: memoryview(shifted)) is None
     assert [uc.reg_read(r) for r in regs] == before  # left as they were
+
+
+def test_each_user_register_has_its_word_in_the_state(arch: Arch) -> None:
+    machine = UnicornMachine(arch, 8 << 20)
+    state = machine._state
+    assert state is not None
+    uc, regs = machine.uc, machine.cpu.context_regs
+    for i, reg in enumerate(regs):
+        uc.reg_write(reg, 0x1000 + 8 * i)  # 8-aligned: a valid pc and sp
+    before = bytes(state)
+    layout = locate_registers(uc, regs, state)
+    assert bytes(state) == before  # locating leaves the state as it was
+    names = machine.cpu.abi.user_context
+    unlocated = [names[i] for i, word in enumerate(layout) if word < 0]
+    # AArch64 keeps its condition flags as four fields: no one word is the register.
+    assert unlocated == ([] if arch is Arch.RISCV64 else ["spsr"])
+    words = state.cast("Q")
+    for i, (reg, word) in enumerate(zip(regs, layout)):
+        if word < 0:
+            continue
+        assert words[word] == uc.reg_read(reg) == 0x1000 + 8 * i
+        words[word] = 0x2000 + 8 * i
+        assert uc.reg_read(reg) == 0x2000 + 8 * i
+    assert len(set(word for word in layout if word >= 0)) == len(regs) - len(unlocated)
+
+
+def test_a_register_whose_write_changes_no_one_word_is_not_located(arch: Arch) -> None:
+    machine = UnicornMachine(arch, 8 << 20)
+    assert machine._state is not None
+    # Between pc and a syscall register, both located, one whose write does more than
+    # store the value in a word: RISC-V's privilege level goes through a mode change,
+    # AArch64's condition flags are four fields.
+    outside = {Arch.RISCV64: R.UC_RISCV_REG_PRIV, Arch.AARCH64: A.UC_ARM64_REG_NZCV}[arch]
+    layout = locate_registers(machine.uc, [machine.cpu.pc_reg, outside,
+                                           machine.cpu.syscall_regs[0]], machine._state)
+    assert layout[0] >= 0 and layout[1] == -1 and layout[2] >= 0

@@ -20,14 +20,21 @@ from kernel.abi.arch import Arch
 FP_REGISTER = {Arch.RISCV64: R.UC_RISCV_REG_F3, Arch.AARCH64: A.UC_ARM64_REG_D3}
 
 
-@pytest.fixture(params=[(arch, copy) for arch in Arch for copy in ("memory copy", "API")],
+COPIES = ("memory copy", "memory copy, registers by API", "API")
+
+
+@pytest.fixture(params=[(arch, copy) for arch in Arch for copy in COPIES],
                 ids=lambda p: f"{p[0].short}-{p[1]}")
 def machine(request: pytest.FixtureRequest) -> UnicornMachine:
-    """A machine that switches threads by copying the live CPU state, or (the fallback
-    where that state cannot be located) through uc_context_save/restore."""
+    """A machine that switches threads by copying the live CPU state and reads and
+    writes a saved thread's registers at their words in it; or copies the state but
+    goes through Unicorn for the registers (where they cannot be located); or (where
+    the state cannot be located) does everything through uc_context_save/restore."""
     arch, copy = request.param
     m = UnicornMachine(arch, 1 << 20)
-    assert m._state is not None  # located on every platform the suite runs on
+    assert m._state is not None and m._layout  # located on every platform the suite runs on
+    if copy != "memory copy":
+        m._layout, m._state_words = (), None
     if copy == "API":
         m._state = None
     return m
@@ -38,7 +45,9 @@ def _distinct(m: UnicornMachine, seed: int) -> list[int]:
     words = [(seed << 32) | (i * 0x1111) for i in range(len(m.save_context()))]
     words[0] = m.ram_base + 0x1000 + 4 * seed
     if m.arch is Arch.AARCH64:
-        words[m.cpu.abi.user_context.index("spsr")] = 0  # only NZCV is the thread's
+        # Only NZCV is the thread's; Z and C set, and in a register the machine reads
+        # and writes through Unicorn even with the others at their words in the state.
+        words[m.cpu.abi.user_context.index("spsr")] = 0x6000_0000
     return words
 
 
@@ -67,6 +76,18 @@ def test_changes_and_lists_go_over_the_saved_state(machine: UnicornMachine) -> N
     m.load_thread(saved, None, {1: 0xAA, 5: 0xBB})
     expected = list(first)
     expected[1], expected[5] = 0xAA, 0xBB
+    assert m.save_context() == expected
+
+    # Every register can be changed, those kept apart (AArch64's flags) among them, and
+    # a value beyond 64 bits keeps its low 64, as Unicorn's own write does.
+    m.load_context(_distinct(m, 2))
+    changes = {i: 0x5000 + 8 * i for i in range(len(first))}
+    if m.arch is Arch.AARCH64:
+        changes[m.cpu.abi.user_context.index("spsr")] = 0x9000_0000
+    changes[3] = (1 << 64) | 0x77
+    m.load_thread(saved, None, changes)
+    expected = [changes[i] for i in range(len(first))]
+    expected[3] = 0x77
     assert m.save_context() == expected
 
     replacement = _distinct(m, 3)
