@@ -96,10 +96,18 @@ __all__ = [
 class CNodeRevoke:
     target: Slot
 
+    def __init__(self, target: Slot) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "target", target)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CNodeDelete:
     target: Slot
+
+    def __init__(self, target: Slot) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "target", target)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -115,6 +123,12 @@ class CNodeInsert:
     src: Slot
     dest: Slot
 
+    def __init__(self, new_cap: Cap, src: Slot, dest: Slot) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "new_cap", new_cap)
+        object.__setattr__(self, "src", src)
+        object.__setattr__(self, "dest", dest)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CNodeMove:
@@ -123,6 +137,12 @@ class CNodeMove:
     new_cap: Cap
     src: Slot
     dest: Slot
+
+    def __init__(self, new_cap: Cap, src: Slot, dest: Slot) -> None:
+        # Written out: see kernel.records on hot records (mypyc/mypyc#817).
+        object.__setattr__(self, "new_cap", new_cap)
+        object.__setattr__(self, "src", src)
+        object.__setattr__(self, "dest", dest)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -51,6 +51,9 @@ def test_the_window_is_the_registers(arch: Arch) -> None:
     assert [uc.reg_read(r) for r in regs] == [7, 8, 9, *before[3:]]
     uc.reg_write(regs[7], 2**64 - 1)
     assert window.read()[7] == 2**64 - 1
+    # Stored modulo 2**64, as uc_reg_write takes a 64-bit register.
+    window.write([-1, 2**64 | 5])
+    assert [uc.reg_read(r) for r in regs[:2]] == [2**64 - 1, 5]
 
 
 def test_a_second_engine_finds_its_own_window(arch: Arch) -> None:
