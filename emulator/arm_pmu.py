@@ -30,28 +30,36 @@ snapshots: the PMU is the CPU's, not a thread's (seL4 does not switch it).
 
 from __future__ import annotations
 
+from typing import Final
+
 from kernel.records import dataclass
 
 __all__ = ["ArmPmu", "PmuResult", "SysReg", "decode_sysreg", "sysreg_trap_syndrome"]
 
-NUM_COUNTERS = 6
-PMCR_RESET = 0x4101_3000
+NUM_COUNTERS: Final = 6
+PMCR_RESET: Final = 0x4101_3000
 """IMP 0x41 (Arm), IDCODE 0x01, N = 6 (bits 15:11): QEMU's cortex-a53."""
-_PMCR_WRITABLE = 0b1111_1001  # E, D, X, DP, LC (P and C act, read as zero)
-_PMCR_E, _PMCR_P, _PMCR_C, _PMCR_D = 1, 2, 4, 8
-_CCNT = 31
-_ENABLE_MASK = (1 << NUM_COUNTERS) - 1 | 1 << _CCNT
-_FILTER_U = 1 << 30
+_PMCR_WRITABLE: Final = 0b1111_1001  # E, D, X, DP, LC (P and C act, read as zero)
+_PMCR_E: Final = 1
+_PMCR_P: Final = 2
+_PMCR_C: Final = 4
+_PMCR_D: Final = 8
+_CCNT: Final = 31
+_ENABLE_MASK: Final = (1 << NUM_COUNTERS) - 1 | 1 << _CCNT
+_FILTER_U: Final = 1 << 30
 """PMEVTYPER<n>_EL0.U / PMCCFILTR_EL0.U: do not count at EL0 (where all guest code runs)."""
-_TYPER_MASK = 0xFC00_FFFF  # P, U, NSK, NSU, NSH, M, evtCount
-_EV_SW_INCR, _EV_INST_RETIRED, _EV_CPU_CYCLES, _EV_INST_SPEC = 0x00, 0x08, 0x11, 0x1B
-_CEID0_EVENTS = 1 << _EV_SW_INCR | 1 << _EV_INST_RETIRED | 1 << _EV_CPU_CYCLES | 1 << _EV_INST_SPEC
-_M32 = (1 << 32) - 1
-_M64 = (1 << 64) - 1
+_TYPER_MASK: Final = 0xFC00_FFFF  # P, U, NSK, NSU, NSH, M, evtCount
+_EV_SW_INCR: Final = 0x00
+_EV_INST_RETIRED: Final = 0x08
+_EV_CPU_CYCLES: Final = 0x11
+_EV_INST_SPEC: Final = 0x1B
+_CEID0_EVENTS: Final = 1 << _EV_SW_INCR | 1 << _EV_INST_RETIRED | 1 << _EV_CPU_CYCLES | 1 << _EV_INST_SPEC
+_M32: Final = (1 << 32) - 1
+_M64: Final = (1 << 64) - 1
 
 # ESR_EL1 of a trapped MSR/MRS/system instruction: EC 0x18, IL set (Arm ARM D17.2.37).
-_EC_SYSREG = 0x18 << 26 | 1 << 25
-_ESR_UNKNOWN = 1 << 25
+_EC_SYSREG: Final = 0x18 << 26 | 1 << 25
+_ESR_UNKNOWN: Final = 1 << 25
 """ESR_EL1 of an UNDEFINED instruction (EC 0, IL): what seL4 passes on for one."""
 
 
@@ -115,19 +123,19 @@ class PmuResult:
 
 
 # (op0, op1, CRn, CRm, op2) of the EL0 PMU registers.
-_PMCR = (3, 3, 9, 12, 0)
-_PMCNTENSET = (3, 3, 9, 12, 1)
-_PMCNTENCLR = (3, 3, 9, 12, 2)
-_PMOVSCLR = (3, 3, 9, 12, 3)
-_PMSWINC = (3, 3, 9, 12, 4)
-_PMSELR = (3, 3, 9, 12, 5)
-_PMCEID0 = (3, 3, 9, 12, 6)
-_PMCEID1 = (3, 3, 9, 12, 7)
-_PMCCNTR = (3, 3, 9, 13, 0)
-_PMXEVTYPER = (3, 3, 9, 13, 1)
-_PMXEVCNTR = (3, 3, 9, 13, 2)
-_PMUSERENR = (3, 3, 9, 14, 0)
-_PMOVSSET = (3, 3, 9, 14, 3)
+_PMCR: Final = (3, 3, 9, 12, 0)
+_PMCNTENSET: Final = (3, 3, 9, 12, 1)
+_PMCNTENCLR: Final = (3, 3, 9, 12, 2)
+_PMOVSCLR: Final = (3, 3, 9, 12, 3)
+_PMSWINC: Final = (3, 3, 9, 12, 4)
+_PMSELR: Final = (3, 3, 9, 12, 5)
+_PMCEID0: Final = (3, 3, 9, 12, 6)
+_PMCEID1: Final = (3, 3, 9, 12, 7)
+_PMCCNTR: Final = (3, 3, 9, 13, 0)
+_PMXEVTYPER: Final = (3, 3, 9, 13, 1)
+_PMXEVCNTR: Final = (3, 3, 9, 13, 2)
+_PMUSERENR: Final = (3, 3, 9, 14, 0)
+_PMOVSSET: Final = (3, 3, 9, 14, 3)
 
 
 def is_pmu_register(key: tuple[int, int, int, int, int]) -> bool:

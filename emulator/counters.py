@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
+from typing import Final
 
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -32,13 +33,18 @@ from .arm_pmu import ArmPmu, decode_sysreg
 
 __all__ = ["Clock", "Counters", "Outcome", "decode_counter_csr", "trap_riscv_counters"]
 
-CSR_CYCLE, CSR_TIME, CSR_INSTRET = 0xC00, 0xC01, 0xC02
-_CSR_COUNTERS_END = 0xC20
+CSR_CYCLE: Final = 0xC00
+CSR_TIME: Final = 0xC01
+CSR_INSTRET: Final = 0xC02
+_CSR_COUNTERS_END: Final = 0xC20
 """cycle, time, instret and hpmcounter3..31: the user counter CSRs of RV64."""
 ReadReg = Callable[[int], int]
 """Reads general register n of the trapping thread."""
-_SYSTEM = 0x73
-_CSRRS, _CSRRC, _CSRRSI, _CSRRCI = 2, 3, 6, 7
+_SYSTEM: Final = 0x73
+_CSRRS: Final = 2
+_CSRRC: Final = 3
+_CSRRSI: Final = 6
+_CSRRCI: Final = 7
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from typing import Final
 
 from unicorn import Uc
 
 __all__ = ["InstructionCounter"]
 
-_PROBE_LIMIT = 0x3A5E_D1C3_0B5E_7701  # an improbable value to search for
-_SCAN_BYTES = 4096
+_PROBE_LIMIT: Final = 0x3A5E_D1C3_0B5E_7701  # an improbable value to search for
+_SCAN_BYTES: Final = 4096
 
 
 class InstructionCounter:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+from typing import Final
 
 from unicorn import Uc, UcError
 
@@ -30,10 +31,10 @@ from .liveregs import read_process_memory
 
 __all__ = ["locate_ram"]
 
-_PAGE = 4096
-_MAGIC_FIRST = 0x5EC0_7A3F_19D2_8E41
-_MAGIC_LAST = 0x71B4_C02E_6A95_D3F7
-_CANDIDATES_PER_MAPPING = 512
+_PAGE: Final = 4096
+_MAGIC_FIRST: Final = 0x5EC0_7A3F_19D2_8E41
+_MAGIC_LAST: Final = 0x71B4_C02E_6A95_D3F7
+_CANDIDATES_PER_MAPPING: Final = 512
 """Page-aligned places tried in one mapping at most (a RAM block fills its mapping but
 for QEMU's alignment slack, so the right one is among the first few)."""
 

@@ -38,24 +38,25 @@ import ctypes
 import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
+from typing import Final
 
 from unicorn import Uc
 
 __all__ = ["LiveState", "LiveWindow", "locate_registers", "locate_state", "locate_window",
            "read_process_memory"]
 
-_WORDS = 8
-_MAGIC = tuple(0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | i
+_WORDS: Final = 8
+_MAGIC: Final = tuple(0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | i
                for i in range(_WORDS))
-_WORD_MASK = (1 << 64) - 1
-_ADDRESS_LIMIT = 1 << 63
+_WORD_MASK: Final = (1 << 64) - 1
+_ADDRESS_LIMIT: Final = 1 << 63
 """Words at or above it cannot be addresses /proc/self/mem takes (a signed offset)."""
-_STRUCT_SCAN = 8192
+_STRUCT_SCAN: Final = 8192
 """Bytes of the engine structure whose words are tried as pointers."""
-_TARGET_SCAN = 1 << 18
+_TARGET_SCAN: Final = 1 << 18
 """Bytes searched after each such pointer (the register file sits past QEMU's CPUState,
 whose jump cache alone is 32 KiB)."""
-_NEAR_SCAN = 1 << 16
+_NEAR_SCAN: Final = 1 << 16
 """Bytes searched after each pointer first, before the whole ``_TARGET_SCAN`` of each:
 the register file is usually that close, and searching a quarter megabyte behind every
 word of the engine structure takes longer than the rest of a boot."""

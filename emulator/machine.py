@@ -43,7 +43,7 @@ import ctypes
 import struct
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED, UC_HOOK_INTR, UC_PROT_ALL, Uc, UcError
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
@@ -70,19 +70,19 @@ from .translation import TranslationKeeper
 
 __all__ = ["MachineError", "MachineState", "RunResult", "UnicornMachine"]
 
-_NEVER = 0xFFFF_FFFF_FFFF_FFFC
-_NO_DEADLINE = 1 << 64
-_WORD_MASK = (1 << 64) - 1
+_NEVER: Final = 0xFFFF_FFFF_FFFF_FFFC
+_NO_DEADLINE: Final = 1 << 64
+_WORD_MASK: Final = (1 << 64) - 1
 """An MCS timer that has fired and was not set again: it never fires."""
-_LONGEST_RUN = 1 << 40
+_LONGEST_RUN: Final = 1 << 40
 """The most instructions one ``emu_start`` runs without a deadline (a count is always
 given: without one Unicorn does not count)."""
 """An ``until`` address no user pc can reach (not canonical on either architecture)."""
 
-_ESR_IL = 1 << 25
+_ESR_IL: Final = 1 << 25
 """ESR_EL1.IL, set (RES1) for the exception classes capsule reports."""
-_ESR_EC_PC_ALIGNMENT = 0x22
-_ESR_FP_ACCESS = 0x07 << 26 | 1 << 25 | 1 << 24 | 0xE << 20
+_ESR_EC_PC_ALIGNMENT: Final = 0x22
+_ESR_FP_ACCESS: Final = 0x07 << 26 | 1 << 25 | 1 << 24 | 0xE << 20
 """ESR_EL1 of an FP/SIMD access trapped by CPACR_EL1.FPEN from AArch64 state: EC 0x07,
 IL, CV 1 with COND 0xE (as QEMU reports it, and what seL4 passes on under QEMU)."""
 
@@ -115,15 +115,15 @@ class RunResult:
     """The breakpoint address, when a breakpoint paused the run."""
 
 
-_THREAD_HEADER = struct.Struct("<QQ")
+_THREAD_HEADER: Final = struct.Struct("<QQ")
 """An exported thread starts with the (root, asid) installed when it was saved."""
 
 
-_PAGE = 0x1000
-_ZERO_PAGE = bytes(_PAGE)
-_EXPORT_CHUNK = 1 << 20
+_PAGE: Final = 0x1000
+_ZERO_PAGE: Final = bytes(_PAGE)
+_EXPORT_CHUNK: Final = 1 << 20
 """RAM is scanned for non-zero pages this many bytes at a time."""
-_ZERO_CHUNK = bytes(_EXPORT_CHUNK)
+_ZERO_CHUNK: Final = bytes(_EXPORT_CHUNK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import sys
 from array import array
-from typing import Protocol
+from typing import Final, Protocol
 
 from unicorn import Uc, UcError
 from unicorn.unicorn_py3.unicorn import uclib
@@ -37,11 +37,11 @@ from .liveram import locate_ram
 
 __all__ = ["KEPT_TABLES_LIMIT", "PhysicalMemory"]
 
-_TABLE_BYTES = 4096
-_TABLE_MASK = ~(_TABLE_BYTES - 1)
-_SCRATCH_BYTES = 256 * 1024
-_BIG_ENDIAN_HOST = sys.byteorder == "big"
-KEPT_TABLES_LIMIT = 4096
+_TABLE_BYTES: Final = 4096
+_TABLE_MASK: Final = ~(_TABLE_BYTES - 1)
+_SCRATCH_BYTES: Final = 256 * 1024
+_BIG_ENDIAN_HOST: Final = sys.byteorder == "big"
+KEPT_TABLES_LIMIT: Final = 4096
 """How many page tables' words are kept at most (16 MiB of words)."""
 
 _mem_read = ctypes.CFUNCTYPE(

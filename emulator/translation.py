@@ -23,7 +23,7 @@ instead (correct, slower), and :attr:`TranslationKeeper.precise` says so.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, Final
 
 from unicorn import Uc, UcError
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH, UC_HOOK_INTR
@@ -31,7 +31,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 __all__ = ["TranslationKeeper"]
 
-_NEVER = 0xFFFF_FFFF_FFFF_FFFF
+_NEVER: Final = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class TranslationKeeper:

@@ -42,13 +42,13 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass as dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 __all__ = ["dataclass"]
 
 _T = TypeVar("_T", bound=type)
 
-_FAST_OPTIONS = frozenset({"frozen", "slots", "eq"})
+_FAST_OPTIONS: Final = frozenset({"frozen", "slots", "eq"})
 
 
 class _Factory:
@@ -58,7 +58,7 @@ class _Factory:
         return "<factory>"
 
 
-_HAS_DEFAULT_FACTORY = _Factory()
+_HAS_DEFAULT_FACTORY: Final = _Factory()
 
 
 def _dataclass(cls: type | None = None, /, **options: Any) -> Any:

@@ -56,7 +56,9 @@ __all__ = [
     "write_message",
 ]
 
-BADGE, INFO, MR0 = 0, 1, 2
+BADGE: Final = 0
+INFO: Final = 1
+MR0: Final = 2
 """Window positions: badge / cap register, msginfo register, first message register."""
 _MSG_WORD: Final = IPC_BUFFER.offset("msg") // WORD_BYTES
 _CAPS_WORD: Final = IPC_BUFFER.offset("caps_or_badges") // WORD_BYTES

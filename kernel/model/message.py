@@ -14,9 +14,12 @@ _EXTRA: Final = MESSAGE_INFO["extraCaps"]
 _UNWRAPPED: Final = MESSAGE_INFO["capsUnwrapped"]
 _LABEL: Final = MESSAGE_INFO["label"]
 # The fields as plain shifts and masks: this is on every IPC path.
-_LABEL_SHIFT, _LABEL_MASK = _LABEL.lsb, _LABEL.mask
-_UNWRAPPED_SHIFT, _UNWRAPPED_MASK = _UNWRAPPED.lsb, _UNWRAPPED.mask
-_EXTRA_SHIFT, _EXTRA_MASK = _EXTRA.lsb, _EXTRA.mask
+_LABEL_SHIFT: Final = _LABEL.lsb
+_LABEL_MASK: Final = _LABEL.mask
+_UNWRAPPED_SHIFT: Final = _UNWRAPPED.lsb
+_UNWRAPPED_MASK: Final = _UNWRAPPED.mask
+_EXTRA_SHIFT: Final = _EXTRA.lsb
+_EXTRA_MASK: Final = _EXTRA.mask
 _LENGTH_MASK: Final = _LENGTH.mask
 assert _LENGTH.lsb == 0
 

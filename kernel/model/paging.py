@@ -59,9 +59,12 @@ class PteKind(Enum):
 # Every page-table walk decodes entries and every Page Map encodes one: the kinds and
 # rights as module constants, as reading an Enum member through its class (or hashing
 # one) costs several times a global's lookup (Python 3.11).
-_INVALID, _TABLE, _LEAF = PteKind.INVALID, PteKind.TABLE, PteKind.LEAF
-_KERNEL_ONLY, _READ_ONLY, _READ_WRITE = (VMRights.KERNEL_ONLY, VMRights.READ_ONLY,
-                                         VMRights.READ_WRITE)
+_INVALID: Final = PteKind.INVALID
+_TABLE: Final = PteKind.TABLE
+_LEAF: Final = PteKind.LEAF
+_KERNEL_ONLY: Final = VMRights.KERNEL_ONLY
+_READ_ONLY: Final = VMRights.READ_ONLY
+_READ_WRITE: Final = VMRights.READ_WRITE
 
 
 @dataclass(frozen=True)

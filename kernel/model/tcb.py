@@ -33,10 +33,15 @@ if TYPE_CHECKING:
 __all__ = ["TCB", "Blocking", "ThreadState", "FAULT_HANDLER", "TIMEOUT_HANDLER"]
 
 # Indices of the TCB's own slots (seL4's tcbCNodeEntries order).
-CTABLE, VTABLE, REPLY, CALLER, IPC_BUFFER_FRAME = range(5)
+CTABLE: Final = 0
+VTABLE: Final = 1
+REPLY: Final = 2
+CALLER: Final = 3
+IPC_BUFFER_FRAME: Final = 4
 # The MCS kernel has no reply caps in TCBs; its TCB keeps the fault handler and timeout
 # handler caps (seL4's tcbFaultHandler, tcbTimeoutHandler) in those two slots instead.
-FAULT_HANDLER, TIMEOUT_HANDLER = REPLY, CALLER
+FAULT_HANDLER: Final = REPLY
+TIMEOUT_HANDLER: Final = CALLER
 
 
 class ThreadState(Enum):

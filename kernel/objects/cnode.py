@@ -187,10 +187,13 @@ class CNodeMethod(Enum):
 
 # The methods as module constants, compared by identity: on Python 3.11 reading an Enum
 # member through its class, or hashing one, costs several times a global's lookup.
-_COPY, _MINT, _MOVE, _MUTATE = (CNodeMethod.COPY, CNodeMethod.MINT, CNodeMethod.MOVE,
-                                CNodeMethod.MUTATE)
-_REVOKE, _DELETE, _SAVE_CALLER = (CNodeMethod.REVOKE, CNodeMethod.DELETE,
-                                  CNodeMethod.SAVE_CALLER)
+_COPY: Final = CNodeMethod.COPY
+_MINT: Final = CNodeMethod.MINT
+_MOVE: Final = CNodeMethod.MOVE
+_MUTATE: Final = CNodeMethod.MUTATE
+_REVOKE: Final = CNodeMethod.REVOKE
+_DELETE: Final = CNodeMethod.DELETE
+_SAVE_CALLER: Final = CNodeMethod.SAVE_CALLER
 _CANCEL_BADGED_SENDS: Final = CNodeMethod.CANCEL_BADGED_SENDS
 _COPY_LIKE: Final = (_COPY, _MINT, _MOVE, _MUTATE)
 """The methods that put a cap from a source slot into the (empty) target slot."""

@@ -45,8 +45,9 @@ __all__ = [
 # Read at every Page Map and Unmap: module constants, as reading an Enum member through
 # its class costs several times a global's lookup (Python 3.11).
 _LEAF: Final = PteKind.LEAF
-_READ_WRITE, _READ_ONLY, _KERNEL_ONLY = (VMRights.READ_WRITE, VMRights.READ_ONLY,
-                                         VMRights.KERNEL_ONLY)
+_READ_WRITE: Final = VMRights.READ_WRITE
+_READ_ONLY: Final = VMRights.READ_ONLY
+_KERNEL_ONLY: Final = VMRights.KERNEL_ONLY
 
 
 def cap_vm_rights(rights: Rights) -> VMRights:

@@ -109,7 +109,9 @@ class Kind(Enum):
 
 # Read at every retype: module constants, as reading an Enum member through its class
 # costs several times a global's lookup (Python 3.11).
-_UNTYPED, _SCHED_CONTEXT, _CAP_TABLE = Kind.UNTYPED, Kind.SCHED_CONTEXT, Kind.CAP_TABLE
+_UNTYPED: Final = Kind.UNTYPED
+_SCHED_CONTEXT: Final = Kind.SCHED_CONTEXT
+_CAP_TABLE: Final = Kind.CAP_TABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,8 +62,10 @@ __all__ = [
 
 # Read at every retype: module constants, as reading an Enum member through its class
 # costs several times a global's lookup (Python 3.11).
-_UNTYPED, _SCHED_CONTEXT, _CAP_TABLE, _FRAME = (Kind.UNTYPED, Kind.SCHED_CONTEXT, Kind.CAP_TABLE,
-                                               Kind.FRAME)
+_UNTYPED: Final = Kind.UNTYPED
+_SCHED_CONTEXT: Final = Kind.SCHED_CONTEXT
+_CAP_TABLE: Final = Kind.CAP_TABLE
+_FRAME: Final = Kind.FRAME
 
 _RETYPE_ARGS: Final = 6
 

@@ -144,7 +144,9 @@ def _place_frame(kernel: KernelState, cap: FrameCap, req: MapRequest) -> PTSlot:
 # global's lookup (Python 3.11).
 _EXECUTE_NEVER: Final = int(ArmVMAttributes.seL4_ARM_ExecuteNever)
 _CACHEABLE: Final = int(ArmVMAttributes.seL4_ARM_PageCacheable)
-_LEAF, _INVALIDATE_DATA, _READ_WRITE = PteKind.LEAF, CacheOp.INVALIDATE_DATA, VMRights.READ_WRITE
+_LEAF: Final = PteKind.LEAF
+_INVALIDATE_DATA: Final = CacheOp.INVALIDATE_DATA
+_READ_WRITE: Final = VMRights.READ_WRITE
 
 
 def _leaf_attributes(attr: int) -> tuple[bool, bool]:
