@@ -40,7 +40,7 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
-from unicorn import Uc
+from unicorn import Uc, UcError
 
 __all__ = ["LiveState", "LiveWindow", "locate_registers", "locate_state", "locate_window",
            "read_process_memory"]
@@ -302,7 +302,12 @@ def locate_registers(uc: Uc, reg_ids: Sequence[int], state: memoryview) -> tuple
     try:
         for i, reg in enumerate(reg_ids):
             probe = 0x5EC0_0000_0000_0000 | (0x9E37_79B9 * (i + 1) & 0xFFFF_FFFF) << 8 | 0xA5
-            uc.reg_write(reg, probe)
+            try:
+                uc.reg_write(reg, probe)
+            except UcError:  # a register that refuses the value: left to the API
+                found.append(-1)
+                state[:] = before
+                continue
             changed = [w for w, (old, new) in enumerate(zip(original, words.tolist()))
                        if old != new]
             index = changed[0] if len(changed) == 1 and words[changed[0]] == probe else -1

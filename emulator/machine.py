@@ -71,13 +71,14 @@ from .translation import TranslationKeeper
 __all__ = ["MachineError", "MachineState", "RunResult", "UnicornMachine"]
 
 _NEVER: Final = 0xFFFF_FFFF_FFFF_FFFC
+"""An ``until`` address no user pc can reach (not canonical on either architecture)."""
 _NO_DEADLINE: Final = 1 << 64
-_WORD_MASK: Final = (1 << 64) - 1
 """An MCS timer that has fired and was not set again: it never fires."""
 _LONGEST_RUN: Final = 1 << 40
 """The most instructions one ``emu_start`` runs without a deadline (a count is always
 given: without one Unicorn does not count)."""
-"""An ``until`` address no user pc can reach (not canonical on either architecture)."""
+_WORD_MASK: Final = (1 << 64) - 1
+"""A register's bits: values are stored modulo 2**64, as Unicorn's own writes store them."""
 
 _ESR_IL: Final = 1 << 25
 """ESR_EL1.IL, set (RES1) for the exception classes capsule reports."""
