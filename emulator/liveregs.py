@@ -297,7 +297,6 @@ def locate_registers(uc: Uc, reg_ids: Sequence[int], state: memoryview) -> tuple
     """
     words = state.cast("Q")
     before = bytes(state)
-    original = words.tolist()
     found = []
     try:
         for i, reg in enumerate(reg_ids):
@@ -308,9 +307,7 @@ def locate_registers(uc: Uc, reg_ids: Sequence[int], state: memoryview) -> tuple
                 found.append(-1)
                 state[:] = before
                 continue
-            changed = [w for w, (old, new) in enumerate(zip(original, words.tolist()))
-                       if old != new]
-            index = changed[0] if len(changed) == 1 and words[changed[0]] == probe else -1
+            index = _only_changed_word(before, bytes(state), probe)
             if index >= 0:
                 words[index] = probe ^ 0x00FF_00FF_00FF_00FF
                 if uc.reg_read(reg) != probe ^ 0x00FF_00FF_00FF_00FF:
@@ -320,3 +317,14 @@ def locate_registers(uc: Uc, reg_ids: Sequence[int], state: memoryview) -> tuple
     finally:
         state[:] = before
     return tuple(found)
+
+
+def _only_changed_word(before: bytes, after: bytes, value: int) -> int:
+    """The index of the one aligned 64-bit word in which ``after`` differs from
+    ``before``, if it differs in that word alone and the word holds ``value``; else -1."""
+    at = after.find(value.to_bytes(8, "little"))
+    while at >= 0 and at % 8:
+        at = after.find(value.to_bytes(8, "little"), at + 1)
+    if at < 0 or after[:at] != before[:at] or after[at + 8 :] != before[at + 8 :]:
+        return -1
+    return at // 8

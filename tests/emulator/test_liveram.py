@@ -4,11 +4,17 @@ it is not one mapped region."""
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import os
+import struct
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from unicorn import Uc
 
+from emulator import liveram
 from emulator.cpu import backend_for
 from emulator.liveram import locate_ram
 from kernel.abi.arch import Arch
@@ -57,3 +63,25 @@ def test_what_is_not_one_mapped_region_is_refused() -> None:
     assert locate_ram(uc, base, 2 * _SIZE) is None  # runs past the mapping
     assert locate_ram(uc, base + 0x10_0000_0000, _SIZE) is None  # nothing mapped
     assert locate_ram(uc, base, _SIZE - 100) is None  # not whole pages
+
+
+def test_a_decoy_holding_both_magic_words_does_not_hide_ram() -> None:
+    """Memory of the process's own that holds the magic words where a RAM block would
+    (mapped after the engine's RAM, so the kernel may merge it into RAM's mapping) is
+    tried and rejected, and the real block is still found."""
+    uc, base = _engine(Arch.RISCV64)
+    decoy = mmap.mmap(-1, _SIZE + 2 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    decoy[0:8] = struct.pack("<Q", liveram._MAGIC_FIRST)
+    decoy[_SIZE - 8 : _SIZE] = struct.pack("<Q", liveram._MAGIC_LAST)
+    decoy_address = ctypes.addressof(ctypes.c_char.from_buffer(decoy))
+    uc.mem_write(base, struct.pack("<Q", liveram._MAGIC_FIRST))
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+        assert decoy_address in liveram._candidates(fd, _SIZE)  # it is really tried
+        view = locate_ram(uc, base, _SIZE)
+        assert view is not None
+        uc.mem_write(base + 4096, b"written through the API")
+        assert view[4096 : 4096 + 23].tobytes() == b"written through the API"
+    finally:
+        os.close(fd)
+        decoy.close()
