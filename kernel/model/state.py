@@ -309,15 +309,20 @@ class KernelState:
         return tcb is self.current and not self._current_saved
 
     def set_thread_state(self, tcb: TCB, state: ThreadState) -> None:
-        """Change ``tcb``'s state; if the current thread stops running, pick another."""
+        """Change ``tcb``'s state; if the current thread stops running, pick another.
+
+        As seL4's scheduleTCB, only where nothing is decided yet: a switch candidate
+        already set (a Call's receiver) stays the decision, and :meth:`_schedule
+        <kernel.kernel.Kernel._schedule>` weighs it as seL4's schedule() does."""
         tcb.state = state
         if not state.runnable:
-            self.scheduler.dequeue(tcb)
-            if tcb is self.scheduler.candidate:
-                self.scheduler.candidate = None
-                self.scheduler.choose_new = True
-            if tcb is self.current:
-                self.reschedule_required()
+            scheduler = self.scheduler
+            scheduler.dequeue(tcb)
+            if tcb is scheduler.candidate:
+                scheduler.candidate = None
+                scheduler.choose_new = True
+            elif tcb is self.current and scheduler.candidate is None:
+                scheduler.choose_new = True  # rescheduleRequired, no candidate to queue
 
     def reschedule_required(self) -> None:
         """seL4's rescheduleRequired: choose again at kernel exit; a pending switch
