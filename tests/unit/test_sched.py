@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from kernel.abi.arch import Arch
 from kernel.model.scheduler import Scheduler
-from kernel.model.tcb import TCB
+from kernel.model.tcb import TCB, ThreadState
+from tests.unit.test_ipc import World
 
 
 def tcb(paddr: int, priority: int) -> TCB:
@@ -33,3 +35,24 @@ def test_dequeue_clears_the_bitmap_only_when_the_queue_empties() -> None:
     sched.append_front(a)
     sched.enqueue(a)  # already queued: no second entry
     assert sched.pop_highest(0) is a and sched.pop_highest(0) is None
+
+
+def test_a_candidate_set_before_the_current_thread_blocks_is_still_the_decision() -> None:
+    """seL4's scheduleTCB reschedules only while no decision is pending, and schedule()
+    switches straight to a candidate that does not rank below the blocked thread, even
+    past a higher-priority thread in the ready queues (as a Call's receiver runs when
+    the caller blocks for the reply)."""
+    world = World(Arch.RISCV64)
+    kernel, root = world.kernel, world.root
+    assert root is not None
+    root.priority = 10
+    higher = world.thread(50)  # ready, queued
+    candidate = world.thread(20)
+    kernel.scheduler.dequeue(candidate)
+    kernel.make_runnable(candidate)
+    assert kernel.scheduler.candidate is candidate
+    kernel.set_thread_state(root, ThreadState.BLOCKED_ON_REPLY)
+    assert kernel.scheduler.candidate is candidate and not kernel.scheduler.choose_new
+    kernel._schedule()
+    assert kernel.current is candidate
+    assert kernel.scheduler.pop_highest(0) is higher
