@@ -52,6 +52,7 @@ from unicorn.unicorn_py3.unicorn import UcContext, uclib
 from kernel.abi.arch import Arch
 from kernel.boot import PHYS_TOP
 from kernel.kernel import Kernel
+from kernel.machine import Machine
 from kernel.model.page_tables import walk
 from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
 from kernel.records import dataclass
@@ -215,7 +216,7 @@ class SavedCpu:
         ctypes.memmove(self._data, data[_THREAD_HEADER.size:], self._size)
 
 
-class UnicornMachine:
+class UnicornMachine(Machine):
     """A machine of architecture ``arch`` with ``ram_size`` bytes of RAM."""
 
     def __init__(self, arch: Arch, ram_size: int) -> None:

@@ -10,6 +10,7 @@ import struct
 from collections.abc import Sequence
 
 from kernel.abi.arch import Arch, abi_for
+from kernel.machine import Machine
 
 
 class FakeSaved:
@@ -33,7 +34,7 @@ class FakeSaved:
         return cls(words, root, asid)
 
 
-class FakeMachine:
+class FakeMachine(Machine):
     def __init__(self, arch: Arch, ram_size: int) -> None:
         self.arch = arch
         self.clock = 0
@@ -51,7 +52,7 @@ class FakeMachine:
         self.tlb_flushes = 0
         self.saves = 0
         self.threads: dict[int, FakeSaved] = {}
-        """Saved threads by handle, as the Machine protocol names them."""
+        """Saved threads by handle, as the Machine interface names them."""
         self.next_handle = 1
         self.changed_asids: list[int] = []
         """Every ASID passed to ``mappings_changed``, in order."""
