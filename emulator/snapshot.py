@@ -117,23 +117,10 @@ def capsule_version() -> str:
     return f"{release}+{digest.hexdigest()[:12]}"
 
 
-def _require_pure_kernel() -> None:
-    """Snapshots hold the pure-Python kernel's state: a kernel compiled with mypyc
-    (``make compiled``) pickles its objects in another form and does not unpickle them
-    yet, so it neither takes nor restores one (one line, not a damaged file)."""
-    import kernel.kernel
-
-    if not str(kernel.kernel.__file__).endswith(".py"):
-        raise SnapshotError("snapshots need the pure-Python kernel; this capsule runs the "
-                            "kernel compiled with mypyc (make compiled), which cannot "
-                            "restore one yet")
-
-
 def snapshot_of(session: Session, elf: bytes, image: str) -> Snapshot:
     """The snapshot of ``session`` now (between runs, as
-    :meth:`emulator.session.Session.checkpoint`); :class:`SnapshotError` under a
-    compiled kernel."""
-    _require_pure_kernel()
+    :meth:`emulator.session.Session.checkpoint`). The pure and the compiled kernel
+    make the same snapshot of the same point (:mod:`kernel.pickling`)."""
     checkpoint = session.checkpoint()
     kernel = session.kernel
     info = SnapshotInfo(capsule_version(), kernel.arch.short, checkpoint.machine.ram_size,
@@ -173,7 +160,6 @@ def decode_snapshot(data: bytes) -> Snapshot:
     if info.capsule != capsule_version():
         raise SnapshotError(f"made by capsule {info.capsule}; this is capsule "
                             f"{capsule_version()}: take it up with the capsule that made it")
-    _require_pure_kernel()
     checkpoint, elf = _payload(payload, info)
     if checkpoint.machine.arch.short != info.arch or checkpoint.machine.ram_size != info.ram_size:
         raise SnapshotError("damaged: its payload does not match its description")
@@ -242,9 +228,7 @@ def _payload(compressed: memoryview, info: SnapshotInfo) -> tuple[Checkpoint, by
 def restore_snapshot(snapshot: Snapshot, console: Callable[[int], None]) -> Session:
     """A fresh machine and kernel in the state ``snapshot`` holds (as
     :meth:`emulator.session.Session.restore`); :class:`SnapshotError` if its parts do not
-    go together (a file that passed the digest but was not written by capsule), or
-    under a compiled kernel."""
-    _require_pure_kernel()
+    go together (a file that passed the digest but was not written by capsule)."""
     try:
         return Session.restore(snapshot.checkpoint, console)
     except Exception as error:  # its data is capsule's own only if it was not forged

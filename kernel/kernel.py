@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar, Final
 
+from mypy_extensions import mypyc_attr
+
 from kernel.arch.cap_page import type_fault_at
 from kernel.config import KernelConfig
 from kernel.core.budget import entry_budget_ok
@@ -39,6 +41,7 @@ _PAGE_MASK: Final = (1 << 12) - 1
 _RESTART: Final = ThreadState.RESTART  # read at every syscall: a global is cheaper than the Enum's
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Kernel(KernelState):
     """The kernel of one machine: its state and the entry points the machine calls.
 

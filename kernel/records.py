@@ -11,11 +11,12 @@ For a class that gives no options but ``frozen``, ``slots`` and ``eq``, this
 instead. The method then compiled is the one ``dataclasses`` writes (the same text, so
 the same speed), and it replaces the placeholder in the class, so later calls go
 straight to it. A frozen class's ``__setattr__`` and ``__delattr__``, which only ever
-raise, and its pickling methods are plain functions, as ``dataclasses`` has them but for
-the compiling. What a caller observes is what ``dataclasses.dataclass`` gives:
-``fields``, ``replace``, ``asdict`` and ``__dataclass_params__`` see an ordinary
-dataclass. Any other class (other options, ``InitVar`` or keyword-only fields) goes to
-``dataclasses.dataclass`` as it is.
+raise, are plain functions, as ``dataclasses`` has them but for the compiling; it pickles
+as :mod:`kernel.pickling` says (a call of its class with its field values), the same form
+whether the kernel is compiled or not. What a caller observes is otherwise what
+``dataclasses.dataclass`` gives: ``fields``, ``replace``, ``asdict`` and
+``__dataclass_params__`` see an ordinary dataclass. Any other class (other options,
+``InitVar`` or keyword-only fields) goes to ``dataclasses.dataclass`` as it is.
 
 To mypy, and so to mypyc, this module's ``dataclass`` *is* ``dataclasses.dataclass``:
 mypyc compiles a class with that decorator into a native class. At import, though, mypyc
@@ -47,6 +48,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass as dataclass
 from typing import Any, Final, TypeVar
+
+from kernel.pickling import record_reduce
 
 __all__ = ["dataclass"]
 
@@ -135,10 +138,8 @@ def _process(cls: _T, eq: bool, frozen: bool, slots: bool) -> _T:
             new.__hash__ = _placeholder(new, "__hash__", _hash_fn) if frozen else None
     if frozen:
         new.__setattr__, new.__delattr__ = _frozen_set_del_attr(new, fields)
-        if slots and "__getstate__" not in own:
-            new.__getstate__ = _getstate
-        if slots and "__setstate__" not in own:
-            new.__setstate__ = _setstate
+        if "__reduce__" not in own:
+            new.__reduce__ = record_reduce
     return new  # type: ignore[no-any-return]
 
 
@@ -167,16 +168,6 @@ def _frozen_set_del_attr(cls: type, fields: tuple[dataclasses.Field[Any], ...]
     __setattr__.__qualname__ = f"{cls.__qualname__}.__setattr__"
     __delattr__.__qualname__ = f"{cls.__qualname__}.__delattr__"
     return __setattr__, __delattr__
-
-
-def _getstate(self: Any) -> list[object]:
-    """Pickling a frozen slots dataclass: its field values, in order."""
-    return [getattr(self, f.name) for f in dataclasses.fields(self)]
-
-
-def _setstate(self: Any, state: list[object]) -> None:
-    for field, value in zip(dataclasses.fields(self), state, strict=False):
-        object.__setattr__(self, field.name, value)
 
 
 def _placeholder(cls: type, name: str,

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from kernel.abi.constants import ASID_POOL_INDEX_BITS, NUM_ASID_POOLS_BITS
+from kernel.pickling import Persistent
 
 __all__ = [
     "ASIDPool",
@@ -27,7 +30,8 @@ ASID_BITS: Final = ASID_POOL_INDEX_BITS + NUM_ASID_POOLS_BITS
 """Width of an ASID: pool index bits above the index-in-pool bits (2^16 ASIDs in all)."""
 
 
-class ASIDPool:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class ASIDPool(Persistent):
     """Invariant: keys of ``roots`` lie in ``asid_base .. asid_base + 511``; ASID 0 is never used."""
 
     __slots__ = ("paddr", "asid_base", "roots")

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mypy_extensions import mypyc_attr
+
 from kernel.abi.constants import SLOT_BITS
 from kernel.model.slot import Slot
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 __all__ = ["CNode", "ServerBinding", "SlotTable", "cnode_object_bits"]
@@ -35,7 +38,8 @@ def cnode_object_bits(radix: int) -> int:
     return radix + SLOT_BITS
 
 
-class SlotTable:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class SlotTable(Persistent):
     """The ``size`` slots of a CNode at ``owner``, each built on first access.
 
     ``table[i]`` (``0 <= i < size``) is always the same :class:`Slot` object, with
@@ -114,7 +118,8 @@ class SlotTable:
         self._built = {slot.index: slot for slot in slots}
 
 
-class CNode:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class CNode(Persistent):
     """A CNode at ``paddr`` with ``2^radix`` slots (``slots``, built on first access)."""
 
     __slots__ = ("paddr", "radix", "slots", "server")

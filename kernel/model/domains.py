@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
+from kernel.pickling import Persistent
+
 __all__ = [
     "DOMAIN_SHIFT",
     "MAX_DURATION",
@@ -32,7 +36,8 @@ def schedule_entry(domain: int, duration: int) -> int:
     return domain << DOMAIN_SHIFT | duration
 
 
-class DomainSchedule:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DomainSchedule(Persistent):
     """seL4's ksDomSchedule, ksDomScheduleIdx, ksDomScheduleStart, ksCurDomain and
     ksDomainTime.
 

@@ -12,6 +12,9 @@ from dataclasses import field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 if TYPE_CHECKING:
@@ -28,8 +31,9 @@ class EndpointState(Enum):
     RECV = "Recv"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
-class Endpoint:
+class Endpoint(Persistent):
     """A fresh endpoint is idle with an empty queue."""
 
     paddr: int

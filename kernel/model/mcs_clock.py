@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import field
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 if TYPE_CHECKING:
@@ -27,8 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["MCSClock"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
-class MCSClock:
+class MCSClock(Persistent):
     now: int = 0
     """seL4's ksCurTime: the time of the latest kernel entry, in ticks."""
     consumed: int = 0

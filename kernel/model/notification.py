@@ -16,6 +16,9 @@ from dataclasses import field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 if TYPE_CHECKING:
@@ -33,8 +36,9 @@ class NotificationState(Enum):
     ACTIVE = "Active"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
-class Notification:
+class Notification(Persistent):
     """A fresh notification is idle: word 0, nobody waiting, no bound thread.
 
     ``word`` is seL4's ntfnMsgIdentifier: the OR of the badges signalled since the

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 if TYPE_CHECKING:
@@ -26,8 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["ReplyObject"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
-class ReplyObject:
+class ReplyObject(Persistent):
     """A fresh reply object is idle: no thread, on no call stack."""
 
     paddr: int

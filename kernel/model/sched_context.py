@@ -21,9 +21,12 @@ from __future__ import annotations
 from dataclasses import field
 from typing import TYPE_CHECKING, Final
 
+from mypy_extensions import mypyc_attr
+
 from kernel.abi.arch import ArchABI
 from kernel.abi.constants import CORE_SCHED_CONTEXT_BYTES, MIN_REFILLS, REFILL_SIZE_BYTES
 from kernel.model.mcs_time import us_to_ticks
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 if TYPE_CHECKING:
@@ -53,8 +56,9 @@ class Refill:
     amount: int
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
-class SchedContext:
+class SchedContext(Persistent):
     """A fresh context (from retype) is unconfigured: no refills, period 0, unbound.
 
     ``period == 0`` marks a round-robin context (seL4's isRoundRobin; the root task's is

@@ -12,15 +12,19 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from kernel.abi.constants import NUM_PRIORITIES
 from kernel.model.tcb import TCB
+from kernel.pickling import Persistent
 
 __all__ = ["Scheduler"]
 
 _PRIORITY_BITS: Final = (NUM_PRIORITIES - 1).bit_length()
 
 
-class Scheduler:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Scheduler(Persistent):
     """Ready queues, one per (domain, priority), made when first used.
 
     Invariants: a thread is queued at most once, in the queue of its domain and

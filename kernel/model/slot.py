@@ -16,12 +16,16 @@ back unlinked.
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from kernel.model.caps import NULL_CAP, Cap
+from kernel.pickling import Persistent
 
 __all__ = ["Slot"]
 
 
-class Slot:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Slot(Persistent):
     """One capability slot. ``owner`` and ``index`` say where it lives, for display."""
 
     __slots__ = ("cap", "mdb_prev", "mdb_next", "revocable", "first_badged", "owner", "index")
@@ -41,8 +45,9 @@ class Slot:
         return self.cap.is_null
 
     def __getstate__(self) -> tuple[Cap, bool, bool, int, int]:
-        # No links: see the module docstring.
-        return (self.cap, self.revocable, self.first_badged, self.owner, self.index)
+        # No links: see the module docstring. int(): the index may be an IntEnum member
+        # (a boot-time slot named by InitialCap), which the compiled kernel stores as an int.
+        return (self.cap, self.revocable, self.first_badged, self.owner, int(self.index))
 
     def __setstate__(self, state: tuple[Cap, bool, bool, int, int]) -> None:
         self.cap, self.revocable, self.first_badged, self.owner, self.index = state

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
+from mypy_extensions import mypyc_attr
 from sortedcontainers import SortedList
 
 from kernel.abi.arch import Arch, ArchABI, abi_for
@@ -39,6 +40,7 @@ from kernel.model.sched_context import SchedContext
 from kernel.model.scheduler import Scheduler
 from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 __all__ = ["KernelObject", "KernelState", "RefusedInvocation", "StopReason"]
@@ -82,7 +84,8 @@ class RefusedInvocation:
 _Links = list[tuple[Slot, Slot | None, Slot | None]]
 
 
-class KernelState:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class KernelState(Persistent):
     """All kernel state of one machine, and the scheduler operations on it."""
 
     _STATE: ClassVar[tuple[str, ...]] = (

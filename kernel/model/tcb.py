@@ -20,10 +20,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
+from mypy_extensions import mypyc_attr
+
 from kernel.model.endpoint import Endpoint
 from kernel.model.faults import Fault
 from kernel.model.notification import Notification
 from kernel.model.slot import Slot
+from kernel.pickling import Persistent
 from kernel.records import dataclass
 
 if TYPE_CHECKING:
@@ -93,7 +96,8 @@ class Blocking:
         object.__setattr__(self, "is_call", is_call)
 
 
-class TCB:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class TCB(Persistent):
     """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""
 
     __slots__ = (

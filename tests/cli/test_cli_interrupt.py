@@ -25,7 +25,7 @@ from elftools.elf.elffile import ELFFile
 
 from bootimage import build_image
 from kernel.config import KernelConfig
-from tests.conftest import ARCHES, COMPILED
+from tests.conftest import ARCHES
 
 HUGE_TICK = 10**15
 """Instructions per timer tick: without a trap, emu_start would not return for days."""
@@ -200,7 +200,6 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(spin, terminals, arch: str
     assert term.wait() == 0
 
 
-@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_ctrl_c_stops_a_machine_the_debugger_restored(spin, terminals) -> None:  # type: ignore[no-untyped-def]
     """After ``restore`` the debugger runs a new machine: Ctrl-C must stop that one."""
@@ -226,7 +225,6 @@ def test_ctrl_c_stops_a_machine_the_debugger_restored(spin, terminals) -> None: 
     assert term.wait() == 0
 
 
-@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_sigint_stops_a_resumed_snapshot(spin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image, main = spin("aarch64", HUGE_TICK)

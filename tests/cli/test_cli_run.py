@@ -14,7 +14,7 @@ from bootimage.build import encode_config
 from bootimage.format import pack
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
-from tests.conftest import ARCHES, COMPILED
+from tests.conftest import ARCHES
 from tests.unit.test_foreign import dtb, elfloader_image
 from userland import demo_image
 
@@ -200,13 +200,3 @@ def test_the_bootinfo_guest_sees_the_device_tree_of_an_elfloader_image(
     start, end = (int(n) for n in lines["extraBIPages"].split(".."))
     assert end - start == (1 << max(12, (extra - 1).bit_length())) // 4096
     assert lines["userImageFrames"].startswith(f"{end}..")
-
-
-@pytest.mark.skipif(not COMPILED, reason="about the mypyc-compiled kernel (make test-compiled)")
-def test_the_compiled_kernel_refuses_snapshots_in_one_line(tmp_path: Path) -> None:
-    """A compiled kernel cannot restore a snapshot yet: it says so, rather than writing a
-    file it could not take up or calling one damaged."""
-    saved = tmp_path / "s.snap"
-    assert_one_line_error(capsule("run", "--snapshot-at", "10", "--save", str(saved),
-                                  str(demo_image("riscv64"))), "pure-Python kernel")
-    assert not saved.exists()

@@ -32,8 +32,6 @@ from tests.emulator.test_snapshot_file import MALFORMED
 from tests.fuzzing import fuzzed
 from userland.build import image_config
 
-pytestmark = pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
-
 _STATS = re.compile(r"capsule: (\d+) instructions, (\d+) kernel entries, (\d+) ticks")
 
 
@@ -117,6 +115,48 @@ def test_the_same_point_is_the_same_file_whatever_the_hash_seed(
         assert proc.returncode == 0, proc.stderr
         files.append(saved.read_bytes())
     assert files[0] == files[1]
+
+
+def _env(build: str) -> dict[str, str]:
+    """The environment of a run with the compiled kernel (this run's own) or the pure one
+    (the same without what puts the compiled build first on the path)."""
+    if build == "compiled":
+        return dict(os.environ)
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+
+
+def _in_build(build: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``capsule ARGS...`` with the ``build`` ("compiled" or "pure") kernel."""
+    return subprocess.run([sys.executable, "-m", "capsule.cli", *args], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=PROJECT, env=_env(build))
+
+
+@pytest.mark.skipif(not COMPILED, reason="needs the compiled build (make test-compiled)")
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_snapshot_moves_between_the_pure_and_the_compiled_kernel(
+        spawn_images: dict[str, Path], tmp_path: Path, arch: str) -> None:
+    """Both builds pickle kernel state in one form (kernel.pickling): the same point makes
+    the same file in either, and a file made by one resumes in the other to the end of
+    the uninterrupted run."""
+    where = subprocess.run(
+        [sys.executable, "-c", "import kernel.kernel; print(kernel.kernel.__file__)"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=PROJECT, env=_env("pure"))
+    assert where.stdout.strip().endswith(".py"), "the pure run imports a compiled kernel"
+    image = spawn_images[arch]
+    full, counts = whole(image)
+    at = counts[0] // 2
+    saved, first = {}, {}
+    for build in ("compiled", "pure"):
+        saved[build] = tmp_path / f"{build}.snap"
+        first[build] = _in_build(build, "run", "--snapshot-at", str(at), "--save",
+                                 str(saved[build]), "--stop-after-save", str(image))
+        assert first[build].returncode == 0, first[build].stderr
+    assert saved["compiled"].read_bytes() == saved["pure"].read_bytes()
+    for maker, taker in (("compiled", "pure"), ("pure", "compiled")):
+        later = _in_build(taker, "resume", "--stats", str(saved[maker]))
+        assert later.returncode == 0, later.stderr
+        assert first[maker].stdout + later.stdout == full.stdout
+        assert stats(later) == counts
 
 
 @pytest.fixture(scope="module")

@@ -33,10 +33,7 @@ from emulator.snapshot import (
     snapshot_of,
 )
 from kernel.config import KernelConfig
-from tests.conftest import COMPILED
 from userland.build import image_config
-
-pytestmark = pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
 
 HEADER = struct.Struct("<16sIIQ")
 

@@ -16,7 +16,7 @@ import pytest
 from bootimage import build_image, load_image
 from emulator.session import Session
 from kernel.config import KernelConfig
-from tests.conftest import ARCHES, COMPILED
+from tests.conftest import ARCHES
 from tests.guest.checks import assert_all_checks_pass, check_ids_in_source
 from userland.build import image_config
 
@@ -52,7 +52,6 @@ def test_an_unexported_pmu_traps_as_on_sel4(run_guest) -> None:  # type: ignore[
     assert "number 0x2000000" in run.output  # PMINTENSET_EL1 at EL0: UNDEFINED, EC 0
 
 
-@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
 @pytest.mark.parametrize("arch", ARCHES)
 def test_counters_go_on_from_a_checkpoint(guest_elves, arch: str) -> None:  # type: ignore[no-untyped-def]
     loaded = load_image(build_image(guest_elves[arch]["counters"].read_bytes(),

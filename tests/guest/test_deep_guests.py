@@ -19,7 +19,7 @@ from kernel.kernel import Kernel
 from kernel.model.caps import CNodeCap
 from kernel.model.cnode import CNode
 from kernel.views.invariants import check_all
-from tests.conftest import ARCHES, COMPILED, GuestRun
+from tests.conftest import ARCHES, GuestRun
 from tests.guest.checks import assert_all_checks_pass, check_ids_in_source
 from tests.stack import shallow_stack
 from userland.build import image_config
@@ -87,8 +87,6 @@ def test_the_run_ends_with_one_chain_1200_deep(deep_runs: dict[str, GuestRun], a
     assert len(chain) == CHAIN and len(set(chain)) == CHAIN
 
 
-@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet: its frozen "
-                    "dataclasses refuse the attribute writes mypyc's __setstate__ makes")
 @pytest.mark.parametrize("arch", ARCHES)
 def test_a_checkpoint_of_the_deep_cspace_restores_it(deep_runs: dict[str, GuestRun],
                                                      arch: str) -> None:

@@ -32,7 +32,7 @@ from kernel.model.sched_context import SchedContext
 from kernel.model.tcb import TCB, ThreadState
 from tests.cli.test_cli_run import capsule
 from tests.cli.test_cli_snapshot import _STATS
-from tests.conftest import ARCHES, COMPILED, GuestRun
+from tests.conftest import ARCHES, GuestRun
 from tests.guest.checks import SOURCE_ID, assert_all_checks_pass
 from tests.guest.test_mcs_guests import _build, _run
 from userland.toolchain import USERLAND
@@ -197,7 +197,6 @@ def test_two_sporadic_servers_share_the_processor_by_their_budgets(arch: str,
     assert again.output == run.output  # byte for byte: time is instructions
 
 
-@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("fraction", [0.3, 0.7])
 def test_a_snapshot_resumes_the_timer_and_the_budgets(arch: str, fraction: float,

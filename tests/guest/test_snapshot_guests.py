@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from emulator.machine import RunResult
 from emulator.snapshot import decode_snapshot, encode_snapshot, restore_snapshot, snapshot_of
 from kernel.views.invariants import enable_invariant_checks
-from tests.conftest import ARCHES, COMPILED
+from tests.conftest import ARCHES
 from tests.emulator.test_snapshot_file import boot
 from tests.fuzzing import fuzzed
 
@@ -39,7 +39,6 @@ def whole_run(elf: Path) -> tuple[RunResult, bytes, int]:
     return _WHOLE[key]
 
 
-@pytest.mark.skipif(COMPILED, reason="a mypyc-compiled kernel does not unpickle yet")
 @pytest.mark.parametrize("arch", ARCHES)
 @fuzzed(12)
 @given(fraction=st.floats(min_value=0.0, max_value=1.0, exclude_max=True))
