@@ -15,7 +15,7 @@ deliver faults, and act on the scheduler's decision by installing a thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, Final
+from typing import ClassVar, Final, final
 
 from mypy_extensions import mypyc_attr
 
@@ -41,6 +41,7 @@ _PAGE_MASK: Final = (1 << 12) - 1
 _RESTART: Final = ThreadState.RESTART  # read at every syscall: a global is cheaper than the Enum's
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Kernel(KernelState):
     """The kernel of one machine: its state and the entry points the machine calls.

@@ -9,7 +9,7 @@ riscvKSASIDTable / armKSASIDTable) is ``KernelState.asid_table``, the live pools
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 from mypy_extensions import mypyc_attr
 
@@ -30,6 +30,7 @@ ASID_BITS: Final = ASID_POOL_INDEX_BITS + NUM_ASID_POOLS_BITS
 """Width of an ASID: pool index bits above the index-in-pool bits (2^16 ASIDs in all)."""
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class ASIDPool(Persistent):
     """Invariant: keys of ``roots`` lie in ``asid_base .. asid_base + 511``; ASID 0 is never used."""

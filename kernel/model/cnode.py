@@ -11,6 +11,7 @@ Their invocations are :mod:`kernel.objects.cnode`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import final
 
 from mypy_extensions import mypyc_attr
 
@@ -38,6 +39,7 @@ def cnode_object_bits(radix: int) -> int:
     return radix + SLOT_BITS
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class SlotTable(Persistent):
     """The ``size`` slots of a CNode at ``owner``, each built on first access.
@@ -118,6 +120,7 @@ class SlotTable(Persistent):
         self._built = {slot.index: slot for slot in slots}
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class CNode(Persistent):
     """A CNode at ``paddr`` with ``2^radix`` slots (``slots``, built on first access)."""

@@ -12,7 +12,7 @@ Plain data; the scheduler operations that use it are in :mod:`kernel.model.state
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 from mypy_extensions import mypyc_attr
 
@@ -36,6 +36,7 @@ def schedule_entry(domain: int, duration: int) -> int:
     return domain << DOMAIN_SHIFT | duration
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class DomainSchedule(Persistent):
     """seL4's ksDomSchedule, ksDomScheduleIdx, ksDomScheduleStart, ksCurDomain and

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from mypy_extensions import mypyc_attr
 
@@ -31,6 +31,7 @@ class EndpointState(Enum):
     RECV = "Recv"
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
 class Endpoint(Persistent):

@@ -16,7 +16,7 @@ or None when no thread runs.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from mypy_extensions import mypyc_attr
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["MCSClock"]
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
 class MCSClock(Persistent):

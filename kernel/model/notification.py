@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from mypy_extensions import mypyc_attr
 
@@ -36,6 +36,7 @@ class NotificationState(Enum):
     ACTIVE = "Active"
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
 class Notification(Persistent):

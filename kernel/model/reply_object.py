@@ -15,7 +15,7 @@ blocked on this object (BlockedOnReply) or the receiver blocked with it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from mypy_extensions import mypyc_attr
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ReplyObject"]
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
 class ReplyObject(Persistent):

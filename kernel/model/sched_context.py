@@ -19,7 +19,7 @@ Invariants (rule ``sched_context`` of ``kernel.views.invariants``):
 from __future__ import annotations
 
 from dataclasses import field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, final
 
 from mypy_extensions import mypyc_attr
 
@@ -56,6 +56,7 @@ class Refill:
     amount: int
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True, eq=False)
 class SchedContext(Persistent):

@@ -10,7 +10,7 @@ exit, by :meth:`Scheduler.choose`. seL4 keeps one set of queues per scheduling d
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Final
+from typing import Final, final
 
 from mypy_extensions import mypyc_attr
 
@@ -23,6 +23,7 @@ __all__ = ["Scheduler"]
 _PRIORITY_BITS: Final = (NUM_PRIORITIES - 1).bit_length()
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Scheduler(Persistent):
     """Ready queues, one per (domain, priority), made when first used.

@@ -16,6 +16,8 @@ back unlinked.
 
 from __future__ import annotations
 
+from typing import final
+
 from mypy_extensions import mypyc_attr
 
 from kernel.model.caps import NULL_CAP, Cap
@@ -24,6 +26,7 @@ from kernel.pickling import Persistent
 __all__ = ["Slot"]
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Slot(Persistent):
     """One capability slot. ``owner`` and ``index`` say where it lives, for display."""

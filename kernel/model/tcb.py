@@ -18,7 +18,7 @@ is empty; when it does not, the registers are the copy's with ``changes``
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, final
 
 from mypy_extensions import mypyc_attr
 
@@ -96,6 +96,7 @@ class Blocking:
         object.__setattr__(self, "is_call", is_call)
 
 
+@final
 @mypyc_attr(allow_interpreted_subclasses=True)
 class TCB(Persistent):
     """A thread. ``paddr`` is where retype placed it; ``name`` is for humans."""
