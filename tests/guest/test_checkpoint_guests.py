@@ -22,11 +22,13 @@ import pytest
 
 from bootimage import build_image, load_image
 from emulator.session import Checkpoint, Session
+from kernel.config import KernelConfig
 from kernel.kernel import Kernel
 from kernel.model.tcb import ThreadState
 from kernel.pickling import Persistent, record_reduce
 from kernel.views.invariants import enable_invariant_checks
 from tests.conftest import ARCHES
+from tests.guest.test_mcs_guests import IPC, _build
 from userland.build import image_config
 
 PROGRAMS = {"threads": False, "ipc_callreply": True}
@@ -125,13 +127,18 @@ def _form(cls: type) -> str:
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_every_class_a_checkpoint_holds_pickles_in_the_form_both_builds_share(
-        guest_elves: dict[str, dict[str, Path]], arch: str) -> None:
+        guest_elves: dict[str, dict[str, Path]], tmp_path: Path, arch: str) -> None:
     """Each class in a checkpoint is a frozen record, a Persistent object or an enum, so
     that the pure kernel's tests also guard the compiled build's checkpoints (a mutable
     class outside Persistent pickles in Python but cannot be unpickled compiled)."""
     recorder = _Recorder()
+    sessions = []
     for program in FORM_PROGRAMS:
-        session, _ = _boot(guest_elves[arch][program], program)
+        sessions.append(_boot(guest_elves[arch][program], program)[0])
+    # MCS: scheduling contexts, reply objects and the clock (mcs_ipc.c's passive server).
+    mcs = load_image(build_image(_build(arch, tmp_path, IPC).read_bytes(), KernelConfig(mcs=True)))
+    sessions.append(Session.boot(mcs.root, mcs.config, lambda byte: None))
+    for session in sessions:
         session.run(2_000_000)
         checkpoint = session.checkpoint()
         recorder.dump(checkpoint.machine)
@@ -140,6 +147,7 @@ def test_every_class_a_checkpoint_holds_pickles_in_the_form_both_builds_share(
     assert {name for name, form in forms.items() if form == "other"} == set()
     # The objects a kernel is made of were there to be checked.
     assert {"Kernel", "TCB", "CNode", "Slot", "Endpoint", "Notification", "ASIDPool",
-            "Scheduler"} <= {name for name, form in forms.items() if form == "persistent"}
+            "Scheduler", "SchedContext", "ReplyObject", "MCSClock"} <= {
+        name for name, form in forms.items() if form == "persistent"}
     assert {"CNodeCap", "FrameCap", "KernelConfig", "MachineState"} <= {
         name for name, form in forms.items() if form == "record"}
