@@ -46,10 +46,12 @@ fuzz: dev           ## the randomised tests scaled up for FUZZ_MINUTES (default 
 # Python (which stays the default, the reference and what `make test` runs). mypyc works on
 # copies of kernel/ and emulator/ in $(COMPILED), so no .so lands next to the sources (an
 # extension loads before a .py of the same name). The rest of emulator/ (debugger, gdb
-# server, snapshots) stays pure Python beside them.
+# server, snapshots) stays pure Python beside them. The native block hook
+# (emulator/native/blockcount.c) is built beside emulator/blockcount.py, which makes the
+# compiled build count instructions by block (CAPSULE_BLOCK_COUNT=0: Unicorn's counter).
 # Rebuilt when a kernel or emulator source changes.
 COMPILED := build/compiled
-COMPILED_SOURCES := $(shell find kernel emulator -name '*.py')
+COMPILED_SOURCES := $(shell find kernel emulator -name '*.py' -o -name '*.c')
 EMULATOR_COMPILED := machine liveregs liveram physmem rawhook fastregs cpu translation \
     icount counters arm_pmu
 
@@ -59,6 +61,7 @@ $(COMPILED)/.built: $(COMPILED_SOURCES)
 	rm -rf $(COMPILED) && mkdir -p $(COMPILED)
 	cp -R kernel emulator $(COMPILED)/ && find $(COMPILED) -name __pycache__ -prune -exec rm -rf {} +
 	cd $(COMPILED) && $(PYTHON) -m mypyc kernel/ $(EMULATOR_COMPILED:%=emulator/%.py)
+	$(PYTHON) -m emulator.native.build $(COMPILED)/emulator/_blockcount.so
 	touch $@
 
 # The guest, ABI and CLI tests against the compiled kernel. It must come first on every

@@ -39,6 +39,7 @@ from bench.macro import (
     phase_instructions,
     startup_seconds,
 )
+from emulator.blockcount import block_library
 from kernel.abi.arch import Arch
 from kernel.config import KernelConfig
 
@@ -321,7 +322,8 @@ def run_benchmarks(sizes: Sizes, build_dir: Path = REPO / "userland" / "build") 
         },
         "versions": {pkg: metadata.version(pkg) for pkg in ("unicorn", "capstone", "capsule")},
         "config": {f.name: getattr(sizes, f.name) for f in fields(Sizes)}
-        | {"kernel_variants": kernel_variants(), "kernel": kernel_build()},
+        | {"kernel_variants": kernel_variants(), "kernel": kernel_build(),
+           "instruction_counter": instruction_counter()},
         "floors": floors,
         "figures": figures,
     }
@@ -331,6 +333,12 @@ def kernel_build() -> str:
     """Which kernel these figures are of: ``"pure Python"`` or ``"compiled (mypyc)"``
     (``make compiled``, with build/compiled first on the path)."""
     return "compiled (mypyc)" if meters_unavailable() is not None else "pure Python"
+
+
+def instruction_counter() -> str:
+    """Which counter times the slices: ``"native block hook"`` (the compiled build's
+    default, ``emulator.blockcount``) or ``"Unicorn's count"``."""
+    return "native block hook" if block_library() is not None else "Unicorn's count"
 
 
 def _table(results: dict[str, Any]) -> str:

@@ -217,7 +217,7 @@ class Machine:
             raise LoadError(str(error)) from None
         try:
             session = Session.boot(loaded.root, loaded.config, _byte_sink(console))
-        except BootError as error:
+        except (BootError, MachineError) as error:
             where = f" {name}" if name is not None else ""
             raise LoadError(f"cannot boot{where}: {error}") from None
         machine = cls(session, loaded.elf, console)
@@ -559,6 +559,7 @@ class Machine:
         if not faults and record is None and not self._watch_switches:
             return
         self._faults = []
+        self._observe()  # the faults are taken: detached again unless tracing needs it
         try:
             self._after_entry(kernel, record, faults, previous)
         except BaseException as error:  # a hook's: raised again by run(), not lost in Unicorn

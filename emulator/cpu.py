@@ -9,12 +9,13 @@ this interface.
 
 from __future__ import annotations
 
+import ctypes
 from enum import Enum
 from typing import Final
 
 import unicorn.arm64_const as A
 import unicorn.riscv_const as R
-from unicorn import UC_ARCH_ARM64, UC_ARCH_RISCV, UC_MODE_ARM, UC_MODE_RISCV64, Uc
+from unicorn import UC_ARCH_ARM64, UC_ARCH_RISCV, UC_MODE_ARM, UC_MODE_RISCV64, Uc, UcError
 from unicorn.unicorn_const import (
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
@@ -22,6 +23,8 @@ from unicorn.unicorn_const import (
     UC_ERR_READ_UNMAPPED,
     UC_ERR_WRITE_UNMAPPED,
 )
+from unicorn.unicorn_py3.arch.arm64 import UcRegCP64
+from unicorn.unicorn_py3.unicorn import uclib
 
 from kernel.abi.arch import ABI_AARCH64, ABI_RISCV64, Arch, ArchABI
 from kernel.model.paging import Access
@@ -100,6 +103,8 @@ class CpuBackend:
     """The interrupt number of the syscall trap (the hot path skips classification)."""
     instruction_alignment: int
     """IALIGN in bytes: instructions start at multiples of it (Unicorn does not check)."""
+    fixed_instruction_width: int
+    """Every instruction's length in bytes, or 0 when lengths vary (RISC-V's C extension)."""
 
     def __init__(self) -> None:
         self.uc: Uc | None = None
@@ -178,6 +183,10 @@ class CpuBackend:
         """The trap of a thread whose pc cannot hold an instruction."""
         return Trap(TrapKind.PC_ALIGNMENT, pc, pc, 0, Access.EXECUTE)
 
+    def end_runs_quietly(self, uc: Uc, quiet: bool) -> None:
+        """Whether a run's ``until`` ends it without a trap the guest could see. RISC-V:
+        always (Unicorn halts there)."""
+
     @staticmethod
     def flush_tlb(uc: Uc) -> None:
         uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
@@ -211,6 +220,7 @@ class RiscV64Backend(CpuBackend):
     # spec): the thread resumes at pc & ~1. Instruction-address-misaligned (scause 0)
     # never arises.
     instruction_alignment = 2
+    fixed_instruction_width = 0
     ILLEGAL_INSTRUCTION: Final = 2
     PAGE_FAULTS: Final = {12: Access.EXECUTE, 13: Access.READ, 15: Access.WRITE}
     ACCESS_FAULTS: Final = {1: Access.EXECUTE, 5: Access.READ, 7: Access.WRITE}
@@ -294,6 +304,7 @@ class AArch64Backend(CpuBackend):
     EXCP_SWI: Final = 2
     syscall_intno = EXCP_SWI
     instruction_alignment = 4
+    fixed_instruction_width = 4
     EXCP_PREFETCH_ABORT: Final = 3
     EXCP_DATA_ABORT: Final = 4
 
@@ -316,6 +327,12 @@ class AArch64Backend(CpuBackend):
     MDCR_EL3_TPM = 1 << 6
     MAIR: Final = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
     SCTLR: Final = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
+    SCTLR_NTWI: Final = 1 << 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sctlr_plain = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR)
+        self._sctlr_quiet = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR | self.SCTLR_NTWI)
     CPACR_FPEN: Final = 3 << 20
 
     def enter_user_mode(self, uc: Uc) -> None:
@@ -329,6 +346,17 @@ class AArch64Backend(CpuBackend):
         uc.reg_write(A.UC_ARM64_REG_PSTATE, 0)  # EL0t
         uc.reg_write(A.UC_ARM64_REG_CP_REG, _cp(1, 0, 3, 0, 0, self.SCTLR))
         self.flush_tlb(uc)
+
+    def end_runs_quietly(self, uc: Uc, quiet: bool) -> None:
+        """Unicorn ends an AArch64 run at its ``until`` with a WFI, which traps from EL0
+        unless SCTLR_EL1.nTWI is set; set, it halts the run there. Set only for such runs:
+        a guest's own WFI traps to the kernel, as with seL4. (Through the C API: it runs
+        twice per time slice that ends inside a block, and the binding's register write
+        costs several times the write.)"""
+        register = self._sctlr_quiet if quiet else self._sctlr_plain
+        status = uclib.uc_reg_write(uc._uch, A.UC_ARM64_REG_CP_REG, ctypes.byref(register))
+        if status:
+            raise UcError(status)
 
     def set_fpu(self, uc: Uc, enabled: bool) -> None:
         """CPACR_EL1.FPEN: FP and SIMD usable at EL0, or trapped to EL1 (EC 0x07)."""

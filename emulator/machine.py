@@ -57,6 +57,7 @@ from kernel.model.page_tables import walk
 from kernel.model.paging import AARCH64_4K, RV64_SV39, Access, PteKind
 from kernel.records import dataclass
 
+from .blockcount import BlockCounter, BlockCountState, block_library
 from .counters import Clock, Counters
 from .cpu import CpuBackend, Trap, TrapKind, backend_for
 
@@ -298,6 +299,22 @@ class UnicornMachine(Machine):
         # engine (one left by an exception does not count): the first block of the
         # counter's probe run (above) did, before any guest instruction.
         self.uc.hook_add(UC_HOOK_EDGE_GENERATED, self._on_new_block)
+        try:
+            library = block_library() if self.counter.available else None
+        except OSError as error:
+            raise MachineError(f"cannot load the block counter: {error}") from None
+        self._blocks: BlockCounter | None = None if library is None else BlockCounter(
+            self.uc, library, self.cpu.fixed_instruction_width, self._code_bytes)
+        """Counts by translated block (``emulator.blockcount``), when the native hook is
+        built; None: Unicorn's own counter (``counter``)."""
+        self._block_state: BlockCountState | None = (
+            None if self._blocks is None else self._blocks.state)
+        self._partial = False
+        """The ``emu_start`` in progress runs the start of a block alone (``_run_part``):
+        a trap ends it."""
+        self._tick_due = -1
+        """The block counter's count at which a quiet timer tick is due that has not
+        been taken yet (:meth:`_take_late_tick`), or -1."""
         self._slice_used = 0
         """Instructions of the current time slice already run (a pause can end an
         ``emu_start`` early; the next one finishes the same slice)."""
@@ -636,7 +653,7 @@ class UnicornMachine(Machine):
         """The clock: instructions retired since boot, plus skipped idle time. Inside a
         run's hook, the trapping instruction counts as retired."""
         if self._in_emu:
-            return self._clock_base + self.counter.current()
+            return self._clock_base + self._counted()
         return self._clock_base
 
     def set_timer(self, deadline: int) -> None:
@@ -785,14 +802,22 @@ class UnicornMachine(Machine):
                         raise MachineError("kernel has no current thread but did not stop")
                     continue
                 limit = min(deadline - self._clock_base, _LONGEST_RUN)
+            cap = _LONGEST_RUN
             if max_instructions is not None and total is not None:
                 if total >= max_instructions:
                     return self._result("limit", 6, f"instruction limit {max_instructions} reached", total)
-                limit = min(limit, max_instructions - total)
-            trap = self._emulate(limit)
-            executed = self.counter.read(limit)
-            if executed is not None and self._code_stop:
-                executed = max(0, executed - 1)  # the breakpoint's instruction did not run
+                cap = max_instructions - total
+                limit = min(limit, cap)
+            at_tick = deadline is None and limit == tick - self._slice_used
+            trap = self._emulate(limit, tick if at_tick else 0, cap)
+            blocks = self._blocks
+            executed: int | None
+            if blocks is not None:
+                executed = blocks.current()
+            else:
+                executed = self.counter.read(limit)
+                if executed is not None and self._code_stop:
+                    executed = max(0, executed - 1)  # the breakpoint's instruction did not run
             self._clock_base += limit if executed is None else executed
             if executed is None:  # counting unavailable: each full emu_start is a slice
                 if not (self._stopped_in_hook or self._code_stop or self._pause
@@ -819,9 +844,14 @@ class UnicornMachine(Machine):
             self._pause = None
         return self._result(stop.kind, stop.status, stop.message, total)
 
-    def _emulate(self, limit: int) -> Trap | None:
+    def _emulate(self, limit: int, tick: int = 0, cap: int = 0) -> Trap | None:
         """Run the guest from its pc for at most ``limit`` instructions (one
         ``emu_start``); the trap that ended it without reaching the interrupt hook, if any.
+
+        ``tick`` > 0: the limit is where a timer tick falls, and ticks come every
+        ``tick`` instructions. The block counter may then take a quiet tick late (see
+        :meth:`_take_late_tick`) and run on past the limit, to the next tick but never
+        past ``cap`` instructions.
 
         The hooks called inside set ``_stopped_in_hook``, ``_code_stop``, ``_hit``,
         ``_pause`` and ``_pending``. Those reset before the run are reset here rather than
@@ -835,13 +865,34 @@ class UnicornMachine(Machine):
         trap: Trap | None = None
         self._limit_end = self._clock_base + limit
         self._in_emu = True
-        try:
-            self.uc.emu_start(pc, _NEVER, 0, limit)
-        except UcError as error:
-            if self._pending is None:
-                trap = self.cpu.classify_error(self.uc, error.errno)
-                if trap is None:
-                    self._machine_error(error)
+        blocks = self._blocks
+        if blocks is None:
+            trap = self._start(pc, _NEVER, limit)
+        else:
+            blocks.start(limit)
+            while True:
+                trap = self._start(pc, _NEVER, 0)
+                self._settle(blocks, trap)
+                if self._tick_due >= 0:
+                    self._late_tick_due(blocks)
+                if not (blocks.crossing and trap is None and not self._stopped_elsewhere()):
+                    break
+                rest = blocks.limit - blocks.current()
+                if rest == 0:
+                    break
+                kernel = self.kernel
+                assert kernel is not None
+                due = blocks.limit
+                if (tick and due + tick <= cap and blocks.current() + blocks.block_n <= due + tick
+                        and kernel.tick_is_quiet()):
+                    # Run the block whole (it ends before the next tick); the tick is
+                    # taken at the next kernel entry or stop, as if at its instruction.
+                    self._tick_due = due
+                    blocks.resume(due + tick)
+                    pc = blocks.block_pc
+                    continue
+                trap = self._run_part(blocks, rest)
+                break
         if self._misaligned is not None:
             trap = self._drop_misaligned_block(self._misaligned)
         if self._fp_trap is not None:
@@ -849,6 +900,87 @@ class UnicornMachine(Machine):
         self._window = None  # the guest ran
         self._skip_at = None
         self._in_emu = False
+        return trap
+
+    def _start(self, pc: int, until: int, count: int) -> Trap | None:
+        """One ``emu_start``; the trap that ended it without reaching the interrupt
+        hook, if any."""
+        try:
+            self.uc.emu_start(pc, until, 0, count)
+        except UcError as error:
+            if self._pending is None:
+                trap = self.cpu.classify_error(self.uc, error.errno)
+                if trap is None:
+                    self._machine_error(error)
+                return trap
+        return None
+
+    def _settle(self, blocks: BlockCounter, trap: Trap | None) -> None:
+        """Make the block counter exact after an ``emu_start`` (see BlockCounter)."""
+        if blocks.failed:
+            assert self.kernel is not None
+            self.kernel.stop_with_message(
+                "machine error: Unicorn could not report a translated block's length")
+        if trap is not None:
+            blocks.settle_trap(trap.fault_pc)
+        elif blocks.state.open:
+            blocks.settle_stop(self.uc.reg_read(self.cpu.pc_reg))
+
+    def _late_tick_due(self, blocks: BlockCounter) -> None:
+        """At a kernel entry or a stop, with a late tick pending: past its instruction,
+        take it now; short of it (a trap came first), take it at its instruction after
+        all, which the block counter's limit makes a stop again."""
+        due = self._tick_due
+        if blocks.current() > due:
+            self._take_late_tick(blocks)
+        else:
+            self._tick_due = -1
+            blocks.resume(due)
+
+    def _take_late_tick(self, blocks: BlockCounter) -> None:
+        """Take the quiet timer tick due at ``_tick_due`` (``Kernel.tick_is_quiet``)
+        with the clock at its instruction. Nothing reached the kernel since, so it
+        charges the same thread the same tick as on time; the guest's registers and the
+        thread that runs stay as they are."""
+        kernel = self.kernel
+        assert kernel is not None
+        state = blocks.state
+        counted = int(state.counted)
+        state.counted = self._tick_due
+        self._tick_due = -1
+        current = kernel.current
+        kernel.timer_tick()
+        self._slice_used -= kernel.config.tick_instructions
+        state.counted = counted
+        if kernel.current is not current or kernel.stop is not None:
+            raise MachineError("a late timer tick was not quiet: it changed the running thread")
+
+    def _stopped_elsewhere(self) -> bool:
+        """Whether something besides the block counter's limit ended the last run."""
+        return (self._stopped_in_hook or self._code_stop or self._pending is not None
+                or self._pause is not None or self._interrupt is not None)
+
+    def _run_part(self, blocks: BlockCounter, rest: int) -> Trap | None:
+        """Run the first ``rest`` instructions of the block the counter stopped before.
+
+        Its translation is dropped and made again to end where the limit falls (the
+        ``until`` address of this ``emu_start``), then dropped again so that later runs
+        translate the whole block. A trap inside ends the run at once (``_partial``):
+        code of another thread translated with that ``until`` would stop there.
+        """
+        start = blocks.block_pc
+        end = blocks.part_end(rest)
+        blocks.drop_translation(self.uc, start)
+        blocks.start_part(blocks.current())
+        self._partial = True
+        self.cpu.end_runs_quietly(self.uc, True)
+        try:
+            trap = self._start(start, end, 0)
+        finally:
+            self.cpu.end_runs_quietly(self.uc, False)
+            self._partial = False
+            blocks.drop_translation(self.uc, start)
+        self._settle(blocks, trap)
         return trap
 
     def _interrupt_requested(self) -> bool:
@@ -898,16 +1030,30 @@ class UnicornMachine(Machine):
         try:
             assert kernel is not None
             if intno == self._syscall_intno:
-                # The hot path: no pc read, no classification.
+                # The hot path: no pc read, no classification. A system call ends its
+                # translated block, so the block counter's count is exact.
+                state = self._block_state
+                if state is not None:
+                    state.open = 0
+                    if self._tick_due >= 0:
+                        blocks = self._blocks
+                        assert blocks is not None
+                        self._late_tick_due(blocks)
                 kernel.syscall()
             else:
-                self._dispatch(self.cpu.classify(self.uc, intno))
+                trap = self.cpu.classify(self.uc, intno)
+                blocks = self._blocks
+                if blocks is not None:
+                    blocks.settle_trap(trap.fault_pc)
+                    if self._tick_due >= 0:
+                        self._late_tick_due(blocks)
+                self._dispatch(trap)
         except BaseException as error:  # carried out of Unicorn, re-raised by run()
             self._pending = error
             self._stopped_in_hook = True
             self.uc.emu_stop()
             return
-        if kernel.stop is not None:
+        if kernel.stop is not None or self._partial:
             self._stopped_in_hook = True
             self.uc.emu_stop()
 
@@ -957,7 +1103,7 @@ class UnicornMachine(Machine):
         ran = 0
         retired = self._retired_before
         if self._running:  # this run's slices so far, then the current one's part
-            ran = max(0, self.counter.current() - in_flight)
+            ran = max(0, self._counted() - in_flight)
             retired += (self.ran or 0) + ran
         kernel = self.kernel
         assert kernel is not None
@@ -979,6 +1125,23 @@ class UnicornMachine(Machine):
 
             self._decoder = Decoder(self.arch)
         return self._decoder
+
+    def _counted(self) -> int:
+        """Instructions the ``emu_start`` in progress has counted so far."""
+        blocks = self._blocks
+        return self.counter.current() if blocks is None else blocks.current()
+
+    def _code_bytes(self, vaddr: int, size: int) -> bytes:
+        """Up to ``size`` bytes at user address ``vaddr`` of the current address space
+        (fewer where they run into no mapping)."""
+        out = b""
+        while len(out) < size:
+            result = walk(self, self.paging, self.root, vaddr + len(out))
+            if result.kind is not PteKind.LEAF:
+                break
+            page_left = 0x1000 - ((vaddr + len(out)) & 0xFFF)
+            out += self.read_phys(result.paddr, min(page_left, size - len(out)))
+        return out
 
     def _fetch_code(self, vaddr: int) -> bytes:
         """The 4 bytes at user address ``vaddr`` (fewer if they cross into no mapping)."""

@@ -188,6 +188,28 @@ class Kernel(KernelState):
             self.variant.charge_tick(self, current)
         self._exit_kernel()
 
+    def tick_is_quiet(self) -> bool:
+        """Whether the next :meth:`timer_tick` would only charge time: no MCS, the
+        current thread runnable, the domain's time not running out, no scheduler
+        decision pending, nothing observing kernel exits, and either more than one tick
+        of the thread's slice left or, when it runs out, no other thread queued at its
+        priority or above (so that the thread is chosen again). Such a tick leaves the
+        same thread running with the same registers, so the machine may take it a few
+        instructions late, before anything else reaches the kernel (``emulator.machine``'s
+        block counter does)."""
+        current = self.current
+        scheduler = self.scheduler
+        if not (self.mcs is None and self.stop is None and current is not None
+                and current.state.runnable
+                and (self.config.num_domains <= 1 or self.domains.time > 1)
+                and not scheduler.choose_new and scheduler.candidate is None
+                and not self.exit_observers):
+            return False
+        if current.time_slice > 1:
+            return True
+        return (current.paddr not in scheduler.queued
+                and scheduler.nonempty[self.domains.current] >> current.priority == 0)
+
     # --- threads -------------------------------------------------------------------------
 
     def _exit_kernel(self) -> None:
@@ -196,8 +218,10 @@ class Kernel(KernelState):
             self._schedule()
         else:
             self._schedule_mcs()
-        for observer in self.exit_observers:
-            observer(self)
+        if self.exit_observers:
+            # A snapshot: an observer may detach itself (capsule.machine's does).
+            for observer in tuple(self.exit_observers):
+                observer(self)
 
     def _schedule_mcs(self) -> None:
         """seL4's schedule() with MCS: first release the threads whose refills are due,

@@ -394,3 +394,15 @@ def test_a_plain_run_puts_no_observer_on_the_kernels_entries(
     assert stop.kind is capsule.StopKind.FAULT and stop.fault is not None
     kernel = faulting.session.kernel
     assert (kernel.syscall_observers, kernel.exit_observers) == ([], [])
+
+    # Faults a handler takes do not end the run. The observer a fault adds is gone again
+    # by the time the fault is reported, so the entries after it are not observed (the
+    # block counter takes no timer tick late while anything observes kernel exits).
+    handled = guest(guest_elves, "ipc_faults", "riscv64")
+    kernel = handled.session.kernel
+    observers_when_reported: list[int] = []
+    handled.on_fault(lambda event: observers_when_reported.append(len(kernel.exit_observers)))
+    assert handled.run().status == 0
+    assert len(observers_when_reported) >= 4
+    assert observers_when_reported == [0] * len(observers_when_reported)
+    assert kernel.exit_observers == []

@@ -46,6 +46,7 @@ def test_json_has_machine_versions_date_and_every_floor(results: dict[str, Any])
     assert {"date", "machine", "versions", "config", "floors", "figures"} <= results.keys()
     assert results["versions"]["unicorn"] == "2.1.4"
     assert results["config"]["kernel"] == "pure Python"  # what make test runs
+    assert results["config"]["instruction_counter"] == "Unicorn's count"  # pure's default
     assert {"platform", "python", "cpus"} <= results["machine"].keys()
     for arch in ARCHES:
         assert set(results["floors"][arch]) == FLOORS | {"unicorn_macro"}

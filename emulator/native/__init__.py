@@ -1,0 +1,1 @@
+"""Native code for the optional compiled build (see :mod:`emulator.native.build`)."""
