@@ -225,7 +225,7 @@ class BlockCounter:
 
     def drop_translation(self, uc: Uc, address: int) -> None:
         """Forget Unicorn's translations of the code at ``address`` (``ctl_remove_cache``,
-        through the C API: it runs twice per time slice that ends inside a block, and
+        through the C API: it runs twice for each block a tick splits, and
         the binding's call costs several times Unicorn's work)."""
         status = uclib.uc_ctl(uc._uch, _REMOVE_CACHE, ctypes.c_uint64(address),
                               ctypes.c_uint64(address + 1))

@@ -328,12 +328,12 @@ class AArch64Backend(CpuBackend):
     MAIR: Final = 0xFF | 0x00 << 8  # attr 0: normal write-back; attr 1: device nGnRnE
     SCTLR: Final = 1 << 0 | 1 << 2 | 1 << 12  # M, C, I
     SCTLR_NTWI: Final = 1 << 16
+    CPACR_FPEN: Final = 3 << 20
 
     def __init__(self) -> None:
         super().__init__()
         self._sctlr_plain = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR)
         self._sctlr_quiet = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR | self.SCTLR_NTWI)
-    CPACR_FPEN: Final = 3 << 20
 
     def enter_user_mode(self, uc: Uc) -> None:
         # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
@@ -351,8 +351,8 @@ class AArch64Backend(CpuBackend):
         """Unicorn ends an AArch64 run at its ``until`` with a WFI, which traps from EL0
         unless SCTLR_EL1.nTWI is set; set, it halts the run there. Set only for such runs:
         a guest's own WFI traps to the kernel, as with seL4. (Through the C API: it runs
-        twice per time slice that ends inside a block, and the binding's register write
-        costs several times the write.)"""
+        twice for each block a tick splits, and the binding's register write costs
+        several times the write.)"""
         register = self._sctlr_quiet if quiet else self._sctlr_plain
         status = uclib.uc_reg_write(uc._uch, A.UC_ARM64_REG_CP_REG, ctypes.byref(register))
         if status:
