@@ -10,6 +10,7 @@ temporary folder; without a C compiler these tests skip.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from emulator.blockcount import ENABLE_VARIABLE
 from emulator.native.build import BuildError, build_block_library
 from emulator.session import Session
 from kernel.config import KernelConfig
+from tests.cli.test_cli_run import capsule
 from tests.conftest import ARCHES, COMPILED
 from tests.guest.test_mcs_guests import IPC, SCHED, _build
 from userland.build import image_config
@@ -168,3 +170,29 @@ def test_the_compiled_build_counts_by_block_unless_told_not_to(
     monkeypatch.setenv(ENABLE_VARIABLE, "0")
     told = Session.boot(loaded.root, loaded.config, bytearray().append)
     assert told.machine._blocks is None
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_capsule_run_gives_the_same_output_counts_and_trace_with_either_counter(
+        guest_elves, block_library: Path, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, arch: str) -> None:
+    """Through ``capsule run``: its faults are reported by an observer that leaves
+    again (so later ticks are taken late, untraced); traced, every tick is taken on
+    time. Output, counts and the JSON trace are the same under both counters."""
+    config = replace(image_config("ipc_faults"), tick_instructions=97, time_slice_ticks=3)
+    image = tmp_path / "ipc_faults.img"
+    image.write_bytes(_image(guest_elves, "ipc_faults", arch, config))
+    runs = {}
+    for counter in ("0", str(block_library)):
+        monkeypatch.setenv(ENABLE_VARIABLE, counter)
+        trace = tmp_path / f"trace-{len(runs)}.json"
+        plain = capsule("run", "--stats", str(image))
+        traced = capsule("run", "--stats", "--trace-json", "--trace-file", str(trace), str(image))
+        runs[counter] = (plain.returncode, plain.stdout, plain.stderr,
+                         traced.returncode, traced.stdout, traced.stderr, trace.read_text())
+    by_unicorn, by_block = runs.values()
+    assert by_block == by_unicorn
+    assert by_unicorn[0] == 0
+    ticks = re.search(r"(\d+) ticks", by_unicorn[2])
+    assert ticks is not None and int(ticks.group(1)) > 20
+    assert by_unicorn[6].count("\n") > 100  # the trace has the run's entries
