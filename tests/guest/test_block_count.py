@@ -178,13 +178,15 @@ def test_capsule_run_gives_the_same_output_counts_and_trace_with_either_counter(
         tmp_path: Path, arch: str) -> None:
     """Through ``capsule run``: its faults are reported by an observer that leaves
     again (so later ticks are taken late, untraced); traced, every tick is taken on
-    time. Output, counts and the JSON trace are the same under both counters."""
+    time. Output, counts and the JSON trace are the same under both counters and
+    whatever the hash seed."""
     config = replace(image_config("ipc_faults"), tick_instructions=97, time_slice_ticks=3)
     image = tmp_path / "ipc_faults.img"
     image.write_bytes(_image(guest_elves, "ipc_faults", arch, config))
     runs = {}
-    for counter in ("0", str(block_library)):
+    for counter, seed in (("0", "0"), (str(block_library), "1")):  # hash seeds differ too
         monkeypatch.setenv(ENABLE_VARIABLE, counter)
+        monkeypatch.setenv("PYTHONHASHSEED", seed)
         trace = tmp_path / f"trace-{len(runs)}.json"
         plain = capsule("run", "--stats", str(image))
         traced = capsule("run", "--stats", "--trace-json", "--trace-file", str(trace), str(image))
@@ -192,6 +194,9 @@ def test_capsule_run_gives_the_same_output_counts_and_trace_with_either_counter(
                          traced.returncode, traced.stdout, traced.stderr, trace.read_text())
     by_unicorn, by_block = runs.values()
     assert by_block == by_unicorn
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    again = capsule("run", "--stats", str(image))
+    assert (again.returncode, again.stdout, again.stderr) == by_block[:3]
     assert by_unicorn[0] == 0
     ticks = re.search(r"(\d+) ticks", by_unicorn[2])
     assert ticks is not None and int(ticks.group(1)) > 20
