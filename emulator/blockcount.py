@@ -38,7 +38,7 @@ import ctypes
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from unicorn import Uc, UcError
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_HOOK_BLOCK
@@ -57,6 +57,8 @@ value, the path of that library. Both give the same counts; bench/README.md says
 each costs."""
 
 _NO_LIMIT: Final = (1 << 64) - 1
+
+T = TypeVar("T")
 
 _REMOVE_CACHE: Final = UC_CTL_TB_REMOVE_CACHE | 2 << 26 | UC_CTL_IO_WRITE << 30
 """uc_ctl's control word for TB_REMOVE_CACHE with its two arguments (unicorn.h's UC_CTL)."""
@@ -118,6 +120,21 @@ def instruction_end(code: bytes, width: int, count: int) -> int:
     return offset
 
 
+class _StateField(Generic[T]):
+    """A read-only view of one field of a :class:`BlockCounter`'s hook state, as ``T``
+    (the ctypes fields are untyped to a type checker)."""
+
+    def __init__(self, convert: Callable[[int], T]) -> None:
+        self._convert = convert
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, counter: BlockCounter, owner: type | None = None) -> T:
+        return self._convert(getattr(counter.state, self._name))
+
+
 class BlockCounter:
     """Counts an ``emu_start``'s instructions with the native block hook.
 
@@ -132,6 +149,17 @@ class BlockCounter:
     """
 
     __slots__ = ("state", "_hook", "_width", "_code")
+
+    crossing = _StateField(bool)
+    """The last run stopped before a block that would pass the limit."""
+    failed = _StateField(bool)
+    """Unicorn could not say how long a block is (the run stopped)."""
+    block_pc = _StateField(int)
+    """The address of the last block counted."""
+    block_n = _StateField(int)
+    """How many instructions the last block counted holds."""
+    limit = _StateField(int)
+    """The count no block may take the run past (the hook stops before it)."""
 
     def __init__(self, uc: Uc, library: ctypes.CDLL, width: int,
                  code: Callable[[int, int], bytes]) -> None:
@@ -151,32 +179,12 @@ class BlockCounter:
         if status:
             raise RuntimeError(f"uc_hook_add failed with status {status}")
 
-    @property
-    def crossing(self) -> bool:
-        return bool(self.state.crossing)
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.state.failed)
-
-    @property
-    def block_pc(self) -> int:
-        return int(self.state.block_pc)
-
     def start(self, limit: int) -> None:
         """Before an ``emu_start`` that may run ``limit`` instructions."""
         state = self.state
         state.counted = 0
         state.limit = limit
         state.open = state.crossing = state.failed = 0
-
-    @property
-    def block_n(self) -> int:
-        return int(self.state.block_n)
-
-    @property
-    def limit(self) -> int:
-        return int(self.state.limit)
 
     def resume(self, limit: int) -> None:
         """Go on counting in this ``emu_start`` (or its continuation) up to ``limit``."""
