@@ -191,6 +191,11 @@ class CpuBackend:
     def flush_tlb(uc: Uc) -> None:
         uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
+    def flush_tlb_page(self, uc: Uc, vaddr: int) -> None:
+        """Leave no translation of the 4 KiB page at user ``vaddr`` usable (others may
+        stay). The default flushes everything."""
+        self.flush_tlb(uc)
+
 
 class RiscV64Backend(CpuBackend):
     """RV64 in U-mode under Sv39. Unicorn reports the scause number as ``intno``."""
@@ -271,6 +276,10 @@ class RiscV64Backend(CpuBackend):
         return Trap(TrapKind.OTHER, pc, pc, intno)
 
 
+_TLBI_VA_MASK: Final = (1 << 44) - 1
+"""A TLBI operand's VA[55:12] field."""
+
+
 def _cp(crn: int, crm: int, op0: int, op1: int, op2: int, value: int) -> tuple[int, ...]:
     return (crn, crm, op0, op1, op2, value)
 
@@ -334,6 +343,8 @@ class AArch64Backend(CpuBackend):
         super().__init__()
         self._sctlr_plain = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR)
         self._sctlr_quiet = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR | self.SCTLR_NTWI)
+        # TLBI VAAE1 (op0 1, op1 0, CRn 8, CRm 7, op2 3): see flush_tlb_page.
+        self._tlbi_page = UcRegCP64(8, 7, 1, 0, 3, 0)
 
     def enter_user_mode(self, uc: Uc) -> None:
         # Order matters (UNICORN.md): PSTATE before the last CP_REG write, SCTLR last.
@@ -380,6 +391,18 @@ class AArch64Backend(CpuBackend):
         # TLB is not ASID-tagged, so every switch of address space flushes once.
         uc.reg_write(A.UC_ARM64_REG_TTBR0_EL1, asid << 48 | root_paddr)
         self.flush_tlb(uc)
+
+    def flush_tlb_page(self, uc: Uc, vaddr: int) -> None:
+        # seL4's own TLBI VAAE1 (the page, any ASID), written as a system register:
+        # Unicorn 2.1.4's CP_REG write calls the instruction's handler, QEMU's
+        # tlbi_aa64_vae1_write, which drops the page's entries in the EL1&0 regime and
+        # the cached block lookups that may start in it (tb_flush_jmp_cache). Through
+        # the C API, as sel4test unmaps a page every 10,000 instructions or so.
+        register = self._tlbi_page
+        register.val = (vaddr >> 12) & _TLBI_VA_MASK
+        status = uclib.uc_reg_write(uc._uch, A.UC_ARM64_REG_CP_REG, ctypes.byref(register))
+        if status:
+            raise UcError(status)
 
     def classify(self, uc: Uc, intno: int) -> Trap:
         pc = uc.reg_read(A.UC_ARM64_REG_PC)

@@ -50,6 +50,7 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH
 from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from kernel.abi.arch import Arch
+from kernel.abi.constants import PAGE_BITS
 from kernel.boot import PHYS_TOP
 from kernel.kernel import Kernel
 from kernel.machine import Machine
@@ -646,6 +647,13 @@ class UnicornMachine(Machine):
         # one flushes it), so a change to any other address space needs no flush.
         if asid == self.asid:
             self.cpu.flush_tlb(self.uc)
+
+    def page_unmapped(self, asid: int, vaddr: int, size_bits: int) -> None:
+        if asid == self.asid:
+            if size_bits == PAGE_BITS:
+                self.cpu.flush_tlb_page(self.uc, vaddr)
+            else:
+                self.cpu.flush_tlb(self.uc)
 
     # --- the MCS timer ----------------------------------------------------------------------
 

@@ -147,6 +147,13 @@ class Machine:
         """
         raise NotImplementedError
 
+    def page_unmapped(self, asid: int, vaddr: int, size_bits: int) -> None:
+        """The leaf mapping the ``2**size_bits`` bytes at ``vaddr`` in the address space
+        tagged ``asid`` was removed or changed, and nothing else: as
+        :meth:`mappings_changed`, for that page only (seL4 invalidates one page there).
+        The default drops everything cached for the ASID."""
+        self.mappings_changed(asid)
+
     # --- the MCS timer (seL4's MCS kernels program a one-shot deadline) ------------------
 
     def time_now(self) -> int:

@@ -101,7 +101,7 @@ def unmap_page(kernel: KernelState, size_bits: int, asid: int, vaddr: int, paddr
     if kind is not _LEAF or base != paddr:
         return
     write_entry(kernel.machine, where.table, where.index, 0)
-    kernel.machine.mappings_changed(asid)
+    kernel.machine.page_unmapped(asid, vaddr, size_bits)
 
 
 @dataclass(frozen=True, slots=True)
