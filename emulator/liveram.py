@@ -17,8 +17,11 @@ QEMU maps a RAM block on its own, so the ends of each such mapping are tried fir
 the search stops at the first place accepted: a few reads per mapping in the usual case,
 where trying every place first cost a few thousand reads at every boot.
 
-Only reads go through the view. Writes stay ``uc_mem_write`` calls, which keep QEMU's
-tracking of pages that hold translated code (:mod:`emulator.translation`).
+Writes may go through the view as well: for RAM, Unicorn 2.1.4's ``uc_mem_write`` is a
+plain copy (QEMU's ``invalidate_and_set_dirty``, which it would call after the copy, is
+empty there), so a store into the view is the same write without the call. Neither
+drops the code translated from the bytes: that is :mod:`emulator.translation`'s work,
+after either.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ for QEMU's alignment slack, so the right one is among the first few)."""
 
 
 def locate_ram(uc: Uc, ram_base: int, ram_size: int) -> memoryview | None:
-    """A read-only view of the ``ram_size`` bytes of guest RAM at ``ram_base`` (one
-    region mapped by ``uc_mem_map``), or None if it cannot be found and verified.
+    """A view of the ``ram_size`` bytes of guest RAM at ``ram_base`` (one region mapped
+    by ``uc_mem_map``), or None if it cannot be found and verified. Writing through it
+    writes guest RAM, as ``uc_mem_write`` does (module docstring).
 
     Contract: the view is memory of the engine's; it is valid while ``uc`` lives and the
     region stays mapped (capsule never unmaps RAM), so its holder keeps ``uc``."""
@@ -65,7 +69,7 @@ def locate_ram(uc: Uc, ram_base: int, ram_size: int) -> memoryview | None:
                 if _tracks(uc, fd, host, ram_base, ram_size):
                     view = memoryview((ctypes.c_char * ram_size).from_address(host)).cast("B")
                     if _reads_agree(uc, view, ram_base, ram_size):
-                        return view.toreadonly()
+                        return view
             return None
         finally:
             os.close(fd)

@@ -26,6 +26,7 @@ refilled as walks need them, so the words cost at most a fixed amount of host me
 from __future__ import annotations
 
 import ctypes
+import struct
 import sys
 from array import array
 from typing import Final, Protocol
@@ -41,6 +42,7 @@ _TABLE_BYTES: Final = 4096
 _TABLE_MASK: Final = ~(_TABLE_BYTES - 1)
 _SCRATCH_BYTES: Final = 256 * 1024
 _BIG_ENDIAN_HOST: Final = sys.byteorder == "big"
+_ENTRY: Final = struct.Struct("<Q")
 KEPT_TABLES_LIMIT: Final = 4096
 """How many page tables' words are kept at most (16 MiB of words)."""
 
@@ -76,8 +78,9 @@ class PhysicalMemory:
                  ram_size: int = 0) -> None:
         self._uc = uc
         self._ram = locate_ram(uc, ram_base, ram_size) if ram_size else None
-        """RAM read in place (``emulator.liveram``), when it was found; reads of other
-        memory, or of all memory without it, go through ``uc_mem_read``."""
+        """RAM read and written in place (``emulator.liveram``), when it was found;
+        other memory, or all memory without it, goes through ``uc_mem_read`` and
+        ``uc_mem_write``."""
         self._ram_base = ram_base
         self._ram_size = ram_size
         self._uch = uc._uch
@@ -104,10 +107,15 @@ class PhysicalMemory:
 
     def write(self, paddr: int, data: bytes) -> None:
         """Store ``data`` at ``paddr``, dropping translated code and kept table words
-        over the range."""
-        status = _mem_write(self._uch, paddr, data, len(data))
-        if status:
-            raise UcError(status)
+        over the range; UcError if the range is not mapped."""
+        ram = self._ram
+        offset = paddr - self._ram_base
+        if ram is not None and offset >= 0 and offset + len(data) <= self._ram_size:
+            ram[offset : offset + len(data)] = data
+        else:
+            status = _mem_write(self._uch, paddr, data, len(data))
+            if status:
+                raise UcError(status)
         self.translations.forget(paddr, len(data))
         tables = self._tables
         if tables:
@@ -139,9 +147,15 @@ class PhysicalMemory:
     def write_table_entry(self, table: int, index: int, entry: int) -> None:
         """Store ``entry`` as entry ``index`` of the table at ``table``."""
         # No translated code to drop: a page table is never mapped, so never executed.
-        status = _mem_write(self._uch, table + 8 * index, entry.to_bytes(8, "little"), 8)
-        if status:
-            raise UcError(status)
+        at = table + 8 * index
+        ram = self._ram
+        offset = at - self._ram_base
+        if ram is not None and offset >= 0 and offset + 8 <= self._ram_size:
+            _ENTRY.pack_into(ram, offset, entry)
+        else:
+            status = _mem_write(self._uch, at, entry.to_bytes(8, "little"), 8)
+            if status:
+                raise UcError(status)
         words = self._tables.get(table)
         if words is not None:
             words[index] = entry

@@ -1,6 +1,6 @@
-"""Guest RAM read where Unicorn keeps it (emulator.liveram): found on both
-architectures, equal to what ``uc_mem_read`` reads after any writes, and refused where
-it is not one mapped region."""
+"""Guest RAM where Unicorn keeps it (emulator.liveram): found on both architectures,
+equal to what ``uc_mem_read`` reads after any writes, written as ``uc_mem_write``
+writes, and refused where it is not one mapped region."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_ram_is_found_and_left_as_it_was(arch: Arch) -> None:
     uc.mem_write(base, b"first!!!")
     uc.mem_write(base + _SIZE - 8, b"last!!!!")
     view = locate_ram(uc, base, _SIZE)
-    assert view is not None and len(view) == _SIZE and view.readonly
+    assert view is not None and len(view) == _SIZE and not view.readonly
     assert bytes(uc.mem_read(base, 8)) == b"first!!!" == view[:8].tobytes()
     assert bytes(uc.mem_read(base + _SIZE - 8, 8)) == b"last!!!!" == view[-8:].tobytes()
 
@@ -56,6 +56,18 @@ def test_the_view_reads_what_unicorn_reads(writes: list[tuple[int, bytes]], at: 
         _UC.mem_write(_BASE + offset, data)
     size = min(size, _SIZE - at)
     assert _VIEW[at : at + size].tobytes() == bytes(_UC.mem_read(_BASE + at, size))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, _SIZE - 1), st.binary(min_size=1, max_size=9000)),
+                max_size=8))
+def test_unicorn_reads_what_was_written_through_the_view(
+        writes: list[tuple[int, bytes]]) -> None:
+    assert _VIEW is not None
+    for offset, data in writes:
+        data = data[: _SIZE - offset]
+        _VIEW[offset : offset + len(data)] = data
+        assert bytes(_UC.mem_read(_BASE + offset, len(data))) == data
 
 
 def test_what_is_not_one_mapped_region_is_refused() -> None:

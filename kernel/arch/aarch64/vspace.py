@@ -103,6 +103,15 @@ class CacheMaintenance:
     end: int
     pstart: int
 
+    def __init__(self, op: CacheOp, asid: int, start: int, end: int, pstart: int) -> None:
+        # Written out: see kernel.records on hot records (seL4's process loaders
+        # make the caches agree for every page they load, twice).
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "asid", asid)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "pstart", pstart)
+
 
 def perform_cache_maintenance(kernel: KernelState, inv: CacheMaintenance) -> list[int]:
     """Nothing to do: the emulator has no caches that could disagree with RAM. Returns
