@@ -56,6 +56,8 @@ class FakeMachine(Machine):
         self.next_handle = 1
         self.changed_asids: list[int] = []
         """Every ASID passed to ``mappings_changed``, in order."""
+        self.unmapped_pages: list[tuple[int, int, int]] = []
+        """(asid, vaddr, size_bits) of each ``page_unmapped``, in order."""
 
     def _offset(self, paddr: int, size: int) -> int:
         offset = paddr - self.ram_base
@@ -146,6 +148,10 @@ class FakeMachine(Machine):
         self.changed_asids.append(asid)
         if asid == self.asid:
             self.tlb_flushes += 1
+
+    def page_unmapped(self, asid: int, vaddr: int, size_bits: int) -> None:
+        self.unmapped_pages.append((asid, vaddr, size_bits))
+        super().page_unmapped(asid, vaddr, size_bits)
 
     def time_now(self) -> int:
         return self.clock

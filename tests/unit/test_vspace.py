@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.abi.arch import Arch
-from kernel.abi.constants import Error, InitialCap
+from kernel.abi.constants import PAGE_BITS, Error, InitialCap
 from kernel.core.threads import vspace_root_of
 from kernel.model.caps import FrameCap, PageTableCap
 from kernel.model.page_tables import walk
@@ -99,8 +99,11 @@ def test_unmap_takes_access_away_and_tells_the_machine(s: System) -> None:
     assert not frame_cap(s, f).is_mapped
     assert s.machine.changed_asids[-1] == ROOT_ASID
     assert s.machine.tlb_flushes == flushes + 1  # the root task's own address space
+    # The machine is told which page, so that it may forget that page alone.
+    assert s.machine.unmapped_pages == [(ROOT_ASID, FREE_VA, PAGE_BITS)]
     # Unmapping an unmapped frame is no error and changes nothing.
     assert page_unmap(s, f).label == 0
+    assert s.machine.unmapped_pages == [(ROOT_ASID, FREE_VA, PAGE_BITS)]
 
 
 def test_remap_changes_rights_and_attributes_in_place(s: System) -> None:
