@@ -263,6 +263,9 @@ class UnicornMachine(Machine):
         self.root = self.empty_root
         self.asid = 0
         self._uch = self.uc._uch
+        self._pc_word = ctypes.c_uint64()
+        self._pc_word_ref = ctypes.byref(self._pc_word)
+        """Where :meth:`_read_pc` has ``uc_reg_read`` put the pc."""
         self._threads: dict[int, SavedCpu] = {}
         """The saved threads by handle (``kernel.machine``: the TCB holds the handle)."""
         self._next_handle = 1
@@ -867,7 +870,7 @@ class UnicornMachine(Machine):
         that value across the calls that follow in it, and mypyc compiles that
         assumption into a check.
         """
-        pc = self.uc.reg_read(self.cpu.pc_reg)
+        pc = self._read_pc()
         self._stopped_in_hook = self._code_stop = False
         self._hit = None
         trap: Trap | None = None
@@ -914,6 +917,14 @@ class UnicornMachine(Machine):
         self._in_emu = False
         return trap
 
+    def _read_pc(self) -> int:
+        """The CPU's pc, through the C API: the binding's ``reg_read`` picks a register
+        class on every call, and every run reads the pc once or twice."""
+        status = uclib.uc_reg_read(self._uch, self.cpu.pc_reg, self._pc_word_ref)
+        if status:
+            raise UcError(status)
+        return self._pc_word.value
+
     def _start(self, pc: int, until: int, count: int) -> Trap | None:
         """One ``emu_start``; the trap that ended it without reaching the interrupt
         hook, if any."""
@@ -936,7 +947,7 @@ class UnicornMachine(Machine):
         if trap is not None:
             blocks.settle_trap(trap.fault_pc)
         elif blocks.state.open:
-            blocks.settle_stop(self.uc.reg_read(self.cpu.pc_reg))
+            blocks.settle_stop(self._read_pc())
 
     def _late_tick_due(self, blocks: BlockCounter) -> None:
         """At a kernel entry or a stop, with a late tick pending: past its instruction,
