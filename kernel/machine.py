@@ -149,7 +149,7 @@ class Machine:
 
     def page_unmapped(self, asid: int, vaddr: int, size_bits: int) -> None:
         """The leaf mapping the ``2**size_bits`` bytes at ``vaddr`` in the address space
-        tagged ``asid`` was removed or changed, and nothing else: as
+        tagged ``asid`` was removed, and nothing else changed: as
         :meth:`mappings_changed`, for that page only (seL4 invalidates one page there).
         The default drops everything cached for the ASID."""
         self.mappings_changed(asid)
