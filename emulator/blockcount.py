@@ -26,10 +26,15 @@ The compiled build counts this way by default, when ``make compiled`` has built 
 library next to this module; :data:`ENABLE_VARIABLE` chooses otherwise. The pure build
 keeps Unicorn's counter, the reference the block counter is tested against.
 
-A block's instructions are ``size / width`` on AArch64; RISC-V's compressed
-instructions make the count variable, so the hook asks Unicorn for the block it is
-about to run (a lookup in its cache), and positions inside a block are found by
-decoding instruction lengths from the code bytes.
+A block's instructions are ``size / width`` on AArch64. RISC-V's compressed
+instructions make the count variable: the hook reads the block's code through the
+installed address space's page tables (an Sv39 walk over the RAM view of
+``emulator.liveram``) and counts instruction lengths, and asks Unicorn for the block
+(a lookup in its cache) only where that walk does not reach RAM. The walk needs the
+machine to say which root table is installed (:meth:`BlockCounter.set_root`); it
+agrees with Unicorn's fetch because only the kernel writes page tables and it flushes
+Unicorn's TLB before a changed translation can be used. Positions inside a block are
+found by the same decoding, in Python.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from unicorn import Uc, UcError
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_HOOK_BLOCK
 from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
-__all__ = ["BlockCounter", "BlockCountState", "block_library", "instruction_end", "instructions_between"]
+__all__ = ["BlockCounter", "BlockCountState", "CodeSlot", "RamView", "block_library",
+           "instruction_end", "instructions_between"]
 
 LIBRARY_NAME: Final = "_blockcount.so"
 """The native hook's file name, next to this module in the compiled build."""
@@ -58,10 +64,23 @@ each costs."""
 
 _NO_LIMIT: Final = (1 << 64) - 1
 
+RamView = tuple[int, int, int]
+"""Guest RAM as the hook reads it: its host address, guest-physical base and size."""
+
 T = TypeVar("T")
 
 _REMOVE_CACHE: Final = UC_CTL_TB_REMOVE_CACHE | 2 << 26 | UC_CTL_IO_WRITE << 30
 """uc_ctl's control word for TB_REMOVE_CACHE with its two arguments (unicorn.h's UC_CTL)."""
+
+
+CODE_SLOTS: Final = 64
+"""Code pages the hook remembers (``CODE_SLOTS`` in blockcount.c)."""
+
+
+class CodeSlot(ctypes.Structure):
+    """One remembered code page (``struct code_slot`` in blockcount.c)."""
+
+    _fields_ = [("va", ctypes.c_uint64), ("epoch", ctypes.c_uint64), ("host", ctypes.c_void_p)]
 
 
 class BlockCountState(ctypes.Structure):
@@ -79,6 +98,17 @@ class BlockCountState(ctypes.Structure):
         ("failed", ctypes.c_uint64),
         ("stop", ctypes.c_void_p),
         ("ctl", ctypes.c_void_p),
+        ("ram", ctypes.c_void_p),
+        ("ram_base", ctypes.c_uint64),
+        ("ram_size", ctypes.c_uint64),
+        ("root", ctypes.c_uint64),
+        ("decoded", ctypes.c_uint64),
+        ("asked", ctypes.c_uint64),
+        ("exit_at", ctypes.c_uint64),
+        ("check", ctypes.c_uint64),
+        ("disagreed", ctypes.c_uint64),
+        ("epoch", ctypes.c_uint64),
+        ("slots", CodeSlot * CODE_SLOTS),
     ]
 
 
@@ -162,7 +192,7 @@ class BlockCounter:
     """The count no block may take the run past (the hook stops before it)."""
 
     def __init__(self, uc: Uc, library: ctypes.CDLL, width: int,
-                 code: Callable[[int, int], bytes]) -> None:
+                 code: Callable[[int, int], bytes], ram: RamView | None = None) -> None:
         self.state = BlockCountState()
         """The hook's state: the machine's system-call path clears ``open`` itself."""
         self._width = width
@@ -171,6 +201,8 @@ class BlockCounter:
         state.width = width
         state.stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
         state.ctl = ctypes.cast(uclib.uc_ctl, ctypes.c_void_p).value
+        if ram is not None:
+            state.ram, state.ram_base, state.ram_size = ram
         self._hook = uc_hook_h()
         status = uclib.uc_hook_add(
             uc._uch, ctypes.byref(self._hook), UC_HOOK_BLOCK,
@@ -178,6 +210,18 @@ class BlockCounter:
             ctypes.c_void_p(ctypes.addressof(state)), ctypes.c_uint64(1), ctypes.c_uint64(0))
         if status:
             raise RuntimeError(f"uc_hook_add failed with status {status}")
+
+    def set_root(self, root_paddr: int) -> None:
+        """The root page table of the address space now installed (variable-width
+        code is read through it): called at every change of the CPU's root."""
+        state = self.state
+        state.root = root_paddr
+        state.epoch += 1
+
+    def tlb_flushed(self) -> None:
+        """Unicorn's TLB was flushed, wholly or in part: the code pages the hook found
+        through the page tables may be elsewhere now (called at every flush)."""
+        self.state.epoch += 1
 
     def start(self, limit: int) -> None:
         """Before an ``emu_start`` that may run ``limit`` instructions."""
@@ -192,13 +236,19 @@ class BlockCounter:
         state.limit = limit
         state.crossing = 0
 
-    def start_part(self, counted: int) -> None:
-        """Before running the start of the crossing block alone (its end is the run's
-        ``until``), ``counted`` instructions into the ``emu_start``."""
+    def start_part(self, counted: int, end: int) -> None:
+        """Before running the start of the crossing block alone, up to ``end`` (the
+        run's ``until``), ``counted`` instructions into the ``emu_start``;
+        :meth:`end_part` after it."""
         state = self.state
         state.counted = counted
         state.limit = _NO_LIMIT
         state.open = state.crossing = 0
+        state.exit_at = end
+
+    def end_part(self) -> None:
+        """The run of part of a block is over: no block ends at an exit any more."""
+        self.state.exit_at = 0
 
     def current(self) -> int:
         """Instructions of the ``emu_start`` in progress (or just ended) so far."""

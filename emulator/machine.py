@@ -308,11 +308,14 @@ class UnicornMachine(Machine):
         except OSError as error:
             raise MachineError(f"cannot load the block counter: {error}") from None
         self._blocks: BlockCounter | None = None if library is None else BlockCounter(
-            self.uc, library, self.cpu.fixed_instruction_width, self._code_bytes)
+            self.uc, library, self.cpu.fixed_instruction_width, self._code_bytes,
+            self.memory.ram_location())
         """Counts by translated block (``emulator.blockcount``), when the native hook is
         built; None: Unicorn's own counter (``counter``)."""
         self._block_state: BlockCountState | None = (
             None if self._blocks is None else self._blocks.state)
+        if self._blocks is not None:
+            self._blocks.set_root(self.root)
         self._partial = False
         """The ``emu_start`` in progress runs the start of a block alone (``_run_part``):
         a trap ends it."""
@@ -492,6 +495,8 @@ class UnicornMachine(Machine):
                 # still holds the other space's entries.
                 self.root, self.asid = saved.root, saved.asid
                 self.cpu.flush_tlb(self.uc)
+                if self._blocks is not None:
+                    self._blocks.set_root(saved.root)
         elif registers is None:
             raise MachineError(f"load_thread: no saved thread {handle} and no registers")
         if registers is not None:
@@ -526,6 +531,8 @@ class UnicornMachine(Machine):
         if saved.root != self.root or saved.asid != self.asid:
             self.root, self.asid = saved.root, saved.asid
             self.cpu.flush_tlb(self.uc)
+            if self._blocks is not None:
+                self._blocks.set_root(saved.root)
 
     def set_fpu_enabled(self, enabled: bool) -> None:
         # Compared first: this runs at every thread switch, the write only on a change.
@@ -633,7 +640,7 @@ class UnicornMachine(Machine):
         saved.load_bytes(data)
         self._window = None
         self._restore(saved)
-        self.cpu.flush_tlb(self.uc)
+        self._flush_tlb()
 
     def set_address_space(self, root_paddr: int, asid: int) -> None:
         root = root_paddr or self.empty_root
@@ -641,22 +648,32 @@ class UnicornMachine(Machine):
             previous = self.asid
             self.root, self.asid = root, asid
             self.cpu.set_address_space(self.uc, root, asid, previous)
+            if self._blocks is not None:
+                self._blocks.set_root(root)
 
     def page_tables_changed(self) -> None:
-        self.cpu.flush_tlb(self.uc)
+        self._flush_tlb()
 
     def mappings_changed(self, asid: int) -> None:
         # Unicorn's TLB holds the installed address space only (every switch to another
         # one flushes it), so a change to any other address space needs no flush.
         if asid == self.asid:
-            self.cpu.flush_tlb(self.uc)
+            self._flush_tlb()
 
     def page_unmapped(self, asid: int, vaddr: int, size_bits: int) -> None:
         if asid == self.asid:
             if size_bits == PAGE_BITS:
                 self.cpu.flush_tlb_page(self.uc, vaddr)
+                if self._blocks is not None:
+                    self._blocks.tlb_flushed()
             else:
-                self.cpu.flush_tlb(self.uc)
+                self._flush_tlb()
+
+    def _flush_tlb(self) -> None:
+        """Flush Unicorn's TLB, and the block counter's code pages with it."""
+        self.cpu.flush_tlb(self.uc)
+        if self._blocks is not None:
+            self._blocks.tlb_flushed()
 
     # --- the MCS timer ----------------------------------------------------------------------
 
@@ -994,7 +1011,7 @@ class UnicornMachine(Machine):
         start = blocks.block_pc
         end = blocks.part_end(rest)
         blocks.drop_translation(self.uc, start)
-        blocks.start_part(blocks.current())
+        blocks.start_part(blocks.current(), end)
         self._partial = True
         self.cpu.end_runs_quietly(self.uc, True)
         try:
@@ -1002,6 +1019,7 @@ class UnicornMachine(Machine):
         finally:
             self.cpu.end_runs_quietly(self.uc, False)
             self._partial = False
+            blocks.end_part()
             blocks.drop_translation(self.uc, start)
         self._settle(blocks, trap)
         return trap

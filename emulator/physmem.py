@@ -91,6 +91,15 @@ class PhysicalMemory:
         """Page-aligned table address -> its 512 entries, equal to RAM (module docstring)."""
         self.translations = translations
 
+    def ram_location(self) -> tuple[int, int, int] | None:
+        """Where guest RAM lives in this process: its host address, guest-physical base
+        and size; None when it was not found (``emulator.liveram``). Valid as long as
+        the engine, as the view is."""
+        if self._ram is None:
+            return None
+        host = ctypes.addressof(ctypes.c_char.from_buffer(self._ram))
+        return host, self._ram_base, self._ram_size
+
     def read(self, paddr: int, size: int) -> bytes:
         """``size`` bytes at ``paddr``; UcError if the range is not mapped."""
         ram = self._ram
