@@ -904,24 +904,24 @@ class UnicornMachine(Machine):
                 if self._tick_due >= 0:
                     self._late_tick_due(blocks)
                 # The hook state's fields read directly, here and in _settle: once or
-                # twice per emu_start, where BlockCounter's interpreted descriptors cost
-                # about 1% of sel4test's run.
-                if not (blocks.state.crossing and trap is None
-                        and not self._stopped_elsewhere()):
+                # twice per emu_start (and at every tick), where BlockCounter's
+                # interpreted descriptors cost about 1% of sel4test's run.
+                state = blocks.state
+                if not (state.crossing and trap is None and not self._stopped_elsewhere()):
                     break
-                rest = blocks.limit - blocks.current()
+                due, counted = int(state.limit), int(state.counted)
+                rest = due - counted
                 if rest == 0:
                     break
                 kernel = self.kernel
                 assert kernel is not None
-                due = blocks.limit
-                if (tick and due + tick <= cap and blocks.current() + blocks.block_n <= due + tick
+                if (tick and due + tick <= cap and counted + int(state.block_n) <= due + tick
                         and kernel.tick_is_quiet()):
                     # Run the block whole (it ends before the next tick); the tick is
                     # taken at the next kernel entry or stop, as if at its instruction.
                     self._tick_due = due
                     blocks.resume(due + tick)
-                    pc = blocks.block_pc
+                    pc = int(state.block_pc)
                     continue
                 trap = self._run_part(blocks, rest)
                 break
