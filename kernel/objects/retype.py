@@ -84,6 +84,7 @@ caches through the copies a read makes, and scans large regions about 1.6 times 
 fast as a megabyte at a time (measured on Unicorn 2.1.4)."""
 _ZEROS: Final = bytes(_ZERO_CHUNK)
 _PAGE: Final = 1 << PAGE_BITS
+_ZERO_PAGE: Final = bytes(_PAGE)
 
 
 class Kind(Enum):
@@ -218,8 +219,8 @@ def object_size_bits(otype: ObjectType, user_size: int) -> int:
 
 
 def zero_phys(machine: Machine, paddr: int, size: int) -> None:
-    """Make ``size`` bytes at ``paddr`` (RAM only) zero, writing only the pages that are
-    not zero already.
+    """Make ``size`` bytes at ``paddr`` (RAM only) zero, writing only the pages (4 KiB
+    pieces counted from ``paddr``) that are not zero already, a run of them per write.
 
     Guest RAM is memory the host backs only where it was written: writing zeros over
     memory nobody used would make the host back it all (a retype of a 1 GiB untyped, the
@@ -230,10 +231,20 @@ def zero_phys(machine: Machine, paddr: int, size: int) -> None:
         n = min(_ZERO_CHUNK, end - paddr)
         data = machine.read_phys(paddr, n)
         if data != _ZEROS[:n]:
+            # Runs of non-zero pages, each written with one call. A page is compared
+            # with a zero page (memcmp, which stops at the first difference), not
+            # counted byte by byte.
+            run = -1
             for offset in range(0, n, _PAGE):
                 page = data[offset : offset + _PAGE]
-                if page.count(0) != len(page):
-                    machine.write_phys(paddr + offset, bytes(len(page)))
+                if page != (_ZERO_PAGE if len(page) == _PAGE else _ZEROS[: len(page)]):
+                    if run < 0:
+                        run = offset
+                elif run >= 0:
+                    machine.write_phys(paddr + run, _ZEROS[: offset - run])
+                    run = -1
+            if run >= 0:
+                machine.write_phys(paddr + run, _ZEROS[: n - run])
         paddr += n
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch, ObjectTypeAArch64, ObjectTypeRV64, abi_for
 from kernel.abi.constants import MIN_UNTYPED_BITS, Error, InitialCap
@@ -23,6 +25,7 @@ from kernel.model.cnode import CNode
 from kernel.model.endpoint import Endpoint, EndpointState
 from kernel.model.notification import Notification, NotificationState
 from kernel.model.tcb import TCB, ThreadState
+from kernel.objects.retype import zero_phys
 from kernel.objects.untyped import untyped_free_bytes
 from tests.abi.support import CNODE, System
 from tests.fakes import FakeMachine
@@ -311,3 +314,46 @@ def test_an_aarch64_kernel_always_has_the_fpu() -> None:
     kernel = Kernel(FakeMachine(Arch.AARCH64, cfg.ram_size), cfg, lambda byte: None)
     with pytest.raises(BootError, match="always has the FPU"):
         boot(kernel, make_image(Arch.AARCH64))
+
+
+class _WriteLog(FakeMachine):
+    """A fake machine that records every range the kernel writes."""
+
+    def __init__(self, ram_size: int) -> None:
+        super().__init__(Arch.RISCV64, ram_size)
+        self.writes: list[tuple[int, int]] = []
+
+    def write_phys(self, paddr: int, data: bytes) -> None:
+        self.writes.append((paddr, len(data)))
+        super().write_phys(paddr, data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 3 * 4096), size=st.integers(0, 80 * 4096),
+       dirty=st.lists(st.tuples(st.integers(0, 90 * 4096 - 1), st.integers(1, 3 * 4096)),
+                      max_size=12))
+def test_zeroing_writes_only_the_pages_that_are_not_zero_and_leaves_the_rest(
+        start: int, size: int, dirty: list[tuple[int, int]]) -> None:
+    """zero_phys over any range of any RAM: the range reads zero afterwards, nothing
+    outside it changed, and every 4 KiB piece (counted from the range's start) that it
+    wrote held a non-zero byte before: zero memory stays unwritten, so the host need
+    not back it. A range of more than one 256 KiB chunk is covered too."""
+    ram_size = 96 * 4096
+    machine = _WriteLog(ram_size)
+    for offset, length in dirty:
+        length = min(length, ram_size - offset)
+        machine.ram[offset : offset + length] = bytes([0xA5]) * length
+    before = bytes(machine.ram)
+    size = min(size, ram_size - start)
+    zero_phys(machine, machine.ram_base + start, size)
+    after = bytes(machine.ram)
+    assert after[start : start + size] == bytes(size)
+    assert after[:start] == before[:start]
+    assert after[start + size :] == before[start + size :]
+    for paddr, length in machine.writes:
+        offset = paddr - machine.ram_base
+        assert start <= offset and offset + length <= start + size
+        assert (offset - start) % 4096 == 0
+        for piece in range(offset, offset + length, 4096):
+            end = min(piece + 4096, start + size)
+            assert before[piece:end] != bytes(end - piece)
