@@ -44,8 +44,8 @@ from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import CALLER, TCB, Blocking, ThreadState
 
-__all__ = ["call_target", "fast_length", "fast_message", "fastpath_call", "fastpath_reply_recv",
-           "switch_to", "take_receiver"]
+__all__ = ["call_target", "endpoint_target", "fast_length", "fast_message", "fastpath_call",
+           "fastpath_reply_recv", "switch_to", "take_receiver"]
 
 _LENGTH: Final = MESSAGE_INFO["length"]
 _EXTRA: Final = MESSAGE_INFO["extraCaps"]
@@ -91,6 +91,12 @@ def call_target(kernel: KernelState, current: TCB, window: list[int]
     slot = lookup_slot(kernel, current, window[0])
     if not isinstance(slot, Slot):
         return None
+    return endpoint_target(kernel, slot, length)
+
+
+def endpoint_target(kernel: KernelState, slot: Slot, length: int
+                    ) -> tuple[int, EndpointCap, Endpoint, TCB] | None:
+    """:func:`call_target` once the invoked cap's slot is found."""
     cap = slot.cap
     if not isinstance(cap, EndpointCap):
         return None
@@ -113,16 +119,27 @@ def take_receiver(endpoint: Endpoint) -> TCB:
     return receiver
 
 
-def fastpath_call(kernel: KernelState, window: list[int]) -> bool:
-    """seL4_Call to a waiting receiver, or False if the general path must handle it."""
+def fastpath_call(kernel: KernelState, window: list[int]) -> bool | Slot:
+    """seL4_Call to a waiting receiver: True once done. Otherwise the general path must
+    handle the Call, and this returns the slot of the invoked cap if it looked that up
+    and found a cap there (else False): an invocation of any other object is a Call
+    too, and the general path need not look its cap up again. Its own lookup would
+    walk the same slots and reach the same one; the walk met no empty slot, so no
+    server-backed CNode would be asked either (:func:`kernel.cspace.lookup.resolve_address_bits`)."""
     current = kernel.current
     assert current is not None
-    target = call_target(kernel, current, window)
-    if target is None:
+    length = fast_length(window[1])
+    if length is None:
         return False
+    slot = lookup_slot(kernel, current, window[0])
+    if not isinstance(slot, Slot):
+        return False
+    target = endpoint_target(kernel, slot, length)
+    if target is None:
+        return False if slot.is_empty else slot
     length, cap, endpoint, receiver = target
     if receiver.priority < current.priority or receiver.domain != kernel.domains.current:
-        return False
+        return slot
     blocking = receiver.blocking
     assert blocking is not None
     # Effects, in the general path's order: the receiver leaves the queue; the caller

@@ -78,8 +78,13 @@ _SEND_STATE: Final = EndpointState.SEND
 _ACTIVE: Final = NotificationState.ACTIVE
 
 
-def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
+def invoke(kernel: KernelState, syscall: Syscall, window: list[int],
+           invoked: Slot | None = None) -> None:
     """Run one API syscall of the current thread (window = a0-a7 / x0-x7).
+
+    ``invoked``: for a send or call, the slot ``window[0]`` names, when the caller has
+    looked it up already and found a cap there (the fastpath's attempt), so that it is
+    not looked up twice.
 
     With server-backed CNodes (capsule's extension, not seL4), a lookup before the
     commit point may need a server: the system call is then suspended before anything
@@ -91,19 +96,22 @@ def invoke(kernel: KernelState, syscall: Syscall, window: list[int]) -> None:
     assert current is not None
     while True:
         try:
-            _invoke(kernel, current, syscall, window)
+            _invoke(kernel, current, syscall, window, invoked)
         except ServerLookup as request:
             kernel.lookup_phase = -1
             if suspend_on_lookup(kernel, current, request):
                 return
-            # Refused (a loop, or too deep): restart at once with the lookup denied.
+            # Refused (a loop, or too deep): restart at once with the lookup denied,
+            # every lookup made again.
+            invoked = None
             continue
         kernel.lookup_phase = -1
         current.lookup_denied = ()
         return
 
 
-def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[int]) -> None:
+def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[int],
+            invoked: Slot | None) -> None:
     if syscall is _REPLY:
         _reply(kernel)
         return
@@ -117,9 +125,12 @@ def _invoke(kernel: KernelState, current: TCB, syscall: Syscall, window: list[in
         return
     is_call = syscall is _CALL
     blocking = syscall is not _NB_SEND
-    kernel.lookup_phase = _PHASE_INVOKED_CAP
-    slot = lookup_slot(kernel, current, window[0])
-    kernel.lookup_phase = -1
+    if invoked is None:
+        kernel.lookup_phase = _PHASE_INVOKED_CAP
+        slot = lookup_slot(kernel, current, window[0])
+        kernel.lookup_phase = -1
+    else:
+        slot = invoked
     if not isinstance(slot, Slot):  # a lookup failure (one check, not one per kind)
         if blocking:
             handle_fault(kernel, current, CapFault(_fault_ip(kernel), window[0], False, slot))

@@ -33,6 +33,7 @@ from kernel.entry.invocation import invoke
 from kernel.model.caps import ThreadCap
 from kernel.model.errors import LOOKUP_FAILURES
 from kernel.model.faults import UnknownSyscallFault
+from kernel.model.slot import Slot
 from kernel.model.state import KernelState
 from kernel.model.tcb import TCB
 from kernel.records import dataclass
@@ -123,9 +124,12 @@ _REPLY_RECV: Final = Syscall.seL4_SysReplyRecv
 
 
 def sys_call_fastpath(kernel: KernelState, window: list[int]) -> None:
-    """seL4_Call: the fastpath when it applies, else the general path."""
-    if not fastpath_call(kernel, window):
-        invoke(kernel, _CALL, window)
+    """seL4_Call: the fastpath when it applies, else the general path (with the invoked
+    cap's slot when the fastpath found it)."""
+    outcome = fastpath_call(kernel, window)
+    if outcome is True:
+        return
+    invoke(kernel, _CALL, window, outcome if isinstance(outcome, Slot) else None)
 
 
 def sys_reply_recv_fastpath(kernel: KernelState, window: list[int]) -> None:

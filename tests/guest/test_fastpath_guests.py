@@ -56,12 +56,12 @@ class FastpathCounter:
         for name, original in self.originals.items():
             setattr(self.module, name, original)
 
-    def _counting(self, original: Callable[[Kernel, list[int]], bool]
-                  ) -> Callable[[Kernel, list[int]], bool]:
-        def counting(kernel: Kernel, window: list[int]) -> bool:
-            done = original(kernel, window)
-            self.taken += done
-            return done
+    def _counting(self, original: Callable[[Kernel, list[int]], object]
+                  ) -> Callable[[Kernel, list[int]], object]:
+        def counting(kernel: Kernel, window: list[int]) -> object:
+            outcome = original(kernel, window)  # True when taken (fastpath_call: or a Slot)
+            self.taken += outcome is True
+            return outcome
 
         return counting
 

@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 
 from kernel.abi.arch import Arch
 from kernel.abi.constants import Syscall
+from kernel.cspace.lookup import lookup_slot
 from kernel.entry import fastpath
 from kernel.model.endpoint import Endpoint
+from kernel.model.slot import Slot
 from kernel.model.tcb import TCB, ThreadState
 from kernel.views.render import all_slots, slot_id
 from tests.fuzzing import fuzzed
@@ -69,10 +71,10 @@ class Counted:
         for name in ("fastpath_call", "fastpath_reply_recv"):
             original = getattr(fastpath, name)
 
-            def counting(kernel: Any, window: list[int], _f: Any = original) -> bool:
-                done: bool = _f(kernel, window)
-                self.taken += done
-                return done
+            def counting(kernel: Any, window: list[int], _f: Any = original) -> Any:
+                outcome = _f(kernel, window)  # True when taken (fastpath_call: or a Slot)
+                self.taken += outcome is True
+                return outcome
 
             monkeypatch.setattr(syscalls, name, counting)
 
@@ -130,18 +132,24 @@ def test_random_ipc_is_the_same_with_and_without_the_fastpath(
 
 
 def test_the_fastpath_declines_what_it_does_not_handle(arch: Arch = Arch.RISCV64) -> None:
-    """Extra caps, long messages, no waiting receiver, a lower-priority receiver."""
+    """Extra caps, long messages, no waiting receiver, a lower-priority receiver. Where
+    it looked the cap up before declining, it hands the slot to the general path."""
     w = World(arch)
     slot, _ = w.endpoint()
     w.root.priority = 100
     low = w.thread(50)
     kernel = w.kernel
+    endpoint_slot = lookup_slot(kernel, w.root, slot)
+    assert isinstance(endpoint_slot, Slot) and not endpoint_slot.is_empty
     window = [slot, tag(1, 5), 0, 0, 0, 0, 0, Syscall.seL4_SysCall]
-    assert not fastpath.fastpath_call(kernel, window)  # 5 words
+    assert fastpath.fastpath_call(kernel, window) is False  # 5 words
     window[1] = tag(1, 1, extra=1)
-    assert not fastpath.fastpath_call(kernel, window)  # an extra cap
+    assert fastpath.fastpath_call(kernel, window) is False  # an extra cap
     window[1] = tag(1, 1)
-    assert not fastpath.fastpath_call(kernel, window)  # nobody waits
+    assert fastpath.fastpath_call(kernel, window) is endpoint_slot  # nobody waits
+    window[0] = w.sys.free_slots(1)  # an empty slot: looked up, nothing to hand on
+    assert fastpath.fastpath_call(kernel, window) is False
+    window[0] = slot
     low.state = ThreadState.BLOCKED_ON_RECEIVE  # as if it waited (queued below)
     ep = kernel.objects[w.sys.cap(slot).object_paddr]  # type: ignore[attr-defined]
     assert isinstance(ep, Endpoint)
@@ -150,5 +158,5 @@ def test_the_fastpath_declines_what_it_does_not_handle(arch: Arch = Arch.RISCV64
     from kernel.model.tcb import Blocking
 
     ep.state, ep.queue, low.blocking = EndpointState.RECV, [low], Blocking(ep)
-    assert not fastpath.fastpath_call(kernel, window)  # the receiver has lower priority
+    assert fastpath.fastpath_call(kernel, window) is endpoint_slot  # a lower-priority receiver
     assert kernel.current is w.root and w.root.state is ThreadState.RUNNING
