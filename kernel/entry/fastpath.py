@@ -9,9 +9,10 @@ move the message registers, link or consume the reply cap, block one thread, and
 switch straight to the other.
 
 Contract: :func:`fastpath_call` and :func:`fastpath_reply_recv` either do nothing and
-return False (the caller then takes the general path), or leave *exactly* the state the
-general path would have left (same registers, thread states, endpoint queue, CDT links,
-scheduler queues and current thread) and return True. ``tests/unit/test_fastpath.py``
+return False (the caller then takes the general path; :func:`fastpath_call` may return
+the invoked cap's slot instead, for the general path to use), or leave *exactly* the
+state the general path would have left (same registers, thread states, endpoint queue,
+CDT links, scheduler queues and current thread) and return True. ``tests/unit/test_fastpath.py``
 and the guest trace comparison check this. The conditions are seL4's:
 
 Call: no extra caps and at most ``seL4_FastMessageRegisters`` words; the cap is an
