@@ -240,6 +240,7 @@ class UnicornMachine(Machine):
         self.translations = TranslationKeeper(self.uc, arch.name.lower(), self.ram_base, ram_size)
         self.translations.calibrate(self.cpu.probe_code, self.cpu.patched_probe_code,
                                     self.cpu.probe_register, (2, 1))
+        self.translations.skip_rescans()
         self.memory = PhysicalMemory(self.uc, self.translations, self.ram_base, ram_size)
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
         self._window: list[int] | None = None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from unicorn import Uc
-from unicorn.unicorn_const import UC_HOOK_INTR, UC_PROT_ALL
+from unicorn import Uc, UcError
+from unicorn.unicorn_const import UC_ERR_FETCH_UNMAPPED, UC_HOOK_INTR, UC_PROT_ALL
 
 from emulator.cpu import CpuBackend, backend_for
 from emulator.machine import UnicornMachine
@@ -78,3 +78,36 @@ def test_forget_outside_ram_is_harmless(arch: Arch) -> None:
 
 def test_machines_drop_translations_precisely(arch: Arch) -> None:
     assert UnicornMachine(arch, RAM).translations.precise
+
+
+def test_the_rescan_hooks_cover_every_address_but_ram(arch: Arch) -> None:
+    """Every store the guest makes reaches RAM, so none may fall under the hooks (a
+    store under one would take QEMU's slow path every time); everything else does."""
+    uc, _cpu, base = engine(arch)
+    keeper = TranslationKeeper(uc, arch.name.lower(), base, RAM)
+    ranges = keeper.skip_rescans()
+    assert all(begin <= end for begin, end in ranges)
+    covered = sum(end - begin + 1 for begin, end in ranges)
+    assert covered == (1 << 64) - RAM
+    assert not any(begin <= address <= end for begin, end in ranges
+                   for address in (base, base + RAM - 1))
+    assert keeper.skip_rescans() == ranges  # a second call adds no hooks
+    assert len(keeper._rescan_hooks) == len(ranges)
+
+
+def test_an_unmapped_fetch_still_fails_under_the_rescan_hooks(arch: Arch) -> None:
+    """The hooks handle nothing: a fetch from where nothing is mapped fails as before."""
+    uc, cpu, base = engine(arch)
+    TranslationKeeper(uc, arch.name.lower(), base, RAM).skip_rescans()
+    unmapped = base + RAM + 0x10000
+    with pytest.raises(UcError) as raised:
+        uc.emu_start(unmapped, _NEVER, 0, 16)
+    assert raised.value.errno == UC_ERR_FETCH_UNMAPPED
+
+
+def test_machines_skip_rescans(arch: Arch) -> None:
+    """Every machine installs the hooks (that guests' stores to code they run are still
+    noticed under them is checked by userland/tests/code_alias.c, CODE0001, whose code
+    lies outside RAM's physical range)."""
+    machine = UnicornMachine(arch, RAM)
+    assert len(machine.translations._rescan_hooks) == 2
