@@ -339,6 +339,20 @@ class AArch64Backend(CpuBackend):
     SCTLR_NTWI: Final = 1 << 16
     CPACR_FPEN: Final = 3 << 20
 
+    PAGE_SIZE: Final = 4096
+
+    def create(self) -> Uc:
+        # Unicorn 2.1.4 builds its ARM targets for ARMv5's 1 KiB pages unless told
+        # otherwise before the first mapping (QEMU picks 4 KiB for v7 and later, which
+        # Unicorn left out). With 1 KiB its soft TLB holds each 4 KiB guest page as a
+        # "large" page, so dropping one page (flush_tlb_page) dropped the whole TLB,
+        # and translated blocks chain directly only within 1 KiB, so most jumps went
+        # through the block lookup. The granule is 4 KiB (TCR below), so nothing
+        # smaller is ever mapped.
+        uc = super().create()
+        uc.ctl_set_page_size(self.PAGE_SIZE)
+        return uc
+
     def __init__(self) -> None:
         super().__init__()
         self._sctlr_plain = UcRegCP64(1, 0, 3, 0, 0, self.SCTLR)
