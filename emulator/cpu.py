@@ -99,6 +99,10 @@ class CpuBackend:
     """The register the probe adds 1 to twice."""
     patched_probe_code: bytes
     """The probe with its first addition made an addition of 0 (the register ends at 1)."""
+    load_probe_code: bytes
+    """Adds 1 to ``probe_register``, loads from the address in ``load_probe_address``,
+    adds 1 again and makes a syscall, in one block (``emulator.exitchecks``)."""
+    load_probe_address: int
     syscall_intno: int
     """The interrupt number of the syscall trap (the hot path skips classification)."""
     instruction_alignment: int
@@ -211,6 +215,9 @@ class RiscV64Backend(CpuBackend):
     probe_instructions = 4
     probe_register: int = R.UC_RISCV_REG_A0
     patched_probe_code = bytes.fromhex("13050500" "13051500" "6f004000" "73000000")
+    # addi a0, a0, 1 ; ld a1, 0(a2) ; addi a0, a0, 1 ; ecall
+    load_probe_code = bytes.fromhex("13051500" "83350600" "13051500" "73000000")
+    load_probe_address: int = R.UC_RISCV_REG_A2
     gpr_ids = tuple(getattr(R, f"UC_RISCV_REG_X{i}") for i in range(32))
 
     def create(self) -> Uc:
@@ -307,6 +314,9 @@ class AArch64Backend(CpuBackend):
     probe_instructions = 4
     probe_register: int = A.UC_ARM64_REG_X0
     patched_probe_code = bytes.fromhex("00000091" "00040091" "01000014" "010000d4")
+    # add x0, x0, #1 ; ldr x1, [x2] ; add x0, x0, #1 ; svc #0
+    load_probe_code = bytes.fromhex("00040091" "410040f9" "00040091" "010000d4")
+    load_probe_address: int = A.UC_ARM64_REG_X2
     gpr_ids = (*(getattr(A, f"UC_ARM64_REG_X{i}") for i in range(31)), A.UC_ARM64_REG_XZR)
 
     EXCP_UDEF: Final = 1

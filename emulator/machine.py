@@ -64,6 +64,7 @@ from .cpu import CpuBackend, Trap, TrapKind, backend_for
 
 if TYPE_CHECKING:
     from .faultinfo import Decoder
+from .exitchecks import ExitChecks
 from .fastregs import RegBatch
 from .icount import InstructionCounter
 from .liveregs import LiveWindow, locate_registers, locate_state, locate_window
@@ -241,6 +242,12 @@ class UnicornMachine(Machine):
         self.translations.calibrate(self.cpu.probe_code, self.cpu.patched_probe_code,
                                     self.cpu.probe_register, (2, 1))
         self.translations.skip_rescans()
+        self.exit_checks = ExitChecks(self.uc)
+        self.exit_checks.calibrate(self.uc, self.ram_base, self.cpu.load_probe_code,
+                                   self.cpu.probe_register, self.cpu.load_probe_address)
+        self._device_mapped = False
+        """Whether a page table has held an entry pointing outside RAM (a device frame,
+        where nothing answers): the exit checks stay on from then on."""
         self.memory = PhysicalMemory(self.uc, self.translations, self.ram_base, ram_size)
         self._syscall_batch, self._context_batch = self.cpu.batches(self.uc)
         self._window: list[int] | None = None
@@ -358,6 +365,7 @@ class UnicornMachine(Machine):
         tick every ``tick_instructions``, as without MCS."""
         self._limit_end = 0
         """The clock at which the ``emu_start`` in progress stops by its count."""
+        self._refresh_exit_checks()
 
     def _calibrate_counter(self) -> None:
         """Run the probe program once so that the instruction counter can be located."""
@@ -390,6 +398,11 @@ class UnicornMachine(Machine):
 
     def write_table_entry(self, table_paddr: int, index: int, entry: int) -> None:
         self.memory.write_table_entry(table_paddr, index, entry)
+        if entry and not self._device_mapped:
+            target = self.paging.target(entry)
+            if target >= 0 and not self.ram_base <= target < self.ram_base + self.ram_size:
+                self._device_mapped = True
+                self._refresh_exit_checks()
 
     def read_syscall_window(self) -> list[int]:
         # The general IPC path asks for the caller's window several times per entry;
@@ -554,6 +567,7 @@ class UnicornMachine(Machine):
             assert self._fp_watch is not None
             self.uc.hook_del(self._fp_watch)
             self._fp_watch = None
+        self.exit_checks.set_on(self._exit_checks_needed())
         self.flush_translations()
 
     def _on_fp_check(self, uc: Uc, address: int, _size: int, _data: object) -> None:
@@ -616,6 +630,10 @@ class UnicornMachine(Machine):
         """A fresh machine in ``state`` (from :meth:`export_state`), no kernel attached
         yet: attach the kernel whose state was captured with it, then :meth:`run`."""
         machine = cls(state.arch, state.ram_size)
+        # The state does not say whether its page tables reach outside RAM: keep the
+        # exit checks on (emulator.exitchecks), which is correct whatever they hold.
+        machine._device_mapped = True
+        machine._refresh_exit_checks()
         for offset, page in state.pages.items():
             machine.uc.mem_write(machine.ram_base + offset, page)
         for handle, data in state.threads.items():
@@ -753,6 +771,7 @@ class UnicornMachine(Machine):
         self._breakpoints[address] = self.uc.hook_add(
             UC_HOOK_CODE, self._on_breakpoint, begin=address, end=address)
         # Code already translated carries no call to the new hook: retranslate.
+        self.exit_checks.set_on(self._exit_checks_needed())
         self.flush_translations()
         return True
 
@@ -762,8 +781,20 @@ class UnicornMachine(Machine):
         if handle is None:
             return False
         self.uc.hook_del(handle)
+        self.exit_checks.set_on(self._exit_checks_needed())
         self.flush_translations()
         return True
+
+    def _exit_checks_needed(self) -> bool:
+        """Whether anything needs Unicorn's check after every load and store
+        (``emulator.exitchecks``): its own instruction counter, a code hook, or a
+        mapping of a physical address where nothing answers."""
+        return (self._blocks is None or self._fp_watch is not None or bool(self._breakpoints)
+                or self._device_mapped)
+
+    def _refresh_exit_checks(self) -> None:
+        if self.exit_checks.set_on(self._exit_checks_needed()):
+            self.flush_translations()
 
     def flush_translations(self) -> None:
         """Drop all translated code: needed after code bytes change in RAM (Unicorn does

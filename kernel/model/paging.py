@@ -105,6 +105,11 @@ class PagingFormat:
         """(kind, physical address of the next table or of the page)."""
         raise NotImplementedError
 
+    def target(self, entry: int) -> int:
+        """The physical address a valid entry at any level points to (a table, a page
+        or a block); -1 for an invalid entry."""
+        raise NotImplementedError
+
     def allows(self, entry: int, access: Access) -> bool:
         """Whether a valid leaf ``entry`` lets user code perform ``access`` (a deferred
         execute permission counts as granted)."""
@@ -166,6 +171,9 @@ class _Sv39(PagingFormat):
         if entry & (self.R | self.W | self.X):
             return _LEAF, paddr
         return _TABLE, paddr
+
+    def target(self, entry: int) -> int:
+        return ((entry >> 10) & ((1 << 44) - 1)) << 12 if entry & self.V else -1
 
     def allows(self, entry: int, access: Access) -> bool:
         if not entry & self.U:
@@ -229,6 +237,9 @@ class _AArch64(PagingFormat):
         if entry & 2:
             return _TABLE, paddr
         return (_LEAF, paddr) if level in self.leaf_levels else (_INVALID, 0)
+
+    def target(self, entry: int) -> int:
+        return entry & self.ADDR_MASK if entry & 1 else -1
 
     def allows(self, entry: int, access: Access) -> bool:
         # EL0 instruction fetch is governed by UXN alone; data access by AP.
