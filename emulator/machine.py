@@ -20,7 +20,10 @@
   words read at any address): a block translated at a misaligned pc is stopped before
   it runs (:meth:`UnicornMachine._on_new_block`, called only when Unicorn translates,
   so it costs nothing in steady state).
-- Instruction counts are exact, read from Unicorn's own counter (``emulator.icount``).
+- Instruction counts are exact, read from Unicorn's own counter (``emulator.icount``)
+  or counted by block (``emulator.blockcount``).
+- Unicorn's check after every guest load and store is off while nothing needs it
+  (``emulator.exitchecks``; :meth:`UnicornMachine._exit_checks_needed` says what does).
 - Checkpoints: between runs, :meth:`UnicornMachine.export_state` gives the machine's own
   state as plain data (:class:`MachineState`: RAM pages, saved threads as bytes, the live
   CPU, the time-slice position) and :meth:`UnicornMachine.from_state` builds a fresh
