@@ -79,21 +79,32 @@ class ExitChecks:
         stops = uc.hook_add(UC_HOOK_INTR, lambda uc, intno, user: uc.emu_stop())
         loads = uc.hook_add(UC_HOOK_MEM_READ, lambda uc, access, address, size, value, user:
                             uc.emu_stop(), begin=data, end=data + 7)
+
+        def run(value: int) -> int:
+            flag.value = value
+            uc.ctl(UC_CTL_TB_FLUSH, UC_CTL_IO_WRITE)
+            uc.reg_write(register, 0)
+            uc.reg_write(address_register, data)
+            uc.emu_start(at, _NEVER, 0, 0)
+            return int(uc.reg_read(register))
+
         results = []
         try:
             uc.mem_write(at, probe)
-            for value in (0, 1):
-                flag.value = value
-                uc.ctl(UC_CTL_TB_FLUSH, UC_CTL_IO_WRITE)
-                uc.reg_write(register, 0)
-                uc.reg_write(address_register, data)
-                uc.emu_start(at, _NEVER, 0, 0)
-                results.append(int(uc.reg_read(register)))
+            results = [run(0), run(1)]
         except UcError:
             results = []
         finally:
             flag.value = 0
             uc.hook_del(loads)
+            # Unicorn takes a deleted hook out of its lists only when an emu_start ends,
+            # and while a load hook is listed every load translated calls into it: the
+            # guest's code would keep that slow path. One more run (the probe, which now
+            # reaches its syscall) ends with the hook gone.
+            try:
+                run(0)
+            except UcError:
+                pass
             uc.hook_del(stops)
             uc.mem_write(at, bytes(data + 8 - at))
             uc.reg_write(register, 0)
