@@ -161,6 +161,10 @@ class MachineState:
     """The MCS clock (:meth:`UnicornMachine.time_now`)."""
     deadline: int | None = None
     """The MCS timer's deadline; None while the periodic tick runs."""
+    device_mapped: bool = True
+    """Whether a page table has pointed outside RAM since boot, which keeps Unicorn's
+    per-access exit check on (``emulator.exitchecks``). True, the safe answer, for a
+    state saved before this was recorded."""
 
 
 class SavedCpu:
@@ -626,16 +630,15 @@ class UnicornMachine(Machine):
         counters = () if self._counters is None else self._counters.export(self._clock(0))
         return MachineState(self.arch, self.ram_size, pages, threads, self._next_handle,
                             self.export_cpu(), self._slice_used, self._retired_before,
-                            counters, self._clock_base, self._deadline)
+                            counters, self._clock_base, self._deadline, self._device_mapped)
 
     @classmethod
     def from_state(cls, state: MachineState) -> UnicornMachine:
         """A fresh machine in ``state`` (from :meth:`export_state`), no kernel attached
         yet: attach the kernel whose state was captured with it, then :meth:`run`."""
         machine = cls(state.arch, state.ram_size)
-        # The state does not say whether its page tables reach outside RAM: keep the
-        # exit checks on (emulator.exitchecks), which is correct whatever they hold.
-        machine._device_mapped = True
+        # Its page tables come back as RAM bytes, not through write_table_entry.
+        machine._device_mapped = state.device_mapped
         machine._refresh_exit_checks()
         for offset, page in state.pages.items():
             machine.uc.mem_write(machine.ram_base + offset, page)
