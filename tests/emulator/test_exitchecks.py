@@ -8,30 +8,15 @@ from pathlib import Path
 
 import pytest
 from unicorn import Uc
-from unicorn.unicorn_const import UC_HOOK_INTR, UC_HOOK_MEM_READ, UC_PROT_ALL
+from unicorn.unicorn_const import UC_HOOK_MEM_READ
 
 from emulator.blockcount import ENABLE_VARIABLE, LIBRARY_NAME
-from emulator.cpu import CpuBackend, backend_for
+from emulator.cpu import CpuBackend
 from emulator.exitchecks import ExitChecks
 from emulator.machine import MachineState, UnicornMachine
 from emulator.native.build import BuildError, build_block_library
 from kernel.abi.arch import Arch
-
-RAM = 1 << 20
-_NEVER = 0xFFFF_FFFF_FFFF_FFFF
-
-
-@pytest.fixture(params=list(Arch), ids=lambda a: a.short)
-def arch(request: pytest.FixtureRequest) -> Arch:
-    return request.param  # type: ignore[no-any-return]
-
-
-def engine(arch: Arch) -> tuple[Uc, CpuBackend, int]:
-    cpu = backend_for(arch)
-    uc = cpu.create()
-    base = cpu.abi.ram_base
-    uc.mem_map(base, RAM, UC_PROT_ALL)
-    return uc, cpu, base
+from tests.emulator.engines import NEVER, RAM, engine
 
 
 def calibrated(arch: Arch) -> tuple[Uc, CpuBackend, int, ExitChecks]:
@@ -46,16 +31,14 @@ def stopped_after_load(uc: Uc, cpu: CpuBackend, at: int) -> int:
     register, 1 if the stop came right after the load, 2 if the block ran on."""
     data = at + 0x100
     uc.mem_write(at, cpu.load_probe_code)
-    stops = uc.hook_add(UC_HOOK_INTR, lambda uc, intno, user: uc.emu_stop())
     loads = uc.hook_add(UC_HOOK_MEM_READ, lambda *args: uc.emu_stop(), begin=data, end=data + 7)
     try:
         uc.reg_write(cpu.probe_register, 0)
         uc.reg_write(cpu.load_probe_address, data)
-        uc.emu_start(at, _NEVER, 0, 0)
+        uc.emu_start(at, NEVER, 0, 0)  # the engine stops at the syscall
         return int(uc.reg_read(cpu.probe_register))
     finally:
         uc.hook_del(loads)
-        uc.hook_del(stops)
 
 
 def test_the_switch_is_found_and_the_probe_confirms_it(arch: Arch) -> None:

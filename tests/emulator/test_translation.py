@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import pytest
 from unicorn import Uc, UcError
-from unicorn.unicorn_const import UC_ERR_FETCH_UNMAPPED, UC_HOOK_INTR, UC_PROT_ALL
+from unicorn.unicorn_const import UC_ERR_FETCH_UNMAPPED
 
-from emulator.cpu import CpuBackend, backend_for
+from emulator.cpu import CpuBackend
 from emulator.machine import UnicornMachine
 from emulator.translation import TranslationKeeper
 from kernel.abi.arch import Arch
-
-RAM = 1 << 20
-_NEVER = 0xFFFF_FFFF_FFFF_FFFF
-
-
-@pytest.fixture(params=list(Arch), ids=lambda a: a.short)
-def arch(request: pytest.FixtureRequest) -> Arch:
-    return request.param  # type: ignore[no-any-return]
-
-
-def engine(arch: Arch) -> tuple[Uc, CpuBackend, int]:
-    """A bare engine (MMU off) with RAM as its first mapping, as UnicornMachine's."""
-    cpu = backend_for(arch)
-    uc = cpu.create()
-    base = cpu.abi.ram_base
-    uc.mem_map(base, RAM, UC_PROT_ALL)
-    uc.hook_add(UC_HOOK_INTR, lambda uc, intno, data: uc.emu_stop())
-    return uc, cpu, base
+from tests.emulator.engines import NEVER, RAM, engine
 
 
 def run_probe(uc: Uc, cpu: CpuBackend, at: int) -> int:
     uc.reg_write(cpu.probe_register, 0)
-    uc.emu_start(at, _NEVER, 0, 64)
+    uc.emu_start(at, NEVER, 0, 64)
     return int(uc.reg_read(cpu.probe_register))
 
 
@@ -101,7 +84,7 @@ def test_an_unmapped_fetch_still_fails_under_the_rescan_hooks(arch: Arch) -> Non
     TranslationKeeper(uc, arch.name.lower(), base, RAM).skip_rescans()
     unmapped = base + RAM + 0x10000
     with pytest.raises(UcError) as raised:
-        uc.emu_start(unmapped, _NEVER, 0, 16)
+        uc.emu_start(unmapped, NEVER, 0, 16)
     assert raised.value.errno == UC_ERR_FETCH_UNMAPPED
 
 
